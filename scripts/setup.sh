@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Create .venv (if missing) and install jaxconcepts with its test extra. Idempotent: re-running
+# with unchanged pyproject.toml / constraints does nothing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3.11}
+command -v "$PY" >/dev/null 2>&1 || PY=python3
+"$PY" -c 'import sys; assert sys.version_info >= (3, 11), sys.version' \
+  || { echo "jaxconcepts needs Python >= 3.11 (set PYTHON=/path/to/python3.11)" >&2; exit 1; }
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+stamp=.venv/.jaxconcepts-install
+want=$(cat pyproject.toml requirements/constraints.txt | sha256sum | cut -d' ' -f1)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  echo "setup: installing jaxconcepts into .venv (first time: several minutes, ~6 GB for torch)"
+  .venv/bin/python -m pip install --quiet --upgrade pip
+  .venv/bin/python -m pip install --quiet -c requirements/constraints.txt -e ".[test]"
+  echo "$want" > "$stamp"
+fi
+# DVC: no analytics from this repo, whatever the user's global config says.
+export DVC_NO_ANALYTICS=1
