@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 
 from jaxconcepts._io import sha256_file
 from jaxconcepts.features._images import ImageLoadError, ImageRecord, list_images, load_rgb
-from jaxconcepts.features._models import LoadedModel
+from jaxconcepts.features._models import LoadedModel, tokens_to_grid
 from jaxconcepts.features._store import HeadParams, StoreWriter
 
 __all__ = ["extract", "NonFiniteActivationError", "label_indices", "make_transform"]
@@ -123,13 +123,9 @@ def extract(
             if x is None:
                 continue
             with torch.inference_mode():
-                f = lm.g(x.contiguous(memory_format=torch.channels_last))
-                logits = (
-                    f.mean((2, 3)) @ torch.from_numpy(lm.head_weight).T
-                    + torch.from_numpy(lm.head_bias)
-                    if lm.tokens
-                    else lm.h(f)
-                )
+                raw = model.forward_features(x.contiguous(memory_format=torch.channels_last))
+                logits = model.forward_head(raw)  # h on g's raw output: exact for any head
+                f = tokens_to_grid(model, raw) if lm.tokens else raw
             a = f.float().contiguous().numpy()
             finite = np.isfinite(a.reshape(len(a), -1)).all(1)
             if not finite.all():

@@ -218,36 +218,38 @@ def tokens_to_grid(model: torch.nn.Module, f: torch.Tensor) -> torch.Tensor:
     return patches.transpose(1, 2).reshape(f.shape[0], f.shape[2], side, side)
 
 
-def _head_params(model: torch.nn.Module, tokens: bool) -> tuple[str, np.ndarray | None, np.ndarray | None]:
-    """Detect h = global-average-pool + linear and return its weight and bias."""
+def _head_params(
+    model: torch.nn.Module, tokens: bool, data_config: dict[str, Any]
+) -> tuple[str, np.ndarray | None, np.ndarray | None]:
+    """Detect h = global-average-pool + linear and return its weight and bias.
+
+    Checked numerically rather than by module names (heads differ across timm families): the
+    classifier must be ``nn.Linear`` and ``forward_head`` must equal
+    ``mean_over_positions(f) @ W.T + b`` on random non-negative features.
+    """
     cls = model.get_classifier() if hasattr(model, "get_classifier") else None
     if not isinstance(cls, torch.nn.Linear):
         return "other", None, None
-    if tokens:
-        # ViT: h = fc_norm/norm → pool → head; it is GAP + linear only when pooling is 'avg' and
-        # there is no norm between pooling and head.
-        pool = getattr(model, "global_pool", "token")
-        fc_norm = getattr(model, "fc_norm", None)
-        if pool != "avg" or not isinstance(fc_norm, (torch.nn.Identity, type(None))):
+    w = cls.weight.detach().float()
+    b = cls.bias.detach().float() if cls.bias is not None else torch.zeros(w.shape[0])
+    gen = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        if tokens:
+            side = data_config["input_size"][-1] // model.patch_embed.patch_size[0]
+            n_prefix = int(getattr(model, "num_prefix_tokens", 1))
+            f = torch.rand(2, n_prefix + side * side, w.shape[1], generator=gen)
+            pooled = f[:, n_prefix:].mean(1)
+        else:
+            f = torch.rand(2, w.shape[1], 4, 4, generator=gen)
+            pooled = f.mean((2, 3))
+        try:
+            direct = model.forward_head(f)
+        except Exception:  # a head that cannot take this probe is not GAP + linear
             return "other", None, None
-    else:
-        gp = getattr(model, "global_pool", None)
-        pool_type = getattr(gp, "pool_type", None)
-        head_drop = getattr(model, "head_drop", None)
-        if pool_type != "avg" or not (gp is not None and getattr(gp, "flatten", None) is not None):
-            return "other", None, None
-        if head_drop is not None and not isinstance(head_drop, torch.nn.Dropout):
-            return "other", None, None
-        # head_hidden_size / pre-logits layers break the closed form
-        pre = getattr(model, "conv_head", None)
-        del pre  # conv_head is part of forward_features in EfficientNets
-    w = cls.weight.detach().cpu().numpy().astype(np.float32)
-    b = (
-        cls.bias.detach().cpu().numpy().astype(np.float32)
-        if cls.bias is not None
-        else np.zeros(w.shape[0], np.float32)
-    )
-    return "gap_linear", w, b
+        closed = pooled @ w.T + b
+    if direct.shape != closed.shape or not torch.allclose(direct, closed, rtol=1e-4, atol=1e-4):
+        return "other", None, None
+    return "gap_linear", w.numpy().astype(np.float32), b.numpy().astype(np.float32)
 
 
 def load_model(
@@ -309,5 +311,5 @@ def load_model(
     cfg = timm.data.resolve_data_config({}, model=model)
     if image_size is not None:
         cfg["input_size"] = (3, int(image_size), int(image_size))
-    head_kind, w, b = _head_params(model, is_vit)
+    head_kind, w, b = _head_params(model, is_vit, cfg)
     return LoadedModel(model, name, info, dict(cfg), head_kind, w, b, is_vit)

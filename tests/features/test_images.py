@@ -1,0 +1,66 @@
+"""Image folders: layouts, colour-mode conversion, and every kind of bad input."""
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from jaxconcepts.features import ImageLoadError, list_images, load_rgb
+from tests.features.conftest import write_image
+
+
+@pytest.mark.parametrize("mode", ["L", "RGBA", "LA", "P", "CMYK", "I;16", "1"])
+def test_every_mode_becomes_8bit_rgb(tmp_path, mode):
+    suffix = ".jpg" if mode == "CMYK" else ".png"
+    path = write_image(tmp_path / f"img{suffix}", mode=mode)
+    im = load_rgb(path)
+    assert im.mode == "RGB" and im.size == (40, 30)
+    assert np.asarray(im).dtype == np.uint8
+
+
+def test_16bit_uses_the_full_range(tmp_path):
+    a = np.array([[0, 1000], [2000, 4000]], np.uint16)
+    Image.fromarray(a).save(tmp_path / "x.png")
+    got = np.asarray(load_rgb(tmp_path / "x.png"))[..., 0]
+    np.testing.assert_array_equal(got, [[0, 64], [128, 255]])
+
+
+def test_transparent_pixels_become_white(tmp_path):
+    a = np.zeros((2, 2, 4), np.uint8)  # fully transparent black
+    Image.fromarray(a, "RGBA").save(tmp_path / "t.png")
+    assert (np.asarray(load_rgb(tmp_path / "t.png")) == 255).all()
+
+
+@pytest.mark.parametrize("content", [b"", b"not an image at all", b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR"])
+def test_corrupt_image_raises_a_clear_error(tmp_path, content):
+    p = tmp_path / "bad.png"
+    p.write_bytes(content)
+    with pytest.raises(ImageLoadError, match="bad.png"):
+        load_rgb(p)
+
+
+def test_truncated_jpeg_is_an_error(tmp_path):
+    p = write_image(tmp_path / "t.jpg", size=(64, 64))
+    p.write_bytes(p.read_bytes()[:200])
+    with pytest.raises(ImageLoadError):
+        load_rgb(p)
+
+
+def test_flat_and_imagefolder_layouts(tmp_path, image_folder):
+    recs, skipped = list_images(image_folder)
+    assert [(r.path.name, r.label_name) for r in recs] == [("x.png", "a"), ("y.jpg", "a"), ("z.png", "b")]
+    assert skipped == []
+    flat = tmp_path / "flat"
+    write_image(flat / "b.png")
+    write_image(flat / "a.png")
+    (flat / "notes.txt").write_text("hi")
+    recs, skipped = list_images(flat)
+    assert [(r.path.name, r.label_name) for r in recs] == [("a.png", None), ("b.png", None)]
+    assert skipped[0]["path"].endswith("notes.txt") and "suffix" in skipped[0]["reason"]
+
+
+def test_empty_folder_fails_clearly(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="contains no images"):
+        list_images(tmp_path / "empty")
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        list_images(tmp_path / "missing")

@@ -1,0 +1,90 @@
+"""The spine's stages and CLI, run as a user would, in a scratch directory."""
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from jaxconcepts import cli
+from jaxconcepts.features import ActivationStore
+from jaxconcepts.stages import extract, prepare
+from jaxconcepts.stages._common import dataset_params
+from tests.features.conftest import write_image
+
+
+@pytest.fixture
+def workdir(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def _params(path, **datasets):
+    base = yaml.safe_load(Path(__file__).parents[2].joinpath("params.yaml").read_text())
+    base["datasets"] = datasets
+    path.write_text(yaml.safe_dump(base))
+    return path
+
+
+def test_packaged_photos_ship_and_load():
+    names = [n for n, _ in prepare.packaged_photos()]
+    assert {"skimage-chelsea.png", "skimage-coffee.png", "skimage-camera.png",
+            "sklearn-china.jpg", "matplotlib-grace_hopper.jpg"} <= set(names)
+
+
+def test_prepare_folder_and_extract_stage(workdir):
+    src = workdir / "mine"
+    write_image(src / "cats" / "a.png", seed=1)
+    write_image(src / "dogs" / "b.jpg", seed=2)
+    (src / "dogs" / "corrupt.png").write_bytes(b"\0\0")
+    _params(workdir / "params.yaml", mine={
+        "prepare": {"source": "folder", "folder": str(src)},
+        "extract": {"model": "resnet10t", "weights": "random", "image_size": 64,
+                    "model_kwargs": {"num_classes": 2}},
+    })
+    with pytest.warns(UserWarning, match="corrupt.png"):
+        cli.main(["prepare", "--dataset", "mine"])
+    assert sorted(p.name for p in (workdir / "data/mine/images").rglob("*.*")) == ["a.png", "b.jpg"]
+    cli.main(["extract", "--dataset", "mine"])
+    store = ActivationStore(workdir / "data/mine/activations")
+    assert len(store) == 2 and store.manifest["class_names"] == ["cats", "dogs"]
+    assert store.manifest["image_size"] == 64 and store.manifest["weights"]["source"] == "random"
+
+
+def test_dataset_overrides_merge_deeply():
+    params = {"extract": {"model": "a", "batch_size": 4}, "datasets": {"x": {"extract": {"model": "b"}}}}
+    assert dataset_params(params, "x")["extract"] == {"model": "b", "batch_size": 4}
+    with pytest.raises(ValueError, match="valid choices: \\['x'\\]"):
+        dataset_params(params, "y")
+
+
+def test_bad_prepare_source_lists_choices(workdir):
+    _params(workdir / "params.yaml", d={"prepare": {"source": "web"}})
+    with pytest.raises(ValueError, match="valid choices"):
+        prepare.main(["--dataset", "d"])
+
+
+def test_cli_lists_stages_and_rejects_unknown(capsys):
+    cli.main(["--help"])
+    out = capsys.readouterr().out
+    assert "extract" in out and "prepare" in out
+    with pytest.raises(SystemExit, match="did you mean extract"):
+        cli.main(["extrct"])
+
+
+def test_dvc_pipeline_declares_every_stage_module():
+    """Every stage in dvc.yaml is a jaxconcepts command that exists, with its params sections."""
+    root = Path(__file__).parents[2]
+    dvc = yaml.safe_load((root / "dvc.yaml").read_text())
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    for name, stage in dvc["stages"].items():
+        body = stage.get("do", stage)
+        cmd = body["cmd"]
+        assert cmd.startswith("jaxconcepts "), name
+        assert cmd.split()[1] in cli.stages(), name
+        for p in body.get("params", []):
+            top = p.split(".")[0]
+            assert top in params, f"{name}: params section {top!r} missing from params.yaml"
+    lock = yaml.safe_load((root / "dvc.lock").read_text())
+    assert set(lock["stages"]) >= {"prepare@photos", "extract@photos"}
+    json.dumps(lock)  # plain data
