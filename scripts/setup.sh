@@ -12,8 +12,14 @@ stamp=.venv/.jaxconcepts-install
 want=$(cat pyproject.toml requirements/constraints.txt | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "setup: installing jaxconcepts into .venv (first time: several minutes, ~6 GB for torch)"
-  .venv/bin/python -m pip install --quiet --upgrade pip
-  .venv/bin/python -m pip install --quiet -c requirements/constraints.txt -e ".[test]"
+  log=.venv/install.log
+  if ! { .venv/bin/python -m pip install --upgrade pip \
+         && .venv/bin/python -m pip install -c requirements/constraints.txt -e ".[test]"; } >"$log" 2>&1
+  then
+    tail -n 40 "$log" >&2
+    echo "setup: pip install failed; full log in $log" >&2
+    exit 1
+  fi
   echo "$want" > "$stamp"
 fi
 # DVC: no analytics from this repo, whatever the user's global config says.
