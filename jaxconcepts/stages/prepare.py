@@ -5,7 +5,8 @@
 - ``packages`` (the embedded default): real photos that ship inside installed packages —
   scikit-image's ``data`` folder, scikit-learn's sample images and matplotlib's sample data —
   copied byte for byte. Only files present on disk are used; nothing is downloaded.
-- ``folder``: copy a user's folder (``prepare.folder``, flat or ``<class>/<image>``).
+- ``folder``: copy a user's folder (``prepare.folder``, flat or ``<class>/<image>``); with
+  ``prepare.classes`` only those class sub-folders (e.g. the paper's 11 ImageNet synsets).
 - ``planted``: the generated planted-concept dataset (``jaxconcepts.stages.planted``).
 """
 
@@ -84,6 +85,16 @@ def main(argv: list[str] | None = None) -> None:
             raise ValueError("prepare.source='folder' needs prepare.folder (a path) in params.yaml")
         records, _ = list_images(folder)
         root = Path(folder)
+        classes = p.get("classes")
+        if classes:
+            present = {r.label_name for r in records}
+            missing = sorted(set(classes) - present)
+            if missing:
+                raise ValueError(
+                    f"prepare.classes {missing} are not sub-folders of {folder!r} "
+                    f"(it has {len(present)} classes, e.g. {sorted(present - {None})[:5]})"
+                )
+            records = [r for r in records if r.label_name in set(classes)]
         names = copy_photos([(str(r.path.relative_to(root)), r.path) for r in records], out)
     elif source == "planted":
         from jaxconcepts.stages import planted

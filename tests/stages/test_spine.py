@@ -51,6 +51,30 @@ def test_prepare_folder_and_extract_stage(workdir):
     assert store.manifest["image_size"] == 64 and store.manifest["weights"]["source"] == "random"
 
 
+def test_prepare_keeps_only_chosen_classes(workdir):
+    src = workdir / "imagenet"
+    for wnid in ("n01440764", "n02102040", "n03000684"):
+        write_image(src / wnid / f"{wnid}_1.JPEG".replace(".JPEG", ".jpg"))
+    _params(workdir / "params.yaml", inet={
+        "prepare": {"source": "folder", "folder": str(src), "classes": ["n01440764", "n03000684"]}})
+    prepare.main(["--dataset", "inet"])
+    assert sorted(p.parent.name for p in (workdir / "data/inet/images").rglob("*.jpg")) == [
+        "n01440764", "n03000684"]
+    _params(workdir / "params.yaml", inet={
+        "prepare": {"source": "folder", "folder": str(src), "classes": ["n99999999"]}})
+    with pytest.raises(ValueError, match="n99999999.*not sub-folders"):
+        prepare.main(["--dataset", "inet"])
+
+
+def test_imagenet_synset_folders_map_to_imagenet_indices():
+    from jaxconcepts.features._extract import label_indices
+
+    idx, names = label_indices(["n01440764", None, "n03000684"], 1000)
+    assert idx == [0, -1, 491] and names is None
+    idx, names = label_indices(["b", "a"], 2)
+    assert idx == [1, 0] and names == ["a", "b"]
+
+
 def test_dataset_overrides_merge_deeply():
     params = {"extract": {"model": "a", "batch_size": 4}, "datasets": {"x": {"extract": {"model": "b"}}}}
     assert dataset_params(params, "x")["extract"] == {"model": "b", "batch_size": 4}
