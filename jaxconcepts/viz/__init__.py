@@ -1,0 +1,31 @@
+"""Concept maps (§3.4), overlays and figures (§4.3) and the HTML report."""
+
+from jaxconcepts.viz._figures import (
+    concept_order,
+    overlay,
+    plot_compare,
+    plot_concepts,
+    plot_sub_concepts,
+    save_png,
+)
+from jaxconcepts.viz._image import load_model_view, model_view, to_gray
+from jaxconcepts.viz._maps import ConceptMaps, concept_maps, sub_concept_maps
+from jaxconcepts.viz._report import markdown_to_html, render_report, report_links
+
+__all__ = [
+    "ConceptMaps",
+    "concept_maps",
+    "concept_order",
+    "load_model_view",
+    "markdown_to_html",
+    "model_view",
+    "overlay",
+    "plot_compare",
+    "plot_concepts",
+    "plot_sub_concepts",
+    "render_report",
+    "report_links",
+    "save_png",
+    "sub_concept_maps",
+    "to_gray",
+]

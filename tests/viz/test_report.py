@@ -1,0 +1,58 @@
+"""HTML report rendering: Markdown tables, escaping, links."""
+
+from jaxconcepts.viz import markdown_to_html, render_report, report_links
+
+MD = """# Clustering comparison
+
+Mean over images.
+
+| method | silhouette | time (ms) |
+|---|:---:|---:|
+| cgap | 0.41 | 4.5 |
+| cpha `exact` | **0.52** | 0.5 |
+
+trailing <b>text</b>
+"""
+
+
+def test_markdown_table_to_html():
+    out = markdown_to_html(MD)
+    assert "<h4>Clustering comparison</h4>" in out
+    assert "<p>Mean over images.</p>" in out
+    assert '<th style="text-align:center">silhouette</th>' in out
+    assert '<td style="text-align:right">4.5</td>' in out
+    assert "<td>cpha <code>exact</code></td>" in out and "<b>0.52</b>" in out
+    assert out.count("<tr>") == 3
+    assert "&lt;b&gt;text&lt;/b&gt;" in out  # raw HTML in Markdown is escaped, not trusted
+
+
+def test_render_report_escapes_and_lists_links():
+    sec = {
+        "name": "photos",
+        "summary": [("model", "tf_efficientnet_lite0"), ("n_images", 2)],
+        "params": {"importance": {"target": "pred"}},
+        "notes": ["1 image skipped: <bad.jpg> unreadable"],
+        "tables": [{"title": "compare.md", "markdown": MD}],
+        "json": [{"title": "importance.json", "text": '{"a": 1}'}],
+        "images": [
+            {
+                "title": "cat.jpg",
+                "caption": "predicted: tabby cat (p_t = 0.91)",
+                "flags": ["CPHA: fewer than 5 concepts (3 found)"],
+                "rows": [{"label": "CGAP", "src": "photos/figures/0_cgap.png"}],
+                "details": [{"label": "CGAP sub-concepts", "src": "photos/figures/0_cgap_sub.png"}],
+            }
+        ],
+    }
+    page = render_report([sec], title="T & co", generated="now")
+    assert page.startswith("<!DOCTYPE html>")
+    assert "<title>T &amp; co</title>" in page
+    assert "&lt;bad.jpg&gt;" in page and "<bad.jpg>" not in page
+    assert "<details><summary>CGAP sub-concepts</summary>" in page
+    assert "fewer than 5 concepts" in page
+    assert report_links(page) == [
+        "#ds-photos",
+        "photos/figures/0_cgap.png",
+        "photos/figures/0_cgap_sub.png",
+    ]
+    assert "http" not in page  # no CDN, no network

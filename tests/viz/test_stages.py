@@ -1,0 +1,208 @@
+"""End to end on a tiny synthetic store: importance -> figures -> report; every link exists."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from PIL import Image
+
+from jaxconcepts._io import load_arrays, save_arrays
+from jaxconcepts.features import ActivationStore, HeadParams, StoreWriter
+from jaxconcepts.importance import LinearHead, concept_importance
+from jaxconcepts.viz import report_links
+
+C, H, W, K, S, NCLS = 6, 2, 2, 3, 2, 5
+
+
+def _make_dataset(root: Path, ds: str, rng) -> None:
+    img_dir = root / "data" / ds / "images"
+    img_dir.mkdir(parents=True)
+    n = 3
+    a = np.maximum(rng.normal(size=(n, C, H, W)), 0).astype(np.float32)
+    a[2] = 0.0  # a degenerate image: all activations zero
+    weight = rng.normal(size=(NCLS, C)).astype(np.float32)
+    bias = rng.normal(size=NCLS).astype(np.float32)
+    logits = a.mean((2, 3)) @ weight.T + bias
+    pred = logits.argmax(1).astype(np.int32)
+    prob = np.exp(logits - logits.max(1, keepdims=True))
+    prob = (prob / prob.sum(1, keepdims=True))[np.arange(n), pred]
+    images = []
+    for i in range(n):
+        p = img_dir / f"im{i}.png"
+        Image.fromarray(rng.integers(0, 255, size=(20 + 5 * i, 24, 3), dtype=np.uint8)).save(p)
+        images.append(
+            {
+                "index": i,
+                "path": str(p.relative_to(root)),
+                "sha256": "x",
+                "label": -1,
+                "label_name": None,
+            }
+        )
+    with StoreWriter(root / "data" / ds / "activations", shard_size=2) as wr:
+        wr.add(
+            activations=a,
+            logits=logits,
+            target=pred,
+            label=np.full(n, -1),
+            pred=pred,
+            prob=prob,
+            index=np.arange(n),
+        )
+        wr.finish(
+            {
+                "model": "toy",
+                "weights": {"source": "random", "path": None, "sha256": None},
+                "preprocessing": {
+                    "input_size": [3, 16, 16],
+                    "crop_pct": 0.875,
+                    "interpolation": "bilinear",
+                },
+                "image_size": 16,
+                "layer": "forward_features",
+                "shape": [C, H, W],
+                "images": images,
+                "skipped": [
+                    {"path": "data/toy/images/broken.jpg", "reason": "cannot identify image"}
+                ],
+                "head": {"kind": "gap_linear", "num_classes": NCLS},
+                "class_names": ["ant", "bee", "cat", "dog", "eel"],
+            },
+            HeadParams(weight, bias),
+        )
+    arrays = {"index": np.arange(n, dtype=np.int32)}
+    for m in ("cgap", "cpha"):
+        lab = rng.integers(0, K, size=(n, C)).astype(np.int32)
+        lab[0, :] = np.array([0, 0, 1, 1, 2, 2])
+        lab[1] = np.where(lab[1] == 2, 1, lab[1])  # image 1: fewer than K concepts
+        lab[2] = -1  # image 2: all zero
+        sub = np.where(lab >= 0, rng.integers(0, S, size=(n, C)), -1).astype(np.int32)
+        arrays.update(
+            {
+                f"{m}_labels": lab,
+                f"{m}_sub_labels": sub,
+                f"{m}_n_concepts": np.array([3, len(np.unique(lab[1])), 0], np.int32),
+                f"{m}_flags": np.array([0, 1, 3], np.int32),
+                f"{m}_metrics": np.zeros((n, 3), np.float32),
+            }
+        )
+    save_arrays(root / "data" / ds / "concepts" / "concepts.safetensors", arrays)
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch):
+    rng = np.random.default_rng(0)
+    _make_dataset(tmp_path, "toy", rng)
+    (tmp_path / "reports" / "toy").mkdir(parents=True)
+    (tmp_path / "reports" / "toy" / "compare.md").write_text(
+        "| method | silhouette |\n|---|---|\n| cgap | 0.40 |\n| cpha | 0.55 |\n"
+    )
+    (tmp_path / "reports" / "toy" / "recovery.md").write_text(
+        "| metric | value |\n|---|---|\n| ARI | 0.9 |\n"
+    )
+    params = {
+        "datasets": {"toy": {}, "empty": {}},
+        "concepts": {"n_concepts": K, "n_sub_concepts": S},
+        "importance": {"target": "pred", "batch_size": 2},
+        "figures": {"max_images": 2, "dpi": 40},
+        "report": {"title": "Toy report"},
+    }
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def test_pipeline_importance_figures_report(project):
+    from jaxconcepts.stages import figures, importance, report
+
+    importance.main(["--dataset", "toy"])
+    arrays = load_arrays("data/toy/importance/importance.safetensors")
+    assert arrays["cgap_importance"].shape == (3, K) and arrays["cgap_sub_importance"].shape == (
+        3,
+        K,
+        S,
+    )
+    store = ActivationStore("data/toy/activations")
+    conc = load_arrays("data/toy/concepts/concepts.safetensors")
+    b = next(store.iter_batches(3))
+    ref = concept_importance(
+        b.activations,
+        conc["cpha_labels"],
+        conc["cpha_sub_labels"],
+        b.pred,
+        head=LinearHead(*store.head),
+        n_concepts=K,
+        n_sub=S,
+    )
+    np.testing.assert_allclose(arrays["cpha_importance"], ref.importance, rtol=1e-6)
+    np.testing.assert_array_equal(arrays["cpha_importance"][2], 0.0)  # no concept at all
+    summary = json.loads(Path("reports/toy/importance.json").read_text())
+    assert summary["n_images"] == 3 and summary["cgap"]["n_images_without_concepts"] == 1
+    # target "label" falls back to the prediction for unlabelled images
+    lab_arrays, lab_stats = importance.run_importance(
+        store,
+        conc,
+        head=LinearHead(*store.head),
+        n_concepts=K,
+        n_sub=S,
+        target="label",
+        progress=False,
+    )
+    assert lab_stats["label_fallback_to_pred"] == 3
+    np.testing.assert_array_equal(lab_arrays["target"], store.read("pred"))
+
+    figures.main(["--dataset", "toy"])
+    fj = json.loads(Path("reports/toy/figures/figures.json").read_text())
+    assert [bool(e["files"]) for e in fj["images"]] == [True, True, False]
+    assert fj["images"][0]["pred_name"] in ["ant", "bee", "cat", "dog", "eel"]
+    assert any("fewer than 3 concepts" in f for f in fj["images"][1]["flags"])
+
+    report.main([])
+    page = Path("reports/index.html").read_text()
+    links = report_links(page)
+    imgs = [l for l in links if not l.startswith("#")]
+    assert len(imgs) == 2 * 5  # 2 drawn images x (2 method rows + 2 sub-concept figures + compare)
+    for link in imgs:
+        assert (Path("reports") / link).is_file(), link
+    for link in [l for l in links if l.startswith("#")]:
+        assert f'id="{link[1:]}"' in page
+    assert "http" not in page
+    assert (
+        "all activations are zero" in page
+    )  # the degenerate image still has a row, with its reason
+    assert "fewer than 3 concepts" in page
+    assert "<td>0.55</td>" in page and "<td>0.9</td>" in page  # compare.md and any other .md table
+    assert page.index("compare.md") < page.index("recovery.md")
+    assert "broken.jpg" in page and "no figures at" in page  # skipped image; dataset 'empty' noted
+
+    # a missing figure makes the stage fail instead of writing a broken report
+    Path("reports", imgs[0]).unlink()
+    with pytest.raises(FileNotFoundError, match="missing files"):
+        report.main([])
+
+
+def test_importance_stage_bad_input(project):
+    from jaxconcepts.stages import importance
+
+    Path("data/toy/concepts/concepts.safetensors").unlink()
+    with pytest.raises(FileNotFoundError, match="run `jaxconcepts concepts"):
+        importance.main(["--dataset", "toy"])
+    p = yaml.safe_load(Path("params.yaml").read_text())
+    p["importance"]["target"] = "best"
+    Path("params.yaml").write_text(yaml.safe_dump(p))
+    rng = np.random.default_rng(1)
+    save_arrays(
+        "data/toy/concepts/concepts.safetensors",
+        {
+            "index": np.arange(3, dtype=np.int32),
+            **{
+                f"{m}_{f}": rng.integers(0, 2, size=(3, C)).astype(np.int32)
+                for m in ("cgap", "cpha")
+                for f in ("labels", "sub_labels")
+            },
+        },
+    )
+    with pytest.raises(ValueError, match="importance.target='best'"):
+        importance.main(["--dataset", "toy"])
