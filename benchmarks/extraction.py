@@ -1,5 +1,6 @@
 """Extraction throughput: jaxconcepts' extract (images → store) against timm's own forward pass.
 
+Writes ``reports/benchmarks/extraction.json``. Usage: ``python -m benchmarks extraction [--n 64]``.
 Both run in this process on the same images at the same size: the reference is the plain
 ``model(x)`` loop a user would write (timm transform, batch, forward, default memory format);
 ours is :func:`jaxconcepts.features.extract`, which also decodes, checks, converts to numpy and
@@ -17,11 +18,12 @@ from pathlib import Path
 from benchmarks._common import Timer, machine_info, peak_memory
 
 
-def run(argv: list[str] | None = None) -> dict:
+def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--n", type=int, default=64)
     ap.add_argument("--image-size", type=int, default=256)
     ap.add_argument("--batch-size", type=int, default=16)
+    ap.add_argument("--out", default="reports/benchmarks/extraction.json")
     args = ap.parse_args(argv)
 
     import torch
@@ -54,7 +56,7 @@ def run(argv: list[str] | None = None) -> dict:
     finally:
         shutil.rmtree(tmp)
     ours, ref = args.n / t_ours.seconds, args.n / t_ref.seconds
-    return {
+    report = {
         "benchmark": "extraction",
         "what": "images/s from files to activations; ours also writes the store",
         "n_images": args.n, "image_size": args.image_size, "batch_size": args.batch_size,
@@ -65,3 +67,8 @@ def run(argv: list[str] | None = None) -> dict:
         "torch_threads": torch.get_num_threads(), "time": time.strftime("%Y-%m-%d %H:%M:%S"),
         "machine": machine_info(),
     }
+    from jaxconcepts._io import write_json
+
+    write_json(args.out, report)
+    print(f"extraction: ours {ours:.1f} img/s, timm forward {ref:.1f} img/s, ratio {ours / ref:.2f}")
+    return report

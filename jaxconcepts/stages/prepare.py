@@ -8,6 +8,9 @@
 - ``folder``: copy a user's folder (``prepare.folder``, flat or ``<class>/<image>``); with
   ``prepare.classes`` only those class sub-folders (e.g. the paper's 11 ImageNet synsets).
 - ``planted``: the generated planted-concept dataset (``jaxconcepts.stages.planted``).
+
+Besides ``data/<ds>/images`` it writes ``data/<ds>/prepare/`` (for ``packages``/``folder``: a
+``sources.json`` with each image's origin and sha256; for ``planted``: splits and ground truth).
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import shutil
 import warnings
 from pathlib import Path
 
-from jaxconcepts._io import atomic_dir
+from jaxconcepts._io import atomic_dir, sha256_file, write_json
 from jaxconcepts.features._images import ImageLoadError, list_images, load_rgb
 from jaxconcepts.stages._common import dataset_dir, dataset_params, load_params, stage_parser
 
@@ -53,8 +56,8 @@ def packaged_photos() -> list[tuple[str, Path]]:
     return out
 
 
-def copy_photos(photos: list[tuple[str, Path]], out: Path) -> list[str]:
-    """Copy readable photos into ``out`` atomically; return the names written."""
+def copy_photos(photos: list[tuple[str, Path]], out: Path) -> list[dict]:
+    """Copy readable photos into ``out`` atomically; return ``{name, source, sha256}`` of each."""
     written = []
     with atomic_dir(out) as tmp:
         for name, src in photos:
@@ -66,7 +69,7 @@ def copy_photos(photos: list[tuple[str, Path]], out: Path) -> list[str]:
             dst = tmp / name
             dst.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(src, dst)
-            written.append(name)
+            written.append({"name": name, "source": str(src), "sha256": sha256_file(dst)})
         if not written:
             raise ValueError("no readable photos found")
     return written
@@ -103,7 +106,16 @@ def main(argv: list[str] | None = None) -> None:
         return
     else:
         raise ValueError(f"prepare.source={source!r}; valid choices: 'packages', 'folder', 'planted'")
+    # provenance of every image (the `prepare` output beside `images`, for every dataset)
+    write_json(dataset_dir(args.dataset, "prepare") / "sources.json",
+               {"source": source, "images": [dict(n, source=_portable(n["source"])) for n in names]})
     print(f"prepare: wrote {len(names)} images to {out}")
+
+
+def _portable(path: str) -> str:
+    """A source path without the machine-specific prefix up to site-packages."""
+    marker = "site-packages/"
+    return path.split(marker, 1)[1] if marker in path else path
 
 
 if __name__ == "__main__":

@@ -1,0 +1,44 @@
+"""Pure jit/vmap kernels, each written for one example: k-means, masked PCA, cluster metrics,
+NMF (HALS) and non-negative least squares."""
+
+from ._kmeans import KMeansResult, assign_t, kmeans, kmeans_plusplus_t, kmeans_t, lloyd_t
+from ._metrics import (
+    ClusterMetrics,
+    calinski_harabasz_t,
+    cluster_metrics,
+    cluster_stats_t,
+    davies_bouldin_t,
+    silhouette_t,
+)
+from ._nmf import NMFResult, NMFState, nmf, nmf_init, nmf_init_nndsvda, nmf_step
+from ._nnls import NNLSResult, cd_sweep, nnls, nnls_gram
+from ._pca import PCAResult, pca, pca_fit, pca_transform_t
+
+__all__ = [
+    "KMeansResult",
+    "kmeans",
+    "kmeans_t",
+    "kmeans_plusplus_t",
+    "lloyd_t",
+    "assign_t",
+    "PCAResult",
+    "pca",
+    "pca_fit",
+    "pca_transform_t",
+    "ClusterMetrics",
+    "cluster_metrics",
+    "silhouette_t",
+    "calinski_harabasz_t",
+    "davies_bouldin_t",
+    "cluster_stats_t",
+    "NMFState",
+    "NMFResult",
+    "nmf",
+    "nmf_init",
+    "nmf_init_nndsvda",
+    "nmf_step",
+    "NNLSResult",
+    "nnls",
+    "nnls_gram",
+    "cd_sweep",
+]

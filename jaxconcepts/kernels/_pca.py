@@ -1,0 +1,120 @@
+"""Masked PCA for one example (covariance + ``eigh``), batched with ``vmap``.
+
+The mean and covariance are weighted by a mask (or non-negative weights), so padded or dead rows
+never change the result. Components follow scikit-learn's sign convention (``svd_flip`` with
+``u_based_decision=False``): the entry of largest absolute value in each component is positive.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+__all__ = ["PCAResult", "pca", "pca_fit", "pca_transform_t"]
+
+
+class PCAResult(NamedTuple):
+    """components (k, F) orthonormal rows; mean (F,); explained_variance (k,) with the n-1
+    denominator of scikit-learn; explained_variance_ratio (k,); scores_t (k, n): the projection of
+    every row (0 for absent rows), transposed so that it feeds the k-means kernel directly."""
+
+    components: jax.Array
+    mean: jax.Array
+    explained_variance: jax.Array
+    explained_variance_ratio: jax.Array
+    scores_t: jax.Array
+
+
+def _top_eigh(cov, k: int, n_iter: int, oversample: int):
+    """Top-k eigenpairs of a symmetric PSD matrix (F, F), descending.
+
+    For F <= 48 (or when the block covers F) this is LAPACK ``eigh``; above that, subspace
+    iteration on cov^2 with a block of k + oversample vectors and a Rayleigh-Ritz step (Halko et
+    al. 2011, Alg. 4.4 with the final small ``eigh``). A 64 x 64 ``eigh`` in XLA on the CPU costs
+    ~100x a 48 x 48 one, while 4 iterations here reach |cos| > 1 - 1e-6 with the principal
+    subspace on activation covariances (the error shrinks as (l_{p+1} / l_k)^(2 n_iter)).
+    """
+    f = cov.shape[0]
+    p = min(f, k + oversample)
+    if f <= 48 or p >= f:
+        evals, evecs = jnp.linalg.eigh(cov)
+        return evals[::-1][:k], evecs[:, ::-1][:, :k], jnp.trace(cov)
+    scale = jnp.trace(cov)
+    c = cov / jnp.where(scale > 0, scale, 1.0)
+    c2 = c @ c
+    # A fixed, deterministic start (the same for every image): a cosine basis spread over F.
+    q = jnp.cos(jnp.pi * (jnp.arange(f)[:, None] + 0.5) * jnp.arange(p)[None, :] / f)
+    q = q + 0.1 * jnp.sin(1.7 * jnp.arange(f)[:, None] * (jnp.arange(p)[None, :] + 1.3))
+    q, _ = jnp.linalg.qr(q.astype(cov.dtype))
+    q = lax.fori_loop(0, n_iter, lambda i, q: jnp.linalg.qr(c2 @ q)[0], q)
+    h = q.T @ c @ q
+    h = 0.5 * (h + h.T)
+    ev, u = jnp.linalg.eigh(h)
+    ev = ev[::-1][:k] * scale
+    vec = q @ u[:, ::-1][:, :k]
+    return ev, vec, scale
+
+
+def pca_fit(x, w, n_components: int, *, n_iter: int = 4, oversample: int = 8):
+    """Fit PCA on rows of ``x`` (n, F) weighted by ``w`` (n,).
+
+    Returns (components (k, F), mean (F,), explained variance (k,), explained variance ratio).
+
+    The covariance is sum_i w_i (x_i - mu)(x_i - mu)^T / (sum_i w_i - 1) (Pearson 1901; the
+    estimator scikit-learn reports as ``explained_variance_``). No validation.
+    """
+    wsum = jnp.sum(w)
+    mean = (w @ x) / jnp.maximum(wsum, 1e-30)
+    xs = (x - mean) * jnp.sqrt(jnp.maximum(w, 0.0))[:, None]  # one pass over x, then one matmul
+    cov = xs.T @ xs / jnp.maximum(wsum - 1.0, 1.0)
+    evals, evecs, total = _top_eigh(cov, n_components, n_iter, oversample)
+    evals = jnp.maximum(evals, 0.0)
+    comps = evecs.T  # (k, F)
+    # svd_flip(u_based_decision=False): largest |entry| of each component positive.
+    idx = jnp.argmax(jnp.abs(comps), axis=1)
+    signs = jnp.sign(jnp.take_along_axis(comps, idx[:, None], axis=1))
+    comps = comps * jnp.where(signs == 0, 1.0, signs)
+    ratio = evals / jnp.where(total > 0, total, 1.0)
+    return comps, mean, evals, ratio
+
+
+def pca_transform_t(x, w, comps, mean):
+    """Scores transposed, (k, n): comps @ (x - mean)^T, 0 for rows with w == 0."""
+    return (comps @ x.T - (comps @ mean)[:, None]) * (w > 0)[None, :]
+
+
+@partial(jax.jit, static_argnames=("n_components",))
+def _pca_jit(x, w, *, n_components):
+    comps, mean, var, ratio = pca_fit(x, w, n_components)
+    return PCAResult(comps, mean, var, ratio, pca_transform_t(x, w, comps, mean))
+
+
+def pca(x, mask=None, *, n_components: int) -> PCAResult:
+    """Principal component analysis of one example's rows, mask-aware (jit; ``vmap`` for a batch).
+
+    Args:
+      x: float (n, F) rows (channels) by features (H*W positions).
+      mask: bool (n,) or non-negative weights (n,); absent rows do not count. Default all rows.
+      n_components: k, 1 <= k <= F.
+    Returns: :class:`PCAResult`.
+    Raises: ValueError / TypeError for bad shapes, dtypes or n_components.
+    """
+    x = jnp.asarray(x)
+    if x.ndim != 2:
+        raise ValueError(f"x should have shape (n, F), got shape {x.shape}")
+    if not jnp.issubdtype(x.dtype, jnp.floating):
+        raise TypeError(f"x should be a floating array, got dtype {x.dtype}")
+    if not isinstance(n_components, int) or not 1 <= n_components <= x.shape[1]:
+        raise ValueError(f"n_components={n_components!r} should be an int in [1, {x.shape[1]}]")
+    if mask is None:
+        w = jnp.ones((x.shape[0],), x.dtype)
+    else:
+        w = jnp.asarray(mask)
+        if w.shape != (x.shape[0],):
+            raise ValueError(f"mask should have shape ({x.shape[0]},), got shape {w.shape}")
+        w = w.astype(x.dtype)
+    return _pca_jit(x, w, n_components=n_components)

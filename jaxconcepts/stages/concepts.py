@@ -1,0 +1,204 @@
+"""Stage ``concepts``: CGAP and CPHA concepts (Lambert et al. §3.2) for every image of the store.
+
+Reads ``data/<ds>/activations``; writes ``data/<ds>/concepts/concepts.safetensors`` (format in
+docs/ARCHITECTURE.md; metadata ``n_concepts``, ``n_sub_concepts``, ``seed``, ``methods``) and a
+summary in ``reports/<ds>/concepts.json``. Params (section ``concepts``):
+
+- ``seed``: run seed; image ``i`` uses ``fold_in(key(seed), i)``, so results do not depend on the
+  batch size.
+- ``n_concepts`` (N, paper: 5), ``n_sub_concepts`` (S, paper: 3; 0 disables), ``n_components``
+  (CGAP's PCA dimensions, null = N - 1 as in the paper).
+- ``n_init`` (k-means restarts; 1 = scikit-learn's ``n_init="auto"``), ``max_iter``, ``tol``.
+- ``batch_size`` (images per compiled call; the last batch is padded, so one compilation serves
+  the whole store) and ``group`` (images per ``vmap`` group inside a call).
+- ``methods``: subset of ``[cgap, cpha]``.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from jaxconcepts._io import save_arrays, write_json
+from jaxconcepts.stages._common import (
+    REPORTS,
+    dataset_dir,
+    dataset_params,
+    load_params,
+    stage_parser,
+)
+
+__all__ = ["METHODS", "DEFAULTS", "main", "run_concepts", "summarise", "concept_config"]
+
+METHODS = ("cgap", "cpha")
+DEFAULTS: dict[str, Any] = {
+    "seed": 0,
+    "n_concepts": 5,
+    "n_sub_concepts": 3,
+    "n_components": None,
+    "n_init": 1,
+    "max_iter": 300,
+    "tol": 1e-4,
+    "batch_size": 64,
+    "group": 4,
+    "methods": list(METHODS),
+}
+METRIC_NAMES = ("silhouette", "calinski_harabasz", "davies_bouldin")
+
+
+def concept_config(section: dict[str, Any] | None) -> dict[str, Any]:
+    """The ``concepts`` params with defaults filled in, checked (errors name the key)."""
+    cfg = dict(DEFAULTS, **(section or {}))
+    unknown = set(cfg) - set(DEFAULTS)
+    if unknown:
+        raise ValueError(f"unknown params in section 'concepts': {sorted(unknown)}; "
+                         f"valid keys: {sorted(DEFAULTS)}")
+    methods = cfg["methods"]
+    if isinstance(methods, str):
+        methods = [methods]
+    bad = [m for m in methods if m not in METHODS]
+    if bad or not methods:
+        raise ValueError(f"concepts.methods={methods!r}; valid choices: {list(METHODS)}")
+    cfg["methods"] = list(methods)
+    for k in ("seed", "n_concepts", "n_sub_concepts", "n_init", "max_iter", "batch_size", "group"):
+        if not isinstance(cfg[k], int) or isinstance(cfg[k], bool):
+            raise ValueError(f"concepts.{k}={cfg[k]!r} should be an int")
+    if cfg["batch_size"] < 1:
+        raise ValueError(f"concepts.batch_size={cfg['batch_size']} should be >= 1")
+    return cfg
+
+
+def _method_kwargs(cfg, method):
+    kw = dict(
+        n_concepts=cfg["n_concepts"], n_sub_concepts=cfg["n_sub_concepts"], n_init=cfg["n_init"],
+        max_iter=cfg["max_iter"], tol=float(cfg["tol"]), group=cfg["group"],
+    )
+    if method == "cgap":
+        kw["n_components"] = cfg["n_components"]
+    return kw
+
+
+def run_concepts(store, cfg: dict[str, Any], *, progress: bool = True):
+    """Concepts of every image of ``store``; returns (arrays dict, timings dict).
+
+    Arrays follow docs/ARCHITECTURE.md (``{m}_labels`` …, ``index``) plus ``{m}_n_sub_concepts``
+    (N, K) and ``{m}_inertia`` (N,).
+    """
+    import jax
+    import jax.numpy as jnp
+
+    from jaxconcepts.concepts import cgap, cpha
+
+    fns = {"cgap": cgap, "cpha": cpha}
+    n = len(store)
+    c = store.shape[0]
+    if n == 0:
+        raise ValueError(f"activation store {str(store.path)!r} holds no images")
+    bs = min(cfg["batch_size"], n)
+    key = jax.random.key(cfg["seed"])
+    parts: dict[str, list] = {}
+    seconds = {m: 0.0 for m in cfg["methods"]}
+    first = {m: None for m in cfg["methods"]}
+    bar = tqdm(total=n, desc="concepts", unit="img", disable=not progress)
+    for batch in store.iter_batches(bs, fields=("activations", "index"), as_jax=False):
+        A, index = batch["activations"], batch["index"]
+        if not np.all(np.isfinite(A)):
+            bad = index[~np.isfinite(A).all(axis=(1, 2, 3))]
+            raise ValueError(f"non-finite activations for image ids {bad[:10].tolist()}")
+        b = A.shape[0]
+        mask = np.ones((bs, c), bool)
+        if b < bs:  # pad the last batch: same shape, same compiled program
+            mask[b:] = False
+            A = np.concatenate([A, np.zeros((bs - b,) + A.shape[1:], A.dtype)])
+            index = np.concatenate([index, np.full(bs - b, -1, index.dtype)])
+        A_j = jnp.asarray(A)
+        for m in cfg["methods"]:
+            t0 = time.perf_counter()
+            res = fns[m](A_j, jnp.asarray(mask), key=key, index=jnp.asarray(index),
+                         **_method_kwargs(cfg, m))
+            res = jax.device_get(res)
+            dt = time.perf_counter() - t0
+            if first[m] is None:
+                first[m] = dt
+            else:
+                seconds[m] += dt
+            for field in ("labels", "sub_labels", "n_concepts", "n_sub_concepts", "flags",
+                          "metrics", "inertia"):
+                parts.setdefault(f"{m}_{field}", []).append(np.asarray(getattr(res, field))[:b])
+        parts.setdefault("index", []).append(np.asarray(index[:b], np.int32))
+        bar.update(b)
+    bar.close()
+    arrays = {k: np.concatenate(v) for k, v in parts.items()}
+    n_timed = max(n - bs, 0)
+    timings = {
+        m: {
+            "first_batch_seconds_incl_compile": first[m],
+            "seconds_per_image": (seconds[m] / n_timed) if n_timed else None,
+        }
+        for m in cfg["methods"]
+    }
+    return arrays, timings
+
+
+def summarise(arrays: dict[str, np.ndarray], cfg: dict[str, Any]) -> dict[str, Any]:
+    """Summary metrics per method (means over images with at least 2 concepts)."""
+    out: dict[str, Any] = {"n_images": int(len(arrays["index"]))}
+    k = cfg["n_concepts"]
+    for m in cfg["methods"]:
+        met, flags, nc = arrays[f"{m}_metrics"], arrays[f"{m}_flags"], arrays[f"{m}_n_concepts"]
+        ok = nc >= 2
+        labels = arrays[f"{m}_labels"]
+        live = labels >= 0
+        sizes = np.stack([(labels == j).sum(1) for j in range(k)], 1)  # (N, K)
+        s: dict[str, Any] = {
+            "n_defined": int(ok.sum()),
+            "n_flag_fewer_concepts": int(((flags & 1) > 0).sum()),
+            "n_flag_all_zero": int(((flags & 2) > 0).sum()),
+            "mean_n_concepts": float(nc.mean()),
+            "mean_live_channels": float(live.sum(1).mean()),
+            "mean_concept_size": [float(v) for v in sizes.mean(0)],
+            "mean_n_sub_concepts": float(arrays[f"{m}_n_sub_concepts"][ok].mean())
+            if ok.any() else 0.0,
+        }
+        for j, name in enumerate(METRIC_NAMES):
+            s[f"mean_{name}"] = float(met[ok, j].mean()) if ok.any() else None
+            s[f"median_{name}"] = float(np.median(met[ok, j])) if ok.any() else None
+        out[m] = s
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = stage_parser("CGAP/CPHA concepts of every image in the activation store").parse_args(
+        argv
+    )
+    params = dataset_params(load_params(args.params), args.dataset)
+    cfg = concept_config(params.get("concepts"))
+
+    from jaxconcepts.features import ActivationStore
+
+    store = ActivationStore(dataset_dir(args.dataset, "activations"))
+    arrays, timings = run_concepts(store, cfg)
+    out = dataset_dir(args.dataset, "concepts") / "concepts.safetensors"
+    keep = ["index"]
+    for m in cfg["methods"]:
+        keep += [f"{m}_{f}" for f in ("labels", "sub_labels", "n_concepts", "flags", "metrics")]
+    meta = {
+        "n_concepts": str(cfg["n_concepts"]),
+        "n_sub_concepts": str(cfg["n_sub_concepts"]),
+        "seed": str(cfg["seed"]),
+        "methods": ",".join(cfg["methods"]),
+        "metrics": ",".join(METRIC_NAMES),
+    }
+    save_arrays(out, {k: arrays[k] for k in keep}, metadata=meta)
+    summary = summarise(arrays, cfg)
+    summary["timings"] = timings
+    summary["params"] = {k: cfg[k] for k in sorted(cfg)}
+    write_json(REPORTS / args.dataset / "concepts.json", summary)
+    print(f"concepts: {summary['n_images']} images -> {out}")
+
+
+if __name__ == "__main__":
+    main()

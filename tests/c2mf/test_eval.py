@@ -1,0 +1,92 @@
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxconcepts.concepts._c2mf import C2MF
+from jaxconcepts.concepts._pca_baseline import fit_pca_baseline
+from jaxconcepts.evaluation._c2mf_eval import (
+    concept_importance,
+    concept_similarity,
+    consistency,
+    insertion_deletion,
+    reconstruction_accuracy,
+)
+
+from .planted import K, Y, planted
+
+P = 4  # rows (spatial positions) per image
+
+
+def _setup(seed=0):
+    A, y, U, W = planted(seed, noise=0.0)
+    rng = np.random.default_rng(seed)
+    logits = jnp.asarray(rng.normal(size=(Y, K)), jnp.float32)
+    model = C2MF(jnp.asarray(W), logits, 1.0, np.zeros(0), 0, True)
+    head_w = jnp.asarray(rng.normal(size=(Y, W.shape[1])), jnp.float32)
+    h = lambda rows: rows.mean(0) @ head_w.T  # noqa: E731  GAP + linear
+    return model, h, U, W
+
+
+def test_similarity_hand_cases_and_pca_is_orthogonal():
+    s = concept_similarity(np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]))
+    assert s["cosine_mean"] == 0.0 and s["n_pairs"] == 2
+    np.testing.assert_allclose(s["pearson_mean"], 0.5, atol=1e-6)  # centred: (2,-1,-1)·(-1,2,-1)/6
+    same = concept_similarity(np.ones((3, 5)) * np.arange(1, 6))
+    np.testing.assert_allclose([same["cosine_mean"], same["pearson_mean"]], 1.0, atol=1e-6)
+    A, y, _, _ = planted(0, noise=0.05)
+    pca = concept_similarity(fit_pca_baseline(A, y, 3).concepts)
+    assert pca["cosine_mean"] < 1e-5 and pca["n_pairs"] == Y * 6
+
+
+def test_gradcam_and_ig_on_a_linear_head():
+    model, h, U, _ = _setup()
+    recon = lambda V, c: model.reconstruct(V, jnp.full((V.shape[0],), c))  # noqa: E731
+    Ui = jnp.asarray(U[:P])
+    gc = concept_importance(Ui, 1, 2, recon, h, method="gradcam")
+    ig = concept_importance(Ui, 1, 2, recon, h, method="ig")
+    z = lambda V: h(recon(V, 1))[2]  # noqa: E731
+    # completeness of IG: Σ_j IG_j = z(U) − z(0)
+    np.testing.assert_allclose(float(ig.sum()), float(z(Ui) - z(jnp.zeros_like(Ui))), rtol=1e-4,
+                               atol=1e-5)
+    # linear head: Grad-CAM weight is constant over rows, importance = w_j · mean U_j
+    g = jax.grad(z)(Ui)
+    np.testing.assert_allclose(np.asarray(gc), np.asarray(g.mean(0) * Ui.mean(0)), rtol=1e-5)
+    with pytest.raises(ValueError, match="method"):
+        concept_importance(Ui, 1, 2, recon, h, method="shap")
+
+
+def test_insertion_deletion_curves_endpoints_and_order():
+    model, h, U, _ = _setup()
+    recon = lambda V, c: model.reconstruct(V, jnp.full((V.shape[0],), c))  # noqa: E731
+    B = 6
+    Ub = jnp.asarray(U[: B * P].reshape(B, P, K))
+    cls = jnp.arange(B) % Y
+    full = jax.vmap(lambda u, c: jax.nn.softmax(h(recon(u, c)))[c])(Ub, cls)
+    zero = jax.vmap(lambda u, c: jax.nn.softmax(h(recon(0 * u, c)))[c])(Ub, cls)
+    for method in ("gradcam", "ig"):
+        r = insertion_deletion(Ub, cls, cls, recon, h, method=method)
+        assert r.insertion.shape == (B, K + 1)
+        np.testing.assert_allclose(np.asarray(r.insertion[:, -1]), np.asarray(full), rtol=1e-5)
+        np.testing.assert_allclose(np.asarray(r.deletion[:, 0]), np.asarray(full), rtol=1e-5)
+        np.testing.assert_allclose(np.asarray(r.insertion[:, 0]), np.asarray(zero), rtol=1e-5)
+        assert np.all((np.asarray(r.insertion_auc) >= 0) & (np.asarray(r.insertion_auc) <= 1))
+    # with a linear head, the first inserted concept (largest positive IG) raises the target logit
+    r = insertion_deletion(Ub, cls, cls, recon, h, method="ig")
+    assert np.mean(np.asarray(r.insertion_auc) >= np.asarray(r.deletion_auc)) >= 0.5
+
+
+def test_reconstruction_accuracy_and_consistency_on_exact_model():
+    model, h, U, W = _setup()
+    B = 30
+    A_rows = (U[: B * P] * np.asarray(model.gates)[np.repeat(np.arange(B) % Y, P)]) @ W
+    A_img = jnp.asarray(A_rows.reshape(B, P, -1))
+    yb = np.arange(B) % Y
+    pred = np.asarray(jnp.argmax(jax.vmap(h)(A_img), -1))
+    out = reconstruction_accuracy(model, A_img, yb, yb, pred, h, n_classes=Y)
+    assert out["acc_pred_mean"] == 1.0 and out["acc_pred_std"] == 0.0  # exact codes: same decisions
+    expected = np.array([(pred[yb == c] == c).mean() for c in range(Y)])
+    np.testing.assert_allclose(out["acc_label"], expected)
+    rows_y = np.repeat(yb, P)
+    c = consistency(model, A_rows, rows_y, A_rows, rows_y)
+    assert c["train_mse"] < 1e-8 and c["difference"] == 0.0

@@ -1,0 +1,142 @@
+"""CGAP / CPHA: batch independence, the CPHA grid trick, flags, sub-concepts, validation."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from sklearn import metrics as skm
+from sklearn.decomposition import PCA
+
+from jaxconcepts.concepts import FLAG_ALL_ZERO, FLAG_FEW_CONCEPTS, cgap, cpha
+from jaxconcepts.kernels import kmeans_t
+
+C, H, W = 48, 4, 4
+KW = dict(n_concepts=3, n_sub_concepts=2, group=2)
+
+
+def planted(n, seed=0):
+    """Images whose live channels copy one of 3 spatial patterns (+ noise); ~1/4 channels dead."""
+    rng = np.random.default_rng(seed)
+    out = np.zeros((n, C, H, W), np.float32)
+    for b in range(n):
+        pats = rng.random((3, H * W)) ** 3 * 4
+        pats[np.arange(3), rng.choice(H * W, 3, replace=False)] += 6
+        which = rng.integers(0, 3, C)
+        a = pats[which] * rng.uniform(0.5, 1.5, (C, 1)) + 0.05 * rng.random((C, H * W))
+        a[rng.random(C) < 0.25] = 0
+        out[b] = a.reshape(C, H, W)
+    return out
+
+
+@pytest.fixture(scope="module")
+def acts():
+    return planted(4)
+
+
+@pytest.mark.parametrize("method", [cgap, cpha])
+def test_labels_identical_across_batch_sizes(method, acts, key):
+    full = method(acts, key=key, index=np.arange(10, 14), **KW)
+    # batches of 2, and the images in another order and batch position
+    parts = [method(acts[i:i + 2], key=key, index=np.arange(10 + i, 12 + i), **KW)
+             for i in (0, 2)]
+    swapped = method(acts[[3, 0]], key=key, index=np.array([13, 10]), **KW)
+    for f in ("labels", "sub_labels", "n_concepts", "flags"):
+        a = np.asarray(getattr(full, f))
+        np.testing.assert_array_equal(a, np.concatenate([np.asarray(getattr(p, f)) for p in parts]))
+        np.testing.assert_array_equal(a[[3, 0]], np.asarray(getattr(swapped, f)))
+    np.testing.assert_allclose(np.asarray(full.metrics)[[3, 0]], np.asarray(swapped.metrics),
+                               rtol=1e-5)
+
+
+@pytest.mark.parametrize("method", [cgap, cpha])
+def test_output_contract_and_metrics_match_sklearn(method, acts, key):
+    r = method(acts, key=key, **KW)
+    live = (acts != 0).any((2, 3))
+    lab, sub = np.asarray(r.labels), np.asarray(r.sub_labels)
+    assert lab.shape == sub.shape == (4, C) and lab.dtype == np.int32
+    np.testing.assert_array_equal(lab < 0, ~live)
+    np.testing.assert_array_equal(sub < 0, ~live)
+    assert sub.max() < 2 and lab.max() < 3
+    found = [len(np.unique(row[row >= 0])) for row in lab]
+    np.testing.assert_array_equal(np.asarray(r.n_concepts), found)
+    for b in range(4):
+        x = acts[b].reshape(C, -1)[live[b]]
+        if method is cgap:
+            pts = PCA(2, svd_solver="full").fit_transform(x.astype(np.float64))
+        else:
+            idx = x.argmax(1)
+            pts = np.stack([idx // W, idx % W], 1).astype(np.float64)
+        want = [f(pts, lab[b][live[b]]) for f in (skm.silhouette_score,
+                skm.calinski_harabasz_score, skm.davies_bouldin_score)]
+        np.testing.assert_allclose(np.asarray(r.metrics[b]), want, rtol=2e-4)
+        # concepts numbered by decreasing size
+        sizes = np.bincount(lab[b][live[b]], minlength=3)
+        assert np.all(np.diff(sizes) <= 0)
+
+
+def test_cpha_grid_equals_raw_points(acts, key):
+    """k-means on the weighted grid == k-means on the C raw coordinates (sorted by position)."""
+    r = cpha(acts, key=key, **KW)  # sub-concepts do not touch the main labels
+    a = acts[0].reshape(C, -1)
+    live = (a != 0).any(1)
+    idx = a.argmax(1)[live]
+    order = np.argsort(idx, kind="stable")
+    pts = np.stack([idx // W, idx % W]).astype(np.float32)[:, order]
+    image_key = jax.random.split(jax.random.fold_in(key, 0))[0]
+    raw = jax.jit(lambda p, w, k: kmeans_t(p, w, k, n_clusters=3))(
+        jnp.asarray(pts), jnp.ones(pts.shape[1]), image_key)
+    raw_lab = np.empty(len(idx), int)
+    raw_lab[order] = np.asarray(raw.labels)
+    ours = np.asarray(r.labels[0])[live]
+    assert skm.adjusted_rand_score(raw_lab, ours) == 1.0
+    np.testing.assert_allclose(float(r.inertia[0]), float(raw.inertia), rtol=1e-5)
+
+
+@pytest.mark.parametrize("method", [cgap, cpha])
+def test_all_zero_and_too_few_channels_are_flagged(method, key):
+    a = np.zeros((4, C, H, W), np.float32)
+    a[1, :2] = 1.0  # two identical live channels: one concept
+    r = method(a, key=key, **KW)
+    assert np.all(np.isfinite(np.asarray(r.metrics)))
+    np.testing.assert_array_equal(np.asarray(r.n_concepts), [0, 1, 0, 0])
+    assert np.asarray(r.flags)[0] == FLAG_ALL_ZERO | FLAG_FEW_CONCEPTS
+    assert np.asarray(r.flags)[1] == FLAG_FEW_CONCEPTS
+    assert np.all(np.asarray(r.labels)[0] == -1)
+    np.testing.assert_array_equal(np.asarray(r.labels)[1, :3], [0, 0, -1])
+    np.testing.assert_array_equal(np.asarray(r.metrics), 0.0)
+
+
+def test_channel_permutation_and_mask(acts, key):
+    """Well-separated concepts: the same partition whatever the channel order; a mask drops
+    channels exactly like zeroing them."""
+    perm = np.random.default_rng(0).permutation(C)
+    for method in (cgap, cpha):
+        a = method(acts, key=key, **KW)
+        b = method(acts[:, perm], key=key, **KW)
+        for i in range(4):
+            la, lb = np.asarray(a.labels[i])[perm], np.asarray(b.labels[i])
+            assert skm.adjusted_rand_score(la[la >= 0], lb[lb >= 0]) == 1.0
+    mask = np.ones((4, C), bool)
+    mask[:, ::3] = False
+    zeroed = acts.copy()
+    zeroed[:, ::3] = 0
+    m = cgap(acts, mask, key=key, **KW)
+    z = cgap(zeroed, key=key, **KW)
+    np.testing.assert_array_equal(np.asarray(m.labels), np.asarray(z.labels))
+
+
+def test_validation_names_the_argument(acts, key):
+    with pytest.raises(ValueError, match=r"A should have shape \(B, C, H, W\)"):
+        cgap(acts[0], key=key)
+    with pytest.raises(ValueError, match="n_concepts=1"):
+        cpha(acts, key=key, n_concepts=1)
+    with pytest.raises(ValueError, match="mask should have shape"):
+        cgap(acts, np.ones((4, 3), bool), key=key)
+    with pytest.raises(TypeError, match="mask should be a bool"):
+        cgap(acts, np.ones((4, C)), key=key)
+    with pytest.raises(ValueError, match="n_components"):
+        cgap(acts, key=key, n_components=H * W + 1)
+    with pytest.raises(ValueError, match="key is required"):
+        cpha(acts, key=None)
+    with pytest.raises(ValueError, match="n_sub_concepts=1"):
+        cpha(acts, key=key, n_sub_concepts=1)
