@@ -1,0 +1,189 @@
+"""Tables and plot data of the C2MF evaluation stage (layout of Tables 1–3 of the C2MF paper).
+
+Pure formatting of the metrics dict built by :mod:`jaxconcepts.stages.c2mf`; no computation here.
+
+- :func:`loss_csv` — the C2MF loss history per k as a wide CSV (DVC plot: x = ``step``);
+- :func:`markdown_report` — Table 1 (concept similarity), Table 2 (per-class reconstruction
+  accuracy), Table 3 (consistency), insertion/deletion AUCs, the multi-class ablation and the
+  classes left out of split metrics.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Mapping, Sequence
+
+__all__ = ["loss_csv", "markdown_report", "fmt_pm"]
+
+METHOD_NAMES = {"c2mf": "Ours (C2MF)", "craft": "CRAFT-style NMF", "pca": "PCA"}
+
+
+def _num(x, fmt: str = "{:.3f}") -> str:
+    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+        return "–"
+    return fmt.format(x)
+
+
+def fmt_pm(mean, std, fmt: str = "{:.3f}") -> str:
+    """``"m ± s"``; ``"–"`` when the mean is missing."""
+    if mean is None:
+        return "–"
+    return f"{_num(mean, fmt)} ± {_num(std, fmt)}"
+
+
+def loss_csv(histories: Mapping[int, Sequence[float]]) -> str:
+    """Wide CSV ``step,k5,k10,...``: the C2MF objective per optimiser step for each k.
+
+    Runs that stopped earlier (convergence) leave their later cells empty.
+    """
+    ks = sorted(histories)
+    n = max((len(histories[k]) for k in ks), default=0)
+    lines = [",".join(["step"] + [f"k{k}" for k in ks])]
+    for s in range(n):
+        cells = [str(s)]
+        for k in ks:
+            h = histories[k]
+            cells.append(repr(float(h[s])) if s < len(h) else "")
+        lines.append(",".join(cells))
+    return "\n".join(lines) + "\n"
+
+
+def _methods(results: Mapping) -> list[str]:
+    return [m for m in ("c2mf", "craft", "pca") if m in results] + sorted(
+        m for m in results if m not in ("c2mf", "craft", "pca"))
+
+
+def _k_label(entry: Mapping) -> str:
+    return f"{entry['k_used']}" + (f" (capped from {entry['k']})" if entry.get("capped") else "")
+
+
+def markdown_report(metrics: Mapping) -> str:
+    """The Markdown section embedded in the HTML report (Tables 1–3 of the paper, per k)."""
+    ds = metrics["dataset"]
+    res = metrics.get("results") or {}
+    lines = [f"## C2MF evaluation ({ds})", ""]
+    lines.append(
+        f"{metrics['n_images']} images; classes = {metrics['settings']['labels']} "
+        f"(remapped to 0..{max(len(metrics['classes']) - 1, 0)} for fitting); "
+        f"{metrics['n_train_images']} train / {metrics['n_test_images']} test images, split per "
+        f"class by image (test_fraction {metrics['settings']['test_fraction']}, seed "
+        f"{metrics['settings']['seed']}). CRAFT baseline: {metrics['craft_rows']}.")
+    lines.append("")
+    small = metrics.get("too_small_classes") or []
+    if small:
+        lines.append(
+            f"**{len(small)} class(es) with fewer than {metrics['settings']['min_images']} images "
+            "were left out of the split metrics:** "
+            + ", ".join(f"{c['name']} ({c['n_images']})" for c in small) + ".")
+        lines.append("")
+    if metrics.get("note"):
+        lines += [f"**Note:** {metrics['note']}", ""]
+    caps = metrics.get("k_caps") or {}
+    if caps:
+        lines.append("k supported by the data (cap per method): "
+                     + ", ".join(f"{m} ≤ {v}" for m, v in caps.items()) + ".")
+        lines.append("")
+    methods = _methods(res)
+    ks = [str(k) for k in metrics.get("k_requested", [])]
+
+    # Table 1 — similarity
+    lines += ["### Table 1 — concept similarity (lower = less redundant), mean ± std over pairs", "",
+              "| method | k | Pearson | Cosine |", "|---|---|---|---|"]
+    for m in methods:
+        for k in ks:
+            e = res[m].get(f"k{k}")
+            if e is None:
+                continue
+            s = e.get("similarity") or {}
+            lines.append(f"| {METHOD_NAMES.get(m, m)} | {_k_label(e)} | "
+                         f"{fmt_pm(s.get('pearson_mean'), s.get('pearson_std'))} | "
+                         f"{fmt_pm(s.get('cosine_mean'), s.get('cosine_std'))} |")
+    lines.append("")
+
+    # Table 2 — reconstruction accuracy
+    lines += ["### Table 2 — per-class reconstruction accuracy (%) on test images, mean ± std "
+              "over classes", "",
+              "h(U_test W) against the model's own prediction (pred) and against the label "
+              "(label; – when the images have no labels).", "",
+              "| #concepts | " + " | ".join(f"{METHOD_NAMES.get(m, m)} (pred) | "
+                                          f"{METHOD_NAMES.get(m, m)} (label)" for m in methods)
+              + " |",
+              "|---|" + "---|---|" * len(methods)]
+    for k in ks:
+        cells = [k]
+        for m in methods:
+            e = res[m].get(f"k{k}")
+            r = (e or {}).get("reconstruction") or {}
+            for ref in ("pred", "label"):
+                mean, std = r.get(f"acc_{ref}_mean"), r.get(f"acc_{ref}_std")
+                cells.append("–" if e is None or mean is None else
+                             f"{fmt_pm(100 * mean, 100 * std, '{:.1f}')}"
+                             + (f" (k={e['k_used']})" if e.get("capped") else ""))
+        lines.append("| " + " | ".join(cells) + " |")
+    lines.append("")
+
+    # Table 3 — consistency
+    lines += ["### Table 3 — consistency (MSE per entry); difference = test − train "
+              "(the paper's *variation* is train − test)", "",
+              "| method | k | train | test | difference | per-class train (mean ± std) "
+              "| per-class test (mean ± std) |", "|---|---|---|---|---|---|---|"]
+    for m in methods:
+        for k in ks:
+            e = res[m].get(f"k{k}")
+            if e is None:
+                continue
+            c = e.get("consistency") or {}
+            lines.append(
+                f"| {METHOD_NAMES.get(m, m)} | {_k_label(e)} | {_num(c.get('train_mse'), '{:.4g}')} "
+                f"| {_num(c.get('test_mse'), '{:.4g}')} | {_num(c.get('difference'), '{:.4g}')} "
+                f"| {fmt_pm(c.get('train_class_mean'), c.get('train_class_std'), '{:.4g}')} "
+                f"| {fmt_pm(c.get('test_class_mean'), c.get('test_class_std'), '{:.4g}')} |")
+    lines.append("")
+
+    # insertion / deletion
+    lines += ["### Concept insertion / deletion AUC on test images (insertion ↑, deletion ↓)", "",
+              "| method | k | insertion (Grad-CAM) | deletion (Grad-CAM) | insertion (IG) "
+              "| deletion (IG) |", "|---|---|---|---|---|---|"]
+    for m in methods:
+        for k in ks:
+            e = res[m].get(f"k{k}")
+            if e is None:
+                continue
+            d = e.get("insertion_deletion") or {}
+            row = [f"{fmt_pm(d.get(f'{r}_{meth}_mean'), d.get(f'{r}_{meth}_std'))}"
+                   for meth in ("gradcam", "ig") for r in ("insertion", "deletion")]
+            lines.append(f"| {METHOD_NAMES.get(m, m)} | {_k_label(e)} | " + " | ".join(row) + " |")
+    lines.append("")
+
+    abl = metrics.get("ablation")
+    if abl and abl.get("n_concepts"):
+        lines += ["### Multi-class ablation — reconstruction accuracy (%, vs prediction) vs number "
+                  "of shared concepts", "",
+                  "C2MF: its shared gated dictionary of n concepts. CRAFT clustered: the per-class "
+                  "NMF concepts of all classes pooled, k-means into n clusters, the concept "
+                  "nearest each centroid kept; test codes by NNLS on that shared dictionary.", "",
+                  "| n concepts | C2MF | CRAFT clustered |", "|---|---|---|"]
+        for i, n in enumerate(abl["n_concepts"]):
+            a, b = abl["c2mf"][i], abl["craft_clustered"][i]
+            lines.append(f"| {n} | {_num(None if a is None else 100 * a, '{:.1f}')} "
+                         f"| {_num(None if b is None else 100 * b, '{:.1f}')} |")
+        lines.append("")
+    elif abl and abl.get("note"):
+        lines += [f"Multi-class ablation: {abl['note']}", ""]
+
+    planted = metrics.get("planted")
+    if planted:
+        lines += ["### Planted ground truth — atoms vs parts, class concepts vs recipes", "",
+                  "| method | k | atoms matched to a part | mean best corr. | recipe precision "
+                  "| recipe recall |", "|---|---|---|---|---|---|"]
+        for m, per_k in planted.get("results", {}).items():
+            for kk, p in per_k.items():
+                lines.append(f"| {METHOD_NAMES.get(m, m)} | {kk[1:]} | {_num(p['matched_fraction'])} "
+                             f"| {_num(p['mean_best_corr'])} | {_num(p['precision'])} "
+                             f"| {_num(p['recall'])} |")
+        lines += ["", planted.get("legend", ""), ""]
+
+    if not res:
+        lines += ["_No results: no class had enough images for a train/test split._", ""]
+    return "\n".join(lines) + "\n"
+

@@ -1,0 +1,240 @@
+"""The ``c2mf`` stage end to end on a small fake activation store."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+
+import numpy as np
+import pytest
+import yaml
+
+from jaxconcepts._io import load_arrays
+from jaxconcepts.features import HeadParams, StoreWriter
+from jaxconcepts.stages import c2mf as stage
+
+C, H, W, K_HEAD = 16, 4, 4, 5
+
+
+def _write_store(root, counts=(6, 6, 6, 1), seed=0, labelled=False, hw=(H, W)):
+    """Images of class c light up a class-specific set of channels; class 3 has one image."""
+    h, w = hw
+    rng = np.random.default_rng(seed)
+    n = sum(counts)
+    cls = np.repeat(np.arange(len(counts)), counts).astype(np.int32)
+    A = 0.05 * rng.random((n, C, h, w)).astype(np.float32)
+    for i, c in enumerate(cls):
+        chans = [(3 * c + j) % C for j in range(4)]
+        A[i, chans] += rng.random((4, h, w)).astype(np.float32) + 0.5
+    weight = np.zeros((K_HEAD, C), np.float32)
+    for c in range(len(counts)):
+        weight[c, [(3 * c + j) % C for j in range(4)]] = 2.0
+    bias = np.zeros(K_HEAD, np.float32)
+    logits = A.mean((2, 3)) @ weight.T + bias
+    pred = logits.argmax(1).astype(np.int32)
+    label = cls if labelled else np.full(n, -1, np.int32)
+    prob = np.exp(logits - logits.max(1, keepdims=True))
+    prob = (prob.max(1) / prob.sum(1)).astype(np.float32)
+    path = root / "data" / "fake" / "activations"
+    with StoreWriter(path, shard_size=7) as sw:
+        sw.add(activations=A, logits=logits, target=pred, label=label, pred=pred, prob=prob,
+              index=np.arange(n, dtype=np.int32))
+        sw.finish({"model": "fake", "shape": [C, h, w], "class_names": None,
+                  "images": [{"index": i, "path": f"img{i}.png", "label": int(label[i]),
+                              "label_name": None, "sha256": ""} for i in range(n)],
+                  "head": {"kind": "gap_linear", "num_classes": K_HEAD}},
+                 HeadParams(weight, bias))
+    return pred
+
+
+def _params(root, **c2mf):
+    cfg = {"k": [3, 40], "max_steps": 30, "nmf_max_iter": 30, "ig_steps": 4, "eval_batch": 4,
+           **c2mf}
+    (root / "params.yaml").write_text(yaml.safe_dump(
+        {"seed": 0, "datasets": {"fake": {}}, "c2mf": cfg}))
+
+
+def _finite(x):
+    if isinstance(x, dict):
+        return all(_finite(v) for v in x.values())
+    if isinstance(x, list):
+        return all(_finite(v) for v in x)
+    if isinstance(x, float):
+        return math.isfinite(x)
+    return True
+
+
+@pytest.fixture
+def fake(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    pred = _write_store(tmp_path)
+    return tmp_path, pred
+
+
+def test_stage_end_to_end_reports_small_classes_and_planted_truth(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    root = tmp_path
+    _write_planted(root)
+    _params(root, k=[3])
+    stage.main(["--dataset", "fake"])
+    m = json.loads((root / "reports/fake/c2mf.json").read_text())
+    assert _finite(m)
+    assert set(m["results"]) == {"c2mf", "craft", "pca"}
+    # class 3 has one image: reported, not fitted
+    small = [c["class"] for c in m["too_small_classes"]]
+    assert small == [3] and [c["class"] for c in m["classes"]] == [0, 1, 2]
+    assert [c["name"] for c in m["classes"]] == ["a", "b", "c"]
+    assert len(m["classes"]) == 3 and m["n_test_images"] + m["n_train_images"] == 18
+    # 4 train images per class x 16 positions = 64 rows per class; C = 16 channels
+    assert m["k_caps"] == {"c2mf": 16, "craft": 16, "pca": 16}
+    for meth in ("c2mf", "craft", "pca"):
+        e3 = m["results"][meth]["k3"]
+        assert e3["k_used"] == 3 and not e3["capped"]
+        r = e3["reconstruction"]
+        assert 0.0 <= r["acc_pred_mean"] <= 1.0 and 0.0 <= r["acc_label_mean"] <= 1.0
+        assert set(r["acc_pred_per_class"]) <= {str(c["class"]) for c in m["classes"]}
+        idl = e3["insertion_deletion"]
+        for key in ("insertion_gradcam_mean", "deletion_gradcam_mean", "insertion_ig_mean"):
+            assert 0.0 <= idl[key] <= 1.0
+        assert len(idl["insertion_ig_curve"]) == 4  # k + 1 steps
+        c = e3["consistency"]
+        assert c["train_mse"] >= 0 and math.isclose(c["difference"], c["test_mse"] - c["train_mse"],
+                                                    rel_tol=1e-6, abs_tol=1e-9)
+    # each class has its own part: reconstructions keep most predictions
+    assert m["results"]["craft"]["k3"]["reconstruction"]["acc_pred_mean"] >= 2 / 3
+    # PCA components are orthogonal within a class
+    assert m["results"]["pca"]["k3"]["similarity"]["cosine_mean"] < 1e-4
+    assert m["ablation"]["n_concepts"] == [3] and len(m["ablation"]["craft_clustered"]) == 1
+    pl = m["planted"]  # ground truth at data/fake/prepare/truth
+    assert pl is not None and pl["n_images"] == m["n_test_images"]
+    for meth in ("c2mf", "craft", "pca"):
+        sc = pl["results"][meth]["k3"]
+        assert all(0.0 <= sc[key] <= 1.0 for key in ("precision", "recall", "matched_fraction"))
+    # per-class NMF with k=3 on images made of exactly the recipe's two parts finds both
+    assert pl["results"]["craft"]["k3"]["recall"] == 1.0
+    arrays = load_arrays(root / "data/fake/c2mf/dictionaries.safetensors")
+    assert arrays["c2mf_k3_W"].shape == (3, C) and arrays["c2mf_k3_gates"].shape == (3, 3)
+    assert arrays["craft_k3_W"].shape == (3, 3, C) and arrays["pca_k3_mean"].shape == (3, C)
+    assert all(np.all(np.isfinite(v)) for v in arrays.values())
+    assert sorted(arrays["classes"].tolist()) == sorted(c["class"] for c in m["classes"])
+    with open(root / "reports/fake/c2mf_loss.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert set(rows[0]) == {"step", "k3"} and len(rows) == m["results"]["c2mf"]["k3"]["solver"]["n_steps"]
+    assert all(math.isfinite(float(r["k3"])) for r in rows)
+    md = (root / "reports/fake/c2mf.md").read_text()
+    assert "Table 1" in md and "Table 2" in md and "Table 3" in md
+    assert "left out of the split metrics" in md and "Planted ground truth" in md
+
+
+def test_k_too_large_is_capped_and_recorded(fake):
+    root, _ = fake
+    _params(root, k=[3, 40, 64], methods=["pca"])
+    stage.main(["--dataset", "fake"])
+    m = json.loads((root / "reports/fake/c2mf.json").read_text())
+    e3, e40, e64 = (m["results"]["pca"][f"k{k}"] for k in (3, 40, 64))
+    assert (e3["k_used"], e3["capped"]) == (3, False)
+    assert (e40["k_used"], e40["capped"], e64["k_used"]) == (16, True, 16)
+    assert e40["reconstruction"] == e64["reconstruction"]  # one fit serves both
+    assert e3["reconstruction"]["acc_label_mean"] is None  # the fake store has no labels
+    assert m["planted"] is None  # no ground truth for this dataset
+    assert load_arrays(root / "data/fake/c2mf/dictionaries.safetensors")["pca_k16_W"].shape == (3, 16, C)
+    assert "capped from 40" in (root / "reports/fake/c2mf.md").read_text()
+    assert m["ablation"] == {"note": "needs both c2mf and craft in c2mf.methods"}
+
+
+def test_split_is_by_image_seeded_and_per_class():
+    cls = np.array([0] * 10 + [1] * 3 + [2] * 1)
+    s = stage.split_by_image(cls, test_fraction=0.3, min_images=2, seed=1)
+    assert s.too_small == [(2, 1)] and s.classes.tolist() == [0, 1]
+    assert not set(s.train) & set(s.test)
+    assert np.sum(cls[s.test] == 0) == 3 and np.sum(cls[s.test] == 1) == 1
+    again = stage.split_by_image(cls, test_fraction=0.3, min_images=2, seed=1)
+    assert np.array_equal(s.test, again.test)
+    with pytest.raises(ValueError, match="test_fraction"):
+        stage.split_by_image(cls, test_fraction=1.0, min_images=2, seed=0)
+
+
+def test_k_beyond_the_data_is_an_error_when_not_capped(fake):
+    root, _ = fake
+    _params(root, k=[40], cap_k=False, methods=["pca"])
+    with pytest.raises(ValueError, match=r"c2mf.k=40 is larger than the data support for pca"):
+        stage.main(["--dataset", "fake"])
+    assert not (root / "reports/fake/c2mf.json").exists()
+
+
+def test_no_feasible_k_is_a_clear_error(tmp_path, monkeypatch):
+    """1x1 maps and one train image per class: PCA needs k <= n_y - 1 = 0 in every class."""
+    monkeypatch.chdir(tmp_path)
+    _write_store(tmp_path, counts=(2, 2, 2), hw=(1, 1))
+    _params(tmp_path, k=[2], methods=["pca"])
+    with pytest.raises(ValueError, match="no k in c2mf.k=.* is feasible"):
+        stage.main(["--dataset", "fake"])
+    _params(tmp_path, k=[0])
+    with pytest.raises(ValueError, match="positive ints"):
+        stage.main(["--dataset", "fake"])
+    _params(tmp_path, bogus=1)
+    with pytest.raises(ValueError, match="unknown c2mf params"):
+        stage.main(["--dataset", "fake"])
+
+
+def test_no_class_with_enough_images_still_writes_outputs(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    _write_store(tmp_path, counts=(1, 1, 1))
+    _params(tmp_path)
+    stage.main(["--dataset", "fake"])
+    m = json.loads((tmp_path / "reports/fake/c2mf.json").read_text())
+    assert m["results"] == {} and "no class with enough images" in m["note"]
+    assert len(m["too_small_classes"]) == 3
+    assert "no class with enough images" in (tmp_path / "reports/fake/c2mf.md").read_text()
+    assert (tmp_path / "reports/fake/c2mf_loss.csv").read_text().strip() == "step"
+    assert load_arrays(tmp_path / "data/fake/c2mf/dictionaries.safetensors")["classes"].size == 0
+
+
+def test_nan_loss_stops_with_the_step_and_writes_nothing(fake, monkeypatch):
+    root, _ = fake
+    _params(root, k=[3], methods=["c2mf"], learning_rate=float("nan"))
+    with pytest.raises(FloatingPointError, match="step 0"):
+        stage.main(["--dataset", "fake"])
+    assert not (root / "reports/fake").exists() and not (root / "data/fake/c2mf").exists()
+
+
+def _write_planted(root, n_per_class=6, seed=0):
+    """Recipes {c, 3} for classes c = 0, 1, 2 (``n_per_class`` images each) and {3} for class 3
+    (one image); part q lights channels 4q..4q+3 on its quadrant of a 4x4 map; 16x16 part maps."""
+    rng = np.random.default_rng(seed)
+    cls = np.repeat(np.arange(4), [n_per_class] * 3 + [1]).astype(np.int32)
+    n = cls.size
+    A = 0.02 * rng.random((n, C, 4, 4)).astype(np.float32)
+    part_map = np.full((n, 16, 16), -1, np.int8)
+    present = np.zeros((n, 4), bool)
+    for i, c in enumerate(cls):
+        quads = rng.permutation(4)[:2]
+        for q, part in zip(quads, (c, 3) if c < 3 else (3,)):
+            r0, c0 = 2 * (q // 2), 2 * (q % 2)
+            A[i, 4 * part:4 * part + 4, r0:r0 + 2, c0:c0 + 2] += 1.0 + 0.2 * rng.random((4, 2, 2))
+            part_map[i, 4 * r0:4 * r0 + 8, 4 * c0:4 * c0 + 8] = part
+            present[i, part] = True
+    weight = np.zeros((K_HEAD, C), np.float32)
+    for c in range(4):
+        weight[c, 4 * c:4 * c + 4] = 2.0 if c < 3 else 1.0
+    bias = np.zeros(K_HEAD, np.float32)
+    logits = A.mean((2, 3)) @ weight.T
+    pred = logits.argmax(1).astype(np.int32)
+    assert np.array_equal(pred, cls)
+    files = [f"{c:02d}_k/test_{i:05d}.png" for i, c in enumerate(cls)]
+    with StoreWriter(root / "data/fake/activations") as sw:
+        sw.add(activations=A, logits=logits, target=cls, label=cls, pred=pred,
+               prob=np.ones(n, np.float32), index=np.arange(n, dtype=np.int32))
+        sw.finish({"model": "fake", "shape": [C, 4, 4], "class_names": ["a", "b", "c", "d"],
+                   "images": [{"index": i, "path": f"data/fake/images/{f}", "label": int(cls[i]),
+                               "label_name": None, "sha256": ""} for i, f in enumerate(files)],
+                   "head": {"kind": "gap_linear", "num_classes": K_HEAD}},
+                  HeadParams(weight, bias))
+    truth = root / "data/fake/prepare/truth"
+    truth.mkdir(parents=True)
+    (truth / "truth.json").write_text(json.dumps({
+        "parts": ["p0", "p1", "p2", "p3"], "classes": ["a", "b", "c", "d"],
+        "recipes": [[0, 3], [1, 3], [2, 3], [3]], "images": {"test": [{"file": f} for f in files]}}))
+    np.savez(truth / "test.npz", part_map=part_map, label=cls, present=present, defining=present)
+
