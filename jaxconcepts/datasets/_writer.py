@@ -1,0 +1,186 @@
+"""Write the planted-concept dataset to disk and read its ground truth back.
+
+Layout (see :mod:`jaxconcepts.datasets._planted`): PNGs in ImageFolder trees — the test split
+under ``images_dir`` (what the pipeline explains), train/val under ``prepare_dir/<split>`` — and the
+ground truth under ``prepare_dir/truth`` (``truth.json`` + one ``<split>.npz`` per split).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+
+from .._io import atomic_dir, atomic_path, write_json
+from ._planted import (
+    PARTS,
+    PlantedConfig,
+    allowed_distractors,
+    class_folder,
+    generate_split,
+)
+
+__all__ = ["write_planted", "load_truth", "PlantedTruth", "TRUTH_VERSION"]
+
+TRUTH_VERSION = 1
+
+
+class PlantedTruth(NamedTuple):
+    """Ground truth of one split, rows aligned with ``files``.
+
+    part_map int8 (n, H, W) (-1 = background); label int32 (n,); present, defining bool (n, P);
+    files: paths relative to the split's root (``<class>/<name>.png``); meta: ``truth.json``.
+    """
+
+    part_map: np.ndarray
+    label: np.ndarray
+    present: np.ndarray
+    defining: np.ndarray
+    files: list[str]
+    meta: dict
+
+    @property
+    def part_names(self) -> list[str]:
+        return list(self.meta["parts"])
+
+    @property
+    def class_names(self) -> list[str]:
+        return list(self.meta["classes"])
+
+    def masks(self, i: int) -> np.ndarray:
+        """Bool (P, H, W) masks of image ``i``."""
+        return self.part_map[i][None] == np.arange(len(self.part_names))[:, None, None]
+
+
+def _write_split(root: Path, config: PlantedConfig, split: str, n: int, seed: int, bar):
+    from PIL import Image
+
+    n_parts = len(PARTS)
+    s = config.image_size
+    part_map = np.empty((n, s, s), np.int8)
+    label = np.empty((n,), np.int32)
+    present = np.empty((n, n_parts), bool)
+    defining = np.empty((n, n_parts), bool)
+    records = []
+    for i, im in enumerate(generate_split(config, split, n, seed=seed)):
+        rel = f"{class_folder(im.label, config.class_names)}/{split}_{i:05d}.png"
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(im.image).save(path, optimize=False, compress_level=1)
+        part_map[i], label[i] = im.part_map, im.label
+        present[i], defining[i] = im.present, im.defining
+        records.append(
+            {
+                "file": rel,
+                "label": im.label,
+                "parts": [int(p) for p in np.flatnonzero(im.present)],
+                "defining": [int(p) for p in np.flatnonzero(im.defining)],
+                "distractors": [int(p) for p in np.flatnonzero(im.present & ~im.defining)],
+                "geometry": [
+                    {"part": pl.part, "cy": round(pl.cy, 3), "cx": round(pl.cx, 3),
+                     "radius": round(pl.radius, 3), "angle": round(pl.angle, 4)}
+                    for pl in im.placements
+                ],
+            }
+        )
+        bar.update(1)
+    arrays = {"part_map": part_map, "label": label, "present": present, "defining": defining}
+    return arrays, records
+
+
+def write_planted(
+    images_dir: str | os.PathLike,
+    prepare_dir: str | os.PathLike,
+    config: PlantedConfig,
+    *,
+    n_train: int,
+    n_val: int,
+    n_test: int,
+    seed: int,
+    progress: bool = True,
+) -> dict:
+    """Generate all three splits and write them (each directory replaced atomically).
+
+    Returns the ``truth.json`` dict. The test split goes to ``images_dir/<class>/test_*.png``;
+    train/val to ``prepare_dir/{train,val}/<class>/*.png``; ground truth to
+    ``prepare_dir/truth/``.
+
+    Raises:
+      ValueError: a split size is negative or ``n_train``/``n_test`` is smaller than the number of
+        classes (every class must appear).
+    """
+    from tqdm.auto import tqdm
+
+    sizes = {"train": n_train, "val": n_val, "test": n_test}
+    for name, n in sizes.items():
+        if not isinstance(n, int) or n < 0:
+            raise ValueError(f"n_{name}={n!r} should be an int >= 0")
+    for name in ("train", "test"):
+        if sizes[name] < config.n_classes:
+            raise ValueError(
+                f"n_{name}={sizes[name]} should be >= n_classes={config.n_classes}"
+            )
+    images_dir, prepare_dir = Path(images_dir), Path(prepare_dir)
+    meta = {
+        "version": TRUTH_VERSION,
+        "seed": int(seed),
+        "config": {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(config).items()},
+        "parts": list(PARTS),
+        "classes": list(config.class_names),
+        "class_folders": [class_folder(c, config.class_names) for c in range(config.n_classes)],
+        "recipes": [list(r) for r in config.recipes],
+        "allowed_distractors": [list(a) for a in allowed_distractors(config.recipes)],
+        "roots": {"train": "prepare/train", "val": "prepare/val", "test": "images"},
+        "sizes": sizes,
+        "images": {},
+    }
+    total = sum(sizes.values())
+    with tqdm(total=total, desc="planted images", unit="img", disable=not progress) as bar:
+        with atomic_dir(prepare_dir) as prep_tmp:
+            truth_arrays = {}
+            for split in ("train", "val"):
+                arrays, records = _write_split(
+                    prep_tmp / split, config, split, sizes[split], seed, bar
+                )
+                truth_arrays[split], meta["images"][split] = arrays, records
+            with atomic_dir(images_dir) as img_tmp:
+                arrays, records = _write_split(img_tmp, config, "test", n_test, seed, bar)
+                truth_arrays["test"], meta["images"]["test"] = arrays, records
+                truth = prep_tmp / "truth"
+                truth.mkdir()
+                for split, arrays in truth_arrays.items():
+                    with atomic_path(truth / f"{split}.npz") as tmp:
+                        with open(tmp, "wb") as f:
+                            np.savez_compressed(f, **arrays)
+                write_json(truth / "truth.json", meta)
+    return meta
+
+
+def load_truth(truth_dir: str | os.PathLike, split: str = "test") -> PlantedTruth:
+    """Read the ground truth of ``split`` written by :func:`write_planted`.
+
+    Raises:
+      FileNotFoundError: ``truth_dir`` lacks ``truth.json`` or ``<split>.npz``.
+      ValueError: ``split`` unknown, or the arrays and ``truth.json`` disagree.
+    """
+    truth_dir = Path(truth_dir)
+    meta_path, arr_path = truth_dir / "truth.json", truth_dir / f"{split}.npz"
+    if not meta_path.is_file():
+        raise FileNotFoundError(f"truth_dir={str(truth_dir)!r} has no truth.json (run prepare)")
+    meta = json.loads(meta_path.read_text())
+    if split not in meta["images"]:
+        raise ValueError(f"split={split!r} is not one of {sorted(meta['images'])}")
+    if not arr_path.is_file():
+        raise FileNotFoundError(f"truth_dir={str(truth_dir)!r} has no {split}.npz")
+    with np.load(arr_path) as z:
+        arrays = {k: z[k] for k in ("part_map", "label", "present", "defining")}
+    records = meta["images"][split]
+    if len(records) != arrays["label"].shape[0]:
+        raise ValueError(
+            f"{arr_path} has {arrays['label'].shape[0]} rows but truth.json lists {len(records)}"
+        )
+    return PlantedTruth(files=[r["file"] for r in records], meta=meta, **arrays)
