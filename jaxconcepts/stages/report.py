@@ -10,7 +10,6 @@ Params (section ``report``): ``title``.
 
 from __future__ import annotations
 
-import datetime as _dt
 import json
 from pathlib import Path
 from typing import Any
@@ -139,9 +138,12 @@ def build_report(
     if not names:
         raise ValueError("params.yaml has no datasets; nothing to report")
     title = title or (params.get("report") or {}).get("title") or "jaxconcepts report"
-    now = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    from jaxconcepts import __version__
+
+    # no timestamp: the same inputs give the same bytes (a reproducible DVC output)
     return render_report(
-        [dataset_section(ds, params, reports) for ds in names], title=title, generated=now
+        [dataset_section(ds, params, reports) for ds in names], title=title,
+        generated=__version__,
     )
 
 

@@ -57,7 +57,8 @@ def _align(sep: str) -> list[str]:
 
 
 def markdown_to_html(text: str) -> str:
-    """Convert the Markdown the stages write (pipe tables, ``#`` headings, paragraphs) to HTML.
+    """Convert the Markdown the stages write (pipe tables, ``#`` headings, ``-`` bullet lists,
+    paragraphs) to HTML.
 
     Everything is escaped; only ``code`` and **bold** inline marks are kept. Anything else is shown
     as plain text.
@@ -65,11 +66,15 @@ def markdown_to_html(text: str) -> str:
     lines = text.splitlines()
     out: list[str] = []
     para: list[str] = []
+    items: list[str] = []
 
     def flush():
         if para:
             out.append("<p>" + _inline(" ".join(para)) + "</p>")
             para.clear()
+        if items:
+            out.append("<ul>\n" + "\n".join(f"<li>{_inline(t)}</li>" for t in items) + "\n</ul>")
+            items.clear()
 
     i = 0
     while i < len(lines):
@@ -101,7 +106,16 @@ def markdown_to_html(text: str) -> str:
             out.append(f"<h{level}>{_inline(m.group(2))}</h{level}>")
         elif not line.strip():
             flush()
+        elif re.match(r"^\s*[-*]\s+", line):
+            if para:
+                out.append("<p>" + _inline(" ".join(para)) + "</p>")
+                para.clear()
+            items.append(re.sub(r"^\s*[-*]\s+", "", line))
+        elif items and line.startswith("  "):
+            items[-1] += " " + line.strip()  # continuation of the last bullet
         else:
+            if items:
+                flush()
             para.append(line.strip())
         i += 1
     flush()

@@ -56,3 +56,9 @@ def test_render_report_escapes_and_lists_links():
         "photos/figures/0_cgap_sub.png",
     ]
     assert "http" not in page  # no CDN, no network
+
+
+def test_markdown_bullets_become_a_list():
+    out = markdown_to_html("Findings:\n\n- one **holds**\n- two\n  continued\n\nafter")
+    assert "<ul>\n<li>one <b>holds</b></li>\n<li>two continued</li>\n</ul>" in out
+    assert out.endswith("<p>after</p>")
