@@ -2,9 +2,9 @@
 
 Per image: the non-zero channels A_i (at least one non-zero value) of A (C x H x W), reshaped to
 C x (H*W), are reduced by PCA to N - 1 dimensions and grouped into N concepts by k-means (Eq. 1).
-The batch runs in one compiled program: images in groups of ``group`` (``lax.map`` with a
-``vmap`` inside), dead channels masked, live channels compacted to the front so the O(C^2)
-silhouette skips the dead ones.
+The batch runs in one compiled program: PCA on images in groups of ``group`` (``lax.map`` with a
+``vmap`` inside), k-means one image at a time, dead channels masked, live channels compacted to
+the front so the O(C^2) silhouette skips the dead ones.
 """
 
 from __future__ import annotations
@@ -37,17 +37,22 @@ def _compact_order(live):
     return jnp.zeros((c,), jnp.int32).at[pos].set(jnp.arange(c, dtype=jnp.int32))
 
 
-def _cluster_one(x, w, key, *, n_concepts, n_components, n_sub, km):
-    """PCA + k-means (+ sub-concepts) for one image: x (C, F), live weights w (C,).
-
-    Returns the PCA scores and labels with live channels compacted first (``order``) so the
-    silhouette can skip the dead tail, and the sub-concept labels in the original order.
-    """
-    k_main, k_sub = jax.random.split(key)
+def _project_one(x, w, *, n_components):
+    """PCA of one image, x (C, F) with live weights w (C,): scores (n_components, C) and weights
+    with live channels compacted first (``order``) so the silhouette can skip the dead tail."""
     comps, mean, _, _ = pca_fit(x, w, n_components)
     pt_full = pca_transform_t(x, w, comps, mean)  # (n_components, C)
     order = _compact_order(w > 0)
-    pt, wc = pt_full[:, order], w[order]
+    return order, pt_full[:, order], w[order]
+
+
+def _cluster_one(x, w, key, order, pt, wc, *, n_concepts, n_sub, km):
+    """k-means (+ sub-concepts) of one image's compacted PCA scores ``pt`` (D, C).
+
+    Returns the labels compacted (``order``) and in the original order, and the sub-concept
+    labels in the original order.
+    """
+    k_main, k_sub = jax.random.split(key)
     res = kmeans_t(pt, wc, k_main, n_clusters=n_concepts, **km)
     labels_c, n_found = canonical_labels(res.labels, wc, n_concepts)
     labels = jnp.zeros_like(labels_c).at[order].set(labels_c)
@@ -60,7 +65,7 @@ def _cluster_one(x, w, key, *, n_concepts, n_components, n_sub, km):
     sub, n_sub_found = split_concepts(
         sub_fn, labels, w, k_sub, n_concepts=n_concepts, n_sub_concepts=n_sub
     )
-    return order, pt, wc, labels_c, labels, n_found, sub, n_sub_found, res.inertia
+    return labels_c, labels, n_found, sub, n_sub_found, res.inertia
 
 
 @partial(
@@ -74,24 +79,35 @@ def cgap_batch(A, mask, keys, *, n_concepts, n_components, n_sub, n_init, max_it
     """CGAP on validated input: A (B, C, F) float, mask (B, C) bool, keys (B,) -> Concepts."""
     km = dict(n_init=n_init, max_iter=max_iter, tol=tol)
 
-    def phase1(args):
-        a, m, key = args
+    def phase0(args):
+        a, m = args
         w = (m & jnp.any(a != 0, axis=1)).astype(a.dtype)
-        order, pt, wc, lab_c, lab, n_found, sub, n_sub_found, inertia = _cluster_one(
-            a, w, key, n_concepts=n_concepts, n_components=n_components, n_sub=n_sub, km=km
+        order, pt, wc = _project_one(a, w, n_components=n_components)
+        return w, order, pt, wc
+
+    # PCA in vmapped groups; k-means one image at a time (plain ``lax.map``), where its
+    # ``while_loop`` stops at the image's own iteration count and the empty-cluster ``cond`` is a
+    # real branch (under ``vmap`` both would run for the whole group: ~3x slower).
+    w, order, pt, wc = lax.map(phase0, (A, mask), batch_size=_divisor(A.shape[0], group))
+
+    def phase1(args):
+        a, w, key, order, pt, wc = args
+        lab_c, lab, n_found, sub, n_sub_found, inertia = _cluster_one(
+            a, w, key, order, pt, wc, n_concepts=n_concepts, n_sub=n_sub, km=km
         )
         ch = calinski_harabasz_t(pt, wc, lab_c, n_concepts)
         db = davies_bouldin_t(pt, wc, lab_c, n_concepts)
-        return pt, wc, lab_c, lab, n_found, sub, n_sub_found, inertia, ch, db
+        return lab_c, lab, n_found, sub, n_sub_found, inertia, ch, db
 
-    pt, wc, lab_c, labels, n_found, sub_labels, n_sub_found, inertia, ch, db = lax.map(
-        phase1, (A, mask, keys), batch_size=_divisor(A.shape[0], group)
+    lab_c, labels, n_found, sub_labels, n_sub_found, inertia, ch, db = lax.map(
+        phase1, (A, w, keys, order, pt, wc)
     )
     n_live = jnp.sum(wc > 0, axis=1).astype(jnp.int32)
-    # The O(C^2) silhouette one image at a time: its tile loops stop at the image's live count.
+    # The O(C^2) silhouette two images at a time: its tile loops stop at the images' live count.
     sil = lax.map(
         lambda a: silhouette_t(a[0], a[1], a[2], n_concepts, block=block, n_valid=a[3]),
         (pt, wc, lab_c, n_live),
+        batch_size=_divisor(A.shape[0], 2),
     )
     return Concepts(
         labels=labels,
@@ -133,8 +149,9 @@ def cgap(
       n_sub_concepts: S, sub-concepts per concept (paper: 3); 0 disables the split.
       n_init, max_iter, tol: k-means restarts (1 = scikit-learn's "auto" for k-means++), Lloyd
         iteration cap, and tolerance relative to the mean feature variance.
-      group: images per ``vmap`` group inside the ``lax.map`` over the batch (memory vs speed).
-      block: silhouette tile (rows, cols).
+      group: images per ``vmap`` group of the PCA step inside the ``lax.map`` over the batch
+        (memory vs speed); k-means runs one image at a time (its loops stop per image).
+      block: silhouette tile (rows, cols); the tiles are square, of side rows.
     Returns: :class:`Concepts`; metrics are computed on the PCA scores k-means clustered.
     Raises: ValueError / TypeError naming the bad argument.
     """

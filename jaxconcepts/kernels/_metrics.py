@@ -9,8 +9,10 @@ scikit-learn: silhouette 0 for a point alone in its cluster and where a = b = 0;
 all centroids coincide, and coincident centroid pairs ignored. scikit-learn raises when fewer than
 2 non-empty clusters exist; here every metric is 0 in that case (the caller flags it).
 
-The silhouette is O(n^2): it runs over (rows x cols) tiles of the distance matrix, each reduced
-at once into K per-cluster sums, so memory stays O(n * K) and no n x n matrix exists.
+The silhouette is O(n^2): it runs over square tiles of the distance matrix (side ``block[0]``;
+``block[1]`` is accepted and unused), each symmetric tile pair computed once and reduced into K
+per-cluster sums by a product with the weighted one-hot labels, so memory stays O(n * K) and no
+n x n matrix exists.
 Distances are direct differences, not |x|^2 + |y|^2 - 2 x.y,
 which loses precision in float32.
 """
@@ -65,38 +67,38 @@ def _pdist_tile(ar, bc):
 def _distance_sums(xt, lab, w, n_clusters: int, n_valid, block: tuple[int, int]):
     """S (n, K): S[i, k] = sum_j w_j [l_j = k] |x_i - x_j| over the first n_valid points.
 
-    Tiles of (rows x cols) = ``block``; each tile's distances feed one variadic reduction with K
-    outputs (``lax.reduce`` over a tuple), which XLA fuses with the distance computation, so the
-    tile is never materialised (a (tile) @ (one-hot) matmul with K = 5 columns costs ~2x more).
+    Rows beyond n_valid hold unspecified values. Square tiles of side ``block[0]``; each
+    unordered tile pair (I, J), J >= I, is computed once (the distance matrix is symmetric) and
+    feeds both S[I] += D @ OH[J] and S[J] += D^T @ OH[I], with OH the weighted one-hot (n, K):
+    half the square roots of the full matrix, and no n x n matrix is ever materialised.
     """
     d_feat, n = xt.shape
-    br, bc = block
-    n_pad = -(-n // max(br, bc)) * max(br, bc)
+    b = block[0]
+    n_pad = -(-n // b) * b
     xt = jnp.pad(xt, ((0, 0), (0, n_pad - n)))
-    lab = jnp.pad(lab, (0, n_pad - n), constant_values=-1)
-    w = jnp.pad(w, (0, n_pad - n))
-    nr = (n_valid + br - 1) // br
-    nc = (n_valid + bc - 1) // bc
+    oh = jnp.pad(_onehot_w(lab, w, n_clusters), ((0, n_pad - n), (0, 0)))  # (n_pad, K)
+    nt = (n_valid + b - 1) // b
 
     def row(i, acc):
-        xi = lax.dynamic_slice(xt, (0, i * br), (d_feat, br))
+        xi = lax.dynamic_slice(xt, (0, i * b), (d_feat, b))
+        ohi = lax.dynamic_slice(oh, (i * b, 0), (b, n_clusters))
 
-        def col(j, part):
-            xj = lax.dynamic_slice(xt, (0, j * bc), (d_feat, bc))
-            lj = lax.dynamic_slice(lab, (j * bc,), (bc,))
-            wj = lax.dynamic_slice(w, (j * bc,), (bc,))
-            dw = _pdist_tile(xi, xj) * wj[None, :]
-            ops = tuple(jnp.where(lj[None, :] == k, dw, 0.0) for k in range(n_clusters))
-            sums = lax.reduce(
-                ops, (jnp.array(0, xt.dtype),) * n_clusters,
-                lambda a, b: tuple(u + v for u, v in zip(a, b)), (1,),
-            )
-            return part + jnp.stack(sums, axis=1)
+        def col(j, st):
+            acc, part = st
+            xj = lax.dynamic_slice(xt, (0, j * b), (d_feat, b))
+            ohj = lax.dynamic_slice(oh, (j * b, 0), (b, n_clusters))
+            dij = _pdist_tile(xi, xj)
+            part = part + dij @ ohj
+            cj = lax.dynamic_slice(acc, (j * b, 0), (b, n_clusters))
+            acc = lax.dynamic_update_slice(acc, cj + dij.T @ ohi, (j * b, 0))
+            return acc, part
 
-        part = lax.fori_loop(0, nc, col, jnp.zeros((br, n_clusters), xt.dtype))
-        return lax.dynamic_update_slice(acc, part, (i * br, 0))
+        part = _pdist_tile(xi, xi) @ ohi  # the diagonal tile
+        acc, part = lax.fori_loop(i + 1, nt, col, (acc, part))
+        ci = lax.dynamic_slice(acc, (i * b, 0), (b, n_clusters))
+        return lax.dynamic_update_slice(acc, ci + part, (i * b, 0))
 
-    acc = lax.fori_loop(0, nr, row, jnp.zeros((n_pad, n_clusters), xt.dtype))
+    acc = lax.fori_loop(0, nt, row, jnp.zeros((n_pad, n_clusters), xt.dtype))
     return acc[:n]
 
 
@@ -191,7 +193,7 @@ def cluster_metrics(
       x: float (n, D) points.  labels: int (n,) in [0, n_clusters), -1 = absent.
       weights: float (n,) non-negative or bool (n,) mask; default all ones.
       n_clusters: K (static); default max(labels) + 1 (needs concrete labels).
-      block: silhouette tile (rows, cols).
+      block: silhouette tile (rows, cols); the tiles are square, of side rows.
     Returns: :class:`ClusterMetrics` of scalars; each 0 when fewer than 2 non-empty clusters.
     """
     x = jnp.asarray(x)
