@@ -7,7 +7,6 @@ composited on white).
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -95,7 +94,3 @@ def _to_rgb(im: Image.Image) -> Image.Image:
         im = im.convert("RGB")
     return im
 
-
-def warn_skip(path: str | Path, reason: str) -> dict:
-    warnings.warn(f"skipping {path}: {reason}", stacklevel=2)
-    return {"path": str(path), "reason": reason}
