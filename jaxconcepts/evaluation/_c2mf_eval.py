@@ -150,7 +150,8 @@ def concept_similarity(concepts) -> dict:
             "n_pairs": int(pear.size)}
 
 
-def reconstruction_accuracy(model, A_images, y, label, pred, h: Head, *, n_classes: int) -> dict:
+def reconstruction_accuracy(model, A_images, y, label, pred, h: Head, *, n_classes: int,
+                            U=None) -> dict:
     """Per-class accuracy of ``h`` on reconstructed activations ``U_test W`` (§3.3, Table 2).
 
     Args:
@@ -158,6 +159,7 @@ def reconstruction_accuracy(model, A_images, y, label, pred, h: Head, *, n_class
         A_images: ``(B, p, c)`` each image's rows; y: ``(B,)`` class used for the codes
             (gate / dictionary);
         label: ``(B,)`` ground truth (-1 = unknown); pred: ``(B,)`` the model's own prediction.
+        U: ``(B·p, k)`` codes of the rows when already computed (default: ``model.transform``).
 
     Returns:
         per-class arrays ``acc_label``, ``acc_pred`` (NaN for classes without images) and their
@@ -166,7 +168,8 @@ def reconstruction_accuracy(model, A_images, y, label, pred, h: Head, *, n_class
     A_images = jnp.asarray(A_images)
     B, p, c = A_images.shape
     y_rows = np.repeat(np.asarray(y), p)
-    U = model.transform(A_images.reshape(B * p, c), y_rows)
+    if U is None:
+        U = model.transform(A_images.reshape(B * p, c), y_rows)
     A_hat = model.reconstruct(U, y_rows).reshape(B, p, c)
     rec_pred = np.asarray(jnp.argmax(jax.vmap(h)(A_hat), axis=-1))
     out = {}
@@ -183,11 +186,20 @@ def reconstruction_accuracy(model, A_images, y, label, pred, h: Head, *, n_class
     return out
 
 
-def consistency(model, A_train, y_train, A_test, y_test) -> dict:
-    """Train MSE, test MSE of ``‖A − reconstruct(transform(A))‖²`` per entry, and test − train."""
-    def mse(A, y):
-        A = jnp.asarray(A, jnp.float32)
-        return float(jnp.mean((A - model.reconstruct(model.transform(A, y), y)) ** 2))
+def consistency(model, A_train, y_train, A_test, y_test, *, U_train=None, U_test=None) -> dict:
+    """Train MSE, test MSE of ``‖A − reconstruct(transform(A))‖²`` per entry, and test − train,
+    plus the mean ± std over classes of the per-class MSE (``{train,test}_class_{mean,std}``).
 
-    tr, te = mse(A_train, y_train), mse(A_test, y_test)
-    return {"train_mse": tr, "test_mse": te, "difference": te - tr}
+    ``U_train`` / ``U_test``: codes when already computed (default: ``model.transform``).
+    """
+    out = {}
+    for name, A, y, U in (("train", A_train, y_train, U_train), ("test", A_test, y_test, U_test)):
+        A = jnp.asarray(A, jnp.float32)
+        U = model.transform(A, y) if U is None else U
+        err = np.asarray(jnp.mean((A - model.reconstruct(U, y)) ** 2, axis=1))
+        y = np.asarray(y)
+        per = np.array([err[y == c].mean() for c in np.unique(y)])
+        out[f"{name}_mse"] = float(err.mean())
+        out[f"{name}_class_mean"], out[f"{name}_class_std"] = float(per.mean()), float(per.std())
+    out["difference"] = out["test_mse"] - out["train_mse"]
+    return out

@@ -155,21 +155,47 @@ def markdown_report(metrics: Mapping) -> str:
             lines.append(f"| {METHOD_NAMES.get(m, m)} | {_k_label(e)} | " + " | ".join(row) + " |")
     lines.append("")
 
+    figs = metrics.get("figures") or {}
+    for fid, cap in (("fig2", "Fig. 2 — mean insertion / deletion curves, Grad-CAM ranking"),
+                     ("fig3", "Fig. 3 — mean insertion / deletion curves, IG ranking")):
+        if fid in figs:
+            lines += [f"![{cap}]({figs[fid]})", ""]
+
     abl = metrics.get("ablation")
     if abl and abl.get("n_concepts"):
-        lines += ["### Multi-class ablation — reconstruction accuracy (%, vs prediction) vs number "
-                  "of shared concepts", "",
-                  "C2MF: its shared gated dictionary of n concepts. CRAFT clustered: the per-class "
-                  "NMF concepts of all classes pooled, k-means into n clusters, the concept "
-                  "nearest each centroid kept; test codes by NNLS on that shared dictionary.", "",
-                  "| n concepts | C2MF | CRAFT clustered |", "|---|---|---|"]
+        cols = [c for c in ("c2mf", "craft_clustered", "pca_clustered") if c in abl]
+        names = {"c2mf": "C2MF", "craft_clustered": "CRAFT clustered",
+                 "pca_clustered": "PCA clustered"}
+        lines += ["### Multi-class ablation (Fig. 4) — reconstruction accuracy (%, vs prediction) "
+                  "vs number of shared concepts n", "",
+                  "C2MF: its shared gated dictionary of n concepts. CRAFT / PCA clustered: the "
+                  "per-class concepts (k = n per class) of all classes pooled, k-means into n "
+                  "clusters, the concept nearest each centroid kept; test codes by NNLS (CRAFT) or "
+                  f"least squares (PCA, no class mean) on that shared dictionary. n includes the "
+                  f"number of classes ({abl.get('n_classes', '?')}).", "",
+                  "| n concepts | " + " | ".join(names[c] for c in cols) + " |",
+                  "|---|" + "---|" * len(cols)]
         for i, n in enumerate(abl["n_concepts"]):
-            a, b = abl["c2mf"][i], abl["craft_clustered"][i]
-            lines.append(f"| {n} | {_num(None if a is None else 100 * a, '{:.1f}')} "
-                         f"| {_num(None if b is None else 100 * b, '{:.1f}')} |")
+            cells = [_num(None if abl[c][i] is None else 100 * abl[c][i], '{:.1f}') for c in cols]
+            lines.append(f"| {n} | " + " | ".join(cells) + " |")
         lines.append("")
+        if "fig4" in figs:
+            lines += [f"![Fig. 4 — reconstruction accuracy vs number of concepts]({figs['fig4']})",
+                      ""]
     elif abl and abl.get("note"):
         lines += [f"Multi-class ablation: {abl['note']}", ""]
+
+    sob = [(kk, e["sobol_total_indices"]) for kk, e in (res.get("craft") or {}).items()
+           if e.get("sobol_total_indices")]
+    if sob:
+        lines += ["### CRAFT's own importance — Sobol total indices per class (most important "
+                  "concepts first)", "", "| class | k | top concepts (index: S_T) |", "|---|---|---|"]
+        for kk, per_class in sob[:1]:  # the smallest k; every k is in c2mf.json
+            for cname, st in per_class.items():
+                order = sorted(range(len(st)), key=lambda j: -st[j])[:3]
+                lines.append(f"| {cname} | {kk[1:]} | "
+                             + ", ".join(f"{j}: {st[j]:.3f}" for j in order) + " |")
+        lines.append("")
 
     planted = metrics.get("planted")
     if planted:

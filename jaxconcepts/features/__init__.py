@@ -11,6 +11,7 @@ _LAZY = {
     "map_efficientnet_lite0_keys": "_models", "CheckpointMismatchError": "_models",
     "embedded_weights_path": "_models",
     "extract": "_extract", "NonFiniteActivationError": "_extract", "make_transform": "_extract",
+    "extract_crops": "_crops", "crop_boxes": "_crops",
     "list_images": "_images", "load_rgb": "_images", "ImageLoadError": "_images",
 }
 

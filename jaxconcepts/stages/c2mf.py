@@ -17,8 +17,12 @@ to the prediction for unlabelled images), per ``c2mf.labels``. Images are split 
 class by image (seeded); classes with fewer than ``min_images`` images are reported and left out.
 Kept classes are remapped to ``0..Y-1`` for fitting; ``classes`` keeps the mapping.
 
-The CRAFT baseline here is NMF per class on the **full-image rows** (clipped at 0), not on random
-crops passed through the encoder: crops need the torch model, which this JAX stage does not load.
+The CRAFT baseline is fitted as in CRAFT: per class, NMF of the spatially averaged activations of
+random crops of the *train* images (``data/<ds>/crops``, written by the ``crops`` stage with the
+torch model), with Sobol total indices as its own concept importance; its test codes are NNLS on
+its W, like every method. ``craft_source: rows`` instead fits it on the full-image rows clipped at
+0 (no crops stage needed). Figures 2–4 of the paper (insertion/deletion curves with Grad-CAM and
+IG ranking; reconstruction accuracy vs number of concepts) go to ``reports/<ds>/c2mf_figures/``.
 
 Everything is computed before anything is written: a NaN in the C2MF loss stops the stage with the
 solver's error (naming the step) and leaves the previous outputs untouched.
@@ -43,6 +47,7 @@ __all__ = [
     "ImageRows",
     "Split",
     "load_image_rows",
+    "load_crops",
     "split_by_image",
     "k_caps",
     "planted_scores",
@@ -66,10 +71,15 @@ DEFAULTS: dict[str, Any] = {
     "ig_steps": 16,
     "eval_batch": 16,
     "ablation": True,
+    "ablation_n": None,  # None → the k values fitted plus the number of classes
+    "craft_source": "crops",  # crops (the crops stage) | rows (full-image rows clipped at 0)
+    "sobol_designs": 32,
     "seed": None,  # None → the top-level seed
 }
 _METHODS = ("c2mf", "craft", "pca")
 _LABELS = ("target", "pred", "label")
+_CRAFT_SOURCES = ("crops", "rows")
+FIGURES = "c2mf_figures"
 
 
 class ImageRows(NamedTuple):
@@ -118,6 +128,27 @@ def load_image_rows(store, *, labels: str = "target", batch_size: int = 64) -> I
     return ImageRows(A, cls.astype(np.int64), cat["label"], cat["pred"], cat["index"])
 
 
+def load_crops(dataset: str, index: np.ndarray) -> np.ndarray:
+    """``(N, n_crops, C)`` crop activations of the store images ``index`` (``crops`` stage)."""
+    from jaxconcepts._io import load_arrays
+
+    path = dataset_dir(dataset, "crops") / "crops.safetensors"
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"no crop activations at {str(path)!r}: run `jaxconcepts crops --dataset {dataset}` "
+            "(or `dvc repro`), or set c2mf.craft_source: rows")
+    a = load_arrays(path)
+    pos = {int(i): j for j, i in enumerate(a["index"])}
+    missing = [int(i) for i in index if int(i) not in pos]
+    if missing:
+        raise ValueError(f"{path} lacks images {missing[:5]} of the store (stale crops): re-run "
+                         "the crops stage")
+    crops = a["crops"][[pos[int(i)] for i in index]]
+    if not np.all(np.isfinite(crops)):
+        raise ValueError(f"{path} holds NaN/inf")
+    return crops
+
+
 def split_by_image(cls, *, test_fraction: float, min_images: int, seed: int) -> Split:
     """Seeded per-class split by image; classes with fewer than ``min_images`` images are set aside.
 
@@ -146,12 +177,16 @@ def split_by_image(cls, *, test_fraction: float, min_images: int, seed: int) -> 
     return Split(cat(train), cat(test), classes, {c: j for j, c in enumerate(kept)}, small)
 
 
-def k_caps(rows_per_class: np.ndarray, n_channels: int) -> dict[str, int]:
-    """Largest k each method supports: C2MF ``min(n, c)``, CRAFT ``min(min_y n_y, c)``, PCA
-    ``min(min_y n_y − 1, c)`` (n_y = train rows of class y)."""
+def k_caps(rows_per_class: np.ndarray, n_channels: int,
+           craft_rows_per_class: np.ndarray | None = None) -> dict[str, int]:
+    """Largest k each method supports: C2MF ``min(n, c)``, CRAFT ``min(min_y m_y, c)``, PCA
+    ``min(min_y n_y − 1, c)`` (n_y = train rows of class y; m_y = CRAFT's rows, its crops, default
+    n_y)."""
     n_min = int(rows_per_class.min()) if rows_per_class.size else 0
+    cr = rows_per_class if craft_rows_per_class is None else craft_rows_per_class
+    m_min = int(cr.min()) if cr.size else 0
     return {"c2mf": min(int(rows_per_class.sum()), n_channels),
-            "craft": min(n_min, n_channels),
+            "craft": min(m_min, n_channels),
             "pca": min(n_min - 1, n_channels)}
 
 
@@ -164,26 +199,33 @@ def _head_fn(head):
     return lambda rows: rows.mean(0) @ Wh.T + bh
 
 
-class _SharedNNLS(NamedTuple):
-    """A dictionary shared by all classes with NNLS codes (the clustered-CRAFT ablation)."""
+class _Shared(NamedTuple):
+    """A dictionary shared by all classes (the clustered-baseline ablation).
+
+    Codes by NNLS (``nonneg``, CRAFT's concepts) or by least squares (PCA's signed components).
+    """
 
     W: jax.Array  # (n, c)
     n_classes: int
+    nonneg: bool
 
     @property
     def concepts(self):
         return jnp.broadcast_to(self.W, (self.n_classes,) + self.W.shape)
 
     def transform(self, A, y):
-        from jaxconcepts.kernels._nnls import nnls
+        A = jnp.asarray(A, jnp.float32)
+        if self.nonneg:
+            from jaxconcepts.kernels._nnls import nnls
 
-        return nnls(jnp.asarray(A, jnp.float32), self.W).codes
+            return nnls(A, self.W).codes
+        return jnp.linalg.lstsq(self.W.T, A.T)[0].T
 
     def reconstruct(self, U, y):
         return jnp.asarray(U) @ self.W
 
 
-def _fit(method, A, y, k, *, n_classes, key, cfg):
+def _fit(method, A, y, k, *, n_classes, key, cfg, craft_rows=None):
     if method == "c2mf":
         from jaxconcepts.concepts._c2mf import fit_c2mf
 
@@ -194,7 +236,8 @@ def _fit(method, A, y, k, *, n_classes, key, cfg):
     if method == "craft":
         from jaxconcepts.concepts._craft import fit_craft
 
-        return fit_craft(np.maximum(A, 0.0), y, k, key=key, n_classes=n_classes,
+        A_c, y_c = craft_rows if craft_rows is not None else (A, y)
+        return fit_craft(np.maximum(A_c, 0.0), y_c, k, key=key, n_classes=n_classes,
                          max_iter=int(cfg["nmf_max_iter"]))
     from jaxconcepts.concepts._pca_baseline import fit_pca_baseline
 
@@ -210,23 +253,25 @@ def _ins_del(model, U, y, target, h, cfg) -> dict:
 
     out, eb = {}, int(cfg["eval_batch"])
     B = U.shape[0]
-    for meth in ("gradcam", "ig"):
-        fn = jax.jit(lambda u, c, t, meth=meth: insertion_deletion(
-            u, c, t, recon, h, method=meth, n_steps=int(cfg["ig_steps"])))
-        ins, dele, ins_c, del_c = [], [], [], []
-        for s in range(0, B, eb):
-            m = min(eb, B - s)
-            pad = lambda a: jnp.concatenate([a[s:s + m]] + [a[s:s + 1]] * (eb - m))  # noqa: E731
-            r = fn(pad(U), pad(y), pad(target))
-            ins.append(np.asarray(r.insertion_auc)[:m])
-            dele.append(np.asarray(r.deletion_auc)[:m])
-            ins_c.append(np.asarray(r.insertion)[:m])
-            del_c.append(np.asarray(r.deletion)[:m])
-        ins, dele = np.concatenate(ins), np.concatenate(dele)
+    methods = ("gradcam", "ig")
+    # one compiled program for both rankings (the model's arrays are closed over: one compile
+    # per fitted model)
+    fn = jax.jit(lambda u, c, t: tuple(insertion_deletion(
+        u, c, t, recon, h, method=meth, n_steps=int(cfg["ig_steps"])) for meth in methods))
+    parts = {meth: ([], [], [], []) for meth in methods}
+    for s in range(0, B, eb):
+        m = min(eb, B - s)
+        pad = lambda a: jnp.concatenate([a[s:s + m]] + [a[s:s + 1]] * (eb - m))  # noqa: E731
+        for meth, r in zip(methods, fn(pad(U), pad(y), pad(target))):
+            for lst, v in zip(parts[meth], (r.insertion_auc, r.deletion_auc, r.insertion,
+                                             r.deletion)):
+                lst.append(np.asarray(v)[:m])
+    for meth in methods:
+        ins, dele, ins_c, del_c = (np.concatenate(v) for v in parts[meth])
         out[f"insertion_{meth}_mean"], out[f"insertion_{meth}_std"] = float(ins.mean()), float(ins.std())
         out[f"deletion_{meth}_mean"], out[f"deletion_{meth}_std"] = float(dele.mean()), float(dele.std())
-        out[f"insertion_{meth}_curve"] = np.concatenate(ins_c).mean(0).round(5).tolist()
-        out[f"deletion_{meth}_curve"] = np.concatenate(del_c).mean(0).round(5).tolist()
+        out[f"insertion_{meth}_curve"] = ins_c.mean(0).round(5).tolist()
+        out[f"deletion_{meth}_curve"] = del_c.mean(0).round(5).tolist()
     return out
 
 
@@ -234,10 +279,10 @@ def _none_if_nan(x):
     return None if x is None or not np.isfinite(x) else float(x)
 
 
-def _recon_acc(model, A_img, y, label, pred, h, n_head, classes) -> dict:
+def _recon_acc(model, A_img, y, label, pred, h, n_head, U=None) -> dict:
     from jaxconcepts.evaluation._c2mf_eval import reconstruction_accuracy
 
-    r = reconstruction_accuracy(model, A_img, y, label, pred, h, n_classes=n_head)
+    r = reconstruction_accuracy(model, A_img, y, label, pred, h, n_classes=n_head, U=U)
     out = {}
     for ref in ("pred", "label"):
         acc = r[f"acc_{ref}"]
@@ -249,22 +294,10 @@ def _recon_acc(model, A_img, y, label, pred, h, n_head, classes) -> dict:
     return out
 
 
-def _consistency(model, A_tr, y_tr, A_te, y_te, Y) -> dict:
-    from jaxconcepts.evaluation._c2mf_eval import consistency
-
-    out = consistency(model, A_tr, y_tr, A_te, y_te)
-    for name, A, y in (("train", A_tr, y_tr), ("test", A_te, y_te)):
-        Aj = jnp.asarray(A)
-        err = np.asarray(jnp.mean((Aj - model.reconstruct(model.transform(Aj, y), y)) ** 2, axis=1))
-        per = np.array([err[y == c].mean() for c in range(Y) if np.any(y == c)])
-        out[f"{name}_class_mean"], out[f"{name}_class_std"] = float(per.mean()), float(per.std())
-    return out
-
-
 def _evaluate(model, data: ImageRows, split: Split, h, n_head, cfg) -> dict:
-    from jaxconcepts.evaluation._c2mf_eval import concept_similarity
+    """Every metric of one fitted model; the train and test codes are computed once."""
+    from jaxconcepts.evaluation._c2mf_eval import concept_similarity, consistency
 
-    Y = split.classes.size
     p, c = data.A.shape[1:]
     remap = np.vectorize(split.remap.get, otypes=[np.int64])
     y_img_tr, y_img_te = remap(data.cls[split.train]), remap(data.cls[split.test])
@@ -272,51 +305,90 @@ def _evaluate(model, data: ImageRows, split: Split, h, n_head, cfg) -> dict:
     A_te_img = data.A[split.test]
     A_te = A_te_img.reshape(-1, c)
     y_tr, y_te = np.repeat(y_img_tr, p), np.repeat(y_img_te, p)
+    U_tr = model.transform(A_tr, y_tr)
+    U_te = model.transform(A_te, y_te)
     out = {}
     concepts = np.asarray(model.concepts)
     out["similarity"] = concept_similarity(concepts) if concepts.shape[1] >= 2 else None
     out["reconstruction"] = _recon_acc(model, A_te_img, y_img_te, data.label[split.test],
-                                       data.pred[split.test], h, n_head, split.classes)
-    out["consistency"] = _consistency(model, A_tr, y_tr, A_te, y_te, Y)
-    U = jnp.asarray(model.transform(A_te, y_te)).reshape(len(split.test), p, -1)
+                                       data.pred[split.test], h, n_head, U=U_te)
+    out["consistency"] = consistency(model, A_tr, y_tr, A_te, y_te, U_train=U_tr, U_test=U_te)
+    U = jnp.asarray(U_te).reshape(len(split.test), p, -1)
     out["insertion_deletion"] = _ins_del(model, U, jnp.asarray(y_img_te, jnp.int32),
                                          jnp.asarray(data.cls[split.test], jnp.int32), h, cfg)
     return out
 
 
-def _ablation(fitted, data, split, h, n_head, seed: int) -> dict:
-    """C2MF's shared dictionary vs CRAFT's per-class concepts clustered into a shared one."""
+def _craft_sobol(model, craft_rows, A_tr, y_tr, head, classes, *, key, n_designs):
+    """``(Y, k)`` CRAFT's own concept importance: Sobol total indices of its concepts for the class
+    logit, on the class's crops (or train rows when fitted on rows)."""
+    from jaxconcepts.concepts._craft import craft_importance
+
+    A_c, y_c = craft_rows if craft_rows is not None else (np.maximum(A_tr, 0.0), y_tr)
+    Wh = np.asarray(head.weight)[np.asarray(classes)]  # fitted class j -> its logit row
+    bh = np.asarray(head.bias)[np.asarray(classes)]
+    Wh, bh = jnp.asarray(Wh), jnp.asarray(bh)
+
+    def score(x, cl):
+        return x @ Wh[cl] + bh[cl]
+
+    return np.asarray(craft_importance(model, A_c, y_c, score, key=key, n_designs=n_designs))
+
+
+def _cluster_pool(per_class_W, n, *, seed, signed):
+    """Pool every class's concepts and keep, for each of n k-means clusters, the concept nearest
+    its centroid. Signed (PCA) components are first given a sign (largest entry positive)."""
     from scipy.cluster.vq import kmeans2
 
+    pooled = np.asarray(per_class_W).reshape(-1, np.asarray(per_class_W).shape[-1])
+    pooled = pooled[np.linalg.norm(pooled, axis=1) > 0].astype(np.float64)
+    if pooled.shape[0] < n:
+        return None
+    if signed:
+        sign = np.sign(pooled[np.arange(len(pooled)), np.abs(pooled).argmax(1)])
+        pooled = pooled * sign[:, None]
+    # a few hundred points at most: scipy's seeded k-means++ / Lloyd is cheaper than compiling the
+    # JAX kernel for every n
+    centers, _ = kmeans2(pooled, n, minit="++", seed=seed + n)
+    d = ((pooled[:, None, :] - centers[None]) ** 2).sum(-1)  # (m, n)
+    return jnp.asarray(pooled[np.argmin(d, axis=0)], jnp.float32)
+
+
+def _ablation(get, ns, data, split, h, n_head, seed: int, methods) -> dict:
+    """Fig. 4: reconstruction accuracy vs number of shared concepts n.
+
+    C2MF with k = n shared gated concepts, against the per-class concepts of CRAFT and of PCA (k = n
+    per class) pooled over classes and clustered into n shared concepts (:func:`_cluster_pool`;
+    codes by NNLS for CRAFT, least squares for PCA, no class mean).
+    """
     from jaxconcepts.evaluation._c2mf_eval import reconstruction_accuracy
 
     Y = split.classes.size
     remap = np.vectorize(split.remap.get, otypes=[np.int64])
     y_te = remap(data.cls[split.test])
-    xs, c2, cr = [], [], []
-    for kk, entry in fitted.get("c2mf", {}).items():
-        craft = fitted.get("craft", {}).get(kk)
-        if craft is None:
-            continue
-        n = int(entry["model"].W.shape[0])
-        pooled = np.asarray(craft["model"].W).reshape(-1, craft["model"].W.shape[-1])
-        pooled = pooled[np.linalg.norm(pooled, axis=1) > 0]
-        if pooled.shape[0] < n:
-            continue
-        # a few hundred points at most: scipy's k-means++ / Lloyd (seeded) is cheaper than
-        # compiling the JAX kernel for every n
-        centers, _ = kmeans2(pooled.astype(np.float64), n, minit="++", seed=seed + n)
-        d = ((pooled[:, None, :] - centers[None]) ** 2).sum(-1)  # (m, n)
-        W = jnp.asarray(pooled[np.argmin(d, axis=0)])
-        shared = _SharedNNLS(W, Y)
-        r = reconstruction_accuracy(shared, data.A[split.test], y_te, data.label[split.test],
-                                    data.pred[split.test], h, n_classes=n_head)
-        xs.append(n)
-        c2.append(entry["metrics"]["reconstruction"]["acc_pred_mean"])
-        cr.append(_none_if_nan(r["acc_pred_mean"]))
-    order = np.argsort(xs)
-    return {"n_concepts": [xs[i] for i in order], "c2mf": [c2[i] for i in order],
-            "craft_clustered": [cr[i] for i in order]}
+    out = {"n_concepts": [], **{m: [] for m in ("c2mf", "craft_clustered", "pca_clustered")
+                                if m.split("_")[0] in methods}}
+    for n in ns:
+        row = {}
+        for m in methods:
+            model = get(m, n)
+            if model is None:
+                row[m] = None
+                continue
+            if m != "c2mf":
+                W = _cluster_pool(model.W, n, seed=seed, signed=m == "pca")
+                if W is None:
+                    row[m] = None
+                    continue
+                model = _Shared(W, Y, nonneg=m == "craft")
+            r = reconstruction_accuracy(model, data.A[split.test], y_te, data.label[split.test],
+                                        data.pred[split.test], h, n_classes=n_head)
+            row[m] = _none_if_nan(r["acc_pred_mean"])
+        out["n_concepts"].append(int(n))
+        for m in methods:
+            out["c2mf" if m == "c2mf" else f"{m}_clustered"].append(row[m])
+    out["n_classes"] = int(Y)
+    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -426,6 +498,9 @@ def run_c2mf(store, cfg: dict, *, dataset: str, progress: bool = True):
     bad = [m for m in methods if m not in _METHODS]
     if bad or not methods:
         raise ValueError(f"c2mf.methods={methods!r}; valid choices: {list(_METHODS)}")
+    if cfg["craft_source"] not in _CRAFT_SOURCES:
+        raise ValueError(f"c2mf.craft_source={cfg['craft_source']!r}; valid choices: "
+                         f"{list(_CRAFT_SOURCES)}")
     if store.head is None:
         raise ValueError("the store has no GAP+linear head (head.safetensors); the C2MF metrics "
                          "need h = rows.mean @ W.T + b")
@@ -441,7 +516,8 @@ def run_c2mf(store, cfg: dict, *, dataset: str, progress: bool = True):
     metrics: dict[str, Any] = {
         "dataset": dataset,
         "settings": {k: cfg[k] for k in ("k", "methods", "labels", "test_fraction", "min_images",
-                                         "cap_k", "alpha", "max_steps", "learning_rate", "seed")},
+                                         "cap_k", "alpha", "max_steps", "learning_rate",
+                                         "craft_source", "seed")},
         "n_images": len(data.cls),
         "n_train_images": int(split.train.size),
         "n_test_images": int(split.test.size),
@@ -468,7 +544,15 @@ def run_c2mf(store, cfg: dict, *, dataset: str, progress: bool = True):
     remap = np.vectorize(split.remap.get, otypes=[np.int64])
     y_img_tr = remap(data.cls[split.train])
     rows_per_class = np.bincount(y_img_tr, minlength=Y) * p
-    caps = k_caps(rows_per_class, C)
+    craft_rows = None
+    if "craft" in methods and cfg["craft_source"] == "crops":
+        crops = load_crops(dataset, data.index)[split.train]  # (n_train, n_crops, C)
+        n_crops = crops.shape[1]
+        craft_rows = (crops.reshape(-1, C), np.repeat(y_img_tr, n_crops))
+        metrics["craft_rows"] = (f"per-class NMF on the spatially averaged activations of "
+                                 f"{n_crops} random crops per train image (crops stage)")
+    caps = k_caps(rows_per_class, C, None if craft_rows is None else
+                  np.bincount(craft_rows[1], minlength=Y))
     metrics["k_caps"] = {m: caps[m] for m in methods}
     plan = []  # (method, requested k, used k)
     for m in methods:
@@ -492,6 +576,19 @@ def run_c2mf(store, cfg: dict, *, dataset: str, progress: bool = True):
     h = _head_fn(store.head)
     n_head = int(store.head.weight.shape[0])
     key = jax.random.key(seed)
+    models: dict[tuple[str, int], tuple[Any, float]] = {}
+
+    def get(m, used):
+        """The fitted model of method m with k = used (fitted once, cached)."""
+        if used > caps[m] or used < 1:
+            return None
+        if (m, used) not in models:
+            t0 = time.perf_counter()
+            model = _fit(m, A_tr, y_tr, used, n_classes=Y, key=jax.random.fold_in(key, used),
+                         cfg=cfg, craft_rows=craft_rows)
+            models[(m, used)] = (model, time.perf_counter() - t0)
+        return models[(m, used)][0]
+
     fitted: dict[str, dict] = {}
     bar = tqdm(plan, desc="c2mf fit+eval", disable=not progress)
     for m, k, used in bar:
@@ -501,14 +598,11 @@ def run_c2mf(store, cfg: dict, *, dataset: str, progress: bool = True):
             src = next(e for e in fitted[m].values() if e["k_used"] == used)
             entry = dict(src, k=k, capped=used < k)
         else:
-            t0 = time.perf_counter()
-            model = _fit(m, A_tr, y_tr, used, n_classes=Y, key=jax.random.fold_in(key, used),
-                         cfg=cfg)
-            fit_s = time.perf_counter() - t0
+            model = get(m, used)
             t0 = time.perf_counter()
             ev = _evaluate(model, data, split, h, n_head, cfg)
             entry = {"model": model, "k": k, "k_used": used, "capped": used < k,
-                     "fit_seconds": round(fit_s, 3),
+                     "fit_seconds": round(models[(m, used)][1], 3),
                      "eval_seconds": round(time.perf_counter() - t0, 3), "metrics": ev}
             if m == "c2mf":
                 g = np.asarray(model.gates)
@@ -522,7 +616,14 @@ def run_c2mf(store, cfg: dict, *, dataset: str, progress: bool = True):
                 arrays[f"c2mf_k{used}_gates"] = g
             elif m == "craft":
                 arrays[f"craft_k{used}_W"] = np.asarray(model.W)
+                sob = _craft_sobol(model, craft_rows, A_tr, y_tr, store.head, split.classes,
+                                   key=jax.random.fold_in(key, 7919 + used),
+                                   n_designs=int(cfg["sobol_designs"]))
+                arrays[f"craft_k{used}_sobol"] = sob
                 entry["solver"] = {"rel_error_mean": float(np.nanmean(model.rel_error))}
+                entry["metrics"]["sobol_total_indices"] = {
+                    cname(int(c)): [round(float(v), 5) for v in sob[j]]
+                    for j, c in enumerate(split.classes)}
             else:
                 arrays[f"pca_k{used}_W"] = np.asarray(model.W)
                 arrays[f"pca_k{used}_mean"] = np.asarray(model.mean)
@@ -536,10 +637,15 @@ def run_c2mf(store, cfg: dict, *, dataset: str, progress: bool = True):
                  **({"solver": e["solver"]} if "solver" in e else {}), **e["metrics"]}
             for kk, e in per_k.items()}
     if cfg["ablation"]:
-        if "c2mf" in fitted and "craft" in fitted:
-            metrics["ablation"] = _ablation(fitted, data, split, h, n_head, seed)
+        if "c2mf" in fitted and len(fitted) >= 2:
+            ns = cfg["ablation_n"]
+            if ns is None:
+                ns = sorted({e["k_used"] for e in fitted["c2mf"].values()} | {Y})
+            ns = [int(n) for n in ns if 1 <= int(n) <= caps["c2mf"]]
+            metrics["ablation"] = _ablation(get, ns, data, split, h, n_head, seed,
+                                            [m for m in _METHODS if m in fitted])
         else:
-            metrics["ablation"] = {"note": "needs both c2mf and craft in c2mf.methods"}
+            metrics["ablation"] = {"note": "needs c2mf and a baseline in c2mf.methods"}
     metrics["planted"] = planted_scores(dataset, store, data, split, fitted)
     return metrics, arrays, histories
 
@@ -547,6 +653,7 @@ def run_c2mf(store, cfg: dict, *, dataset: str, progress: bool = True):
 def main(argv: list[str] | None = None) -> None:
     from jaxconcepts.evaluation._c2mf_report import loss_csv, markdown_report
     from jaxconcepts.features import ActivationStore
+    from jaxconcepts.viz._c2mf_figures import c2mf_figures
 
     args = stage_parser(__doc__.splitlines()[0]).parse_args(argv)
     params = dataset_params(load_params(args.params), args.dataset)
@@ -561,8 +668,14 @@ def main(argv: list[str] | None = None) -> None:
     t0 = time.perf_counter()
     metrics, arrays, histories = run_c2mf(store, cfg, dataset=args.dataset)
     metrics["seconds"] = round(time.perf_counter() - t0, 2)
-    md = markdown_report(metrics)
     json.dumps(metrics, allow_nan=False, default=str)  # refuse NaN before writing anything
+    fig_dir = REPORTS / args.dataset / FIGURES
+    if fig_dir.is_dir():  # the figures are this stage's output: no stale ones left behind
+        for old in [*fig_dir.glob("*.png"), *fig_dir.glob("NONE.txt")]:
+            old.unlink()
+    files = c2mf_figures(metrics, fig_dir)
+    metrics["figures"] = {f: f"{FIGURES}/{name}" for f, name in files.items()}
+    md = markdown_report(metrics)
     save_arrays(dataset_dir(args.dataset, "c2mf") / "dictionaries.safetensors", arrays,
                 metadata={"settings": json.dumps(metrics["settings"]),
                           "classes": json.dumps([c["name"] for c in metrics["classes"]])})

@@ -110,7 +110,7 @@ def dataset_section(ds: str, params: dict[str, Any], reports: Path = REPORTS) ->
         sec["notes"].append(f"no activation store at {mpath.parent}: run `extract` first")
     d = Path(reports) / ds
     mds = sorted(d.glob("*.md"), key=lambda p: (p.name != "compare.md", p.name))
-    sec["tables"] = [{"title": p.name, "markdown": p.read_text()} for p in mds]
+    sec["tables"] = [{"title": p.name, "markdown": p.read_text(), "base": f"{ds}/"} for p in mds]
     sec["json"] = [{"title": p.name, "text": p.read_text()} for p in sorted(d.glob("*.json"))]
     fpath = d / "figures" / "figures.json"
     if not fpath.is_file():

@@ -56,12 +56,13 @@ def _align(sep: str) -> list[str]:
     return out
 
 
-def markdown_to_html(text: str) -> str:
+def markdown_to_html(text: str, *, base: str = "") -> str:
     """Convert the Markdown the stages write (pipe tables, ``#`` headings, ``-`` bullet lists,
-    paragraphs) to HTML.
+    paragraphs, images alone on a line) to HTML.
 
     Everything is escaped; only ``code`` and **bold** inline marks are kept. Anything else is shown
-    as plain text.
+    as plain text. Image lines ``![alt](src)`` become ``<img>`` with ``src`` prefixed by ``base``
+    (the Markdown file's folder relative to the page).
     """
     lines = text.splitlines()
     out: list[str] = []
@@ -98,6 +99,14 @@ def markdown_to_html(text: str) -> str:
                 )
                 i += 1
             out.append("<table>\n" + "\n".join(rows) + "\n</table>")
+            continue
+        im = re.match(r"^!\[([^\]]*)\]\(([^)\s]+)\)\s*$", line.strip())
+        if im:
+            flush()
+            alt, src = im.group(1), base + im.group(2)
+            out.append(f"<figure>{_img(src, alt)}<figcaption>{html.escape(alt)}</figcaption>"
+                       "</figure>")
+            i += 1
             continue
         m = re.match(r"^(#{1,6})\s+(.*)$", line)
         if m:
@@ -172,7 +181,7 @@ def _section(sec: dict) -> str:
     for note in sec.get("notes", []):
         parts.append(f'<p class="flag">&#9888; {html.escape(note)}</p>')
     for t in sec.get("tables", []):
-        parts.append(f"<h3>{html.escape(t['title'])}</h3>\n" + markdown_to_html(t["markdown"]))
+        parts.append(f"<h3>{html.escape(t['title'])}</h3>\n" + markdown_to_html(t["markdown"], base=t.get("base", "")))
     for j in sec.get("json", []):
         parts.append(
             f"<details><summary>{html.escape(j['title'])}</summary>\n<pre>{html.escape(j['text'])}</pre></details>"

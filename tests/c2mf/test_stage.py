@@ -50,7 +50,7 @@ def _write_store(root, counts=(6, 6, 6, 1), seed=0, labelled=False, hw=(H, W)):
 
 def _params(root, **c2mf):
     cfg = {"k": [3, 40], "max_steps": 30, "nmf_max_iter": 30, "ig_steps": 4, "eval_batch": 4,
-           **c2mf}
+           "craft_source": "rows", "sobol_designs": 8, **c2mf}
     (root / "params.yaml").write_text(yaml.safe_dump(
         {"seed": 0, "datasets": {"fake": {}}, "c2mf": cfg}))
 
@@ -105,7 +105,21 @@ def test_stage_end_to_end_reports_small_classes_and_planted_truth(tmp_path, monk
     assert m["results"]["craft"]["k3"]["reconstruction"]["acc_pred_mean"] >= 2 / 3
     # PCA components are orthogonal within a class
     assert m["results"]["pca"]["k3"]["similarity"]["cosine_mean"] < 1e-4
-    assert m["ablation"]["n_concepts"] == [3] and len(m["ablation"]["craft_clustered"]) == 1
+    # Fig. 4's n: the k fitted and the number of classes (3 here); PCA is in the ablation too
+    ab = m["ablation"]
+    assert ab["n_concepts"] == [3] and ab["n_classes"] == 3
+    assert len(ab["craft_clustered"]) == 1 and len(ab["pca_clustered"]) == 1
+    # CRAFT's own importance: Sobol total indices per class, in [0, ~1]
+    sob = m["results"]["craft"]["k3"]["sobol_total_indices"]
+    assert set(sob) == {"a", "b", "c"} and all(len(v) == 3 for v in sob.values())
+    assert all(-1e-6 <= x <= 1.5 for v in sob.values() for x in v)
+    # Figs. 2-4 are written and linked from the Markdown
+    figs = root / "reports/fake/c2mf_figures"
+    assert sorted(p.name for p in figs.iterdir()) == [
+        "fig2_insertion_deletion_gradcam.png", "fig3_insertion_deletion_ig.png",
+        "fig4_ablation.png"]
+    md_text = (root / "reports/fake/c2mf.md").read_text()
+    assert "](c2mf_figures/fig4_ablation.png)" in md_text
     pl = m["planted"]  # ground truth at data/fake/prepare/truth
     assert pl is not None and pl["n_images"] == m["n_test_images"]
     for meth in ("c2mf", "craft", "pca"):
@@ -140,7 +154,7 @@ def test_k_too_large_is_capped_and_recorded(fake):
     assert m["planted"] is None  # no ground truth for this dataset
     assert load_arrays(root / "data/fake/c2mf/dictionaries.safetensors")["pca_k16_W"].shape == (3, 16, C)
     assert "capped from 40" in (root / "reports/fake/c2mf.md").read_text()
-    assert m["ablation"] == {"note": "needs both c2mf and craft in c2mf.methods"}
+    assert m["ablation"] == {"note": "needs c2mf and a baseline in c2mf.methods"}
 
 
 def test_split_is_by_image_seeded_and_per_class():
@@ -238,3 +252,47 @@ def _write_planted(root, n_per_class=6, seed=0):
         "recipes": [[0, 3], [1, 3], [2, 3], [3]], "images": {"test": [{"file": f} for f in files]}}))
     np.savez(truth / "test.npz", part_map=part_map, label=cls, present=present, defining=present)
 
+
+
+def _write_crops(root, n_crops=4, seed=1):
+    """Crop rows that look like their image's class (class c lights channels of class c)."""
+    from jaxconcepts._io import save_arrays
+    from jaxconcepts.features import ActivationStore
+
+    store = ActivationStore(root / "data/fake/activations")
+    A = np.concatenate([b["activations"] for b in store.iter_batches(64, fields=("activations",),
+                                                                     as_jax=False)])
+    rng = np.random.default_rng(seed)
+    crops = A.mean((2, 3))[:, None, :] * (0.5 + rng.random((len(A), n_crops, 1)))
+    save_arrays(root / "data/fake/crops/crops.safetensors",
+                {"crops": crops.astype(np.float32), "index": np.arange(len(A), dtype=np.int32)})
+    return crops
+
+
+def test_craft_fits_on_crops_when_the_crops_stage_ran(fake):
+    root, _ = fake
+    _params(root, k=[3, 40], methods=["c2mf", "craft"], craft_source="crops")
+    with pytest.raises(FileNotFoundError, match="jaxconcepts crops --dataset fake"):
+        stage.main(["--dataset", "fake"])
+    assert not (root / "reports/fake/c2mf.json").exists()
+    _write_crops(root, n_crops=4)
+    stage.main(["--dataset", "fake"])
+    m = json.loads((root / "reports/fake/c2mf.json").read_text())
+    assert "4 random crops per train image" in m["craft_rows"]
+    # CRAFT's cap is its crop rows: 4 train images x 4 crops = 16 per class
+    assert m["k_caps"]["craft"] == 16 and m["results"]["craft"]["k40"]["k_used"] == 16
+    # the crops' W reconstructs the full-image rows it never saw (codes by NNLS on test rows)
+    assert m["results"]["craft"]["k3"]["reconstruction"]["acc_pred_mean"] >= 2 / 3
+    # ablation n = the k fitted (3, 16) and the number of classes (3)
+    assert m["ablation"]["n_concepts"] == [3, 16] and "pca_clustered" not in m["ablation"]
+
+
+def test_stale_crops_are_an_error(fake):
+    root, _ = fake
+    from jaxconcepts._io import save_arrays
+
+    save_arrays(root / "data/fake/crops/crops.safetensors",
+                {"crops": np.zeros((2, 4, C), np.float32), "index": np.arange(2, dtype=np.int32)})
+    _params(root, k=[3], methods=["craft"], craft_source="crops")
+    with pytest.raises(ValueError, match="stale crops"):
+        stage.main(["--dataset", "fake"])

@@ -62,3 +62,12 @@ def test_markdown_bullets_become_a_list():
     out = markdown_to_html("Findings:\n\n- one **holds**\n- two\n  continued\n\nafter")
     assert "<ul>\n<li>one <b>holds</b></li>\n<li>two continued</li>\n</ul>" in out
     assert out.endswith("<p>after</p>")
+
+
+def test_markdown_image_line_becomes_a_linked_figure():
+    out = markdown_to_html("text\n\n![Fig. 4 <x>](figs/a b.png)\n", base="planted/")
+    assert '<img src="planted/figs/a b.png"' not in out  # a space is not a valid link target
+    out = markdown_to_html("text\n\n![Fig. 4 <x>](figs/a.png)\n", base="planted/")
+    assert '<img src="planted/figs/a.png" alt="Fig. 4 &lt;x&gt;"' in out
+    assert "<figcaption>Fig. 4 &lt;x&gt;</figcaption>" in out
+    assert report_links(out) == ["planted/figs/a.png"]

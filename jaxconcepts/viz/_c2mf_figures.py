@@ -1,0 +1,130 @@
+"""Figures 2–4 of the C2MF paper from the ``c2mf`` stage's metrics (matplotlib Agg, PNG).
+
+- Fig. 2 / Fig. 3: mean concept insertion and deletion curves on the test images, one line per
+  method, concepts ranked by Grad-CAM (Fig. 2) or Integrated Gradients (Fig. 3); one column per k.
+- Fig. 4: multi-class reconstruction accuracy against the number of shared concepts (the ablation).
+
+Pure plotting of the metrics dict; nothing is computed here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+
+from jaxconcepts.viz._figures import save_png
+
+__all__ = ["plot_insertion_deletion", "plot_ablation", "c2mf_figures"]
+
+_NAMES = {"c2mf": "Ours (C2MF)", "craft": "CRAFT", "pca": "PCA",
+          "craft_clustered": "CRAFT (clustered)", "pca_clustered": "PCA (clustered)"}
+_COLORS = {"c2mf": "C3", "craft": "C0", "pca": "C2", "craft_clustered": "C0",
+           "pca_clustered": "C2"}
+_RANKING = {"gradcam": "Grad-CAM", "ig": "Integrated Gradients"}
+
+
+def _entries(results: Mapping) -> list[tuple[str, list[tuple[str, Mapping]]]]:
+    """[(k label, [(method, entry), ...])] over the requested k, in order."""
+    ks: list[str] = []
+    for per_k in results.values():
+        for kk in per_k:
+            if kk not in ks:
+                ks.append(kk)
+    ks.sort(key=lambda kk: int(kk[1:]))
+    return [(kk, [(m, results[m][kk]) for m in results if kk in results[m]]) for kk in ks]
+
+
+def plot_insertion_deletion(results: Mapping, ranking: str, *, title: str = "") -> plt.Figure:
+    """2 rows (insertion, deletion) × one column per k; x = fraction of concepts inserted/removed,
+    y = mean softmax score of the explained class; the legend gives each curve's mean AUC."""
+    cols = _entries(results)
+    if not cols:
+        raise ValueError("no results to plot")
+    fig, axes = plt.subplots(2, len(cols), figsize=(3.2 * len(cols) + 0.6, 5.6), squeeze=False,
+                             sharey=True)
+    for j, (kk, entries) in enumerate(cols):
+        for i, curve in enumerate(("insertion", "deletion")):
+            ax = axes[i, j]
+            for m, e in entries:
+                d = e.get("insertion_deletion") or {}
+                y = d.get(f"{curve}_{ranking}_curve")
+                if not y:
+                    continue
+                x = np.linspace(0, 1, len(y))
+                auc = d.get(f"{curve}_{ranking}_mean")
+                ax.plot(x, y, color=_COLORS.get(m), label=f"{_NAMES.get(m, m)} ({auc:.3f})")
+            k_used = entries[0][1].get("k_used", kk[1:])
+            ax.set_title(f"{curve}, k = {k_used}", fontsize=9)
+            ax.set_ylim(0, 1.02)
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=7, title="AUC", title_fontsize=7)
+            if j == 0:
+                ax.set_ylabel("score of the class")
+            if i == 1:
+                ax.set_xlabel("fraction of concepts")
+    fig.suptitle(title or f"Concept insertion / deletion, ranked by {_RANKING.get(ranking, ranking)}",
+                 fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_ablation(ablation: Mapping, *, title: str = "") -> plt.Figure:
+    """Reconstruction accuracy (%, vs the model's prediction) against the number of concepts."""
+    n = ablation["n_concepts"]
+    fig, ax = plt.subplots(figsize=(4.6, 3.4))
+    for m in ("c2mf", "craft_clustered", "pca_clustered"):
+        if m not in ablation:
+            continue
+        y = np.array([np.nan if v is None else 100 * v for v in ablation[m]], float)
+        ax.plot(n, y, marker="o", color=_COLORS[m], label=_NAMES[m],
+                linestyle="-" if m == "c2mf" else "--")
+    if ablation.get("n_classes") in n:
+        ax.axvline(ablation["n_classes"], color="0.6", lw=0.8, ls=":")
+        ax.text(ablation["n_classes"], 2, " = #classes", fontsize=7, color="0.4")
+    ax.set_xlabel("number of shared concepts n")
+    ax.set_ylabel("reconstruction accuracy (%)")
+    ax.set_ylim(0, 102)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title(title or "Multi-class concept reconstruction", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def c2mf_figures(metrics: Mapping, out_dir: str | Path) -> dict[str, str]:
+    """Write Fig. 2 (Grad-CAM), Fig. 3 (IG) and Fig. 4 (ablation) as PNG under ``out_dir``.
+
+    Returns:
+        ``{"fig2": file name, ...}`` for the figures that had data.
+    """
+    out_dir = Path(out_dir)
+    res = metrics.get("results") or {}
+    files: dict[str, str] = {}
+    ds = metrics.get("dataset", "")
+    if res:
+        for fig_id, ranking in (("fig2", "gradcam"), ("fig3", "ig")):
+            fig = plot_insertion_deletion(
+                res, ranking, title=f"{ds}: concept insertion / deletion, "
+                                    f"ranked by {_RANKING[ranking]}")
+            name = f"{fig_id}_insertion_deletion_{ranking}.png"
+            save_png(fig, out_dir / name)
+            plt.close(fig)
+            files[fig_id] = name
+    abl = metrics.get("ablation") or {}
+    if abl.get("n_concepts"):
+        fig = plot_ablation(abl, title=f"{ds}: multi-class concept reconstruction")
+        save_png(fig, out_dir / "fig4_ablation.png")
+        plt.close(fig)
+        files["fig4"] = "fig4_ablation.png"
+    if not files:  # the folder is a pipeline output: say why it is empty rather than omit it
+        from jaxconcepts._io import write_text
+
+        write_text(out_dir / "NONE.txt", "No C2MF figures: nothing was fitted for this dataset "
+                   f"({metrics.get('note') or 'no results'}). See c2mf.md.\n")
+    return files
