@@ -63,8 +63,9 @@ DEFAULTS: dict[str, Any] = {
     "min_images": 2,
     "cap_k": True,  # False: a k larger than the data support is an error
     "alpha": 1.0,
-    "max_steps": 200,
-    "tol": 1.0e-6,
+    "solver": "bcd",
+    "max_steps": 500,
+    "tol": 1.0e-5,
     "learning_rate": 0.05,
     "batch_size": None,
     "nmf_max_iter": 200,
@@ -232,7 +233,7 @@ def _fit(method, A, y, k, *, n_classes, key, cfg, craft_rows=None):
         return fit_c2mf(A, y, k, key=key, alpha=float(cfg["alpha"]), n_classes=n_classes,
                         max_steps=int(cfg["max_steps"]), tol=float(cfg["tol"]),
                         learning_rate=float(cfg["learning_rate"]),
-                        batch_size=cfg["batch_size"])
+                        batch_size=cfg["batch_size"], solver=str(cfg["solver"]))
     if method == "craft":
         from jaxconcepts.concepts._craft import fit_craft
 
@@ -516,7 +517,8 @@ def run_c2mf(store, cfg: dict, *, dataset: str, progress: bool = True):
     metrics: dict[str, Any] = {
         "dataset": dataset,
         "settings": {k: cfg[k] for k in ("k", "methods", "labels", "test_fraction", "min_images",
-                                         "cap_k", "alpha", "max_steps", "learning_rate",
+                                         "cap_k", "alpha", "solver", "max_steps", "tol",
+                                         "learning_rate",
                                          "craft_source", "seed")},
         "n_images": len(data.cls),
         "n_train_images": int(split.train.size),
