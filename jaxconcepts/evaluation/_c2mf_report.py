@@ -155,6 +155,19 @@ def markdown_report(metrics: Mapping) -> str:
             lines.append(f"| {METHOD_NAMES.get(m, m)} | {_k_label(e)} | " + " | ".join(row) + " |")
     lines.append("")
 
+    same = [(m, k) for m in methods for k in ks if (e := res[m].get(f"k{k}")) is not None
+            and all((e.get("insertion_deletion") or {}).get(f"{r}_gradcam_mean")
+                    == (e.get("insertion_deletion") or {}).get(f"{r}_ig_mean")
+                    for r in ("insertion", "deletion"))]
+    if same:
+        lines += [f"Grad-CAM and IG give identical AUCs in {len(same)} of the rows above: with a "
+                  "GAP + linear h the class logit is linear in the codes, so both rank the "
+                  "concepts the same way (IG's path integral of a constant gradient is Grad-CAM's "
+                  "weight times the mean code, up to the number of positions).", ""]
+    if "pca" in methods:
+        lines += ["PCA reconstructs each class around that class's mean activation, so with every "
+                  "component removed the class mean alone still carries the prediction: its "
+                  "deletion curves stay high and its insertion curves start high.", ""]
     figs = metrics.get("figures") or {}
     for fid, cap in (("fig2", "Fig. 2 — mean insertion / deletion curves, Grad-CAM ranking"),
                      ("fig3", "Fig. 3 — mean insertion / deletion curves, IG ranking")):
