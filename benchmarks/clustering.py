@@ -9,10 +9,38 @@ optionally, its default threads on a subset. Sub-concepts are off on both sides.
 Writes ``reports/benchmarks/clustering.json``: images/s of each side and their ratio from this
 run, compile time (first call) apart from steady state, a check that a second batch of the same
 shape does not recompile, peak RSS of each side (and for two JAX batch sizes), quality parity
-(inertia ratio and ARI against scikit-learn, next to scikit-learn's own seed-to-seed figures;
-mean metrics of both sides), and machine info.
+(below; mean metrics of both sides from the timed run), and machine info.
+
+Quality parity (issue 3: k-means "as close to scikit-learn as scikit-learn is to itself with
+another seed") runs apart from the timing, on more (image, seed) pairs than the timed images
+(``--parity-images-cpha``, ``--parity-images-cgap``; ``--parity-seeds-per-image`` S runs each
+image S times with new seeds on both sides; a store with fewer images is cycled). For each pair,
+scikit-learn runs with two seeds (a, b) and ours with its own key; ours is compared with a exactly
+as b is. Reported per method:
+
+- the issue's literal criteria: mean inertia ratio ours/a within 1 % of 1, and mean ARI(ours, a)
+  >= mean ARI(b, a). Both are unsound as stated: for X, Y iid, E[X/Y] > 1 (Jensen), so even b/a
+  has a mean ratio above 1 (≈ 1.014 on synthetic CPHA), and a distributionally identical
+  implementation has a mean ARI below scikit-learn's seed-to-seed figure half the time;
+- sound figures next to them, each with a bootstrap standard error and 95 % CI (resampling
+  images, so the repeats of one image move together): the mean ratio ours/a minus the mean ratio
+  b/a (0 for identical distributions), the geometric-mean ratio and the ratio of total inertia of
+  ours over scikit-learn (a and b pooled; 1 for identical distributions), and the mean paired ARI
+  difference ARI(ours, a) - ARI(b, a) (0 for identical distributions). Criteria: each inertia CI
+  within ±1 %; the ARI difference not significantly below 0 (CI upper bound >= 0) and its CI
+  lower bound >= -0.01. With n_init=1 a single k-means run's inertia varies by ~15-20 %, so the
+  CI is ±1 % only from a few thousand pairs (hence 4096 CPHA pairs by default).
+
+On CPHA's integer grids, ARI(b, a) has a head start no other implementation can share: many
+points are exactly equidistant from two k-means++ centres, scikit-learn resolves these ties by
+float64 rounding (a fixed function of the point and the centres), so its runs from the same
+initial centres (~5-7 % of seed pairs on 8x8 grids) agree exactly, while any other tie rule
+(ours hashes the coordinates, see ``jaxconcepts/kernels/_kmeans.py``) follows scikit-learn's
+trajectory in only ~70 % of runs from the same centres. The ARI difference can therefore sit
+slightly below 0 with the inertia distributions equal.
 
     python -m benchmarks clustering [--n-images 256] [--batch-size 128] [--store PATH]
+    python -m benchmarks clustering --parity-only [--n-init 10] [--store PATH] --out FILE
 """
 
 from __future__ import annotations
@@ -46,10 +74,22 @@ def load_activations(args) -> tuple[np.ndarray, np.ndarray, str]:
     return A, np.arange(len(A), dtype=np.int32), "synthetic 2048x8x8 ReLU"
 
 
+def _sk_points(a, method, n_concepts):
+    """The points scikit-learn clusters for one image (C, H, W): (live mask, points)."""
+    from sklearn.decomposition import PCA
+
+    x = a.reshape(a.shape[0], -1)
+    live = (x != 0).any(1)
+    if method == "cgap":
+        return live, PCA(n_concepts - 1).fit_transform(x[live])
+    idx = x.argmax(1)[live]
+    w = a.shape[-1]
+    return live, np.stack([idx // w, idx % w], 1).astype(np.float64)
+
+
 def sklearn_loop(A, *, n_concepts, n_init, seed_base, with_metrics=True):
     """The papers' way, image by image. Returns per-part seconds and per-image results."""
     from sklearn.cluster import KMeans
-    from sklearn.decomposition import PCA
     from sklearn.metrics import (
         calinski_harabasz_score,
         davies_bouldin_score,
@@ -64,25 +104,14 @@ def sklearn_loop(A, *, n_concepts, n_init, seed_base, with_metrics=True):
 
     t = {"cgap": 0.0, "cpha": 0.0}
     out = {"cgap": [], "cpha": []}
-    _, _, h, w = A.shape
     for i, a in enumerate(A):
-        t0 = time.perf_counter()
-        x = a.reshape(a.shape[0], -1)
-        live = (x != 0).any(1)
-        xl = x[live]
-        pts = PCA(n_concepts - 1).fit_transform(xl)
-        km = KMeans(n_concepts, n_init=n_init, random_state=seed_base + i).fit(pts)
-        m = metrics(pts, km.labels_) if with_metrics else None
-        t1 = time.perf_counter()
-        idx = x.argmax(1)[live]
-        coords = np.stack([idx // w, idx % w], 1).astype(np.float64)
-        km2 = KMeans(n_concepts, n_init=n_init, random_state=seed_base + i).fit(coords)
-        m2 = metrics(coords, km2.labels_) if with_metrics else None
-        t2 = time.perf_counter()
-        t["cgap"] += t1 - t0
-        t["cpha"] += t2 - t1
-        out["cgap"].append((live, pts, km.labels_, km.inertia_, m))
-        out["cpha"].append((live, coords, km2.labels_, km2.inertia_, m2))
+        for m in ("cgap", "cpha"):
+            t0 = time.perf_counter()
+            live, pts = _sk_points(a, m, n_concepts)
+            km = KMeans(n_concepts, n_init=n_init, random_state=seed_base + i).fit(pts)
+            met = metrics(pts, km.labels_) if with_metrics else None
+            t[m] += time.perf_counter() - t0
+            out[m].append((live, pts, km.labels_, km.inertia_, met))
     return t, out
 
 
@@ -139,37 +168,175 @@ def run_jax(A, index, *, batch_size, n_concepts, n_init, seed, group, between=No
     return cat, secs, compile_s, pm, retraced
 
 
-def parity(sk, sk_b, ours, method):
-    """Inertia ratio and ARI of ours vs scikit-learn, next to scikit-learn seed A vs seed B."""
-    from sklearn.metrics import adjusted_rand_score
+def parity_pairs(args, n_pairs, method):
+    """Quality-parity rows for ``n_pairs`` (image, seed) pairs of ``method``.
 
-    ratio_o, ratio_s, ari_o, ari_s = [], [], [], []
-    for i, ((live, _, lab_a, in_a, _), (_, _, lab_b, in_b, _)) in enumerate(
-        zip(sk[method], sk_b[method])
-    ):
-        if in_a <= 0 or live.sum() < 2:
-            continue
-        ours_lab = ours[method]["labels"][i][live]
-        ratio_o.append(float(ours[method]["inertia"][i]) / in_a)
-        ratio_s.append(in_b / in_a)
-        ari_o.append(adjusted_rand_score(lab_a, ours_lab))
-        ari_s.append(adjusted_rand_score(lab_a, lab_b))
+    Pair j uses image j // S (S = ``--parity-seeds-per-image``): synthetic images are fresh
+    (seeds apart from the timed ones); a store's images are cycled when it has fewer. Runs in
+    chunks of ``--batch-size`` (the JAX program compiled for the timing is reused). Returns a
+    dict of per-pair arrays; "group" is the image of each pair.
+    """
+    import jax
+    from sklearn.cluster import KMeans
+    from sklearn.metrics import adjusted_rand_score
+    from threadpoolctl import threadpool_limits
+
+    from jaxconcepts.concepts import cgap, cpha
+
+    bs, per = args.batch_size, args.parity_seeds_per_image
+    store_A = None
+    if args.store:
+        n_img = -(-n_pairs // per)
+        store_A, _, _ = load_activations(argparse.Namespace(store=args.store, n_images=n_img))
+    key = jax.random.key(args.seed + 7_919)
+    rows = {k: [] for k in ("group", "in_a", "in_b", "in_o", "ari_o", "ari_s", "n_live")}
+    cache: dict[int, np.ndarray] = {}
+    for lo in range(0, n_pairs, bs):
+        hi = min(lo + bs, n_pairs)
+        group = np.arange(lo, hi) // per
+        if store_A is None:
+            for g in set(group.tolist()) - set(cache):
+                cache[g] = synthetic_activations(1, seed=args.seed + 1_000_003 * (g + 1))[0]
+            A = np.stack([cache[g] for g in group])
+            cache = {g: cache[g] for g in group[-1:].tolist()}
+        else:
+            group = group % len(store_A)
+            A = store_A[group]
+        # ours: padded to the compiled batch shape; a distinct key per pair via its global id
+        mask = np.ones((bs, A.shape[1]), bool)
+        mask[hi - lo:] = False
+        Ap = np.concatenate([A, np.zeros((bs - (hi - lo),) + A.shape[1:], A.dtype)])
+        kw = dict(n_concepts=args.n_concepts, n_sub_concepts=0, n_init=args.n_init)
+        if method == "cgap":
+            r = cgap(Ap, mask, key=key, index=np.arange(lo, lo + bs), group=args.group, **kw)
+        else:
+            r = cpha(Ap, mask, key=key, index=np.arange(lo, lo + bs), group=16, **kw)
+        r = jax.device_get(r)
+        with threadpool_limits(limits=1):
+            for j, a in enumerate(A):
+                live, pts = _sk_points(a, method, args.n_concepts)
+                if live.sum() < 2:
+                    continue
+                g = lo + j
+                ka = KMeans(args.n_concepts, n_init=args.n_init,
+                            random_state=args.seed + 2 * g).fit(pts)
+                kb = KMeans(args.n_concepts, n_init=args.n_init,
+                            random_state=args.seed + 2 * g + 1).fit(pts)
+                if ka.inertia_ <= 0:
+                    continue
+                ours_lab = np.asarray(r.labels[j])[live]
+                rows["group"].append(group[j])
+                rows["in_a"].append(ka.inertia_)
+                rows["in_b"].append(kb.inertia_)
+                rows["in_o"].append(float(r.inertia[j]))
+                rows["ari_o"].append(adjusted_rand_score(ka.labels_, ours_lab))
+                rows["ari_s"].append(adjusted_rand_score(ka.labels_, kb.labels_))
+                rows["n_live"].append(int(live.sum()))
+    return {k: np.asarray(v) for k, v in rows.items()}
+
+
+def _bootstrap(group, num, den=None, *, n_boot=2000, seed=0):
+    """sum(num) / sum(den) (den default 1: a mean) with a bootstrap over groups (images).
+
+    Returns {"estimate", "se", "ci95"}: the bootstrap standard deviation and percentile 95 % CI.
+    """
+    den = np.ones_like(num) if den is None else den
+    _, inv = np.unique(group, return_inverse=True)
+    sn, sd = np.bincount(inv, weights=num), np.bincount(inv, weights=den)
+    idx = np.random.default_rng(seed).integers(0, len(sn), (n_boot, len(sn)))
+    boot = sn[idx].sum(1) / sd[idx].sum(1)
+    lo, hi = np.percentile(boot, [2.5, 97.5])
+    return {"estimate": float(sn.sum() / sd.sum()), "se": float(boot.std(ddof=1)),
+            "ci95": [float(lo), float(hi)]}
+
+
+def parity(rows, *, margin_inertia=0.01, margin_ari=0.01):
+    """Inertia and ARI of ours vs scikit-learn seed a, next to scikit-learn seed b vs seed a.
+
+    ``rows`` from :func:`parity_pairs`. Keeps the issue's literal criteria and adds sound ones
+    (see the module docstring).
+    """
+    g, a, b, o = rows["group"], rows["in_a"], rows["in_b"], rows["in_o"]
+    ratio_o, ratio_s = o / a, b / a
+    ari_o, ari_s = rows["ari_o"], rows["ari_s"]
 
     def q(v):
-        v = np.asarray(v)
         return {"mean": float(v.mean()), "min": float(v.min()), "max": float(v.max())}
 
+    def exp(d):
+        return {"estimate": float(np.exp(d["estimate"])), "se_log": d["se"],
+                "ci95": [float(np.exp(c)) for c in d["ci95"]]}
+
+    ref = 0.5 * (a + b)  # scikit-learn's two runs pooled: a lower-variance reference
+    mean_ratio_diff = _bootstrap(g, ratio_o - ratio_s)
+    geo = exp(_bootstrap(g, np.log(o) - 0.5 * (np.log(a) + np.log(b))))
+    total = _bootstrap(g, o, ref)
+    ari_diff = _bootstrap(g, ari_o - ari_s)
+
+    def within(ci, centre, m):
+        return bool(centre - m <= ci[0] and ci[1] <= centre + m)
+
     return {
-        "n_images": len(ratio_o),
+        "n_images": len(a),
+        "n_distinct_images": len(np.unique(g)),
         "inertia_ratio_ours_over_sklearn": q(ratio_o),
         "inertia_ratio_sklearn_seed_b_over_seed_a": q(ratio_s),
         "ari_ours_vs_sklearn": q(ari_o),
         "ari_sklearn_seed_b_vs_seed_a": q(ari_s),
-        "inertia_ratio_mean_within_1pct": abs(np.mean(ratio_o) - 1.0) <= 0.01,
+        # the issue's criteria, literally
+        "inertia_ratio_mean_within_1pct": bool(abs(ratio_o.mean() - 1.0) <= 0.01),
         "inertia_ratio_mean_within_1pct_of_sklearn_seed_to_seed":
-            abs(np.mean(ratio_o) - np.mean(ratio_s)) <= 0.01,
-        "ari_at_least_sklearn_seed_to_seed": float(np.mean(ari_o)) >= float(np.mean(ari_s)),
+            bool(abs(ratio_o.mean() - ratio_s.mean()) <= 0.01),
+        "ari_at_least_sklearn_seed_to_seed": bool(ari_o.mean() >= ari_s.mean()),
+        "sound": {
+            # E[ours/a] = E[b/a] when ours and scikit-learn have the same distribution
+            "inertia_mean_ratio_ours_minus_sklearn_seed_to_seed": mean_ratio_diff,
+            # 1 when identically distributed (log-symmetric); "sklearn" = geometric mean of a, b
+            "inertia_geomean_ratio_ours_over_sklearn": geo,
+            "inertia_geomean_ratio_ours_over_sklearn_seed_a": exp(_bootstrap(g, np.log(ratio_o))),
+            "inertia_geomean_ratio_sklearn_seed_b_over_seed_a":
+                exp(_bootstrap(g, np.log(ratio_s))),
+            # ratio of total inertia; "sklearn" = mean of a, b
+            "inertia_total_ratio_ours_over_sklearn": total,
+            "inertia_total_ratio_ours_over_sklearn_seed_a": _bootstrap(g, o, a),
+            "inertia_total_ratio_sklearn_seed_b_over_seed_a": _bootstrap(g, b, a),
+            # E = 0 when identically distributed
+            "ari_ours_minus_sklearn_seed_to_seed": ari_diff,
+            "criteria": {
+                "inertia_mean_ratio_ci95_within_1pct_of_sklearn_seed_to_seed":
+                    within(mean_ratio_diff["ci95"], 0.0, margin_inertia),
+                "inertia_geomean_ratio_ci95_within_1pct": within(geo["ci95"], 1.0, margin_inertia),
+                "inertia_total_ratio_ci95_within_1pct": within(total["ci95"], 1.0, margin_inertia),
+                "ari_not_significantly_below_sklearn_seed_to_seed": ari_diff["ci95"][1] >= 0,
+                "ari_ci95_lower_within_0.01_of_sklearn_seed_to_seed":
+                    ari_diff["ci95"][0] >= -margin_ari,
+            },
+        },
     }
+
+
+def quality(args):
+    """Parity of both methods (``--parity-images-*`` pairs each, 0 skips a method)."""
+    out = {}
+    for m, n_pairs in (("cpha", args.parity_images_cpha), ("cgap", args.parity_images_cgap)):
+        if n_pairs > 0:
+            rows = parity_pairs(args, n_pairs, m)
+            out[m] = parity(rows)
+            print(f"parity {m}: {_parity_line(out[m])}", flush=True)
+    return out
+
+
+def _parity_line(p):
+    s = p["sound"]
+    geo = s["inertia_geomean_ratio_ours_over_sklearn"]
+    ari = s["ari_ours_minus_sklearn_seed_to_seed"]
+    return (f"{p['n_images']} pairs; mean ratio ours/sk "
+            f"{p['inertia_ratio_ours_over_sklearn']['mean']:.4f} vs sk b/a "
+            f"{p['inertia_ratio_sklearn_seed_b_over_seed_a']['mean']:.4f}; geomean ours/sk "
+            f"{geo['estimate']:.4f} CI [{geo['ci95'][0]:.4f}, {geo['ci95'][1]:.4f}]; ARI "
+            f"{p['ari_ours_vs_sklearn']['mean']:.4f} vs "
+            f"{p['ari_sklearn_seed_b_vs_seed_a']['mean']:.4f}, diff CI "
+            f"[{ari['ci95'][0]:+.4f}, {ari['ci95'][1]:+.4f}]")
 
 
 def mean_metrics(rows):
@@ -191,14 +358,34 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--store", default=None, help="activation store (default: synthetic)")
     p.add_argument("--sklearn-default-threads", type=int, default=32,
                    help="also time scikit-learn with its default threads on this many images")
+    p.add_argument("--parity-images-cpha", type=int, default=4096,
+                   help="(image, seed) pairs for CPHA quality parity (0: skip)")
+    p.add_argument("--parity-images-cgap", type=int, default=512,
+                   help="(image, seed) pairs for CGAP quality parity (0: skip)")
+    p.add_argument("--parity-seeds-per-image", type=int, default=1,
+                   help="parity pairs per image, each with new seeds on both sides")
+    p.add_argument("--parity-only", action="store_true",
+                   help="only the quality parity (no timing); writes quality, params, machine")
     p.add_argument("--out", default=str(DEFAULT_OUT))
     args = p.parse_args(argv)
     if args.n_images < 1 or args.batch_size < 1:
         p.error("--n-images and --batch-size should be >= 1")
+    if args.parity_images_cpha < 0 or args.parity_images_cgap < 0:
+        p.error("--parity-images-* should be >= 0")
+    if args.parity_seeds_per_image < 1:
+        p.error("--parity-seeds-per-image should be >= 1")
 
     from threadpoolctl import threadpool_limits
 
     from jaxconcepts._io import write_json
+
+    if args.parity_only:
+        source = f"store:{args.store}" if args.store else "synthetic 2048x8x8 ReLU"
+        result = {"source": source, "params": {k: v for k, v in vars(args).items() if k != "out"},
+                  "quality": quality(args), "machine": machine_info()}
+        write_json(args.out, result)
+        print(f"-> {args.out}")
+        return
 
     A, index, source = load_activations(args)
     n = len(A)
@@ -229,9 +416,6 @@ def main(argv: list[str] | None = None) -> None:
         seed=args.seed, group=args.group, between=between)
     print(f"scikit-learn 1 thread: {sk_t} s; jax: {secs} s steady, compile {compile_s}",
           flush=True)
-    with threadpool_limits(limits=1):
-        _, sk_b = sklearn_loop(A, n_concepts=args.n_concepts, n_init=args.n_init,
-                               seed_base=args.seed + 10_000, with_metrics=False)
     default_threads = None
     if args.sklearn_default_threads > 0:
         m = min(n, args.sklearn_default_threads)
@@ -250,6 +434,7 @@ def main(argv: list[str] | None = None) -> None:
                               group=args.group)
         mem_sweep[bs] = (pm_b.bytes, pm_b.delta)
     pm_jax_bytes, pm_jax_delta = mem_sweep[args.batch_size]
+    parity_res = quality(args)
 
     sk_total = sk_t["cgap"] + sk_t["cpha"]
     jx_total = secs["cgap"] + secs["cpha"]
@@ -291,7 +476,7 @@ def main(argv: list[str] | None = None) -> None:
                     "cpha_ge_30x": sk_t["cpha"] / secs["cpha"] >= 30},
         "quality": {
             m: {
-                **parity(sk, sk_b, ours, m),
+                **parity_res.get(m, {}),
                 "mean_metrics_sklearn": mean_metrics(sk[m]),
                 "mean_metrics_ours": dict(zip(
                     ("silhouette", "calinski_harabasz", "davies_bouldin"),

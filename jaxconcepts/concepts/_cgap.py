@@ -53,14 +53,15 @@ def _cluster_one(x, w, key, order, pt, wc, *, n_concepts, n_sub, km):
     labels in the original order.
     """
     k_main, k_sub = jax.random.split(key)
-    res = kmeans_t(pt, wc, k_main, n_clusters=n_concepts, **km)
+    # continuous PCA scores: exact E-step ties have probability 0, so the cheaper lowest-index rule
+    res = kmeans_t(pt, wc, k_main, n_clusters=n_concepts, ties="first", **km)
     labels_c, n_found = canonical_labels(res.labels, wc, n_concepts)
     labels = jnp.zeros_like(labels_c).at[order].set(labels_c)
 
     def sub_fn(wl, k):
         c2, m2, _, _ = pca_fit(x, wl, max(n_sub - 1, 1))
         p2 = pca_transform_t(x, wl, c2, m2)
-        return kmeans_t(p2, wl, k, n_clusters=n_sub, **km).labels
+        return kmeans_t(p2, wl, k, n_clusters=n_sub, ties="first", **km).labels
 
     sub, n_sub_found = split_concepts(
         sub_fn, labels, w, k_sub, n_concepts=n_concepts, n_sub_concepts=n_sub

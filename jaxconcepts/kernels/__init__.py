@@ -1,7 +1,15 @@
 """Pure jit/vmap kernels, each written for one example: k-means, masked PCA, cluster metrics,
 NMF (HALS) and non-negative least squares."""
 
-from ._kmeans import KMeansResult, assign_t, kmeans, kmeans_plusplus_t, kmeans_t, lloyd_t
+from ._kmeans import (
+    KMeansResult,
+    assign_t,
+    kmeans,
+    kmeans_plusplus_t,
+    kmeans_t,
+    lloyd_t,
+    point_hash_t,
+)
 from ._metrics import (
     ClusterMetrics,
     calinski_harabasz_t,
@@ -10,7 +18,15 @@ from ._metrics import (
     davies_bouldin_t,
     silhouette_t,
 )
-from ._nmf import NMFResult, NMFState, nmf, nmf_init, nmf_init_nndsvda, nmf_step
+from ._nmf import (
+    NMFResult,
+    NMFState,
+    nmf,
+    nmf_error_history,
+    nmf_init,
+    nmf_init_nndsvda,
+    nmf_step,
+)
 from ._nnls import NNLSResult, cd_sweep, nnls, nnls_gram
 from ._pca import PCAResult, pca, pca_fit, pca_transform_t
 
@@ -21,6 +37,7 @@ __all__ = [
     "kmeans_plusplus_t",
     "lloyd_t",
     "assign_t",
+    "point_hash_t",
     "PCAResult",
     "pca",
     "pca_fit",
@@ -34,6 +51,7 @@ __all__ = [
     "NMFState",
     "NMFResult",
     "nmf",
+    "nmf_error_history",
     "nmf_init",
     "nmf_init_nndsvda",
     "nmf_step",

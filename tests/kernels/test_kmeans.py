@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score
 
-from jaxconcepts.kernels import assign_t, kmeans, kmeans_plusplus_t, lloyd_t
+from jaxconcepts.kernels import assign_t, kmeans, kmeans_plusplus_t, kmeans_t, lloyd_t, point_hash_t
 from jaxconcepts.kernels._kmeans import _kmeans_jit, _update_centers
 
 _lloyd_jit = jax.jit(lloyd_t, static_argnames=("max_iter", "tol"))
@@ -118,6 +118,8 @@ def test_validation_errors(key):
         kmeans(np.zeros((5, 2), np.int32), n_clusters=2, key=key)
     with pytest.raises(ValueError, match=r"shape \(n, D\)"):
         kmeans(np.zeros(5, np.float32), n_clusters=2, key=key)
+    with pytest.raises(ValueError, match="ties='random'; valid choices"):
+        kmeans(x, n_clusters=2, key=key, ties="random")
 
 
 @given(seed=st.integers(0, 10_000))
@@ -151,3 +153,122 @@ def test_inertia_non_increasing_over_lloyd_steps(seed):
         c, obj = _step_jit(x, w, c)
         inertia.append(float(obj))
     assert all(b <= a * (1 + 1e-5) + 1e-6 for a, b in zip(inertia, inertia[1:]))
+
+
+_update_jit = jax.jit(_update_centers)
+
+
+def _sklearn_m_step(x, labels, centers_old, k):
+    """scikit-learn's M-step on unit-weight points: sums, empty-cluster relocation, averages."""
+    from sklearn.cluster._k_means_common import _relocate_empty_clusters_dense
+
+    sw = np.ones(len(x))
+    wic = np.bincount(labels, minlength=k).astype(np.float64)
+    sums = np.stack([np.bincount(labels, weights=x[:, d], minlength=k) for d in range(2)], 1)
+    _relocate_empty_clusters_dense(x, sw, centers_old, sums, wic, labels.astype(np.int32))
+    if np.any(wic <= 0):  # a cluster emptied by the relocation: see the next test instead
+        return None
+    return sums / wic[:, None]
+
+
+@given(seed=st.integers(0, 10_000))
+def test_relocation_moves_single_points_like_sklearn_on_repeated_points(seed):
+    """On a weighted grid, empty clusters take one unit of weight each from the farthest
+    positions (several may come from one position), as scikit-learn does on the raw points."""
+    rng = np.random.default_rng(seed)
+    k, n = 4, 8
+    pos = rng.choice(36, n, replace=False)
+    x = np.stack([pos // 6, pos % 6], 1).astype(np.float64)
+    w = rng.integers(1, 4, n)
+    n_used = int(rng.integers(1, 3))  # clusters in use; the others are empty
+    labels = rng.integers(0, n_used, n)
+    centers_old = rng.normal(size=(k, 2)) * 3 + 2.5
+    mind = ((x - centers_old[labels]) ** 2).sum(1)
+    if len(np.unique(mind)) < n:  # scikit-learn breaks exact distance ties arbitrarily
+        return
+    new = np.asarray(_update_jit(jnp.asarray(x.T, jnp.float32), jnp.asarray(w, jnp.float32),
+                                 jnp.asarray(labels, jnp.int32), jnp.asarray(mind, jnp.float32),
+                                 jnp.asarray(centers_old, jnp.float32)))
+    want = _sklearn_m_step(np.repeat(x, w, 0), np.repeat(labels, w), centers_old, k)
+    if want is None:
+        return
+    used = np.unique(labels)
+    moved = np.setdiff1d(np.arange(k), used)
+    np.testing.assert_allclose(new[used], want[used], rtol=1e-5, atol=1e-5)
+    # scikit-learn hands the far points to the empty clusters in no particular order
+    np.testing.assert_allclose(np.sort(new[moved], 0), np.sort(want[moved], 0), atol=1e-5)
+
+
+def test_relocation_hand_computed():
+    # one cluster holds every point; 3 empty clusters take the 3 unit points at (9, 0)
+    x = np.array([[0, 0], [1, 0], [2, 0], [9, 0], [6, 0]], np.float32)
+    w = np.array([2, 1, 1, 3, 1], np.float32)
+    lab = np.zeros(5, np.int32)
+    c_old = np.zeros((4, 2), np.float32)
+    mind = (x ** 2).sum(1)
+    new = np.asarray(_update_jit(jnp.asarray(x.T), jnp.asarray(w), jnp.asarray(lab),
+                                 jnp.asarray(mind), jnp.asarray(c_old)))
+    np.testing.assert_allclose(new, [[9 / 5, 0], [9, 0], [9, 0], [9, 0]], rtol=1e-6)
+    # mask weights (0/1): whole points, the farthest first
+    w01 = np.array([1, 1, 1, 1, 0], np.float32)
+    new = np.asarray(_update_jit(jnp.asarray(x.T), jnp.asarray(w01), jnp.asarray(lab),
+                                 jnp.asarray(mind), jnp.asarray(c_old)))
+    np.testing.assert_allclose(new, [[0, 0], [9, 0], [2, 0], [1, 0]], atol=1e-6)
+
+
+def test_no_relocation_when_every_point_is_on_its_centre():
+    # fewer distinct points than K: nothing to move; the empty cluster sits on the heaviest one
+    x = np.array([[0, 0], [3, 0]], np.float32)
+    w = np.array([1, 2], np.float32)
+    lab = np.array([0, 1], np.int32)
+    c_old = np.array([[0, 0], [3, 0], [7, 7]], np.float32)
+    new = np.asarray(_update_jit(jnp.asarray(x.T), jnp.asarray(w), jnp.asarray(lab),
+                                 jnp.zeros(2), jnp.asarray(c_old)))
+    np.testing.assert_allclose(new, [[0, 0], [3, 0], [3, 0]])
+
+
+def test_hashed_ties_split_per_point_without_index_preference():
+    y = np.arange(400, dtype=np.float32)
+    c = jnp.asarray([[-1.0, 0.0], [1.0, 0.0]])
+    for shift in (0.0, 3.0, 1000.0):  # every point equidistant from both centres
+        xt = jnp.asarray(np.stack([np.full_like(y, shift), y]))
+        c_s = c + jnp.asarray([shift, 0.0])
+        lab_first, _ = assign_t(xt, c_s)
+        assert np.all(np.asarray(lab_first) == 0)
+        lab, d = assign_t(xt, c_s, point_hash_t(xt))
+        np.testing.assert_allclose(np.asarray(d), 1.0 + y ** 2)
+        assert 0.4 < np.mean(np.asarray(lab) == 0) < 0.6
+    # a fixed function of the coordinates: coincident points go together, the same centres in
+    # another order give the same partition, coincident centres resolve to the lowest index
+    xt2 = jnp.concatenate([xt, xt], axis=1)
+    lab2, _ = assign_t(xt2, c_s, point_hash_t(xt2))
+    np.testing.assert_array_equal(np.asarray(lab2)[:400], np.asarray(lab2)[400:])
+    lab_r, _ = assign_t(xt, c_s[::-1], point_hash_t(xt))
+    np.testing.assert_array_equal(1 - np.asarray(lab_r), np.asarray(lab))
+    c3 = jnp.asarray([[1.0, 0.0], [1.0, 0.0], [-1.0, 0.0]]) + jnp.asarray([shift, 0.0])
+    lab3, _ = assign_t(xt, c3, point_hash_t(xt))
+    assert not np.any(np.asarray(lab3) == 1) and np.any(np.asarray(lab3) == 2)
+
+
+_kmeans_t_jit = jax.jit(lambda x, w, k: kmeans_t(x, w, k, n_clusters=3, n_init=2))
+
+
+@given(seed=st.integers(0, 10_000))
+def test_weighted_grid_equals_repeated_points_with_ties(seed):
+    """kmeans_t on a small integer grid with integer weights (many exact ties, empty clusters,
+    sometimes fewer distinct points than K) == kmeans_t on the repeated points, same key."""
+    rng = np.random.default_rng(seed)
+    g = np.stack(np.divmod(np.arange(12), 3)).astype(np.float32)  # 4 x 3 grid, (2, 12)
+    w = rng.integers(0, 5, 12) * (rng.random(12) < rng.uniform(0.2, 1.0))
+    w[rng.integers(12)] += 1
+    raw = np.repeat(g, w, axis=1)
+    xr = np.zeros((2, 60), np.float32)  # fixed shape: absent padding at the end
+    xr[:, :raw.shape[1]] = raw
+    wr = (np.arange(60) < raw.shape[1]).astype(np.float32)
+    key = jax.random.key(seed)
+    a = _kmeans_t_jit(jnp.asarray(g), jnp.asarray(w, jnp.float32), key)
+    b = _kmeans_t_jit(jnp.asarray(xr), jnp.asarray(wr), key)
+    lab_a = np.repeat(np.asarray(a.labels), w)
+    np.testing.assert_array_equal(lab_a, np.asarray(b.labels)[:raw.shape[1]])
+    np.testing.assert_allclose(float(a.inertia), float(b.inertia), rtol=1e-5, atol=1e-5)
+    assert int(a.n_clusters) == int(b.n_clusters) == min(3, int(np.sum(w > 0)))
