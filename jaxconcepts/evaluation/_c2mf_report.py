@@ -85,19 +85,17 @@ def markdown_report(metrics: Mapping) -> str:
         lines.append("")
     methods = _methods(res)
     ks = [str(k) for k in metrics.get("k_requested", [])]
+    # (method, entry) for every fitted method and requested k, in table order
+    fitted = [(m, res[m][f"k{k}"]) for m in methods for k in ks if f"k{k}" in res[m]]
 
     # Table 1 — similarity
     lines += ["### Table 1 — concept similarity (lower = less redundant), mean ± std over pairs", "",
               "| method | k | Pearson | Cosine |", "|---|---|---|---|"]
-    for m in methods:
-        for k in ks:
-            e = res[m].get(f"k{k}")
-            if e is None:
-                continue
-            s = e.get("similarity") or {}
-            lines.append(f"| {METHOD_NAMES.get(m, m)} | {_k_label(e)} | "
-                         f"{fmt_pm(s.get('pearson_mean'), s.get('pearson_std'))} | "
-                         f"{fmt_pm(s.get('cosine_mean'), s.get('cosine_std'))} |")
+    for m, e in fitted:
+        s = e.get("similarity") or {}
+        lines.append(f"| {METHOD_NAMES.get(m, m)} | {_k_label(e)} | "
+                     f"{fmt_pm(s.get('pearson_mean'), s.get('pearson_std'))} | "
+                     f"{fmt_pm(s.get('cosine_mean'), s.get('cosine_std'))} |")
     lines.append("")
 
     # Table 2 — reconstruction accuracy
@@ -127,38 +125,30 @@ def markdown_report(metrics: Mapping) -> str:
               "(the paper's *variation* is train − test)", "",
               "| method | k | train | test | difference | per-class train (mean ± std) "
               "| per-class test (mean ± std) |", "|---|---|---|---|---|---|---|"]
-    for m in methods:
-        for k in ks:
-            e = res[m].get(f"k{k}")
-            if e is None:
-                continue
-            c = e.get("consistency") or {}
-            lines.append(
-                f"| {METHOD_NAMES.get(m, m)} | {_k_label(e)} | {_num(c.get('train_mse'), '{:.4g}')} "
-                f"| {_num(c.get('test_mse'), '{:.4g}')} | {_num(c.get('difference'), '{:.4g}')} "
-                f"| {fmt_pm(c.get('train_class_mean'), c.get('train_class_std'), '{:.4g}')} "
-                f"| {fmt_pm(c.get('test_class_mean'), c.get('test_class_std'), '{:.4g}')} |")
+    for m, e in fitted:
+        c = e.get("consistency") or {}
+        lines.append(
+            f"| {METHOD_NAMES.get(m, m)} | {_k_label(e)} | {_num(c.get('train_mse'), '{:.4g}')} "
+            f"| {_num(c.get('test_mse'), '{:.4g}')} | {_num(c.get('difference'), '{:.4g}')} "
+            f"| {fmt_pm(c.get('train_class_mean'), c.get('train_class_std'), '{:.4g}')} "
+            f"| {fmt_pm(c.get('test_class_mean'), c.get('test_class_std'), '{:.4g}')} |")
     lines.append("")
 
     # insertion / deletion
     lines += ["### Concept insertion / deletion AUC on test images (insertion ↑, deletion ↓)", "",
               "| method | k | insertion (Grad-CAM) | deletion (Grad-CAM) | insertion (IG) "
               "| deletion (IG) |", "|---|---|---|---|---|---|"]
-    for m in methods:
-        for k in ks:
-            e = res[m].get(f"k{k}")
-            if e is None:
-                continue
-            d = e.get("insertion_deletion") or {}
-            row = [f"{fmt_pm(d.get(f'{r}_{meth}_mean'), d.get(f'{r}_{meth}_std'))}"
-                   for meth in ("gradcam", "ig") for r in ("insertion", "deletion")]
-            lines.append(f"| {METHOD_NAMES.get(m, m)} | {_k_label(e)} | " + " | ".join(row) + " |")
+    for m, e in fitted:
+        d = e.get("insertion_deletion") or {}
+        row = [f"{fmt_pm(d.get(f'{r}_{meth}_mean'), d.get(f'{r}_{meth}_std'))}"
+               for meth in ("gradcam", "ig") for r in ("insertion", "deletion")]
+        lines.append(f"| {METHOD_NAMES.get(m, m)} | {_k_label(e)} | " + " | ".join(row) + " |")
     lines.append("")
 
-    same = [(m, k) for m in methods for k in ks if (e := res[m].get(f"k{k}")) is not None
-            and all((e.get("insertion_deletion") or {}).get(f"{r}_gradcam_mean")
-                    == (e.get("insertion_deletion") or {}).get(f"{r}_ig_mean")
-                    for r in ("insertion", "deletion"))]
+    same = [m for m, e in fitted
+            if all((e.get("insertion_deletion") or {}).get(f"{r}_gradcam_mean")
+                   == (e.get("insertion_deletion") or {}).get(f"{r}_ig_mean")
+                   for r in ("insertion", "deletion"))]
     if same:
         lines += [f"Grad-CAM and IG give identical AUCs in {len(same)} of the rows above: with a "
                   "GAP + linear h the class logit is linear in the codes, so both rank the "

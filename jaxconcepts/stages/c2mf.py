@@ -103,6 +103,31 @@ class Split(NamedTuple):
     too_small: list  # [(store class, n_images)]
 
 
+def fitted_classes(split: "Split", cls) -> np.ndarray:
+    """Store classes → the fitted class ids ``0..Y-1`` (every class must be kept)."""
+    return np.array([split.remap[int(c)] for c in np.asarray(cls)], np.int64)
+
+
+class _Rows(NamedTuple):
+    """Train and test rows, built once per run and shared by every model's evaluation."""
+
+    A_tr: np.ndarray  # (n_train·p, c)
+    y_tr: np.ndarray  # (n_train·p,) fitted class of each row
+    A_te_img: np.ndarray  # (n_test, p, c)
+    y_img_te: np.ndarray  # (n_test,)
+    A_te: np.ndarray  # (n_test·p, c)
+    y_te: np.ndarray  # (n_test·p,)
+
+
+def _rows(data: "ImageRows", split: "Split") -> _Rows:
+    p, c = data.A.shape[1:]
+    y_img_tr = fitted_classes(split, data.cls[split.train])
+    y_img_te = fitted_classes(split, data.cls[split.test])
+    A_te_img = data.A[split.test]
+    return _Rows(data.A[split.train].reshape(-1, c), np.repeat(y_img_tr, p), A_te_img, y_img_te,
+                 A_te_img.reshape(-1, c), np.repeat(y_img_te, p))
+
+
 def load_image_rows(store, *, labels: str = "target", batch_size: int = 64) -> ImageRows:
     """Stream the store into ``(N, H·W, C)`` row blocks and pick each image's class."""
     if labels not in _LABELS:
@@ -295,27 +320,22 @@ def _recon_acc(model, A_img, y, label, pred, h, n_head, U=None) -> dict:
     return out
 
 
-def _evaluate(model, data: ImageRows, split: Split, h, n_head, cfg) -> dict:
+def _evaluate(model, data: ImageRows, split: Split, rows: _Rows, h, n_head, cfg) -> dict:
     """Every metric of one fitted model; the train and test codes are computed once."""
     from jaxconcepts.evaluation._c2mf_eval import concept_similarity, consistency
 
-    p, c = data.A.shape[1:]
-    remap = np.vectorize(split.remap.get, otypes=[np.int64])
-    y_img_tr, y_img_te = remap(data.cls[split.train]), remap(data.cls[split.test])
-    A_tr = data.A[split.train].reshape(-1, c)
-    A_te_img = data.A[split.test]
-    A_te = A_te_img.reshape(-1, c)
-    y_tr, y_te = np.repeat(y_img_tr, p), np.repeat(y_img_te, p)
-    U_tr = model.transform(A_tr, y_tr)
-    U_te = model.transform(A_te, y_te)
+    U_tr = model.transform(rows.A_tr, rows.y_tr)
+    U_te = model.transform(rows.A_te, rows.y_te)
     out = {}
     concepts = np.asarray(model.concepts)
     out["similarity"] = concept_similarity(concepts) if concepts.shape[1] >= 2 else None
-    out["reconstruction"] = _recon_acc(model, A_te_img, y_img_te, data.label[split.test],
-                                       data.pred[split.test], h, n_head, U=U_te)
-    out["consistency"] = consistency(model, A_tr, y_tr, A_te, y_te, U_train=U_tr, U_test=U_te)
-    U = jnp.asarray(U_te).reshape(len(split.test), p, -1)
-    out["insertion_deletion"] = _ins_del(model, U, jnp.asarray(y_img_te, jnp.int32),
+    out["reconstruction"] = _recon_acc(model, rows.A_te_img, rows.y_img_te,
+                                       data.label[split.test], data.pred[split.test], h, n_head,
+                                       U=U_te)
+    out["consistency"] = consistency(model, rows.A_tr, rows.y_tr, rows.A_te, rows.y_te,
+                                     U_train=U_tr, U_test=U_te)
+    U = jnp.asarray(U_te).reshape(len(split.test), rows.A_te_img.shape[1], -1)
+    out["insertion_deletion"] = _ins_del(model, U, jnp.asarray(rows.y_img_te, jnp.int32),
                                          jnp.asarray(data.cls[split.test], jnp.int32), h, cfg)
     return out
 
@@ -355,7 +375,7 @@ def _cluster_pool(per_class_W, n, *, seed, signed):
     return jnp.asarray(pooled[np.argmin(d, axis=0)], jnp.float32)
 
 
-def _ablation(get, ns, data, split, h, n_head, seed: int, methods) -> dict:
+def _ablation(get, ns, data, split, rows: _Rows, h, n_head, seed: int, methods) -> dict:
     """Fig. 4: reconstruction accuracy vs number of shared concepts n.
 
     C2MF with k = n shared gated concepts, against the per-class concepts of CRAFT and of PCA (k = n
@@ -365,8 +385,6 @@ def _ablation(get, ns, data, split, h, n_head, seed: int, methods) -> dict:
     from jaxconcepts.evaluation._c2mf_eval import reconstruction_accuracy
 
     Y = split.classes.size
-    remap = np.vectorize(split.remap.get, otypes=[np.int64])
-    y_te = remap(data.cls[split.test])
     out = {"n_concepts": [], **{m: [] for m in ("c2mf", "craft_clustered", "pca_clustered")
                                 if m.split("_")[0] in methods}}
     for n in ns:
@@ -382,8 +400,9 @@ def _ablation(get, ns, data, split, h, n_head, seed: int, methods) -> dict:
                     row[m] = None
                     continue
                 model = _Shared(W, Y, nonneg=m == "craft")
-            r = reconstruction_accuracy(model, data.A[split.test], y_te, data.label[split.test],
-                                        data.pred[split.test], h, n_classes=n_head)
+            r = reconstruction_accuracy(model, rows.A_te_img, rows.y_img_te,
+                                        data.label[split.test], data.pred[split.test], h,
+                                        n_classes=n_head)
             row[m] = _none_if_nan(r["acc_pred_mean"])
         out["n_concepts"].append(int(n))
         for m in methods:
@@ -430,8 +449,7 @@ def planted_scores(dataset: str, store, data: ImageRows, split: Split, fitted: d
     masks = masks[:, :, : Hi // H * H, : Wi // W * W]
     masks = masks.reshape(masks.shape[0], P, H, Hi // H, W, Wi // W).mean((3, 5)).reshape(-1, P, H * W)
     recipes = [set(r) for r in truth.meta["recipes"]]
-    remap = np.vectorize(split.remap.get, otypes=[np.int64])
-    y_img = remap(data.cls[test][ok])
+    y_img = fitted_classes(split, data.cls[test][ok])
     A = data.A[test][ok]
     out = {}
     for method, per_k in fitted.items():
@@ -543,8 +561,8 @@ def run_c2mf(store, cfg: dict, *, dataset: str, progress: bool = True):
         return metrics, arrays, histories
 
     Y = split.classes.size
-    remap = np.vectorize(split.remap.get, otypes=[np.int64])
-    y_img_tr = remap(data.cls[split.train])
+    rows = _rows(data, split)
+    y_img_tr = fitted_classes(split, data.cls[split.train])
     rows_per_class = np.bincount(y_img_tr, minlength=Y) * p
     craft_rows = None
     if "craft" in methods and cfg["craft_source"] == "crops":
@@ -573,8 +591,7 @@ def run_c2mf(store, cfg: dict, *, dataset: str, progress: bool = True):
             f"({int(rows_per_class.sum())} train rows, {int(rows_per_class.min())} in the smallest "
             f"class, {C} channels)")
 
-    A_tr = data.A[split.train].reshape(-1, C)
-    y_tr = np.repeat(y_img_tr, p)
+    A_tr, y_tr = rows.A_tr, rows.y_tr
     h = _head_fn(store.head)
     n_head = int(store.head.weight.shape[0])
     key = jax.random.key(seed)
@@ -602,7 +619,7 @@ def run_c2mf(store, cfg: dict, *, dataset: str, progress: bool = True):
         else:
             model = get(m, used)
             t0 = time.perf_counter()
-            ev = _evaluate(model, data, split, h, n_head, cfg)
+            ev = _evaluate(model, data, split, rows, h, n_head, cfg)
             entry = {"model": model, "k": k, "k_used": used, "capped": used < k,
                      "fit_seconds": round(models[(m, used)][1], 3),
                      "eval_seconds": round(time.perf_counter() - t0, 3), "metrics": ev}
@@ -644,7 +661,7 @@ def run_c2mf(store, cfg: dict, *, dataset: str, progress: bool = True):
             if ns is None:
                 ns = sorted({e["k_used"] for e in fitted["c2mf"].values()} | {Y})
             ns = [int(n) for n in ns if 1 <= int(n) <= caps["c2mf"]]
-            metrics["ablation"] = _ablation(get, ns, data, split, h, n_head, seed,
+            metrics["ablation"] = _ablation(get, ns, data, split, rows, h, n_head, seed,
                                             [m for m in _METHODS if m in fitted])
         else:
             metrics["ablation"] = {"note": "needs c2mf and a baseline in c2mf.methods"}
