@@ -1,21 +1,28 @@
-"""What every DVC stage shares: argv parsing and reading its section of ``params.yaml``.
+"""What every DVC stage shares: argv parsing and its typed section of ``params.yaml``.
 
 A stage is a thin ``main(argv)``: parse ``--params`` (default ``params.yaml``) and ``--dataset``,
-read its params section (with the dataset's overrides applied), call library functions, write
-outputs atomically with :mod:`jaxconcepts._io`. Paths follow one layout, ``data/<dataset>/<stage>``,
-defined here once (``dataset_dir``) and repeated only in ``dvc.yaml``.
+read its params with :func:`stage_config` (the dataset's overrides applied, checked against the
+schema in :mod:`jaxconcepts._params`), call library functions, write outputs atomically with
+:mod:`jaxconcepts._io`. Paths follow one layout, ``data/<dataset>/<stage>``, defined here once
+(``dataset_dir``) and repeated only in ``dvc.yaml``.
 """
 
 from __future__ import annotations
 
 import argparse
-import copy
 from pathlib import Path
 from typing import Any
 
-import yaml
+from jaxconcepts._params import check_value, dataset_params, load_params, parse_section
 
-__all__ = ["stage_parser", "load_params", "dataset_params", "dataset_dir", "REPORTS"]
+__all__ = [
+    "stage_parser",
+    "stage_config",
+    "load_params",
+    "dataset_params",
+    "dataset_dir",
+    "REPORTS",
+]
 
 REPORTS = Path("reports")
 
@@ -28,33 +35,31 @@ def stage_parser(description: str, *, dataset: bool = True) -> argparse.Argument
     return p
 
 
-def load_params(path: str | Path = "params.yaml") -> dict[str, Any]:
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"params file {str(path)!r} not found (run from the repo root)")
-    return yaml.safe_load(path.read_text()) or {}
+def stage_config(args: argparse.Namespace, *sections: str) -> Any:
+    """The typed params sections of a stage: ``cfg = stage_config(args, "figures")``.
 
+    ``args`` is the parsed ``stage_parser`` namespace (``params``, and ``dataset`` when the stage
+    has one: the dataset's overrides are applied). ``"seed"`` names the top-level seed. One name
+    gives one section (a frozen dataclass of :mod:`jaxconcepts._params`); several give a tuple.
 
-def _merge(base: dict, over: dict) -> dict:
-    out = copy.deepcopy(base)
-    for k, v in (over or {}).items():
-        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-    return out
-
-
-def dataset_params(params: dict[str, Any], dataset: str) -> dict[str, Any]:
-    """The params of one dataset: top-level sections overridden by ``datasets.<name>``.
-
-    ``params.yaml`` holds defaults per stage section (``extract:``, ``concepts:``, ...) and a
-    ``datasets:`` mapping whose entries may override any section for that dataset only.
+    Raises:
+      ValueError: unknown dataset, section or key, a missing key, or a wrong value (the message
+        names the valid keys or choices).
     """
-    datasets = params.get("datasets") or {}
-    if dataset not in datasets:
-        raise ValueError(
-            f"dataset={dataset!r} is not in params.yaml datasets; valid choices: {sorted(datasets)}"
-        )
-    base = {k: v for k, v in params.items() if k != "datasets"}
-    return _merge(base, datasets[dataset] or {})
+    if not sections:
+        raise ValueError("stage_config needs at least one section name")
+    params = load_params(args.params)
+    dataset = getattr(args, "dataset", None)
+    params = dataset_params(params, dataset) if dataset is not None else params
+    out = []
+    for name in sections:
+        if name == "seed":
+            out.append(check_value(params.get("seed"), int, "seed"))
+            continue
+        if name not in params:
+            raise ValueError(f"params file {str(args.params)!r} has no section {name!r}")
+        out.append(parse_section(name, params[name]))
+    return out[0] if len(out) == 1 else tuple(out)
 
 
 def dataset_dir(dataset: str, stage: str | None = None) -> Path:

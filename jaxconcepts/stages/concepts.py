@@ -17,58 +17,19 @@ summary in ``reports/<ds>/concepts.json``. Params (section ``concepts``):
 from __future__ import annotations
 
 import time
+import dataclasses
 from typing import Any
 
 import numpy as np
 from tqdm import tqdm
 
 from jaxconcepts._io import save_arrays, write_json
-from jaxconcepts.stages._common import (
-    REPORTS,
-    dataset_dir,
-    dataset_params,
-    load_params,
-    stage_parser,
-)
+from jaxconcepts.stages._common import REPORTS, dataset_dir, stage_config, stage_parser
 
-__all__ = ["METHODS", "DEFAULTS", "main", "run_concepts", "summarise", "concept_config"]
+__all__ = ["METHODS", "main", "run_concepts", "summarise"]
 
 METHODS = ("cgap", "cpha")
-DEFAULTS: dict[str, Any] = {
-    "seed": 0,
-    "n_concepts": 5,
-    "n_sub_concepts": 3,
-    "n_components": None,
-    "n_init": 1,
-    "max_iter": 300,
-    "tol": 1e-4,
-    "batch_size": 64,
-    "group": 4,
-    "methods": list(METHODS),
-}
 METRIC_NAMES = ("silhouette", "calinski_harabasz", "davies_bouldin")
-
-
-def concept_config(section: dict[str, Any] | None) -> dict[str, Any]:
-    """The ``concepts`` params with defaults filled in, checked (errors name the key)."""
-    cfg = dict(DEFAULTS, **(section or {}))
-    unknown = set(cfg) - set(DEFAULTS)
-    if unknown:
-        raise ValueError(f"unknown params in section 'concepts': {sorted(unknown)}; "
-                         f"valid keys: {sorted(DEFAULTS)}")
-    methods = cfg["methods"]
-    if isinstance(methods, str):
-        methods = [methods]
-    bad = [m for m in methods if m not in METHODS]
-    if bad or not methods:
-        raise ValueError(f"concepts.methods={methods!r}; valid choices: {list(METHODS)}")
-    cfg["methods"] = list(methods)
-    for k in ("seed", "n_concepts", "n_sub_concepts", "n_init", "max_iter", "batch_size", "group"):
-        if not isinstance(cfg[k], int) or isinstance(cfg[k], bool):
-            raise ValueError(f"concepts.{k}={cfg[k]!r} should be an int")
-    if cfg["batch_size"] < 1:
-        raise ValueError(f"concepts.batch_size={cfg['batch_size']} should be >= 1")
-    return cfg
 
 
 def _method_kwargs(cfg, method):
@@ -83,6 +44,8 @@ def _method_kwargs(cfg, method):
 
 def run_concepts(store, cfg: dict[str, Any], *, progress: bool = True):
     """Concepts of every image of ``store``; returns (arrays dict, timings dict).
+
+    ``cfg`` is the ``concepts`` params section as a dict (checked by :mod:`jaxconcepts._params`).
 
     Arrays follow docs/ARCHITECTURE.md (``{m}_labels`` …, ``index``) plus ``{m}_n_sub_concepts``
     (N, K) and ``{m}_inertia`` (N,).
@@ -174,8 +137,7 @@ def main(argv: list[str] | None = None) -> None:
     args = stage_parser("CGAP/CPHA concepts of every image in the activation store").parse_args(
         argv
     )
-    params = dataset_params(load_params(args.params), args.dataset)
-    cfg = concept_config(params.get("concepts"))
+    cfg = dataclasses.asdict(stage_config(args, "concepts"))  # checked by jaxconcepts._params
 
     from jaxconcepts.features import ActivationStore
 

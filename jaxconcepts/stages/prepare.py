@@ -7,7 +7,10 @@
   copied byte for byte. Only files present on disk are used; nothing is downloaded.
 - ``folder``: copy a user's folder (``prepare.folder``, flat or ``<class>/<image>``); with
   ``prepare.classes`` only those class sub-folders (e.g. the paper's 11 ImageNet synsets).
-- ``planted``: the generated planted-concept dataset (``jaxconcepts.stages.planted``).
+- ``planted``: the generated planted-concept dataset (:mod:`jaxconcepts.datasets`, params section
+  ``planted``): the test split in ``data/<ds>/images/<class>/``, the train and val splits in
+  ``data/<ds>/prepare/{train,val}/`` (the ``train`` stage's input), and the ground truth in
+  ``data/<ds>/prepare/truth/``.
 
 Besides ``data/<ds>/images`` it writes ``data/<ds>/prepare/`` (for ``packages``/``folder``: a
 ``sources.json`` with each image's origin and sha256; for ``planted``: splits and ground truth).
@@ -16,12 +19,13 @@ Besides ``data/<ds>/images`` it writes ``data/<ds>/prepare/`` (for ``packages``/
 from __future__ import annotations
 
 import shutil
+import time
 import warnings
 from pathlib import Path
 
 from jaxconcepts._io import atomic_dir, sha256_file, write_json
 from jaxconcepts.features._images import ImageLoadError, list_images, load_rgb
-from jaxconcepts.stages._common import dataset_dir, dataset_params, load_params, stage_parser
+from jaxconcepts.stages._common import dataset_dir, stage_config, stage_parser
 
 __all__ = ["packaged_photos", "copy_photos", "main"]
 
@@ -77,39 +81,51 @@ def copy_photos(photos: list[tuple[str, Path]], out: Path) -> list[dict]:
 
 def main(argv: list[str] | None = None) -> None:
     args = stage_parser(__doc__.splitlines()[0]).parse_args(argv)
-    p = dataset_params(load_params(args.params), args.dataset)["prepare"]
+    p = stage_config(args, "prepare")
     out = dataset_dir(args.dataset, "images")
-    source = p.get("source", "packages")
-    if source == "packages":
+    if p.source == "planted":
+        _planted(args)
+        return
+    if p.source == "packages":
         names = copy_photos(packaged_photos(), out)
-    elif source == "folder":
-        folder = p.get("folder")
-        if not folder:
-            raise ValueError("prepare.source='folder' needs prepare.folder (a path) in params.yaml")
-        records, _ = list_images(folder)
-        root = Path(folder)
-        classes = p.get("classes")
-        if classes:
+    else:  # folder (the schema allows no other source)
+        records, _ = list_images(p.folder)
+        root = Path(p.folder)
+        if p.classes:
             present = {r.label_name for r in records}
-            missing = sorted(set(classes) - present)
+            missing = sorted(set(p.classes) - present)
             if missing:
                 raise ValueError(
-                    f"prepare.classes {missing} are not sub-folders of {folder!r} "
+                    f"prepare.classes {missing} are not sub-folders of {p.folder!r} "
                     f"(it has {len(present)} classes, e.g. {sorted(present - {None})[:5]})"
                 )
-            records = [r for r in records if r.label_name in set(classes)]
+            records = [r for r in records if r.label_name in set(p.classes)]
         names = copy_photos([(str(r.path.relative_to(root)), r.path) for r in records], out)
-    elif source == "planted":
-        from jaxconcepts.stages import planted
-
-        planted.main(["--params", args.params, "--dataset", args.dataset])
-        return
-    else:
-        raise ValueError(f"prepare.source={source!r}; valid choices: 'packages', 'folder', 'planted'")
     # provenance of every image (the `prepare` output beside `images`, for every dataset)
     write_json(dataset_dir(args.dataset, "prepare") / "sources.json",
-               {"source": source, "images": [dict(n, source=_portable(n["source"])) for n in names]})
+               {"source": p.source,
+                "images": [dict(n, source=_portable(n["source"])) for n in names]})
     print(f"prepare: wrote {len(names)} images to {out}")
+
+
+def _planted(args) -> None:
+    from jaxconcepts.datasets import PlantedConfig, write_planted
+
+    p = stage_config(args, "planted")
+    config = PlantedConfig(
+        image_size=p.image_size, n_classes=p.n_classes, radius=tuple(p.radius),
+        p_distractor=p.p_distractor, noise=p.noise, background_contrast=p.background_contrast,
+    )
+    t0 = time.perf_counter()
+    meta = write_planted(
+        dataset_dir(args.dataset, "images"), dataset_dir(args.dataset, "prepare"), config,
+        n_train=p.n_train, n_val=p.n_val, n_test=p.n_test, seed=p.seed,
+    )
+    print(
+        f"planted: {sum(meta['sizes'].values())} images ({meta['sizes']}), "
+        f"{config.n_classes} classes, {len(meta['parts'])} parts in "
+        f"{time.perf_counter() - t0:.1f} s → {dataset_dir(args.dataset)}"
+    )
 
 
 def _portable(path: str) -> str:

@@ -10,10 +10,24 @@ from jaxconcepts.viz._figures import (
 )
 from jaxconcepts.viz._image import load_model_view, model_view, to_gray
 from jaxconcepts.viz._maps import ConceptMaps, concept_maps, sub_concept_maps
+from jaxconcepts.viz._plan import (
+    class_namer,
+    concept_counts,
+    describe_images,
+    file_sizes,
+    image_figures,
+    image_flags,
+)
 from jaxconcepts.viz._report import markdown_to_html, render_report, report_links
 
 __all__ = [
     "ConceptMaps",
+    "class_namer",
+    "concept_counts",
+    "describe_images",
+    "file_sizes",
+    "image_figures",
+    "image_flags",
     "concept_maps",
     "concept_order",
     "load_model_view",

@@ -1,4 +1,8 @@
-"""Concept overlays and figures (§4.3 of Lambert et al.; Figs. 3-6), matplotlib Agg, PNG.
+"""Concept overlays and figures (§4.3 of Lambert et al.; Figs. 3-6) as PNG.
+
+Figures are ``matplotlib.figure.Figure`` objects built without pyplot, so drawing them neither
+selects nor changes matplotlib's backend (``savefig`` renders PNG with Agg by itself) and nothing
+has to be closed.
 
 Overlay: the grayscale input is weighted by the normalised concept map and shown with a "hot" colour
 map (the paper uses OpenCV's COLORMAP_HOT; matplotlib's ``hot`` is the same black-red-yellow-white
@@ -12,10 +16,8 @@ import os
 from collections.abc import Sequence
 
 import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.figure import Figure
 
 from jaxconcepts._io import atomic_path
 
@@ -81,7 +83,8 @@ def plot_concepts(gray, maps, importance, counts, *, title: str = "", label: str
         a matplotlib Figure.
     """
     k = len(importance)
-    fig, axes = plt.subplots(1, k + 1, figsize=(2.0 * (k + 1), 2.5), squeeze=False)
+    fig = Figure(figsize=(2.0 * (k + 1), 2.5))
+    axes = fig.subplots(1, k + 1, squeeze=False)
     _concept_row(
         axes[0],
         np.asarray(gray),
@@ -112,7 +115,8 @@ def plot_sub_concepts(
     )
     s = sub_maps.shape[1]
     rows = max(1, len(order))
-    fig, axes = plt.subplots(rows, s + 1, figsize=(2.0 * (s + 1), 2.6 * rows), squeeze=False)
+    fig = Figure(figsize=(2.0 * (s + 1), 2.6 * rows))
+    axes = fig.subplots(rows, s + 1, squeeze=False)
     for r, l in enumerate(order):
         _concept_row(
             axes[r],
@@ -138,9 +142,8 @@ def plot_compare(gray, rows: dict, *, title: str = ""):
         rows: ``{method: (maps (K, H, W), importance (K,), counts (K,))}``, e.g. CGAP then CPHA.
     """
     k = max(len(v[1]) for v in rows.values())
-    fig, axes = plt.subplots(
-        len(rows), k + 1, figsize=(2.0 * (k + 1), 2.7 * len(rows)), squeeze=False
-    )
+    fig = Figure(figsize=(2.0 * (k + 1), 2.7 * len(rows)))
+    axes = fig.subplots(len(rows), k + 1, squeeze=False)
     for ax_row, (name, (maps, imp, cnt)) in zip(axes, rows.items()):
         _concept_row(
             ax_row,
@@ -172,9 +175,12 @@ def _finish(fig, title):
 
 
 def save_png(fig, path: str | os.PathLike, *, dpi: int = 80) -> None:
-    """Save a figure as PNG atomically and close it."""
+    """Save a figure as PNG atomically (closing it when pyplot made it)."""
     try:
         with atomic_path(path) as tmp:
             fig.savefig(tmp, format="png", dpi=dpi)
     finally:
-        plt.close(fig)
+        if fig.canvas.manager is not None:  # a pyplot figure: release pyplot's reference
+            import matplotlib.pyplot as plt
+
+            plt.close(fig)

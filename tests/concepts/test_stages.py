@@ -10,6 +10,8 @@ from jaxconcepts._io import load_arrays
 from jaxconcepts.features import StoreWriter
 from jaxconcepts.stages import compare, concepts
 
+from tests._params import write_params
+
 from .test_methods import C, H, W, planted
 
 
@@ -29,7 +31,7 @@ def workdir(tmp_path, monkeypatch):
         "compare": {"n_images": 4, "n_concepts": 3, "sweep": [2, 3], "batch_size": 4,
                     "algorithms": ["kmeans", "agglomerative", "gmm"]},
     }
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    write_params(tmp_path / "params.yaml", **params)
     monkeypatch.chdir(tmp_path)
     return tmp_path, A
 

@@ -12,6 +12,7 @@ from jaxconcepts._io import load_arrays, save_arrays
 from jaxconcepts.features import ActivationStore, HeadParams, StoreWriter
 from jaxconcepts.importance import LinearHead, concept_importance
 from jaxconcepts.viz import report_links
+from tests._params import write_params
 
 C, H, W, K, S, NCLS = 6, 2, 2, 3, 2, 5
 
@@ -109,7 +110,7 @@ def project(tmp_path, monkeypatch):
         "figures": {"max_images": 2, "dpi": 40},
         "report": {"title": "Toy report"},
     }
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    write_params(tmp_path / "params.yaml", **params)
     monkeypatch.chdir(tmp_path)
     return tmp_path
 
@@ -159,15 +160,16 @@ def test_pipeline_importance_figures_report(project):
     assert fj["images"][0]["pred_name"] in ["ant", "bee", "cat", "dog", "eel"]
     assert any("fewer than 3 concepts" in f for f in fj["images"][1]["flags"])
 
-    report.main([])
-    page = Path("reports/index.html").read_text()
+    report.main(["--dataset", "toy"])
+    page = Path("reports/toy.html").read_text()
     links = report_links(page)
-    imgs = [l for l in links if not l.startswith("#")]
+    imgs = [l for l in links if not l.startswith("#") and not l.endswith(".html")]
     assert len(imgs) == 2 * 5  # 2 drawn images x (2 method rows + 2 sub-concept figures + compare)
     for link in imgs:
         assert (Path("reports") / link).is_file(), link
     for link in [l for l in links if l.startswith("#")]:
         assert f'id="{link[1:]}"' in page
+    assert [l for l in links if l.endswith(".html")] == ["index.html", "toy.html", "empty.html"]
     assert "http" not in page
     assert (
         "all activations are zero" in page
@@ -175,12 +177,19 @@ def test_pipeline_importance_figures_report(project):
     assert "fewer than 3 concepts" in page
     assert "<td>0.55</td>" in page and "<td>0.9</td>" in page  # compare.md and any other .md table
     assert page.index("compare.md") < page.index("recovery.md")
-    assert "broken.jpg" in page and "no figures at" in page  # skipped image; dataset 'empty' noted
+    assert "broken.jpg" in page
+    report.main(["--dataset", "empty"])
+    assert "no figures at" in Path("reports/empty.html").read_text()
+    report.main(["--index"])
+    index = Path("reports/index.html").read_text()
+    assert report_links(index) == ["toy.html", "empty.html"] and "Toy report" in index
+    with pytest.raises(SystemExit):
+        report.main([])  # neither --dataset nor --index
 
     # a missing figure makes the stage fail instead of writing a broken report
     Path("reports", imgs[0]).unlink()
     with pytest.raises(FileNotFoundError, match="missing files"):
-        report.main([])
+        report.main(["--dataset", "toy"])
 
 
 def test_importance_stage_bad_input(project):

@@ -1,0 +1,181 @@
+"""Which figures to draw for which images, and what the report says about each image.
+
+The ``figures`` stage reads the store, the concepts file and the importance file; this module turns
+them into one plain description per image (``describe_images``: class names, p_t, flags with their
+reason, concept sizes and importances) and, for one drawn image, into its figures
+(``image_figures``: the concepts of each method by decreasing I_l, their sub-concepts, and the
+methods side by side, paper Figs. 3-6). Nothing here reads or writes files.
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from jaxconcepts.viz._figures import plot_compare, plot_concepts, plot_sub_concepts
+
+__all__ = [
+    "FLAG_FEW",
+    "FLAG_ZERO",
+    "class_namer",
+    "image_flags",
+    "concept_counts",
+    "file_sizes",
+    "describe_images",
+    "image_figures",
+]
+
+FLAG_FEW, FLAG_ZERO = 1, 2  # bits of {m}_flags in concepts.safetensors (ARCHITECTURE.md)
+
+
+def _imagenet_descriptions() -> list[str] | None:
+    """timm's bundled ImageNet-1k class descriptions (its ``ImageNetInfo`` lemmas), read as data
+    files: importing timm would import torch, which only ``features/`` may do."""
+    spec = importlib.util.find_spec("timm")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    info = Path(list(spec.submodule_search_locations)[0]) / "data" / "_info"
+    synsets_file, lemma_file = info / "imagenet_synsets.txt", info / "imagenet_synset_to_lemma.txt"
+    if not (synsets_file.is_file() and lemma_file.is_file()):
+        return None
+    synsets = synsets_file.read_text(encoding="utf-8").splitlines()
+    lemmas = dict(csv.reader(lemma_file.read_text(encoding="utf-8").splitlines(), delimiter="\t"))
+    return [lemmas[s] for s in synsets]
+
+
+def class_namer(manifest: Mapping[str, Any]) -> Callable[[int], str]:
+    """Class index -> name: the manifest's class names, else timm's ImageNet names (1000 classes),
+    else ``"class <i>"``."""
+    names = manifest.get("class_names")
+    if not names and int((manifest.get("head") or {}).get("num_classes", 0)) == 1000:
+        names = _imagenet_descriptions()
+    if names:
+        return lambda i: str(names[i]) if 0 <= i < len(names) else f"class {i}"
+    return lambda i: f"class {i}"
+
+
+def image_flags(method: str, flags: int, n_found: int, n_concepts: int) -> list[str]:
+    """Human-readable reasons for a concepts file's flag bits."""
+    out = []
+    if flags & FLAG_ZERO:
+        out.append(f"{method.upper()}: all activations are zero, so there is no concept to show")
+    elif flags & FLAG_FEW:
+        out.append(
+            f"{method.upper()}: fewer than {n_concepts} concepts ({n_found} found): too few "
+            "distinct non-zero channels for the requested number of clusters"
+        )
+    return out
+
+
+def concept_counts(labels, sub_labels, k: int, s: int) -> tuple[np.ndarray, np.ndarray]:
+    """Channels per concept (K,) and per sub-concept (K, S) of one image's labels (C,)."""
+    labels, sub_labels = np.asarray(labels), np.asarray(sub_labels)
+    cnt = (labels[:, None] == np.arange(k)[None]).sum(0)
+    sub = (
+        (labels[:, None, None] == np.arange(k)[None, :, None])
+        & (sub_labels[:, None, None] == np.arange(s)[None, None, :])
+    ).sum(0)
+    return cnt, sub
+
+
+def file_sizes(concepts: Mapping[str, np.ndarray], metadata: Mapping[str, str],
+               methods: Sequence[str]) -> tuple[int, int]:
+    """(K, S) of a concepts file: its metadata ``n_concepts`` / ``n_sub_concepts`` (written by the
+    ``concepts`` stage), else the largest ids + 1; checked against the labels.
+
+    Raises:
+      ValueError: labels hold ids the metadata's sizes do not allow.
+    """
+    found_k = max(int(concepts[f"{m}_labels"].max(initial=-1)) + 1 for m in methods)
+    found_s = max(int(concepts[f"{m}_sub_labels"].max(initial=-1)) + 1 for m in methods)
+    k = int(metadata["n_concepts"]) if metadata.get("n_concepts") else found_k
+    s = int(metadata["n_sub_concepts"]) if metadata.get("n_sub_concepts") else found_s
+    if found_k > k or found_s > s:
+        raise ValueError(f"concepts file has ids up to (concept {found_k - 1}, sub-concept "
+                         f"{found_s - 1}) but its metadata says n_concepts={k}, n_sub_concepts={s}")
+    return max(k, 1), max(s, 0)
+
+
+def describe_images(manifest, pred, concepts, importance, methods, k: int, s: int,
+                    min_p: float, name_of: Callable[[int], str]) -> list[dict]:
+    """One description per image of the store (drawn or not), in store order.
+
+    Args:
+      manifest: the store's manifest (``images`` with ``index``, ``path``, ``label_name``).
+      pred: (N,) predicted classes in store order.
+      concepts, importance: the arrays of the concepts and importance files (with ``index``).
+      methods: methods present in both files.
+      k, s: concepts and sub-concepts per image.
+      min_p: the importance stage's p_t threshold (below it Eq. 3 is undefined).
+      name_of: class index -> name (``class_namer``).
+    """
+    c_pos = {int(i): r for r, i in enumerate(concepts["index"])}
+    i_pos = {int(i): r for r, i in enumerate(importance["index"])}
+    entries = []
+    for row, im in enumerate(manifest["images"]):
+        idx = int(im["index"])
+        cr, ir = c_pos[idx], i_pos[idx]
+        p_t, tgt = float(importance["p_t"][ir]), int(importance["target"][ir])
+        e = {
+            "index": idx, "path": im["path"], "name": Path(im["path"]).name,
+            "label_name": im.get("label_name"),
+            "pred": int(pred[row]), "pred_name": name_of(int(pred[row])),
+            "target": tgt, "target_name": name_of(tgt), "p_t": p_t,
+            "flags": [], "methods": {}, "files": {},
+        }
+        if not p_t >= min_p:
+            e["flags"].append(f"p_t = {p_t:.3g} is below min_p = {min_p:.3g}: Eq. 3 is undefined, "
+                              "importances are set to 0")
+        if not Path(im["path"]).is_file():
+            e["flags"].append(f"image file {im['path']!r} is missing: no figure")
+        for m in methods:
+            cnt, _ = concept_counts(concepts[f"{m}_labels"][cr], concepts[f"{m}_sub_labels"][cr],
+                                    k, s)
+            n_found = (int(concepts[f"{m}_n_concepts"][cr]) if f"{m}_n_concepts" in concepts
+                       else int((cnt > 0).sum()))
+            flags = int(concepts[f"{m}_flags"][cr]) if f"{m}_flags" in concepts else 0
+            e["flags"] += image_flags(m, flags, n_found, k)
+            e["methods"][m] = {
+                "n_concepts": n_found, "flags": flags,
+                "importance": [round(float(x), 4) for x in importance[f"{m}_importance"][ir]],
+                "channels": [int(x) for x in cnt],
+            }
+        entries.append(e)
+    return entries
+
+
+def image_figures(entry: Mapping[str, Any], gray: np.ndarray, maps: Mapping[str, tuple],
+                  importance: Mapping[str, np.ndarray], row: int, k: int,
+                  s: int) -> Iterator[tuple[str, str, Any]]:
+    """The figures of one image: ``(key, file name, Figure)`` for each method's concepts, its
+    sub-concepts (when S > 0) and the methods side by side (paper Figs. 3-6).
+
+    Args:
+      entry: the image's ``describe_images`` entry.
+      gray: (H, W) the model view in gray, in [0, 1].
+      maps: ``{method: (labels (C,), sub_labels (C,), maps (K, H, W), sub_maps (K, S, H, W) or
+        None)}`` of this image.
+      importance: the importance file's arrays; ``row`` is this image's row in them.
+    """
+    title = (f"{entry['name']}: predicted {entry['pred_name']} "
+             f"(target {entry['target_name']}, p_t={entry['p_t']:.3f})")
+    stem = f"{entry['index']:05d}"
+    cmp_rows = {}
+    for m, (lab, sub, m_maps, sub_maps) in maps.items():
+        cnt, sub_cnt = concept_counts(lab, sub, k, s)
+        imp = importance[f"{m}_importance"][row]
+        cmp_rows[m] = (m_maps, imp, cnt)
+        yield m, f"{stem}_{m}.png", plot_concepts(gray, m_maps, imp, cnt,
+                                                  title=f"{m.upper()} - {title}")
+        if sub_maps is not None:
+            order = [int(l) for l in np.argsort(-imp, kind="stable") if cnt[l] > 0]
+            yield f"{m}_sub", f"{stem}_{m}_sub.png", plot_sub_concepts(
+                gray, sub_maps, importance[f"{m}_sub_importance"][row], sub_cnt, order,
+                title=f"{m.upper()} sub-concepts - {title}",
+            )
+    yield "compare", f"{stem}_compare.png", plot_compare(gray, cmp_rows, title=title)
