@@ -6,8 +6,8 @@ extraction will see), trains with AdamW + a one-cycle cosine schedule, saves a s
 checkpoint and measures the test accuracy by loading it back through ``load_model``.
 
 Seeding: shuffling and augmentation draw from a ``torch.Generator``; the model's initialisation
-draws from torch's global generator inside ``torch.random.fork_rng``, so the caller's global RNG
-state, deterministic-algorithms flag and thread count are restored afterwards. On CPU two runs with
+draws from torch's global generator inside ``torch.random.fork_rng`` (as does ``load_model``'s
+throw-away initialisation), so the caller's global RNG state, deterministic-algorithms flag and thread count are restored afterwards. On CPU two runs with
 the same seed and thread count give the same weights.
 """
 
@@ -215,39 +215,39 @@ def fit_classifier(
                 augment=augment, x_val=x_va, y_val=y_va, progress=progress,
             )
             train_time = time.perf_counter() - t0
-        info = {
-            "model": model_name,
-            "model_kwargs": model_kwargs,
-            "image_size": int(image_size),
-            "class_names": class_names,
-            "class_folders": class_folders,
-            "data_config": {k: list(v) if isinstance(v, tuple) else v for k, v in cfg.items()},
-            "seed": int(seed),
-        }
-        path = save_model(model, out_dir, info)
-        # test accuracy through the user-facing checkpoint path (strict load + extract's transform)
-        lm = load_model(model_name, weights=str(path), image_size=image_size, **model_kwargs)
-        x_te, y_te = load_split(test_dir, class_folders, lm.data_config)
-        test_acc, test_pred = evaluate(lm.model, x_te, y_te)
-        y_np = y_te.numpy()
-        metrics = {
-            "train_acc": evaluate(model, x_tr, y_tr)[0],
-            "val_acc": evaluate(model, x_va, y_va)[0] if x_va is not None else None,
-            "test_acc": test_acc,
-            "test_acc_per_class": {
-                name: float((test_pred[y_np == c] == c).mean())
-                for c, name in enumerate(class_names) if (y_np == c).any()
-            },
-            "train_time_s": round(train_time, 2),
-            "n_train": len(x_tr), "n_val": 0 if x_va is None else len(x_va), "n_test": len(x_te),
-            "epochs": int(epochs), "steps": len(steps),
-            "threads": torch.get_num_threads(),
-            "model": model_name,
-            "n_params": int(sum(t.numel() for t in model.parameters())),
-            "feature_shape": list(lm.g(x_te[:1]).shape[1:]),
-            "head_kind": lm.head_kind,
-            "epoch_log": epochs_log,
-        }
+            info = {
+                "model": model_name,
+                "model_kwargs": model_kwargs,
+                "image_size": int(image_size),
+                "class_names": class_names,
+                "class_folders": class_folders,
+                "data_config": {k: list(v) if isinstance(v, tuple) else v for k, v in cfg.items()},
+                "seed": int(seed),
+            }
+            path = save_model(model, out_dir, info)
+            # test accuracy through the user-facing checkpoint path (strict load + extract's transform)
+            lm = load_model(model_name, weights=str(path), image_size=image_size, **model_kwargs)
+            x_te, y_te = load_split(test_dir, class_folders, lm.data_config)
+            test_acc, test_pred = evaluate(lm.model, x_te, y_te)
+            y_np = y_te.numpy()
+            metrics = {
+                "train_acc": evaluate(model, x_tr, y_tr)[0],
+                "val_acc": evaluate(model, x_va, y_va)[0] if x_va is not None else None,
+                "test_acc": test_acc,
+                "test_acc_per_class": {
+                    name: float((test_pred[y_np == c] == c).mean())
+                    for c, name in enumerate(class_names) if (y_np == c).any()
+                },
+                "train_time_s": round(train_time, 2),
+                "n_train": len(x_tr), "n_val": 0 if x_va is None else len(x_va), "n_test": len(x_te),
+                "epochs": int(epochs), "steps": len(steps),
+                "threads": torch.get_num_threads(),
+                "model": model_name,
+                "n_params": int(sum(t.numel() for t in model.parameters())),
+                "feature_shape": list(lm.g(x_te[:1]).shape[1:]),
+                "head_kind": lm.head_kind,
+                "epoch_log": epochs_log,
+            }
     finally:
         torch.use_deterministic_algorithms(deterministic)
         torch.set_num_threads(n_threads)

@@ -147,20 +147,21 @@ def test_write_and_load_round_trip(tmp_path):
         write_planted(tmp_path / "i2", tmp_path / "p2", cfg, n_train=6, n_val=0, n_test=2, seed=0)
 
 
-def test_planted_stage(tmp_path, monkeypatch):
-    from jaxconcepts.stages import planted
+def test_prepare_stage_generates_the_planted_dataset(tmp_path, monkeypatch):
+    from jaxconcepts.stages import prepare
+    from tests._params import write_params
 
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "params.yaml").write_text(
-        "datasets:\n  planted: {}\nplanted:\n  seed: 1\n  image_size: 32\n  n_classes: 2\n"
-        "  n_train: 4\n  n_val: 2\n  n_test: 2\n"
-    )
-    planted.main(["--dataset", "planted"])
+    small = {"seed": 1, "image_size": 32, "n_classes": 2, "n_train": 4, "n_val": 2, "n_test": 2}
+    write_params(tmp_path / "params.yaml", datasets={"planted": {"prepare": {"source": "planted"}}},
+                 planted=small)
+    prepare.main(["--dataset", "planted"])
     assert len(list((tmp_path / "data/planted/images").rglob("*.png"))) == 2
     assert len(list((tmp_path / "data/planted/prepare/train").rglob("*.png"))) == 4
-    (tmp_path / "params.yaml").write_text("datasets:\n  planted: {}\nplanted:\n  sizes: 3\n")
-    with pytest.raises(ValueError, match="unknown planted params"):
-        planted.main(["--dataset", "planted"])
+    write_params(tmp_path / "params.yaml", datasets={"planted": {"prepare": {"source": "planted"}}},
+                 planted={**small, "sizes": 3})
+    with pytest.raises(ValueError, match=r"unknown keys \['sizes'\].*valid keys"):
+        prepare.main(["--dataset", "planted"])
 
 
 def test_impossible_layout_raises_instead_of_looping():

@@ -1,4 +1,5 @@
-"""The train stage: a tiny seeded run, and the checkpoint round trip through load_model."""
+"""The training loop (features/_train.py) and the train stage: a tiny seeded run, and the
+checkpoint round trip through load_model."""
 
 import json
 
@@ -6,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from jaxconcepts.stages import train
+from jaxconcepts.features import _train as train
 
 KW = {"num_classes": 2, "channels": [8, 8, 16, 16], "stem_width": 8, "output_stride": 8,
       "pretrained_cfg_overlay": {"crop_pct": 1.0}}
@@ -57,19 +58,44 @@ def test_bad_hyperparameters_are_rejected():
                                batch_size=1, lr=1.0, weight_decay=0.0, seed=0, progress=False)
 
 
+def test_fit_classifier_leaves_the_global_rng_alone(tmp_path):
+    from jaxconcepts.datasets import PlantedConfig, write_planted
+
+    cfg = PlantedConfig(image_size=32, n_classes=2)
+    meta = write_planted(tmp_path / "images", tmp_path / "prepare", cfg, n_train=4, n_val=0,
+                         n_test=2, seed=0)
+    torch.manual_seed(123)
+    before = torch.random.get_rng_state()
+    kw = dict(class_folders=meta["class_folders"], class_names=meta["classes"], image_size=32,
+              train_dir=tmp_path / "prepare/train", val_dir=None, test_dir=tmp_path / "images",
+              epochs=1, batch_size=2, lr=1e-2, weight_decay=0.0, label_smoothing=0.0,
+              augment=True, seed=0, threads=1, progress=False)
+    m1, s1 = train.fit_classifier("resnet10t", KW, out_dir=tmp_path / "m1", **kw)
+    assert torch.equal(torch.random.get_rng_state(), before)  # seeded locally, not globally
+    m2, s2 = train.fit_classifier("resnet10t", KW, out_dir=tmp_path / "m2", **kw)
+    assert [s["loss"] for s in s1] == [s["loss"] for s in s2] and m1["test_acc"] == m2["test_acc"]
+    assert (tmp_path / "m1/model.safetensors").read_bytes() == \
+        (tmp_path / "m2/model.safetensors").read_bytes()
+
+
 @pytest.mark.slow
 def test_train_stage_end_to_end(tmp_path, monkeypatch):
-    from jaxconcepts.stages import planted
+    from jaxconcepts.stages import prepare
+    from jaxconcepts.stages import train as train_stage
+    from tests._params import write_params
 
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "params.yaml").write_text(
-        "datasets:\n  planted: {}\n"
-        "planted: {seed: 0, image_size: 32, n_classes: 2, n_train: 8, n_val: 2, n_test: 4}\n"
-        "train: {epochs: 1, batch_size: 4, threads: 1, model_kwargs: {channels: [8, 8, 16, 16],"
-        " stem_width: 8, output_stride: 8, pretrained_cfg_overlay: {crop_pct: 1.0}}}\n"
+    datasets = {"planted": {"prepare": {"source": "planted"}}}
+    small = dict(
+        planted={"seed": 0, "image_size": 32, "n_classes": 2, "n_train": 8, "n_val": 2,
+                 "n_test": 4},
+        train={"epochs": 1, "batch_size": 4, "threads": 1,
+               "model_kwargs": {"channels": [8, 8, 16, 16], "stem_width": 8, "output_stride": 8,
+                                "pretrained_cfg_overlay": {"crop_pct": 1.0}}},
     )
-    planted.main([])
-    train.main([])
+    write_params(tmp_path / "params.yaml", datasets=datasets, **small)
+    prepare.main(["--dataset", "planted"])
+    train_stage.main([])
     m = json.loads((tmp_path / "reports/planted/train.json").read_text())
     assert m["n_train"] == 8 and m["n_test"] == 4 and m["steps"] == 2
     assert 0.0 <= m["test_acc"] <= 1.0 and m["feature_shape"] == [16, 4, 4]
@@ -78,6 +104,6 @@ def test_train_stage_end_to_end(tmp_path, monkeypatch):
     assert rows[0] == "step,epoch,loss,lr" and len(rows) == 3
     info = json.loads((tmp_path / "data/planted/model/model.json").read_text())
     assert info["model_kwargs"]["num_classes"] == 2 and info["image_size"] == 32
-    (tmp_path / "params.yaml").write_text("datasets:\n  planted: {}\ntrain: {epoch: 1}\n")
-    with pytest.raises(ValueError, match="unknown train params"):
-        train.main([])
+    write_params(tmp_path / "params.yaml", datasets=datasets, train={"epoch": 1})
+    with pytest.raises(ValueError, match=r"unknown keys \['epoch'\]"):
+        train_stage.main([])
