@@ -7,36 +7,42 @@ The public API, in the order data flows: the activation store (``ActivationStore
 loading and extraction live in :mod:`jaxconcepts.features`), concept extraction (``cgap``,
 ``cpha``, ``fit_c2mf`` and the baselines), importance (``concept_importance``), concept maps
 (``concept_maps``, ``sub_concept_maps``). Kernels are in :mod:`jaxconcepts.kernels`.
+
+Importing the package loads nothing else: each public name is imported on first use (PEP 562),
+so ``import jaxconcepts`` neither pays for JAX, torch or matplotlib nor changes any of their
+settings, and a DVC stage loads only the modules it uses (the deps test checks them).
 """
 
 __version__ = "0.1.0"
 
-from jaxconcepts.concepts import (  # noqa: E402
-    C2MF,
-    Concepts,
-    cgap,
-    cpha,
-    fit_c2mf,
-    fit_craft,
-    fit_pca_baseline,
-)
-from jaxconcepts.features import ActivationStore, Batch, HeadParams  # noqa: E402
-from jaxconcepts.importance import concept_importance  # noqa: E402
-from jaxconcepts.viz import concept_maps, sub_concept_maps  # noqa: E402
+_LAZY = {
+    "ActivationStore": "jaxconcepts.features",
+    "Batch": "jaxconcepts.features",
+    "HeadParams": "jaxconcepts.features",
+    "Concepts": "jaxconcepts.concepts",
+    "cgap": "jaxconcepts.concepts",
+    "cpha": "jaxconcepts.concepts",
+    "C2MF": "jaxconcepts.concepts",
+    "fit_c2mf": "jaxconcepts.concepts",
+    "fit_craft": "jaxconcepts.concepts",
+    "fit_pca_baseline": "jaxconcepts.concepts",
+    "concept_importance": "jaxconcepts.importance",
+    "concept_maps": "jaxconcepts.viz",
+    "sub_concept_maps": "jaxconcepts.viz",
+}
 
-__all__ = [
-    "__version__",
-    "ActivationStore",
-    "Batch",
-    "HeadParams",
-    "Concepts",
-    "cgap",
-    "cpha",
-    "C2MF",
-    "fit_c2mf",
-    "fit_craft",
-    "fit_pca_baseline",
-    "concept_importance",
-    "concept_maps",
-    "sub_concept_maps",
-]
+__all__ = ["__version__", *_LAZY]
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value  # later lookups skip this function
+        return value
+    raise AttributeError(f"module 'jaxconcepts' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

@@ -1,0 +1,83 @@
+"""dvc.yaml declares every module a stage runs, so `dvc status` cannot call stale results fresh.
+
+Each stage module is imported in a fresh interpreter by ``tests/stages/_loaded.py``, which follows
+every jaxconcepts import the module can reach (function-level imports and lazy ``__getattr__``
+loaders included). Every loaded source file must lie under one of the stage's declared deps, in
+every ``foreach`` instance of the stage. A stage that starts importing a new module fails here
+until ``dvc.yaml`` declares it.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import subprocess
+import sys
+from functools import cache
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _stages() -> dict[str, tuple[str, list[str]]]:
+    """{stage address: (stage module, declared deps)} from dvc.yaml, foreach expanded by DVC."""
+    from dvc.repo import Repo
+
+    out = {}
+    with Repo(str(ROOT)) as repo:
+        for st in repo.index.stages:
+            argv = shlex.split(st.cmd if isinstance(st.cmd, str) else " ".join(st.cmd))
+            assert argv[0] == "jaxconcepts", f"{st.addressing}: cmd {st.cmd!r} is not the CLI"
+            out[st.addressing] = (f"jaxconcepts.stages.{argv[1]}", [d.def_path for d in st.deps])
+    return out
+
+
+@cache
+def _loaded(module: str) -> tuple[str, ...]:
+    res = subprocess.run([sys.executable, "-m", "tests.stages._loaded", module], cwd=ROOT,
+                         capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-3000:]
+    return tuple(json.loads(res.stdout.strip().splitlines()[-1]))
+
+
+def undeclared(loaded: list[str] | tuple[str, ...], deps: list[str]) -> list[str]:
+    """The loaded files under no declared dep (a dep is a file or a folder)."""
+    roots = [d.rstrip("/") for d in deps]
+    return [f for f in loaded if not any(f == r or f.startswith(r + "/") for r in roots)]
+
+
+STAGES = _stages()
+
+
+def test_undeclared_is_strict():
+    assert undeclared(["jaxconcepts/viz/_plan.py", "jaxconcepts/_io.py"],
+                      ["jaxconcepts/viz", "jaxconcepts/_io.py"]) == []
+    assert undeclared(["jaxconcepts/viz_extra.py", "jaxconcepts/_io.py"],
+                      ["jaxconcepts/viz", "jaxconcepts/_io"]) == ["jaxconcepts/viz_extra.py",
+                                                                    "jaxconcepts/_io.py"]
+
+
+def test_every_dataset_runs_every_per_dataset_stage():
+    datasets = yaml.safe_load((ROOT / "params.yaml").read_text())["datasets"]
+    for stage in ("prepare", "extract", "crops", "concepts", "compare", "importance", "figures",
+                  "c2mf", "report"):
+        assert {f"{stage}@{ds}" for ds in datasets} <= set(STAGES), stage
+
+
+@pytest.mark.parametrize("address", sorted(STAGES))
+def test_stage_declares_every_module_it_runs(address):
+    module, deps = STAGES[address]
+    assert (ROOT / (module.replace(".", "/") + ".py")).is_file(), f"{address}: no {module}"
+    missing = undeclared(_loaded(module), deps)
+    assert not missing, (f"dvc.yaml stage {address!r} runs {missing} but does not declare them "
+                         "in its deps")
+
+
+@pytest.mark.parametrize("address", sorted(STAGES))
+def test_declared_code_deps_exist(address):
+    _, deps = STAGES[address]
+    stale = [d for d in deps if d.startswith("jaxconcepts/") and not (ROOT / d).exists()]
+    assert not stale, f"dvc.yaml stage {address!r} declares missing paths {stale}"
