@@ -1,6 +1,9 @@
 """End to end on a tiny synthetic store: importance -> figures -> report; every link exists."""
 
+import contextlib
 import json
+import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -92,6 +95,32 @@ def _make_dataset(root: Path, ds: str, rng) -> None:
     save_arrays(root / "data" / ds / "concepts" / "concepts.safetensors", arrays)
 
 
+_READS: list | None = None
+
+
+def _audit(event, args):
+    if _READS is not None and event == "open" and isinstance(args[0], (str, bytes, Path)):
+        mode, flags = args[1], args[2] or 0
+        reading = (("r" in mode and "+" not in mode) if mode
+                   else not flags & (os.O_WRONLY | os.O_RDWR))
+        if reading:
+            _READS.append(Path(os.fsdecode(args[0])).resolve())
+
+
+sys.addaudithook(_audit)
+
+
+@contextlib.contextmanager
+def _reads():
+    """The files opened for reading inside the block (an audit hook: every ``open``)."""
+    global _READS
+    _READS = []
+    try:
+        yield _READS
+    finally:
+        _READS = None
+
+
 @pytest.fixture
 def project(tmp_path, monkeypatch):
     rng = np.random.default_rng(0)
@@ -160,8 +189,15 @@ def test_pipeline_importance_figures_report(project):
     assert fj["images"][0]["pred_name"] in ["ant", "bee", "cat", "dog", "eel"]
     assert any("fewer than 3 concepts" in f for f in fj["images"][1]["flags"])
 
-    report.main(["--dataset", "toy"])
+    with _reads() as read:
+        report.main(["--dataset", "toy"])
     page = Path("reports/toy.html").read_text()
+    # the report reads only what dvc.yaml declares: reports/toy/, the manifest and params.yaml
+    root = Path.cwd().resolve()
+    inside = [p.relative_to(root).as_posix() for p in read if p.is_relative_to(root)]
+    assert inside and all(
+        p.startswith("reports/toy/") or p in ("data/toy/activations/manifest.json", "params.yaml")
+        for p in inside), [p for p in inside if not p.startswith("reports/toy/")]
     links = report_links(page)
     imgs = [l for l in links if not l.startswith("#") and not l.endswith(".html")]
     assert len(imgs) == 2 * 5  # 2 drawn images x (2 method rows + 2 sub-concept figures + compare)
