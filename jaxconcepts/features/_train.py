@@ -7,7 +7,8 @@ checkpoint and measures the test accuracy by loading it back through ``load_mode
 
 Seeding: shuffling and augmentation draw from a ``torch.Generator``; the model's initialisation
 draws from torch's global generator inside ``torch.random.fork_rng`` (as does ``load_model``'s
-throw-away initialisation), so the caller's global RNG state, deterministic-algorithms flag and thread count are restored afterwards. On CPU two runs with
+throw-away initialisation), so the caller's global RNG state, deterministic-algorithms flag and
+thread count are restored afterwards. On CPU two runs with
 the same seed and thread count give the same weights.
 """
 
@@ -225,7 +226,8 @@ def fit_classifier(
                 "seed": int(seed),
             }
             path = save_model(model, out_dir, info)
-            # test accuracy through the user-facing checkpoint path (strict load + extract's transform)
+            # test accuracy through the user-facing checkpoint path (strict load, extract's
+            # transform)
             lm = load_model(model_name, weights=str(path), image_size=image_size, **model_kwargs)
             x_te, y_te = load_split(test_dir, class_folders, lm.data_config)
             test_acc, test_pred = evaluate(lm.model, x_te, y_te)
@@ -239,7 +241,8 @@ def fit_classifier(
                     for c, name in enumerate(class_names) if (y_np == c).any()
                 },
                 "train_time_s": round(train_time, 2),
-                "n_train": len(x_tr), "n_val": 0 if x_va is None else len(x_va), "n_test": len(x_te),
+                "n_train": len(x_tr), "n_val": 0 if x_va is None else len(x_va),
+                "n_test": len(x_te),
                 "epochs": int(epochs), "steps": len(steps),
                 "threads": torch.get_num_threads(),
                 "model": model_name,

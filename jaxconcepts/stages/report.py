@@ -12,7 +12,6 @@ page of params.yaml. Params (section ``report``): ``title``.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -26,109 +25,7 @@ from jaxconcepts.stages._common import (
     stage_parser,
 )
 
-__all__ = ["build_report", "build_index", "dataset_section", "main", "missing_links"]
-
-
-def _summary(manifest: dict[str, Any]) -> list[tuple[str, Any]]:
-    w = manifest.get("weights") or {}
-    prep = manifest.get("preprocessing") or {}
-    out = [
-        ("model", manifest.get("model")),
-        (
-            "weights",
-            f"{w.get('source')}"
-            + (
-                f" ({Path(w['path']).name}, sha256 {str(w.get('sha256'))[:12]})"
-                if w.get("path")
-                else ""
-            ),
-        ),
-        ("layer (g / h split)", manifest.get("layer")),
-        ("activation shape (C, H, W)", manifest.get("shape")),
-        ("head h", (manifest.get("head") or {}).get("kind")),
-        ("classes", (manifest.get("head") or {}).get("num_classes")),
-        (
-            "input",
-            f"{prep.get('input_size')} crop_pct={prep.get('crop_pct')} {prep.get('interpolation')}",
-        ),
-        ("images", manifest.get("n_images")),
-    ]
-    return out
-
-
-def _image_entry(e: dict, ds: str, methods: list[str]) -> dict:
-    cap = f"predicted: {e['pred_name']} (class {e['pred']})"
-    if e["target"] != e["pred"]:
-        cap += f"; target: {e['target_name']} (class {e['target']})"
-    cap += f"; p_t = {e['p_t']:.4f}"
-    if e.get("label_name"):
-        cap += f"; label: {e['label_name']}"
-    for m in methods:
-        info = e["methods"].get(m)
-        if info:
-            cap += f"; {m.upper()}: {info['n_concepts']} concepts"
-    files = e.get("files", {})
-    rel = f"{ds}/figures/"
-    rows = [
-        {"label": f"{m.upper()} concepts (by decreasing importance)", "src": rel + files[m]}
-        for m in methods
-        if m in files
-    ]
-    details = [
-        {"label": f"{m.upper()} sub-concepts", "src": rel + files[f"{m}_sub"]}
-        for m in methods
-        if f"{m}_sub" in files
-    ]
-    if "compare" in files:
-        details.append(
-            {"label": "CGAP and CPHA side by side (paper Fig. 6)", "src": rel + files["compare"]}
-        )
-    return {
-        "title": f"#{e['index']} {e['name']}",
-        "caption": cap,
-        "flags": e.get("flags", []),
-        "rows": rows,
-        "details": details,
-    }
-
-
-def dataset_section(ds: str, params: dict[str, Any], reports: Path = REPORTS) -> dict:
-    """The report section of one dataset from what the stages left on disk (missing parts noted)."""
-    ds_params = dataset_params(params, ds)
-    sec: dict[str, Any] = {
-        "name": ds,
-        "params": ds_params,
-        "notes": [],
-        "tables": [],
-        "json": [],
-        "images": [],
-    }
-    mpath = dataset_dir(ds, "activations") / "manifest.json"
-    if mpath.is_file():
-        man = json.loads(mpath.read_text())
-        sec["summary"] = _summary(man)
-        for sk in man.get("skipped") or []:
-            sec["notes"].append(f"skipped at extraction: {sk.get('path')}: {sk.get('reason')}")
-    else:
-        sec["notes"].append(f"no activation store at {mpath.parent}: run `extract` first")
-    d = Path(reports) / ds
-    mds = sorted(d.glob("*.md"), key=lambda p: (p.name != "compare.md", p.name))
-    sec["tables"] = [{"title": p.name, "markdown": p.read_text(), "base": f"{ds}/"} for p in mds]
-    sec["json"] = [{"title": p.name, "text": p.read_text()} for p in sorted(d.glob("*.json"))]
-    fpath = d / "figures" / "figures.json"
-    if not fpath.is_file():
-        sec["notes"].append(f"no figures at {fpath}: run `figures` first")
-        return sec
-    fig = json.loads(fpath.read_text())
-    methods = fig.get("methods", [])
-    drawn = [e for e in fig["images"] if e.get("files")]
-    undrawn_flagged = [e for e in fig["images"] if not e.get("files") and e.get("flags")]
-    if len(drawn) < fig["n_images"]:
-        sec["notes"].append(
-            f"figures drawn for {len(drawn)} of {fig['n_images']} images (figures.max_images)"
-        )
-    sec["images"] = [_image_entry(e, ds, methods) for e in drawn + undrawn_flagged]
-    return sec
+__all__ = ["build_report", "build_index", "main"]
 
 
 def _pages(params: dict[str, Any]) -> list[tuple[str, str]]:
@@ -142,11 +39,12 @@ def build_report(params: dict[str, Any], dataset: str, *, title: str,
                  reports: Path = REPORTS) -> str:
     """The HTML page of one dataset (written to ``reports/<dataset>.html``)."""
     from jaxconcepts import __version__
-    from jaxconcepts.viz import render_report
+    from jaxconcepts.viz import dataset_section, render_report
 
+    sec = dataset_section(dataset, dataset_params(params, dataset), reports=reports,
+                          manifest=dataset_dir(dataset, "activations") / "manifest.json")
     # no timestamp: the same inputs give the same bytes (a reproducible DVC output)
-    return render_report([dataset_section(dataset, params, reports)], title=title,
-                         generated=__version__, pages=_pages(params))
+    return render_report([sec], title=title, generated=__version__, pages=_pages(params))
 
 
 def build_index(params: dict[str, Any], *, title: str) -> str:
@@ -155,23 +53,6 @@ def build_index(params: dict[str, Any], *, title: str) -> str:
     from jaxconcepts.viz import render_report
 
     return render_report([], title=title, generated=__version__, pages=_pages(params)[1:])
-
-
-def missing_links(page: str, base: Path) -> list[str]:
-    """Relative links of the page that do not exist under ``base`` (anchors are checked too)."""
-    from jaxconcepts.viz import report_links
-
-    ids = set()
-    for part in page.split('id="')[1:]:
-        ids.add(part.split('"', 1)[0])
-    bad = []
-    for link in report_links(page):
-        if link.startswith("#"):
-            if link[1:] not in ids:
-                bad.append(link)
-        elif "://" in link or link.startswith("//") or not (base / link).is_file():
-            bad.append(link)
-    return bad
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -189,6 +70,8 @@ def main(argv: list[str] | None = None) -> None:
     else:
         out = Path(REPORTS) / f"{args.dataset}.html"
         page = build_report(params, args.dataset, title=f"{title}: {args.dataset}")
+        from jaxconcepts.viz import missing_links
+
         bad = [link for link in missing_links(page, Path(REPORTS)) if not link.endswith(".html")]
         if bad:
             raise FileNotFoundError(

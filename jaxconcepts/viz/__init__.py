@@ -19,6 +19,7 @@ from jaxconcepts.viz._plan import (
     image_flags,
 )
 from jaxconcepts.viz._report import markdown_to_html, render_report, report_links
+from jaxconcepts.viz._sections import dataset_section, missing_links
 
 __all__ = [
     "ConceptMaps",
@@ -30,6 +31,8 @@ __all__ = [
     "image_flags",
     "concept_maps",
     "concept_order",
+    "dataset_section",
+    "missing_links",
     "load_model_view",
     "markdown_to_html",
     "model_view",

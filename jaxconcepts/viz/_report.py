@@ -7,7 +7,8 @@ so the page opens from the file system. Markdown tables dropped by any stage int
 A section is a plain dict::
 
     {"name": str, "summary": [(key, value), ...], "params": dict, "notes": [str],
-     "tables": [{"title": str, "markdown": str, "base": str}], "json": [{"title": str, "text": str}],
+     "tables": [{"title": str, "markdown": str, "base": str}],
+     "json": [{"title": str, "text": str}],
      "images": [{"title": str, "caption": str, "flags": [str],
                  "rows": [{"label": str, "src": str}], "details": [{"label": str, "src": str}]}]}
 """
