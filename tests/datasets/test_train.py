@@ -21,7 +21,8 @@ def _tiny(seed):
     g = torch.Generator().manual_seed(0)
     x, y = torch.randn(12, 3, 32, 32, generator=g), torch.arange(12) % 2
     steps, _ = train.train_classifier(model, x, y, epochs=1, batch_size=4, lr=1e-2,
-                                      weight_decay=0.0, seed=seed, progress=False)
+                                      weight_decay=0.0, seed=seed, label_smoothing=0.0,
+                                      augment=True, progress=False)
     return model, x, steps
 
 
@@ -55,7 +56,8 @@ def test_bad_hyperparameters_are_rejected():
     m = torch.nn.Linear(2, 2)
     with pytest.raises(ValueError, match="epochs"):
         train.train_classifier(m, torch.zeros(2, 2), torch.zeros(2, dtype=torch.long), epochs=0,
-                               batch_size=1, lr=1.0, weight_decay=0.0, seed=0, progress=False)
+                               batch_size=1, lr=1.0, weight_decay=0.0, seed=0, label_smoothing=0.0,
+                               augment=False, progress=False)
 
 
 def test_fit_classifier_leaves_the_global_rng_alone(tmp_path):
