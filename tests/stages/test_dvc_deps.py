@@ -22,6 +22,14 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def _outs() -> dict[str, bool]:
+    """{output path: cached in DVC} of every stage of dvc.yaml, foreach expanded by DVC."""
+    from dvc.repo import Repo
+
+    with Repo(str(ROOT)) as repo:
+        return {o.def_path: bool(o.use_cache) for st in repo.index.stages for o in st.outs}
+
+
 def _stages() -> dict[str, tuple[str, list[str]]]:
     """{stage address: (stage module, declared deps)} from dvc.yaml, foreach expanded by DVC."""
     from dvc.repo import Repo
@@ -81,3 +89,25 @@ def test_declared_code_deps_exist(address):
     _, deps = STAGES[address]
     stale = [d for d in deps if d.startswith("jaxconcepts/") and not (ROOT / d).exists()]
     assert not stale, f"dvc.yaml stage {address!r} declares missing paths {stale}"
+
+
+def _git(*args: str) -> str:
+    return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True,
+                          check=False).stdout
+
+
+def test_cached_outputs_are_not_in_git_and_figures_are_cached():
+    """What DVC caches is git-ignored and untracked (else `dvc repro` on a fresh clone fails with
+    an output already tracked by git); figures are cached, small reports are in git."""
+    outs = _outs()
+    for path, cached in outs.items():
+        if cached:
+            assert not _git("ls-files", "--", path).strip(), f"{path} is cached by DVC but in git"
+            assert _git("check-ignore", "--no-index", path + "/x").strip() or \
+                _git("check-ignore", "--no-index", path).strip(), f"{path} is not git-ignored"
+    datasets = yaml.safe_load((ROOT / "params.yaml").read_text())["datasets"]
+    for ds in datasets:
+        assert outs[f"reports/{ds}/figures"] and outs[f"reports/{ds}/c2mf_figures"]
+        assert not outs[f"reports/{ds}.html"] and not outs[f"reports/{ds}/compare.md"]
+    pngs = [f for f in _git("ls-files", "reports").splitlines() if f.endswith(".png")]
+    assert not pngs, f"PNGs tracked by git: {pngs[:5]}"
