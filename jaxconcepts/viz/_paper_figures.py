@@ -168,7 +168,7 @@ def plot_cluster_boxplots(
                         posn.append(li + (t - (na - 1) / 2) * width)
                 if not data:
                     continue
-                bp = ax.boxplot(data, positions=posn, widths=width * 0.9, vert=False,
+                bp = ax.boxplot(data, positions=posn, widths=width * 0.9, orientation="horizontal",
                                 whis=(0, 100), patch_artist=True, manage_ticks=False)
                 for box in bp["boxes"]:
                     box.set_facecolor(ALGO_COLORS.get(a, f"C{t}"))
