@@ -155,10 +155,11 @@ def plot_concept_atlas(
             ax.set_title(f"#{i} {m[i, j].max():.2g}", fontsize=7)
         axes[r, 0].set_ylabel(f"C{j}", fontsize=8)
         axes[r, 0].text(0, 1.28, head, transform=axes[r, 0].transAxes, fontsize=8, va="bottom")
-    fig.subplots_adjust(left=0.03, right=0.99, bottom=0.02, top=1 - 0.45 / fig.get_figheight(),
+    fig.subplots_adjust(left=0.03, right=0.99, bottom=0.02,
+                        top=1 - (0.75 if title else 0.45) / fig.get_figheight(),
                         hspace=0.75, wspace=0.05)
     if title:
-        fig.suptitle(title, fontsize=9)
+        fig.suptitle(title, fontsize=9, y=1 - 0.08 / fig.get_figheight(), va="top")
     return fig
 
 
