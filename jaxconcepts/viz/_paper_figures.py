@@ -151,8 +151,8 @@ def plot_cluster_boxplots(
         raise ValueError(f"no rows for methods {list(methods)} x algorithms {list(algorithms)} "
                          f"(table has methods {sorted(set(meth))}, algorithms {sorted(set(algo))})")
     nl, na = len(labels), len(present_a)
-    fig = Figure(figsize=(3.4 * len(metrics) + 0.6, 0.32 * nl * na / 2 + 1.4 * len(present_m)))
-    axes = fig.subplots(len(present_m), len(metrics), squeeze=False)
+    fig = Figure(figsize=(3.2 * len(metrics) + 2.4, (0.16 * nl * na + 0.8) * len(present_m)))
+    axes = fig.subplots(len(present_m), len(metrics), squeeze=False, sharey=True)
     width = 0.8 / na
     names = label_names or {}
     for i, m in enumerate(present_m):
@@ -175,6 +175,7 @@ def plot_cluster_boxplots(
                     box.set_linewidth(0.6)
                 ax.plot([], [], "s", color=ALGO_COLORS.get(a, f"C{t}"), label=a)
             ax.set_yticks(range(nl), [str(names.get(lv, lv)) for lv in labels], fontsize=7)
+            ax.tick_params(axis="y", labelleft=j == 0)
             ax.set_ylim(-0.6, nl - 0.4)
             ax.set_xlabel(met.upper(), fontsize=8)
             ax.tick_params(axis="x", labelsize=7)
@@ -183,5 +184,6 @@ def plot_cluster_boxplots(
     axes[0, -1].legend(fontsize=7, loc="best")
     if title:
         fig.suptitle(title, fontsize=9)
-    fig.subplots_adjust(left=0.1, right=0.98, bottom=0.08, top=0.92, wspace=0.3, hspace=0.3)
+    fig.subplots_adjust(left=2.0 / fig.get_figwidth(), right=0.98, bottom=0.08, top=0.92,
+                        wspace=0.08, hspace=0.25)
     return fig
