@@ -168,8 +168,12 @@ def plot_cluster_boxplots(
                         posn.append(li + (t - (na - 1) / 2) * width)
                 if not data:
                     continue
-                bp = ax.boxplot(data, positions=posn, widths=width * 0.9, orientation="horizontal",
-                                whis=(0, 100), patch_artist=True, manage_ticks=False)
+                kw = dict(positions=posn, widths=width * 0.9, whis=(0, 100), patch_artist=True,
+                          manage_ticks=False)
+                try:  # matplotlib >= 3.10
+                    bp = ax.boxplot(data, orientation="horizontal", **kw)
+                except TypeError:  # older: the deprecated spelling
+                    bp = ax.boxplot(data, vert=False, **kw)
                 for box in bp["boxes"]:
                     box.set_facecolor(ALGO_COLORS.get(a, f"C{t}"))
                     box.set_linewidth(0.6)
