@@ -64,6 +64,11 @@ class ConfidenceStudy(NamedTuple):
     metrics: dict
     agree: float
 
+    def summary(self) -> dict:
+        """JSON-ready metrics (no per-sample arrays): μ, Δμ, agreement and the OOD metrics."""
+        return {"mu_full": self.mu_full, "mu_crops": self.mu_crops, "delta_mu": self.delta_mu,
+                "agree": self.agree, **self.metrics}
+
 
 def max_softmax(logits) -> np.ndarray:
     """``(..., K)`` logits -> ``(...)`` max softmax probability, computed stably in float64."""

@@ -103,6 +103,9 @@ def test_confidence_study_gap_and_table():
     assert s.conf_full.shape == (30,) and s.conf_crops.shape == (120,)
     assert s.delta_mu == pytest.approx(s.conf_full.mean() - s.conf_crops.mean())
     assert s.delta_mu > 0.3 and s.metrics["auroc"] > 0.95
+    summ = s.summary()
+    assert summ["delta_mu"] == s.delta_mu and summ["auroc"] == s.metrics["auroc"]
+    assert "conf_full" not in summ
     md = ood_table({"toy": s}, backbones={"toy": "random"})
     assert "| ours | toy | random | 30 | 120 |" in md
     assert "| paper | ImageNet | NF-ResNet50 |" in md and "0.880" in md
