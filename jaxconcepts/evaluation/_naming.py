@@ -1,0 +1,148 @@
+"""Name dictionary concepts in the classifier's own label space (offline C2MF App. E, Fig. 8).
+
+The paper crops each concept's most representative patches and asks CLIP for the nearest WordNet
+words. Offline, the classifier itself can answer in its own label space: for concept ``j`` take the
+``top_patches`` rows (spatial positions of the explained images) with the highest code
+``U[:, j]``, read each row as a one-position activation map, pass it through the head ``h``
+(GAP + linear: ``row @ W.T + b``; any callable on rows otherwise), average the softmax over the
+patches and report the ``top_words`` classes with their mean probability. With an ImageNet head the
+words are ImageNet lemmas (:func:`jaxconcepts.features._labels.label_space`); with a model trained
+on its own classes they are its class names, which says *which class a concept evokes* rather than
+what it depicts (documented limitation; the CLIP path in ``features/_clip.py`` names with free
+words when the user supplies CLIP weights).
+
+Works for any dictionary method that gives codes for rows (C2MF, CRAFT, PCA).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import NamedTuple
+
+import numpy as np
+
+__all__ = ["ConceptName", "top_patches", "name_concepts", "naming_table"]
+
+
+class ConceptName(NamedTuple):
+    """concept: index j; words: [(name, mean probability)] best first; rows: the patch rows used
+    (indices into the rows given); mean_code: mean code of those rows."""
+
+    concept: int
+    words: list[tuple[str, float]]
+    rows: np.ndarray
+    mean_code: float
+
+
+def top_patches(codes, *, top: int, groups=None, per_group: int | None = None) -> np.ndarray:
+    """``(k, top)`` row indices with the highest code per concept (ties: lower index first).
+
+    Args:
+        codes: ``(n, k)`` codes of n rows.
+        top: rows per concept, ``1 <= top <= n``.
+        groups: optional ``(n,)`` image id of each row; with ``per_group`` at most that many rows
+            of one image per concept (so one image cannot supply every patch). Concepts with
+            fewer eligible rows are padded with ``-1``.
+    """
+    U = np.asarray(codes, np.float64)
+    if U.ndim != 2:
+        raise ValueError(f"codes should have shape (n, k), got {U.shape}")
+    n, k = U.shape
+    if not 1 <= top <= n:
+        raise ValueError(f"top={top} should be in [1, n_rows={n}]")
+    order = np.argsort(-U, axis=0, kind="stable")  # (n, k)
+    if groups is None or per_group is None:
+        return order[:top].T.copy()
+    g = np.asarray(groups)
+    if g.shape != (n,):
+        raise ValueError(f"groups should have shape (n_rows,)=({n},), got {g.shape}")
+    if per_group < 1:
+        raise ValueError(f"per_group={per_group} should be >= 1")
+    out = np.full((k, top), -1, np.int64)
+    for j in range(k):
+        seen: dict = {}
+        m = 0
+        for r in order[:, j]:
+            c = seen.get(g[r], 0)
+            if c < per_group:
+                seen[g[r]] = c + 1
+                out[j, m] = r
+                m += 1
+                if m == top:
+                    break
+    return out
+
+
+def _softmax(z):
+    z = z - z.max(-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(-1, keepdims=True)
+
+
+def name_concepts(
+    rows,
+    codes,
+    head=None,
+    *,
+    h: Callable | None = None,
+    label_names: Sequence[str],
+    top: int,
+    n_words: int,
+    groups=None,
+    per_group: int | None = None,
+) -> list[ConceptName]:
+    """Top classes of each concept's top patches (module docstring).
+
+    Args:
+        rows: ``(n, C)`` activation rows (spatial positions of the images explained).
+        codes: ``(n, k)`` their codes (C2MF: ``U ⊙ σ(λ_y)`` or ``U``; CRAFT / PCA: their codes).
+        head: GAP + linear head (``weight`` (K, C), ``bias`` (K,)), or
+        h: a callable mapping ``(m, C)`` rows to ``(m, K)`` logits.
+        label_names: K names of the head's outputs.
+        top: patches per concept; n_words: classes reported per concept.
+        groups, per_group: see :func:`top_patches`.
+
+    Returns:
+        k :class:`ConceptName`, in concept order.
+    """
+    A = np.asarray(rows, np.float32)
+    U = np.asarray(codes, np.float32)
+    if A.ndim != 2 or U.ndim != 2 or A.shape[0] != U.shape[0]:
+        raise ValueError(f"rows (n, C) and codes (n, k) disagree: {A.shape} vs {U.shape}")
+    if (head is None) == (h is None):
+        raise ValueError("give exactly one of head (GAP + linear) or h (a callable on rows)")
+    idx = top_patches(U, top=top, groups=groups, per_group=per_group)
+    K = len(label_names)
+    if not 1 <= n_words <= K:
+        raise ValueError(f"n_words={n_words} should be in [1, len(label_names)={K}]")
+    if head is not None:
+        w, b = np.asarray(head.weight, np.float32), np.asarray(head.bias, np.float32)
+        if w.shape != (K, A.shape[1]) or b.shape != (K,):
+            raise ValueError(f"head weight {w.shape} / bias {b.shape} should be ({K}, "
+                             f"{A.shape[1]}) / ({K},) for {K} label_names and C={A.shape[1]}")
+        fn = lambda x: x @ w.T + b  # noqa: E731
+    else:
+        fn = h
+    out = []
+    for j in range(U.shape[1]):
+        r = idx[j][idx[j] >= 0]
+        logits = np.asarray(fn(A[r]), np.float64)
+        if logits.shape != (len(r), K):
+            raise ValueError(f"h should map ({len(r)}, C) rows to ({len(r)}, {K}) logits, got "
+                             f"{logits.shape}")
+        p = _softmax(logits).mean(0)
+        best = np.argsort(-p, kind="stable")[:n_words]
+        out.append(ConceptName(j, [(str(label_names[c]), float(p[c])) for c in best], r,
+                               float(U[r, j].mean())))
+    return out
+
+
+def naming_table(names: Sequence[ConceptName], *, title: str = "") -> str:
+    """Markdown: one row per concept, its words with scores."""
+    lines = [f"### {title}", ""] if title else []
+    lines += ["| concept | top words (mean softmax of its top patches) | patches | mean code |",
+              "|---|---|---|---|"]
+    for n in names:
+        words = ", ".join(f"{w} ({s:.2f})" for w, s in n.words)
+        lines.append(f"| {n.concept} | {words} | {len(n.rows)} | {n.mean_code:.3g} |")
+    return "\n".join(lines) + "\n"

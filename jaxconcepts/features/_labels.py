@@ -1,0 +1,83 @@
+"""Human-readable class names: ImageNet synset lemmas and definitions (from timm), or the store's.
+
+timm ships the ImageNet-1k synsets with their WordNet lemmas and glosses
+(``timm.data.ImageNetInfo``); concept naming (C2MF App. E) and the CLIP prompts read them from
+here, so nothing is downloaded. :func:`label_space` picks the names of a model's output space:
+the store's ``class_names`` when it has them (a model trained on its own classes, e.g. planted),
+the ImageNet lemmas for a 1000-way head, and ``class <i>`` otherwise.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import NamedTuple, Sequence
+
+__all__ = ["LabelSpace", "imagenet_synsets", "imagenet_lemmas", "imagenet_definitions",
+           "label_space"]
+
+
+class LabelSpace(NamedTuple):
+    """Names of a classifier's K outputs.
+
+    names: K short names (first lemma, e.g. ``"goldfish"``); lemmas: K tuples of all lemmas;
+    definitions: K glosses ("" when unknown); source: ``"store"``, ``"imagenet"`` or ``"index"``.
+    """
+
+    names: list[str]
+    lemmas: list[tuple[str, ...]]
+    definitions: list[str]
+    source: str
+
+
+@lru_cache(maxsize=1)
+def _info():
+    from timm.data import ImageNetInfo
+
+    return ImageNetInfo("imagenet-1k")
+
+
+def imagenet_synsets() -> list[str]:
+    """The 1000 WordNet ids (``n01440764`` ...) in the standard class order."""
+    return list(_info().label_names())
+
+
+@lru_cache(maxsize=1)
+def imagenet_lemmas() -> list[tuple[str, ...]]:
+    """Per ImageNet-1k class, its WordNet lemmas (``("goldfish", "Carassius auratus")``)."""
+    return [tuple(x.strip() for x in d.split(",") if x.strip())
+            for d in _info().label_descriptions(detailed=False)]
+
+
+@lru_cache(maxsize=1)
+def imagenet_definitions() -> list[str]:
+    """Per ImageNet-1k class, its WordNet gloss (the text after ``lemmas:``)."""
+    out = []
+    for d in _info().label_descriptions(detailed=True):
+        out.append(d.split(":", 1)[1].strip() if ":" in d else "")
+    return out
+
+
+def label_space(n_classes: int, class_names: Sequence[str] | None = None) -> LabelSpace:
+    """The names of a K-way classifier's outputs (see module docstring).
+
+    Args:
+        n_classes: K, the head's number of outputs.
+        class_names: the store manifest's ``class_names`` (None when the model's classes are
+            not named by the dataset, e.g. a pretrained ImageNet model).
+
+    Raises:
+        ValueError: ``class_names`` given with a length other than ``n_classes``.
+    """
+    if n_classes < 1:
+        raise ValueError(f"n_classes={n_classes} should be >= 1")
+    if class_names is not None:
+        names = [str(c) for c in class_names]
+        if len(names) != n_classes:
+            raise ValueError(f"class_names has {len(names)} entries, the head has "
+                             f"n_classes={n_classes} outputs")
+        return LabelSpace(names, [(n,) for n in names], [""] * n_classes, "store")
+    if n_classes == 1000:
+        lem = imagenet_lemmas()
+        return LabelSpace([x[0] for x in lem], list(lem), imagenet_definitions(), "imagenet")
+    names = [f"class {i}" for i in range(n_classes)]
+    return LabelSpace(names, [(n,) for n in names], [""] * n_classes, "index")
