@@ -2,14 +2,15 @@
 
 For class y with rows ``A(y)`` (``(n_y, c)``): mean ``μ_y``, components ``W_y`` = the top-k right
 singular vectors of ``A(y) − μ_y`` (orthonormal rows), codes ``U = (A − μ_y) W_yᵀ`` and
-reconstruction ``U W_y + μ_y``.
+reconstruction ``U W_y + μ_y``. The fitted model is an equinox Module (arrays are pytree leaves), so
+one compiled evaluation serves every model of the same shape.
 """
 
 from __future__ import annotations
 
 import functools
-from typing import NamedTuple
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -19,7 +20,7 @@ from jaxconcepts.concepts._protocol import _bucket, check_rows_and_labels
 __all__ = ["PCABaseline", "fit_pca_baseline"]
 
 
-class PCABaseline(NamedTuple):
+class PCABaseline(eqx.Module):
     """Per-class PCA (satisfies ``ConceptDecomposition``).
 
     Attributes:
@@ -77,7 +78,7 @@ def fit_pca_baseline(A, y, k: int, *, key: jax.Array | None = None, n_classes: i
 
     Args:
         A: ``(n, c)`` activations; y: ``(n,)`` int classes; k: components per class.
-        key: unused (PCA is deterministic); accepted for the shared ``FitConcepts`` signature.
+        key: unused (PCA is deterministic); accepted so every method fits with the same call.
         n_classes: Y (default ``max(y) + 1``); classes without rows are marked in ``fitted``.
 
     Returns:
