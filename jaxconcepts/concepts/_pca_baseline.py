@@ -3,8 +3,8 @@
 For class y with rows ``A(y)`` (``(n_y, c)``): mean ``μ_y``, components ``W_y`` = the top-k right
 singular vectors of ``A(y) − μ_y`` (orthonormal rows), codes ``U = (A − μ_y) W_yᵀ`` and
 reconstruction ``U W_y + μ_y``. The components come from the package's one PCA module,
-:func:`jaxconcepts.kernels._pca.top_components` (exact). The fitted model is an equinox Module (arrays are pytree leaves), so
-one compiled evaluation serves every model of the same shape.
+:func:`jaxconcepts.kernels._pca.top_components` (exact). The fitted model is an equinox Module
+(arrays are pytree leaves), so one compiled evaluation serves every model of the same shape.
 """
 
 from __future__ import annotations

@@ -93,10 +93,10 @@ def markdown_report(metrics: Mapping) -> str:
     n_test = [c["n_test"] for c in metrics.get("classes") or []]
     per_class_ok = bool(n_test) and min(n_test) >= MIN_SUPPORT
     images_ok = sum(n_test) >= MIN_SUPPORT
-    thin_classes = (f"**Not supported by this dataset:** the smallest class has {min(n_test or [0])} "
-                    f"test image(s) (fewer than {MIN_SUPPORT}); a per-class accuracy from so few "
-                    "images is 0, 50 or 100 %, so no mean ± std over classes is shown. The "
-                    "per-class values are in c2mf.json.")
+    thin_classes = (f"**Not supported by this dataset:** the smallest class has "
+                    f"{min(n_test or [0])} test image(s) (fewer than {MIN_SUPPORT}); a per-class "
+                    "accuracy from so few images is 0, 50 or 100 %, so no mean ± std over classes "
+                    "is shown. The per-class values are in c2mf.json.")
     # (method, entry) for every fitted method and requested k, in table order
     fitted = [(m, res[m][f"k{k}"]) for m in methods for k in ks if f"k{k}" in res[m]]
 

@@ -20,7 +20,13 @@ from jaxconcepts.evaluation._c2mf_suite import (
     evaluate_model,
     fit_method,
 )
-from jaxconcepts.evaluation._rows import RowsView, k_caps, load_crops, load_image_rows, split_by_image
+from jaxconcepts.evaluation._rows import (
+    RowsView,
+    k_caps,
+    load_crops,
+    load_image_rows,
+    split_by_image,
+)
 
 __all__ = ["C2MF_KEYS", "CRAFT_SOURCES", "run_c2mf"]
 

@@ -1,9 +1,9 @@
 """The C2MF paper's evaluation (§3.3, Tables 1–3, Figs. 2–4) of C2MF, CRAFT and PCA, as a library.
 
 :func:`~jaxconcepts.evaluation.run_c2mf` fits every method for every k on the train images of a
-:class:`RowsView` and evaluates each fitted model with :func:`evaluate_model`: concept similarity (Table 1), per-class
-reconstruction accuracy (Table 2), train/test consistency (Table 3), insertion/deletion with
-Grad-CAM and IG ranking (Figs. 2–3); then the multi-class ablation (Fig. 4, :func:`ablation`).
+:class:`RowsView` and evaluates each fitted model with :func:`evaluate_model`: concept similarity
+(Table 1), per-class reconstruction accuracy (Table 2), train/test consistency (Table 3),
+insertion/deletion with Grad-CAM and IG ranking (Figs. 2–3); then the multi-class ablation (Fig. 4, :func:`ablation`).
 
 Streaming: the evaluation consumes batches of images from the view and accumulates (codes, MSE
 sums, reconstructed predictions, curves); it never concatenates all rows. Fitting goes through
@@ -12,7 +12,6 @@ sums, reconstructed predictions, curves); it never concatenates all rows. Fittin
 
 from __future__ import annotations
 
-import time
 from typing import Any, Callable
 
 import equinox as eqx
@@ -20,7 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxconcepts._checks import check_choice, check_positive_ints
+from jaxconcepts._checks import check_choice
 from jaxconcepts.evaluation._c2mf_eval import (
     ClassMSE,
     concept_similarity,
@@ -183,7 +182,8 @@ def cluster_pool(per_class_W, n: int, *, seed: int, signed: bool):
     return jnp.asarray(pooled[np.argmin(d, axis=0)], jnp.float32)
 
 
-def ablation(get: Callable, ns, view: RowsView, head, *, seed: int, methods, eval_batch: int) -> dict:
+def ablation(get: Callable, ns, view: RowsView, head, *, seed: int, methods,
+             eval_batch: int) -> dict:
     """Fig. 4: reconstruction accuracy vs number of shared concepts n.
 
     C2MF with k = n shared gated concepts, against the per-class concepts of CRAFT and of PCA (k = n

@@ -141,7 +141,8 @@ def load_image_rows(store, *, labels: str, batch_size: int = 64) -> ImageRows:
         cls = cat[labels]
     if not np.all(np.isfinite(A)):
         bad = int(np.flatnonzero(~np.isfinite(A).all(axis=(1, 2)))[0])
-        raise ValueError(f"the activation store holds NaN/inf (first in image {int(cat['index'][bad])})")
+        raise ValueError("the activation store holds NaN/inf (first in image "
+                         f"{int(cat['index'][bad])})")
     return ImageRows(A, cls.astype(np.int64), cat["label"], cat["pred"], cat["index"])
 
 
@@ -174,7 +175,8 @@ def split_by_image(cls, *, test_fraction: float, min_images: int, seed: int) -> 
     if not 0 < test_fraction < 1:
         raise ValueError(f"c2mf.test_fraction={test_fraction} should be in (0, 1)")
     if min_images < 2:
-        raise ValueError(f"c2mf.min_images={min_images} should be >= 2 (one train + one test image)")
+        raise ValueError(f"c2mf.min_images={min_images} should be >= 2 (one train + one test "
+                         "image)")
     cls = np.asarray(cls)
     rng = np.random.default_rng(seed)
     train, test, kept, small = [], [], [], []

@@ -122,7 +122,8 @@ def pca(x, mask=None, *, n_components: int) -> PCAResult:
 
 @partial(jax.jit, static_argnames="k")
 def top_components(X, *, k: int):
-    """Exact top-k right singular vectors ``(k, c)`` and singular values ``(k,)`` of ``X`` ``(m, c)``.
+    """Exact top-k right singular vectors ``(k, c)`` and singular values ``(k,)`` of ``X``
+    ``(m, c)``.
 
     For rows that are already centred (zero rows may pad ``X``: they change neither). Eigen-
     decomposition of the smaller Gram matrix (``X Xᵀ`` when ``m ≤ c``, else ``Xᵀ X``): several times

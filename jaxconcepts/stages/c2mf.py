@@ -26,8 +26,8 @@ IG ranking; reconstruction accuracy vs number of concepts) go to ``reports/<ds>/
 
 The suite lives in :mod:`jaxconcepts.evaluation` (``run_c2mf``); this stage reads its params section
 (every key required: ``params.yaml`` is the only home of the values), calls it and writes the
-outputs. Everything is computed before anything is written: a NaN in the C2MF loss stops the stage with the
-solver's error (naming the step) and leaves the previous outputs untouched.
+outputs. Everything is computed before anything is written: a NaN in the C2MF loss stops the stage
+with the solver's error (naming the step) and leaves the previous outputs untouched.
 """
 
 from __future__ import annotations
@@ -38,7 +38,13 @@ import time
 from jaxconcepts._checks import check_keys
 from jaxconcepts._io import save_arrays, write_json, write_text
 from jaxconcepts.evaluation._c2mf_run import C2MF_KEYS
-from jaxconcepts.stages._common import REPORTS, dataset_dir, dataset_params, load_params, stage_parser
+from jaxconcepts.stages._common import (
+    REPORTS,
+    dataset_dir,
+    dataset_params,
+    load_params,
+    stage_parser,
+)
 
 __all__ = ["main"]
 

@@ -1,7 +1,6 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
-import pytest
 
 from jaxconcepts.concepts._c2mf import C2MF
 from jaxconcepts.concepts._pca_baseline import fit_pca_baseline

@@ -1,4 +1,4 @@
-"""CRAFT's Sobol total indices: the scrambled Sobol design, Jansen's estimator on additive scores."""
+"""CRAFT's Sobol total indices: the scrambled Sobol design, Jansen's estimator, additive scores."""
 
 import jax
 import jax.numpy as jnp
