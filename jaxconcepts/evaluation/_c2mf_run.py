@@ -227,5 +227,6 @@ def run_c2mf(store, cfg: Mapping, *, dataset: str, crops_path=None, truth=None,
     if truth is not None:
         from jaxconcepts.evaluation._recovery_suite import planted_scores
 
-        metrics["planted"] = planted_scores(truth, store.images, store.shape, view, fitted)
+        metrics["planted"] = planted_scores(truth, store.images, store.shape, view, fitted,
+                                            batch_images=int(cfg["eval_batch"]))
     return metrics, arrays, histories

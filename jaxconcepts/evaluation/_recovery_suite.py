@@ -257,12 +257,13 @@ def markdown_table(summaries: dict, cfg: dict, dataset: str) -> str:
 
 
 def planted_scores(truth, store_images: list[dict], shape, view, fitted: dict, *,
-                   threshold: float = 0.3) -> dict | None:
+                   batch_images: int, threshold: float = 0.3) -> dict | None:
     """Atoms vs planted parts and class concepts vs recipes; ``None`` without ground truth.
 
-    ``truth``: the planted ground truth of the store's split (:func:`jaxconcepts.datasets.load_truth`);
+    ``truth``: the planted ground truth of the store's split (``datasets.load_truth``);
     ``store_images``: the store's image records; ``shape``: its ``(C, H, W)``; ``view``: the
-    :class:`~jaxconcepts.evaluation.RowsView` the models were evaluated on. For each
+    :class:`~jaxconcepts.evaluation.RowsView` the models were evaluated on, read
+    ``batch_images`` test images at a time (only the ``(p, k)`` code maps are kept). For each
     method and k, on the test images that have ground truth: every concept's code map (H×W) is
     correlated (Pearson, over images × positions) with each part's mask averaged to H×W; an atom
     *matches* the part of highest correlation if it reaches ``threshold``. A class's concepts are
@@ -284,17 +285,19 @@ def planted_scores(truth, store_images: list[dict], shape, view, fitted: dict, *
     Hi, Wi = pm.shape[1:]
     masks = np.stack([(pm == q) for q in range(P)], 1).astype(np.float32)  # (B, P, Hi, Wi)
     masks = masks[:, :, : Hi // H * H, : Wi // W * W]
-    masks = masks.reshape(masks.shape[0], P, H, Hi // H, W, Wi // W).mean((3, 5)).reshape(-1, P, H * W)
+    masks = masks.reshape(masks.shape[0], P, H, Hi // H, W, Wi // W).mean((3, 5))
+    masks = masks.reshape(-1, P, H * W)
     recipes = [set(r) for r in truth.meta["recipes"]]
     y_img = view.y_img_test[ok]
-    A = data.A[test][ok]
     out = {}
     for method, per_k in fitted.items():
         out[method] = {}
         for kk, entry in per_k.items():
             model = entry["model"]
-            U = np.asarray(model.transform(A.reshape(-1, C), np.repeat(y_img, H * W)))
-            U = U.reshape(A.shape[0], H * W, -1)
+            U = np.concatenate([
+                np.asarray(model.transform(b.A.reshape(-1, C), np.repeat(b.y, H * W)))
+                .reshape(b.A.shape[0], H * W, -1)[:b.n]
+                for b in view.test_batches(batch_images)])[ok]  # (B, p, k)
             k = U.shape[-1]
             best_corr, prec, rec = [], [], []
             for j, cl in enumerate(split.classes):
