@@ -2,24 +2,25 @@
 
 For class y with rows ``A(y)`` (``(n_y, c)``): mean ``μ_y``, components ``W_y`` = the top-k right
 singular vectors of ``A(y) − μ_y`` (orthonormal rows), codes ``U = (A − μ_y) W_yᵀ`` and
-reconstruction ``U W_y + μ_y``.
+reconstruction ``U W_y + μ_y``. The components come from the package's one PCA module,
+:func:`jaxconcepts.kernels._pca.top_components` (exact). The fitted model is an equinox Module
+(arrays are pytree leaves), so one compiled evaluation serves every model of the same shape.
 """
 
 from __future__ import annotations
 
-import functools
-from typing import NamedTuple
-
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from jaxconcepts.concepts._protocol import _bucket, check_rows_and_labels
+from jaxconcepts.kernels._pca import top_components
 
 __all__ = ["PCABaseline", "fit_pca_baseline"]
 
 
-class PCABaseline(NamedTuple):
+class PCABaseline(eqx.Module):
     """Per-class PCA (satisfies ``ConceptDecomposition``).
 
     Attributes:
@@ -51,33 +52,12 @@ class PCABaseline(NamedTuple):
         return jnp.einsum("nk,nkc->nc", jnp.asarray(U), self.W[y_j]) + self.mean[y_j]
 
 
-@functools.partial(jax.jit, static_argnames="k")
-def _top_components(X, *, k):
-    """Top-k right singular vectors ``(k, c)`` and singular values ``(k,)`` of ``X`` ``(m, c)``.
-
-    Eigen-decomposition of the smaller Gram matrix (``X Xᵀ`` when ``m ≤ c``, else ``Xᵀ X``):
-    several times faster than XLA's CPU SVD for the tall-or-wide class matrices used here.
-    """
-    m, c = X.shape
-    if m <= c:
-        lam, V = jnp.linalg.eigh(X @ X.T)  # ascending
-        lam, V = lam[::-1][:k], V[:, ::-1][:, :k]
-        s = jnp.sqrt(jnp.maximum(lam, 0.0))
-        vt = (V.T @ X) / jnp.where(s > 0, s, 1.0)[:, None]
-        vt = vt / jnp.maximum(jnp.linalg.norm(vt, axis=1, keepdims=True), 1e-30)
-    else:
-        lam, V = jnp.linalg.eigh(X.T @ X)
-        lam, vt = lam[::-1][:k], V[:, ::-1][:, :k].T
-        s = jnp.sqrt(jnp.maximum(lam, 0.0))
-    return vt, s
-
-
 def fit_pca_baseline(A, y, k: int, *, key: jax.Array | None = None, n_classes: int | None = None):
     """Fit k principal components per class.
 
     Args:
         A: ``(n, c)`` activations; y: ``(n,)`` int classes; k: components per class.
-        key: unused (PCA is deterministic); accepted for the shared ``FitConcepts`` signature.
+        key: unused (PCA is deterministic); accepted so every method fits with the same call.
         n_classes: Y (default ``max(y) + 1``); classes without rows are marked in ``fitted``.
 
     Returns:
@@ -111,7 +91,7 @@ def fit_pca_baseline(A, y, k: int, *, key: jax.Array | None = None, n_classes: i
         # share a few compiled solves instead of compiling one per class size
         centred = np.zeros((_bucket(rows.shape[0]), c), np.float32)
         centred[: rows.shape[0]] = rows - mu
-        vt, s = _top_components(jnp.asarray(centred), k=int(k))
+        vt, s = top_components(jnp.asarray(centred), k=int(k))
         W[cls] = np.asarray(vt[:k])
         var[cls] = np.asarray(s[:k]) ** 2 / max(rows.shape[0] - 1, 1)
         mean[cls] = mu

@@ -9,6 +9,9 @@ runs on every method without special cases:
 - ``transform(A, y)``: ``(n, k)`` codes of rows ``A`` (``(n, c)``) of classes ``y`` (``(n,)``);
 - ``reconstruct(U, y)``: ``(n, c)`` the activations the codes stand for (``U_test W`` of §3.3).
 
+Fitted models are equinox Modules (pytrees whose leaves are their arrays), so ``reconstruct`` can
+be traced with the model as an argument: one compiled evaluation serves every model of one shape.
+
 Notation as in the paper: A = activations (rows = spatial positions or crops), U = codes,
 W = dictionary, ``A ≈ U W``.
 """
@@ -21,7 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-__all__ = ["ConceptDecomposition", "FitConcepts", "check_rows_and_labels", "per_class_apply"]
+__all__ = ["ConceptDecomposition", "check_rows_and_labels", "per_class_apply"]
 
 
 @runtime_checkable
@@ -36,15 +39,6 @@ class ConceptDecomposition(Protocol):
         ...
 
     def reconstruct(self, U: Any, y: Any) -> jax.Array:  # (n, k), (n,) -> (n, c)
-        ...
-
-
-class FitConcepts(Protocol):
-    """``fit(A, y, k, *, key, **hyperparameters) -> ConceptDecomposition``."""
-
-    def __call__(
-        self, A: Any, y: Any, k: int, *, key: jax.Array, **kwargs: Any
-    ) -> ConceptDecomposition:
         ...
 
 

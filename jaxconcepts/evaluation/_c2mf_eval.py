@@ -4,65 +4,45 @@ Images are handled as groups of rows: an image's activation map ``(c, h, w)`` is
 block of rows the methods factorise. ``h`` is the classifier head on one image's rows,
 ``(p, c) -> (K,)`` logits (for a GAP + linear head: ``rows.mean(0) @ weight.T + bias``).
 
-- :func:`concept_importance` — Grad-CAM or Integrated Gradients on the codes, per concept;
-- :func:`insertion_deletion` — concept insertion/deletion curves and their AUCs (Petsiuk et al.);
+- :func:`insertion_deletion` — concept insertion/deletion curves and their AUCs (Petsiuk et al.),
+  concepts ranked by Grad-CAM or Integrated Gradients on the codes
+  (:func:`jaxconcepts.importance.code_importance`);
 - :func:`concept_similarity` — mean ± std of pairwise |Pearson| and |cosine| between concepts;
 - :func:`reconstruction_accuracy` — accuracy of ``h`` on ``U_test W`` per class (label / own pred.);
 - :func:`consistency` — train MSE, test MSE and their difference.
 
-Everything is written for one image and vmapped over a batch of images.
+Everything is written for one image and vmapped over a batch of images. The ``model_*`` functions
+take the fitted model (an equinox Module or any pytree) as a traced argument: one compiled program
+serves every model of the same type and shape, and every batch of the same size. :class:`ClassMSE`
+and :func:`per_class_accuracy` accumulate over batches, so the suite streams.
 """
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+from typing import NamedTuple
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxconcepts._checks import safe_div
+from jaxconcepts.importance._gradients import Head, Recon, code_importance, linear_head_fn
+
 __all__ = [
-    "concept_importance",
     "insertion_deletion",
+    "model_insertion_deletion",
+    "reconstructed_predictions",
+    "per_class_accuracy",
+    "ClassMSE",
     "InsertionDeletion",
     "concept_similarity",
     "reconstruction_accuracy",
     "consistency",
 ]
 
-Recon = Callable[[jax.Array, jax.Array], jax.Array]  # (p, k) codes, class -> (p, c) rows
-Head = Callable[[jax.Array], jax.Array]  # (p, c) rows -> (K,) logits
-
-
 def _score(h, recon, U, cls, target):
     return jax.nn.softmax(h(recon(U, cls)))[target]
-
-
-def concept_importance(U, cls, target, recon: Recon, h: Head, *, method: str = "gradcam",
-                       n_steps: int = 16):
-    """Importance of each concept for one image, from gradients of the target's logit w.r.t. codes.
-
-    - ``"gradcam"``: ``w_j = mean_p ∂z_t/∂U_pj`` (the Grad-CAM channel weight, here a concept), and
-      importance ``w_j · mean_p U_pj``;
-    - ``"ig"``: Integrated Gradients from the zero-code baseline, ``Σ_p U_pj · mean_s ∂z_t/∂U_pj
-      (s U / n)``, ``n_steps`` midpoint steps (completeness: sums to ``z_t(U) − z_t(0)``).
-
-    Args:
-        U: ``(p, k)`` codes of the image's rows; cls: the class whose gates/dictionary reconstruct;
-        target: the logit explained; recon, h: see module docstring.
-
-    Returns:
-        ``(k,)`` importances.
-    """
-    logit = lambda V: h(recon(V, cls))[target]  # noqa: E731
-    if method == "gradcam":
-        g = jax.grad(logit)(U)
-        return g.mean(0) * U.mean(0)
-    if method == "ig":
-        alphas = (jnp.arange(n_steps) + 0.5) / n_steps
-        grads = jax.vmap(lambda a: jax.grad(logit)(a * U))(alphas)
-        return jnp.sum(U * grads.mean(0), axis=0)
-    raise ValueError(f"method={method!r} should be one of 'gradcam', 'ig'")
 
 
 class InsertionDeletion(NamedTuple):
@@ -90,8 +70,8 @@ def _auc(curve):
     return jnp.sum((curve[..., 1:] + curve[..., :-1]) / 2, axis=-1) / (curve.shape[-1] - 1)
 
 
-def insertion_deletion(U, cls, target, recon: Recon, h: Head, *, method: str = "gradcam",
-                       n_steps: int = 16) -> InsertionDeletion:
+def insertion_deletion(U, cls, target, recon: Recon, h: Head, *, method: str,
+                       n_steps: int) -> InsertionDeletion:
     """Concept insertion/deletion curves for a batch of images, ranked by ``method``.
 
     Insertion starts from all codes zeroed and adds concepts most-important first; deletion starts
@@ -107,7 +87,7 @@ def insertion_deletion(U, cls, target, recon: Recon, h: Head, *, method: str = "
         raise ValueError(f"U should be (B, p, k), got shape {U.shape}")
 
     def one(u, c, t):
-        imp = concept_importance(u, c, t, recon, h, method=method, n_steps=n_steps)
+        imp = code_importance(u, c, t, recon, h, method=method, n_steps=n_steps)
         return _curves_one(u, c, t, imp, recon, h)
 
     ins, dele = jax.vmap(one)(U, cls, target)
@@ -118,12 +98,10 @@ def _pairwise_stats(W):
     W = jnp.asarray(W, jnp.float32)
     k = W.shape[0]
     off = ~jnp.eye(k, dtype=bool)
-    norms = jnp.linalg.norm(W, axis=1, keepdims=True)
-    Wn = W / jnp.where(norms > 0, norms, 1.0)
+    Wn = safe_div(W, jnp.linalg.norm(W, axis=1, keepdims=True))
     cos = jnp.abs(Wn @ Wn.T)[off]
     Wc = W - W.mean(1, keepdims=True)
-    sd = jnp.linalg.norm(Wc, axis=1, keepdims=True)
-    Wc = Wc / jnp.where(sd > 0, sd, 1.0)
+    Wc = safe_div(Wc, jnp.linalg.norm(Wc, axis=1, keepdims=True))
     pear = jnp.abs(Wc @ Wc.T)[off]
     return pear, cos
 
@@ -150,6 +128,58 @@ def concept_similarity(concepts) -> dict:
             "n_pairs": int(pear.size)}
 
 
+def _recon(model):
+    def recon(V, c):
+        return model.reconstruct(V, jnp.full((V.shape[0],), c, jnp.int32))
+
+    return recon
+
+
+@eqx.filter_jit
+def model_insertion_deletion(model, head, U, cls, target, *, methods: tuple,
+                             n_steps: int) -> tuple:
+    """:func:`insertion_deletion` of a fitted model for each ranking in ``methods`` (one program).
+
+    Args:
+        model: a ``ConceptDecomposition`` pytree; head: GAP + linear head record.
+        U: ``(B, p, k)`` codes; cls: ``(B,)`` fitted class; target: ``(B,)`` explained logit.
+    """
+    return tuple(insertion_deletion(U, cls, target, _recon(model), linear_head_fn(head),
+                                    method=m, n_steps=n_steps) for m in methods)
+
+
+@eqx.filter_jit
+def _recon_argmax(model, head, U, y_rows, shape):
+    A_hat = model.reconstruct(U, y_rows).reshape(shape)
+    return jnp.argmax(jax.vmap(linear_head_fn(head))(A_hat), axis=-1)
+
+
+def reconstructed_predictions(model, head, U, y_images, p: int, c: int) -> np.ndarray:
+    """``(B,)`` the head's class on each image's reconstructed rows ``reconstruct(U, y)``.
+
+    Args:
+        U: ``(B·p, k)`` codes of B images' rows; y_images: ``(B,)`` fitted class per image.
+    """
+    y_rows = jnp.repeat(jnp.asarray(y_images, jnp.int32), p)
+    B = int(np.shape(y_images)[0])
+    return np.asarray(_recon_argmax(model, head, jnp.asarray(U), y_rows, (B, p, c)))
+
+
+def per_class_accuracy(rec_pred, ref, n_classes: int) -> tuple[np.ndarray, float, float]:
+    """Per-class accuracy of ``rec_pred == ref`` (NaN for classes without images), and its
+    mean ± std over the classes that have images (NaN when none)."""
+    rec_pred, ref = np.asarray(rec_pred), np.asarray(ref)
+    acc = np.full(n_classes, np.nan)
+    for cl in range(n_classes):
+        sel = ref == cl
+        if sel.any():
+            acc[cl] = float((rec_pred[sel] == cl).mean())
+    have = ~np.isnan(acc)
+    if not have.any():
+        return acc, float("nan"), float("nan")
+    return acc, float(acc[have].mean()), float(acc[have].std())
+
+
 def reconstruction_accuracy(model, A_images, y, label, pred, h: Head, *, n_classes: int,
                             U=None) -> dict:
     """Per-class accuracy of ``h`` on reconstructed activations ``U_test W`` (§3.3, Table 2).
@@ -173,17 +203,36 @@ def reconstruction_accuracy(model, A_images, y, label, pred, h: Head, *, n_class
     A_hat = model.reconstruct(U, y_rows).reshape(B, p, c)
     rec_pred = np.asarray(jnp.argmax(jax.vmap(h)(A_hat), axis=-1))
     out = {}
-    for name, ref in (("label", np.asarray(label)), ("pred", np.asarray(pred))):
-        acc = np.full(n_classes, np.nan)
-        for cl in range(n_classes):
-            sel = ref == cl
-            if sel.any():
-                acc[cl] = float((rec_pred[sel] == cl).mean())
-        have = ~np.isnan(acc)
-        out[f"acc_{name}"] = acc
-        out[f"acc_{name}_mean"] = float(acc[have].mean()) if have.any() else float("nan")
-        out[f"acc_{name}_std"] = float(acc[have].std()) if have.any() else float("nan")
+    for name, ref in (("label", label), ("pred", pred)):
+        acc, mean, std = per_class_accuracy(rec_pred, ref, n_classes)
+        out[f"acc_{name}"], out[f"acc_{name}_mean"], out[f"acc_{name}_std"] = acc, mean, std
     return out
+
+
+class ClassMSE:
+    """Accumulates ``mean_c (A − Â)²`` per row over batches: overall and per-class mean."""
+
+    def __init__(self):
+        self.sums: dict[int, float] = {}
+        self.counts: dict[int, int] = {}
+
+    def add(self, A, A_hat, y) -> None:
+        """Rows ``A``, reconstructions ``A_hat`` ``(n, c)`` and their classes ``y`` ``(n,)``."""
+        err = np.asarray(jnp.mean((jnp.asarray(A, jnp.float32) - A_hat) ** 2, axis=1),
+                         np.float64)
+        y = np.asarray(y)
+        for c in np.unique(y):
+            sel = y == c
+            self.sums[int(c)] = self.sums.get(int(c), 0.0) + float(err[sel].sum())
+            self.counts[int(c)] = self.counts.get(int(c), 0) + int(sel.sum())
+
+    def summary(self, name: str) -> dict:
+        """``{name}_mse`` (all rows) and ``{name}_class_{mean,std}`` (over classes)."""
+        n = sum(self.counts.values())
+        per = np.array([self.sums[c] / self.counts[c] for c in sorted(self.sums)])
+        return {f"{name}_mse": sum(self.sums.values()) / n if n else float("nan"),
+                f"{name}_class_mean": float(per.mean()) if per.size else float("nan"),
+                f"{name}_class_std": float(per.std()) if per.size else float("nan")}
 
 
 def consistency(model, A_train, y_train, A_test, y_test, *, U_train=None, U_test=None) -> dict:
@@ -194,12 +243,9 @@ def consistency(model, A_train, y_train, A_test, y_test, *, U_train=None, U_test
     """
     out = {}
     for name, A, y, U in (("train", A_train, y_train, U_train), ("test", A_test, y_test, U_test)):
-        A = jnp.asarray(A, jnp.float32)
+        acc = ClassMSE()
         U = model.transform(A, y) if U is None else U
-        err = np.asarray(jnp.mean((A - model.reconstruct(U, y)) ** 2, axis=1))
-        y = np.asarray(y)
-        per = np.array([err[y == c].mean() for c in np.unique(y)])
-        out[f"{name}_mse"] = float(err.mean())
-        out[f"{name}_class_mean"], out[f"{name}_class_std"] = float(per.mean()), float(per.std())
+        acc.add(A, model.reconstruct(U, y), y)
+        out.update(acc.summary(name))
     out["difference"] = out["test_mse"] - out["train_mse"]
     return out

@@ -1,6 +1,8 @@
 """Tables and plot data of the C2MF evaluation stage (layout of Tables 1–3 of the C2MF paper).
 
-Pure formatting of the metrics dict built by :mod:`jaxconcepts.stages.c2mf`; no computation here.
+Pure formatting of the metrics dict built by :func:`jaxconcepts.evaluation.run_c2mf`; no
+computation here. A table the data cannot support (fewer than :data:`MIN_SUPPORT` test images per
+class, or in all) says so instead of printing a mean ± std from one or two images.
 
 - :func:`loss_csv` — the C2MF loss history per k as a wide CSV (DVC plot: x = ``step``);
 - :func:`markdown_report` — Table 1 (concept similarity), Table 2 (per-class reconstruction
@@ -16,6 +18,9 @@ from typing import Mapping, Sequence
 __all__ = ["loss_csv", "markdown_report", "fmt_pm"]
 
 METHOD_NAMES = {"c2mf": "Ours (C2MF)", "craft": "CRAFT-style NMF", "pca": "PCA"}
+#: fewest test images (per class, or in all) behind a reported mean ± std: a per-class accuracy from
+#: one or two images is 0, 50 or 100 %, and its spread over classes measures nothing
+MIN_SUPPORT = 3
 
 
 def _num(x, fmt: str = "{:.3f}") -> str:
@@ -85,6 +90,13 @@ def markdown_report(metrics: Mapping) -> str:
         lines.append("")
     methods = _methods(res)
     ks = [str(k) for k in metrics.get("k_requested", [])]
+    n_test = [c["n_test"] for c in metrics.get("classes") or []]
+    per_class_ok = bool(n_test) and min(n_test) >= MIN_SUPPORT
+    images_ok = sum(n_test) >= MIN_SUPPORT
+    thin_classes = (f"**Not supported by this dataset:** the smallest class has "
+                    f"{min(n_test or [0])} test image(s) (fewer than {MIN_SUPPORT}); a per-class "
+                    "accuracy from so few images is 0, 50 or 100 %, so no mean ± std over classes "
+                    "is shown. The per-class values are in c2mf.json.")
     # (method, entry) for every fitted method and requested k, in table order
     fitted = [(m, res[m][f"k{k}"]) for m in methods for k in ks if f"k{k}" in res[m]]
 
@@ -107,7 +119,9 @@ def markdown_report(metrics: Mapping) -> str:
                                           f"{METHOD_NAMES.get(m, m)} (label)" for m in methods)
               + " |",
               "|---|" + "---|---|" * len(methods)]
-    for k in ks:
+    if not per_class_ok:
+        lines = lines[:-2] + [thin_classes, ""]
+    for k in (ks if per_class_ok else []):
         cells = [k]
         for m in methods:
             e = res[m].get(f"k{k}")
@@ -121,24 +135,38 @@ def markdown_report(metrics: Mapping) -> str:
     lines.append("")
 
     # Table 3 — consistency
+    own = any("train_mse_own_rows" in (e.get("consistency") or {}) for _, e in fitted)
     lines += ["### Table 3 — consistency (MSE per entry); difference = test − train "
               "(the paper's *variation* is train − test)", "",
-              "| method | k | train | test | difference | per-class train (mean ± std) "
-              "| per-class test (mean ± std) |", "|---|---|---|---|---|---|---|"]
+              "train and test: full-image rows of the train and test images, for every method."
+              + (" *own fit rows*: the rows a method was fitted on when they are not those (CRAFT: "
+                 "its random crops), so CRAFT's error on its own crops stands next to its error on "
+                 "full images it never saw." if own else ""), "",
+              "| method | k | train | " + ("own fit rows | " if own else "")
+              + "test | difference | per-class train (mean ± std) | per-class test (mean ± std) |",
+              "|---|---|---|" + ("---|" if own else "") + "---|---|---|---|"]
     for m, e in fitted:
         c = e.get("consistency") or {}
+        pc = [fmt_pm(c.get(f"{t}_class_mean"), c.get(f"{t}_class_std"), '{:.4g}')
+              if per_class_ok else "–" for t in ("train", "test")]
         lines.append(
-            f"| {METHOD_NAMES.get(m, m)} | {_k_label(e)} | {_num(c.get('train_mse'), '{:.4g}')} "
-            f"| {_num(c.get('test_mse'), '{:.4g}')} | {_num(c.get('difference'), '{:.4g}')} "
-            f"| {fmt_pm(c.get('train_class_mean'), c.get('train_class_std'), '{:.4g}')} "
-            f"| {fmt_pm(c.get('test_class_mean'), c.get('test_class_std'), '{:.4g}')} |")
+            f"| {METHOD_NAMES.get(m, m)} | {_k_label(e)} | {_num(c.get('train_mse'), '{:.4g}')} | "
+            + (f"{_num(c.get('train_mse_own_rows'), '{:.4g}')} | " if own else "")
+            + f"{_num(c.get('test_mse'), '{:.4g}')} | {_num(c.get('difference'), '{:.4g}')} "
+            f"| {pc[0]} | {pc[1]} |")
     lines.append("")
+    if not per_class_ok:
+        lines += [f"Per-class columns: {thin_classes}", ""]
 
     # insertion / deletion
     lines += ["### Concept insertion / deletion AUC on test images (insertion ↑, deletion ↓)", "",
               "| method | k | insertion (Grad-CAM) | deletion (Grad-CAM) | insertion (IG) "
               "| deletion (IG) |", "|---|---|---|---|---|---|"]
-    for m, e in fitted:
+    if not images_ok:
+        lines = lines[:-2] + [f"**Not supported by this dataset:** {sum(n_test)} test image(s) "
+                              f"in all (fewer than {MIN_SUPPORT}); no mean ± std over images is "
+                              "shown. The values are in c2mf.json.", ""]
+    for m, e in (fitted if images_ok else []):
         d = e.get("insertion_deletion") or {}
         row = [f"{fmt_pm(d.get(f'{r}_{meth}_mean'), d.get(f'{r}_{meth}_std'))}"
                for meth in ("gradcam", "ig") for r in ("insertion", "deletion")]
@@ -178,7 +206,9 @@ def markdown_report(metrics: Mapping) -> str:
                   f"number of classes ({abl.get('n_classes', '?')}).", "",
                   "| n concepts | " + " | ".join(names[c] for c in cols) + " |",
                   "|---|" + "---|" * len(cols)]
-        for i, n in enumerate(abl["n_concepts"]):
+        if not per_class_ok:
+            lines = lines[:-2] + [thin_classes, ""]
+        for i, n in enumerate(abl["n_concepts"] if per_class_ok else []):
             cells = [_num(None if abl[c][i] is None else 100 * abl[c][i], '{:.1f}') for c in cols]
             lines.append(f"| {n} | " + " | ".join(cells) + " |")
         lines.append("")

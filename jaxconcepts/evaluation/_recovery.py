@@ -43,6 +43,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxconcepts._checks import safe_div
+from jaxconcepts.concepts._maps import group_maps, upsample_maps
+
 __all__ = [
     "RecoveryScores",
     "upsample_maps",
@@ -75,32 +78,6 @@ class RecoveryScores(NamedTuple):
     imp_auroc: jax.Array
     imp_spearman: jax.Array
     importance: jax.Array
-
-
-def group_maps(activations, labels, *, n_groups: int):
-    """Element-wise sum of each group's channel maps (§3.4): (B, C, h, w), (B, C) → (B, G, h, w).
-
-    ``labels`` in [0, G) or -1 (channel belongs to no group). Empty groups give all-zero maps.
-    """
-    a = jnp.asarray(activations, jnp.float32)
-    lab = jnp.asarray(labels)
-    onehot = (lab[:, None, :] == jnp.arange(n_groups)[None, :, None]).astype(a.dtype)
-    b, c, h, w = a.shape
-    return (onehot @ a.reshape(b, c, h * w)).reshape(b, n_groups, h, w)
-
-
-def _upsample_one(m, size):
-    up = jax.image.resize(m, (m.shape[0], *size), method="bilinear")
-    lo = up.min((-2, -1), keepdims=True)
-    hi = up.max((-2, -1), keepdims=True)
-    rng = hi - lo
-    return jnp.where(rng > 0, (up - lo) / jnp.where(rng > 0, rng, 1.0), 0.0)
-
-
-@partial(jax.jit, static_argnames=("size",))
-def upsample_maps(maps, *, size):
-    """Bilinear upsampling to ``size``, per-map min-max normalisation: (B, G, h, w) → (B, G, H, W)."""
-    return jax.vmap(_upsample_one, in_axes=(0, None))(jnp.asarray(maps, jnp.float32), size)
 
 
 def _avg_ranks(x):
@@ -175,7 +152,7 @@ def _score_one(maps, valid, part_map, present, defining, importance, *, toleranc
     area_m = binm.sum((-2, -1)).astype(jnp.float32)
     area_p = masks.sum((-2, -1)).astype(jnp.float32)
     union = area_p[:, None] + area_m[None, :] - inter
-    iou_pg = jnp.where(union > 0, inter / jnp.where(union > 0, union, 1.0), 0.0)
+    iou_pg = safe_div(inter, union)
     iou = jnp.where(present, jnp.where(valid[None, :], iou_pg, 0.0).max(1), 0.0)
     # best-match AUROC (per concept, all parts at once)
     au_gp = jax.vmap(auroc_pixels, in_axes=(0, None))(maps, masks)  # (G, P)
@@ -191,7 +168,7 @@ def _score_one(maps, valid, part_map, present, defining, importance, *, toleranc
     def_mask = (masks & (present & defining)[:, None, None]).any(0)
     total = maps.sum((-2, -1))
     on_def_mass = (maps * def_mask).sum((-2, -1))
-    mass = jnp.where(total > 0, on_def_mass / jnp.where(total > 0, total, 1.0), 0.0)
+    mass = safe_div(on_def_mass, total)
     imp = jnp.nan_to_num(importance)
     imp_auroc = _pair_auroc(imp, valid & (category == 0), valid & (category != 0))
     imp_spearman = _spearman(imp, mass, valid)

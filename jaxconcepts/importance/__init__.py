@@ -1,5 +1,7 @@
-"""Concept importance by occlusion (§3.3 of Lambert et al., Eq. 3), batched in JAX."""
+"""Every way of ranking concepts: occlusion (Eq. 3 of Lambert et al.), Grad-CAM / Integrated
+Gradients on C2MF codes, and CRAFT's Sobol total indices; plus the importance stage's run."""
 
+from jaxconcepts.importance._gradients import Head, Recon, code_importance, linear_head_fn
 from jaxconcepts.importance._occlusion import (
     DEFAULT_MIN_P,
     HostHead,
@@ -10,6 +12,19 @@ from jaxconcepts.importance._occlusion import (
     importance_from_probs,
     masked_logits,
     occlusion_masks,
+)
+from jaxconcepts.importance._run import (
+    IMPORTANCE_KEYS,
+    IMPORTANCE_METHODS,
+    concept_sizes,
+    run_importance,
+    safetensors_metadata,
+)
+from jaxconcepts.importance._sobol import (
+    class_logit_importance,
+    craft_importance,
+    qmc_masks,
+    sobol_total_indices,
 )
 
 __all__ = [
@@ -22,4 +37,17 @@ __all__ = [
     "importance_from_probs",
     "masked_logits",
     "occlusion_masks",
+    "Head",
+    "Recon",
+    "code_importance",
+    "linear_head_fn",
+    "qmc_masks",
+    "sobol_total_indices",
+    "craft_importance",
+    "class_logit_importance",
+    "IMPORTANCE_KEYS",
+    "IMPORTANCE_METHODS",
+    "concept_sizes",
+    "run_importance",
+    "safetensors_metadata",
 ]

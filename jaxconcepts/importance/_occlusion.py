@@ -37,6 +37,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxconcepts.features._store import HeadParams
+
 __all__ = [
     "DEFAULT_MIN_P",
     "HostHead",
@@ -52,16 +54,10 @@ __all__ = [
 DEFAULT_MIN_P = float(np.finfo(np.float32).eps)
 
 
-class LinearHead(NamedTuple):
-    """Global-average-pool + linear head: ``logits = A.mean((-2, -1)) @ weight.T + bias``.
-
-    Attributes:
-        weight: (n_classes, C) float32.
-        bias: (n_classes,) float32.
-    """
-
-    weight: Any
-    bias: Any
+#: Global-average-pool + linear head, ``logits = A.mean((-2, -1)) @ weight.T + bias`` (weight
+#: ``(n_classes, C)``, bias ``(n_classes,)``): the store's one head type, under the name this
+#: module has always used.
+LinearHead = HeadParams
 
 
 class HostHead(NamedTuple):
@@ -128,7 +124,7 @@ def occlusion_masks(labels, sub_labels, *, n_concepts: int, n_sub: int = 3):
 
 
 def _as_linear(head):
-    """A ``LinearHead`` for any weight/bias record (e.g. ``features.HeadParams``), else ``head``."""
+    """A ``LinearHead`` for any other weight/bias record, else ``head``."""
     if isinstance(head, LinearHead):
         return head
     if not callable(head) and hasattr(head, "weight") and hasattr(head, "bias"):

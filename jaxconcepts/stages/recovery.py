@@ -13,21 +13,17 @@ Sources (rows of the table), for each method ``m`` in ``recovery.methods`` (defa
 ``m`` (its K concepts, importance from the importance stage), ``m_sub`` (its K x S sub-concepts,
 sub-concept importance) and ``random_m`` (the baseline: each image's live channels regrouped at
 random with the same concept sizes, importance recomputed with the same head and target). The
-scores are defined in :mod:`jaxconcepts.evaluation._recovery`. **Extension point**: a new method
-adds a function to :data:`SOURCES` returning low-resolution maps, validity and importance for a
-batch (C2MF: codes U as maps, its gates as validity).
+scores are defined in :mod:`jaxconcepts.evaluation._recovery`; the sources and the table in
+:mod:`jaxconcepts.evaluation._recovery_suite`.
 """
 
 from __future__ import annotations
 
 import time
-from pathlib import Path
-from typing import Callable, NamedTuple
 
-import jax
-import numpy as np
-
+from jaxconcepts._checks import check_keys
 from jaxconcepts._io import load_arrays, write_json, write_text
+from jaxconcepts.evaluation._recovery_suite import RECOVERY_KEYS, markdown_table, run_recovery
 from jaxconcepts.stages._common import (
     REPORTS,
     dataset_dir,
@@ -36,251 +32,11 @@ from jaxconcepts.stages._common import (
     stage_parser,
 )
 
-__all__ = ["DEFAULTS", "SOURCES", "SourceBatch", "match_rows", "run_recovery", "markdown_table",
-           "main"]
-
-DEFAULTS = {
-    "methods": ["cgap", "cpha"],
-    "sub_concepts": True,
-    "baseline": True,
-    "tolerance": 4,
-    "iou_threshold": 0.5,
-    "found_iou": 0.3,
-    "found_fraction": 0.5,
-    "batch_size": 32,
-    "seed": 0,
-}
-
-
-class SourceBatch(NamedTuple):
-    """What a source gives for a batch: maps (B, G, h, w), valid (B, G) bool, importance (B, G)."""
-
-    maps: np.ndarray
-    valid: np.ndarray
-    importance: np.ndarray | None
-
-
-class Context(NamedTuple):
-    """Everything a source may read for one batch of rows (row order of the batch)."""
-
-    activations: jax.Array  # (B, C, h, w)
-    concepts: dict[str, np.ndarray]  # concepts file rows for this batch
-    importance: dict[str, np.ndarray]  # importance file rows for this batch
-    target: np.ndarray  # (B,)
-    head: object  # LinearHead / HostHead for recomputing importance
-    n_concepts: int
-    n_sub: int
-    key: jax.Array
-
-
-def _groups(activations, labels, n_groups):
-    from jaxconcepts.evaluation import group_maps
-
-    maps = np.asarray(group_maps(activations, labels, n_groups=n_groups))
-    live = (np.asarray(labels)[:, None, :] == np.arange(n_groups)[None, :, None]).any(-1)
-    return maps, live & (maps.reshape(*maps.shape[:2], -1).max(-1) > 0)
-
-
-def _method(m: str) -> Callable[[Context], SourceBatch]:
-    def fn(ctx: Context) -> SourceBatch:
-        maps, valid = _groups(ctx.activations, ctx.concepts[f"{m}_labels"], ctx.n_concepts)
-        return SourceBatch(maps, valid, ctx.importance.get(f"{m}_importance"))
-
-    return fn
-
-
-def _sub(m: str) -> Callable[[Context], SourceBatch]:
-    def fn(ctx: Context) -> SourceBatch:
-        lab, sub = ctx.concepts[f"{m}_labels"], ctx.concepts[f"{m}_sub_labels"]
-        s = max(ctx.n_sub, 1)
-        grp = np.where((lab >= 0) & (sub >= 0), lab * s + sub, -1)
-        maps, valid = _groups(ctx.activations, grp, ctx.n_concepts * s)
-        imp = ctx.importance.get(f"{m}_sub_importance")
-        imp = None if imp is None else imp.reshape(imp.shape[0], -1)
-        return SourceBatch(maps, valid, imp)
-
-    return fn
-
-
-def _random(m: str) -> Callable[[Context], SourceBatch]:
-    def fn(ctx: Context) -> SourceBatch:
-        from jaxconcepts.evaluation import random_grouping
-        from jaxconcepts.importance import concept_importance
-
-        lab = np.asarray(random_grouping(ctx.concepts[f"{m}_labels"], key=ctx.key))
-        maps, valid = _groups(ctx.activations, lab, ctx.n_concepts)
-        res = concept_importance(
-            ctx.activations, lab, np.full_like(lab, -1), ctx.target, head=ctx.head,
-            n_concepts=ctx.n_concepts, n_sub=0,
-        )
-        return SourceBatch(maps, valid, np.asarray(res.importance))
-
-    return fn
-
-
-#: name → (kind, method) → factory; run_recovery builds the list of sources from params.
-SOURCES: dict[str, Callable[[str], Callable[[Context], SourceBatch]]] = {
-    "concepts": _method,
-    "sub": _sub,
-    "random": _random,
-}
-
-
-def _rel(path: str) -> str:
-    """``<class>/<file>``: how store paths and truth files are matched."""
-    p = Path(path)
-    return f"{p.parent.name}/{p.name}"
-
-
-def match_rows(store_images: list[dict], truth_files: list[str]) -> np.ndarray:
-    """For each store image (row order), its row in the truth arrays.
-
-    Raises:
-      ValueError: a store image has no ground truth (e.g. the store was not extracted from the
-        planted test split).
-    """
-    pos = {_rel(f): i for i, f in enumerate(truth_files)}
-    rows, missing = [], []
-    for im in store_images:
-        r = pos.get(_rel(im["path"]))
-        (missing.append(im["path"]) if r is None else rows.append(r))
-    if missing:
-        raise ValueError(
-            f"{len(missing)} store images have no planted ground truth (first: {missing[:3]}); "
-            "was the store extracted from data/<ds>/images of the planted prepare step?"
-        )
-    return np.asarray(rows, np.int64)
-
-
-def run_recovery(store, concepts, importance, truth, cfg: dict, *, head, progress: bool = True):
-    """Score every source over the whole store; returns ({source: summary}, {source: per_part})."""
-    from tqdm.auto import tqdm
-
-    from jaxconcepts.evaluation import score_maps, summarise
-
-    methods = [m for m in cfg["methods"] if f"{m}_labels" in concepts]
-    if not methods:
-        raise ValueError(
-            f"recovery.methods={cfg['methods']} has no labels in the concepts file "
-            f"(keys: {sorted(concepts)})"
-        )
-    sources: dict[str, Callable[[Context], SourceBatch]] = {}
-    for m in methods:
-        sources[m] = SOURCES["concepts"](m)
-        if cfg["sub_concepts"] and f"{m}_sub_labels" in concepts:
-            sources[f"{m}_sub"] = SOURCES["sub"](m)
-        if cfg["baseline"]:
-            if head is None:
-                raise ValueError("recovery.baseline needs the store's head (head.safetensors)")
-            sources[f"random_{m}"] = SOURCES["random"](m)
-    k = int(importance[f"{methods[0]}_importance"].shape[1])
-    sub_key = f"{methods[0]}_sub_importance"
-    s = int(importance[sub_key].shape[2]) if sub_key in importance else 0
-
-    images = store.images
-    truth_rows = match_rows(images, truth.files)
-    cpos = {int(i): r for r, i in enumerate(np.asarray(concepts["index"]))}
-    ipos = {int(i): r for r, i in enumerate(np.asarray(importance["index"]))}
-    recipes = np.zeros((len(truth.meta["recipes"]), len(truth.part_names)), bool)
-    for c, r in enumerate(truth.meta["recipes"]):
-        recipes[c, r] = True
-
-    collected: dict[str, list] = {name: [] for name in sources}
-    n_mismatch = 0
-    key = jax.random.key(int(cfg["seed"]))
-    store_row = 0
-    bar = tqdm(total=len(store), desc="recovery", unit="img", disable=not progress)
-    for b, batch in enumerate(store.iter_batches(int(cfg["batch_size"]))):
-        idx = np.asarray(batch.index)
-        try:
-            cr = np.asarray([cpos[int(i)] for i in idx])
-            ir = np.asarray([ipos[int(i)] for i in idx])
-        except KeyError as e:
-            raise ValueError(
-                f"image index {e} is missing from the concepts or importance file"
-            ) from e
-        tr = truth_rows[store_row : store_row + len(idx)]
-        store_row += len(idx)
-        target = np.asarray(importance["target"])[ir]
-        label = truth.label[tr]
-        ok = target == label  # importance vs recipe only where the explained class is the true one
-        n_mismatch += int((~ok).sum())
-        ctx = Context(
-            activations=batch.activations,
-            concepts={kk: np.asarray(v)[cr] for kk, v in concepts.items() if np.ndim(v) >= 1},
-            importance={kk: np.asarray(v)[ir] for kk, v in importance.items() if np.ndim(v) >= 1},
-            target=target, head=head, n_concepts=k, n_sub=s, key=jax.random.fold_in(key, b),
-        )
-        for name, fn in sources.items():
-            sb = fn(ctx)
-            sc = score_maps(
-                sb.maps, sb.valid, truth.part_map[tr], truth.present[tr], recipes[label],
-                sb.importance, tolerance=int(cfg["tolerance"]),
-                iou_threshold=float(cfg["iou_threshold"]), found_iou=float(cfg["found_iou"]),
-            )
-            sc = sc._replace(
-                imp_auroc=np.where(ok, np.asarray(sc.imp_auroc), np.nan),
-                imp_spearman=np.where(ok, np.asarray(sc.imp_spearman), np.nan),
-                category=np.where(ok[:, None], np.asarray(sc.category), -1),
-            )
-            collected[name].append(sc)
-        bar.update(len(idx))
-    bar.close()
-    summaries, per_part = {}, {}
-    for name, parts in collected.items():
-        cat = type(parts[0])(*(np.concatenate([np.asarray(getattr(p, f)) for p in parts])
-                               for f in parts[0]._fields))
-        summ = summarise(cat, truth.part_names, found_fraction=float(cfg["found_fraction"]))
-        per_part[name] = summ.pop("per_part")
-        summ["n_target_not_label"] = n_mismatch
-        summaries[name] = summ
-    return summaries, per_part
+__all__ = ["main"]
 
 
 def _f(x, fmt="{:.3f}"):
     return "–" if x is None else fmt.format(x)
-
-
-def markdown_table(summaries: dict, cfg: dict, dataset: str) -> str:
-    """The recovery table (one row per source) with a legend of the scores and thresholds."""
-    lines = [
-        f"## Concept recovery on the planted test split ({dataset})",
-        "",
-        "| source | pointing | IoU | AUROC | parts found | importance AUROC (defining vs other) "
-        "| Spearman (importance, defining mass) | mean I: defining / distractor / background |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    for name, s in summaries.items():
-        imp = s["importance"]
-        bc = imp["by_category"]
-        lines.append(
-            f"| {name} | {_f(s['pointing'])} | {_f(s['iou'])} | {_f(s['auroc'])} "
-            f"| {s['parts_found']}/{s['parts_present']} | {_f(imp['auroc'])} "
-            f"| {_f(imp['spearman'])} | "
-            + " / ".join(
-                _f(bc[c]["mean_importance"], "{:.1f}")
-                for c in ("defining", "distractor", "background")
-            )
-            + " |"
-        )
-    n = next(iter(summaries.values()))
-    lines += [
-        "",
-        f"{n['n_images']} test images; best match over each image's concepts for every "
-        "planted part. "
-        "Pointing: the argmax of some concept map lies on the part "
-        f"(tolerance {cfg['tolerance']} px). "
-        f"IoU: concept map >= {cfg['iou_threshold']} (after min-max normalisation) vs part mask. "
-        "AUROC: concept map as a pixel score for the part mask. "
-        f"Parts found: part types whose best IoU reaches {cfg['found_iou']} in at least "
-        f"{cfg['found_fraction']:.0%} of the images showing them. "
-        "Importance rows use only images whose explained class is the true class "
-        f"({n['n_target_not_label']} excluded); a concept is *defining* when its argmax lies on a "
-        "part of the class recipe. `random_*`: each image's channels regrouped at random with the "
-        "same concept sizes (the trivial baseline).",
-        "",
-    ]
-    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -288,10 +44,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.set_defaults(dataset="planted")
     args = parser.parse_args(argv)
     params = dataset_params(load_params(args.params), args.dataset)
-    cfg = {**DEFAULTS, **(params.get("recovery") or {})}
-    unknown = sorted(set(cfg) - set(DEFAULTS))
-    if unknown:
-        raise ValueError(f"unknown recovery params {unknown}; valid keys: {sorted(DEFAULTS)}")
+    cfg = check_keys("recovery", params.get("recovery"), RECOVERY_KEYS)
 
     from jaxconcepts.datasets import load_truth
     from jaxconcepts.features import ActivationStore

@@ -1,15 +1,17 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
-import pytest
 
 from jaxconcepts.concepts._c2mf import C2MF
 from jaxconcepts.concepts._pca_baseline import fit_pca_baseline
-from jaxconcepts.evaluation._c2mf_eval import (
-    concept_importance,
+from jaxconcepts.evaluation import (
+    ClassMSE,
     concept_similarity,
     consistency,
     insertion_deletion,
+    model_insertion_deletion,
+    per_class_accuracy,
+    reconstructed_predictions,
     reconstruction_accuracy,
 )
 
@@ -39,23 +41,6 @@ def test_similarity_hand_cases_and_pca_is_orthogonal():
     assert pca["cosine_mean"] < 1e-5 and pca["n_pairs"] == Y * 6
 
 
-def test_gradcam_and_ig_on_a_linear_head():
-    model, h, U, _ = _setup()
-    recon = lambda V, c: model.reconstruct(V, jnp.full((V.shape[0],), c))  # noqa: E731
-    Ui = jnp.asarray(U[:P])
-    gc = concept_importance(Ui, 1, 2, recon, h, method="gradcam")
-    ig = concept_importance(Ui, 1, 2, recon, h, method="ig")
-    z = lambda V: h(recon(V, 1))[2]  # noqa: E731
-    # completeness of IG: Σ_j IG_j = z(U) − z(0)
-    np.testing.assert_allclose(float(ig.sum()), float(z(Ui) - z(jnp.zeros_like(Ui))), rtol=1e-4,
-                               atol=1e-5)
-    # linear head: Grad-CAM weight is constant over rows, importance = w_j · mean U_j
-    g = jax.grad(z)(Ui)
-    np.testing.assert_allclose(np.asarray(gc), np.asarray(g.mean(0) * Ui.mean(0)), rtol=1e-5)
-    with pytest.raises(ValueError, match="method"):
-        concept_importance(Ui, 1, 2, recon, h, method="shap")
-
-
 def test_insertion_deletion_curves_endpoints_and_order():
     model, h, U, _ = _setup()
     recon = lambda V, c: model.reconstruct(V, jnp.full((V.shape[0],), c))  # noqa: E731
@@ -65,14 +50,14 @@ def test_insertion_deletion_curves_endpoints_and_order():
     full = jax.vmap(lambda u, c: jax.nn.softmax(h(recon(u, c)))[c])(Ub, cls)
     zero = jax.vmap(lambda u, c: jax.nn.softmax(h(recon(0 * u, c)))[c])(Ub, cls)
     for method in ("gradcam", "ig"):
-        r = insertion_deletion(Ub, cls, cls, recon, h, method=method)
+        r = insertion_deletion(Ub, cls, cls, recon, h, method=method, n_steps=16)
         assert r.insertion.shape == (B, K + 1)
         np.testing.assert_allclose(np.asarray(r.insertion[:, -1]), np.asarray(full), rtol=1e-5)
         np.testing.assert_allclose(np.asarray(r.deletion[:, 0]), np.asarray(full), rtol=1e-5)
         np.testing.assert_allclose(np.asarray(r.insertion[:, 0]), np.asarray(zero), rtol=1e-5)
         assert np.all((np.asarray(r.insertion_auc) >= 0) & (np.asarray(r.insertion_auc) <= 1))
     # with a linear head, the first inserted concept (largest positive IG) raises the target logit
-    r = insertion_deletion(Ub, cls, cls, recon, h, method="ig")
+    r = insertion_deletion(Ub, cls, cls, recon, h, method="ig", n_steps=16)
     assert np.mean(np.asarray(r.insertion_auc) >= np.asarray(r.deletion_auc)) >= 0.5
 
 
@@ -90,3 +75,58 @@ def test_reconstruction_accuracy_and_consistency_on_exact_model():
     rows_y = np.repeat(yb, P)
     c = consistency(model, A_rows, rows_y, A_rows, rows_y)
     assert c["train_mse"] < 1e-8 and c["difference"] == 0.0
+
+
+class _Head:
+    def __init__(self, weight):
+        self.weight, self.bias = weight, jnp.zeros(weight.shape[0])
+
+
+def test_model_insertion_deletion_matches_closure_and_compiles_once_per_shape():
+    """The model is a traced argument: a second model of the same shape reuses the program."""
+    model, h, U, W = _setup()
+    head = _Head(jnp.asarray(np.random.default_rng(0).normal(size=(Y, W.shape[1])), jnp.float32))
+    h = lambda rows: rows.mean(0) @ head.weight.T  # noqa: E731
+    recon = lambda V, c: model.reconstruct(V, jnp.full((V.shape[0],), c))  # noqa: E731
+    B = 4
+    Ub = jnp.asarray(U[: B * P].reshape(B, P, K))
+    cls = jnp.arange(B) % Y
+    gc, ig = model_insertion_deletion(model, head, Ub, cls, cls, methods=("gradcam", "ig"),
+                                      n_steps=8)
+    ref = insertion_deletion(Ub, cls, cls, recon, h, method="ig", n_steps=8)
+    np.testing.assert_allclose(np.asarray(ig.insertion), np.asarray(ref.insertion), rtol=1e-5)
+    other = model._replace(logits=model.logits + 1.0)
+    before = model_insertion_deletion._cached._cache_size()
+    model_insertion_deletion(other, head, Ub, cls, cls, methods=("gradcam", "ig"), n_steps=8)
+    assert model_insertion_deletion._cached._cache_size() == before
+
+
+def test_streamed_accumulators_equal_the_one_shot_metrics():
+    model, h, U, W = _setup()
+    B = 12
+    yb = np.arange(B) % Y
+    rows_y = np.repeat(yb, P)
+    A_rows = (U[: B * P] + 0.05) @ W + 0.01
+    one = consistency(model, A_rows, rows_y, A_rows[::-1], rows_y[::-1])
+    acc = ClassMSE()
+    for s in range(0, B * P, 7):  # uneven batches
+        sl = slice(s, s + 7)
+        acc.add(A_rows[sl], model.reconstruct(model.transform(A_rows[sl], rows_y[sl]), rows_y[sl]),
+                rows_y[sl])
+    got = acc.summary("train")
+    for k in ("train_mse", "train_class_mean", "train_class_std"):
+        np.testing.assert_allclose(got[k], one[k], rtol=1e-5)
+    head = _Head(jnp.asarray(np.random.default_rng(1).normal(size=(Y, W.shape[1])), jnp.float32))
+    h = lambda rows: rows.mean(0) @ head.weight.T  # noqa: E731
+    A_img = A_rows.reshape(B, P, -1)
+    ref = reconstruction_accuracy(model, A_img, yb, yb, yb, h, n_classes=Y)
+    Uc = model.transform(A_rows, rows_y)
+    rec = np.concatenate([reconstructed_predictions(model, head, Uc[s * P:(s + 4) * P],
+                                                    yb[s:s + 4], P, W.shape[1])
+                          for s in range(0, B, 4)])
+    acc_l, mean, std = per_class_accuracy(rec, yb, Y)
+    np.testing.assert_allclose(acc_l, ref["acc_label"])
+    assert (mean, std) == (ref["acc_label_mean"], ref["acc_label_std"])
+    # a class without images is NaN and left out of the mean
+    acc_l, mean, _ = per_class_accuracy(np.array([0, 0]), np.array([0, 0]), 3)
+    assert acc_l[0] == 1.0 and np.isnan(acc_l[1:]).all() and mean == 1.0

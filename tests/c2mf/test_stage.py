@@ -5,14 +5,19 @@ from __future__ import annotations
 import csv
 import json
 import math
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
 
 from jaxconcepts._io import load_arrays
+from jaxconcepts.evaluation import split_by_image
 from jaxconcepts.features import HeadParams, StoreWriter
 from jaxconcepts.stages import c2mf as stage
+
+REPO_C2MF = yaml.safe_load((Path(__file__).parents[2] / "params.yaml").read_text())["c2mf"]
 
 C, H, W, K_HEAD = 16, 4, 4, 5
 
@@ -48,9 +53,12 @@ def _write_store(root, counts=(6, 6, 6, 1), seed=0, labelled=False, hw=(H, W)):
     return pred
 
 
-def _params(root, **c2mf):
-    cfg = {"k": [3, 40], "max_steps": 30, "nmf_max_iter": 30, "ig_steps": 4, "eval_batch": 4,
-           "craft_source": "rows", "sobol_designs": 8, **c2mf}
+def _params(root, drop=(), **c2mf):
+    """The repository's c2mf section (every key is required) with small-run overrides."""
+    cfg = {**REPO_C2MF, "k": [3, 40], "max_steps": 30, "nmf_max_iter": 30, "ig_steps": 4,
+           "eval_batch": 4, "craft_source": "rows", "sobol_designs": 8, **c2mf}
+    for k in drop:
+        del cfg[k]
     (root / "params.yaml").write_text(yaml.safe_dump(
         {"seed": 0, "datasets": {"fake": {}}, "c2mf": cfg}))
 
@@ -76,7 +84,7 @@ def test_stage_end_to_end_reports_small_classes_and_planted_truth(tmp_path, monk
     monkeypatch.chdir(tmp_path)
     root = tmp_path
     _write_planted(root)
-    _params(root, k=[3])
+    _params(root, k=[3], sobol_designs=64)  # the estimator's noise shrinks with the designs
     stage.main(["--dataset", "fake"])
     m = json.loads((root / "reports/fake/c2mf.json").read_text())
     assert _finite(m)
@@ -139,6 +147,11 @@ def test_stage_end_to_end_reports_small_classes_and_planted_truth(tmp_path, monk
     md = (root / "reports/fake/c2mf.md").read_text()
     assert "Table 1" in md and "Table 2" in md and "Table 3" in md
     assert "left out of the split metrics" in md and "Planted ground truth" in md
+    # 2 test images per class: no per-class mean ± std is printed from so few images
+    assert {c["n_test"] for c in m["classes"]} == {2}
+    t2 = md.split("### Table 2")[1].split("###")[0]
+    assert "Not supported by this dataset" in t2 and not re.search(r"\d ± \d", t2)
+    assert "Not supported by this dataset" in md.split("### Multi-class ablation")[1]
 
 
 def test_k_too_large_is_capped_and_recorded(fake):
@@ -159,14 +172,14 @@ def test_k_too_large_is_capped_and_recorded(fake):
 
 def test_split_is_by_image_seeded_and_per_class():
     cls = np.array([0] * 10 + [1] * 3 + [2] * 1)
-    s = stage.split_by_image(cls, test_fraction=0.3, min_images=2, seed=1)
+    s = split_by_image(cls, test_fraction=0.3, min_images=2, seed=1)
     assert s.too_small == [(2, 1)] and s.classes.tolist() == [0, 1]
     assert not set(s.train) & set(s.test)
     assert np.sum(cls[s.test] == 0) == 3 and np.sum(cls[s.test] == 1) == 1
-    again = stage.split_by_image(cls, test_fraction=0.3, min_images=2, seed=1)
+    again = split_by_image(cls, test_fraction=0.3, min_images=2, seed=1)
     assert np.array_equal(s.test, again.test)
     with pytest.raises(ValueError, match="test_fraction"):
-        stage.split_by_image(cls, test_fraction=1.0, min_images=2, seed=0)
+        split_by_image(cls, test_fraction=1.0, min_images=2, seed=0)
 
 
 def test_k_beyond_the_data_is_an_error_when_not_capped(fake):
@@ -188,7 +201,10 @@ def test_no_feasible_k_is_a_clear_error(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="positive ints"):
         stage.main(["--dataset", "fake"])
     _params(tmp_path, bogus=1)
-    with pytest.raises(ValueError, match="unknown c2mf params"):
+    with pytest.raises(ValueError, match=r"unknown c2mf params \['bogus'\]; valid keys"):
+        stage.main(["--dataset", "fake"])
+    _params(tmp_path, drop=("alpha",))  # params.yaml is the only home of values: no fallback
+    with pytest.raises(ValueError, match=r"missing c2mf params \['alpha'\]"):
         stage.main(["--dataset", "fake"])
 
 
@@ -285,6 +301,15 @@ def test_craft_fits_on_crops_when_the_crops_stage_ran(fake):
     assert m["results"]["craft"]["k3"]["reconstruction"]["acc_pred_mean"] >= 2 / 3
     # ablation n = the k fitted (3, 16) and the number of classes (3)
     assert m["ablation"]["n_concepts"] == [3, 16] and "pca_clustered" not in m["ablation"]
+    # Table 3: CRAFT's MSE on its own crops beside its MSE on the full train and test images
+    c3 = m["results"]["craft"]["k3"]["consistency"]
+    assert 0 <= c3["train_mse_own_rows"] and "train_mse_own_rows" not in \
+        m["results"]["c2mf"]["k3"]["consistency"]
+    md = (root / "reports/fake/c2mf.md").read_text()
+    t3 = md.split("### Table 3")[1].split("###")[0]
+    assert "own fit rows" in t3 and f"{c3['train_mse_own_rows']:.4g}" in t3
+    # 6 images per class -> 2 test images each: Table 2 says the data cannot support it
+    assert "Not supported by this dataset" in md.split("### Table 2")[1].split("###")[0]
 
 
 def test_stale_crops_are_an_error(fake):

@@ -7,14 +7,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from jaxconcepts.datasets import PARTS, PlantedConfig, generate_split
-from jaxconcepts.evaluation import (
-    auroc_pixels,
-    group_maps,
-    random_grouping,
-    score_maps,
-    summarise,
-    upsample_maps,
-)
+from jaxconcepts.concepts import group_maps, upsample_maps
+from jaxconcepts.evaluation import auroc_pixels, random_grouping, score_maps, summarise
 
 P = len(PARTS)
 

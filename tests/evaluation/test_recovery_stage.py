@@ -1,14 +1,17 @@
 """The recovery stage end to end on a hand-made store whose channels are the part masks."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from jaxconcepts._io import save_arrays
 from jaxconcepts.datasets import PARTS, RECIPES, PlantedConfig, load_truth, write_planted
 
 P = len(PARTS)
+REPO_RECOVERY = yaml.safe_load((Path(__file__).parents[2] / "params.yaml").read_text())["recovery"]
 
 
 def _setup(tmp_path, *, crop_pct=1.0):
@@ -46,8 +49,9 @@ def _setup(tmp_path, *, crop_pct=1.0):
                 {"cgap_importance": imp, "cgap_keep_importance": imp,
                  "cgap_sub_importance": imp[..., None], "p_t": np.ones(n, np.float32),
                  "target": truth.label.astype(np.int32), "index": np.arange(n, dtype=np.int32)})
-    (tmp_path / "params.yaml").write_text(
-        "datasets:\n  planted: {}\nrecovery:\n  methods: [cgap]\n  batch_size: 4\n")
+    rec = {**REPO_RECOVERY, "methods": ["cgap"], "batch_size": 4}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(
+        {"seed": 0, "datasets": {"planted": {}}, "recovery": rec}))
 
 
 def test_recovery_stage_scores_perfect_concepts_and_baseline(tmp_path, monkeypatch):
@@ -84,7 +88,7 @@ def test_recovery_stage_refuses_cropped_store(tmp_path, monkeypatch):
 
 
 def test_match_rows_reports_missing_images():
-    from jaxconcepts.stages.recovery import match_rows
+    from jaxconcepts.evaluation import match_rows
 
     rows = match_rows([{"path": "/x/a/1.png"}, {"path": "b/2.png"}], ["b/2.png", "a/1.png"])
     assert rows.tolist() == [1, 0]

@@ -242,6 +242,7 @@ def test_no_sub_concepts():
 def test_head_params_record_is_accepted():
     from jaxconcepts.features import HeadParams
 
+    assert LinearHead is HeadParams  # one head type: the store's record is the importance head
     a, lab, sub, weight, bias, target = _problem(seed=6)
     r1 = concept_importance(
         a, lab, sub, target, head=HeadParams(jnp.asarray(weight), jnp.asarray(bias)), n_concepts=3

@@ -85,3 +85,15 @@ def test_validation():
         concept_maps(a, np.zeros((2, 10), np.float32), n_concepts=2, size=(4, 4))
     with pytest.raises(ValueError, match="size should be"):
         concept_maps(a, np.zeros((2, 10), np.int32), n_concepts=2, size=(0, 4))
+
+
+def test_one_home_maps_equal_the_recovery_primitives():
+    """viz draws and evaluation scores the same maps: channel sum (group_maps) then upsampling
+    with min-max normalisation (upsample_maps) is concept_maps."""
+    from jaxconcepts.concepts import group_maps, upsample_maps
+
+    a = _acts(3)
+    lab = np.array([[0, 0, 1, 1, 1, 2, 2, -1, 0, 1], [2, 2, 2, 0, -1, -1, 1, 1, 0, 3]], np.int32)
+    direct = concept_maps(a, lab, n_concepts=4, size=(16, 12)).maps
+    grouped = upsample_maps(group_maps(a, lab, n_groups=4), size=(16, 12))
+    np.testing.assert_allclose(np.asarray(grouped), np.asarray(direct), rtol=1e-6, atol=1e-6)

@@ -171,13 +171,17 @@ def test_pipeline_importance_figures_report(project):
     summary = json.loads(Path("reports/toy/importance.json").read_text())
     assert summary["n_images"] == 3 and summary["cgap"]["n_images_without_concepts"] == 1
     # target "label" falls back to the prediction for unlabelled images
-    lab_arrays, lab_stats = importance.run_importance(
+    from jaxconcepts.importance import run_importance
+
+    lab_arrays, lab_stats = run_importance(  # the library function (importance/_run.py)
         store,
         conc,
         head=LinearHead(*store.head),
         n_concepts=K,
         n_sub=S,
         target="label",
+        batch_size=2,
+        min_p=None,
         progress=False,
     )
     assert lab_stats["label_fallback_to_pred"] == 3

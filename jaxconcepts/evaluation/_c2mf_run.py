@@ -1,0 +1,232 @@
+"""The whole C2MF evaluation of one activation store: plan the (method, k) fits, fit each once,
+evaluate each, add CRAFT's Sobol importance, the ablation and the planted ground-truth scores.
+
+The ``c2mf`` stage is a thin main around :func:`run_c2mf`; this module holds what it decides.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Mapping
+
+import jax
+import numpy as np
+
+from jaxconcepts._checks import check_choice, check_keys, check_positive_ints
+from jaxconcepts.evaluation._c2mf_suite import (
+    FIT_KEYS,
+    METHODS,
+    ablation,
+    evaluate_model,
+    fit_method,
+)
+from jaxconcepts.evaluation._rows import (
+    RowsView,
+    k_caps,
+    load_crops,
+    load_image_rows,
+    split_by_image,
+)
+
+__all__ = ["C2MF_KEYS", "CRAFT_SOURCES", "run_c2mf"]
+
+CRAFT_SOURCES = ("crops", "rows")
+#: every key of the ``c2mf`` params section (``params.yaml`` holds the values)
+C2MF_KEYS = ("k", "methods", "labels", "test_fraction", "min_images", "cap_k", "alpha", "solver",
+             "max_steps", "tol", "learning_rate", "batch_size", "nmf_max_iter", "ig_steps",
+             "eval_batch", "ablation", "ablation_n", "craft_source", "sobol_designs", "seed")
+_SETTINGS = ("k", "methods", "labels", "test_fraction", "min_images", "cap_k", "alpha", "solver",
+             "max_steps", "tol", "learning_rate", "craft_source", "seed")
+
+
+def _check(cfg: Mapping) -> tuple[list[int], list[str]]:
+    cfg = check_keys("c2mf", cfg, C2MF_KEYS)
+    ks = check_positive_ints("c2mf.k", cfg["k"])
+    methods = list(cfg["methods"])
+    if not methods or any(m not in METHODS for m in methods):
+        raise ValueError(f"c2mf.methods={methods!r}; valid choices: {list(METHODS)}")
+    check_choice("c2mf.craft_source", cfg["craft_source"], CRAFT_SOURCES)
+    if cfg["seed"] is None:
+        raise ValueError("c2mf.seed=None: the stage resolves it to the top-level seed")
+    return ks, methods
+
+
+def _plan(ks, methods, caps, rows_per_class, C, cap_k):
+    """``[(method, requested k, used k)]``: k capped at the data support (or an error)."""
+    plan = []
+    for m in methods:
+        for k in ks:
+            used = min(k, caps[m])
+            if used < k and not cap_k:
+                raise ValueError(
+                    f"c2mf.k={k} is larger than the data support for {m} (k <= {caps[m]}: "
+                    f"{int(rows_per_class.sum())} train rows, {int(rows_per_class.min())} in the "
+                    f"smallest class, {C} channels); lower k or set c2mf.cap_k: true")
+            if used >= 1:
+                plan.append((m, k, used))
+    if not plan:
+        raise ValueError(
+            f"no k in c2mf.k={ks} is feasible for any method in {methods}: caps {caps} "
+            f"({int(rows_per_class.sum())} train rows, {int(rows_per_class.min())} in the smallest "
+            f"class, {C} channels)")
+    return plan
+
+
+def _model_record(m, model, used, arrays, histories, view, head, craft_rows, key, cfg, cname):
+    """Solver diagnostics, arrays to save and (CRAFT) Sobol importance of one fitted model."""
+    extra: dict[str, Any] = {}
+    if m == "c2mf":
+        g = np.asarray(model.gates)
+        extra["solver"] = {"n_steps": int(model.n_steps), "converged": bool(model.converged),
+                           "final_loss": float(model.loss_history[-1]),
+                           "atom_norm": float(model.atom_norm),
+                           "gates_open_fraction": float((g > 0.5).mean()),
+                           "gates_mean": float(g.mean())}
+        histories[used] = np.asarray(model.loss_history)
+        arrays[f"c2mf_k{used}_W"] = np.asarray(model.W)
+        arrays[f"c2mf_k{used}_gates"] = g
+    elif m == "craft":
+        from jaxconcepts.importance._sobol import class_logit_importance
+
+        arrays[f"craft_k{used}_W"] = np.asarray(model.W)
+        sob = class_logit_importance(model, *craft_rows, head, view.split.classes,
+                                     key=jax.random.fold_in(key, 7919 + used),
+                                     n_designs=int(cfg["sobol_designs"]))
+        arrays[f"craft_k{used}_sobol"] = sob
+        extra["solver"] = {"rel_error_mean": float(np.nanmean(model.rel_error))}
+        extra["sobol_total_indices"] = {cname(int(c)): [round(float(v), 5) for v in sob[j]]
+                                        for j, c in enumerate(view.split.classes)}
+    else:
+        arrays[f"pca_k{used}_W"] = np.asarray(model.W)
+        arrays[f"pca_k{used}_mean"] = np.asarray(model.mean)
+    return extra
+
+
+def run_c2mf(store, cfg: Mapping, *, dataset: str, crops_path=None, truth=None,
+             progress: bool = True):
+    """Fit and evaluate every method and k; returns ``(metrics, arrays, loss_histories)``.
+
+    Args:
+        store: the activation store (needs its GAP + linear head).
+        cfg: the ``c2mf`` params section, every key of :data:`C2MF_KEYS` (seed resolved).
+        crops_path: the ``crops`` stage's file (with ``craft_source: crops``).
+        truth: planted ground truth of the store's images (``datasets.load_truth``) or ``None``.
+
+    Raises:
+        ValueError: bad params, no k feasible for any method, or (``cap_k: false``) a k larger
+            than the data support.
+        FloatingPointError: the C2MF objective became non-finite (the message names the step).
+    """
+    from tqdm.auto import tqdm
+
+    ks, methods = _check(cfg)
+    if store.head is None:
+        raise ValueError("the store has no GAP+linear head (head.safetensors); the C2MF metrics "
+                         "need h = rows.mean @ W.T + b")
+    seed = int(cfg["seed"])
+    data = load_image_rows(store, labels=cfg["labels"])
+    split = split_by_image(data.cls, test_fraction=float(cfg["test_fraction"]),
+                           min_images=int(cfg["min_images"]), seed=seed)
+    C = store.shape[0]
+    names = store.manifest.get("class_names")
+    cname = (lambda c: names[c] if names and 0 <= c < len(names) else str(c))  # noqa: E731
+    n_imgs = {int(c): int(np.sum(data.cls == c)) for c in np.unique(data.cls)}
+    metrics: dict[str, Any] = {
+        "dataset": dataset, "settings": {k: cfg[k] for k in _SETTINGS},
+        "n_images": len(data.cls), "n_train_images": int(split.train.size),
+        "n_test_images": int(split.test.size),
+        "craft_rows": "per-class NMF on full-image rows clipped at 0 (no random crops)",
+        "classes": [{"class": int(c), "name": cname(int(c)), "n_images": n_imgs[int(c)],
+                     "n_train": int(np.sum(data.cls[split.train] == c)),
+                     "n_test": int(np.sum(data.cls[split.test] == c))} for c in split.classes],
+        "too_small_classes": [{"class": c, "name": cname(c), "n_images": n}
+                              for c, n in split.too_small],
+        "k_requested": list(ks), "note": None, "results": {}, "ablation": None, "planted": None,
+    }
+    arrays: dict[str, np.ndarray] = {"classes": np.asarray(split.classes, np.int32)}
+    histories: dict[int, np.ndarray] = {}
+    if split.classes.size == 0:
+        metrics["note"] = (f"no class with enough images: every class has fewer than "
+                           f"{cfg['min_images']} images, so nothing was fitted or evaluated")
+        return metrics, arrays, histories
+
+    view = RowsView(data, split)
+    Y = view.n_classes
+    rows_per_class = view.rows_per_class()
+    A_tr, y_tr = view.train_rows()
+    craft_rows = (np.maximum(A_tr, 0.0), y_tr)
+    own_rows = None
+    if "craft" in methods and cfg["craft_source"] == "crops":
+        crops = load_crops(crops_path, data.index)[split.train]  # (n_train, n_crops, C)
+        n_crops = crops.shape[1]
+        craft_rows = own_rows = (crops.reshape(-1, C), np.repeat(view.y_img_train, n_crops))
+        metrics["craft_rows"] = (f"per-class NMF on the spatially averaged activations of "
+                                 f"{n_crops} random crops per train image (crops stage)")
+    caps = k_caps(rows_per_class, C, None if own_rows is None else
+                  np.bincount(own_rows[1], minlength=Y))
+    metrics["k_caps"] = {m: caps[m] for m in methods}
+    plan = _plan(ks, methods, caps, rows_per_class, C, cfg["cap_k"])
+
+    fit_kw = {k: cfg[k] for k in FIT_KEYS}
+    key = jax.random.key(seed)
+    models: dict[tuple[str, int], tuple[Any, float]] = {}
+
+    def get(m, used):
+        """The fitted model of method m with k = used (fitted once, cached)."""
+        if used > caps[m] or used < 1:
+            return None
+        if (m, used) not in models:
+            t0 = time.perf_counter()
+            A, y = craft_rows if m == "craft" else (A_tr, y_tr)
+            model = fit_method(m, A, y, used, key=jax.random.fold_in(key, used), n_classes=Y,
+                               **fit_kw)
+            models[(m, used)] = (model, time.perf_counter() - t0)
+        return models[(m, used)][0]
+
+    fitted: dict[str, dict] = {}
+    bar = tqdm(plan, desc="c2mf fit+eval", disable=not progress)
+    for m, k, used in bar:
+        bar.set_postfix_str(f"{m} k={used}")
+        same = [e for e in fitted.get(m, {}).values() if e["k_used"] == used]
+        if same:  # a capped k: the fit and metrics of k = used serve it
+            entry = dict(same[0], k=k, capped=used < k)
+        else:
+            model = get(m, used)
+            t0 = time.perf_counter()
+            ev = evaluate_model(model, view, store.head, ig_steps=int(cfg["ig_steps"]),
+                                eval_batch=int(cfg["eval_batch"]),
+                                own_rows=own_rows if m == "craft" else None)
+            entry = {"model": model, "k": k, "k_used": used, "capped": used < k,
+                     "fit_seconds": round(models[(m, used)][1], 3),
+                     "eval_seconds": round(time.perf_counter() - t0, 3), "metrics": ev}
+            extra = _model_record(m, model, used, arrays, histories, view, store.head,
+                                  craft_rows, key, cfg, cname)
+            if "solver" in extra:
+                entry["solver"] = extra.pop("solver")
+            ev.update(extra)
+        fitted.setdefault(m, {})[f"k{k}"] = entry
+    bar.close()
+
+    for m, per_k in fitted.items():
+        metrics["results"][m] = {
+            kk: {"k": e["k"], "k_used": e["k_used"], "capped": e["capped"],
+                 "fit_seconds": e["fit_seconds"], "eval_seconds": e["eval_seconds"],
+                 **({"solver": e["solver"]} if "solver" in e else {}), **e["metrics"]}
+            for kk, e in per_k.items()}
+    if cfg["ablation"]:
+        if "c2mf" in fitted and len(fitted) >= 2:
+            ns = cfg["ablation_n"]
+            if ns is None:
+                ns = sorted({e["k_used"] for e in fitted["c2mf"].values()} | {Y})
+            ns = [int(n) for n in ns if 1 <= int(n) <= caps["c2mf"]]
+            metrics["ablation"] = ablation(get, ns, view, store.head, seed=seed,
+                                           methods=[m for m in METHODS if m in fitted],
+                                           eval_batch=int(cfg["eval_batch"]))
+        else:
+            metrics["ablation"] = {"note": "needs c2mf and a baseline in c2mf.methods"}
+    if truth is not None:
+        from jaxconcepts.evaluation._recovery_suite import planted_scores
+
+        metrics["planted"] = planted_scores(truth, store.images, store.shape, view, fitted,
+                                            batch_images=int(cfg["eval_batch"]))
+    return metrics, arrays, histories

@@ -1,0 +1,220 @@
+"""The C2MF paper's evaluation (§3.3, Tables 1–3, Figs. 2–4) of C2MF, CRAFT and PCA, as a library.
+
+:func:`~jaxconcepts.evaluation.run_c2mf` fits every method for every k on the train images of a
+:class:`RowsView` and evaluates each fitted model with :func:`evaluate_model`: concept similarity
+(Table 1), per-class reconstruction accuracy (Table 2), train/test consistency (Table 3),
+insertion/deletion with Grad-CAM and IG ranking (Figs. 2–3); then the multi-class ablation (Fig. 4, :func:`ablation`).
+
+Streaming: the evaluation consumes batches of images from the view and accumulates (codes, MSE
+sums, reconstructed predictions, curves); it never concatenates all rows. Fitting goes through
+:func:`fit_method` alone, so streamed fits replace it in one place.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxconcepts._checks import check_choice
+from jaxconcepts.evaluation._c2mf_eval import (
+    ClassMSE,
+    concept_similarity,
+    model_insertion_deletion,
+    per_class_accuracy,
+    reconstructed_predictions,
+)
+from jaxconcepts.evaluation._rows import RowsView
+
+__all__ = ["METHODS", "FIT_KEYS", "SharedDictionary", "fit_method", "evaluate_model",
+           "cluster_pool", "ablation"]
+
+METHODS = ("c2mf", "craft", "pca")
+#: the params of ``c2mf`` that :func:`fit_method` takes
+FIT_KEYS = ("alpha", "solver", "max_steps", "tol", "learning_rate", "batch_size", "nmf_max_iter")
+_RANKINGS = ("gradcam", "ig")
+
+
+class SharedDictionary(eqx.Module):
+    """A dictionary shared by all classes (the clustered-baseline ablation).
+
+    Codes by NNLS (``nonneg``, CRAFT's concepts) or by least squares (PCA's signed components).
+    """
+
+    W: jax.Array  # (n, c)
+    n_classes: int = eqx.field(static=True)
+    nonneg: bool = eqx.field(static=True)
+
+    @property
+    def concepts(self):
+        return jnp.broadcast_to(self.W, (self.n_classes,) + self.W.shape)
+
+    def transform(self, A, y):
+        A = jnp.asarray(A, jnp.float32)
+        if self.nonneg:
+            from jaxconcepts.kernels._nnls import nnls
+
+            return nnls(A, self.W).codes
+        return jnp.linalg.lstsq(self.W.T, A.T)[0].T
+
+    def reconstruct(self, U, y):
+        return jnp.asarray(U) @ self.W
+
+
+def fit_method(method: str, A, y, k: int, *, key, n_classes: int, alpha, solver, max_steps, tol,
+               learning_rate, batch_size, nmf_max_iter):
+    """Fit one method with k concepts on rows ``A`` ``(n, c)`` of classes ``y`` ``(n,)``.
+
+    The one entry point for fitting: CRAFT takes its own rows (crops, non-negative), the others
+    the train rows. Hyperparameters are the ``c2mf`` params of :data:`FIT_KEYS`.
+    """
+    check_choice("method", method, METHODS)
+    if method == "c2mf":
+        from jaxconcepts.concepts._c2mf import fit_c2mf
+
+        return fit_c2mf(A, y, k, key=key, alpha=float(alpha), n_classes=n_classes,
+                        max_steps=int(max_steps), tol=float(tol),
+                        learning_rate=float(learning_rate), batch_size=batch_size,
+                        solver=str(solver))
+    if method == "craft":
+        from jaxconcepts.concepts._craft import fit_craft
+
+        return fit_craft(np.maximum(A, 0.0), y, k, key=key, n_classes=n_classes,
+                         max_iter=int(nmf_max_iter))
+    from jaxconcepts.concepts._pca_baseline import fit_pca_baseline
+
+    return fit_pca_baseline(A, y, k, n_classes=n_classes)
+
+
+def _none_if_nan(x):
+    return None if x is None or not np.isfinite(x) else float(x)
+
+
+def _accuracy_summary(rec_pred, label, pred, n_head) -> dict:
+    out = {}
+    for ref_name, ref in (("pred", pred), ("label", label)):
+        acc, mean, std = per_class_accuracy(rec_pred, ref, n_head)
+        have = np.flatnonzero(~np.isnan(acc))
+        out[f"acc_{ref_name}_mean"] = _none_if_nan(mean)
+        out[f"acc_{ref_name}_std"] = _none_if_nan(std)
+        out[f"acc_{ref_name}_per_class"] = {str(int(c)): float(acc[c]) for c in have}
+        out[f"n_classes_{ref_name}"] = int(have.size)
+    return out
+
+
+def evaluate_model(model, view: RowsView, head, *, ig_steps: int, eval_batch: int,
+                   own_rows=None) -> dict:
+    """Every metric of one fitted model, in one pass over the train and one over the test images.
+
+    Args:
+        model: a ``ConceptDecomposition``; view: the rows; head: GAP + linear head record.
+        own_rows: ``(A, y)`` the rows a method was fitted on when they are not the train images
+            (CRAFT's crops): their MSE is reported as ``train_mse_own_rows`` beside ``train_mse``.
+    """
+    p, c = view.p, view.c
+    n_head = int(np.shape(head.weight)[0])
+    concepts = np.asarray(model.concepts)
+    out: dict[str, Any] = {
+        "similarity": concept_similarity(concepts) if concepts.shape[1] >= 2 else None}
+    train = ClassMSE()
+    for A, y in view.train_batches(eval_batch):
+        train.add(A, model.reconstruct(model.transform(A, y), y), y)
+    test = ClassMSE()
+    rec, lab, prd = [], [], []
+    curves = {m: ([], [], [], []) for m in _RANKINGS}
+    for b in view.test_batches(eval_batch):
+        y_rows = np.repeat(b.y, p)
+        U = model.transform(b.A.reshape(-1, c), y_rows)
+        n_rows = b.n * p
+        test.add(b.A[:b.n].reshape(-1, c), model.reconstruct(U[:n_rows], y_rows[:n_rows]),
+                 y_rows[:n_rows])
+        rec.append(reconstructed_predictions(model, head, U, b.y, p, c)[:b.n])
+        lab.append(b.label[:b.n])
+        prd.append(b.pred[:b.n])
+        res = model_insertion_deletion(
+            model, head, jnp.asarray(U).reshape(b.A.shape[0], p, -1), jnp.asarray(b.y, jnp.int32),
+            jnp.asarray(b.target, jnp.int32), methods=_RANKINGS, n_steps=int(ig_steps))
+        for m, r in zip(_RANKINGS, res):
+            for lst, v in zip(curves[m], (r.insertion_auc, r.deletion_auc, r.insertion,
+                                          r.deletion)):
+                lst.append(np.asarray(v)[:b.n])
+    out["reconstruction"] = _accuracy_summary(np.concatenate(rec), np.concatenate(lab),
+                                              np.concatenate(prd), n_head)
+    cons = {**train.summary("train"), **test.summary("test")}
+    cons["difference"] = cons["test_mse"] - cons["train_mse"]
+    if own_rows is not None:
+        A_o, y_o = own_rows
+        own = ClassMSE()
+        own.add(A_o, model.reconstruct(model.transform(A_o, y_o), y_o), y_o)
+        cons["train_mse_own_rows"] = own.summary("own")["own_mse"]
+    out["consistency"] = cons
+    idl = {}
+    for m in _RANKINGS:
+        ins, dele, ins_c, del_c = (np.concatenate(v) for v in curves[m])
+        idl[f"insertion_{m}_mean"], idl[f"insertion_{m}_std"] = float(ins.mean()), float(ins.std())
+        idl[f"deletion_{m}_mean"], idl[f"deletion_{m}_std"] = float(dele.mean()), float(dele.std())
+        idl[f"insertion_{m}_curve"] = ins_c.mean(0).round(5).tolist()
+        idl[f"deletion_{m}_curve"] = del_c.mean(0).round(5).tolist()
+    out["insertion_deletion"] = idl
+    return out
+
+
+def cluster_pool(per_class_W, n: int, *, seed: int, signed: bool):
+    """Pool every class's concepts and keep, for each of n k-means clusters, the concept nearest
+    its centroid (``None`` with fewer than n concepts). Signed (PCA) components are first given a
+    sign (largest entry positive)."""
+    from scipy.cluster.vq import kmeans2
+
+    pooled = np.asarray(per_class_W).reshape(-1, np.asarray(per_class_W).shape[-1])
+    pooled = pooled[np.linalg.norm(pooled, axis=1) > 0].astype(np.float64)
+    if pooled.shape[0] < n:
+        return None
+    if signed:
+        sign = np.sign(pooled[np.arange(len(pooled)), np.abs(pooled).argmax(1)])
+        pooled = pooled * sign[:, None]
+    # a few hundred points at most: scipy's seeded k-means++ / Lloyd is cheaper than compiling the
+    # JAX kernel for every n
+    centers, _ = kmeans2(pooled, n, minit="++", seed=seed + n)
+    d = ((pooled[:, None, :] - centers[None]) ** 2).sum(-1)  # (m, n)
+    return jnp.asarray(pooled[np.argmin(d, axis=0)], jnp.float32)
+
+
+def ablation(get: Callable, ns, view: RowsView, head, *, seed: int, methods,
+             eval_batch: int) -> dict:
+    """Fig. 4: reconstruction accuracy vs number of shared concepts n.
+
+    C2MF with k = n shared gated concepts, against the per-class concepts of CRAFT and of PCA (k = n
+    per class) pooled over classes and clustered into n shared concepts (:func:`cluster_pool`;
+    codes by NNLS for CRAFT, least squares for PCA, no class mean). ``get(method, n)`` returns the
+    fitted model or ``None``.
+    """
+    p, c = view.p, view.c
+    n_head = int(np.shape(head.weight)[0])
+    Y = view.n_classes
+    out = {"n_concepts": [], **{m: [] for m in ("c2mf", "craft_clustered", "pca_clustered")
+                                if m.split("_")[0] in methods}}
+    for n in ns:
+        row = {}
+        for m in methods:
+            model = get(m, n)
+            if model is not None and m != "c2mf":
+                W = cluster_pool(model.W, n, seed=seed, signed=m == "pca")
+                model = None if W is None else SharedDictionary(W, Y, nonneg=m == "craft")
+            if model is None:
+                row[m] = None
+                continue
+            rec, prd = [], []
+            for b in view.test_batches(eval_batch):
+                U = model.transform(b.A.reshape(-1, c), np.repeat(b.y, p))
+                rec.append(reconstructed_predictions(model, head, U, b.y, p, c)[:b.n])
+                prd.append(b.pred[:b.n])
+            row[m] = _none_if_nan(per_class_accuracy(np.concatenate(rec), np.concatenate(prd),
+                                                     n_head)[1])
+        out["n_concepts"].append(int(n))
+        for m in methods:
+            out["c2mf" if m == "c2mf" else f"{m}_clustered"].append(row[m])
+    out["n_classes"] = int(Y)
+    return out

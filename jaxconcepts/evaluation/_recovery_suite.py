@@ -1,0 +1,334 @@
+"""Scoring against planted ground truth: the ``recovery`` stage's sources and table, and the C2MF
+suite's atoms-vs-parts scores.
+
+Sources (rows of the recovery table), for each method ``m``: ``m`` (its K concepts, importance from
+the importance stage), ``m_sub`` (its K x S sub-concepts, sub-concept importance) and ``random_m``
+(the baseline: each image's live channels regrouped at random with the same concept sizes,
+importance recomputed with the same head and target). The scores are defined in
+:mod:`jaxconcepts.evaluation._recovery`. **Extension point**: a new method adds a function to
+:data:`SOURCES` returning low-resolution maps, validity and importance for a batch.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable, NamedTuple
+
+import jax
+import numpy as np
+
+__all__ = ["RECOVERY_KEYS", "SOURCES", "SourceBatch", "Context", "match_rows", "run_recovery",
+           "markdown_table", "planted_scores"]
+
+#: every key of the ``recovery`` params section
+RECOVERY_KEYS = ("methods", "sub_concepts", "baseline", "tolerance", "iou_threshold", "found_iou",
+                 "found_fraction", "batch_size", "seed")
+
+
+class SourceBatch(NamedTuple):
+    """What a source gives for a batch: maps (B, G, h, w), valid (B, G) bool, importance (B, G)."""
+
+    maps: np.ndarray
+    valid: np.ndarray
+    importance: np.ndarray | None
+
+
+class Context(NamedTuple):
+    """Everything a source may read for one batch of rows (row order of the batch)."""
+
+    activations: jax.Array  # (B, C, h, w)
+    concepts: dict[str, np.ndarray]  # concepts file rows for this batch
+    importance: dict[str, np.ndarray]  # importance file rows for this batch
+    target: np.ndarray  # (B,)
+    head: object  # LinearHead / HostHead for recomputing importance
+    n_concepts: int
+    n_sub: int
+    key: jax.Array
+
+
+def _groups(activations, labels, n_groups):
+    from jaxconcepts.concepts._maps import group_maps
+
+    maps = np.asarray(group_maps(activations, labels, n_groups=n_groups))
+    live = (np.asarray(labels)[:, None, :] == np.arange(n_groups)[None, :, None]).any(-1)
+    return maps, live & (maps.reshape(*maps.shape[:2], -1).max(-1) > 0)
+
+
+def _method(m: str) -> Callable[[Context], SourceBatch]:
+    def fn(ctx: Context) -> SourceBatch:
+        maps, valid = _groups(ctx.activations, ctx.concepts[f"{m}_labels"], ctx.n_concepts)
+        return SourceBatch(maps, valid, ctx.importance.get(f"{m}_importance"))
+
+    return fn
+
+
+def _sub(m: str) -> Callable[[Context], SourceBatch]:
+    def fn(ctx: Context) -> SourceBatch:
+        lab, sub = ctx.concepts[f"{m}_labels"], ctx.concepts[f"{m}_sub_labels"]
+        s = max(ctx.n_sub, 1)
+        grp = np.where((lab >= 0) & (sub >= 0), lab * s + sub, -1)
+        maps, valid = _groups(ctx.activations, grp, ctx.n_concepts * s)
+        imp = ctx.importance.get(f"{m}_sub_importance")
+        imp = None if imp is None else imp.reshape(imp.shape[0], -1)
+        return SourceBatch(maps, valid, imp)
+
+    return fn
+
+
+def _random(m: str) -> Callable[[Context], SourceBatch]:
+    def fn(ctx: Context) -> SourceBatch:
+        from jaxconcepts.evaluation._recovery import random_grouping
+        from jaxconcepts.importance import concept_importance
+
+        lab = np.asarray(random_grouping(ctx.concepts[f"{m}_labels"], key=ctx.key))
+        maps, valid = _groups(ctx.activations, lab, ctx.n_concepts)
+        res = concept_importance(
+            ctx.activations, lab, np.full_like(lab, -1), ctx.target, head=ctx.head,
+            n_concepts=ctx.n_concepts, n_sub=0,
+        )
+        return SourceBatch(maps, valid, np.asarray(res.importance))
+
+    return fn
+
+
+#: name → (kind, method) → factory; run_recovery builds the list of sources from params.
+SOURCES: dict[str, Callable[[str], Callable[[Context], SourceBatch]]] = {
+    "concepts": _method,
+    "sub": _sub,
+    "random": _random,
+}
+
+
+def _rel(path: str) -> str:
+    """``<class>/<file>``: how store paths and truth files are matched."""
+    p = Path(path)
+    return f"{p.parent.name}/{p.name}"
+
+
+def match_rows(store_images: list[dict], truth_files: list[str]) -> np.ndarray:
+    """For each store image (row order), its row in the truth arrays.
+
+    Raises:
+      ValueError: a store image has no ground truth (e.g. the store was not extracted from the
+        planted test split).
+    """
+    pos = {_rel(f): i for i, f in enumerate(truth_files)}
+    rows, missing = [], []
+    for im in store_images:
+        r = pos.get(_rel(im["path"]))
+        (missing.append(im["path"]) if r is None else rows.append(r))
+    if missing:
+        raise ValueError(
+            f"{len(missing)} store images have no planted ground truth (first: {missing[:3]}); "
+            "was the store extracted from data/<ds>/images of the planted prepare step?"
+        )
+    return np.asarray(rows, np.int64)
+
+
+def run_recovery(store, concepts, importance, truth, cfg: dict, *, head, progress: bool = True):
+    """Score every source over the whole store; returns ({source: summary}, {source: per_part})."""
+    from tqdm.auto import tqdm
+
+    from jaxconcepts.evaluation._recovery import score_maps, summarise
+
+    methods = [m for m in cfg["methods"] if f"{m}_labels" in concepts]
+    if not methods:
+        raise ValueError(
+            f"recovery.methods={cfg['methods']} has no labels in the concepts file "
+            f"(keys: {sorted(concepts)})"
+        )
+    sources: dict[str, Callable[[Context], SourceBatch]] = {}
+    for m in methods:
+        sources[m] = SOURCES["concepts"](m)
+        if cfg["sub_concepts"] and f"{m}_sub_labels" in concepts:
+            sources[f"{m}_sub"] = SOURCES["sub"](m)
+        if cfg["baseline"]:
+            if head is None:
+                raise ValueError("recovery.baseline needs the store's head (head.safetensors)")
+            sources[f"random_{m}"] = SOURCES["random"](m)
+    k = int(importance[f"{methods[0]}_importance"].shape[1])
+    sub_key = f"{methods[0]}_sub_importance"
+    s = int(importance[sub_key].shape[2]) if sub_key in importance else 0
+
+    images = store.images
+    truth_rows = match_rows(images, truth.files)
+    cpos = {int(i): r for r, i in enumerate(np.asarray(concepts["index"]))}
+    ipos = {int(i): r for r, i in enumerate(np.asarray(importance["index"]))}
+    recipes = np.zeros((len(truth.meta["recipes"]), len(truth.part_names)), bool)
+    for c, r in enumerate(truth.meta["recipes"]):
+        recipes[c, r] = True
+
+    collected: dict[str, list] = {name: [] for name in sources}
+    n_mismatch = 0
+    key = jax.random.key(int(cfg["seed"]))
+    store_row = 0
+    bar = tqdm(total=len(store), desc="recovery", unit="img", disable=not progress)
+    for b, batch in enumerate(store.iter_batches(int(cfg["batch_size"]))):
+        idx = np.asarray(batch.index)
+        try:
+            cr = np.asarray([cpos[int(i)] for i in idx])
+            ir = np.asarray([ipos[int(i)] for i in idx])
+        except KeyError as e:
+            raise ValueError(
+                f"image index {e} is missing from the concepts or importance file"
+            ) from e
+        tr = truth_rows[store_row : store_row + len(idx)]
+        store_row += len(idx)
+        target = np.asarray(importance["target"])[ir]
+        label = truth.label[tr]
+        ok = target == label  # importance vs recipe only where the explained class is the true one
+        n_mismatch += int((~ok).sum())
+        ctx = Context(
+            activations=batch.activations,
+            concepts={kk: np.asarray(v)[cr] for kk, v in concepts.items() if np.ndim(v) >= 1},
+            importance={kk: np.asarray(v)[ir] for kk, v in importance.items() if np.ndim(v) >= 1},
+            target=target, head=head, n_concepts=k, n_sub=s, key=jax.random.fold_in(key, b),
+        )
+        for name, fn in sources.items():
+            sb = fn(ctx)
+            sc = score_maps(
+                sb.maps, sb.valid, truth.part_map[tr], truth.present[tr], recipes[label],
+                sb.importance, tolerance=int(cfg["tolerance"]),
+                iou_threshold=float(cfg["iou_threshold"]), found_iou=float(cfg["found_iou"]),
+            )
+            sc = sc._replace(
+                imp_auroc=np.where(ok, np.asarray(sc.imp_auroc), np.nan),
+                imp_spearman=np.where(ok, np.asarray(sc.imp_spearman), np.nan),
+                category=np.where(ok[:, None], np.asarray(sc.category), -1),
+            )
+            collected[name].append(sc)
+        bar.update(len(idx))
+    bar.close()
+    summaries, per_part = {}, {}
+    for name, parts in collected.items():
+        cat = type(parts[0])(*(np.concatenate([np.asarray(getattr(p, f)) for p in parts])
+                               for f in parts[0]._fields))
+        summ = summarise(cat, truth.part_names, found_fraction=float(cfg["found_fraction"]))
+        per_part[name] = summ.pop("per_part")
+        summ["n_target_not_label"] = n_mismatch
+        summaries[name] = summ
+    return summaries, per_part
+
+
+def _f(x, fmt="{:.3f}"):
+    return "–" if x is None else fmt.format(x)
+
+
+def markdown_table(summaries: dict, cfg: dict, dataset: str) -> str:
+    """The recovery table (one row per source) with a legend of the scores and thresholds."""
+    lines = [
+        f"## Concept recovery on the planted test split ({dataset})",
+        "",
+        "| source | pointing | IoU | AUROC | parts found | importance AUROC (defining vs other) "
+        "| Spearman (importance, defining mass) | mean I: defining / distractor / background |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name, s in summaries.items():
+        imp = s["importance"]
+        bc = imp["by_category"]
+        lines.append(
+            f"| {name} | {_f(s['pointing'])} | {_f(s['iou'])} | {_f(s['auroc'])} "
+            f"| {s['parts_found']}/{s['parts_present']} | {_f(imp['auroc'])} "
+            f"| {_f(imp['spearman'])} | "
+            + " / ".join(
+                _f(bc[c]["mean_importance"], "{:.1f}")
+                for c in ("defining", "distractor", "background")
+            )
+            + " |"
+        )
+    n = next(iter(summaries.values()))
+    lines += [
+        "",
+        f"{n['n_images']} test images; best match over each image's concepts for every "
+        "planted part. "
+        "Pointing: the argmax of some concept map lies on the part "
+        f"(tolerance {cfg['tolerance']} px). "
+        f"IoU: concept map >= {cfg['iou_threshold']} (after min-max normalisation) vs part mask. "
+        "AUROC: concept map as a pixel score for the part mask. "
+        f"Parts found: part types whose best IoU reaches {cfg['found_iou']} in at least "
+        f"{cfg['found_fraction']:.0%} of the images showing them. "
+        "Importance rows use only images whose explained class is the true class "
+        f"({n['n_target_not_label']} excluded); a concept is *defining* when its argmax lies on a "
+        "part of the class recipe. `random_*`: each image's channels regrouped at random with the "
+        "same concept sizes (the trivial baseline).",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def planted_scores(truth, store_images: list[dict], shape, view, fitted: dict, *,
+                   batch_images: int, threshold: float = 0.3) -> dict | None:
+    """Atoms vs planted parts and class concepts vs recipes; ``None`` without ground truth.
+
+    ``truth``: the planted ground truth of the store's split (``datasets.load_truth``);
+    ``store_images``: the store's image records; ``shape``: its ``(C, H, W)``; ``view``: the
+    :class:`~jaxconcepts.evaluation.RowsView` the models were evaluated on, read
+    ``batch_images`` test images at a time (only the ``(p, k)`` code maps are kept). For each
+    method and k, on the test images that have ground truth: every concept's code map (H×W) is
+    correlated (Pearson, over images × positions) with each part's mask averaged to H×W; an atom
+    *matches* the part of highest correlation if it reaches ``threshold``. A class's concepts are
+    C2MF's atoms with gate σ(λ_y) > 0.5, or all k of the class for the per-class baselines; the
+    parts they match are scored against the class recipe (precision / recall, mean over classes).
+    Images whose class is not the true label are skipped.
+    """
+    data, split = view.data, view.split
+    test = split.test
+    images = [store_images[int(i)] for i in data.index[test]]
+    rows = match_rows(images, truth.files)
+    lab = np.asarray(truth.label)[rows]
+    ok = lab == data.cls[test]
+    if not ok.any():
+        return None
+    C, H, W = shape
+    pm = np.asarray(truth.part_map)[rows][ok]  # (B, Hi, Wi)
+    P = len(truth.part_names)
+    Hi, Wi = pm.shape[1:]
+    masks = np.stack([(pm == q) for q in range(P)], 1).astype(np.float32)  # (B, P, Hi, Wi)
+    masks = masks[:, :, : Hi // H * H, : Wi // W * W]
+    masks = masks.reshape(masks.shape[0], P, H, Hi // H, W, Wi // W).mean((3, 5))
+    masks = masks.reshape(-1, P, H * W)
+    recipes = [set(r) for r in truth.meta["recipes"]]
+    y_img = view.y_img_test[ok]
+    out = {}
+    for method, per_k in fitted.items():
+        out[method] = {}
+        for kk, entry in per_k.items():
+            model = entry["model"]
+            U = np.concatenate([
+                np.asarray(model.transform(b.A.reshape(-1, C), np.repeat(b.y, H * W)))
+                .reshape(b.A.shape[0], H * W, -1)[:b.n]
+                for b in view.test_batches(batch_images)])[ok]  # (B, p, k)
+            k = U.shape[-1]
+            best_corr, prec, rec = [], [], []
+            for j, cl in enumerate(split.classes):
+                sel = y_img == j
+                if not sel.any() or cl >= len(recipes):
+                    continue
+                u = U[sel].transpose(2, 0, 1).reshape(k, -1)  # (k, B·p)
+                m = masks[sel].transpose(1, 0, 2).reshape(P, -1)
+                uc, mc = u - u.mean(1, keepdims=True), m - m.mean(1, keepdims=True)
+                den = np.linalg.norm(uc, axis=1)[:, None] * np.linalg.norm(mc, axis=1)[None]
+                corr = np.where(den > 0, uc @ mc.T / np.where(den > 0, den, 1.0), 0.0)  # (k, P)
+                best = corr.max(1)
+                part = corr.argmax(1)
+                active = np.ones(k, bool)
+                if hasattr(model, "gates"):
+                    active = np.asarray(model.gates)[j] > 0.5
+                found = {int(part[a]) for a in np.flatnonzero(active & (best >= threshold))}
+                recipe = recipes[int(cl)]
+                best_corr.append(best.mean())
+                prec.append(len(found & recipe) / len(found) if found else 0.0)
+                rec.append(len(found & recipe) / len(recipe))
+            if not best_corr:
+                continue
+            out[method][kk] = {
+                "matched_fraction": float(np.mean(np.asarray(best_corr) >= threshold)),
+                "mean_best_corr": float(np.mean(best_corr)),
+                "precision": float(np.mean(prec)), "recall": float(np.mean(rec)),
+            }
+    legend = (f"Per class (test images whose class is the true label): each concept's code map is "
+              f"correlated with every part mask; parts matched by a class's active concepts "
+              f"(C2MF: gate > 0.5; baselines: all k) with corr ≥ {threshold} are compared with the "
+              "recipe. 'atoms matched' is the share of classes whose mean best correlation reaches "
+              "the threshold.")
+    return {"results": out, "threshold": threshold, "n_images": int(ok.sum()), "legend": legend}

@@ -1,0 +1,32 @@
+"""Lambert et al.'s Tables 1-2: the image sample is stratified by class and seeded."""
+
+import numpy as np
+import pytest
+
+from jaxconcepts.evaluation._compare import compare_config, stratified_sample
+
+
+def test_stratified_sample_spreads_over_classes_and_is_seeded():
+    labels = np.repeat([0, 1, 2, 3], [50, 30, 2, 18])  # store order: class 0 first
+    pick = stratified_sample(labels, 20, seed=0)
+    assert pick.size == 20 and np.unique(pick).size == 20 and np.all(np.diff(pick) > 0)
+    counts = np.bincount(labels[pick], minlength=4)
+    # equal shares, the small class gives all it has and the others fill in
+    assert counts[2] == 2 and sorted(counts[[0, 1, 3]].tolist()) == [6, 6, 6]
+    np.testing.assert_array_equal(pick, stratified_sample(labels, 20, seed=0))
+    assert not np.array_equal(pick, stratified_sample(labels, 20, seed=1))
+    # the first-N sample this replaces would be one class only
+    assert np.unique(labels[:20]).size == 1
+    np.testing.assert_array_equal(stratified_sample(labels, 500, seed=0), np.arange(100))
+
+
+def test_compare_params_need_every_key():
+    full = {"seed": 0, "n_images": 4, "n_concepts": 3, "sweep": [2, 3], "n_init": 1,
+            "algorithms": ["kmeans"], "batch_size": 4}
+    assert compare_config(full)["n_images"] == 4
+    with pytest.raises(ValueError, match=r"missing compare params \['seed'\]"):
+        compare_config({k: v for k, v in full.items() if k != "seed"})
+    with pytest.raises(ValueError, match=r"unknown compare params \['extra'\]"):
+        compare_config({**full, "extra": 1})
+    with pytest.raises(ValueError, match="must include 'kmeans'"):
+        compare_config({**full, "algorithms": ["gmm"]})
