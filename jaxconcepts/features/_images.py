@@ -32,7 +32,11 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".we
 
 
 class ImageLoadError(ValueError):
-    """An image file could not be read; the message says why."""
+    """An image file could not be read; the message names it, ``reason`` says why."""
+
+    def __init__(self, path, reason: str):
+        super().__init__(f"cannot read image {str(path)!r}: {reason}")
+        self.path, self.reason = str(path), reason
 
 
 @dataclass(frozen=True)
@@ -103,7 +107,7 @@ def load_image(
     notes: list[str] = []
     try:
         if path.stat().st_size == 0:
-            raise ImageLoadError(f"cannot read image {str(path)!r}: empty file")
+            raise ImageLoadError(path, "empty file")
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as im:
@@ -121,22 +125,20 @@ def load_image(
     except ImageLoadError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-        raise ImageLoadError(f"cannot read image {str(path)!r}: decompression-bomb limit "
-                             f"(PIL.Image.MAX_IMAGE_PIXELS={Image.MAX_IMAGE_PIXELS}): {e}") from e
+        raise ImageLoadError(path, f"decompression-bomb limit (PIL.Image.MAX_IMAGE_PIXELS="
+                                   f"{Image.MAX_IMAGE_PIXELS}): {e}") from e
     except UnidentifiedImageError as e:
-        raise ImageLoadError(f"cannot read image {str(path)!r}: not a recognised image "
-                             "format") from e
+        raise ImageLoadError(path, "not a recognised image format") from e
     except (OSError, SyntaxError, ValueError, EOFError, MemoryError) as e:
-        raise ImageLoadError(f"cannot read image {str(path)!r}: {type(e).__name__}: {e}") from e
+        raise ImageLoadError(path, f"{type(e).__name__}: {e}") from e
     if resize_short is not None:
         w, h = im.size
         scale = resize_short / min(w, h)
         big = round(w * scale) * round(h * scale)
         if Image.MAX_IMAGE_PIXELS and big > Image.MAX_IMAGE_PIXELS:
             raise ImageLoadError(
-                f"cannot read image {str(path)!r}: {w}x{h} resized to a shorter side of "
-                f"{resize_short} gives {big} pixels > PIL.Image.MAX_IMAGE_PIXELS="
-                f"{Image.MAX_IMAGE_PIXELS}"
+                path, f"{w}x{h} resized to a shorter side of {resize_short} gives {big} pixels "
+                f"> PIL.Image.MAX_IMAGE_PIXELS={Image.MAX_IMAGE_PIXELS}"
             )
         if min(w, h) < resize_short:
             notes.append(f"{w}x{h} smaller than the input: upsampled")

@@ -22,6 +22,7 @@ import numpy as np
 from tqdm import tqdm
 
 from jaxconcepts._io import load_arrays, save_arrays, write_json
+from jaxconcepts.features import torch_head as _torch_head
 from jaxconcepts.stages._common import (
     REPORTS,
     dataset_dir,
@@ -69,25 +70,6 @@ def concept_sizes(
             f"concepts file has sub-concept ids up to {found_s - 1} but concepts.n_sub_concepts={s}"
         )
     return max(k, 1), max(s, 0)
-
-
-def _torch_head(store, params):
-    """HostHead running the model's own torch head h (for heads without a closed form)."""
-    import torch  # only for heads that are not GAP + linear
-
-    from jaxconcepts.features import load_model
-    from jaxconcepts.importance import HostHead
-
-    man = store.manifest
-    w = man.get("weights") or {}
-    weights = w.get("path") if w.get("source") == "file" else w.get("source", "embedded")
-    kwargs = (params.get("extract") or {}).get("model_kwargs") or {}
-    lm = load_model(man["model"], weights=weights, image_size=man.get("image_size"), **kwargs)
-
-    def fn(x):
-        return lm.h(torch.from_numpy(np.array(x, np.float32))).float().numpy()
-
-    return HostHead(fn, batch_size=256)
 
 
 def run_importance(
