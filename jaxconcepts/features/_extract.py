@@ -339,8 +339,8 @@ def _merge(ckpt, out, n_shards, process_count, to_verify, root, base, head) -> d
                            "first_index": first})
     if not images:
         shutil.rmtree(ckpt / "merging")
-        raise ValueError(f"none of the files under {str(root)!r} could be read "
-                         f"({len(skipped)} skipped; first: {skipped[:3]})")
+        raise ValueError(f"none of the {len(skipped)} files under {str(root)!r} could be read "
+                         f"(first: {skipped[:3]})")
     shape = next(r["shape"] for r in recs if r["rows"])
     manifest = dict(base, shape=shape, images=images, shards=shards, n_images=len(images),
                     skipped=sorted(skipped, key=lambda s: s["path"]))
