@@ -38,7 +38,12 @@ from jaxconcepts.features._heads import tokens_to_grid
 from jaxconcepts.features._images import ImageLoadError, list_images, load_image
 from jaxconcepts.features._models import LoadedModel
 from jaxconcepts.features._store import HeadParams, store_dtype, write_head, write_shard
-from jaxconcepts.features._labels import label_indices, make_transform
+from jaxconcepts.features._labels import (
+    label_indices,
+    make_transform,
+    normalize_batch,
+    split_transform,
+)
 
 __all__ = ["extract", "NonFiniteActivationError", "label_indices", "make_transform",
            "process_split", "FORMAT"]
@@ -83,6 +88,8 @@ class _Images(torch.utils.data.Dataset):
         try:
             im, notes = load_image(r.path, resize_short=self.resize_short)
             x = self.transform(im)
+            if not isinstance(x, torch.Tensor):  # uint8 HWC pixels; normalised per batch
+                x = torch.from_numpy(np.array(x, np.uint8, copy=True))
             return i, x, None, notes, sha256_file(r.path)
         except ImageLoadError as e:
             reason = e.reason
@@ -93,7 +100,11 @@ class _Images(torch.utils.data.Dataset):
 
 def _collate(items):
     ok = [it[1] for it in items if it[1] is not None]
-    x = torch.stack(ok).contiguous(memory_format=torch.channels_last) if ok else None
+    x = None
+    if ok and ok[0].dtype == torch.uint8:  # (B, H, W, 3) viewed as channels_last (B, 3, H, W)
+        x = torch.stack(ok).permute(0, 3, 1, 2)
+    elif ok:
+        x = torch.stack(ok).contiguous(memory_format=torch.channels_last)
     return [(i, reason, notes, sha) for i, _, reason, notes, sha in items], x
 
 
@@ -230,8 +241,9 @@ def extract(
                     for b in range(k * shard_size, end, batch_size)]
     size = lm.data_config["input_size"][-1]
     crop_pct = float(lm.data_config.get("crop_pct") or 1.0)
+    pil_ops, mean, std = split_transform(lm.data_config)
     loader = torch.utils.data.DataLoader(
-        _Images(records, make_transform(lm.data_config), math.floor(size / crop_pct)),
+        _Images(records, pil_ops, math.floor(size / crop_pct)),
         batch_sampler=batches, num_workers=int(workers), collate_fn=_collate,
         prefetch_factor=int(prefetch) if workers else None,
         pin_memory=torch.device(device).type == "cuda")
@@ -254,7 +266,8 @@ def extract(
                 sh["skipped"].append({"path": records[i].rel, "reason": reason})
         if x is not None:
             with torch.inference_mode(), amp:
-                f, logits = _forward(lm, x.to(dev, non_blocking=True))
+                x = normalize_batch(x.to(dev, non_blocking=True), mean, std)
+                f, logits = _forward(lm, x.contiguous(memory_format=torch.channels_last))
             sh["rows"].append(_rows(f, logits, kept, records, labels, use_label_as_target,
                                     num_classes, np_dtype))
             for i, _, notes, sha in kept:

@@ -117,3 +117,15 @@ def test_half_precision_store_reads_back_as_float32(tmp_path, tiny_model, dtype)
     assert str(next(half.iter_batches(3, dtype=None)).activations.dtype) == dtype
     assert (sum(p.stat().st_size for p in half.path.glob("shard-*"))
             < 0.6 * sum(p.stat().st_size for p in ref.path.glob("shard-*")))
+
+
+def test_autocast_bfloat16_stays_close_and_rejects_unknown(tmp_path, tiny_model):
+    root = _folder(tmp_path / "images")
+    kw = dict(batch_size=3, shard_size=3, progress=False)
+    extract(tiny_model, root, tmp_path / "f32", **kw)
+    extract(tiny_model, root, tmp_path / "amp", autocast="bfloat16", **kw)
+    a, b = (ActivationStore(tmp_path / d).read("activations") for d in ("f32", "amp"))
+    assert not np.array_equal(a, b)  # it did run in bfloat16
+    np.testing.assert_allclose(b, a, rtol=0.1, atol=0.1 * np.abs(a).max())
+    with pytest.raises(ValueError, match="autocast='int8'; valid choices"):
+        extract(tiny_model, root, tmp_path / "x", autocast="int8", **kw)
