@@ -249,9 +249,12 @@ class ActivationStore:
         return out
 
     def image_path(self, rel: str) -> Path:
-        """The file of a recorded (dataset-relative) image path."""
+        """The file of a recorded image path: dataset-relative in stores written by ``extract``
+        (format >= 2); taken as it is in older or hand-made stores."""
         p = Path(rel)
-        return p if p.is_absolute() else self.image_root / p
+        if p.is_absolute() or int(self.manifest.get("format", 1)) < 2:
+            return p
+        return self.image_root / p
 
     @property
     def head(self) -> HeadParams | None:
