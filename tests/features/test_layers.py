@@ -35,7 +35,26 @@ def _check_store_rebuilds_h(tmp_path, lm, layer):
     np.testing.assert_allclose(z, store.read("logits"), rtol=1e-4, atol=1e-4)
     head = torch_head(store)  # what the importance stage runs for non-closed-form heads
     np.testing.assert_allclose(head.fn(A), store.read("logits"), rtol=1e-4, atol=1e-4)
+    _check_occlusion_through_torch_h(A, store, rebuilt, head)
     return A
+
+
+def _check_occlusion_through_torch_h(A, store, lm, head):
+    """Eq. 3 with h = the rest of the network: concept 0 occluded, recomputed by hand."""
+    from jaxconcepts.importance import concept_importance
+
+    C = A.shape[1]
+    labels = np.tile(np.arange(C) % 3, (len(A), 1)).astype(np.int32)
+    pred = store.read("pred")
+    res = concept_importance(A, labels, np.zeros_like(labels), pred, head=head, n_concepts=3,
+                             n_sub=1)
+    masked = A * (labels[:, :, None, None] != 0)
+    with torch.inference_mode():
+        p = torch.softmax(lm.h(torch.from_numpy(A)), -1).numpy()
+        pm = torch.softmax(lm.h(torch.from_numpy(masked)), -1).numpy()
+    rows = np.arange(len(A))
+    want = (p[rows, pred] - pm[rows, pred]) / p[rows, pred] * 100
+    np.testing.assert_allclose(np.asarray(res.importance)[:, 0], want, rtol=1e-3, atol=1e-3)
 
 
 @pytest.mark.slow
