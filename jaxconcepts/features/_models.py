@@ -17,7 +17,6 @@ and shape mismatches. ``g`` is timm's ``forward_features`` and ``h`` its ``forwa
 from __future__ import annotations
 
 import difflib
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
