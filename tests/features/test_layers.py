@@ -106,7 +106,7 @@ def test_loader_from_params_and_store_checks_the_checkpoint(tmp_path, tiny_model
     from safetensors.torch import save_file
 
     ckpt = tmp_path / "m.safetensors"
-    save_file(tiny_model.model.state_dict(), str(ckpt))
+    save_file({k: v.contiguous() for k, v in tiny_model.model.state_dict().items()}, str(ckpt))
     p = {"model": "resnet10t", "weights": str(ckpt), "image_size": 64, "layer": None,
          "model_kwargs": {"num_classes": 5}}
     lm = load_model_from_params(p)
