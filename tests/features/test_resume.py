@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -71,6 +72,14 @@ def test_sigkill_then_rerun_gives_the_uninterrupted_store(tmp_path, images):
     shard1 = ckpt / "shard-00001.safetensors"
     shard1.write_bytes(shard1.read_bytes()[:100])
     (ckpt / ".shard-00002.safetensors.abc.tmp").write_bytes(b"half")
+    # a second SIGKILL from outside, at whatever point the run has reached by then
+    p = _run(images, out, workers=2, wait=False)
+    deadline = time.monotonic() + 120
+    while len(list(ckpt.glob("shard-*.json"))) < 3 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    p.send_signal(signal.SIGKILL)
+    p.communicate()
+    assert not out.exists() or p.returncode == 0
     out_text, err, rc = _run(images, out, workers=2)
     assert rc == 0 and "merged" in out_text, err
     assert _files(out) == _files(ref)
