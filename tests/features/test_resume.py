@@ -124,6 +124,8 @@ def test_manifest_is_machine_independent(tmp_path, tiny_model, images):
     assert store.images[0]["rel"] == "a/01.png"
     assert Path(store.images[0]["path"]) == there / "a" / "01.png"
     assert store.manifest["weights"]["source"] == "random"
+    ids = [int(i) for b in store.iter_batches(5, fields=("index", "pred")) for i in b["index"]]
+    assert ids == [im["index"] for im in store.images] == list(range(13))  # dense, in row order
     assert len(store.manifest["weights"]["sha256"]) == 64
 
 
