@@ -234,6 +234,9 @@ def extract(
                  (process_index + 1) * n_shards // process_count)
     done = {k for k in mine if _shard_ok(ckpt, k) is not None}
     todo = [k for k in mine if k not in done]
+    if done and progress:
+        tqdm.write(f"extract: resuming, {len(done)} of {len(mine)} shards already done "
+                   f"in {str(ckpt)!r}")
     batches = []
     for k in todo:  # batches never cross a shard: a shard's bytes depend only on its images
         end = min((k + 1) * shard_size, len(records))
