@@ -2,20 +2,44 @@
 
 ``ActivationStore`` and its record types import no torch, so JAX stages can read a store
 without paying torch's import; the torch-backed names load on first use.
+
+One model loader serves every stage: ``load_model_from_params(params["extract"], seed=...)``
+builds the model an extraction will use, ``load_model_from_store(store)`` rebuilds the one a
+store was made with (g and h at the recorded layer, weights checked by sha256).
 """
 
-from jaxconcepts.features._store import FIELDS, ActivationStore, Batch, HeadParams, StoreWriter
+from jaxconcepts.features._store import (
+    FIELDS,
+    STORE_DTYPES,
+    ActivationStore,
+    Batch,
+    HeadParams,
+    StoreWriter,
+)
 
 _LAZY = {
     "load_model": "_models", "LoadedModel": "_models", "load_checkpoint": "_models",
-    "map_efficientnet_lite0_keys": "_models", "CheckpointMismatchError": "_models",
-    "embedded_weights_path": "_models",
-    "extract": "_extract", "NonFiniteActivationError": "_extract", "make_transform": "_extract",
+    "load_model_from_params": "_models", "load_model_from_store": "_models",
+    "map_efficientnet_lite0_keys": "_embedded", "CheckpointMismatchError": "_embedded",
+    "embedded_weights_path": "_embedded",
+    "extract": "_extract", "NonFiniteActivationError": "_extract", "process_split": "_extract",
+    "make_transform": "_preprocess",
+    "Trunk": "_heads", "Rest": "_heads",
     "extract_crops": "_crops", "crop_boxes": "_crops",
-    "list_images": "_images", "load_rgb": "_images", "ImageLoadError": "_images",
+    "list_images": "_images", "load_rgb": "_images", "load_image": "_images",
+    "ImageLoadError": "_images",
 }
 
-__all__ = ["ActivationStore", "Batch", "HeadParams", "StoreWriter", "FIELDS", *_LAZY]
+__all__ = ["ActivationStore", "Batch", "HeadParams", "StoreWriter", "FIELDS", "STORE_DTYPES",
+           "torch_head", *_LAZY]
+
+
+def torch_head(store):
+    """The store's own torch h (any layer) as a numpy host function; imports torch only when
+    called (see ``features._heads.torch_head``)."""
+    from jaxconcepts.features._heads import torch_head as _torch_head
+
+    return _torch_head(store)
 
 
 def __getattr__(name):

@@ -21,9 +21,10 @@ import torch
 from tqdm.auto import tqdm
 
 from jaxconcepts._io import save_arrays, sha256_file
-from jaxconcepts.features._extract import NonFiniteActivationError, make_transform
+from jaxconcepts.features._extract import NonFiniteActivationError
 from jaxconcepts.features._images import load_rgb
-from jaxconcepts.features._models import LoadedModel, tokens_to_grid
+from jaxconcepts.features._preprocess import make_transform
+from jaxconcepts.features._models import LoadedModel
 from jaxconcepts.features._store import ActivationStore
 
 __all__ = ["crop_boxes", "crop_and_resize", "extract_crops"]
@@ -85,7 +86,7 @@ def extract_crops(
         FileNotFoundError / ValueError: an image is missing or changed since extraction.
         NonFiniteActivationError: NaN/Inf in a crop's activations (names the image).
     """
-    images = store.images
+    images = store.manifest["images"]  # paths relative to store.image_root
     if not images:
         raise ValueError(f"store {str(store.path)!r} holds no images")
     transform = make_transform(lm.data_config)
@@ -100,9 +101,7 @@ def extract_crops(
             return
         x = torch.cat([c for _, c in pending], 0).contiguous(memory_format=torch.channels_last)
         with torch.inference_mode():
-            f = model.forward_features(x)
-            if lm.tokens:
-                f = tokens_to_grid(model, f)
+            f = lm.trunk(x)  # g at the store's layer
         a = f.float().mean(dim=(2, 3)).numpy().reshape(len(pending), n_crops, -1)
         for (pos, _), r in zip(pending, a):
             if not np.isfinite(r).all():
@@ -117,7 +116,7 @@ def extract_crops(
     per_batch = max(1, batch_size // n_crops)
     bar = tqdm(images, desc="crops", unit="img", disable=not progress)
     for pos, rec in enumerate(bar):
-        path = Path(rec["path"])
+        path = store.image_path(rec["path"])
         if not path.is_file():
             raise FileNotFoundError(f"image {str(path)!r} of the store is missing; re-run extract")
         if rec.get("sha256") and sha256_file(path) != rec["sha256"]:
@@ -133,7 +132,8 @@ def extract_crops(
     flush()
     meta = {"n_images": len(images), "n_crops": int(n_crops), "crop_fraction": float(crop_fraction),
             "seed": int(seed), "channels": int(C), "model": store.manifest.get("model"),
-            "store_weights_sha256": (store.manifest.get("weights") or {}).get("sha256")}
+            "store_weights_sha256": (store.manifest.get("weights") or {}).get("sha256"),
+            "layer": store.manifest.get("layer")}
     index = np.array([int(r["index"]) for r in images], np.int32)
     save_arrays(out, {"crops": rows, "index": index, "boxes": boxes_all},
                 metadata={k: str(v) for k, v in meta.items()})

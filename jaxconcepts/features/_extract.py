@@ -1,80 +1,167 @@
-"""Extraction: images → g(x) activations (torch, once) → numpy → the activation store.
+"""Extraction: images → g(x) activations (torch, once) → the activation store. Resumable.
 
-Runs the model in batches on the CPU (channels-last, no grad) with a progress bar, checks each
-image's activations for NaN/Inf, computes logits with h, and writes shards + manifest.
+Images are split into shards of ``shard_size`` consecutive files (sorted by relative path).
+Each shard is a unit of work: decoded and resized in ``DataLoader`` workers (prefetching while
+the model runs), forwarded in batches that never cross a shard boundary, and committed to a
+checkpoint directory (default ``<out>.partial``) as a safetensors file plus a JSON record with its
+sha256. A rerun after a kill (even SIGKILL) skips every shard whose record and checksum agree and
+redoes the rest; the checkpoint is tied to a fingerprint of the model, preprocessing and inputs.
+When every shard is done, one merge writes ``manifest.json`` and hard-links the shards into
+``out`` atomically, then deletes the checkpoint. Shard bytes depend only on their images, so the
+store is byte-identical whether the run was interrupted or split over processes.
+
+Several processes (``process_index``/``process_count``, default from the launcher environment:
+``JAX_PROCESS_ID``/``JAX_NUM_PROCESSES``, ``SLURM_PROCID``/``SLURM_NTASKS``, ``RANK``/
+``WORLD_SIZE``, or an initialised ``jax.distributed``) take contiguous ranges of shards; the last
+one to finish merges.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import json
+import math
+import os
+import shutil
+import sys
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from jaxconcepts._io import sha256_file
-from jaxconcepts.features._images import ImageLoadError, ImageRecord, list_images, load_rgb
-from jaxconcepts.features._models import LoadedModel, tokens_to_grid
-from jaxconcepts.features._store import HeadParams, StoreWriter
+from jaxconcepts._io import atomic_dir, sha256_file, write_json
+from jaxconcepts.features._heads import tokens_to_grid
+from jaxconcepts.features._images import ImageLoadError, list_images, load_image
+from jaxconcepts.features._models import LoadedModel
+from jaxconcepts.features._store import HeadParams, store_dtype, write_head, write_shard
+from jaxconcepts.features._labels import label_indices
+from jaxconcepts.features._preprocess import (
+    make_transform,
+    normalize_batch,
+    split_transform,
+)
 
-__all__ = ["extract", "NonFiniteActivationError", "label_indices", "make_transform"]
+__all__ = ["extract", "NonFiniteActivationError", "label_indices", "make_transform",
+           "process_split", "FORMAT"]
+
+FORMAT = 2
+_AUTOCAST = {None: None, "bfloat16": torch.bfloat16, "float16": torch.float16}
+_LAUNCHERS = (("JAX_PROCESS_ID", "JAX_NUM_PROCESSES"), ("SLURM_PROCID", "SLURM_NTASKS"),
+              ("RANK", "WORLD_SIZE"))
 
 
 class NonFiniteActivationError(ValueError):
     """The model produced NaN or Inf activations for an image."""
 
 
-def make_transform(data_config: dict[str, Any]):
-    """timm's eval transform for this data config (resize, centre crop, normalise)."""
-    from timm.data import create_transform
+def process_split() -> tuple[int, int]:
+    """(process index, process count) from the launcher environment or ``jax.distributed``."""
+    for i_name, n_name in _LAUNCHERS:
+        if i_name in os.environ and n_name in os.environ:
+            i, n = int(os.environ[i_name]), int(os.environ[n_name])
+            if not 0 <= i < n:
+                raise ValueError(f"{i_name}={i} should be in [0, {n_name}={n})")
+            return i, n
+    if "jax" in sys.modules:
+        import jax
 
-    cfg = {k: data_config[k] for k in ("input_size", "interpolation", "mean", "std", "crop_pct",
-                                       "crop_mode") if k in data_config}
-    return create_transform(**cfg, is_training=False)
-
-
-def label_indices(
-    label_names: list[str | None], num_classes: int
-) -> tuple[list[int], list[str] | None]:
-    """Map folder names to class indices.
-
-    ImageNet synset folders (``n01440764``) map to ImageNet indices for 1000-class models; other
-    folders are numbered in sorted order (torchvision ImageFolder convention). Flat folders are
-    unlabelled (-1).
-
-    Returns:
-        (indices, class_names) with ``class_names`` None for unlabelled data.
-    """
-    names = sorted({n for n in label_names if n is not None})
-    if not names:
-        return [-1] * len(label_names), None
-    if num_classes == 1000 and all(n.startswith("n") and n[1:].isdigit() for n in names):
-        from timm.data import ImageNetInfo
-
-        info = ImageNetInfo()
-        to_idx = {info.index_to_label_name(i): i for i in range(1000)}
-        unknown = [n for n in names if n not in to_idx]
-        if unknown:
-            raise ValueError(f"folders {unknown[:5]} are not ImageNet-1k synsets")
-        return [to_idx[n] if n is not None else -1 for n in label_names], None
-    to_idx = {n: i for i, n in enumerate(names)}
-    return [to_idx[n] if n is not None else -1 for n in label_names], names
+        if jax.distributed.is_initialized():
+            return jax.process_index(), jax.process_count()
+    return 0, 1
 
 
-def _load_batch(records, transform, skipped):
-    xs, kept = [], []
-    for r in records:
+class _Images(torch.utils.data.Dataset):
+    """Decode + resize one image in a worker; a bad file becomes a reason, never an exception."""
+
+    def __init__(self, records, transform, resize_short):
+        self.records, self.transform, self.resize_short = records, transform, resize_short
+
+    def __len__(self):
+        return len(self.records)
+
+    def __getitem__(self, i):
+        r = self.records[i]
         try:
-            im = load_rgb(r.path)
+            im, notes = load_image(r.path, resize_short=self.resize_short)
+            x = self.transform(im)
+            if not isinstance(x, torch.Tensor):  # uint8 HWC pixels; normalised per batch
+                x = torch.from_numpy(np.array(x, np.uint8, copy=True))
+            return i, x, None, notes, sha256_file(r.path)
         except ImageLoadError as e:
-            warnings.warn(f"skipping {r.path}: {e}", stacklevel=2)
-            skipped.append({"path": str(r.path), "reason": str(e)})
-            continue
-        xs.append(transform(im))
-        kept.append(r)
-    return (torch.stack(xs) if xs else None), kept
+            reason = e.reason
+        except Exception as e:  # hostile input must not stop the run: record what happened
+            reason = f"{type(e).__name__}: {e}"
+        return i, None, reason.replace(str(r.path), r.rel), [], None
+
+
+def _collate(items):
+    ok = [it[1] for it in items if it[1] is not None]
+    x = None
+    if ok and ok[0].dtype == torch.uint8:  # (B, H, W, 3) viewed as channels_last (B, 3, H, W)
+        x = torch.stack(ok).permute(0, 3, 1, 2)
+    elif ok:
+        x = torch.stack(ok).contiguous(memory_format=torch.channels_last)
+    return [(i, reason, notes, sha) for i, _, reason, notes, sha in items], x
+
+
+def _forward(lm: LoadedModel, x: torch.Tensor):
+    if lm.layer is None:
+        raw = lm.model.forward_features(x)
+        logits = lm.model.forward_head(raw)  # h on g's raw output: exact for any head
+    else:
+        box = {}
+        hook = lm.model.get_submodule(lm.layer).register_forward_hook(
+            lambda _m, _i, out: box.__setitem__("f", out))
+        try:
+            logits = lm.model(x)
+        finally:
+            hook.remove()
+        raw = box["f"]
+    return (tokens_to_grid(lm.model, raw) if raw.ndim == 3 else raw), logits
+
+
+def _fingerprint(lm, records, settings) -> dict:
+    h = hashlib.sha256()
+    for r in records:
+        st = r.path.stat()
+        h.update(f"{r.rel}\t{st.st_size}\t{st.st_mtime_ns}\n".encode())
+    return {"format": FORMAT, "rebuild": lm.spec(), "files": h.hexdigest(),
+            "n_files": len(records), **settings}
+
+
+def _shard_ok(ckpt: Path, k: int) -> dict | None:
+    """The shard's record when its file is present and its sha256 agrees, else None."""
+    rec_path = ckpt / f"shard-{k:05d}.json"
+    try:
+        rec = json.loads(rec_path.read_text())
+        if rec["rows"] and sha256_file(ckpt / rec["file"]) != rec["sha256"]:
+            return None
+        return rec
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def _open_checkpoint(ckpt: Path, fp: dict, process_count: int) -> None:
+    state = ckpt / "state.json"
+    if state.is_file():
+        try:
+            old = json.loads(state.read_text())
+        except ValueError:
+            old = None
+        if old == json.loads(json.dumps(fp)):
+            return
+        if process_count > 1:
+            raise ValueError(f"checkpoint {str(ckpt)!r} belongs to another extraction (model, "
+                             "settings or images changed); delete it and start every process again")
+        warnings.warn(f"checkpoint {str(ckpt)!r} is from other settings or images: starting over",
+                      stacklevel=3)
+        shutil.rmtree(ckpt)
+    ckpt.mkdir(parents=True, exist_ok=True)
+    write_json(state, fp)
 
 
 def extract(
@@ -82,90 +169,205 @@ def extract(
     image_root: str | Path,
     out: str | Path,
     *,
-    batch_size: int = 16,
-    shard_size: int = 256,
+    batch_size: int,
+    shard_size: int,
     use_label_as_target: bool = False,
+    dtype: str = "float32",
+    workers: int = 0,
+    prefetch: int = 2,
+    device: str = "cpu",
+    autocast: str | None = None,
+    checkpoint: str | Path | None = None,
+    process_index: int | None = None,
+    process_count: int | None = None,
     progress: bool = True,
-) -> dict:
+    on_shard: Callable[[int], None] | None = None,
+) -> dict | None:
     """Extract g(x) for every image under ``image_root`` and write the store at ``out``.
 
     Args:
-        lm: a :class:`LoadedModel` (see ``load_model``).
+        lm: a :class:`LoadedModel` (see ``load_model_from_params``).
         image_root: a flat or ImageFolder-style folder of images.
-        out: the store directory (replaced atomically on success).
-        batch_size: images per forward pass.
-        shard_size: rows per safetensors shard.
+        out: the store directory (replaced atomically when every shard is done).
+        batch_size: images per forward pass (batches stay inside a shard).
+        shard_size: images (files) per shard: the unit of resumption and of splitting.
         use_label_as_target: target = label (when the image has one) instead of the prediction.
+        dtype: storage dtype of the activations: ``float32``, ``float16`` or ``bfloat16``.
+        workers: DataLoader worker processes decoding images (0 = in this process).
+        prefetch: batches each worker prepares ahead.
+        device: ``cpu``, ``cuda``, ``cuda:1``… (the model is moved there).
+        autocast: None, ``bfloat16`` or ``float16``: ``torch.autocast`` around the forward.
+        checkpoint: the resumable working directory; None → ``<out>.partial``.
+        process_index, process_count: this process's share; None → :func:`process_split`.
+        on_shard: called with the shard number after each shard is committed.
 
     Returns:
-        The manifest written.
+        The manifest when this process wrote the store, None when other processes' shards are
+        still missing (the last process to finish merges).
 
     Raises:
-        ValueError: empty folder, or every image failed to load.
-        NonFiniteActivationError: NaN/Inf activations (names the image).
+        ValueError: empty folder, every image unreadable, bad option, stale multi-process
+            checkpoint. NonFiniteActivationError: NaN/Inf activations (names the image).
     """
-    records, skipped = list_images(image_root)
-    for s in skipped:
-        warnings.warn(f"skipping {s['path']}: {s['reason']}", stacklevel=2)
+    if autocast not in _AUTOCAST:
+        raise ValueError(f"autocast={autocast!r}; valid choices: {list(_AUTOCAST)}")
+    for name, v, lo in (("batch_size", batch_size, 1), ("shard_size", shard_size, 1),
+                        ("workers", workers, 0), ("prefetch", prefetch, 1)):
+        if int(v) < lo:
+            raise ValueError(f"{name}={v} should be >= {lo}")
+    np_dtype = store_dtype(dtype)
+    if process_index is None or process_count is None:
+        process_index, process_count = process_split()
+    root, out = Path(image_root), Path(out)
+    ckpt = Path(checkpoint) if checkpoint is not None else out.with_name(out.name + ".partial")
+    records, listed_skips = list_images(root)
     num_classes = lm.head_weight.shape[0] if lm.head_weight is not None else lm.model.num_classes
     labels, class_names = label_indices([r.label_name for r in records], num_classes)
-    label_of = {r.path: lab for r, lab in zip(records, labels)}
-    transform = make_transform(lm.data_config)
-    model = lm.model.to(memory_format=torch.channels_last)
-    images: list[dict] = []
-    shape = None
-    with StoreWriter(out, shard_size=shard_size) as writer:
-        bar = tqdm(total=len(records), desc="extract", unit="img", disable=not progress)
-        for start in range(0, len(records), batch_size):
-            chunk = records[start : start + batch_size]
-            x, kept = _load_batch(chunk, transform, skipped)
-            bar.update(len(chunk))
-            if x is None:
-                continue
-            with torch.inference_mode():
-                raw = model.forward_features(x.contiguous(memory_format=torch.channels_last))
-                logits = model.forward_head(raw)  # h on g's raw output: exact for any head
-                f = tokens_to_grid(model, raw) if lm.tokens else raw
-            a = f.float().contiguous().numpy()
-            finite = np.isfinite(a.reshape(len(a), -1)).all(1)
-            if not finite.all():
-                bad = [str(kept[i].path) for i in np.flatnonzero(~finite)]
-                raise NonFiniteActivationError(f"NaN or Inf in the activations of {bad}")
-            z = logits.float().numpy()
-            if not np.isfinite(z).all():
-                bad = [str(kept[i].path) for i in np.flatnonzero(~np.isfinite(z).all(1))]
-                raise NonFiniteActivationError(f"NaN or Inf in the logits of {bad}")
-            p = torch.softmax(logits.float(), -1).numpy()
-            pred = z.argmax(1)
-            lab = np.array([label_of[r.path] for r in kept], np.int32)
-            target = np.where((lab >= 0) & use_label_as_target, lab, pred) if num_classes else pred
-            idx = np.arange(len(images), len(images) + len(kept), dtype=np.int32)
-            for i, r in enumerate(kept):
-                images.append({
-                    "index": int(idx[i]), "path": str(r.path), "sha256": sha256_file(r.path),
-                    "label": int(lab[i]), "label_name": r.label_name,
-                })
-            shape = list(a.shape[1:])
-            writer.add(activations=a, logits=z, target=target, label=lab, pred=pred,
-                       prob=p[np.arange(len(p)), pred], index=idx)
-        bar.close()
-        if not images:
-            raise ValueError(f"none of the {len(records)} files under {str(image_root)!r} could be read")
-        cfg = {k: (list(v) if isinstance(v, tuple) else v) for k, v in lm.data_config.items()}
-        manifest = {
-            "model": lm.name,
-            "weights": lm.weights,
-            "preprocessing": cfg,
-            "image_size": int(lm.data_config["input_size"][-1]),
-            "layer": "forward_features" + (" (tokens → grid, prefix tokens dropped)" if lm.tokens else ""),
-            "shape": shape,
-            "images": images,
-            "skipped": skipped,
-            "head": {"kind": lm.head_kind, "num_classes": int(num_classes)},
-            "class_names": class_names,
-            "image_root": str(image_root),
-            "use_label_as_target": bool(use_label_as_target),
-        }
-        head = HeadParams(lm.head_weight, lm.head_bias) if lm.head_kind == "gap_linear" else None
-        manifest = writer.finish(manifest, head)
+    cfg = {k: (list(v) if isinstance(v, tuple) else v) for k, v in lm.data_config.items()}
+    settings = {"preprocessing": cfg, "dtype": dtype, "shard_size": int(shard_size),
+                "batch_size": int(batch_size), "use_label_as_target": bool(use_label_as_target),
+                "device": str(torch.device(device)), "autocast": autocast}
+    _open_checkpoint(ckpt, _fingerprint(lm, records, settings), process_count)
+
+    n_shards = math.ceil(len(records) / shard_size)
+    mine = range(process_index * n_shards // process_count,
+                 (process_index + 1) * n_shards // process_count)
+    done = {k for k in mine if _shard_ok(ckpt, k) is not None}
+    todo = [k for k in mine if k not in done]
+    if done and progress:
+        tqdm.write(f"extract: resuming, {len(done)} of {len(mine)} shards already done "
+                   f"in {str(ckpt)!r}")
+    batches = []
+    for k in todo:  # batches never cross a shard: a shard's bytes depend only on its images
+        end = min((k + 1) * shard_size, len(records))
+        batches += [list(range(b, min(b + batch_size, end)))
+                    for b in range(k * shard_size, end, batch_size)]
+    size = lm.data_config["input_size"][-1]
+    crop_pct = float(lm.data_config.get("crop_pct") or 1.0)
+    pil_ops, mean, std = split_transform(lm.data_config)
+    loader = torch.utils.data.DataLoader(
+        _Images(records, pil_ops, math.floor(size / crop_pct)),
+        batch_sampler=batches, num_workers=int(workers), collate_fn=_collate,
+        prefetch_factor=int(prefetch) if workers else None,
+        pin_memory=torch.device(device).type == "cuda")
+    model = lm.model.to(device=device, memory_format=torch.channels_last)
+    dev = torch.device(device)
+    amp = (torch.autocast(dev.type, dtype=_AUTOCAST[autocast]) if autocast
+           else contextlib.nullcontext())
+    pending: dict[int, dict[str, Any]] = {}
+    bar = tqdm(total=sum(len(b) for b in batches), desc="extract", unit="img",
+               disable=not progress)
+    for meta, x in loader:
+        bar.update(len(meta))
+        k = meta[0][0] // shard_size
+        sh = pending.setdefault(k, {"rows": [], "images": [], "skipped": [], "seen": 0})
+        sh["seen"] += len(meta)
+        kept = [m for m in meta if m[1] is None]
+        for i, reason, _, _ in meta:
+            if reason is not None:
+                warnings.warn(f"skipping {records[i].rel}: {reason}", stacklevel=2)
+                sh["skipped"].append({"path": records[i].rel, "reason": reason})
+        if x is not None:
+            with torch.inference_mode(), amp:
+                x = normalize_batch(x.to(dev, non_blocking=True), mean, std)
+                f, logits = _forward(lm, x.contiguous(memory_format=torch.channels_last))
+            sh["rows"].append(_rows(f, logits, kept, records, labels, use_label_as_target,
+                                    num_classes, np_dtype))
+            for i, _, notes, sha in kept:
+                im = {"path": records[i].rel, "sha256": sha, "label": int(labels[i]),
+                      "label_name": records[i].label_name}
+                sh["images"].append(dict(im, notes=notes) if notes else im)
+        end = min((k + 1) * shard_size, len(records))
+        if sh["seen"] == end - k * shard_size:
+            _commit(ckpt, k, pending.pop(k))
+            done.add(k)
+            if on_shard is not None:
+                on_shard(k)
+    bar.close()
+    verified = set(range(n_shards)) - set(mine) - done
+    return _merge(ckpt, out, n_shards, process_count, verified, root, {
+        "format": FORMAT, "model": lm.name, "weights": lm.weights, "model_kwargs":
+        lm.spec()["model_kwargs"], "rebuild": lm.spec(), "preprocessing": cfg,
+        "image_size": int(size), "layer": lm.layer or "forward_features",
+        "head": {"kind": lm.head_kind, "num_classes": int(num_classes)},
+        "class_names": class_names, "use_label_as_target": bool(use_label_as_target),
+        "dtype": dtype, "listed_skips": listed_skips,
+    }, HeadParams(lm.head_weight, lm.head_bias) if lm.head_kind == "gap_linear" else None)
+
+
+def _rows(f, logits, kept, records, labels, use_label_as_target, num_classes, np_dtype):
+    a = f.float().cpu().numpy()
+    finite = np.isfinite(a.reshape(len(a), -1)).all(1)
+    if not finite.all():
+        bad = [records[kept[i][0]].rel for i in np.flatnonzero(~finite)]
+        raise NonFiniteActivationError(f"NaN or Inf in the activations of {bad}")
+    z = logits.float().cpu().numpy()
+    if not np.isfinite(z).all():
+        bad = [records[kept[i][0]].rel for i in np.flatnonzero(~np.isfinite(z).all(1))]
+        raise NonFiniteActivationError(f"NaN or Inf in the logits of {bad}")
+    p = torch.softmax(torch.from_numpy(z), -1).numpy()
+    pred = z.argmax(1).astype(np.int32)
+    lab = np.array([labels[i] for i, *_ in kept], np.int32)
+    target = np.where((lab >= 0) & use_label_as_target, lab, pred) if num_classes else pred
+    return {"activations": a.astype(np_dtype), "logits": z, "target": target.astype(np.int32),
+            "label": lab, "pred": pred, "prob": p[np.arange(len(p)), pred].astype(np.float32)}
+
+
+def _commit(ckpt: Path, k: int, sh: dict) -> None:
+    """Write shard ``k``'s arrays, then its record (the record is the commit)."""
+    rows = sum(len(r["pred"]) for r in sh["rows"])
+    rec = {"shard": k, "rows": rows, "file": None, "sha256": None, "shape": None,
+           "images": sh["images"], "skipped": sh["skipped"]}
+    if rows:
+        arrays = {f: np.concatenate([r[f] for r in sh["rows"]]) for f in sh["rows"][0]}
+        rec["file"] = f"shard-{k:05d}.safetensors"
+        rec["sha256"] = write_shard(ckpt / rec["file"], arrays)
+        rec["shape"] = list(arrays["activations"].shape[1:])
+    write_json(ckpt / f"shard-{k:05d}.json", rec)
+
+
+def _merge(ckpt, out, n_shards, process_count, to_verify, root, base, head) -> dict | None:
+    recs = []
+    for k in range(n_shards):
+        rec_path = ckpt / f"shard-{k:05d}.json"
+        if not rec_path.is_file():
+            return None  # another process's shards are still running; it will merge
+        rec = _shard_ok(ckpt, k) if k in to_verify else json.loads(rec_path.read_text())
+        if rec is None:
+            rec_path.unlink(missing_ok=True)
+            raise ValueError(f"shard {k} in {str(ckpt)!r} fails its checksum; rerun extraction "
+                             "to redo it")
+        recs.append(rec)
+    try:
+        (ckpt / "merging").mkdir()
+    except FileExistsError:
+        if process_count > 1:
+            return None  # another process is merging
+    except FileNotFoundError:
+        return None  # another process merged and removed the checkpoint
+    images, shards, skipped = [], [], list(base.pop("listed_skips"))
+    for rec in recs:
+        first = len(images)
+        images += [dict(im, index=first + j) for j, im in enumerate(rec["images"])]
+        skipped += rec["skipped"]
+        if rec["rows"]:
+            shards.append({"file": rec["file"], "rows": rec["rows"], "sha256": rec["sha256"],
+                           "first_index": first})
+    if not images:
+        shutil.rmtree(ckpt / "merging")
+        raise ValueError(f"none of the {len(skipped)} files under {str(root)!r} could be read "
+                         f"(first: {skipped[:3]})")
+    shape = next(r["shape"] for r in recs if r["rows"])
+    manifest = dict(base, shape=shape, images=images, shards=shards, n_images=len(images),
+                    skipped=sorted(skipped, key=lambda s: s["path"]))
+    with atomic_dir(out) as tmp:
+        for s in shards:
+            try:
+                os.link(ckpt / s["file"], tmp / s["file"])
+            except OSError:
+                shutil.copyfile(ckpt / s["file"], tmp / s["file"])
+        if head is not None:
+            write_head(tmp / "head.safetensors", head)
+        write_json(tmp / "manifest.json", manifest)
+    shutil.rmtree(ckpt, ignore_errors=True)
     return manifest

@@ -13,7 +13,7 @@ from functools import lru_cache
 from typing import NamedTuple, Sequence
 
 __all__ = ["LabelSpace", "imagenet_synsets", "imagenet_lemmas", "imagenet_definitions",
-           "label_space"]
+           "label_space", "label_indices"]
 
 
 class LabelSpace(NamedTuple):
@@ -81,3 +81,31 @@ def label_space(n_classes: int, class_names: Sequence[str] | None = None) -> Lab
         return LabelSpace([x[0] for x in lem], list(lem), imagenet_definitions(), "imagenet")
     names = [f"class {i}" for i in range(n_classes)]
     return LabelSpace(names, [(n,) for n in names], [""] * n_classes, "index")
+
+
+def label_indices(
+    label_names: list[str | None], num_classes: int
+) -> tuple[list[int], list[str] | None]:
+    """Map folder names to class indices.
+
+    ImageNet synset folders (``n01440764``) map to ImageNet indices for 1000-class models; other
+    folders are numbered in sorted order (torchvision ImageFolder convention). Flat folders are
+    unlabelled (-1).
+
+    Returns:
+        (indices, class_names) with ``class_names`` None for unlabelled data.
+    """
+    names = sorted({n for n in label_names if n is not None})
+    if not names:
+        return [-1] * len(label_names), None
+    if num_classes == 1000 and all(n.startswith("n") and n[1:].isdigit() for n in names):
+        from timm.data import ImageNetInfo
+
+        info = ImageNetInfo()
+        to_idx = {info.index_to_label_name(i): i for i in range(1000)}
+        unknown = [n for n in names if n not in to_idx]
+        if unknown:
+            raise ValueError(f"folders {unknown[:5]} are not ImageNet-1k synsets")
+        return [to_idx[n] if n is not None else -1 for n in label_names], None
+    to_idx = {n: i for i, n in enumerate(names)}
+    return [to_idx[n] if n is not None else -1 for n in label_names], names

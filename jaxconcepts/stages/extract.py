@@ -1,37 +1,53 @@
-"""Stage ``extract``: run g over ``data/<ds>/images`` once and write the activation store."""
+"""Stage ``extract``: run g over ``data/<ds>/images`` once and write the activation store.
+
+Resumable: shards are committed to ``data/<ds>/activations.partial`` (or ``extract.checkpoint``)
+as they finish, so rerunning after a crash (or ``dvc repro`` after one) continues from the last
+complete shard. Run several copies under a launcher (``srun``, ``torchrun``, or with
+``JAX_PROCESS_ID``/``JAX_NUM_PROCESSES`` set) to split the images; the last one to finish merges.
+"""
 
 from __future__ import annotations
 
 import time
 
-from jaxconcepts.features._extract import extract
-from jaxconcepts.features._models import load_model
 from jaxconcepts.stages._common import dataset_dir, dataset_params, load_params, stage_parser
+
+_KEYS = {"model", "weights", "model_kwargs", "image_size", "layer", "batch_size", "shard_size",
+         "use_label_as_target", "image_root", "threads", "dtype", "workers", "prefetch", "device",
+         "autocast", "checkpoint"}
 
 
 def main(argv: list[str] | None = None) -> None:
     args = stage_parser(__doc__.splitlines()[0]).parse_args(argv)
     params = dataset_params(load_params(args.params), args.dataset)
     p = params["extract"]
+    unknown, missing = sorted(set(p) - _KEYS), sorted(_KEYS - set(p))
+    if unknown or missing:
+        raise ValueError(f"extract params: unknown keys {unknown}, missing keys {missing}; "
+                         f"valid keys: {sorted(_KEYS)}")
     import torch
 
-    torch.manual_seed(int(params.get("seed", 0)))
-    torch.set_num_threads(int(p.get("threads") or torch.get_num_threads()))
-    lm = load_model(
-        p["model"], weights=p.get("weights", "embedded"), image_size=p.get("image_size"),
-        **(p.get("model_kwargs") or {}),
-    )
+    from jaxconcepts.features import extract, load_model_from_params
+
+    if p["threads"]:
+        torch.set_num_threads(int(p["threads"]))
+    lm = load_model_from_params(p, seed=int(params["seed"]))
     t0 = time.perf_counter()
     manifest = extract(
-        lm, p.get("image_root") or dataset_dir(args.dataset, "images"),
-        dataset_dir(args.dataset, "activations"), batch_size=int(p.get("batch_size", 16)),
-        shard_size=int(p.get("shard_size", 256)),
-        use_label_as_target=bool(p.get("use_label_as_target", False)),
+        lm, p["image_root"] or dataset_dir(args.dataset, "images"),
+        dataset_dir(args.dataset, "activations"), batch_size=int(p["batch_size"]),
+        shard_size=int(p["shard_size"]), use_label_as_target=bool(p["use_label_as_target"]),
+        dtype=p["dtype"], workers=int(p["workers"]), prefetch=int(p["prefetch"]),
+        device=p["device"], autocast=p["autocast"], checkpoint=p["checkpoint"],
     )
     dt = time.perf_counter() - t0
+    if manifest is None:
+        print(f"extract: this process's shards are done in {dt:.1f} s; the last process merges")
+        return
     print(
-        f"extract: {manifest['n_images']} images → {manifest['shape']} maps in {dt:.1f} s "
-        f"({manifest['n_images'] / dt:.1f} img/s); skipped {len(manifest['skipped'])}"
+        f"extract: {manifest['n_images']} images → {manifest['shape']} maps at "
+        f"{manifest['layer']} in {dt:.1f} s ({manifest['n_images'] / dt:.1f} img/s); "
+        f"skipped {len(manifest['skipped'])}"
     )
 
 

@@ -22,6 +22,8 @@ import numpy as np
 
 from jaxconcepts._checks import check_choice, check_keys
 from jaxconcepts._io import load_arrays, save_arrays, write_json
+from jaxconcepts.features import torch_head
+from jaxconcepts.importance import HostHead
 from jaxconcepts.importance._run import (
     IMPORTANCE_KEYS,
     IMPORTANCE_METHODS,
@@ -40,25 +42,6 @@ from jaxconcepts.stages._common import (
 __all__ = ["main"]
 
 _HEADS = ("auto", "closed_form", "torch")
-
-
-def _torch_head(store, params):
-    """HostHead running the model's own torch head h (for heads without a closed form)."""
-    import torch  # only for heads that are not GAP + linear
-
-    from jaxconcepts.features import load_model
-    from jaxconcepts.importance import HostHead
-
-    man = store.manifest
-    w = man.get("weights") or {}
-    weights = w.get("path") if w.get("source") == "file" else w.get("source", "embedded")
-    kwargs = (params.get("extract") or {}).get("model_kwargs") or {}
-    lm = load_model(man["model"], weights=weights, image_size=man.get("image_size"), **kwargs)
-
-    def fn(x):
-        return lm.h(torch.from_numpy(np.array(x, np.float32))).float().numpy()
-
-    return HostHead(fn, batch_size=256)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -96,7 +79,8 @@ def main(argv: list[str] | None = None) -> None:
     if head_mode != "torch" and store.head is not None:
         head, head_name = LinearHead(store.head.weight, store.head.bias), "closed_form (gap_linear)"
     else:
-        head, head_name = _torch_head(store, params), "torch (model head on masked maps)"
+        head = HostHead(torch_head(store), batch_size=256)
+        head_name = "torch (model head on masked maps)"
 
     t0 = time.perf_counter()
     arrays, stats = run_importance(

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 
 __all__ = ["load_model_view", "model_view", "to_gray"]
 
@@ -81,12 +81,13 @@ def model_view(image: Image.Image, preprocessing: Mapping[str, Any]) -> np.ndarr
 
 
 def load_model_view(path: str | Path, preprocessing: Mapping[str, Any]) -> np.ndarray:
-    """``model_view`` of the image file at ``path`` (uint8 (H, W, 3))."""
+    """``model_view`` of the image file at ``path`` (uint8 (H, W, 3)), EXIF orientation applied
+    as extraction applies it, so the figure shows what the model saw."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"image {str(path)!r} not found")
     with Image.open(path) as im:
-        return model_view(im, preprocessing)
+        return model_view(ImageOps.exif_transpose(im), preprocessing)
 
 
 def to_gray(rgb: np.ndarray) -> np.ndarray:

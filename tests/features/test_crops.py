@@ -31,7 +31,7 @@ def test_whole_image_crop_is_the_image():
 
 def test_extract_crops_matches_g_on_each_crop(tmp_path, tiny_model, image_folder):
     store_dir = tmp_path / "store"
-    extract(tiny_model, image_folder, store_dir, batch_size=2, progress=False)
+    extract(tiny_model, image_folder, store_dir, batch_size=2, shard_size=4, progress=False)
     store = ActivationStore(store_dir)
     out = tmp_path / "crops" / "crops.safetensors"
     meta = extract_crops(tiny_model, store, out, n_crops=3, crop_fraction=0.5, seed=7,
@@ -58,7 +58,7 @@ def test_extract_crops_matches_g_on_each_crop(tmp_path, tiny_model, image_folder
 
 def test_changed_image_is_an_error_and_writes_nothing(tmp_path, tiny_model, image_folder):
     store_dir = tmp_path / "store"
-    extract(tiny_model, image_folder, store_dir, batch_size=2, progress=False)
+    extract(tiny_model, image_folder, store_dir, batch_size=2, shard_size=4, progress=False)
     store = ActivationStore(store_dir)
     from PIL import Image
 

@@ -64,3 +64,21 @@ def test_empty_folder_fails_clearly(tmp_path):
         list_images(tmp_path / "empty")
     with pytest.raises(FileNotFoundError, match="does not exist"):
         list_images(tmp_path / "missing")
+
+
+def test_uint8_workers_plus_batch_normalisation_equal_timms_transform(tmp_path, tiny_model):
+    """Workers ship uint8 pixels; normalising the batch gives timm's transform bit for bit."""
+    import torch
+
+    from jaxconcepts.features._extract import _collate
+    from jaxconcepts.features._preprocess import make_transform, normalize_batch, split_transform
+
+    ims = [load_rgb(write_image(tmp_path / f"{i}.png", size=(90 + i, 70), seed=i)) for i in range(3)]
+    ref = torch.stack([make_transform(tiny_model.data_config)(im) for im in ims])
+    pil_ops, mean, std = split_transform(tiny_model.data_config)
+    items = [(i, torch.from_numpy(np.array(pil_ops(im), np.uint8)), None, [], None)
+             for i, im in enumerate(ims)]
+    _, x = _collate(items)
+    got = normalize_batch(x, mean, std)
+    assert got.is_contiguous(memory_format=torch.channels_last)
+    assert torch.equal(got, ref)

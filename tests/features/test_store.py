@@ -54,8 +54,8 @@ def test_streaming_holds_one_shard_at_a_time(tmp_path, monkeypatch):
     import jaxconcepts.features._store as mod
 
     loaded = []
-    real = mod.load_arrays
-    monkeypatch.setattr(mod, "load_arrays", lambda p, k=None: loaded.append(p) or real(p, k))
+    real = mod.read_shard
+    monkeypatch.setattr(mod, "read_shard", lambda p, k=None: loaded.append(p) or real(p, k))
     it = store.iter_batches(2)
     next(it)
     assert len(loaded) == 1  # the first batch needed only the first shard
@@ -119,7 +119,8 @@ def test_extract_all_unreadable_fails(tmp_path, tiny_model):
     (tmp_path / "im").mkdir()
     (tmp_path / "im" / "x.png").write_bytes(b"nope")
     with pytest.warns(UserWarning), pytest.raises(ValueError, match="none of the 1 files"):
-        extract(tiny_model, tmp_path / "im", tmp_path / "store", progress=False)
+        extract(tiny_model, tmp_path / "im", tmp_path / "store", batch_size=2, shard_size=2,
+                progress=False)
     assert not (tmp_path / "store").exists()
 
 
@@ -133,5 +134,6 @@ def test_nan_activations_name_the_image(tmp_path, tiny_model, image_folder, monk
 
     monkeypatch.setattr(tiny_model.model, "forward_features", poisoned)
     with pytest.raises(NonFiniteActivationError, match=r"z\.png"):
-        extract(tiny_model, image_folder, tmp_path / "store", batch_size=8, progress=False)
+        extract(tiny_model, image_folder, tmp_path / "store", batch_size=8, shard_size=8,
+                progress=False)
     assert not (tmp_path / "store").exists()

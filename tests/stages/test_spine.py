@@ -115,3 +115,94 @@ def test_dvc_pipeline_declares_every_stage_module():
     lock = yaml.safe_load((root / "dvc.lock").read_text())
     assert set(lock["stages"]) >= {"prepare@photos", "extract@photos"}
     json.dumps(lock)  # plain data
+
+
+DVC = Path("/work/main/.venv/bin/dvc")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not DVC.is_file(), reason="needs the project's dvc")
+def test_dvc_push_clone_pull_is_up_to_date_without_rerunning(tmp_path):
+    """repro → push to a folder remote → fresh clone → pull → `dvc status` clean, no rerun."""
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).parents[2]
+    env = dict(os.environ, PYTHONPATH=str(root), DVC_NO_ANALYTICS="1", GIT_AUTHOR_NAME="t",
+               GIT_AUTHOR_EMAIL="t@t", GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@t")
+
+    def sh(*cmd, cwd):
+        r = subprocess.run([str(c) for c in cmd], cwd=cwd, env=env, capture_output=True,
+                           text=True, timeout=300)
+        assert r.returncode == 0, f"{cmd}: {r.stdout}\n{r.stderr}"
+        return r.stdout
+
+    repo, remote, clone = tmp_path / "repo", tmp_path / "remote", tmp_path / "clone"
+    for i in range(3):
+        write_image(repo / "data/tiny/images" / f"{i}.png", seed=i)
+    _params(repo / "params.yaml", tiny={"extract": {
+        "model": "resnet10t", "weights": "random", "image_size": 32, "workers": 0,
+        "model_kwargs": {"num_classes": 2}}})
+    (repo / "dvc.yaml").write_text(yaml.safe_dump({"stages": {"extract": {
+        "cmd": f"{sys.executable} -m jaxconcepts.cli extract --dataset tiny",
+        "deps": ["data/tiny/images"], "params": ["seed", "extract", "datasets.tiny"],
+        "outs": ["data/tiny/activations"]}}}))
+    sh("git", "init", "-q", cwd=repo)
+    sh(DVC, "init", "-q", cwd=repo)
+    sh(DVC, "add", "-q", "data/tiny/images", cwd=repo)
+    sh(DVC, "remote", "add", "-d", "local", remote, cwd=repo)
+    sh(DVC, "repro", "-q", cwd=repo)
+    sh(DVC, "push", "-q", cwd=repo)
+    sh("git", "add", "-A", cwd=repo)
+    sh("git", "commit", "-qm", "tiny pipeline", cwd=repo)
+    sh("git", "clone", "-q", repo, clone, cwd=tmp_path)
+    sh(DVC, "pull", "-q", cwd=clone)
+    assert "up to date" in sh(DVC, "status", cwd=clone)
+    assert (clone / "data/tiny/activations/manifest.json").read_bytes() == (
+        repo / "data/tiny/activations/manifest.json").read_bytes()
+    assert len(ActivationStore(clone / "data/tiny/activations")) == 3
+    assert not (clone / "data/tiny/activations.partial").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not DVC.is_file(), reason="needs the project's dvc")
+def test_dvc_repro_killed_mid_extraction_resumes(tmp_path):
+    """SIGKILL `dvc repro` after a shard is committed; the next `dvc repro` resumes from it."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    root = Path(__file__).parents[2]
+    env = dict(os.environ, PYTHONPATH=str(root), DVC_NO_ANALYTICS="1")
+    repo = tmp_path / "repo"
+    for i in range(24):
+        write_image(repo / "data/tiny/images" / f"{i:02d}.png", size=(64, 64), seed=i)
+    _params(repo / "params.yaml", tiny={"extract": {
+        "model": "tf_efficientnet_lite0", "weights": "random", "image_size": 160, "workers": 0,
+        "batch_size": 1, "shard_size": 1, "threads": 1}})
+    (repo / "dvc.yaml").write_text(yaml.safe_dump({"stages": {"extract": {
+        "cmd": f"{sys.executable} -m jaxconcepts.cli extract --dataset tiny",
+        "deps": ["data/tiny/images"], "params": ["seed", "extract", "datasets.tiny"],
+        "outs": ["data/tiny/activations"]}}}))
+    subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
+    subprocess.run([DVC, "init", "-q"], cwd=repo, env=env, check=True)
+    p = subprocess.Popen([DVC, "repro"], cwd=repo, env=env, start_new_session=True,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ckpt = repo / "data/tiny/activations.partial"
+    deadline = time.monotonic() + 240
+    while not list(ckpt.glob("shard-*.json")) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    os.killpg(p.pid, signal.SIGKILL)  # dvc and the stage command it runs
+    p.wait()
+    n_done = len(list(ckpt.glob("shard-*.json")))
+    assert 1 <= n_done < 24 and not (repo / "data/tiny/activations").exists()
+    r = subprocess.run([DVC, "repro"], cwd=repo, env=env, capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert "extract: resuming" in r.stdout + r.stderr
+    assert len(ActivationStore(repo / "data/tiny/activations")) == 24 and not ckpt.exists()
+    st = subprocess.run([DVC, "status"], cwd=repo, env=env, capture_output=True, text=True)
+    assert "up to date" in st.stdout
