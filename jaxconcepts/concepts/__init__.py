@@ -4,7 +4,7 @@ and its CRAFT and PCA baselines, behind one interface (fit, transform, concepts)
 from ._base import FLAG_ALL_ZERO, FLAG_FEW_CONCEPTS, Concepts, canonical_labels, image_keys
 from ._cgap import cgap, cgap_batch
 from ._cpha import argmax_coords, cpha, cpha_batch, grid_weights
-from ._c2mf import C2MF, c2mf_objective, default_c2mf_optimizer, fit_c2mf
+from ._c2mf import C2MF, c2mf_objective, fit_c2mf
 from ._craft import (
     Craft,
     craft_activations,
@@ -36,7 +36,6 @@ __all__ = [
     "C2MF",
     "fit_c2mf",
     "c2mf_objective",
-    "default_c2mf_optimizer",
     "Craft",
     "fit_craft",
     "random_crops",
