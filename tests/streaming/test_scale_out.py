@@ -1,0 +1,25 @@
+"""One code path: 1 vs 2 forced CPU devices, 1 vs 2 processes give the same dictionary."""
+
+import numpy as np
+import pytest
+
+from .conftest import run_worker
+
+
+@pytest.mark.parametrize("method", ["c2mf", "nmf"])
+def test_two_devices_equal_one(request, tmp_path, method):
+    store = request.getfixturevalue("store" if method == "c2mf" else "nn_store")
+    one = run_worker(store, tmp_path / "one.npz", method, devices=1)
+    two = run_worker(store, tmp_path / "two.npz", method, devices=2)
+    assert int(one["devices"]) == 1 and int(two["devices"]) == 2
+    np.testing.assert_allclose(two["W"], one["W"], rtol=2e-4, atol=2e-4)
+    np.testing.assert_allclose(two["loss"], one["loss"], rtol=1e-4)
+
+
+def test_two_processes_equal_one(store, tmp_path):
+    one = run_worker(store, tmp_path / "one.npz", "c2mf", processes=1)
+    two = run_worker(store, tmp_path / "two.npz", "c2mf", processes=2)
+    assert int(two["devices"]) == 2
+    np.testing.assert_allclose(two["W"], one["W"], rtol=2e-4, atol=2e-4)
+    np.testing.assert_allclose(two["logits"], one["logits"], rtol=1e-3, atol=1e-3)
+    np.testing.assert_allclose(two["loss"], one["loss"], rtol=1e-4)
