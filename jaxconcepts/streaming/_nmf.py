@@ -38,7 +38,7 @@ class StreamedNMF(eqx.Module):
     """Per-class NMF dictionaries (``ConceptDecomposition``-like: ``concepts``, ``reconstruct``).
 
     Attributes:
-        W: ``(Y, k, c)`` non-negative dictionaries; error_history: relative error per pass;
+        W: ``(Y, k, c)`` non-negative dictionaries; error_history: ``‖A − UW‖_F / ‖A‖_F`` per pass;
         fitted: ``(Y,)`` classes with rows.
     """
 
@@ -100,7 +100,7 @@ def _w_update(W, Pm, T, e, *, sweeps):
 
     W = lax.fori_loop(0, k * sweeps, row, W)
     err = jnp.sum(e) - 2 * jnp.vdot(T, W) + jnp.vdot(Pm, jnp.einsum("ykc,ylc->ykl", W, W))
-    return W, jnp.maximum(err, 0.0) / jnp.maximum(jnp.sum(e), 1e-30)
+    return W, jnp.sqrt(jnp.maximum(err, 0.0) / jnp.maximum(jnp.sum(e), 1e-30))
 
 
 def _init_nmf(rows, k, key, init_rows, fitted):
