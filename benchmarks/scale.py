@@ -207,19 +207,8 @@ def main(argv=None):
     sizes = [int(float(s)) for s in args.sizes.split(",")]
     skip = set(filter(None, args.skip.split(",")))
     report = {"args": vars(args), "machine": machine_info(), "load_before": os.getloadavg()}
-    stores = {n: ensure_store(args, n) for n in sizes}
-    if "memory" not in skip:
-        mem = []
-        for n in sizes:
-            for method in ("c2mf", "nmf"):
-                mem.append(run_child(args, stores[n], method, passes=args.passes))
-        report["memory"] = mem
-        for method in ("c2mf", "nmf"):
-            r = [m for m in mem if m["method"] == method]
-            ratio = r[-1]["peak_rss_bytes"] / r[0]["peak_rss_bytes"]
-            report[f"{method}_peak_rss_ratio_largest_vs_smallest"] = ratio
-            print(f"{method}: peak RSS largest / smallest = {ratio:.3f} (target <= 1.25)")
-    small = stores[sizes[0]]
+    stores = {}
+    small = stores[sizes[0]] = ensure_store(args, sizes[0])
     if "sklearn" not in skip:
         sk_secs, sk_err = sklearn_minibatch(args, small)
         print(f"sklearn MiniBatchNMF: {args.sk_epochs} epoch(s) {sk_secs:.1f} s, error "
@@ -237,6 +226,7 @@ def main(argv=None):
                              "speedup": sk_secs / t_ours if t_ours else None}
         print(f"streamed NMF reaches it in {t_ours} s: speedup "
               f"{report['sklearn']['speedup']}", flush=True)
+        write_json(args.out, report)
     if "scaleout" not in skip:
         tmp = Path(args.data_dir)
         runs = {}
@@ -250,6 +240,20 @@ def main(argv=None):
                 "max_abs_diff_W_vs_1dev": float(np.abs(W[n] - W["1dev"]).max()),
                 "max_abs_W": float(np.abs(W["1dev"]).max())} for n, r in runs.items()}
         print(json.dumps(report["scaleout"], indent=1))
+        write_json(args.out, report)
+    if "memory" not in skip:
+        mem = []
+        report["memory"] = mem
+        for n in sizes:
+            stores[n] = ensure_store(args, n)
+            for method in ("c2mf", "nmf"):
+                mem.append(run_child(args, stores[n], method, passes=args.passes))
+                write_json(args.out, report)  # partial results survive an interrupted run
+        for method in ("c2mf", "nmf"):
+            r = [m for m in mem if m["method"] == method]
+            ratio = r[-1]["peak_rss_bytes"] / r[0]["peak_rss_bytes"]
+            report[f"{method}_peak_rss_ratio_largest_vs_smallest"] = ratio
+            print(f"{method}: peak RSS largest / smallest = {ratio:.3f} (target <= 1.25)")
     report["load_after"] = os.getloadavg()
     write_json(args.out, report)
     if args.delete_data:

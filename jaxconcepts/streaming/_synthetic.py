@@ -71,12 +71,19 @@ def write_synthetic_store(path, *, n_images: int, channels: int, hw: tuple[int, 
     used = np.array([y for y in range(n_classes) if y not in set(empty_classes)])
     rng = np.random.default_rng([seed, 1])
     H, Wd = hw
+    # noise: a fixed pool of rows rolled by a random offset per shard (drawing fresh Gaussian
+    # noise for every entry made writing a 27 GB store CPU-bound at ~10 MB/s on 2 cores)
+    pool = noise * np.random.default_rng([seed, 2]).standard_normal(
+        (min(8192, n_images * H * Wd) + H * Wd * images_per_shard, channels), dtype=np.float32)
     shards, start = [], 0
     while start < n_images:
         n = min(images_per_shard, n_images - start)
         y = used[rng.integers(0, used.size, n)]
         U = rng.uniform(size=(n, H * Wd, k)).astype(np.float32) * recipes[y][:, None, :]
-        A = U @ W + noise * rng.standard_normal((n, H * Wd, channels), dtype=np.float32)
+        off = int(rng.integers(0, pool.shape[0] - n * H * Wd + 1))
+        A = U.reshape(n * H * Wd, k) @ W  # 2-D: one BLAS call (a batched @ is ~50x slower)
+        A += pool[off:off + n * H * Wd]
+        A = A.reshape(n, H * Wd, channels)
         if nonnegative:
             np.maximum(A, 0, out=A)
         act = A.reshape(n, H, Wd, channels).transpose(0, 3, 1, 2).astype(dt)
