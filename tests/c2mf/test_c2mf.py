@@ -236,7 +236,8 @@ def test_bad_input_is_a_clear_error(data):
     with pytest.raises(ValueError, match=r"k=31 .*do not support"):
         fit_c2mf(A, y, 31, key=jax.random.key(0), alpha=0.01)
     with pytest.raises(ValueError, match="NaN"):
-        fit_c2mf(np.where(np.arange(A.shape[1]) == 2, np.nan, A), y, K, key=jax.random.key(0), alpha=0.01)
+        fit_c2mf(np.where(np.arange(A.shape[1]) == 2, np.nan, A), y, K, key=jax.random.key(0),
+                 alpha=0.01)
     with pytest.raises(ValueError, match="y should"):
         fit_c2mf(A, y[:-1], K, key=jax.random.key(0), alpha=0.01)
     with pytest.raises(TypeError, match="integer"):
