@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> dict:
     import jax.numpy as jnp
 
     from jaxconcepts._io import write_json
-    from jaxconcepts.concepts._c2mf import C2MF, c2mf_objective, fit_c2mf
+    from jaxconcepts.concepts._c2mf import C2MF, fit_c2mf
 
     load_before = list(os.getloadavg())
     A, y = _data(args.n, args.c, args.k, args.classes, args.seed)
@@ -111,7 +111,8 @@ def main(argv: list[str] | None = None) -> dict:
         model = C2MF(jnp.asarray(W, jnp.float32), jnp.asarray(lam, jnp.float32), rho,
                      np.zeros(0), 0, True)
         U = model.transform(A, y)
-        return float(c2mf_objective(A, U, y, model.W, model.logits, alpha=args.alpha))
+        R = A - np.asarray(model.reconstruct(U, y))  # objective with alpha in absolute units
+        return float(np.vdot(R, R) + args.alpha * float(model.gates.sum()))
 
     t0 = time.perf_counter()
     _, W_ref, lam_ref = numpy_reference(A, y, args.k, args.classes, alpha=args.alpha, rho=rho,
@@ -121,11 +122,16 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"numpy reference: {args.ref_steps} Adam steps {t_ref:.2f} s, objective {obj_ref:.6g} "
           f"(load {os.getloadavg()[0]:.2f})")
 
-    kw = dict(key=jax.random.key(args.seed), alpha=args.alpha, n_classes=args.classes,
-              atom_norm=rho, tol=0.0, solver=args.solver)
+    kw = dict(key=jax.random.key(args.seed), n_classes=args.classes, atom_norm=rho, tol=0.0)
+    if args.solver == "adam":  # the reference solver takes alpha in absolute units
+        from benchmarks._c2mf_adam import fit_c2mf_adam as fit_fn
+        kw["alpha"] = args.alpha
+    else:  # the library's alpha is relative to each class's energy
+        fit_fn = fit_c2mf
+        kw["alpha"] = args.alpha * args.classes / float(np.vdot(A, A))
 
     def fit(steps):
-        m = fit_c2mf(A, y, args.k, max_steps=steps, **kw)
+        m = fit_fn(A, y, args.k, max_steps=steps, **kw)
         m.W.block_until_ready()
         return m
 

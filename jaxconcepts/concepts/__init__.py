@@ -4,7 +4,7 @@ and its CRAFT and PCA baselines, behind one interface (fit, transform, concepts)
 from ._base import FLAG_ALL_ZERO, FLAG_FEW_CONCEPTS, Concepts, canonical_labels, image_keys
 from ._cgap import cgap, cgap_batch
 from ._cpha import cpha, cpha_batch, grid_weights
-from ._c2mf import C2MF, c2mf_objective, default_c2mf_optimizer, fit_c2mf
+from ._c2mf import C2MF, c2mf_objective, fit_c2mf
 from ._craft import Craft, fit_craft
 from ._maps import ConceptMaps, concept_maps, group_maps, sub_concept_maps, upsample_maps
 from ._pca_baseline import PCABaseline, fit_pca_baseline
@@ -27,7 +27,6 @@ __all__ = [
     "C2MF",
     "fit_c2mf",
     "c2mf_objective",
-    "default_c2mf_optimizer",
     "Craft",
     "fit_craft",
     "PCABaseline",

@@ -112,12 +112,12 @@ def gather_rows(A, idx: np.ndarray) -> np.ndarray:
 # block updates (pure functions of device arrays)
 
 
-def _per_class(X, cid, n_classes):
+def per_class(X, cid, n_classes, sorted_classes=True):
     """Sum the ``(n_chunks, ...)`` per-chunk quantity X over the chunks of each class."""
     if n_classes <= _ONE_HOT_MAX_CLASSES:
         O = jax.nn.one_hot(cid, n_classes, dtype=X.dtype)
         return jnp.tensordot(O, X, axes=(0, 0))
-    return jax.ops.segment_sum(X, cid, n_classes, indices_are_sorted=True)
+    return jax.ops.segment_sum(X, cid, n_classes, indices_are_sorted=sorted_classes)
 
 
 def _row_gates(g, cid, ch):
@@ -149,7 +149,7 @@ def code_sweeps(Ut, Bt, G, Sg, n_sweeps):
     return Ut
 
 
-def codes_and_class_stats(Ap, Ut, cid, W, lam, n_sweeps):
+def codes_and_class_stats(Ap, Ut, cid, W, lam, n_sweeps, sorted_classes=True):
     """Step 1 and the per-class statistics of step 2 for one batch of chunks.
 
     Args:
@@ -163,13 +163,14 @@ def codes_and_class_stats(Ap, Ut, cid, W, lam, n_sweeps):
     Bt = (W @ Ap.T).reshape(k, n_chunks, ch)
     Ut = code_sweeps(Ut, Bt, G, _row_gates(jax.nn.sigmoid(lam), cid, ch), n_sweeps)
     Pc = jnp.einsum("ibr,jbr->bij", Ut, Ut)
-    P = _per_class(Pc, cid, n_classes)
-    cvec = _per_class(jnp.sum(Ut * Bt, axis=2).T, cid, n_classes)
+    P = per_class(Pc, cid, n_classes, sorted_classes)
+    cvec = per_class(jnp.sum(Ut * Bt, axis=2).T, cid, n_classes, sorted_classes)
     return Ut, P, cvec
 
 
 def gate_objective(lam, P, cvec, G, alpha):
-    """``(Y,)`` per-class ``q_y(σ(λ_y))`` (the fit up to the constant ‖A_y‖², plus α‖g_y‖₁)."""
+    """``(Y,)`` per-class ``q_y(σ(λ_y))`` (the fit up to the constant ‖A_y‖², plus α_y‖g_y‖₁);
+    ``alpha`` is a scalar or the ``(Y,)`` per-class weights."""
     g = jax.nn.sigmoid(lam)
     quad = jnp.einsum("yi,yij,ij,yj->y", g, P, G, g)
     return quad - 2.0 * jnp.sum(cvec * g, axis=1) + alpha * jnp.sum(g, axis=1)
@@ -231,8 +232,15 @@ def effective_cross(Ap, Ut, cid, lam):
 
 
 def objective_from_stats(normA2, S, Q, W, lam, alpha):
+    """``‖A‖² − 2⟨S, W⟩ + ⟨Q, W Wᵀ⟩ + Σ_y α_y ‖σ(λ_y)‖₁`` (alpha scalar or ``(Y,)``)."""
     fit = normA2 - 2.0 * jnp.vdot(S, W) + jnp.vdot(Q, W @ W.T)
-    return jnp.maximum(fit, 0.0) + alpha * jnp.sum(jax.nn.sigmoid(lam))
+    return jnp.maximum(fit, 0.0) + jnp.sum(jnp.reshape(alpha, (-1, 1)) * jax.nn.sigmoid(lam))
+
+
+def class_energy(Ap, cid, n_classes, ch, sorted_classes=True):
+    """``(Y,)`` ``‖A_y‖²_F`` of rows in chunks of ``ch`` (the scale of the relative alpha)."""
+    e = jnp.sum(jnp.square(Ap).reshape(cid.shape[0], -1), axis=1)
+    return per_class(e, cid, n_classes, sorted_classes)
 
 
 @functools.lru_cache(maxsize=32)
@@ -283,6 +291,7 @@ def fit_bcd_full(Ap, cid, W, lam, rho, alpha, tol, *, optimizer, max_steps, n_sw
     k = W.shape[0]
     n_chunks = cid.shape[0]
     normA2 = jnp.vdot(Ap, Ap)
+    alpha = alpha * class_energy(Ap, cid, lam.shape[0], ch)  # relative -> per-class weights
     state = _State(W, lam, optimizer.init(lam), jnp.zeros((k, n_chunks, ch), Ap.dtype),
                    jnp.int32(0), jnp.full((max_steps,), jnp.nan, Ap.dtype), jnp.int32(-1))
 
@@ -314,20 +323,20 @@ def fit_bcd_full(Ap, cid, W, lam, rho, alpha, tol, *, optimizer, max_steps, n_sw
 @functools.partial(jax.jit, static_argnames=("n_sweeps",))
 def _pass1(Ab, Ub, cid, W, lam, *, n_sweeps):
     Ub, P, cvec = codes_and_class_stats(Ab, Ub, cid, W, lam, n_sweeps)
-    return Ub, P, cvec, jnp.vdot(Ab, Ab)
+    return Ub, P, cvec, class_energy(Ab, cid, lam.shape[0], Ub.shape[2])
 
 
 _pass2 = jax.jit(effective_cross)
 
 
 @functools.partial(jax.jit, static_argnames=("optimizer", "gate_steps"))
-def _gates(lam, opt_state, P, cvec, W, alpha, *, optimizer, gate_steps):
+def gates_update(lam, opt_state, P, cvec, W, alpha, *, optimizer, gate_steps):
     return gate_step(lam, opt_state, P, cvec, W @ W.T, alpha, optimizer=optimizer,
                      gate_steps=gate_steps)
 
 
 @functools.partial(jax.jit, static_argnames=("dict_sweeps",))
-def _dictionary(W, S, P, lam, normA2, rho, alpha, *, dict_sweeps):
+def dictionary_update(W, S, P, lam, normA2, rho, alpha, *, dict_sweeps):
     Q = effective_gram(P, jax.nn.sigmoid(lam))
     W = dictionary_sweeps(W, S, Q, rho, dict_sweeps)
     return W, objective_from_stats(normA2, S, Q, W, lam, alpha)
@@ -358,21 +367,22 @@ def fit_bcd_batched(A, layout: Layout, W, lam, rho, alpha, tol, key, *, optimize
 
     step = 0
     for epoch in epochs:
-        P = cvec = None
-        normA2 = 0.0
+        P = cvec = energy = None
         for sl, Ab, cb in batches(epoch):
-            Ub, Pb, cb_vec, nb = _pass1(Ab, jnp.asarray(Ut[:, sl]), cb, W, lam, n_sweeps=n_sweeps)
+            Ub, Pb, cb_vec, eb = _pass1(Ab, jnp.asarray(Ut[:, sl]), cb, W, lam, n_sweeps=n_sweeps)
             Ut[:, sl] = np.asarray(Ub)
             P = Pb if P is None else P + Pb
             cvec = cb_vec if cvec is None else cvec + cb_vec
-            normA2 = normA2 + nb
-        lam_new, opt_state, finite = _gates(lam, opt_state, P, cvec, W, alpha, optimizer=optimizer,
-                                            gate_steps=gate_steps)
+            energy = eb if energy is None else energy + eb
+        normA2, alpha_y = jnp.sum(energy), alpha * energy
+        lam_new, opt_state, finite = gates_update(lam, opt_state, P, cvec, W, alpha_y,
+                                                  optimizer=optimizer, gate_steps=gate_steps)
         S = None
         for sl, Ab, cb in batches(epoch):
             Sb = _pass2(Ab, jnp.asarray(Ut[:, sl]), cb, lam_new)
             S = Sb if S is None else S + Sb
-        W_new, loss = _dictionary(W, S, P, lam_new, normA2, rho, alpha, dict_sweeps=dict_sweeps)
+        W_new, loss = dictionary_update(W, S, P, lam_new, normA2, rho, alpha_y,
+                                        dict_sweeps=dict_sweeps)
         loss = float(loss)
         if not (bool(finite) and math.isfinite(loss) and bool(jnp.all(jnp.isfinite(W_new)))):
             raise FloatingPointError(

@@ -1,0 +1,268 @@
+"""The *rows* view of an activation store: spatial positions × channels, with each row's class.
+
+An activation store holds per-image maps ``(C, H, W)``; the dictionary methods (C2MF, NMF, PCA)
+work on rows ``a_i ∈ R^C``, one per spatial position, each with the class of its image. The rows
+view streams them **shard by shard in manifest order**, in fixed-shape batches of whole images,
+with the next batches read on a background thread while the current one is being used. Memory is
+a few batches plus one shard, independent of the number of rows.
+
+A batch is ``A (n_img, ch, C)`` float32 (``ch = H·W`` rows per image, all of the image's class),
+``y (n_img,)`` int32 and ``valid (n_img,)`` bool; the batch is padded with zero images
+(``valid = False``) so every batch has the same shape and one compiled program serves them all.
+Zero rows contribute nothing to any statistic of the streamed solvers.
+
+**Many processes.** Process ``p`` of ``P`` reads shards ``p, p + P, p + 2P, …``. Every process
+knows every shard's size from the manifest, so all of them run the same number of batches per
+pass (:attr:`RowsView.n_batches`, the largest local count; shorter processes pad with empty
+batches) without talking to each other.
+
+Shards are read with a minimal safetensors reader (header + ``np.fromfile``), so float16,
+bfloat16 and float32 activations are all accepted; rows are converted to float32. Every shard's
+header is checked when the view is built (shape and dtype must agree with the first shard's), and
+every shard is checked for NaN/Inf when it is read; errors name the shards, image and row.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import struct
+import threading
+from pathlib import Path
+from typing import Iterator, NamedTuple
+
+import ml_dtypes
+import numpy as np
+
+__all__ = ["RowBatch", "RowsView", "read_tensor", "tensor_info"]
+
+_ST_DTYPES = {"F16": np.float16, "BF16": ml_dtypes.bfloat16, "F32": np.float32,
+              "F64": np.float64, "I32": np.int32, "I64": np.int64, "U8": np.uint8,
+              "BOOL": np.bool_}
+_ROW_DTYPES = ("F16", "BF16", "F32")
+LABEL_FIELDS = ("pred", "target", "label")
+
+
+class RowBatch(NamedTuple):
+    """One fixed-shape batch of rows (whole images).
+
+    Attributes:
+        A: ``(n_img, ch, c)`` float32 rows (zeros for padding images).
+        y: ``(n_img,)`` int32 class of each image's rows (0 for padding).
+        valid: ``(n_img,)`` bool, False for padding images.
+    """
+
+    A: np.ndarray
+    y: np.ndarray
+    valid: np.ndarray
+
+
+def _header(path: Path) -> tuple[dict, int]:
+    with open(path, "rb") as f:
+        (n,) = struct.unpack("<Q", f.read(8))
+        return json.loads(f.read(n)), 8 + n
+
+
+def tensor_info(path, name: str) -> tuple[tuple[int, ...], str]:
+    """``(shape, safetensors dtype string)`` of one tensor, from the header only."""
+    h, _ = _header(Path(path))
+    if name not in h:
+        raise ValueError(f"shard {str(path)!r} has no tensor {name!r}; it has "
+                         f"{sorted(k for k in h if k != '__metadata__')}")
+    return tuple(h[name]["shape"]), h[name]["dtype"]
+
+
+def read_tensor(path, name: str) -> np.ndarray:
+    """Read one tensor of a safetensors file as NumPy (bfloat16 via ``ml_dtypes``)."""
+    path = Path(path)
+    h, base = _header(path)
+    info = h[name]
+    if info["dtype"] not in _ST_DTYPES:
+        raise TypeError(f"tensor {name!r} of {str(path)!r} has dtype {info['dtype']}; "
+                        f"supported: {sorted(_ST_DTYPES)}")
+    dt = np.dtype(_ST_DTYPES[info["dtype"]])
+    start, end = info["data_offsets"]
+    arr = np.fromfile(path, dtype=dt, count=(end - start) // dt.itemsize, offset=base + start)
+    return arr.reshape(info["shape"])
+
+
+class RowsView:
+    """Stream the rows of an activation store (module docstring).
+
+    Args:
+        path: the store directory (``manifest.json`` + safetensors shards).
+        labels: which per-image field gives the rows' class: ``pred`` (default), ``target`` or
+            ``label``.
+        images_per_batch: images per batch (rows per batch = ``images_per_batch · H · W``).
+        n_classes: Y (default: ``max(class) + 1`` over the whole store).
+        process_index, process_count: this process's subset of shards (default: one process).
+        prefetch: batches read ahead on a background thread (0: read in the caller's thread).
+    """
+
+    def __init__(self, path, *, labels: str = "pred", images_per_batch: int = 64,
+                 n_classes: int | None = None, process_index: int = 0, process_count: int = 1,
+                 prefetch: int = 2):
+        self.path = Path(path)
+        mpath = self.path / "manifest.json"
+        if not mpath.is_file():
+            raise FileNotFoundError(f"{str(self.path)!r} is not an activation store "
+                                    "(no manifest.json)")
+        if labels not in LABEL_FIELDS:
+            raise ValueError(f"labels={labels!r}; valid choices: {list(LABEL_FIELDS)}")
+        if images_per_batch < 1:
+            raise ValueError(f"images_per_batch={images_per_batch} should be >= 1")
+        if not 0 <= process_index < process_count:
+            raise ValueError(f"process_index={process_index} should be in [0, process_count="
+                             f"{process_count})")
+        manifest = json.loads(mpath.read_text())
+        self.files = [self.path / s["file"] for s in manifest["shards"]]
+        if not self.files:
+            raise ValueError(f"store {str(self.path)!r} has no shards")
+        self.labels, self.images_per_batch = labels, int(images_per_batch)
+        self.process_index, self.process_count = int(process_index), int(process_count)
+        self.prefetch = int(prefetch)
+        self._check_headers()
+        # per-image classes of the whole store: small by nature (one int per image)
+        self.shard_labels = [np.asarray(read_tensor(f, labels), np.int64).reshape(-1)
+                             for f in self.files]
+        allc = np.concatenate(self.shard_labels)
+        if allc.size and allc.min() < 0:
+            raise ValueError(f"field {labels!r} has negative classes (min {allc.min()}); "
+                             "use labels='pred' for unlabelled stores")
+        top = int(allc.max()) + 1 if allc.size else 0
+        self.n_classes = top if n_classes is None else int(n_classes)
+        if top > self.n_classes:
+            raise ValueError(f"classes should lie in [0, n_classes={self.n_classes}), "
+                             f"got max {top - 1}")
+        self.class_images = np.bincount(allc, minlength=self.n_classes)
+        self.local = list(range(self.process_index, len(self.files), self.process_count))
+        per_proc = [sum(len(self.shard_labels[i]) for i in range(p, len(self.files),
+                                                                 self.process_count))
+                    for p in range(self.process_count)]
+        self.n_batches = max(-(-n // self.images_per_batch) for n in per_proc)
+
+    def _check_headers(self):
+        first = self.files[0]
+        shape0, dt0 = tensor_info(first, "activations")
+        if len(shape0) != 4:
+            raise ValueError(f"shard {first.name!r}: activations should be (B, C, H, W), "
+                             f"got shape {shape0}")
+        if dt0 not in _ROW_DTYPES:
+            raise TypeError(f"shard {first.name!r}: activations dtype {dt0}; expected one of "
+                            f"{list(_ROW_DTYPES)}")
+        for f in self.files[1:]:
+            shape, dt = tensor_info(f, "activations")
+            if shape[1:] != shape0[1:] or dt != dt0:
+                raise ValueError(
+                    f"shards disagree: {first.name!r} has activations (B, C, H, W) = "
+                    f"{list(shape0)} {dt0}, {f.name!r} has {list(shape)} {dt}")
+        self.channels = int(shape0[1])
+        self.rows_per_image = int(shape0[2] * shape0[3])
+        self.dtype = dt0
+
+    @property
+    def n_rows(self) -> int:
+        """Rows of the whole store (every process)."""
+        return int(self.class_images.sum()) * self.rows_per_image
+
+    @property
+    def class_rows(self) -> np.ndarray:
+        """``(Y,)`` rows per class in the whole store (0 for a class with no rows)."""
+        return self.class_images * self.rows_per_image
+
+    def read_shard(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        """Shard ``i`` as ``(rows (n_img, ch, c) float32, classes (n_img,))``, checked finite."""
+        f = self.files[i]
+        act = read_tensor(f, "activations")
+        n, c = act.shape[:2]
+        rows = np.ascontiguousarray(act.reshape(n, c, -1).transpose(0, 2, 1), np.float32)
+        ok = np.isfinite(rows)
+        if not ok.all():
+            flat = int(np.flatnonzero(~ok.all(axis=2).reshape(-1))[0])
+            img, pos = divmod(flat, self.rows_per_image)
+            raise ValueError(
+                f"shard {f.name!r} has NaN/Inf activations: first at row {flat} of the shard "
+                f"(image {img}, spatial position {pos})")
+        return rows, self.shard_labels[i]
+
+    def _batches(self, stop: threading.Event) -> Iterator[RowBatch]:
+        b, ch, c = self.images_per_batch, self.rows_per_image, self.channels
+        A = np.zeros((b, ch, c), np.float32)
+        y = np.zeros((b,), np.int32)
+        fill, emitted = 0, 0
+        for i in self.local:
+            rows, cls = self.read_shard(i)
+            start = 0
+            while start < len(rows):
+                if stop.is_set():
+                    return
+                m = min(b - fill, len(rows) - start)
+                A[fill:fill + m] = rows[start:start + m]
+                y[fill:fill + m] = cls[start:start + m]
+                fill, start = fill + m, start + m
+                if fill == b:
+                    yield RowBatch(A, y, np.ones((b,), bool))
+                    A, y = np.zeros((b, ch, c), np.float32), np.zeros((b,), np.int32)
+                    fill, emitted = 0, emitted + 1
+        if fill:
+            valid = np.arange(b) < fill
+            yield RowBatch(A, y, valid)
+            emitted += 1
+        while emitted < self.n_batches:  # keep every process in step
+            yield RowBatch(np.zeros((b, ch, c), np.float32), np.zeros((b,), np.int32),
+                           np.zeros((b,), bool))
+            emitted += 1
+
+    def __iter__(self) -> Iterator[RowBatch]:
+        """One pass: exactly :attr:`n_batches` batches of this process's shards, in order."""
+        stop = threading.Event()
+        if self.prefetch <= 0:
+            yield from self._batches(stop)
+            return
+        q: queue.Queue = queue.Queue(maxsize=self.prefetch)
+        done = object()
+
+        def work():
+            try:
+                for item in self._batches(stop):
+                    while not stop.is_set():
+                        try:
+                            q.put(item, timeout=0.1)
+                            break
+                        except queue.Full:
+                            continue
+                    if stop.is_set():
+                        return
+                q.put(done)
+            except BaseException as e:  # re-raised in the consumer
+                q.put(e)
+
+        t = threading.Thread(target=work, name="rows-prefetch", daemon=True)
+        t.start()
+        try:
+            while True:
+                item = q.get()
+                if item is done:
+                    return
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            stop.set()
+            t.join(timeout=5)
+
+    def sample(self, n_rows: int, *, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """Up to ``n_rows`` rows (and classes) from whole shards picked by ``seed``.
+
+        The same on every process (it reads from the global shard list), so a fit initialised
+        from it does not depend on the number of processes."""
+        order = np.random.default_rng(seed).permutation(len(self.files))
+        got, cls, n = [], [], 0
+        for i in order:
+            rows, c = self.read_shard(int(i))
+            got.append(rows.reshape(-1, self.channels))
+            cls.append(np.repeat(c, self.rows_per_image))
+            n += got[-1].shape[0]
+            if n >= n_rows:
+                break
+        return np.concatenate(got)[:n_rows], np.concatenate(cls)[:n_rows].astype(np.int32)

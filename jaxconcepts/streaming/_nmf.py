@@ -1,0 +1,217 @@
+"""Per-class NMF (CRAFT's factorisation, Eq. 1 of the C2MF paper) and per-class PCA, streamed.
+
+**NMF** ``A(y) ≈ U_y W_y``, ``U, W ≥ 0``: one alternating step per pass, like the streamed C2MF.
+Per batch, each image's codes are solved from ``U = 0`` by ``code_sweeps`` HALS sweeps against
+its class's ``W_y``; the batch adds ``P_y = U_yᵀU_y`` ``(Y, k, k)``, ``T_y = U_yᵀA_y``
+``(Y, k, c)`` and ``‖A_y‖²``. After the pass each ``W_y`` gets ``dict_sweeps`` exact HALS row
+updates ``W_yj = max(0, W_yj + (T_yj − P_y[j] W_y) / P_y[jj])`` and the error
+``Σ_y ‖A_y‖² − 2⟨T_y, W_y⟩ + ⟨P_y, W_y W_yᵀ⟩`` comes from the sums. Start: the in-memory
+:func:`jaxconcepts.kernels.nmf` on each class's rows of a key-chosen sample of shards.
+
+**PCA** per class: counts, sums ``(Y, c)`` and Grams ``(Y, c, c)`` accumulated with an explicit
+``shard_map`` + ``psum`` over the data axis, then the covariance's ``eigh`` on the host in
+float64 — outside any sharded program. Memory ``O(Y·c²)``.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+
+import equinox as eqx
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+from jax.sharding import PartitionSpec as P
+
+from jaxconcepts.concepts._c2mf_bcd import converged_at, per_class
+from jaxconcepts.concepts._pca_baseline import PCABaseline
+from jaxconcepts.kernels._nmf import nmf
+from jaxconcepts.streaming._mesh import DATA, data_mesh, put_rows, replicate, replicated, to_host
+
+__all__ = ["StreamedNMF", "fit_nmf_streamed", "fit_pca_streamed", "nmf_codes"]
+
+
+class StreamedNMF(eqx.Module):
+    """Per-class NMF dictionaries (``ConceptDecomposition``-like: ``concepts``, ``reconstruct``).
+
+    Attributes:
+        W: ``(Y, k, c)`` non-negative dictionaries; error_history: ``‖A − UW‖_F / ‖A‖_F`` per pass;
+        fitted: ``(Y,)`` classes with rows.
+    """
+
+    W: jax.Array
+    error_history: np.ndarray
+    fitted: jax.Array
+
+    @property
+    def concepts(self) -> jax.Array:
+        return self.W
+
+    def reconstruct(self, U, y) -> jax.Array:
+        return jnp.einsum("nk,nkc->nc", jnp.asarray(U), self.W[jnp.asarray(y)])
+
+
+def nmf_codes(A, y, W, n_sweeps):
+    """``(b, k, ch)`` codes of images ``A (b, ch, c)`` of classes ``y`` against ``W[y]`` (HALS
+    from zero, ``n_sweeps`` sweeps)."""
+    k = W.shape[1]
+    G = jnp.einsum("ykc,ylc->ykl", W, W)[y]  # (b, k, k)
+    B = jnp.einsum("brc,bkc->bkr", A, W[y])  # (b, k, ch)
+    dG = jnp.diagonal(G, axis1=1, axis2=2)
+
+    def coord(t, U):
+        j = t % k
+        r = B[:, j, :] - jnp.einsum("bl,blr->br", G[:, j, :], U)
+        d = dG[:, j][:, None]
+        ok = d > 0
+        u = jnp.maximum(U[:, j, :] + jnp.where(ok, r / jnp.where(ok, d, 1.0), 0.0), 0.0)
+        return U.at[:, j, :].set(u)
+
+    return lax.fori_loop(0, k * n_sweeps, coord, jnp.zeros_like(B))
+
+
+@functools.lru_cache(maxsize=None)
+def _nmf_program(mesh, n_classes, n_sweeps):
+    def step(acc, A, y, W):
+        U = nmf_codes(A, y, W, n_sweeps)
+        Pb = per_class(jnp.einsum("bkr,blr->bkl", U, U), y, n_classes, False)
+        Tb = per_class(jnp.einsum("bkr,brc->bkc", U, A), y, n_classes, False)
+        e = per_class(jnp.sum(A * A, axis=(1, 2)), y, n_classes, False)
+        return (acc[0] + Pb, acc[1] + Tb, acc[2] + e, jnp.minimum(acc[3], jnp.min(A)))
+
+    return jax.jit(step, out_shardings=replicated(mesh), donate_argnums=0)
+
+
+@functools.partial(jax.jit, static_argnames=("sweeps",))
+def _w_update(W, Pm, T, e, *, sweeps):
+    k = W.shape[1]
+    dP = jnp.diagonal(Pm, axis1=1, axis2=2)  # (Y, k)
+
+    def row(t, W):
+        j = t % k
+        num = T[:, j, :] - jnp.einsum("yl,ylc->yc", Pm[:, j, :], W)
+        d = dP[:, j][:, None]
+        ok = d > 0
+        wj = jnp.maximum(W[:, j, :] + jnp.where(ok, num / jnp.where(ok, d, 1.0), 0.0), 0.0)
+        return W.at[:, j, :].set(wj)
+
+    W = lax.fori_loop(0, k * sweeps, row, W)
+    err = jnp.sum(e) - 2 * jnp.vdot(T, W) + jnp.vdot(Pm, jnp.einsum("ykc,ylc->ykl", W, W))
+    return W, jnp.sqrt(jnp.maximum(err, 0.0) / jnp.maximum(jnp.sum(e), 1e-30))
+
+
+def _init_nmf(rows, k, key, init_rows, fitted):
+    seed = int(jax.random.randint(key, (), 0, 2**31 - 1))
+    sample, ys = rows.sample(int(init_rows), seed=seed)
+    if sample.min() < 0:
+        raise ValueError(f"NMF needs non-negative activations; the sampled rows have min "
+                         f"{sample.min():.4g}")
+    W0 = np.asarray(nmf(sample, k, key=key, max_iter=50).W)
+    W = np.broadcast_to(W0, (rows.n_classes,) + W0.shape).copy()
+    for y in np.flatnonzero(fitted):
+        Ay = sample[ys == y]
+        if Ay.shape[0] >= 4 * k:
+            W[y] = np.asarray(nmf(Ay, k, key=jax.random.fold_in(key, int(y)), max_iter=50).W)
+    return W
+
+
+def fit_nmf_streamed(rows, k: int, *, key: jax.Array, max_steps: int, tol: float,
+                     code_sweeps: int, dict_sweeps: int, init_rows: int, mesh=None,
+                     callback=None) -> StreamedNMF:
+    """Per-class NMF of a store's rows, streamed (module docstring); deterministic in ``key``.
+
+    Raises:
+        ValueError: negative activations (NMF needs ``A ≥ 0``), bad settings.
+    """
+    if max_steps < 1 or code_sweeps < 1 or dict_sweeps < 1:
+        raise ValueError(f"max_steps={max_steps}, code_sweeps={code_sweeps}, dict_sweeps="
+                         f"{dict_sweeps} should all be >= 1")
+    mesh = data_mesh() if mesh is None else mesh
+    fitted = np.asarray(rows.class_rows) > 0
+    W = jnp.asarray(_init_nmf(rows, int(k), key, init_rows, fitted))
+    Y, c = rows.n_classes, rows.channels
+    prog = _nmf_program(mesh, Y, int(code_sweeps))
+    history = []
+    for step in range(int(max_steps)):
+        t0 = time.perf_counter()
+        acc = (replicate(mesh, np.zeros((Y, k, k), np.float32)),
+               replicate(mesh, np.zeros((Y, k, c), np.float32)),
+               replicate(mesh, np.zeros((Y,), np.float32)),
+               replicate(mesh, np.float32(np.inf)))
+        Wr = replicate(mesh, np.asarray(W))
+        for batch in rows:
+            A, y = put_rows(mesh, batch.A, batch.y)
+            acc = prog(acc, A, y, Wr)
+        Pm, T, e, amin = (to_host(a) for a in acc)
+        if amin < 0:
+            raise ValueError(f"NMF needs non-negative activations; the store has min {amin:.4g}")
+        W, err = _w_update(W, jnp.asarray(Pm), jnp.asarray(T), jnp.asarray(e),
+                           sweeps=int(dict_sweeps))
+        history.append(float(err))
+        if callback is not None:
+            callback(step, float(err), time.perf_counter() - t0)
+        if bool(converged_at(np.asarray(history), len(history), tol)):
+            break
+    return StreamedNMF(W, np.asarray(history, np.float32), jnp.asarray(fitted))
+
+
+def stream_codes(model: StreamedNMF, rows, *, code_sweeps: int, mesh=None):
+    """NMF codes of new rows, streamed: yields ``(U (n_img, ch, k), batch)`` (this process's)."""
+    from jaxconcepts.streaming._c2mf import local_rows
+    from jaxconcepts.streaming._mesh import row_sharding
+
+    mesh = data_mesh() if mesh is None else mesh
+    prog = jax.jit(lambda A, y, W: jnp.transpose(nmf_codes(A, y, W, int(code_sweeps)), (0, 2, 1)),
+                   out_shardings=row_sharding(mesh))
+    Wr = replicate(mesh, np.asarray(model.W))
+    for batch in rows:
+        A, y = put_rows(mesh, batch.A, batch.y)
+        yield local_rows(prog(A, y, Wr)), batch
+
+
+@functools.lru_cache(maxsize=None)
+def _pca_program(mesh, n_classes):
+    from jax import shard_map
+
+    def local(acc, A, y, valid):
+        def one(i, a):
+            n, s, M = a
+            Ai = A[i]
+            w = valid[i].astype(A.dtype)
+            return (n.at[y[i]].add(w * Ai.shape[0]), s.at[y[i]].add(jnp.sum(Ai, 0)),
+                    M.at[y[i]].add(Ai.T @ Ai))
+
+        z = (jnp.zeros_like(acc[0]), jnp.zeros_like(acc[1]), jnp.zeros_like(acc[2]))
+        part = lax.fori_loop(0, A.shape[0], one, z)
+        return tuple(a + lax.psum(p, DATA) for a, p in zip(acc, part))
+
+    f = shard_map(local, mesh=mesh, in_specs=(P(), P(DATA), P(DATA), P(DATA)), out_specs=P(),
+                  check_vma=False)
+    return jax.jit(f, donate_argnums=0)
+
+
+def fit_pca_streamed(rows, k: int, *, mesh=None) -> PCABaseline:
+    """Per-class PCA of a store's rows, streamed (module docstring); a
+    :class:`~jaxconcepts.concepts.PCABaseline`."""
+    mesh = data_mesh() if mesh is None else mesh
+    Y, c = rows.n_classes, rows.channels
+    prog = _pca_program(mesh, Y)
+    acc = (replicate(mesh, np.zeros((Y,), np.float32)), replicate(mesh, np.zeros((Y, c),
+                                                                                 np.float32)),
+           replicate(mesh, np.zeros((Y, c, c), np.float32)))
+    for batch in rows:
+        acc = prog(acc, *put_rows(mesh, batch.A, batch.y, batch.valid))
+    n, s, M = (to_host(a).astype(np.float64) for a in acc)
+    W = np.zeros((Y, k, c), np.float32)
+    ev = np.zeros((Y, k), np.float32)
+    mean = np.zeros((Y, c), np.float32)
+    for y in np.flatnonzero(n > 1):
+        mu = s[y] / n[y]
+        cov = (M[y] - n[y] * np.outer(mu, mu)) / (n[y] - 1)
+        vals, vecs = np.linalg.eigh(cov)  # host float64, outside any sharded program
+        top = np.argsort(vals)[::-1][:k]
+        W[y], ev[y], mean[y] = vecs[:, top].T, vals[top], mu
+    return PCABaseline(jnp.asarray(W), jnp.asarray(mean), jnp.asarray(ev), n > 1)

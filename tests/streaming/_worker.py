@@ -1,0 +1,43 @@
+"""Run one streamed fit in a subprocess: ``python -m tests.streaming._worker STORE OUT METHOD``.
+
+Multi-process runs set JAX_COORDINATOR_ADDRESS / JAX_NUM_PROCESSES / JAX_PROCESS_ID; forced CPU
+devices come from XLA_FLAGS. Writes ``OUT`` (npz) from process 0 only.
+"""
+
+import sys
+import time
+
+import jax
+
+jax.config.update("jax_cpu_collectives_implementation", "gloo")
+
+from jaxconcepts.streaming import initialize_distributed  # noqa: E402
+
+
+def main(store, out, method, max_steps="3"):
+    initialize_distributed()
+    import numpy as np
+
+    from jaxconcepts.features._rows import RowsView
+    from jaxconcepts.streaming import data_mesh, fit_c2mf_streamed, fit_nmf_streamed
+
+    mesh = data_mesh()
+    rows = RowsView(store, images_per_batch=8 * jax.local_device_count(),
+                    process_index=jax.process_index(), process_count=jax.process_count())
+    t0 = time.perf_counter()
+    if method == "c2mf":
+        m = fit_c2mf_streamed(rows, 4, key=jax.random.key(0), alpha=0.01, max_steps=int(max_steps),
+                              tol=0.0, code_sweeps=20, gate_steps=10, dict_sweeps=5,
+                              learning_rate=0.05, init_rows=2048, mesh=mesh)
+        res = {"W": np.asarray(m.W), "logits": np.asarray(m.logits), "loss": m.loss_history}
+    else:
+        m = fit_nmf_streamed(rows, 4, key=jax.random.key(0), max_steps=int(max_steps), tol=0.0,
+                             code_sweeps=20, dict_sweeps=5, init_rows=2048, mesh=mesh)
+        res = {"W": np.asarray(m.W), "loss": m.error_history}
+    secs = time.perf_counter() - t0
+    if jax.process_index() == 0:
+        np.savez(out, seconds=secs, devices=len(mesh.devices.flat), rows=rows.n_rows, **res)
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])

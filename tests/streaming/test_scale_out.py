@@ -1,0 +1,46 @@
+"""One code path: 1 vs 2 forced CPU devices, 1 vs 2 processes give the same dictionary."""
+
+import numpy as np
+import pytest
+
+from .conftest import run_worker
+
+
+@pytest.mark.parametrize("method", ["c2mf", "nmf"])
+def test_two_devices_equal_one(request, tmp_path, method):
+    store = request.getfixturevalue("store" if method == "c2mf" else "nn_store")
+    one = run_worker(store, tmp_path / "one.npz", method, devices=1)
+    two = run_worker(store, tmp_path / "two.npz", method, devices=2)
+    assert int(one["devices"]) == 1 and int(two["devices"]) == 2
+    np.testing.assert_allclose(two["W"], one["W"], rtol=2e-4, atol=2e-4)
+    np.testing.assert_allclose(two["loss"], one["loss"], rtol=1e-4)
+
+
+def test_two_processes_equal_one(store, tmp_path):
+    one = run_worker(store, tmp_path / "one.npz", "c2mf", processes=1)
+    two = run_worker(store, tmp_path / "two.npz", "c2mf", processes=2)
+    assert int(two["devices"]) == 2
+    np.testing.assert_allclose(two["W"], one["W"], rtol=2e-4, atol=2e-4)
+    np.testing.assert_allclose(two["logits"], one["logits"], rtol=1e-3, atol=1e-3)
+    np.testing.assert_allclose(two["loss"], one["loss"], rtol=1e-4)
+
+
+def test_killed_fit_rerun_is_identical(store, tmp_path):
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from .conftest import ROOT
+
+    first = run_worker(store, tmp_path / "a.npz", "c2mf")
+    env = dict(os.environ, PYTHONPATH=str(ROOT), JAX_PLATFORMS="cpu")
+    p = subprocess.Popen([sys.executable, "-m", "tests.streaming._worker", str(store),
+                          str(tmp_path / "killed.npz"), "c2mf", "50"], cwd=ROOT, env=env)
+    time.sleep(6)
+    p.kill()
+    p.wait()
+    assert not (tmp_path / "killed.npz").exists()
+    again = run_worker(store, tmp_path / "b.npz", "c2mf")
+    for key in ("W", "logits", "loss"):
+        np.testing.assert_array_equal(again[key], first[key])
