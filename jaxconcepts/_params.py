@@ -270,6 +270,7 @@ class Recovery:
     methods: list[str]
     sub_concepts: bool
     baseline: bool
+    baseline_seeds: int
     tolerance: int
     iou_threshold: float
     found_iou: float
@@ -319,9 +320,18 @@ class Compare:
     n_images: int | None
     n_concepts: int
     sweep: list[int]
-    algorithms: list[str]
+    algorithms: list[Literal["kmeans", "agglomerative", "birch", "gmm"]]
     n_init: int
     batch_size: int
+
+    def check(self):
+        if "kmeans" not in self.algorithms:
+            raise ValueError(f"compare.algorithms={self.algorithms!r} must include 'kmeans' "
+                             "(the jax implementation the others are compared with)")
+        if any(n < 2 for n in self.sweep) or not self.sweep:
+            raise ValueError(f"compare.sweep={self.sweep!r} should be a non-empty list of ints >= 2")
+        _positive("compare", n_images=self.n_images, n_concepts=self.n_concepts,
+                  n_init=self.n_init, batch_size=self.batch_size)
 
 
 @section("importance")

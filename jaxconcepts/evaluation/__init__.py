@@ -20,7 +20,7 @@ from jaxconcepts.evaluation._c2mf_eval import (
     reconstructed_predictions,
 )
 from jaxconcepts.evaluation._c2mf_report import loss_csv, markdown_report
-from jaxconcepts.evaluation._c2mf_run import C2MF_KEYS, run_c2mf
+from jaxconcepts.evaluation._c2mf_run import run_c2mf
 from jaxconcepts.evaluation._c2mf_suite import (
     SharedDictionary,
     ablation,
@@ -36,7 +36,6 @@ from jaxconcepts.evaluation._recovery import (
     summarise,
 )
 from jaxconcepts.evaluation._recovery_suite import (
-    RECOVERY_KEYS,
     match_rows,
     planted_scores,
     run_recovery,
@@ -57,7 +56,6 @@ __all__ = [
     "random_grouping",
     "score_maps",
     "summarise",
-    "RECOVERY_KEYS",
     "match_rows",
     "planted_scores",
     "run_recovery",
@@ -70,7 +68,6 @@ __all__ = [
     "concept_similarity",
     "reconstruction_accuracy",
     "consistency",
-    "C2MF_KEYS",
     "run_c2mf",
     "SharedDictionary",
     "ablation",

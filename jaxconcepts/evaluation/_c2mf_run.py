@@ -12,7 +12,7 @@ from typing import Any, Mapping
 import jax
 import numpy as np
 
-from jaxconcepts._checks import check_choice, check_keys, check_positive_ints
+from jaxconcepts._checks import check_choice, check_positive_ints
 from jaxconcepts.evaluation._c2mf_suite import (
     FIT_KEYS,
     METHODS,
@@ -28,19 +28,14 @@ from jaxconcepts.evaluation._rows import (
     split_by_image,
 )
 
-__all__ = ["C2MF_KEYS", "CRAFT_SOURCES", "run_c2mf"]
+__all__ = ["CRAFT_SOURCES", "run_c2mf"]
 
 CRAFT_SOURCES = ("crops", "rows")
-#: every key of the ``c2mf`` params section (``params.yaml`` holds the values)
-C2MF_KEYS = ("k", "methods", "labels", "test_fraction", "min_images", "cap_k", "alpha", "solver",
-             "max_steps", "tol", "learning_rate", "batch_size", "nmf_max_iter", "ig_steps",
-             "eval_batch", "ablation", "ablation_n", "craft_source", "sobol_designs", "seed")
 _SETTINGS = ("k", "methods", "labels", "test_fraction", "min_images", "cap_k", "alpha", "solver",
              "max_steps", "tol", "learning_rate", "craft_source", "seed")
 
 
 def _check(cfg: Mapping) -> tuple[list[int], list[str]]:
-    cfg = check_keys("c2mf", cfg, C2MF_KEYS)
     ks = check_positive_ints("c2mf.k", cfg["k"])
     methods = list(cfg["methods"])
     if not methods or any(m not in METHODS for m in methods):
@@ -108,7 +103,7 @@ def run_c2mf(store, cfg: Mapping, *, dataset: str, crops_path=None, truth=None,
 
     Args:
         store: the activation store (needs its GAP + linear head).
-        cfg: the ``c2mf`` params section, every key of :data:`C2MF_KEYS` (seed resolved).
+        cfg: the ``c2mf`` params section, as a mapping (``dataclasses.asdict`` of :class:`jaxconcepts._params.C2MF`; seed resolved).
         crops_path: the ``crops`` stage's file (with ``craft_source: crops``).
         truth: planted ground truth of the store's images (``datasets.load_truth``) or ``None``.
 

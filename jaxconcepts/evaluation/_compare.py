@@ -19,15 +19,12 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from jaxconcepts._checks import check_keys
 
-__all__ = ["ALGORITHMS", "COMPARE_KEYS", "PAPER", "compare_config", "load_subset",
+__all__ = ["ALGORITHMS", "PAPER", "load_subset",
            "stratified_sample", "run_compare", "findings", "to_markdown"]
 
 ALGORITHMS = ("kmeans", "agglomerative", "birch", "gmm")
 METRICS = ("ss", "chi", "dbi")
-#: every key of the ``compare`` params section (``params.yaml`` holds the values)
-COMPARE_KEYS = ("seed", "n_images", "n_concepts", "sweep", "algorithms", "n_init", "batch_size")
 # Table 1 and Table 2 of the paper (ResNet-50 NF, ImageNet, 11 classes), for the Markdown report.
 PAPER = {
     "table1": {
@@ -43,21 +40,6 @@ PAPER = {
                  "9": [0.46, 1018.18, 0.81]},
     },
 }
-
-
-def compare_config(section: dict[str, Any] | None) -> dict[str, Any]:
-    """The ``compare`` params section, checked: every key of :data:`COMPARE_KEYS`, valid values."""
-    cfg = check_keys("compare", section, COMPARE_KEYS)
-    bad = [a for a in cfg["algorithms"] if a not in ALGORITHMS]
-    if bad or "kmeans" not in cfg["algorithms"]:
-        raise ValueError(f"compare.algorithms={cfg['algorithms']!r}: must include 'kmeans'; "
-                         f"valid choices: {list(ALGORITHMS)}")
-    if cfg["n_images"] is not None and (not isinstance(cfg["n_images"], int)
-                                        or cfg["n_images"] < 1):
-        raise ValueError(f"compare.n_images={cfg['n_images']!r} should be null or an int >= 1")
-    if not cfg["sweep"] or any(not isinstance(n, int) or n < 2 for n in cfg["sweep"]):
-        raise ValueError(f"compare.sweep={cfg['sweep']!r} should be a list of ints >= 2")
-    return cfg
 
 
 def load_subset(store, n_images, *, seed: int):

@@ -32,19 +32,12 @@ with the solver's error (naming the step) and leaves the previous outputs untouc
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 
-from jaxconcepts._checks import check_keys
 from jaxconcepts._io import save_arrays, write_json, write_text
-from jaxconcepts.evaluation._c2mf_run import C2MF_KEYS
-from jaxconcepts.stages._common import (
-    REPORTS,
-    dataset_dir,
-    dataset_params,
-    load_params,
-    stage_parser,
-)
+from jaxconcepts.stages._common import REPORTS, dataset_dir, stage_config, stage_parser
 
 __all__ = ["main"]
 
@@ -58,10 +51,10 @@ def main(argv: list[str] | None = None) -> None:
     from jaxconcepts.viz._c2mf_figures import c2mf_figures
 
     args = stage_parser(__doc__.splitlines()[0]).parse_args(argv)
-    params = dataset_params(load_params(args.params), args.dataset)
-    cfg = check_keys("c2mf", params.get("c2mf"), C2MF_KEYS)
+    section, seed = stage_config(args, "c2mf", "seed")
+    cfg = dataclasses.asdict(section)
     if cfg["seed"] is None:
-        cfg["seed"] = int(params["seed"])
+        cfg["seed"] = seed
     store = ActivationStore(dataset_dir(args.dataset, "activations"))
     crops = dataset_dir(args.dataset, "crops") / "crops.safetensors"
     if "craft" in cfg["methods"] and cfg["craft_source"] == "crops" and not crops.is_file():

@@ -7,16 +7,12 @@ which of the paper's findings hold here). Params: section ``compare`` (every key
 
 from __future__ import annotations
 
+import dataclasses
+
 from jaxconcepts._io import write_json, write_text
-from jaxconcepts.evaluation._compare import compare_config, load_subset, run_compare, to_markdown
+from jaxconcepts.evaluation._compare import load_subset, run_compare, to_markdown
 from jaxconcepts.features import ActivationStore
-from jaxconcepts.stages._common import (
-    REPORTS,
-    dataset_dir,
-    dataset_params,
-    load_params,
-    stage_parser,
-)
+from jaxconcepts.stages._common import REPORTS, dataset_dir, stage_config, stage_parser
 
 __all__ = ["main"]
 
@@ -25,8 +21,7 @@ def main(argv: list[str] | None = None) -> None:
     args = stage_parser("Tables 1 and 2 of the clustering paper on our activations").parse_args(
         argv
     )
-    params = dataset_params(load_params(args.params), args.dataset)
-    cfg = compare_config(params.get("compare"))
+    cfg = dataclasses.asdict(stage_config(args, "compare"))
 
     store = ActivationStore(dataset_dir(args.dataset, "activations"))
     A, index = load_subset(store, cfg["n_images"], seed=int(cfg["seed"]))

@@ -14,7 +14,6 @@ from jaxconcepts.viz._plan import (
     class_namer,
     concept_counts,
     describe_images,
-    file_sizes,
     image_figures,
     image_flags,
 )
@@ -26,7 +25,6 @@ __all__ = [
     "class_namer",
     "concept_counts",
     "describe_images",
-    "file_sizes",
     "image_figures",
     "image_flags",
     "concept_maps",

@@ -1,4 +1,4 @@
-"""Figures 2–4 of the C2MF paper from the ``c2mf`` stage's metrics (matplotlib Agg, PNG).
+"""Figures 2–4 of the C2MF paper from the ``c2mf`` stage's metrics (matplotlib ``Figure``, no pyplot, PNG).
 
 - Fig. 2 / Fig. 3: mean concept insertion and deletion curves on the test images, one line per
   method, concepts ranked by Grad-CAM (Fig. 2) or Integrated Gradients (Fig. 3); one column per k.
@@ -12,11 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.figure import Figure
 
 from jaxconcepts.viz._figures import save_png
 
@@ -40,14 +37,14 @@ def _entries(results: Mapping) -> list[tuple[str, list[tuple[str, Mapping]]]]:
     return [(kk, [(m, results[m][kk]) for m in results if kk in results[m]]) for kk in ks]
 
 
-def plot_insertion_deletion(results: Mapping, ranking: str, *, title: str = "") -> plt.Figure:
+def plot_insertion_deletion(results: Mapping, ranking: str, *, title: str = "") -> Figure:
     """2 rows (insertion, deletion) × one column per k; x = fraction of concepts inserted/removed,
     y = mean softmax score of the explained class; the legend gives each curve's mean AUC."""
     cols = _entries(results)
     if not cols:
         raise ValueError("no results to plot")
-    fig, axes = plt.subplots(2, len(cols), figsize=(3.2 * len(cols) + 0.6, 5.6), squeeze=False,
-                             sharey=True)
+    fig = Figure(figsize=(3.2 * len(cols) + 0.6, 5.6))
+    axes = fig.subplots(2, len(cols), squeeze=False, sharey=True)
     for j, (kk, entries) in enumerate(cols):
         for i, curve in enumerate(("insertion", "deletion")):
             ax = axes[i, j]
@@ -74,10 +71,11 @@ def plot_insertion_deletion(results: Mapping, ranking: str, *, title: str = "") 
     return fig
 
 
-def plot_ablation(ablation: Mapping, *, title: str = "") -> plt.Figure:
+def plot_ablation(ablation: Mapping, *, title: str = "") -> Figure:
     """Reconstruction accuracy (%, vs the model's prediction) against the number of concepts."""
     n = ablation["n_concepts"]
-    fig, ax = plt.subplots(figsize=(4.6, 3.4))
+    fig = Figure(figsize=(4.6, 3.4))
+    ax = fig.subplots()
     for m in ("c2mf", "craft_clustered", "pca_clustered"):
         if m not in ablation:
             continue
@@ -114,13 +112,11 @@ def c2mf_figures(metrics: Mapping, out_dir: str | Path) -> dict[str, str]:
                                     f"ranked by {_RANKING[ranking]}")
             name = f"{fig_id}_insertion_deletion_{ranking}.png"
             save_png(fig, out_dir / name)
-            plt.close(fig)
             files[fig_id] = name
     abl = metrics.get("ablation") or {}
     if abl.get("n_concepts"):
         fig = plot_ablation(abl, title=f"{ds}: multi-class concept reconstruction")
         save_png(fig, out_dir / "fig4_ablation.png")
-        plt.close(fig)
         files["fig4"] = "fig4_ablation.png"
     if not files:  # the folder is a pipeline output: say why it is empty rather than omit it
         from jaxconcepts._io import write_text
