@@ -201,10 +201,10 @@ def test_no_feasible_k_is_a_clear_error(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="positive ints"):
         stage.main(["--dataset", "fake"])
     _params(tmp_path, bogus=1)
-    with pytest.raises(ValueError, match=r"unknown c2mf params \['bogus'\]; valid keys"):
+    with pytest.raises(ValueError, match=r"'c2mf': unknown keys \['bogus'\]; valid keys"):
         stage.main(["--dataset", "fake"])
     _params(tmp_path, drop=("alpha",))  # params.yaml is the only home of values: no fallback
-    with pytest.raises(ValueError, match=r"missing c2mf params \['alpha'\]"):
+    with pytest.raises(ValueError, match=r"'c2mf': missing keys \['alpha'\]"):
         stage.main(["--dataset", "fake"])
 
 
