@@ -361,6 +361,18 @@ class Crops:
     batch_size: int
 
 
+@section("ood")
+class OOD:
+    bins: int
+    tpr: float
+    min_images: int
+
+    def check(self):
+        _positive("ood", bins=self.bins, min_images=self.min_images)
+        if not 0.0 < self.tpr <= 1.0:
+            raise ValueError(f"ood.tpr={self.tpr} should be in (0, 1]")
+
+
 @section("c2mf")
 class C2MF:
     k: list[int]
