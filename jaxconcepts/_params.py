@@ -395,6 +395,44 @@ class C2MF:
     craft_source: Literal["crops", "rows"]
     sobol_designs: int
     seed: int | None
+    enabled: bool
+    atlas_k: int | None
+    gate_threshold: float
+    alpha_sweep: list[float]
+    sweep_k: int
+
+    def check(self):
+        _positive("c2mf", atlas_k=self.atlas_k, sweep_k=self.sweep_k)
+        if not 0.0 < self.gate_threshold < 1.0:
+            raise ValueError(f"c2mf.gate_threshold={self.gate_threshold} should be in (0, 1)")
+        if any(a < 0 for a in self.alpha_sweep):
+            raise ValueError(f"c2mf.alpha_sweep={self.alpha_sweep} should hold values >= 0")
+
+
+@section("naming")
+class Naming:
+    top: int
+    per_image: int
+    n_words: int
+    clip_model: str | None
+    clip_checkpoint: str | None
+    clip_scale: float
+
+    def check(self):
+        _positive("naming", top=self.top, per_image=self.per_image, n_words=self.n_words,
+                  clip_scale=self.clip_scale)
+        if (self.clip_model is None) != (self.clip_checkpoint is None):
+            raise ValueError("naming.clip_model and naming.clip_checkpoint go together: give both "
+                             f"or neither (got {self.clip_model!r}, {self.clip_checkpoint!r})")
+
+
+@section("atlas")
+class Atlas:
+    top_images: int
+    max_concepts: int
+
+    def check(self):
+        _positive("atlas", top_images=self.top_images, max_concepts=self.max_concepts)
 
 
 @section("report")

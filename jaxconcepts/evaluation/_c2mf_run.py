@@ -7,7 +7,7 @@ The ``c2mf`` stage is a thin main around :func:`run_c2mf`; this module holds wha
 from __future__ import annotations
 
 import time
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping, NamedTuple
 
 import jax
 import numpy as np
@@ -28,11 +28,23 @@ from jaxconcepts.evaluation._rows import (
     split_by_image,
 )
 
-__all__ = ["CRAFT_SOURCES", "run_c2mf"]
+__all__ = ["CRAFT_SOURCES", "C2MFFits", "run_c2mf"]
 
 CRAFT_SOURCES = ("crops", "rows")
 _SETTINGS = ("k", "methods", "labels", "test_fraction", "min_images", "cap_k", "alpha", "solver",
              "max_steps", "tol", "learning_rate", "craft_source", "seed")
+
+
+class C2MFFits(NamedTuple):
+    """What the fits of :func:`run_c2mf` leave for the atlas and the α sweep: the rows they were
+    fitted on (``view``), ``get(method, k)`` (the cached fit, fitting it when needed; None above
+    the data's cap), ``caps`` (the largest k per method), ``fit_kwargs`` and the PRNG ``key``."""
+
+    view: RowsView
+    get: Callable[[str, int], Any]
+    caps: dict
+    fit_kwargs: dict
+    key: jax.Array
 
 
 def _check(cfg: Mapping) -> tuple[list[int], list[str]]:
@@ -99,7 +111,8 @@ def _model_record(m, model, used, arrays, histories, view, head, craft_rows, key
 
 def run_c2mf(store, cfg: Mapping, *, dataset: str, crops_path=None, truth=None,
              progress: bool = True):
-    """Fit and evaluate every method and k; returns ``(metrics, arrays, loss_histories)``.
+    """Fit and evaluate every method and k; returns ``(metrics, arrays, loss_histories, fits)``
+    (``fits``: :class:`C2MFFits`, None when no class had enough images).
 
     Args:
         store: the activation store (needs its GAP + linear head).
@@ -143,7 +156,7 @@ def run_c2mf(store, cfg: Mapping, *, dataset: str, crops_path=None, truth=None,
     if split.classes.size == 0:
         metrics["note"] = (f"no class with enough images: every class has fewer than "
                            f"{cfg['min_images']} images, so nothing was fitted or evaluated")
-        return metrics, arrays, histories
+        return metrics, arrays, histories, None
 
     view = RowsView(data, split)
     Y = view.n_classes
@@ -224,4 +237,4 @@ def run_c2mf(store, cfg: Mapping, *, dataset: str, crops_path=None, truth=None,
 
         metrics["planted"] = planted_scores(truth, store.images, store.shape, view, fitted,
                                             batch_images=int(cfg["eval_batch"]))
-    return metrics, arrays, histories
+    return metrics, arrays, histories, C2MFFits(view, get, caps, fit_kw, key)
