@@ -59,12 +59,6 @@ from jaxconcepts.evaluation._alpha_sweep import (
     sweep_fitted_split,
 )
 from jaxconcepts.evaluation._baseline import paired_baseline
-from jaxconcepts.evaluation._c2mf_atlas import (
-    AtlasData,
-    atlas_data,
-    atlas_markdown,
-    clip_concept_names,
-)
 from jaxconcepts.evaluation._naming import ConceptName, name_concepts, naming_table, top_patches
 from jaxconcepts.evaluation._ood import (
     PAPER_TABLE4,
@@ -84,10 +78,6 @@ __all__ = [
     "alpha_sweep_table",
     "sweep_fitted_split",
     "paired_baseline",
-    "AtlasData",
-    "atlas_data",
-    "atlas_markdown",
-    "clip_concept_names",
     "ConceptName",
     "name_concepts",
     "naming_table",

@@ -27,7 +27,7 @@ import numpy as np
 from jaxconcepts.evaluation._naming import ConceptName, name_concepts
 from jaxconcepts.evaluation._rows import RowsView, fitted_classes
 
-__all__ = ["AtlasData", "atlas_data", "atlas_markdown", "clip_concept_names"]
+__all__ = ["AtlasData", "atlas_data", "atlas_markdown", "clip_concept_names", "fitted_atlases"]
 
 
 class AtlasData(NamedTuple):
@@ -138,6 +138,45 @@ def clip_concept_names(atlas: AtlasData, load_image, clip, *, grid: tuple[int, i
                                   size=clip.image_size)
         out[j] = clip_name(clip, patches, n_words=n_words)
     return out
+
+
+def fitted_atlases(fits, store, class_names: Sequence[str], load_image, *, methods, k: int,
+                   gate_threshold: float, max_concepts: int, top: int, per_image: int,
+                   n_words: int, batch_images: int, clip_model: str | None,
+                   clip_checkpoint: str | None, clip_scale: float):
+    """:func:`atlas_data` of each method's fit at ``k`` (capped at the data's cap) of the ``c2mf``
+    stage's run, and CLIP's words for them when ``clip_checkpoint`` is given.
+
+    Args:
+        fits: :class:`~jaxconcepts.evaluation._c2mf_run.C2MFFits`; store: the activation store
+            (head, manifest class names, grid); class_names: the Y fitted classes' names;
+            load_image: store row position -> the image as the model saw it (CLIP only).
+
+    Returns:
+        ``(atlases, clip_names)``: a list of :class:`AtlasData` and ``{method: {concept: words}}``
+        (empty without CLIP).
+    """
+    from jaxconcepts.features._labels import label_space
+
+    words = label_space(int(store.head.weight.shape[0]), store.manifest.get("class_names")).names
+    grid = tuple(int(x) for x in store.shape[1:])
+    atlases = []
+    for m in methods:
+        model = fits.get(m, min(int(k), int(fits.caps[m])))
+        if model is not None:
+            atlases.append(atlas_data(
+                model, m, fits.view, store.head, label_names=words, class_names=class_names,
+                grid=grid, gate_threshold=gate_threshold, max_concepts=max_concepts, top=top,
+                per_image=per_image, n_words=n_words, batch_images=batch_images))
+    clip_names = {}
+    if clip_checkpoint is not None:
+        from jaxconcepts.features._clip import load_clip
+
+        clip = load_clip(clip_model, checkpoint=clip_checkpoint)
+        clip_names = {at.method: clip_concept_names(at, load_image, clip, grid=grid,
+                                                    scale=clip_scale, n_words=n_words)
+                      for at in atlases}
+    return atlases, clip_names
 
 
 def atlas_markdown(atlases: Sequence[AtlasData], *, figures: dict, recipes: dict,

@@ -64,10 +64,9 @@ def main(argv: list[str] | None = None) -> None:
     from jaxconcepts.datasets import load_truth
     from jaxconcepts.evaluation import loss_csv, markdown_report, run_c2mf
     from jaxconcepts.evaluation._alpha_sweep import alpha_sweep_markdown, sweep_fitted_split
-    from jaxconcepts.evaluation._c2mf_atlas import atlas_data, atlas_markdown, clip_concept_names
+    from jaxconcepts.evaluation._c2mf_atlas import atlas_markdown, fitted_atlases
     from jaxconcepts.evaluation._c2mf_report import disabled_report
     from jaxconcepts.features import ActivationStore
-    from jaxconcepts.features._labels import label_space
     from jaxconcepts.viz import load_model_view
     from jaxconcepts.viz._atlas import recipe_table
     from jaxconcepts.viz._c2mf_figures import atlas_figures, c2mf_figures
@@ -113,24 +112,13 @@ def main(argv: list[str] | None = None) -> None:
 
     atlases, clip_names, sweep = [], {}, []
     if fits is not None and cfg["atlas_k"]:
-        cnames = [c["name"] for c in metrics["classes"]]
-        words = label_space(int(store.head.weight.shape[0]), man.get("class_names")).names
-        for m in cfg["methods"]:
-            model = fits.get(m, min(cfg["atlas_k"], fits.caps[m]))
-            if model is not None:
-                atlases.append(atlas_data(
-                    model, m, fits.view, store.head, label_names=words, class_names=cnames,
-                    grid=tuple(store.shape[1:]), gate_threshold=cfg["gate_threshold"],
-                    max_concepts=atlas.max_concepts, top=naming.top,
-                    per_image=naming.per_image, n_words=naming.n_words,
-                    batch_images=cfg["eval_batch"]))
-        if naming.clip_checkpoint is not None:
-            from jaxconcepts.features._clip import load_clip
-
-            clip = load_clip(naming.clip_model, checkpoint=naming.clip_checkpoint)
-            clip_names = {at.method: clip_concept_names(
-                at, load_image, clip, grid=tuple(store.shape[1:]), scale=naming.clip_scale,
-                n_words=naming.n_words) for at in atlases}
+        atlases, clip_names = fitted_atlases(
+            fits, store, [c["name"] for c in metrics["classes"]], load_image,
+            methods=cfg["methods"], k=cfg["atlas_k"], gate_threshold=cfg["gate_threshold"],
+            max_concepts=atlas.max_concepts, top=naming.top, per_image=naming.per_image,
+            n_words=naming.n_words, batch_images=cfg["eval_batch"],
+            clip_model=naming.clip_model, clip_checkpoint=naming.clip_checkpoint,
+            clip_scale=naming.clip_scale)
     if fits is not None and cfg["alpha_sweep"]:
         sweep = sweep_fitted_split(fits, store.head, alphas=cfg["alpha_sweep"],
                                    k=cfg["sweep_k"], gate_threshold=cfg["gate_threshold"])
