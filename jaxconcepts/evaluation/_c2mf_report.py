@@ -274,8 +274,8 @@ def disabled_report(dataset: str, n_images: int, n_classes: int) -> tuple[dict, 
               f"({n_images / max(n_classes, 1):.1f} per class). C2MF's gates, the per-class "
               "baselines (CRAFT, PCA) and every table (reconstruction accuracy per class, "
               "insertion/deletion on test images, consistency) need a train/test split *within* "
-              "each class, i.e. at least 2 images per class and many more for a mean ± std; a "
-              "dataset with one image per class can only fit a dictionary over all images, which "
+              "each class, i.e. at least 2 images per class and many more for a mean ± std; with "
+              "about one image per class only a dictionary over all images could be fitted, which "
               "tests nothing the paper claims. Set `c2mf.enabled: true` for a dataset with "
               "several images per class (e.g. `planted`).")
     metrics = {"dataset": dataset, "enabled": False, "note": reason, "n_images": n_images,

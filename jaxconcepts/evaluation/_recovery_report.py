@@ -13,7 +13,7 @@ def _f(x, fmt="{:.3f}"):
 
 
 def _pm(mean, std, fmt="{:.3f}"):
-    return "–" if mean is None else f"{fmt.format(mean)} ± {fmt.format(std)}"
+    return "–" if mean is None else f"{fmt.format(mean)} ± {std:.3f}"
 
 
 def baseline_table(baseline: dict, n_images: int) -> list[str]:
@@ -40,7 +40,7 @@ def baseline_table(baseline: dict, n_images: int) -> list[str]:
     lines += ["", "**Reading the importance AUROC** (docs/PAPERS_FINDINGS.md §1). Per image, it "
               "asks whether the *defining* concepts (argmax on a part of the class recipe) get "
               "higher Eq. 3 importance than the others; the table's mean is over the images where "
-              "both kinds exist. Three things make a naive comparison with `random_*` misleading, "
+              "both kinds exist. Four things make a naive comparison with `random_*` misleading, "
               "and the table above corrects them:", ""]
     for src, d in baseline.items():
         if d["n_baseline"] and n_images:
@@ -62,18 +62,20 @@ def baseline_table(baseline: dict, n_images: int) -> list[str]:
             "sizes (K·S groups), not the concept-level one: "
             + "; ".join(f"`{src}` {_f(d['method'])} vs `{d['baseline']}` "
                         f"{_pm(d['baseline_mean'], d['baseline_std'])}" for src, d in subs)
-            + ". At that granularity \"chance\" for this metric is well above 0.5: a small group "
-              "points where its channels fire, and the head weights channels that fire on "
-              "defining parts positively.")
+            + ". At that granularity \"chance\" for this metric is the random grouping's value, "
+              "not 0.5: a small group points where its channels fire, and the head weights "
+              "channels that fire on defining parts positively.")
     lines.append(
         "- *Size confound.* Channel count alone, used as the score on the same pairs, reaches "
         + "; ".join(f"{_f(d['size_auroc_method'])} for `{src}`" for src, d in baseline.items())
-        + ". Larger concepts tend to carry more evidence; a method whose defining concepts are "
-          "its small ones (size AUROC < 0.5) starts below a size-matched baseline.")
-    lines += ["", "Eq. 3 itself is computed as printed; the gap to the naive table is in the "
-              "comparison, not in the importance code. A positive paired difference larger than "
-              "its std means the method's grouping ranks the defining parts better than chance "
-              "at equal sizes.", ""]
+        + ". Above 0.5, the defining concepts are the larger ones and size alone separates them "
+          "(Eq. 3 removes more evidence with more channels); below 0.5 they are the smaller ones, "
+          "and the method starts below a baseline whose group sizes carry no such bias.")
+    lines += ["", "Eq. 3 itself is computed as printed (docs/PAPERS_FINDINGS.md §1 also rules out "
+              "p_t saturation and the target class); a gap to the naive table comes from the "
+              "comparison, not from the importance code. A positive paired difference larger than "
+              "its std means the method's grouping ranks the defining parts better than a random "
+              "grouping of the same sizes on the same images.", ""]
     return lines
 
 

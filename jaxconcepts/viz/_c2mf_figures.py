@@ -152,7 +152,8 @@ def atlas_figures(atlases, load_image, out_dir: str | Path, *, top: int, gate_th
         tops = top_images(np.asarray(at.code_maps)[:, at.order], top=top)
         need = sorted(set(tops.ravel().tolist()))
         images = np.stack([load_image(int(at.images[i])) for i in need])
-        names = [f"{lab}: {n.words[0][0][:18]}" for lab, n in zip(at.labels, at.names)]
+        names = [n.words[0][0][:18] if at.shared else f"= {lab}: {n.words[0][0][:18]}"
+                 for lab, n in zip(at.labels, at.names)]  # the figure prefixes C<j>
         fig = plot_concept_atlas(images, np.asarray(at.code_maps)[need], top=top, names=names,
                                  gates=at.usage, class_names=at.class_names,
                                  gate_threshold=gate_threshold, concepts=at.order,
