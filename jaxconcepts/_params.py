@@ -329,7 +329,8 @@ class Compare:
             raise ValueError(f"compare.algorithms={self.algorithms!r} must include 'kmeans' "
                              "(the jax implementation the others are compared with)")
         if any(n < 2 for n in self.sweep) or not self.sweep:
-            raise ValueError(f"compare.sweep={self.sweep!r} should be a non-empty list of ints >= 2")
+            raise ValueError(f"compare.sweep={self.sweep!r} should be a non-empty list of "
+                             "ints >= 2")
         _positive("compare", n_images=self.n_images, n_concepts=self.n_concepts,
                   n_init=self.n_init, batch_size=self.batch_size)
 

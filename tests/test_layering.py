@@ -17,7 +17,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 PKG = ROOT / "jaxconcepts"
 TORCH = ("torch", "torchvision", "timm")
-BASE = {"_io", "_params", "_typing", "_checks", "_numerics", "_validate"}  # shared modules at the root
+# shared modules at the root
+BASE = {"_io", "_params", "_typing", "_checks", "_numerics", "_validate"}
 
 # folder -> the jaxconcepts folders it may import (besides itself and BASE)
 ALLOWED: dict[str, set[str]] = {

@@ -116,7 +116,8 @@ def run_c2mf(store, cfg: Mapping, *, dataset: str, crops_path=None, truth=None,
 
     Args:
         store: the activation store (needs its GAP + linear head).
-        cfg: the ``c2mf`` params section, as a mapping (``dataclasses.asdict`` of :class:`jaxconcepts._params.C2MF`; seed resolved).
+        cfg: the ``c2mf`` params section as a mapping (``dataclasses.asdict`` of
+            :class:`jaxconcepts._params.C2MF`; seed resolved).
         crops_path: the ``crops`` stage's file (with ``craft_source: crops``).
         truth: planted ground truth of the store's images (``datasets.load_truth``) or ``None``.
 

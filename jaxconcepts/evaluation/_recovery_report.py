@@ -58,7 +58,8 @@ def baseline_table(baseline: dict, n_images: int) -> list[str]:
     subs = [(src, d) for src, d in baseline.items() if src.endswith("_sub")]
     if subs:
         lines.append(
-            "- *Granularity.* Sub-concepts are compared with a random grouping of the *sub-concept* "
+            "- *Granularity.* Sub-concepts are compared with a random grouping of the "
+            "*sub-concept* "
             "sizes (K·S groups), not the concept-level one: "
             + "; ".join(f"`{src}` {_f(d['method'])} vs `{d['baseline']}` "
                         f"{_pm(d['baseline_mean'], d['baseline_std'])}" for src, d in subs)

@@ -4,7 +4,6 @@ and sub-concepts, batch by batch over the store, with summary statistics."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from tqdm import tqdm

@@ -1,4 +1,4 @@
-"""Stage ``compare``: the paper's Tables 1 and 2 and Fig. 2 (Lambert et al. §4.2) on our activations.
+"""Stage ``compare``: the paper's Tables 1-2 and Fig. 2 (Lambert et al. §4.2) on our activations.
 
 Writes ``reports/<ds>/compare.json`` (DVC metrics), ``reports/<ds>/compare.md`` (tables, which of
 the paper's findings hold, Fig. 2), ``reports/<ds>/compare_records.csv`` (per image, method and

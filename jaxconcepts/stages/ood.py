@@ -1,4 +1,4 @@
-"""Stage ``ood``: confidence of complete images vs CRAFT's crops (C2MF App. B Table 4, App. C Fig. 5).
+"""Stage ``ood``: confidence of complete images vs CRAFT's crops (C2MF App. B Table 4, Fig. 5).
 
 Reads the activation store (``data/<ds>/activations``: the complete images' logits and the GAP +
 linear head) and the crops stage's output (``data/<ds>/crops/crops.safetensors``: g of each crop,

@@ -1,4 +1,4 @@
-"""Figures 2–4 of the C2MF paper from the ``c2mf`` stage's metrics (matplotlib ``Figure``, no pyplot, PNG).
+"""Figures 2–4 of the C2MF paper from the ``c2mf`` stage's metrics (``Figure``, no pyplot, PNG).
 
 - Fig. 2 / Fig. 3: mean concept insertion and deletion curves on the test images, one line per
   method, concepts ranked by Grad-CAM (Fig. 2) or Integrated Gradients (Fig. 3); one column per k.

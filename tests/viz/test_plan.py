@@ -1,7 +1,6 @@
 """Figure planning (viz/_plan.py): names, flags, counts and which figures an image gets."""
 
 import numpy as np
-import pytest
 
 from jaxconcepts.viz import class_namer, concept_counts, image_figures, image_flags
 
