@@ -270,6 +270,7 @@ class Recovery:
     methods: list[str]
     sub_concepts: bool
     baseline: bool
+    baseline_seeds: int
     tolerance: int
     iou_threshold: float
     found_iou: float
@@ -319,9 +320,19 @@ class Compare:
     n_images: int | None
     n_concepts: int
     sweep: list[int]
-    algorithms: list[str]
+    algorithms: list[Literal["kmeans", "agglomerative", "birch", "gmm"]]
     n_init: int
     batch_size: int
+
+    def check(self):
+        if "kmeans" not in self.algorithms:
+            raise ValueError(f"compare.algorithms={self.algorithms!r} must include 'kmeans' "
+                             "(the jax implementation the others are compared with)")
+        if any(n < 2 for n in self.sweep) or not self.sweep:
+            raise ValueError(f"compare.sweep={self.sweep!r} should be a non-empty list of "
+                             "ints >= 2")
+        _positive("compare", n_images=self.n_images, n_concepts=self.n_concepts,
+                  n_init=self.n_init, batch_size=self.batch_size)
 
 
 @section("importance")
@@ -351,6 +362,18 @@ class Crops:
     batch_size: int
 
 
+@section("ood")
+class OOD:
+    bins: int
+    tpr: float
+    min_images: int
+
+    def check(self):
+        _positive("ood", bins=self.bins, min_images=self.min_images)
+        if not 0.0 < self.tpr <= 1.0:
+            raise ValueError(f"ood.tpr={self.tpr} should be in (0, 1]")
+
+
 @section("c2mf")
 class C2MF:
     k: list[int]
@@ -373,6 +396,44 @@ class C2MF:
     craft_source: Literal["crops", "rows"]
     sobol_designs: int
     seed: int | None
+    enabled: bool
+    atlas_k: int | None
+    gate_threshold: float
+    alpha_sweep: list[float]
+    sweep_k: int
+
+    def check(self):
+        _positive("c2mf", atlas_k=self.atlas_k, sweep_k=self.sweep_k)
+        if not 0.0 < self.gate_threshold < 1.0:
+            raise ValueError(f"c2mf.gate_threshold={self.gate_threshold} should be in (0, 1)")
+        if any(a < 0 for a in self.alpha_sweep):
+            raise ValueError(f"c2mf.alpha_sweep={self.alpha_sweep} should hold values >= 0")
+
+
+@section("naming")
+class Naming:
+    top: int
+    per_image: int
+    n_words: int
+    clip_model: str | None
+    clip_checkpoint: str | None
+    clip_scale: float
+
+    def check(self):
+        _positive("naming", top=self.top, per_image=self.per_image, n_words=self.n_words,
+                  clip_scale=self.clip_scale)
+        if (self.clip_model is None) != (self.clip_checkpoint is None):
+            raise ValueError("naming.clip_model and naming.clip_checkpoint go together: give both "
+                             f"or neither (got {self.clip_model!r}, {self.clip_checkpoint!r})")
+
+
+@section("atlas")
+class Atlas:
+    top_images: int
+    max_concepts: int
+
+    def check(self):
+        _positive("atlas", top_images=self.top_images, max_concepts=self.max_concepts)
 
 
 @section("report")
