@@ -285,8 +285,15 @@ class Extract:
     weights: str
     model_kwargs: dict
     image_size: int
+    layer: str | int | None
     batch_size: int
     shard_size: int
+    dtype: Literal["float32", "float16", "bfloat16"]
+    workers: int
+    prefetch: int
+    device: str
+    autocast: Literal["bfloat16", "float16"] | None
+    checkpoint: str | None
     use_label_as_target: bool
     image_root: str | None
     threads: int | None
@@ -383,11 +390,14 @@ class C2MF:
     min_images: int
     cap_k: bool
     alpha: float
-    solver: str
     max_steps: int
     tol: float
     learning_rate: float
-    batch_size: int | None
+    images_per_batch: int
+    code_sweeps: int
+    gate_steps: int
+    dict_sweeps: int
+    init_rows: int
     nmf_max_iter: int
     ig_steps: int
     eval_batch: int
@@ -403,7 +413,12 @@ class C2MF:
     sweep_k: int
 
     def check(self):
-        _positive("c2mf", atlas_k=self.atlas_k, sweep_k=self.sweep_k)
+        _positive("c2mf", atlas_k=self.atlas_k, sweep_k=self.sweep_k,
+                  images_per_batch=self.images_per_batch, code_sweeps=self.code_sweeps,
+                  gate_steps=self.gate_steps, dict_sweeps=self.dict_sweeps,
+                  init_rows=self.init_rows, max_steps=self.max_steps)
+        if self.alpha < 0:
+            raise ValueError(f"c2mf.alpha={self.alpha} should be >= 0")
         if not 0.0 < self.gate_threshold < 1.0:
             raise ValueError(f"c2mf.gate_threshold={self.gate_threshold} should be in (0, 1)")
         if any(a < 0 for a in self.alpha_sweep):
@@ -431,9 +446,11 @@ class Naming:
 class Atlas:
     top_images: int
     max_concepts: int
+    max_images: int
 
     def check(self):
-        _positive("atlas", top_images=self.top_images, max_concepts=self.max_concepts)
+        _positive("atlas", top_images=self.top_images, max_concepts=self.max_concepts,
+                  max_images=self.max_images)
 
 
 @section("report")

@@ -176,7 +176,7 @@ def sweep_fitted_split(fits, head, *, alphas: Sequence[float], k: int,
     Wh, bh = jnp.asarray(head.weight), jnp.asarray(head.bias)
     kk = min(int(k), int(fits.caps.get("c2mf", k)))
     kwargs = {n: v for n, v in fits.fit_kwargs.items() if n != "alpha"}
-    rows = alpha_sweep(A_tr, y_tr, view.data.A[te], view.y_img_test,
+    rows = alpha_sweep(A_tr, y_tr, view.rows(te), view.y_img_test,
                        lambda r: r.mean(0) @ Wh.T + bh, alphas=alphas, k=kk, key=fits.key,
                        n_classes=view.n_classes, n_head=int(Wh.shape[0]),
                        gate_threshold=gate_threshold, label_test=view.data.label[te],

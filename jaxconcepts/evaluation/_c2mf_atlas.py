@@ -63,7 +63,7 @@ def _codes(model, method: str, A: np.ndarray, y: np.ndarray, n_classes: int) -> 
 def atlas_data(model, method: str, view: RowsView, head, *, label_names: Sequence[str],
                class_names: Sequence[str], grid: tuple[int, int], gate_threshold: float,
                max_concepts: int, top: int, per_image: int, n_words: int,
-               batch_images: int) -> AtlasData:
+               batch_images: int, max_images: int, seed: int = 0) -> AtlasData:
     """Codes, usage, names and drawing order of one fitted model (module docstring).
 
     Args:
@@ -81,6 +81,9 @@ def atlas_data(model, method: str, view: RowsView, head, *, label_names: Sequenc
         raise ValueError(f"method={method!r}; valid choices: ['c2mf', 'craft', 'pca']")
     split, data = view.split, view.data
     imgs = np.sort(np.concatenate([split.train, split.test]))
+    if imgs.size > max_images:  # a seeded sample: the atlas holds its images' rows in memory
+        imgs = np.sort(np.random.default_rng(seed).choice(imgs, int(max_images), replace=False))
+    A_all = view.rows(imgs, batch_images)  # (m, p, c), m <= max_images
     y_img = fitted_classes(split, data.cls[imgs])
     Y, p = view.n_classes, view.p
     if len(class_names) != Y:
@@ -88,7 +91,7 @@ def atlas_data(model, method: str, view: RowsView, head, *, label_names: Sequenc
     parts = []
     for s in range(0, imgs.size, batch_images):
         sl = slice(s, s + batch_images)
-        A = data.A[imgs[sl]].reshape(-1, view.c)
+        A = A_all[sl].reshape(-1, view.c)
         parts.append(_codes(model, method, A, np.repeat(y_img[sl], p), Y))
     codes = np.concatenate(parts)  # (N·p, G)
     G = codes.shape[1]
@@ -107,7 +110,7 @@ def atlas_data(model, method: str, view: RowsView, head, *, label_names: Sequenc
         labels = [f"{class_names[j // k]}/{j % k}" for j in range(G)]
         score = raw.max(0)
     order = [int(j) for j in np.argsort(-score, kind="stable")[:max_concepts]]
-    names = name_concepts(data.A[imgs].reshape(-1, view.c), codes, head,
+    names = name_concepts(A_all.reshape(-1, view.c), codes, head,
                           label_names=label_names, top=min(top, codes.shape[0]),
                           n_words=min(n_words, len(label_names)),
                           groups=np.repeat(np.arange(imgs.size), p), per_group=per_image)
@@ -142,7 +145,7 @@ def clip_concept_names(atlas: AtlasData, load_image, clip, *, grid: tuple[int, i
 
 def fitted_atlases(fits, store, class_names: Sequence[str], load_image, *, methods, k: int,
                    gate_threshold: float, max_concepts: int, top: int, per_image: int,
-                   n_words: int, batch_images: int, clip_model: str | None,
+                   n_words: int, batch_images: int, max_images: int, clip_model: str | None,
                    clip_checkpoint: str | None, clip_scale: float):
     """:func:`atlas_data` of each method's fit at ``k`` (capped at the data's cap) of the ``c2mf``
     stage's run, and CLIP's words for them when ``clip_checkpoint`` is given.
@@ -167,7 +170,8 @@ def fitted_atlases(fits, store, class_names: Sequence[str], load_image, *, metho
             atlases.append(atlas_data(
                 model, m, fits.view, store.head, label_names=words, class_names=class_names,
                 grid=grid, gate_threshold=gate_threshold, max_concepts=max_concepts, top=top,
-                per_image=per_image, n_words=n_words, batch_images=batch_images))
+                per_image=per_image, n_words=n_words, batch_images=batch_images,
+                max_images=max_images))
     clip_names = {}
     if clip_checkpoint is not None:
         from jaxconcepts.features._clip import load_clip

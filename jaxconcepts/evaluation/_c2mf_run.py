@@ -16,9 +16,10 @@ from jaxconcepts._checks import check_choice, check_positive_ints
 from jaxconcepts.evaluation._c2mf_suite import (
     FIT_KEYS,
     METHODS,
+    STREAM_KEYS,
     ablation,
     evaluate_model,
-    fit_method,
+    fit_streamed,
 )
 from jaxconcepts.evaluation._rows import (
     RowsView,
@@ -31,8 +32,9 @@ from jaxconcepts.evaluation._rows import (
 __all__ = ["CRAFT_SOURCES", "C2MFFits", "run_c2mf"]
 
 CRAFT_SOURCES = ("crops", "rows")
-_SETTINGS = ("k", "methods", "labels", "test_fraction", "min_images", "cap_k", "alpha", "solver",
-             "max_steps", "tol", "learning_rate", "craft_source", "seed")
+_SETTINGS = ("k", "methods", "labels", "test_fraction", "min_images", "cap_k", "alpha",
+             "max_steps", "tol", "learning_rate", "images_per_batch", "code_sweeps",
+             "gate_steps", "dict_sweeps", "init_rows", "craft_source", "seed")
 
 
 class C2MFFits(NamedTuple):
@@ -159,36 +161,39 @@ def run_c2mf(store, cfg: Mapping, *, dataset: str, crops_path=None, truth=None,
                            f"{cfg['min_images']} images, so nothing was fitted or evaluated")
         return metrics, arrays, histories, None
 
-    view = RowsView(data, split)
+    view = RowsView(store, data, split)
     Y = view.n_classes
     rows_per_class = view.rows_per_class()
-    A_tr, y_tr = view.train_rows()
-    craft_rows = (np.maximum(A_tr, 0.0), y_tr)
     own_rows = None
     if "craft" in methods and cfg["craft_source"] == "crops":
         crops = load_crops(crops_path, data.index)[split.train]  # (n_train, n_crops, C)
         n_crops = crops.shape[1]
-        craft_rows = own_rows = (crops.reshape(-1, C), np.repeat(view.y_img_train, n_crops))
+        own_rows = (crops.reshape(-1, C), np.repeat(view.y_img_train, n_crops))
+        craft_rows = own_rows
         metrics["craft_rows"] = (f"per-class NMF on the spatially averaged activations of "
                                  f"{n_crops} random crops per train image (crops stage)")
+    else:  # Sobol importance of CRAFT on rows: a seeded sample of train rows, clipped at 0
+        A_s, y_s = view.stream("train", int(cfg["images_per_batch"])).sample(
+            int(cfg["init_rows"]), seed=seed)
+        craft_rows = (np.maximum(A_s, 0.0), y_s)
     caps = k_caps(rows_per_class, C, None if own_rows is None else
                   np.bincount(own_rows[1], minlength=Y))
     metrics["k_caps"] = {m: caps[m] for m in methods}
     plan = _plan(ks, methods, caps, rows_per_class, C, cfg["cap_k"])
 
     fit_kw = {k: cfg[k] for k in FIT_KEYS}
+    stream_kw = {k: cfg[k] for k in STREAM_KEYS}
     key = jax.random.key(seed)
     models: dict[tuple[str, int], tuple[Any, float]] = {}
 
     def get(m, used):
-        """The fitted model of method m with k = used (fitted once, cached)."""
+        """The fitted model of method m with k = used (fitted once, streamed, cached)."""
         if used > caps[m] or used < 1:
             return None
         if (m, used) not in models:
             t0 = time.perf_counter()
-            A, y = craft_rows if m == "craft" else (A_tr, y_tr)
-            model = fit_method(m, A, y, used, key=jax.random.fold_in(key, used), n_classes=Y,
-                               **fit_kw)
+            model = fit_streamed(m, view, used, key=jax.random.fold_in(key, used),
+                                 crops=own_rows if m == "craft" else None, **stream_kw)
             models[(m, used)] = (model, time.perf_counter() - t0)
         return models[(m, used)][0]
 

@@ -117,6 +117,7 @@ def main(argv: list[str] | None = None) -> None:
             methods=cfg["methods"], k=cfg["atlas_k"], gate_threshold=cfg["gate_threshold"],
             max_concepts=atlas.max_concepts, top=naming.top, per_image=naming.per_image,
             n_words=naming.n_words, batch_images=cfg["eval_batch"],
+            max_images=atlas.max_images,
             clip_model=naming.clip_model, clip_checkpoint=naming.clip_checkpoint,
             clip_scale=naming.clip_scale)
     if fits is not None and cfg["alpha_sweep"]:

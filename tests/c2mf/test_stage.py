@@ -234,7 +234,7 @@ def test_no_class_with_enough_images_still_writes_outputs(tmp_path, monkeypatch)
 def test_nan_loss_stops_with_the_step_and_writes_nothing(fake, monkeypatch):
     root, _ = fake
     _params(root, k=[3], methods=["c2mf"], learning_rate=float("nan"))
-    with pytest.raises(FloatingPointError, match="step 0"):
+    with pytest.raises(FloatingPointError, match="pass 0"):
         stage.main(["--dataset", "fake"])
     assert not (root / "reports/fake").exists() and not (root / "data/fake/c2mf").exists()
 

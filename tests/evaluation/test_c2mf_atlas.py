@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from jaxconcepts.evaluation._c2mf_atlas import atlas_data, atlas_markdown
-from jaxconcepts.evaluation._rows import ImageRows, RowsView, split_by_image
+from jaxconcepts.evaluation._rows import RowsView, load_image_rows, split_by_image
+from jaxconcepts.features import ActivationStore, StoreWriter
 from jaxconcepts.features import HeadParams
 
 N, P, C, K = 12, 4, 6, 2  # images, positions (2x2), channels, concepts
@@ -28,19 +29,26 @@ class PerClass:
 
 
 @pytest.fixture
-def view():
+def view(tmp_path):
     rng = np.random.default_rng(0)
     cls = np.repeat([0, 1, 2], 4)
-    A = rng.random((N, P, C)).astype(np.float32)
-    data = ImageRows(A, cls, -np.ones(N, np.int64), cls, np.arange(N))
-    return RowsView(data, split_by_image(cls, test_fraction=0.25, min_images=2, seed=0))
+    A = rng.random((N, P, C)).astype(np.float32)  # rows (N, p, c); the store holds (N, c, 2, 2)
+    with StoreWriter(tmp_path / "s", shard_size=5) as w:
+        w.add(activations=A.transpose(0, 2, 1).reshape(N, C, 2, 2),
+              logits=np.zeros((N, 3), np.float32), target=cls, label=-np.ones(N), pred=cls,
+              prob=np.ones(N, np.float32), index=np.arange(N))
+        w.finish({"shape": [C, 2, 2], "images": []},
+                 HeadParams(np.eye(3, C, dtype=np.float32), np.zeros(3, np.float32)))
+    store = ActivationStore(tmp_path / "s")
+    data = load_image_rows(store, labels="target")
+    return RowsView(store, data, split_by_image(cls, test_fraction=0.25, min_images=2, seed=0))
 
 
 def _atlas(model, method, view, **kw):
     head = HeadParams(np.eye(3, C, dtype=np.float32), np.zeros(3, np.float32))
     args = dict(label_names=["a", "b", "c"], class_names=["x", "y", "z"], grid=(2, 2),
                 gate_threshold=0.5, max_concepts=3, top=4, per_image=1, n_words=2,
-                batch_images=5)
+                batch_images=5, max_images=64)
     return atlas_data(model, method, view, head, **{**args, **kw})
 
 
@@ -50,7 +58,7 @@ def test_shared_dictionary_codes_are_gated_and_most_shared_first(view):
     np.testing.assert_array_equal(at.images, np.arange(N))
     np.testing.assert_allclose(at.usage, Shared.gates)
     # code = U * gate of the image's class, laid out on the 2x2 grid (row-major positions)
-    A = view.data.A
+    A = view.rows(np.arange(N))
     np.testing.assert_allclose(at.code_maps[5, 1].ravel(), A[5, :, 1] * Shared.gates[1, 1],
                                rtol=1e-6)
     assert at.order == [0, 1]  # C0 is open for 2 classes, C1 for 1
