@@ -71,8 +71,13 @@ def main(argv: list[str] | None = None) -> None:
     from jaxconcepts.viz._atlas import recipe_table
     from jaxconcepts.viz._c2mf_figures import atlas_figures, c2mf_figures
 
+    import jax
+
+    from jaxconcepts.streaming import initialize_distributed
+
     args = stage_parser(__doc__.splitlines()[0]).parse_args(argv)
     section, seed, naming, atlas = stage_config(args, "c2mf", "seed", "naming", "atlas")
+    initialize_distributed()  # JAX_* / SLURM variables; a no-op for one process
     cfg = dataclasses.asdict(section)
     if cfg["seed"] is None:
         cfg["seed"] = seed
@@ -80,6 +85,8 @@ def main(argv: list[str] | None = None) -> None:
     fig_dir = out / FIGURES
     store = ActivationStore(dataset_dir(ds, "activations"))
     if not cfg["enabled"]:
+        if jax.process_index() != 0:
+            return
         metrics, md = disabled_report(ds, len(store), len(set(store.read("target").tolist())))
         _clean(fig_dir)
         c2mf_figures(metrics, fig_dir)  # NONE.txt with the reason
@@ -120,6 +127,8 @@ def main(argv: list[str] | None = None) -> None:
             max_images=atlas.max_images,
             clip_model=naming.clip_model, clip_checkpoint=naming.clip_checkpoint,
             clip_scale=naming.clip_scale)
+    if jax.process_index() != 0:  # the fits (collective) are done; process 0 writes
+        return
     if fits is not None and cfg["alpha_sweep"]:
         sweep = sweep_fitted_split(fits, store.head, alphas=cfg["alpha_sweep"],
                                    k=cfg["sweep_k"], gate_threshold=cfg["gate_threshold"])
