@@ -15,7 +15,7 @@ from jaxconcepts.evaluation import (
     reconstruction_accuracy,
 )
 
-from .planted import K, Y, planted
+from tests.planted import K, Y, planted
 
 P = 4  # rows (spatial positions) per image
 
