@@ -9,6 +9,7 @@ from ._craft import Craft, fit_craft
 from ._maps import ConceptMaps, concept_maps, group_maps, sub_concept_maps, upsample_maps
 from ._pca_baseline import PCABaseline, fit_pca_baseline
 from ._protocol import ConceptDecomposition
+from ._run import load_concepts, write_concepts
 from ._subconcepts import split_concepts
 
 __all__ = [
@@ -36,4 +37,6 @@ __all__ = [
     "sub_concept_maps",
     "group_maps",
     "upsample_maps",
+    "load_concepts",
+    "write_concepts",
 ]

@@ -17,8 +17,11 @@ from jaxconcepts.importance._run import (
     IMPORTANCE_KEYS,
     IMPORTANCE_METHODS,
     concept_sizes,
+    importance_stats,
+    load_importance,
     run_importance,
     safetensors_metadata,
+    write_importance,
 )
 from jaxconcepts.importance._sobol import (
     class_logit_importance,
@@ -49,5 +52,8 @@ __all__ = [
     "IMPORTANCE_METHODS",
     "concept_sizes",
     "run_importance",
+    "load_importance",
+    "write_importance",
+    "importance_stats",
     "safetensors_metadata",
 ]

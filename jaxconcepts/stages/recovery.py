@@ -1,8 +1,8 @@
 """Stage ``recovery``: score extracted concepts against the planted ground truth.
 
 Reads the activation store (``data/<ds>/activations``), the concepts
-(``data/<ds>/concepts/concepts.safetensors``), the importance
-(``data/<ds>/importance/importance.safetensors``) and the planted ground truth of the explained
+(``data/<ds>/concepts``, its parts read as one), the importance
+(``data/<ds>/importance``) and the planted ground truth of the explained
 (test) split (``data/<ds>/prepare/truth``), and writes
 
 - ``reports/<ds>/recovery.json``: DVC metrics, one entry per scored source;
@@ -22,7 +22,7 @@ from __future__ import annotations
 import time
 
 from jaxconcepts._checks import check_keys
-from jaxconcepts._io import load_arrays, write_json, write_text
+from jaxconcepts._io import write_json, write_text
 from jaxconcepts.evaluation._recovery_suite import RECOVERY_KEYS, markdown_table, run_recovery
 from jaxconcepts.stages._common import (
     REPORTS,
@@ -65,15 +65,11 @@ def main(argv: list[str] | None = None) -> None:
             "would not align with the activations; extract with crop_pct 1.0 "
             "(model_kwargs.pretrained_cfg_overlay.crop_pct: 1.0)"
         )
-    paths = {}
-    for name in ("concepts", "importance"):
-        p = dataset_dir(args.dataset, name) / f"{name}.safetensors"
-        if not p.is_file():
-            raise FileNotFoundError(
-                f"{p} not found; run `jaxconcepts {name} --dataset {args.dataset}`"
-            )
-        paths[name] = p
-    concepts, importance = load_arrays(paths["concepts"]), load_arrays(paths["importance"])
+    from jaxconcepts.concepts import load_concepts
+    from jaxconcepts.importance import load_importance
+
+    concepts = load_concepts(dataset_dir(args.dataset, "concepts")).arrays
+    importance = load_importance(dataset_dir(args.dataset, "importance")).arrays
     head = None if store.head is None else LinearHead(store.head.weight, store.head.bias)
 
     t0 = time.perf_counter()
