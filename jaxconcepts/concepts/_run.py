@@ -27,7 +27,7 @@ __all__ = ["METHODS", "METRIC_NAMES", "KEPT_FIELDS", "run_concepts", "summarise"
 METHODS = ("cgap", "cpha")
 METRIC_NAMES = ("silhouette", "calinski_harabasz", "davies_bouldin")
 #: per-method arrays written to the concepts parts (``{m}_<field>``), besides ``index``
-KEPT_FIELDS = ("labels", "sub_labels", "n_concepts", "flags", "metrics")
+KEPT_FIELDS = ("labels", "sub_labels", "n_concepts", "n_sub_concepts", "flags", "metrics")
 _FIELDS = ("labels", "sub_labels", "n_concepts", "n_sub_concepts", "flags", "metrics", "inertia")
 
 

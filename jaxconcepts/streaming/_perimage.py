@@ -76,8 +76,10 @@ def sharded_batch(fn: Callable, mesh, *, n_replicated: int = 0) -> Callable:
     def call(*args):
         n = len(args)
         if n not in compiled:
+            # check_vma=False: the per-image code is unaware of the mesh (its loops' carries are
+            # not marked device-varying), and it needs no collective
             compiled[n] = jax.jit(jax.shard_map(fn, mesh=mesh, in_specs=specs(n),
-                                                out_specs=P(DATA)))
+                                                out_specs=P(DATA), check_vma=False))
         rows = NamedSharding(mesh, P(DATA))
         rep = NamedSharding(mesh, P())
         placed = [jax.device_put(a, rep if i < n_replicated else rows)
