@@ -34,9 +34,7 @@ def main(argv: list[str] | None = None) -> None:
 
     from jaxconcepts.concepts._run import write_concepts
     from jaxconcepts.features import ActivationStore
-    from jaxconcepts.streaming import initialize_distributed
 
-    initialize_distributed()  # many processes: JAX_* variables or SLURM; one: a no-op
     store = ActivationStore(dataset_dir(args.dataset, "activations"))
     out = dataset_dir(args.dataset, "concepts")
     summary = write_concepts(store, cfg, out)
@@ -45,6 +43,7 @@ def main(argv: list[str] | None = None) -> None:
     summary["params"] = {k: cfg[k] for k in sorted(cfg)}
     write_json(REPORTS / args.dataset / "concepts.json", summary)
     print(f"concepts: {summary['n_images']} images -> {out}")
+
 
 if __name__ == "__main__":
     main()

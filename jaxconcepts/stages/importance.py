@@ -59,9 +59,7 @@ def main(argv: list[str] | None = None) -> None:
 
     from jaxconcepts.features import ActivationStore
     from jaxconcepts.importance import LinearHead
-    from jaxconcepts.streaming import initialize_distributed
 
-    initialize_distributed()  # many processes: JAX_* variables or SLURM; one: a no-op
     store = ActivationStore(dataset_dir(args.dataset, "activations"))
     cpath = dataset_dir(args.dataset, "concepts")
     concepts, cmeta, _ = load_concepts(cpath)

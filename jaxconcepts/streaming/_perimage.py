@@ -9,7 +9,8 @@ mesh of one. The mesh holds *this process's* devices (``jax.local_devices()``, e
 ``jax.devices()`` for one process): with nothing to reduce across processes, a global mesh would
 only force every process to step in lockstep.
 
-**Processes.** Process ``p`` of ``P`` (:func:`process_slot`) reads store shards ``p, p + P, …``
+**Processes.** Process ``p`` of ``P`` (:func:`process_slot`: the launcher's variables, as for
+``extract``; no coordinator is needed, since nothing is exchanged) reads store shards ``p, p + P, …``
 (:func:`process_view`) and writes its own part ``<dir>/part-0000p-of-0000P.safetensors``
 (:func:`write_part`). :func:`load_parts` reads every part of a folder as one, rows ordered by
 image index, and checks the parts are complete: all ``P`` parts present, the same metadata, every
@@ -21,7 +22,9 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import re
+import sys
 import time
 from pathlib import Path
 from typing import Any, Callable, NamedTuple
@@ -89,11 +92,29 @@ def sharded_batch(fn: Callable, mesh, *, n_replicated: int = 0) -> Callable:
     return call
 
 
+#: (index, count) variables of the launchers, as ``extract`` reads them
+LAUNCHERS = (("JAX_PROCESS_ID", "JAX_NUM_PROCESSES"), ("SLURM_PROCID", "SLURM_NTASKS"),
+             ("RANK", "WORLD_SIZE"))
+
+
 def process_slot() -> tuple[int, int]:
-    """(process index, process count): JAX's after ``initialize_distributed``; (0, 1) alone."""
+    """(process index, process count) from the launcher's environment (``JAX_PROCESS_ID`` /
+    ``JAX_NUM_PROCESSES``, ``SLURM_PROCID`` / ``SLURM_NTASKS``, ``RANK`` / ``WORLD_SIZE``, as
+    ``extract``), else an initialised ``jax.distributed``, else (0, 1).
+
+    The per-image stages exchange nothing between processes, so they need no coordinator.
+    """
+    for i_name, n_name in LAUNCHERS:
+        if i_name in os.environ and n_name in os.environ:
+            i, n = int(os.environ[i_name]), int(os.environ[n_name])
+            if not 0 <= i < n:
+                raise ValueError(f"{i_name}={i} should be in [0, {n_name}={n})")
+            return i, n
     import jax
 
-    return jax.process_index(), jax.process_count()
+    if jax.distributed.is_initialized():
+        return jax.process_index(), jax.process_count()
+    return 0, 1
 
 
 def process_view(store, process_index: int, process_count: int):
@@ -232,6 +253,9 @@ def gather_parts(directory, *, stage: str, process_index: int, process_count: in
         return None
     want = [part_path(directory, p, process_count) for p in range(process_count)]
     t0 = time.monotonic()
+    if not all(p.is_file() for p in want):
+        print(f"{stage}: process 0 waits for the parts of {process_count} processes in "
+              f"{str(directory)!r}", file=sys.stderr)
     while not all(p.is_file() for p in want):
         if time.monotonic() - t0 > timeout_s:
             lost = [p.name for p in want if not p.is_file()]

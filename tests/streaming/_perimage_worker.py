@@ -1,8 +1,8 @@
 """Run one per-image stage in a subprocess: ``python -m tests.streaming._perimage_worker DIR STAGE``.
 
 ``DIR`` is a project folder (params.yaml, data/toy/activations); ``STAGE`` is ``concepts`` or
-``importance``. Multi-process runs set JAX_COORDINATOR_ADDRESS / JAX_NUM_PROCESSES /
-JAX_PROCESS_ID (the stage calls ``initialize_distributed``); forced CPU devices come from XLA_FLAGS.
+``importance``. Multi-process runs set JAX_NUM_PROCESSES / JAX_PROCESS_ID; forced CPU devices come
+from XLA_FLAGS.
 """
 
 import os

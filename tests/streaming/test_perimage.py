@@ -14,11 +14,11 @@ from jaxconcepts.concepts import load_concepts
 from jaxconcepts.features import ActivationStore, HeadParams, StoreWriter
 from jaxconcepts.importance import load_importance
 from jaxconcepts.streaming._perimage import (
-    gather_parts, load_parts, process_view, write_part,
+    gather_parts, load_parts, process_slot, process_view, write_part,
 )
 from tests._params import write_params
 
-from .conftest import ROOT, free_port
+from .conftest import ROOT
 
 N, SHARD, C, H, W, NCLS = 12, 3, 10, 3, 3, 3
 
@@ -53,10 +53,8 @@ def _run(root: Path, stage: str, *, devices: int = 1, processes: int = 1, timeou
     env = dict(os.environ, PYTHONPATH=str(ROOT), JAX_PLATFORMS="cpu",
                XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}")
     cmd = [sys.executable, "-m", "tests.streaming._perimage_worker", str(root), stage]
-    if processes > 1:
-        port = free_port()
-        envs = [dict(env, JAX_COORDINATOR_ADDRESS=f"127.0.0.1:{port}",
-                     JAX_NUM_PROCESSES=str(processes), JAX_PROCESS_ID=str(i))
+    if processes > 1:  # the launcher's variables; no coordinator (nothing is exchanged)
+        envs = [dict(env, JAX_NUM_PROCESSES=str(processes), JAX_PROCESS_ID=str(i))
                 for i in range(processes)]
     else:
         envs = [env]
@@ -201,3 +199,17 @@ def test_process_view_takes_every_pth_shard(tmp_path):
         process_view(store, 4, 5)
     with pytest.raises(ValueError, match=r"process_index=2 should be in \[0, process_count=2\)"):
         process_view(store, 2, 2)
+
+
+def test_process_slot_reads_the_launcher(monkeypatch):
+    for i, n in (("JAX_PROCESS_ID", "JAX_NUM_PROCESSES"), ("SLURM_PROCID", "SLURM_NTASKS"),
+                 ("RANK", "WORLD_SIZE")):
+        monkeypatch.delenv(i, raising=False)
+        monkeypatch.delenv(n, raising=False)
+    assert process_slot() == (0, 1)
+    monkeypatch.setenv("SLURM_PROCID", "3")
+    monkeypatch.setenv("SLURM_NTASKS", "4")
+    assert process_slot() == (3, 4)
+    monkeypatch.setenv("SLURM_PROCID", "4")
+    with pytest.raises(ValueError, match=r"SLURM_PROCID=4 should be in \[0, SLURM_NTASKS=4\)"):
+        process_slot()
