@@ -9,7 +9,9 @@ from ._craft import Craft, fit_craft
 from ._maps import ConceptMaps, concept_maps, group_maps, sub_concept_maps, upsample_maps
 from ._pca_baseline import PCABaseline, fit_pca_baseline
 from ._protocol import ConceptDecomposition
-from ._run import load_concepts, write_concepts
+from jaxconcepts._parts import load_concepts
+
+from ._run import write_concepts
 from ._subconcepts import split_concepts
 
 __all__ = [

@@ -10,7 +10,7 @@ Each batch is split along its batch axis over this process's devices (a 1-D ``"d
 batch is padded to a multiple of the device count); with many processes, process ``p`` of ``P``
 handles store shards ``p, p + P, …`` and writes its own part of ``data/<ds>/concepts``
 (:func:`write_concepts`); :func:`load_concepts` reads the parts as one
-(:mod:`jaxconcepts.streaming._perimage`).
+(:mod:`jaxconcepts._parts`).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import numpy as np
 from tqdm import tqdm
 
 __all__ = ["METHODS", "METRIC_NAMES", "KEPT_FIELDS", "run_concepts", "summarise",
-           "write_concepts", "load_concepts"]
+           "write_concepts"]
 
 METHODS = ("cgap", "cpha")
 METRIC_NAMES = ("silhouette", "calinski_harabasz", "davies_bouldin")
@@ -54,7 +54,7 @@ def run_concepts(store, cfg: dict[str, Any], *, progress: bool = True, mesh=None
     import jax
 
     from jaxconcepts.concepts import cgap, cpha
-    from jaxconcepts.streaming._perimage import local_mesh, pad_rows, padded_size, sharded_batch
+    from jaxconcepts._parts import local_mesh, pad_rows, padded_size, sharded_batch
 
     fns = {"cgap": cgap, "cpha": cpha}
     n = len(store)
@@ -114,7 +114,7 @@ def write_concepts(store, cfg: dict[str, Any], directory, *, progress: bool = Tr
     ``directory``; on process 0, once every part exists, the summary of the whole (``None`` on
     the other processes). One process: one part, the whole store.
     """
-    from jaxconcepts.streaming._perimage import (
+    from jaxconcepts._parts import (
         gather_parts, local_mesh, process_slot, process_view, write_part,
     )
 
@@ -143,14 +143,6 @@ def write_concepts(store, cfg: dict[str, Any], directory, *, progress: bool = Tr
     if n_proc > 1:
         summary["timings_per_process"] = [i["timings"] for i in whole.infos]
     return summary
-
-
-def load_concepts(directory, *, expected_index=None):
-    """The concepts of ``directory`` (``data/<ds>/concepts``): every process's part read as one,
-    rows ordered by image index, checked complete. Returns ``Parts(arrays, metadata, infos)``."""
-    from jaxconcepts.streaming._perimage import load_parts
-
-    return load_parts(directory, stage="concepts", expected_index=expected_index)
 
 
 def summarise(arrays: dict[str, np.ndarray], cfg: dict[str, Any]) -> dict[str, Any]:

@@ -5,7 +5,7 @@ Each batch is split along its batch axis over this process's devices (a 1-D ``"d
 batch padded to a multiple of the device count; a ``HostHead`` runs on the host instead). With
 many processes, process ``p`` of ``P`` handles store shards ``p, p + P, …`` and writes its own part
 of ``data/<ds>/importance`` (:func:`write_importance`); :func:`load_importance` reads the parts as
-one (:mod:`jaxconcepts.streaming._perimage`).
+one (:mod:`jaxconcepts._parts`).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import numpy as np
 from tqdm import tqdm
 
 from jaxconcepts._checks import check_choice
+from jaxconcepts._parts import load_concepts, load_importance  # noqa: F401 (the readers)
 
 __all__ = ["IMPORTANCE_METHODS", "TARGETS", "IMPORTANCE_KEYS", "concept_sizes", "run_importance",
            "safetensors_metadata", "importance_stats", "write_importance", "load_importance"]
@@ -64,7 +65,7 @@ def concept_sizes(
 def _device_importance(head, *, n_concepts, n_sub, min_p, mesh):
     """The occlusion pipeline of a JAX head (closed form or callable), split over ``mesh``."""
     from jaxconcepts.importance._occlusion import LinearHead, _pipeline
-    from jaxconcepts.streaming._perimage import sharded_batch
+    from jaxconcepts._parts import sharded_batch
 
     if isinstance(head, LinearHead):
         run = sharded_batch(lambda h, a, lab, sub, tgt: _pipeline(a, lab, sub, tgt, h, n_concepts,
@@ -108,7 +109,7 @@ def run_importance(
     from jaxconcepts.importance._occlusion import (
         DEFAULT_MIN_P, HostHead, _as_linear, _validate, concept_importance,
     )
-    from jaxconcepts.streaming._perimage import (
+    from jaxconcepts._parts import (
         local_mesh, pad_rows, padded_size, process_slot, process_view,
     )
 
@@ -232,7 +233,7 @@ def write_importance(directory, arrays: dict[str, np.ndarray], stats: dict[str, 
 
     ``stats`` is :func:`run_importance`'s (plus any stage fields, kept as they are).
     """
-    from jaxconcepts.streaming._perimage import gather_parts, process_slot, write_part
+    from jaxconcepts._parts import gather_parts, process_slot, write_part
 
     p, n_proc = process_slot()
     info = {k: stats[k] for k in ("label_fallback_to_pred", "n_invalid_p_t")}
@@ -249,19 +250,3 @@ def write_importance(directory, arrays: dict[str, np.ndarray], stats: dict[str, 
         label_fallback_to_pred=sum(i["label_fallback_to_pred"] for i in whole.infos),
         n_invalid_p_t=sum(i["n_invalid_p_t"] for i in whole.infos)))
     return out
-
-
-def load_concepts(directory, *, expected_index=None):
-    """:func:`jaxconcepts.concepts._run.load_concepts` (re-exported for the importance stage)."""
-    from jaxconcepts.concepts._run import load_concepts as load
-
-    return load(directory, expected_index=expected_index)
-
-
-def load_importance(directory, *, expected_index=None):
-    """The importance of ``directory`` (``data/<ds>/importance``): every process's part read as
-    one, rows ordered by image index, checked complete. Returns ``Parts(arrays, metadata,
-    infos)``."""
-    from jaxconcepts.streaming._perimage import load_parts
-
-    return load_parts(directory, stage="importance", expected_index=expected_index)

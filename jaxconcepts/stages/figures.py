@@ -28,8 +28,8 @@ def main(argv: list[str] | None = None) -> None:
     cfg = stage_config(args, "figures")
 
     from jaxconcepts.features import ActivationStore
-    from jaxconcepts.concepts import load_concepts
-    from jaxconcepts.importance import DEFAULT_MIN_P, load_importance
+    from jaxconcepts._parts import load_concepts, load_importance
+    from jaxconcepts.importance import DEFAULT_MIN_P
     from jaxconcepts.viz import (
         class_namer, concept_maps, describe_images, file_sizes, image_figures, load_model_view,
         save_png, sub_concept_maps, to_gray,

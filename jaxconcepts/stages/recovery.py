@@ -65,8 +65,7 @@ def main(argv: list[str] | None = None) -> None:
             "would not align with the activations; extract with crop_pct 1.0 "
             "(model_kwargs.pretrained_cfg_overlay.crop_pct: 1.0)"
         )
-    from jaxconcepts.concepts import load_concepts
-    from jaxconcepts.importance import load_importance
+    from jaxconcepts._parts import load_concepts, load_importance
 
     concepts = load_concepts(dataset_dir(args.dataset, "concepts")).arrays
     importance = load_importance(dataset_dir(args.dataset, "importance")).arrays

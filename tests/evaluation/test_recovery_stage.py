@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import yaml
 
-from jaxconcepts.streaming._perimage import write_part
+from jaxconcepts._parts import write_part
 from jaxconcepts.datasets import PARTS, RECIPES, PlantedConfig, load_truth, write_planted
 
 P = len(PARTS)

@@ -11,10 +11,10 @@ import pytest
 import yaml
 from PIL import Image
 
+from jaxconcepts._parts import write_part
 from jaxconcepts.concepts import load_concepts
 from jaxconcepts.features import ActivationStore, HeadParams, StoreWriter
 from jaxconcepts.importance import LinearHead, concept_importance, load_importance
-from jaxconcepts.streaming._perimage import write_part
 from jaxconcepts.viz import report_links
 from tests._params import write_params
 

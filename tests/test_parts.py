@@ -1,5 +1,5 @@
 """Per-image stages (concepts, importance) on 2 forced CPU devices and on 2 processes: the same
-outputs as 1 device / 1 process; the parts reader's checks (jaxconcepts/streaming/_perimage.py)."""
+outputs as 1 device / 1 process; the parts reader's checks (jaxconcepts/_parts.py)."""
 
 import json
 import os
@@ -10,15 +10,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from jaxconcepts._parts import (
+    gather_parts, load_parts, process_slot, process_view, write_part,
+)
 from jaxconcepts.concepts import load_concepts
 from jaxconcepts.features import ActivationStore, HeadParams, StoreWriter
 from jaxconcepts.importance import load_importance
-from jaxconcepts.streaming._perimage import (
-    gather_parts, load_parts, process_slot, process_view, write_part,
-)
 from tests._params import write_params
 
-from .conftest import ROOT
+ROOT = Path(__file__).resolve().parents[1]
 
 N, SHARD, C, H, W, NCLS = 12, 3, 10, 3, 3, 3
 
@@ -52,7 +52,7 @@ def _run(root: Path, stage: str, *, devices: int = 1, processes: int = 1, timeou
     timeout (a hung sharded program fails the test instead of blocking it)."""
     env = dict(os.environ, PYTHONPATH=str(ROOT), JAX_PLATFORMS="cpu",
                XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}")
-    cmd = [sys.executable, "-m", "tests.streaming._perimage_worker", str(root), stage]
+    cmd = [sys.executable, "-m", "tests._parts_worker", str(root), stage]
     if processes > 1:  # the launcher's variables; no coordinator (nothing is exchanged)
         envs = [dict(env, JAX_NUM_PROCESSES=str(processes), JAX_PROCESS_ID=str(i))
                 for i in range(processes)]

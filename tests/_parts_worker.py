@@ -1,4 +1,4 @@
-"""Run one per-image stage in a subprocess: ``python -m tests.streaming._perimage_worker DIR STAGE``.
+"""Run one per-image stage in a subprocess: ``python -m tests._parts_worker DIR STAGE``.
 
 ``DIR`` is a project folder (params.yaml, data/toy/activations); ``STAGE`` is ``concepts`` or
 ``importance``. Multi-process runs set JAX_NUM_PROCESSES / JAX_PROCESS_ID; forced CPU devices come

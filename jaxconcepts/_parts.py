@@ -1,4 +1,4 @@
-"""Per-image stages (``concepts``, ``importance``) on many devices and many processes.
+"""Output parts of the per-image stages (``concepts``, ``importance``) on many devices and many processes.
 
 **Devices.** Each image's result depends on that image alone, so a batch is split along its batch
 axis over a 1-D ``"data"`` mesh of this process's devices and every device runs the single-image
@@ -31,21 +31,22 @@ from typing import Any, Callable, NamedTuple
 
 import numpy as np
 
-__all__ = ["Parts", "local_mesh", "padded_size", "pad_rows", "sharded_batch", "process_slot",
+__all__ = ["Parts", "load_concepts", "load_importance", "local_mesh", "padded_size", "pad_rows", "sharded_batch", "process_slot",
            "process_view", "part_path", "write_part", "load_parts", "gather_parts"]
 
+DATA = "data"  # the mesh axis, as jaxconcepts.streaming._mesh.DATA
 PART_RE = re.compile(r"^part-(\d{5})-of-(\d{5})\.safetensors$")
 #: metadata keys that differ between the parts of one output
 PART_KEYS = ("part_index", "part_count", "part_images", "store_images", "part_info")
 
 
 def local_mesh():
-    """The 1-D ``"data"`` mesh over this process's devices."""
+    """The 1-D ``"data"`` mesh over this process's devices (``streaming.data_mesh``'s axis; built
+    here so the per-image stages do not depend on the streaming package)."""
     import jax
+    from jax.sharding import Mesh
 
-    from jaxconcepts.streaming._mesh import data_mesh
-
-    return data_mesh(jax.local_devices())
+    return Mesh(np.asarray(jax.local_devices()), (DATA,))
 
 
 def padded_size(batch_size: int, n_devices: int) -> int:
@@ -68,8 +69,6 @@ def sharded_batch(fn: Callable, mesh, *, n_replicated: int = 0) -> Callable:
     """
     import jax
     from jax.sharding import NamedSharding, PartitionSpec as P
-
-    from jaxconcepts.streaming._mesh import DATA
 
     def specs(n_args):
         return tuple(P() if i < n_replicated else P(DATA) for i in range(n_args))
@@ -263,3 +262,15 @@ def gather_parts(directory, *, stage: str, process_index: int, process_count: in
                                f"{str(directory)!r}; did every process run?")
         time.sleep(poll_s)
     return load_parts(directory, stage=stage)
+
+
+def load_concepts(directory, *, expected_index=None) -> Parts:
+    """The ``concepts`` stage's output folder (``data/<ds>/concepts``) as one: every process's
+    part, rows ordered by image index, checked complete (:func:`load_parts`)."""
+    return load_parts(directory, stage="concepts", expected_index=expected_index)
+
+
+def load_importance(directory, *, expected_index=None) -> Parts:
+    """The ``importance`` stage's output folder (``data/<ds>/importance``) as one: every
+    process's part, rows ordered by image index, checked complete (:func:`load_parts`)."""
+    return load_parts(directory, stage="importance", expected_index=expected_index)
