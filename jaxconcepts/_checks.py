@@ -2,7 +2,7 @@
 
 - :func:`safe_div` — ``num / den`` where ``den > 0``, else 0 (no epsilon that hides a dead
   denominator; the caller decides what a zero denominator means and reports it);
-- :func:`check_choice`, :func:`check_positive_ints`, :func:`check_keys` — errors that name the
+- :func:`check_choice`, :func:`check_positive_ints` — errors that name the
   argument, what was expected and what came (STYLE.md §5).
 
 Private kernels assume valid input; these checks run eagerly at the public boundary, once.
@@ -10,11 +10,11 @@ Private kernels assume valid input; these checks run eagerly at the public bound
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable
 
 import jax.numpy as jnp
 
-__all__ = ["safe_div", "check_choice", "check_positive_ints", "check_keys"]
+__all__ = ["safe_div", "check_choice", "check_positive_ints"]
 
 
 def safe_div(num, den):
@@ -38,18 +38,3 @@ def check_positive_ints(name: str, value: Any) -> list[int]:
             or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in vals)):
         raise ValueError(f"{name}={value!r} should be a non-empty list of positive ints")
     return [int(v) for v in vals]
-
-
-def check_keys(section: str, cfg: Mapping[str, Any] | None, valid: Iterable[str]) -> dict:
-    """``cfg`` as a dict whose keys are exactly ``valid``: unknown or missing keys name the valid
-    ones (``params.yaml`` is the only home of defaults, so a missing key is an error too)."""
-    cfg = dict(cfg or {})
-    valid = sorted(valid)
-    unknown = sorted(set(cfg) - set(valid))
-    missing = sorted(set(valid) - set(cfg))
-    if unknown:
-        raise ValueError(f"unknown {section} params {unknown}; valid keys: {valid}")
-    if missing:
-        raise ValueError(f"missing {section} params {missing} (params.yaml section '{section}'); "
-                         f"valid keys: {valid}")
-    return cfg

@@ -17,7 +17,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 PKG = ROOT / "jaxconcepts"
 TORCH = ("torch", "torchvision", "timm")
-BASE = {"_io", "_params", "_typing", "_numerics", "_validate"}  # shared modules at the root
+# shared modules at the root
+BASE = {"_io", "_params", "_schema", "_typing", "_checks", "_numerics", "_validate"}
 
 # folder -> the jaxconcepts folders it may import (besides itself and BASE)
 ALLOWED: dict[str, set[str]] = {
@@ -26,10 +27,11 @@ ALLOWED: dict[str, set[str]] = {
     "datasets": set(),
     "concepts": {"kernels"},
     "importance": {"kernels", "concepts", "features"},
-    "evaluation": {"kernels", "concepts", "importance", "features", "datasets"},
+    "streaming": {"kernels", "concepts", "features"},
+    "evaluation": {"kernels", "concepts", "importance", "features", "datasets", "streaming"},
     "viz": {"kernels", "concepts", "importance"},
     "stages": {"<root>", "kernels", "concepts", "importance", "features", "datasets",
-               "evaluation", "viz"},
+               "streaming", "evaluation", "viz"},
     "cli": {"<root>", "stages"},
     "<root>": {"kernels", "concepts", "importance", "features", "datasets", "evaluation",
                "viz"},  # the package root's lazy re-exports
@@ -41,9 +43,6 @@ KNOWN = {
     # torch outside features/ (the extract and archa branches move it into features/)
     ("jaxconcepts/stages/crops.py", "torch"),
     ("jaxconcepts/stages/extract.py", "torch"),
-    ("jaxconcepts/stages/importance.py", "torch"),
-    # stage -> stage (the archa branch moves match_rows into evaluation/)
-    ("jaxconcepts/stages/c2mf.py", "jaxconcepts.stages.recovery"),
 }
 
 

@@ -5,7 +5,9 @@
 - The C2MF paper's suite: insertion/deletion in concept space (Grad-CAM / IG ranking on codes),
   concept similarity, per-class reconstruction accuracy, train/test consistency; the rows view and
   the whole run (``run_c2mf``).
-- Lambert et al.'s Tables 1–2 (clustering algorithms compared).
+- Lambert et al.'s Tables 1–2 and Fig. 2's records (clustering algorithms compared).
+- C2MF App. B–C (confidence of images vs crops, OOD metrics), App. E (concept naming), the concept
+  atlas's data, the α sweep, and the paired random baseline of the recovery table.
 """
 
 from jaxconcepts.evaluation._c2mf_eval import (
@@ -20,7 +22,7 @@ from jaxconcepts.evaluation._c2mf_eval import (
     reconstructed_predictions,
 )
 from jaxconcepts.evaluation._c2mf_report import loss_csv, markdown_report
-from jaxconcepts.evaluation._c2mf_run import C2MF_KEYS, run_c2mf
+from jaxconcepts.evaluation._c2mf_run import run_c2mf
 from jaxconcepts.evaluation._c2mf_suite import (
     SharedDictionary,
     ablation,
@@ -36,7 +38,6 @@ from jaxconcepts.evaluation._recovery import (
     summarise,
 )
 from jaxconcepts.evaluation._recovery_suite import (
-    RECOVERY_KEYS,
     match_rows,
     planted_scores,
     run_recovery,
@@ -51,13 +52,50 @@ from jaxconcepts.evaluation._rows import (
     split_by_image,
 )
 
+from jaxconcepts.evaluation._alpha_sweep import (
+    alpha_sweep,
+    alpha_sweep_markdown,
+    alpha_sweep_table,
+    sweep_fitted_split,
+)
+from jaxconcepts.evaluation._baseline import paired_baseline
+from jaxconcepts.evaluation._naming import ConceptName, name_concepts, naming_table, top_patches
+from jaxconcepts.evaluation._ood import (
+    PAPER_TABLE4,
+    ConfidenceStudy,
+    align_crops,
+    confidence_study,
+    crop_logits,
+    max_softmax,
+    ood_markdown,
+    ood_metrics,
+    ood_table,
+)
+
 __all__ = [
+    "alpha_sweep",
+    "alpha_sweep_markdown",
+    "alpha_sweep_table",
+    "sweep_fitted_split",
+    "paired_baseline",
+    "ConceptName",
+    "name_concepts",
+    "naming_table",
+    "top_patches",
+    "PAPER_TABLE4",
+    "ConfidenceStudy",
+    "align_crops",
+    "confidence_study",
+    "crop_logits",
+    "max_softmax",
+    "ood_markdown",
+    "ood_metrics",
+    "ood_table",
     "RecoveryScores",
     "auroc_pixels",
     "random_grouping",
     "score_maps",
     "summarise",
-    "RECOVERY_KEYS",
     "match_rows",
     "planted_scores",
     "run_recovery",
@@ -70,7 +108,6 @@ __all__ = [
     "concept_similarity",
     "reconstruction_accuracy",
     "consistency",
-    "C2MF_KEYS",
     "run_c2mf",
     "SharedDictionary",
     "ablation",

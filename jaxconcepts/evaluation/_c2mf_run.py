@@ -7,18 +7,19 @@ The ``c2mf`` stage is a thin main around :func:`run_c2mf`; this module holds wha
 from __future__ import annotations
 
 import time
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping, NamedTuple
 
 import jax
 import numpy as np
 
-from jaxconcepts._checks import check_choice, check_keys, check_positive_ints
+from jaxconcepts._checks import check_choice, check_positive_ints
 from jaxconcepts.evaluation._c2mf_suite import (
     FIT_KEYS,
     METHODS,
+    STREAM_KEYS,
     ablation,
     evaluate_model,
-    fit_method,
+    fit_streamed,
 )
 from jaxconcepts.evaluation._rows import (
     RowsView,
@@ -28,19 +29,27 @@ from jaxconcepts.evaluation._rows import (
     split_by_image,
 )
 
-__all__ = ["C2MF_KEYS", "CRAFT_SOURCES", "run_c2mf"]
+__all__ = ["CRAFT_SOURCES", "C2MFFits", "run_c2mf"]
 
 CRAFT_SOURCES = ("crops", "rows")
-#: every key of the ``c2mf`` params section (``params.yaml`` holds the values)
-C2MF_KEYS = ("k", "methods", "labels", "test_fraction", "min_images", "cap_k", "alpha", "solver",
-             "max_steps", "tol", "learning_rate", "batch_size", "nmf_max_iter", "ig_steps",
-             "eval_batch", "ablation", "ablation_n", "craft_source", "sobol_designs", "seed")
-_SETTINGS = ("k", "methods", "labels", "test_fraction", "min_images", "cap_k", "alpha", "solver",
-             "max_steps", "tol", "learning_rate", "craft_source", "seed")
+_SETTINGS = ("k", "methods", "labels", "test_fraction", "min_images", "cap_k", "alpha",
+             "max_steps", "tol", "learning_rate", "images_per_batch", "code_sweeps",
+             "gate_steps", "dict_sweeps", "init_rows", "craft_source", "seed")
+
+
+class C2MFFits(NamedTuple):
+    """What the fits of :func:`run_c2mf` leave for the atlas and the α sweep: the rows they were
+    fitted on (``view``), ``get(method, k)`` (the cached fit, fitting it when needed; None above
+    the data's cap), ``caps`` (the largest k per method), ``fit_kwargs`` and the PRNG ``key``."""
+
+    view: RowsView
+    get: Callable[[str, int], Any]
+    caps: dict
+    fit_kwargs: dict
+    key: jax.Array
 
 
 def _check(cfg: Mapping) -> tuple[list[int], list[str]]:
-    cfg = check_keys("c2mf", cfg, C2MF_KEYS)
     ks = check_positive_ints("c2mf.k", cfg["k"])
     methods = list(cfg["methods"])
     if not methods or any(m not in METHODS for m in methods):
@@ -104,11 +113,13 @@ def _model_record(m, model, used, arrays, histories, view, head, craft_rows, key
 
 def run_c2mf(store, cfg: Mapping, *, dataset: str, crops_path=None, truth=None,
              progress: bool = True):
-    """Fit and evaluate every method and k; returns ``(metrics, arrays, loss_histories)``.
+    """Fit and evaluate every method and k; returns ``(metrics, arrays, loss_histories, fits)``
+    (``fits``: :class:`C2MFFits`, None when no class had enough images).
 
     Args:
         store: the activation store (needs its GAP + linear head).
-        cfg: the ``c2mf`` params section, every key of :data:`C2MF_KEYS` (seed resolved).
+        cfg: the ``c2mf`` params section as a mapping (``dataclasses.asdict`` of
+            :class:`jaxconcepts._params.C2MF`; seed resolved).
         crops_path: the ``crops`` stage's file (with ``craft_source: crops``).
         truth: planted ground truth of the store's images (``datasets.load_truth``) or ``None``.
 
@@ -148,38 +159,41 @@ def run_c2mf(store, cfg: Mapping, *, dataset: str, crops_path=None, truth=None,
     if split.classes.size == 0:
         metrics["note"] = (f"no class with enough images: every class has fewer than "
                            f"{cfg['min_images']} images, so nothing was fitted or evaluated")
-        return metrics, arrays, histories
+        return metrics, arrays, histories, None
 
-    view = RowsView(data, split)
+    view = RowsView(store, data, split)
     Y = view.n_classes
     rows_per_class = view.rows_per_class()
-    A_tr, y_tr = view.train_rows()
-    craft_rows = (np.maximum(A_tr, 0.0), y_tr)
     own_rows = None
     if "craft" in methods and cfg["craft_source"] == "crops":
         crops = load_crops(crops_path, data.index)[split.train]  # (n_train, n_crops, C)
         n_crops = crops.shape[1]
-        craft_rows = own_rows = (crops.reshape(-1, C), np.repeat(view.y_img_train, n_crops))
+        own_rows = (crops.reshape(-1, C), np.repeat(view.y_img_train, n_crops))
+        craft_rows = own_rows
         metrics["craft_rows"] = (f"per-class NMF on the spatially averaged activations of "
                                  f"{n_crops} random crops per train image (crops stage)")
+    else:  # Sobol importance of CRAFT on rows: a seeded sample of train rows, clipped at 0
+        A_s, y_s = view.stream("train", int(cfg["images_per_batch"])).sample(
+            int(cfg["init_rows"]), seed=seed)
+        craft_rows = (np.maximum(A_s, 0.0), y_s)
     caps = k_caps(rows_per_class, C, None if own_rows is None else
                   np.bincount(own_rows[1], minlength=Y))
     metrics["k_caps"] = {m: caps[m] for m in methods}
     plan = _plan(ks, methods, caps, rows_per_class, C, cfg["cap_k"])
 
     fit_kw = {k: cfg[k] for k in FIT_KEYS}
+    stream_kw = {k: cfg[k] for k in STREAM_KEYS}
     key = jax.random.key(seed)
     models: dict[tuple[str, int], tuple[Any, float]] = {}
 
     def get(m, used):
-        """The fitted model of method m with k = used (fitted once, cached)."""
+        """The fitted model of method m with k = used (fitted once, streamed, cached)."""
         if used > caps[m] or used < 1:
             return None
         if (m, used) not in models:
             t0 = time.perf_counter()
-            A, y = craft_rows if m == "craft" else (A_tr, y_tr)
-            model = fit_method(m, A, y, used, key=jax.random.fold_in(key, used), n_classes=Y,
-                               **fit_kw)
+            model = fit_streamed(m, view, used, key=jax.random.fold_in(key, used),
+                                 crops=own_rows if m == "craft" else None, **stream_kw)
             models[(m, used)] = (model, time.perf_counter() - t0)
         return models[(m, used)][0]
 
@@ -229,4 +243,4 @@ def run_c2mf(store, cfg: Mapping, *, dataset: str, crops_path=None, truth=None,
 
         metrics["planted"] = planted_scores(truth, store.images, store.shape, view, fitted,
                                             batch_images=int(cfg["eval_batch"]))
-    return metrics, arrays, histories
+    return metrics, arrays, histories, C2MFFits(view, get, caps, fit_kw, key)

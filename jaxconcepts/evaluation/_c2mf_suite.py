@@ -29,12 +29,16 @@ from jaxconcepts.evaluation._c2mf_eval import (
 )
 from jaxconcepts.evaluation._rows import RowsView
 
-__all__ = ["METHODS", "FIT_KEYS", "SharedDictionary", "fit_method", "evaluate_model",
+__all__ = ["METHODS", "FIT_KEYS", "STREAM_KEYS", "SharedDictionary", "fit_method", "fit_streamed",
+           "evaluate_model",
            "cluster_pool", "ablation"]
 
 METHODS = ("c2mf", "craft", "pca")
 #: the params of ``c2mf`` that :func:`fit_method` takes
-FIT_KEYS = ("alpha", "solver", "max_steps", "tol", "learning_rate", "batch_size", "nmf_max_iter")
+FIT_KEYS = ("alpha", "max_steps", "tol", "learning_rate", "nmf_max_iter")
+#: the params of ``c2mf`` that :func:`fit_streamed` takes (the stage's path)
+STREAM_KEYS = FIT_KEYS + ("images_per_batch", "code_sweeps", "gate_steps", "dict_sweeps",
+                          "init_rows")
 _RANKINGS = ("gradcam", "ig")
 
 
@@ -64,12 +68,12 @@ class SharedDictionary(eqx.Module):
         return jnp.asarray(U) @ self.W
 
 
-def fit_method(method: str, A, y, k: int, *, key, n_classes: int, alpha, solver, max_steps, tol,
-               learning_rate, batch_size, nmf_max_iter):
-    """Fit one method with k concepts on rows ``A`` ``(n, c)`` of classes ``y`` ``(n,)``.
+def fit_method(method: str, A, y, k: int, *, key, n_classes: int, alpha, max_steps, tol,
+               learning_rate, nmf_max_iter):
+    """Fit one method with k concepts on rows ``A`` ``(n, c)`` of classes ``y`` ``(n,)``, in memory.
 
-    The one entry point for fitting: CRAFT takes its own rows (crops, non-negative), the others
-    the train rows. Hyperparameters are the ``c2mf`` params of :data:`FIT_KEYS`.
+    The in-memory reference (the α sweep, tests, research scripts on small data); the stage fits
+    through :func:`fit_streamed`. Hyperparameters are the ``c2mf`` params of :data:`FIT_KEYS`.
     """
     check_choice("method", method, METHODS)
     if method == "c2mf":
@@ -77,8 +81,7 @@ def fit_method(method: str, A, y, k: int, *, key, n_classes: int, alpha, solver,
 
         return fit_c2mf(A, y, k, key=key, alpha=float(alpha), n_classes=n_classes,
                         max_steps=int(max_steps), tol=float(tol),
-                        learning_rate=float(learning_rate), batch_size=batch_size,
-                        solver=str(solver))
+                        learning_rate=float(learning_rate))
     if method == "craft":
         from jaxconcepts.concepts._craft import fit_craft
 
@@ -87,6 +90,45 @@ def fit_method(method: str, A, y, k: int, *, key, n_classes: int, alpha, solver,
     from jaxconcepts.concepts._pca_baseline import fit_pca_baseline
 
     return fit_pca_baseline(A, y, k, n_classes=n_classes)
+
+
+def fit_streamed(method: str, view, k: int, *, key, crops=None, alpha, max_steps, tol,
+                 learning_rate, nmf_max_iter, images_per_batch, code_sweeps, gate_steps,
+                 dict_sweeps, init_rows):
+    """Fit one method with k concepts on the train images of ``view``, streamed from the store.
+
+    C2MF: one exact BCD step per pass over the store (:func:`jaxconcepts.streaming.fit_c2mf_streamed`);
+    PCA: a streamed per-class covariance, then one ``eigh`` (``fit_pca_streamed``); CRAFT: per-class
+    NMF on its crops (``crops = (A, y)``, CRAFT's own rows, one vector per crop) or, without
+    crops, streamed per-class NMF of the train rows (``fit_nmf_streamed``, which needs A ≥ 0).
+    Rows are sharded over every device (and process) of the default mesh.
+    """
+    check_choice("method", method, METHODS)
+    rows = view.stream("train", images_per_batch)
+    if method == "c2mf":
+        from jaxconcepts.streaming import fit_c2mf_streamed
+
+        return fit_c2mf_streamed(rows, int(k), key=key, alpha=float(alpha),
+                                 max_steps=int(max_steps), tol=float(tol),
+                                 code_sweeps=int(code_sweeps), gate_steps=int(gate_steps),
+                                 dict_sweeps=int(dict_sweeps), learning_rate=float(learning_rate),
+                                 init_rows=int(init_rows))
+    if method == "craft":
+        from jaxconcepts.concepts._craft import Craft, fit_craft
+
+        if crops is not None:
+            return fit_craft(np.maximum(crops[0], 0.0), crops[1], k, key=key,
+                             n_classes=view.n_classes, max_iter=int(nmf_max_iter))
+        from jaxconcepts.streaming import fit_nmf_streamed
+
+        nmf = fit_nmf_streamed(rows, int(k), key=key, max_steps=int(nmf_max_iter), tol=float(tol),
+                               code_sweeps=int(code_sweeps), dict_sweeps=int(dict_sweeps),
+                               init_rows=int(init_rows))
+        err = np.full(view.n_classes, float(nmf.error_history[-1]), np.float32)
+        return Craft(nmf.W, err, np.asarray(nmf.fitted))
+    from jaxconcepts.streaming import fit_pca_streamed
+
+    return fit_pca_streamed(rows, int(k))
 
 
 def _none_if_nan(x):

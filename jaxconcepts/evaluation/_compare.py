@@ -8,6 +8,11 @@ the space each algorithm clustered (CGAP: PCA to N - 1 dimensions; CPHA: argmax 
 scikit-learn's algorithms get the PCA scores of scikit-learn's PCA (ours agree up to sign).
 Images with fewer than N + 1 live channels are skipped for every algorithm (counted). The images
 are a seeded sample stratified by class (:func:`load_subset`).
+
+Fig. 2 of the paper (per-label boxplots) needs the per-image values: :func:`run_compare` keeps, for
+every image, method and algorithm, one long-format record (``index``, ``label`` when labels are
+given, ``method``, ``algorithm``, ``ss``, ``chi``, ``dbi``; NaN where undefined), under
+``records``.
 """
 
 from __future__ import annotations
@@ -19,15 +24,12 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from jaxconcepts._checks import check_keys
 
-__all__ = ["ALGORITHMS", "COMPARE_KEYS", "PAPER", "compare_config", "load_subset",
-           "stratified_sample", "run_compare", "findings", "to_markdown"]
+__all__ = ["ALGORITHMS", "PAPER", "load_subset",
+           "stratified_sample", "run_compare", "findings", "to_markdown", "records_csv"]
 
 ALGORITHMS = ("kmeans", "agglomerative", "birch", "gmm")
 METRICS = ("ss", "chi", "dbi")
-#: every key of the ``compare`` params section (``params.yaml`` holds the values)
-COMPARE_KEYS = ("seed", "n_images", "n_concepts", "sweep", "algorithms", "n_init", "batch_size")
 # Table 1 and Table 2 of the paper (ResNet-50 NF, ImageNet, 11 classes), for the Markdown report.
 PAPER = {
     "table1": {
@@ -43,21 +45,6 @@ PAPER = {
                  "9": [0.46, 1018.18, 0.81]},
     },
 }
-
-
-def compare_config(section: dict[str, Any] | None) -> dict[str, Any]:
-    """The ``compare`` params section, checked: every key of :data:`COMPARE_KEYS`, valid values."""
-    cfg = check_keys("compare", section, COMPARE_KEYS)
-    bad = [a for a in cfg["algorithms"] if a not in ALGORITHMS]
-    if bad or "kmeans" not in cfg["algorithms"]:
-        raise ValueError(f"compare.algorithms={cfg['algorithms']!r}: must include 'kmeans'; "
-                         f"valid choices: {list(ALGORITHMS)}")
-    if cfg["n_images"] is not None and (not isinstance(cfg["n_images"], int)
-                                        or cfg["n_images"] < 1):
-        raise ValueError(f"compare.n_images={cfg['n_images']!r} should be null or an int >= 1")
-    if not cfg["sweep"] or any(not isinstance(n, int) or n < 2 for n in cfg["sweep"]):
-        raise ValueError(f"compare.sweep={cfg['sweep']!r} should be a list of ints >= 2")
-    return cfg
 
 
 def load_subset(store, n_images, *, seed: int):
@@ -177,8 +164,8 @@ def _metrics(x, lab):
 def _sklearn_table(A, index, n, algorithms, seed, progress):
     from sklearn.decomposition import PCA
 
-    rows = {m: {a: {"metrics": [], "seconds": 0.0, "undefined": 0} for a in algorithms}
-            for m in ("cgap", "cpha")}
+    rows = {m: {a: {"metrics": [], "seconds": 0.0, "undefined": 0, "per_image": {}}
+                for a in algorithms} for m in ("cgap", "cpha")}
     w = A.shape[-1]
     for a_img, ix in tqdm(list(zip(A, index)), desc="compare (scikit-learn)", unit="img",
                           disable=not progress):
@@ -198,6 +185,7 @@ def _sklearn_table(A, index, n, algorithms, seed, progress):
                     lab = fit(p)
                 rows[m][algo]["seconds"] += time.perf_counter() - t0
                 met = _metrics(p, lab)
+                rows[m][algo]["per_image"][int(ix)] = met
                 if met is None:
                     rows[m][algo]["undefined"] += 1
                 else:
@@ -214,7 +202,42 @@ def _summ(metrics, seconds_per_image, n_undefined):
     return d
 
 
-def run_compare(A, index, cfg, *, progress=True) -> dict[str, Any]:
+def _records(index, labels, ours, rows, sk_algos) -> list[dict]:
+    """Long format: one record per (image, method, algorithm); NaN metrics where undefined."""
+    out = []
+    for m in ("cgap", "cpha"):
+        met, nc = ours[m][0], ours[m][1]
+        for i, ix in enumerate(index):
+            per = {"kmeans": met[i] if nc[i] >= 2 else None}
+            per.update({a: rows[m][a]["per_image"].get(int(ix)) for a in sk_algos})
+            for a, v in per.items():
+                v = [float("nan")] * 3 if v is None else [float(x) for x in v]
+                rec = {"index": int(ix), "method": m, "algorithm": a}
+                if labels is not None:
+                    rec["label"] = labels.get(int(ix), -1)
+                out.append({**rec, **dict(zip(METRICS, v))})
+    return out
+
+
+def records_csv(records: list[dict]) -> str:
+    """The long-format records as CSV (header from the first record; NaN written as ``nan``)."""
+    if not records:
+        return ""
+    cols = list(records[0])
+    lines = [",".join(cols)]
+    for r in records:
+        lines.append(",".join(f"{r[c]:.6g}" if isinstance(r[c], float) else str(r[c])
+                              for c in cols))
+    return "\n".join(lines) + "\n"
+
+
+def run_compare(A, index, cfg, *, labels: dict[int, Any] | None = None,
+                progress=True) -> dict[str, Any]:
+    """Tables 1 and 2 on activations ``A`` (n, C, H, W) of store images ``index`` (n,).
+
+    ``labels``: store index -> label of the image (for the per-label records of Fig. 2).
+    Returns the tables, the findings and ``records`` (see the module docstring).
+    """
     n = cfg["n_concepts"]
     valid = (A != 0).any((2, 3)).sum(1) >= n + 1
     skipped = int((~valid).sum())
@@ -244,7 +267,9 @@ def run_compare(A, index, cfg, *, progress=True) -> dict[str, Any]:
             met, nc, spi, _ = ours_by_n[k][m]
             ok = nc >= 2
             table2[m][str(k)] = _summ(met[ok], spi, (~ok).sum())
+    records = _records(index, labels, ours_by_n[n], rows, sk_algos)
     out = {
+        "records": records,
         "n_images": int(len(A)),
         "n_images_skipped_too_few_channels": skipped,
         "n_concepts": n,
@@ -323,7 +348,9 @@ def _fmt(v, nd=2):
     return "n/a" if v is None else f"{v:.{nd}f}"
 
 
-def to_markdown(res: dict[str, Any], dataset: str) -> str:
+def to_markdown(res: dict[str, Any], dataset: str, *, figure: str | None = None) -> str:
+    """The tables, the paper's values beside ours, which findings hold, and Fig. 2 (``figure``:
+    the per-label boxplots' file, relative to the Markdown file) when given."""
     lines = [f"# Clustering comparison on `{dataset}` (paper's Tables 1 and 2)", "",
              f"{res['n_images']} images, N = {res['n_concepts']} concepts "
              f"({res['n_images_skipped_too_few_channels']} skipped: fewer than N + 1 live "
@@ -357,4 +384,11 @@ def to_markdown(res: dict[str, Any], dataset: str) -> str:
     lines += ["", "CHI is not scale-free: CGAP's values depend on the activation scale of the "
               "model, so only the ordering of algorithms and the trend over N are comparable "
               "with the paper, not the numbers.", ""]
+    if figure:
+        lines += ["## Fig. 2: per-label distributions", "",
+                  f"Per label (the image's label, or its target class when unlabelled), one box "
+                  f"per algorithm over that label's images (box: 25th-75th percentile, whiskers: "
+                  f"extremes, as in the paper), N = {res['n_concepts']}; CGAP row, then CPHA row. "
+                  "Per-image values: `compare_records.csv`.", "",
+                  f"![Fig. 2: SS, CHI and DBI per label and algorithm]({figure})", ""]
     return "\n".join(lines)

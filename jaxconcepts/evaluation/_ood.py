@@ -26,7 +26,7 @@ from typing import NamedTuple
 import numpy as np
 
 __all__ = ["PAPER_TABLE4", "PAPER_CONFIDENCE", "ConfidenceStudy", "max_softmax", "crop_logits",
-           "ood_metrics", "confidence_study", "ood_table"]
+           "ood_metrics", "confidence_study", "ood_table", "align_crops", "ood_markdown"]
 
 #: App. B, Table 4 of the C2MF paper: (dataset, backbone) -> metrics (reference values, quoted).
 PAPER_TABLE4 = {
@@ -183,12 +183,13 @@ def ood_metrics(score_in, score_out, *, tpr: float = 0.95) -> dict:
     }
 
 
-def confidence_study(full_logits, crops_logits) -> ConfidenceStudy:
+def confidence_study(full_logits, crops_logits, *, tpr: float = 0.95) -> ConfidenceStudy:
     """MSP of full images vs their crops, Δμ and :func:`ood_metrics` (App. B-C).
 
     Args:
         full_logits: ``(N, K)`` logits of the complete images (the store's ``logits``).
         crops_logits: ``(N, n_crops, K)`` logits of each image's crops (:func:`crop_logits`).
+        tpr: the true-positive rate of the FPR metric (0.95: FPR@95TPR).
     """
     full = np.asarray(full_logits, np.float64)
     cr = np.asarray(crops_logits, np.float64)
@@ -198,7 +199,7 @@ def confidence_study(full_logits, crops_logits) -> ConfidenceStudy:
     cf, cc = max_softmax(full), max_softmax(cr).ravel()
     agree = float((cr.argmax(-1) == full.argmax(-1)[:, None]).mean())
     mu_f, mu_c = float(cf.mean()), float(cc.mean())
-    return ConfidenceStudy(cf, cc, mu_f, mu_c, mu_f - mu_c, ood_metrics(cf, cc), agree)
+    return ConfidenceStudy(cf, cc, mu_f, mu_c, mu_f - mu_c, ood_metrics(cf, cc, tpr=tpr), agree)
 
 
 def _f(x) -> str:
@@ -232,3 +233,52 @@ def ood_table(studies: Mapping[str, ConfidenceStudy], *,
              "(μ, Δμ approximate, as printed). AUPR-In depends on the share of positives "
              "(here 1 image : n_crops crops)."]
     return "\n".join(rows)
+
+
+def align_crops(crops, crop_index, store_index) -> np.ndarray:
+    """The crops file's rows in the store's row order: ``(N, n_crops, C)``.
+
+    Raises:
+        ValueError: a store image has no crops (the crops file is stale: rerun the ``crops``
+            stage).
+    """
+    pos = {int(i): r for r, i in enumerate(np.asarray(crop_index))}
+    missing = [int(i) for i in np.asarray(store_index) if int(i) not in pos]
+    if missing:
+        raise ValueError(f"{len(missing)} store images have no crops (first ids {missing[:5]}); "
+                         "the crops file is stale: rerun the crops stage")
+    return np.asarray(crops)[[pos[int(i)] for i in np.asarray(store_index)]]
+
+
+def ood_markdown(study: ConfidenceStudy, dataset: str, *, backbone: str, min_images: int,
+                 figure: str | None = None) -> str:
+    """The ``ood`` stage's Markdown: our row beside the paper's (:func:`ood_table`), what it shows
+    next to the paper's ImageNet / NF-ResNet50 row, and a warning when the dataset has fewer
+    than ``min_images`` images (then the numbers are an observation, not a result)."""
+    m = study.metrics
+    ref_mu = PAPER_CONFIDENCE[("ImageNet", "NF-ResNet50")]
+    ref = PAPER_TABLE4[("ImageNet", "NF-ResNet50")]
+    lines = [f"## Confidence of complete images vs CRAFT's crops ({dataset})", "",
+             "C2MF §2.1, App. B Table 4 and App. C Fig. 5: CRAFT fits its concepts on random "
+             "crops; if the model treats crops as out-of-distribution, the concepts come from "
+             "inputs it is unsure about.", "",
+             ood_table({dataset: study}, backbones={dataset: backbone}), ""]
+    small = m["n_in"] < min_images
+    if small:
+        lines += [f"**Too small to conclude:** {dataset} has {m['n_in']} images (fewer than "
+                  f"`ood.min_images` = {min_images}). The row above is an observation on these "
+                  "images, not an estimate of the model's behaviour; the AUROC of so few "
+                  "in-distribution samples moves by several points when one image changes.", ""]
+    verdict = ("reproduces" if (m["auroc"] >= 0.75 and study.delta_mu >= 0.2) else
+               "does not reproduce")
+    lines += [f"Against the paper's ImageNet / NF-ResNet50 row (AUROC {ref['auroc']:.2f}, "
+              f"Δμ ≈ {ref_mu[2]:.2f}: μ images {ref_mu[0]:.2f}, μ crops {ref_mu[1]:.2f}) this run "
+              f"has AUROC {_f(m['auroc'])} and Δμ = {_f(study.delta_mu)} (μ images "
+              f"{_f(study.mu_full)}, μ crops {_f(study.mu_crops)}): it {verdict} the paper's "
+              "finding that crops are markedly less confident than complete images "
+              "(here: AUROC ≥ 0.75 and Δμ ≥ 0.2)"
+              + (", on too few images to say more" if small else "") + ". "
+              f"{study.agree:.0%} of the crops keep their image's predicted class.", ""]
+    if figure:
+        lines += [f"![MSP of complete images and crops ({dataset})]({figure})", ""]
+    return "\n".join(lines)

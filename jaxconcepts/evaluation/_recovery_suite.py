@@ -2,10 +2,18 @@
 suite's atoms-vs-parts scores.
 
 Sources (rows of the recovery table), for each method ``m``: ``m`` (its K concepts, importance from
-the importance stage), ``m_sub`` (its K x S sub-concepts, sub-concept importance) and ``random_m``
+the importance stage), ``m_sub`` (its K x S sub-concepts, sub-concept importance), ``random_m``
 (the baseline: each image's live channels regrouped at random with the same concept sizes,
-importance recomputed with the same head and target). The scores are defined in
-:mod:`jaxconcepts.evaluation._recovery`. **Extension point**: a new method adds a function to
+importance recomputed with the same head and target) and ``random_m_sub`` (the same with the
+sub-concept sizes: K·S groups, the baseline of ``m_sub``). The scores are defined in
+:mod:`jaxconcepts.evaluation._recovery`.
+
+The importance AUROC of a method is compared with its baseline fairly (docs/PAPERS_FINDINGS.md §1):
+the random groupings run once per seed (``recovery.baseline_seeds``), and
+:func:`~jaxconcepts.evaluation._baseline.paired_baseline` reports the baseline as mean ± std over
+seeds and the **paired** difference on the images both define. Concept size (channel count) used
+as the score, on the same (image, concept) pairs, is reported as a reference: it shows how much of
+the AUROC size alone explains. **Extension point**: a new method adds a function to
 :data:`SOURCES` returning low-resolution maps, validity and importance for a batch.
 """
 
@@ -17,20 +25,18 @@ from typing import Callable, NamedTuple
 import jax
 import numpy as np
 
-__all__ = ["RECOVERY_KEYS", "SOURCES", "SourceBatch", "Context", "match_rows", "run_recovery",
-           "markdown_table", "planted_scores"]
-
-#: every key of the ``recovery`` params section
-RECOVERY_KEYS = ("methods", "sub_concepts", "baseline", "tolerance", "iou_threshold", "found_iou",
-                 "found_fraction", "batch_size", "seed")
+__all__ = ["SOURCES", "SourceBatch", "Context", "match_rows", "run_recovery",
+           "size_auroc", "planted_scores"]
 
 
 class SourceBatch(NamedTuple):
-    """What a source gives for a batch: maps (B, G, h, w), valid (B, G) bool, importance (B, G)."""
+    """What a source gives for a batch: maps (B, G, h, w), valid (B, G) bool, importance (B, G),
+    sizes (B, G) channels per group."""
 
     maps: np.ndarray
     valid: np.ndarray
     importance: np.ndarray | None
+    sizes: np.ndarray
 
 
 class Context(NamedTuple):
@@ -47,46 +53,65 @@ class Context(NamedTuple):
 
 
 def _groups(activations, labels, n_groups):
+    """Maps (B, G, h, w), valid (B, G) and sizes (B, G) of a grouping of channels (B, C)."""
     from jaxconcepts.concepts._maps import group_maps
 
     maps = np.asarray(group_maps(activations, labels, n_groups=n_groups))
-    live = (np.asarray(labels)[:, None, :] == np.arange(n_groups)[None, :, None]).any(-1)
-    return maps, live & (maps.reshape(*maps.shape[:2], -1).max(-1) > 0)
+    member = np.asarray(labels)[:, None, :] == np.arange(n_groups)[None, :, None]
+    valid = member.any(-1) & (maps.reshape(*maps.shape[:2], -1).max(-1) > 0)
+    return maps, valid, member.sum(-1)
+
+
+def _sub_groups(ctx: Context, m: str):
+    """Sub-concepts as K·S groups: ``lab * S + sub`` (-1 for dead channels), and K·S."""
+    lab, sub = ctx.concepts[f"{m}_labels"], ctx.concepts[f"{m}_sub_labels"]
+    s = max(ctx.n_sub, 1)
+    return np.where((lab >= 0) & (sub >= 0), lab * s + sub, -1), ctx.n_concepts * s
 
 
 def _method(m: str) -> Callable[[Context], SourceBatch]:
     def fn(ctx: Context) -> SourceBatch:
-        maps, valid = _groups(ctx.activations, ctx.concepts[f"{m}_labels"], ctx.n_concepts)
-        return SourceBatch(maps, valid, ctx.importance.get(f"{m}_importance"))
+        maps, valid, sizes = _groups(ctx.activations, ctx.concepts[f"{m}_labels"],
+                                     ctx.n_concepts)
+        return SourceBatch(maps, valid, ctx.importance.get(f"{m}_importance"), sizes)
 
     return fn
 
 
 def _sub(m: str) -> Callable[[Context], SourceBatch]:
     def fn(ctx: Context) -> SourceBatch:
-        lab, sub = ctx.concepts[f"{m}_labels"], ctx.concepts[f"{m}_sub_labels"]
-        s = max(ctx.n_sub, 1)
-        grp = np.where((lab >= 0) & (sub >= 0), lab * s + sub, -1)
-        maps, valid = _groups(ctx.activations, grp, ctx.n_concepts * s)
+        grp, g = _sub_groups(ctx, m)
+        maps, valid, sizes = _groups(ctx.activations, grp, g)
         imp = ctx.importance.get(f"{m}_sub_importance")
         imp = None if imp is None else imp.reshape(imp.shape[0], -1)
-        return SourceBatch(maps, valid, imp)
+        return SourceBatch(maps, valid, imp, sizes)
 
     return fn
 
 
+def _shuffled(ctx: Context, labels, n_groups: int) -> SourceBatch:
+    """``labels`` regrouped at random (same group sizes), importance recomputed with the head."""
+    from jaxconcepts.evaluation._recovery import random_grouping
+    from jaxconcepts.importance import concept_importance
+
+    lab = np.asarray(random_grouping(labels, key=ctx.key))
+    maps, valid, sizes = _groups(ctx.activations, lab, n_groups)
+    res = concept_importance(ctx.activations, lab, np.full_like(lab, -1), ctx.target,
+                             head=ctx.head, n_concepts=n_groups, n_sub=0)
+    return SourceBatch(maps, valid, np.asarray(res.importance), sizes)
+
+
 def _random(m: str) -> Callable[[Context], SourceBatch]:
     def fn(ctx: Context) -> SourceBatch:
-        from jaxconcepts.evaluation._recovery import random_grouping
-        from jaxconcepts.importance import concept_importance
+        return _shuffled(ctx, ctx.concepts[f"{m}_labels"], ctx.n_concepts)
 
-        lab = np.asarray(random_grouping(ctx.concepts[f"{m}_labels"], key=ctx.key))
-        maps, valid = _groups(ctx.activations, lab, ctx.n_concepts)
-        res = concept_importance(
-            ctx.activations, lab, np.full_like(lab, -1), ctx.target, head=ctx.head,
-            n_concepts=ctx.n_concepts, n_sub=0,
-        )
-        return SourceBatch(maps, valid, np.asarray(res.importance))
+    return fn
+
+
+def _random_sub(m: str) -> Callable[[Context], SourceBatch]:
+    def fn(ctx: Context) -> SourceBatch:
+        grp, g = _sub_groups(ctx, m)
+        return _shuffled(ctx, grp, g)
 
     return fn
 
@@ -96,7 +121,23 @@ SOURCES: dict[str, Callable[[str], Callable[[Context], SourceBatch]]] = {
     "concepts": _method,
     "sub": _sub,
     "random": _random,
+    "random_sub": _random_sub,
 }
+
+
+def size_auroc(sizes, category) -> np.ndarray:
+    """Per image, the AUROC of concept size (channel count) separating *defining* concepts
+    (category 0) from the other valid ones (category 1, 2): (B,), NaN where either side is empty.
+    The same (image, concept) pairs as the importance AUROC of :mod:`._recovery` (ties count
+    1/2), with size as the score instead of importance."""
+    sizes, category = np.asarray(sizes, np.float64), np.asarray(category)
+    out = np.full(sizes.shape[0], np.nan)
+    for i in range(sizes.shape[0]):
+        pos, neg = sizes[i, category[i] == 0], sizes[i, category[i] > 0]
+        if pos.size and neg.size:
+            d = pos[:, None] - neg[None, :]
+            out[i] = float(((d > 0) + 0.5 * (d == 0)).mean())
+    return out
 
 
 def _rel(path: str) -> str:
@@ -126,9 +167,18 @@ def match_rows(store_images: list[dict], truth_files: list[str]) -> np.ndarray:
 
 
 def run_recovery(store, concepts, importance, truth, cfg: dict, *, head, progress: bool = True):
-    """Score every source over the whole store; returns ({source: summary}, {source: per_part})."""
+    """Score every source over the whole store.
+
+    Returns:
+      ``({source: summary}, {source: per_part}, {source: baseline})``: the summaries hold the
+      first seed of each random source and, under ``importance``, ``size_auroc`` (the size-only
+      reference); ``baseline`` pairs ``m`` with ``random_m`` and ``m_sub`` with ``random_m_sub``
+      over ``cfg["baseline_seeds"]`` seeds (:func:`~._baseline.paired_baseline`, plus the
+      size-only AUROC on the method's images and on the first baseline seed's).
+    """
     from tqdm.auto import tqdm
 
+    from jaxconcepts.evaluation._baseline import paired_baseline
     from jaxconcepts.evaluation._recovery import score_maps, summarise
 
     methods = [m for m in cfg["methods"] if f"{m}_labels" in concepts]
@@ -137,15 +187,27 @@ def run_recovery(store, concepts, importance, truth, cfg: dict, *, head, progres
             f"recovery.methods={cfg['methods']} has no labels in the concepts file "
             f"(keys: {sorted(concepts)})"
         )
-    sources: dict[str, Callable[[Context], SourceBatch]] = {}
+    n_seeds = int(cfg["baseline_seeds"])
+    if cfg["baseline"] and n_seeds < 1:
+        raise ValueError(f"recovery.baseline_seeds={n_seeds} should be >= 1")
+    # (name, function, baseline seed or None); seed 0 of a random source is its table row
+    sources: list[tuple[str, Callable[[Context], SourceBatch], int | None]] = []
+    pairs: dict[str, str] = {}  # method source -> its random baseline source
     for m in methods:
-        sources[m] = SOURCES["concepts"](m)
-        if cfg["sub_concepts"] and f"{m}_sub_labels" in concepts:
-            sources[f"{m}_sub"] = SOURCES["sub"](m)
+        sources.append((m, SOURCES["concepts"](m), None))
+        has_sub = cfg["sub_concepts"] and f"{m}_sub_labels" in concepts
+        if has_sub:
+            sources.append((f"{m}_sub", SOURCES["sub"](m), None))
         if cfg["baseline"]:
             if head is None:
                 raise ValueError("recovery.baseline needs the store's head (head.safetensors)")
-            sources[f"random_{m}"] = SOURCES["random"](m)
+            pairs[m] = f"random_{m}"
+            if has_sub:
+                pairs[f"{m}_sub"] = f"random_{m}_sub"
+            for sd in range(n_seeds):
+                sources.append((f"random_{m}", SOURCES["random"](m), sd))
+                if has_sub:
+                    sources.append((f"random_{m}_sub", SOURCES["random_sub"](m), sd))
     k = int(importance[f"{methods[0]}_importance"].shape[1])
     sub_key = f"{methods[0]}_sub_importance"
     s = int(importance[sub_key].shape[2]) if sub_key in importance else 0
@@ -158,7 +220,9 @@ def run_recovery(store, concepts, importance, truth, cfg: dict, *, head, progres
     for c, r in enumerate(truth.meta["recipes"]):
         recipes[c, r] = True
 
-    collected: dict[str, list] = {name: [] for name in sources}
+    collected: dict[str, list] = {name: [] for name, _, sd in sources if not sd}
+    imp_auroc: dict[tuple[str, int | None], list] = {(n, sd): [] for n, _, sd in sources}
+    size_aur: dict[str, list] = {name: [] for name in collected}
     n_mismatch = 0
     key = jax.random.key(int(cfg["seed"]))
     store_row = 0
@@ -182,10 +246,12 @@ def run_recovery(store, concepts, importance, truth, cfg: dict, *, head, progres
             activations=batch.activations,
             concepts={kk: np.asarray(v)[cr] for kk, v in concepts.items() if np.ndim(v) >= 1},
             importance={kk: np.asarray(v)[ir] for kk, v in importance.items() if np.ndim(v) >= 1},
-            target=target, head=head, n_concepts=k, n_sub=s, key=jax.random.fold_in(key, b),
+            target=target, head=head, n_concepts=k, n_sub=s, key=key,
         )
-        for name, fn in sources.items():
-            sb = fn(ctx)
+        for name, fn, sd in sources:
+            # seed sd of a random source: fold_in(fold_in(key(seed), sd), batch)
+            bkey = jax.random.fold_in(jax.random.fold_in(key, sd or 0), b)
+            sb = fn(ctx._replace(key=bkey))
             sc = score_maps(
                 sb.maps, sb.valid, truth.part_map[tr], truth.present[tr], recipes[label],
                 sb.importance, tolerance=int(cfg["tolerance"]),
@@ -196,64 +262,39 @@ def run_recovery(store, concepts, importance, truth, cfg: dict, *, head, progres
                 imp_spearman=np.where(ok, np.asarray(sc.imp_spearman), np.nan),
                 category=np.where(ok[:, None], np.asarray(sc.category), -1),
             )
-            collected[name].append(sc)
+            imp_auroc[(name, sd)].append(np.asarray(sc.imp_auroc))
+            if not sd:
+                collected[name].append(sc)
+                size_aur[name].append(size_auroc(sb.sizes, sc.category))
         bar.update(len(idx))
     bar.close()
     summaries, per_part = {}, {}
+    sizes = {name: np.concatenate(v) for name, v in size_aur.items()}
     for name, parts in collected.items():
         cat = type(parts[0])(*(np.concatenate([np.asarray(getattr(p, f)) for p in parts])
                                for f in parts[0]._fields))
         summ = summarise(cat, truth.part_names, found_fraction=float(cfg["found_fraction"]))
         per_part[name] = summ.pop("per_part")
         summ["n_target_not_label"] = n_mismatch
+        summ["importance"]["size_auroc"] = _nanmean(sizes[name])
         summaries[name] = summ
-    return summaries, per_part
+    aur = {key_: np.concatenate(v) for key_, v in imp_auroc.items()}
+    baseline = {}
+    for src, base in pairs.items():
+        own = aur[(src, None)]
+        d = paired_baseline(own, [aur[(base, sd)] for sd in range(n_seeds)])
+        d["baseline"] = base
+        d["size_auroc_method"] = _nanmean(np.where(np.isfinite(own), sizes[src], np.nan))
+        d["size_auroc_baseline"] = _nanmean(sizes[base])
+        d["n_images"] = int(own.size)
+        baseline[src] = d
+    return summaries, per_part, baseline
 
 
-def _f(x, fmt="{:.3f}"):
-    return "–" if x is None else fmt.format(x)
-
-
-def markdown_table(summaries: dict, cfg: dict, dataset: str) -> str:
-    """The recovery table (one row per source) with a legend of the scores and thresholds."""
-    lines = [
-        f"## Concept recovery on the planted test split ({dataset})",
-        "",
-        "| source | pointing | IoU | AUROC | parts found | importance AUROC (defining vs other) "
-        "| Spearman (importance, defining mass) | mean I: defining / distractor / background |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    for name, s in summaries.items():
-        imp = s["importance"]
-        bc = imp["by_category"]
-        lines.append(
-            f"| {name} | {_f(s['pointing'])} | {_f(s['iou'])} | {_f(s['auroc'])} "
-            f"| {s['parts_found']}/{s['parts_present']} | {_f(imp['auroc'])} "
-            f"| {_f(imp['spearman'])} | "
-            + " / ".join(
-                _f(bc[c]["mean_importance"], "{:.1f}")
-                for c in ("defining", "distractor", "background")
-            )
-            + " |"
-        )
-    n = next(iter(summaries.values()))
-    lines += [
-        "",
-        f"{n['n_images']} test images; best match over each image's concepts for every "
-        "planted part. "
-        "Pointing: the argmax of some concept map lies on the part "
-        f"(tolerance {cfg['tolerance']} px). "
-        f"IoU: concept map >= {cfg['iou_threshold']} (after min-max normalisation) vs part mask. "
-        "AUROC: concept map as a pixel score for the part mask. "
-        f"Parts found: part types whose best IoU reaches {cfg['found_iou']} in at least "
-        f"{cfg['found_fraction']:.0%} of the images showing them. "
-        "Importance rows use only images whose explained class is the true class "
-        f"({n['n_target_not_label']} excluded); a concept is *defining* when its argmax lies on a "
-        "part of the class recipe. `random_*`: each image's channels regrouped at random with the "
-        "same concept sizes (the trivial baseline).",
-        "",
-    ]
-    return "\n".join(lines)
+def _nanmean(x) -> float | None:
+    x = np.asarray(x, np.float64)
+    x = x[np.isfinite(x)]
+    return float(x.mean()) if x.size else None
 
 
 def planted_scores(truth, store_images: list[dict], shape, view, fitted: dict, *,

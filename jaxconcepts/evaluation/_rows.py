@@ -1,10 +1,10 @@
 """The activation-rows view of a store for the C2MF suite: per-image row blocks, the split by image.
 
 An image's activation map ``(c, h, w)`` is the ``(p, c)`` block of rows (``p = h·w``) the C2MF
-methods factorise. :class:`RowsView` hands these blocks out as fixed-size batches of images, so
-every evaluation accumulates over an iterable of batches and never needs all rows at once (the scale
-issue plugs a streamed store reader in here). Fitting still takes the train rows in memory
-(:meth:`RowsView.train_rows`) until the streamed fits land.
+methods factorise. :class:`RowsView` streams these blocks from the store (through
+:class:`jaxconcepts.features.RowsView`, shard by shard with prefetch) as fixed-size batches of
+images, so every fit and every evaluation accumulates over batches and never holds all rows. Only
+per-image scalars are held (:class:`ImageRows`: class, label, prediction, index).
 
 The class of an image is the store's ``target``, ``pred`` or ``label`` (falling back to the
 prediction for unlabelled images). Images are split train/test per class by image (seeded);
@@ -28,9 +28,8 @@ LABELS = ("target", "pred", "label")
 
 
 class ImageRows(NamedTuple):
-    """The store as per-image row blocks (N images, p = H·W positions, c channels)."""
+    """Per-image scalars of the store (N images; the rows themselves stay on disk)."""
 
-    A: np.ndarray  # (N, p, c) float32
     cls: np.ndarray  # (N,) class of each image (store class space)
     label: np.ndarray  # (N,) -1 = unknown
     pred: np.ndarray  # (N,)
@@ -71,15 +70,19 @@ def _pad(a: np.ndarray, size: int) -> np.ndarray:
 
 
 class RowsView:
-    """Train and test images of one split as batches of row blocks.
+    """Train and test images of one split, streamed from the store as batches of row blocks.
 
     Args:
-        data: the store's row blocks; split: the split by image.
+        store: the :class:`~jaxconcepts.features.ActivationStore`; data: its per-image scalars;
+        split: the split by image.
+        prefetch: batches read ahead on a background thread.
     """
 
-    def __init__(self, data: ImageRows, split: Split):
-        self.data, self.split = data, split
-        self.p, self.c = data.A.shape[1:]
+    def __init__(self, store, data: ImageRows, split: Split, *, prefetch: int = 2):
+        self.store, self.data, self.split = store, data, split
+        C, H, W = store.shape
+        self.p, self.c = H * W, C
+        self.prefetch = int(prefetch)
         self.y_img_train = fitted_classes(split, data.cls[split.train])
         self.y_img_test = fitted_classes(split, data.cls[split.test])
 
@@ -91,59 +94,93 @@ class RowsView:
         """``(Y,)`` train rows of each fitted class."""
         return np.bincount(self.y_img_train, minlength=self.n_classes) * self.p
 
+    def _classes(self, positions, y) -> np.ndarray:
+        cls = -np.ones(len(self.data.cls), np.int64)
+        cls[positions] = y
+        return cls
+
+    def stream(self, part: str, images_per_batch: int):
+        """A :class:`jaxconcepts.features.RowsView` over the ``train`` or ``test`` images with
+        their fitted classes (what the streamed fits take); process-aware via JAX."""
+        import jax
+
+        from jaxconcepts.features import RowsView as StoreRows
+
+        check_choice("part", part, ("train", "test"))
+        pos, y = ((self.split.train, self.y_img_train) if part == "train"
+                  else (self.split.test, self.y_img_test))
+        return StoreRows(self.store.path, images_per_batch=int(images_per_batch),
+                         n_classes=self.n_classes, classes=self._classes(pos, y),
+                         process_index=jax.process_index(), process_count=jax.process_count(),
+                         prefetch=self.prefetch)
+
+    def _blocks(self, positions, batch_images: int):
+        """``(positions (m,), A (m, p, c))`` for sorted image ``positions``, streamed in order."""
+        marks = self._classes(positions, 0)
+        from jaxconcepts.features import RowsView as StoreRows
+
+        rows = StoreRows(self.store.path, images_per_batch=int(batch_images),
+                         n_classes=1, classes=marks, prefetch=self.prefetch)
+        s = 0
+        for b in rows:
+            n = int(b.valid.sum())
+            if n:
+                yield positions[s:s + n], b.A[:n]
+                s += n
+
+    def rows(self, positions, batch_images: int = 64) -> np.ndarray:
+        """``(m, p, c)`` row blocks of the given image positions, in memory (small subsets only:
+        the atlas' images, the α sweep)."""
+        positions = np.sort(np.asarray(positions, np.int64))
+        out = np.zeros((positions.size, self.p, self.c), np.float32)
+        s = 0
+        for _, A in self._blocks(positions, batch_images):
+            out[s:s + len(A)] = A
+            s += len(A)
+        return out
+
     def train_rows(self) -> tuple[np.ndarray, np.ndarray]:
-        """``(n_train·p, c)`` train rows and their fitted classes, in memory (for the fits)."""
-        A = self.data.A[self.split.train].reshape(-1, self.c)
+        """``(n_train·p, c)`` train rows and their fitted classes, in memory (the α sweep only;
+        the stage's fits stream)."""
+        A = self.rows(self.split.train).reshape(-1, self.c)
         return A, np.repeat(self.y_img_train, self.p)
 
     def train_batches(self, batch_images: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """``(A (m·p, c), y (m·p,))`` for ``m <= batch_images`` train images at a time."""
-        tr = self.split.train
-        for s in range(0, tr.size, batch_images):
-            sl = slice(s, s + batch_images)
-            A = self.data.A[tr[sl]]
-            yield A.reshape(-1, self.c), np.repeat(self.y_img_train[sl], self.p)
+        s = 0
+        for pos, A in self._blocks(self.split.train, batch_images):
+            m = len(pos)
+            yield A.reshape(-1, self.c), np.repeat(self.y_img_train[s:s + m], self.p)
+            s += m
 
     def test_batches(self, batch_images: int) -> Iterator[TestBatch]:
         """Test images ``batch_images`` at a time, each batch padded to that size."""
         te, d = self.split.test, self.data
-        for s in range(0, te.size, batch_images):
-            idx = te[s:s + batch_images]
+        s = 0
+        for idx, A in self._blocks(te, batch_images):
             n = idx.size
-            yield TestBatch(_pad(d.A[idx], batch_images),
-                            _pad(self.y_img_test[s:s + batch_images], batch_images),
+            yield TestBatch(_pad(A, batch_images),
+                            _pad(self.y_img_test[s:s + n], batch_images),
                             _pad(d.label[idx], batch_images), _pad(d.pred[idx], batch_images),
                             _pad(d.cls[idx], batch_images), n)
+            s += n
 
 
-def load_image_rows(store, *, labels: str, batch_size: int = 64) -> ImageRows:
-    """Stream the store into ``(N, H·W, C)`` row blocks and pick each image's class.
+def load_image_rows(store, *, labels: str) -> ImageRows:
+    """Each image's class (``labels``: the store's ``target``, ``pred``, or ``label`` falling back
+    to the prediction), label, prediction and index; small by nature (one scalar per image).
 
     Raises:
-        ValueError: ``labels`` not one of :data:`LABELS`; NaN/inf in the store (names the image).
+        ValueError: ``labels`` not one of :data:`LABELS`.
     """
     check_choice("c2mf.labels", labels, LABELS)
-    C, H, W = store.shape
-    A = np.zeros((len(store), H * W, C), np.float32)
-    fields = ("activations", "target", "label", "pred", "index")
-    out = {f: [] for f in fields[1:]}
-    i = 0
-    for b in store.iter_batches(batch_size, fields=fields, as_jax=False):
-        n = b["activations"].shape[0]
-        A[i:i + n] = b["activations"].transpose(0, 2, 3, 1).reshape(n, H * W, C)
-        for f in fields[1:]:
-            out[f].append(b[f])
-        i += n
-    cat = {f: np.concatenate(v) if v else np.zeros(0, np.int32) for f, v in out.items()}
+    cat = {f: np.asarray(store.read(f, dtype=None)).astype(np.int64)
+           for f in ("target", "label", "pred", "index")}
     if labels == "label":
         cls = np.where(cat["label"] >= 0, cat["label"], cat["pred"])
     else:
         cls = cat[labels]
-    if not np.all(np.isfinite(A)):
-        bad = int(np.flatnonzero(~np.isfinite(A).all(axis=(1, 2)))[0])
-        raise ValueError("the activation store holds NaN/inf (first in image "
-                         f"{int(cat['index'][bad])})")
-    return ImageRows(A, cls.astype(np.int64), cat["label"], cat["pred"], cat["index"])
+    return ImageRows(cls.astype(np.int64), cat["label"], cat["pred"], cat["index"])
 
 
 def load_crops(path: str | Path, index: np.ndarray) -> np.ndarray:

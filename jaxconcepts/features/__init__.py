@@ -16,6 +16,7 @@ from jaxconcepts.features._store import (
     HeadParams,
     StoreWriter,
 )
+from jaxconcepts.features._rows import RowBatch, RowsView
 
 _LAZY = {
     "load_model": "_models", "LoadedModel": "_models", "load_checkpoint": "_models",
@@ -28,9 +29,12 @@ _LAZY = {
     "extract_crops": "_crops", "crop_boxes": "_crops",
     "list_images": "_images", "load_rgb": "_images", "load_image": "_images",
     "ImageLoadError": "_images",
+    "fit_classifier": "_train", "train_classifier": "_train", "load_split": "_train",
+    "save_model": "_train",
 }
 
 __all__ = ["ActivationStore", "Batch", "HeadParams", "StoreWriter", "FIELDS", "STORE_DTYPES",
+           "RowBatch", "RowsView",
            "torch_head", *_LAZY]
 
 

@@ -97,11 +97,15 @@ class RowsView:
         n_classes: Y (default: ``max(class) + 1`` over the whole store).
         process_index, process_count: this process's subset of shards (default: one process).
         prefetch: batches read ahead on a background thread (0: read in the caller's thread).
+        classes: optional ``(N,)`` int class of every store image (manifest order) replacing the
+            ``labels`` field; ``-1`` leaves the image out. This is how a train/test split by
+            image, and a remapping of store classes to fitted classes, stream: only this small
+            per-image array is held, never the rows.
     """
 
     def __init__(self, path, *, labels: str = "pred", images_per_batch: int = 64,
                  n_classes: int | None = None, process_index: int = 0, process_count: int = 1,
-                 prefetch: int = 2):
+                 prefetch: int = 2, classes=None):
         self.path = Path(path)
         mpath = self.path / "manifest.json"
         if not mpath.is_file():
@@ -123,8 +127,19 @@ class RowsView:
         self.prefetch = int(prefetch)
         self._check_headers()
         # per-image classes of the whole store: small by nature (one int per image)
-        self.shard_labels = [np.asarray(read_tensor(f, labels), np.int64).reshape(-1)
-                             for f in self.files]
+        raw = [np.asarray(read_tensor(f, labels), np.int64).reshape(-1) for f in self.files]
+        self.keep = [None] * len(self.files)  # per shard: which images stream (None = all)
+        if classes is not None:
+            classes = np.asarray(classes, np.int64).reshape(-1)
+            n_img = sum(len(r) for r in raw)
+            if classes.shape != (n_img,):
+                raise ValueError(f"classes should have shape (n_images,)=({n_img},), got "
+                                 f"{classes.shape}")
+            bounds = np.cumsum([0] + [len(r) for r in raw])
+            raw = [classes[bounds[i]:bounds[i + 1]] for i in range(len(raw))]
+            self.keep = [r >= 0 for r in raw]
+            raw = [r[k] for r, k in zip(raw, self.keep)]
+        self.shard_labels = raw
         allc = np.concatenate(self.shard_labels)
         if allc.size and allc.min() < 0:
             raise ValueError(f"field {labels!r} has negative classes (min {allc.min()}); "
@@ -174,6 +189,8 @@ class RowsView:
         """Shard ``i`` as ``(rows (n_img, ch, c) float32, classes (n_img,))``, checked finite."""
         f = self.files[i]
         act = read_tensor(f, "activations")
+        if self.keep[i] is not None:
+            act = act[self.keep[i]]
         n, c = act.shape[:2]
         rows = np.ascontiguousarray(act.reshape(n, c, -1).transpose(0, 2, 1), np.float32)
         ok = np.isfinite(rows)

@@ -14,7 +14,6 @@ from jaxconcepts.importance._occlusion import (
     occlusion_masks,
 )
 from jaxconcepts.importance._run import (
-    IMPORTANCE_KEYS,
     IMPORTANCE_METHODS,
     concept_sizes,
     importance_stats,
@@ -48,7 +47,6 @@ __all__ = [
     "sobol_total_indices",
     "craft_importance",
     "class_logit_importance",
-    "IMPORTANCE_KEYS",
     "IMPORTANCE_METHODS",
     "concept_sizes",
     "run_importance",

@@ -11,7 +11,6 @@ one (:mod:`jaxconcepts._parts`).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from tqdm import tqdm
@@ -19,13 +18,11 @@ from tqdm import tqdm
 from jaxconcepts._checks import check_choice
 from jaxconcepts._parts import load_concepts, load_importance  # noqa: F401 (the readers)
 
-__all__ = ["IMPORTANCE_METHODS", "TARGETS", "IMPORTANCE_KEYS", "concept_sizes", "run_importance",
+__all__ = ["IMPORTANCE_METHODS", "TARGETS", "concept_sizes", "run_importance",
            "safetensors_metadata", "importance_stats", "write_importance", "load_importance"]
 
 IMPORTANCE_METHODS = ("cgap", "cpha")
 TARGETS = ("pred", "label")
-#: every key of the ``importance`` params section
-IMPORTANCE_KEYS = ("target", "head", "batch_size", "min_p", "methods")
 
 
 def safetensors_metadata(path: str | Path) -> dict[str, str]:
@@ -37,27 +34,34 @@ def safetensors_metadata(path: str | Path) -> dict[str, str]:
 
 
 def concept_sizes(
-    params: dict[str, Any],
     concepts: dict[str, np.ndarray],
     methods,
     metadata: dict[str, str] | None = None,
+    *,
+    n_concepts: int | None = None,
+    n_sub: int | None = None,
 ) -> tuple[int, int]:
-    """(K, S): params ``concepts.n_concepts`` / ``n_sub_concepts``, else the concepts file's
-    metadata of the same names, else the largest ids + 1; checked against the labels."""
-    cfg, meta = params.get("concepts") or {}, metadata or {}
-    k = cfg.get("n_concepts", meta.get("n_concepts"))
-    s = cfg.get("n_sub_concepts", meta.get("n_sub_concepts"))
+    """(K, S) of a concepts file: ``n_concepts`` / ``n_sub`` when given (the ``concepts`` params),
+    else the file's metadata of the same names (written by the ``concepts`` stage), else the
+    largest ids + 1.
+
+    Raises:
+      ValueError: the labels hold ids the sizes do not allow.
+    """
+    meta = metadata or {}
+    k = n_concepts if n_concepts is not None else (meta.get("n_concepts") or None)
+    s = n_sub if n_sub is not None else (meta.get("n_sub_concepts") or None)
     found_k = max(int(concepts[f"{m}_labels"].max(initial=-1)) + 1 for m in methods)
     found_s = max(int(concepts[f"{m}_sub_labels"].max(initial=-1)) + 1 for m in methods)
     k = found_k if k is None else int(k)
     s = found_s if s is None else int(s)
     if found_k > k:
         raise ValueError(
-            f"concepts file has concept ids up to {found_k - 1} but concepts.n_concepts={k}"
+            f"concepts file has concept ids up to {found_k - 1} but n_concepts={k}"
         )
     if found_s > s:
         raise ValueError(
-            f"concepts file has sub-concept ids up to {found_s - 1} but concepts.n_sub_concepts={s}"
+            f"concepts file has sub-concept ids up to {found_s - 1} but n_sub_concepts={s}"
         )
     return max(k, 1), max(s, 0)
 

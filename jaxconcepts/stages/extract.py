@@ -10,28 +10,22 @@ from __future__ import annotations
 
 import time
 
-from jaxconcepts.stages._common import dataset_dir, dataset_params, load_params, stage_parser
+from dataclasses import asdict
 
-_KEYS = {"model", "weights", "model_kwargs", "image_size", "layer", "batch_size", "shard_size",
-         "use_label_as_target", "image_root", "threads", "dtype", "workers", "prefetch", "device",
-         "autocast", "checkpoint"}
+from jaxconcepts.stages._common import dataset_dir, stage_config, stage_parser
 
 
 def main(argv: list[str] | None = None) -> None:
     args = stage_parser(__doc__.splitlines()[0]).parse_args(argv)
-    params = dataset_params(load_params(args.params), args.dataset)
-    p = params["extract"]
-    unknown, missing = sorted(set(p) - _KEYS), sorted(_KEYS - set(p))
-    if unknown or missing:
-        raise ValueError(f"extract params: unknown keys {unknown}, missing keys {missing}; "
-                         f"valid keys: {sorted(_KEYS)}")
+    cfg, seed = stage_config(args, "extract", "seed")
+    p = asdict(cfg)
     import torch
 
     from jaxconcepts.features import extract, load_model_from_params
 
     if p["threads"]:
         torch.set_num_threads(int(p["threads"]))
-    lm = load_model_from_params(p, seed=int(params["seed"]))
+    lm = load_model_from_params(p, seed=int(seed))
     t0 = time.perf_counter()
     manifest = extract(
         lm, p["image_root"] or dataset_dir(args.dataset, "images"),

@@ -27,11 +27,11 @@ def main(argv: list[str] | None = None) -> None:
     args = stage_parser(__doc__.splitlines()[0]).parse_args(argv)
     cfg = stage_config(args, "figures")
 
-    from jaxconcepts.features import ActivationStore
     from jaxconcepts._parts import load_concepts, load_importance
-    from jaxconcepts.importance import DEFAULT_MIN_P
+    from jaxconcepts.features import ActivationStore
+    from jaxconcepts.importance import DEFAULT_MIN_P, concept_sizes
     from jaxconcepts.viz import (
-        class_namer, concept_maps, describe_images, file_sizes, image_figures, load_model_view,
+        class_namer, concept_maps, describe_images, image_figures, load_model_view,
         save_png, sub_concept_maps, to_gray,
     )
 
@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> None:
     concepts, c_meta, _ = load_concepts(dataset_dir(ds, "concepts"))
     imp, i_meta, _ = load_importance(dataset_dir(ds, "importance"))
     methods = tuple(m for m in METHODS if f"{m}_importance" in imp)
-    k, s = file_sizes(concepts, c_meta, methods)
+    k, s = concept_sizes(concepts, methods, c_meta)
     if imp[f"{methods[0]}_importance"].shape[1] != k:
         raise ValueError(
             f"importance file has K={imp[f'{methods[0]}_importance'].shape[1]} concepts, "

@@ -21,41 +21,23 @@ from pathlib import Path
 
 import numpy as np
 
-from jaxconcepts._checks import check_choice, check_keys
 from jaxconcepts._io import write_json
 from jaxconcepts.features import torch_head
 from jaxconcepts.importance import HostHead
 from jaxconcepts.importance._run import (
-    IMPORTANCE_KEYS,
-    IMPORTANCE_METHODS,
-    concept_sizes,
-    load_concepts,
-    run_importance,
-    write_importance,
+    concept_sizes, load_concepts, run_importance, write_importance,
 )
-from jaxconcepts.stages._common import (
-    REPORTS,
-    dataset_dir,
-    dataset_params,
-    load_params,
-    stage_parser,
-)
+from jaxconcepts.stages._common import REPORTS, dataset_dir, stage_config, stage_parser
 
 __all__ = ["main"]
-
-_HEADS = ("auto", "closed_form", "torch")
 
 
 def main(argv: list[str] | None = None) -> None:
     args = stage_parser(__doc__.splitlines()[0]).parse_args(argv)
-    params = dataset_params(load_params(args.params), args.dataset)
-    cfg = check_keys("importance", params.get("importance"), IMPORTANCE_KEYS)
-    head_mode = check_choice("importance.head", cfg["head"], _HEADS)
-    methods = tuple(cfg["methods"])
-    bad = [m for m in methods if m not in IMPORTANCE_METHODS]
-    if bad or not methods:
-        raise ValueError(f"importance.methods has {bad or methods}; valid choices: "
-                         f"{list(IMPORTANCE_METHODS)}")
+    cfg, ccfg = stage_config(args, "importance", "concepts")
+    head_mode, methods = cfg.head, tuple(cfg.methods)
+    if not methods:
+        raise ValueError("importance.methods=[] should name at least one of ['cgap', 'cpha']")
 
     from jaxconcepts.features import ActivationStore
     from jaxconcepts.importance import LinearHead
@@ -67,7 +49,8 @@ def main(argv: list[str] | None = None) -> None:
         for f in ("labels", "sub_labels"):
             if f"{m}_{f}" not in concepts:
                 raise ValueError(f"{str(cpath)!r} has no {m}_{f!s}; keys: {sorted(concepts)}")
-    k, s = concept_sizes(params, concepts, methods, cmeta)
+    k, s = concept_sizes(concepts, methods, cmeta,
+                         n_concepts=ccfg.n_concepts, n_sub=ccfg.n_sub_concepts)
 
     if head_mode == "closed_form" and store.head is None:
         raise ValueError(
@@ -87,9 +70,9 @@ def main(argv: list[str] | None = None) -> None:
         head=head,
         n_concepts=k,
         n_sub=s,
-        target=cfg["target"],
-        batch_size=int(cfg["batch_size"]),
-        min_p=cfg["min_p"],
+        target=cfg.target,
+        batch_size=cfg.batch_size,
+        min_p=cfg.min_p,
         methods=methods,
     )
     seconds = time.perf_counter() - t0

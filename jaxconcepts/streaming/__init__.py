@@ -6,7 +6,7 @@
   :func:`fit_nmf_streamed` (per-class NMF, one ALS step per pass), :func:`fit_pca_streamed`
   (per-class covariance, then one ``eigh`` on the host);
 - new data: :func:`stream_c2mf_codes`, :func:`stream_codes`;
-- evaluation accumulators over an iterable of ``(A, y)`` batches: :mod:`._eval`.
+- evaluation streams in :mod:`jaxconcepts.evaluation` (the C2MF suite reads the same rows view).
 
 Rows come from :class:`jaxconcepts.features.RowsView` (``features/_rows.py``).
 """
@@ -17,12 +17,8 @@ from jaxconcepts.streaming._nmf import (StreamedNMF, fit_nmf_streamed, fit_pca_s
                                         stream_codes)
 from jaxconcepts.streaming._mesh import (data_mesh, initialize_distributed, put_rows, replicate,
                                          to_host)
-from jaxconcepts.streaming._eval import (streamed_consistency, streamed_insertion_deletion,
-                                         streamed_mse, streamed_reconstruction_accuracy)
 from jaxconcepts.streaming._synthetic import write_synthetic_store
 
 __all__ = ["data_mesh", "initialize_distributed", "put_rows", "replicate", "to_host",
            "fit_c2mf_streamed", "stream_c2mf_codes", "StreamedNMF", "fit_nmf_streamed",
-           "fit_pca_streamed", "stream_codes", "write_synthetic_store", "RowsView",
-           "streamed_mse", "streamed_consistency", "streamed_reconstruction_accuracy",
-           "streamed_insertion_deletion"]
+           "fit_pca_streamed", "stream_codes", "write_synthetic_store", "RowsView"]

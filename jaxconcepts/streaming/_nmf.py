@@ -109,12 +109,13 @@ def _init_nmf(rows, k, key, init_rows, fitted):
     if sample.min() < 0:
         raise ValueError(f"NMF needs non-negative activations; the sampled rows have min "
                          f"{sample.min():.4g}")
-    W0 = np.asarray(nmf(sample, k, key=key, max_iter=50).W)
-    W = np.broadcast_to(W0, (rows.n_classes,) + W0.shape).copy()
-    for y in np.flatnonzero(fitted):
-        Ay = sample[ys == y]
-        if Ay.shape[0] >= 4 * k:
-            W[y] = np.asarray(nmf(Ay, k, key=jax.random.fold_in(key, int(y)), max_iter=50).W)
+    own = [y for y in np.flatnonzero(fitted) if np.count_nonzero(ys == y) >= 4 * k]
+    W = np.zeros((rows.n_classes, k, sample.shape[1]), np.float32)
+    if len(own) < rows.n_classes:  # a shared start for the classes with too few sampled rows
+        W[:] = np.asarray(nmf(sample, k, key=key, max_iter=50).W)
+    for y in own:
+        W[y] = np.asarray(nmf(sample[ys == y], k, key=jax.random.fold_in(key, int(y)),
+                              max_iter=50).W)
     return W
 
 

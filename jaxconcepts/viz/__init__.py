@@ -1,5 +1,13 @@
 """Concept maps (§3.4), overlays and figures (§4.3) and the HTML report."""
 
+from jaxconcepts.viz._atlas import (
+    concept_usage,
+    plot_concept_atlas,
+    plot_gate_matrix,
+    recipe_table,
+    top_images,
+)
+from jaxconcepts.viz._c2mf_figures import atlas_figures, c2mf_figures
 from jaxconcepts.viz._figures import (
     concept_order,
     overlay,
@@ -14,19 +22,32 @@ from jaxconcepts.viz._plan import (
     class_namer,
     concept_counts,
     describe_images,
-    file_sizes,
     image_figures,
     image_flags,
+)
+from jaxconcepts.viz._paper_figures import (
+    plot_alpha_sweep,
+    plot_cluster_boxplots,
+    plot_confidence_histograms,
 )
 from jaxconcepts.viz._report import markdown_to_html, render_report, report_links
 from jaxconcepts.viz._sections import dataset_section, missing_links
 
 __all__ = [
+    "concept_usage",
+    "plot_concept_atlas",
+    "plot_gate_matrix",
+    "recipe_table",
+    "top_images",
+    "atlas_figures",
+    "c2mf_figures",
+    "plot_alpha_sweep",
+    "plot_cluster_boxplots",
+    "plot_confidence_histograms",
     "ConceptMaps",
     "class_namer",
     "concept_counts",
     "describe_images",
-    "file_sizes",
     "image_figures",
     "image_flags",
     "concept_maps",

@@ -96,6 +96,7 @@ def plot_concept_atlas(
     class_names: Sequence[str] | None = None,
     gate_threshold: float = 0.5,
     concepts: Sequence[int] | None = None,
+    image_ids: Sequence[int] | None = None,
     title: str = "",
 ) -> Figure:
     """One row per concept: its ``top`` images with the code map over them (hot colour map).
@@ -109,6 +110,7 @@ def plot_concept_atlas(
         gates, class_names: ``(n_classes, k)`` usage matrix and class names; the row title lists
             the classes with gate >= ``gate_threshold``.
         concepts: which concepts to draw, in order (default all).
+        image_ids: N ids shown in the panel titles (default: the position in ``images``).
 
     Each map is min-max normalised over the concept's shown images (one scale per row, so
     intensities compare across the row); the panel title is the image's peak code.
@@ -152,7 +154,8 @@ def plot_concept_atlas(
             ax.imshow(hot(_to_gray(ims[i]) * np.clip(mm, 0, 1))[..., :3], interpolation="nearest")
             ax.set_xticks([])
             ax.set_yticks([])
-            ax.set_title(f"#{i} {m[i, j].max():.2g}", fontsize=7)
+            shown = i if image_ids is None else int(image_ids[i])
+            ax.set_title(f"#{shown} {m[i, j].max():.2g}", fontsize=7)
         axes[r, 0].set_ylabel(f"C{j}", fontsize=8)
         axes[r, 0].text(0, 1.28, head, transform=axes[r, 0].transAxes, fontsize=8, va="bottom")
     fig.subplots_adjust(left=0.03, right=0.99, bottom=0.02,

@@ -1,8 +1,10 @@
-"""Figures 2–4 of the C2MF paper from the ``c2mf`` stage's metrics (matplotlib Agg, PNG).
+"""Figures 2–4 of the C2MF paper from the ``c2mf`` stage's metrics (``Figure``, no pyplot, PNG).
 
 - Fig. 2 / Fig. 3: mean concept insertion and deletion curves on the test images, one line per
   method, concepts ranked by Grad-CAM (Fig. 2) or Integrated Gradients (Fig. 3); one column per k.
 - Fig. 4: multi-class reconstruction accuracy against the number of shared concepts (the ablation).
+- The concept atlas and the class × concept usage matrix of each method (:func:`atlas_figures`),
+  and the α sweep (issue 13, items 3-4).
 
 Pure plotting of the metrics dict; nothing is computed here.
 """
@@ -12,15 +14,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.figure import Figure
 
 from jaxconcepts.viz._figures import save_png
 
-__all__ = ["plot_insertion_deletion", "plot_ablation", "c2mf_figures"]
+__all__ = ["plot_insertion_deletion", "plot_ablation", "c2mf_figures", "atlas_figures"]
 
 _NAMES = {"c2mf": "Ours (C2MF)", "craft": "CRAFT", "pca": "PCA",
           "craft_clustered": "CRAFT (clustered)", "pca_clustered": "PCA (clustered)"}
@@ -40,14 +39,14 @@ def _entries(results: Mapping) -> list[tuple[str, list[tuple[str, Mapping]]]]:
     return [(kk, [(m, results[m][kk]) for m in results if kk in results[m]]) for kk in ks]
 
 
-def plot_insertion_deletion(results: Mapping, ranking: str, *, title: str = "") -> plt.Figure:
+def plot_insertion_deletion(results: Mapping, ranking: str, *, title: str = "") -> Figure:
     """2 rows (insertion, deletion) × one column per k; x = fraction of concepts inserted/removed,
     y = mean softmax score of the explained class; the legend gives each curve's mean AUC."""
     cols = _entries(results)
     if not cols:
         raise ValueError("no results to plot")
-    fig, axes = plt.subplots(2, len(cols), figsize=(3.2 * len(cols) + 0.6, 5.6), squeeze=False,
-                             sharey=True)
+    fig = Figure(figsize=(3.2 * len(cols) + 0.6, 5.6))
+    axes = fig.subplots(2, len(cols), squeeze=False, sharey=True)
     for j, (kk, entries) in enumerate(cols):
         for i, curve in enumerate(("insertion", "deletion")):
             ax = axes[i, j]
@@ -74,10 +73,11 @@ def plot_insertion_deletion(results: Mapping, ranking: str, *, title: str = "") 
     return fig
 
 
-def plot_ablation(ablation: Mapping, *, title: str = "") -> plt.Figure:
+def plot_ablation(ablation: Mapping, *, title: str = "") -> Figure:
     """Reconstruction accuracy (%, vs the model's prediction) against the number of concepts."""
     n = ablation["n_concepts"]
-    fig, ax = plt.subplots(figsize=(4.6, 3.4))
+    fig = Figure(figsize=(4.6, 3.4))
+    ax = fig.subplots()
     for m in ("c2mf", "craft_clustered", "pca_clustered"):
         if m not in ablation:
             continue
@@ -114,17 +114,60 @@ def c2mf_figures(metrics: Mapping, out_dir: str | Path) -> dict[str, str]:
                                     f"ranked by {_RANKING[ranking]}")
             name = f"{fig_id}_insertion_deletion_{ranking}.png"
             save_png(fig, out_dir / name)
-            plt.close(fig)
             files[fig_id] = name
     abl = metrics.get("ablation") or {}
     if abl.get("n_concepts"):
         fig = plot_ablation(abl, title=f"{ds}: multi-class concept reconstruction")
         save_png(fig, out_dir / "fig4_ablation.png")
-        plt.close(fig)
         files["fig4"] = "fig4_ablation.png"
     if not files:  # the folder is a pipeline output: say why it is empty rather than omit it
         from jaxconcepts._io import write_text
 
         write_text(out_dir / "NONE.txt", "No C2MF figures: nothing was fitted for this dataset "
                    f"({metrics.get('note') or 'no results'}). See c2mf.md.\n")
+    return files
+
+
+def atlas_figures(atlases, load_image, out_dir: str | Path, *, top: int, gate_threshold: float,
+                  dataset: str = "", alpha_rows=None, dpi: int = 80) -> dict:
+    """Write ``atlas_<method>.png`` and ``gates_<method>.png`` for each atlas under ``out_dir``
+    (and ``alpha_sweep.png`` when ``alpha_rows`` are given).
+
+    Args:
+        atlases: :class:`jaxconcepts.evaluation._c2mf_atlas.AtlasData` records (read as plain
+            fields: ``method``, ``k``, ``images``, ``code_maps``, ``usage``, ``labels``,
+            ``names``, ``order``, ``class_names``).
+        load_image: store row position -> the image as the model saw it (uint8 (H, W, 3)).
+        top: images per concept.
+
+    Returns:
+        ``{(method, "atlas" | "gates"): file name, ("sweep", "alpha"): ...}``.
+    """
+    from jaxconcepts.viz._atlas import plot_concept_atlas, plot_gate_matrix, top_images
+    from jaxconcepts.viz._paper_figures import plot_alpha_sweep
+
+    out_dir = Path(out_dir)
+    files: dict = {}
+    for at in atlases:
+        tops = top_images(np.asarray(at.code_maps)[:, at.order], top=top)
+        need = sorted(set(tops.ravel().tolist()))
+        images = np.stack([load_image(int(at.images[i])) for i in need])
+        names = [n.words[0][0][:18] if at.shared else f"= {lab}: {n.words[0][0][:18]}"
+                 for lab, n in zip(at.labels, at.names)]  # the figure prefixes C<j>
+        fig = plot_concept_atlas(images, np.asarray(at.code_maps)[need], top=top, names=names,
+                                 gates=at.usage, class_names=at.class_names,
+                                 gate_threshold=gate_threshold, concepts=at.order,
+                                 image_ids=[int(at.images[i]) for i in need],
+                                 title=f"{dataset}: {at.method} concept atlas (k = {at.k})")
+        save_png(fig, out_dir / f"atlas_{at.method}.png", dpi=dpi)
+        files[(at.method, "atlas")] = f"atlas_{at.method}.png"
+        fig = plot_gate_matrix(at.usage, at.class_names, concept_names=at.labels,
+                               title=f"{dataset}: {at.method} class × concept usage (k = {at.k})")
+        save_png(fig, out_dir / f"gates_{at.method}.png", dpi=dpi)
+        files[(at.method, "gates")] = f"gates_{at.method}.png"
+    if alpha_rows:
+        fig = plot_alpha_sweep(alpha_rows, title=f"{dataset}: C2MF α sweep "
+                                                 f"(k = {alpha_rows[0]['k']})")
+        save_png(fig, out_dir / "alpha_sweep.png", dpi=dpi)
+        files[("sweep", "alpha")] = "alpha_sweep.png"
     return files

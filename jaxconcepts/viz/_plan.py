@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import csv
 import importlib.util
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -25,12 +25,11 @@ __all__ = [
     "class_namer",
     "image_flags",
     "concept_counts",
-    "file_sizes",
     "describe_images",
     "image_figures",
 ]
 
-FLAG_FEW, FLAG_ZERO = 1, 2  # bits of {m}_flags in concepts.safetensors (ARCHITECTURE.md)
+FLAG_FEW, FLAG_ZERO = 1, 2  # bits of {m}_flags in the concepts parts (ARCHITECTURE.md)
 
 
 def _imagenet_descriptions() -> list[str] | None:
@@ -81,24 +80,6 @@ def concept_counts(labels, sub_labels, k: int, s: int) -> tuple[np.ndarray, np.n
         & (sub_labels[:, None, None] == np.arange(s)[None, None, :])
     ).sum(0)
     return cnt, sub
-
-
-def file_sizes(concepts: Mapping[str, np.ndarray], metadata: Mapping[str, str],
-               methods: Sequence[str]) -> tuple[int, int]:
-    """(K, S) of a concepts file: its metadata ``n_concepts`` / ``n_sub_concepts`` (written by the
-    ``concepts`` stage), else the largest ids + 1; checked against the labels.
-
-    Raises:
-      ValueError: labels hold ids the metadata's sizes do not allow.
-    """
-    found_k = max(int(concepts[f"{m}_labels"].max(initial=-1)) + 1 for m in methods)
-    found_s = max(int(concepts[f"{m}_sub_labels"].max(initial=-1)) + 1 for m in methods)
-    k = int(metadata["n_concepts"]) if metadata.get("n_concepts") else found_k
-    s = int(metadata["n_sub_concepts"]) if metadata.get("n_sub_concepts") else found_s
-    if found_k > k or found_s > s:
-        raise ValueError(f"concepts file has ids up to (concept {found_k - 1}, sub-concept "
-                         f"{found_s - 1}) but its metadata says n_concepts={k}, n_sub_concepts={s}")
-    return max(k, 1), max(s, 0)
 
 
 def describe_images(manifest, pred, concepts, importance, methods, k: int, s: int,

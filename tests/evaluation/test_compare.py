@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from jaxconcepts.evaluation._compare import compare_config, stratified_sample
+from jaxconcepts._params import parse_section
+from jaxconcepts.evaluation._compare import stratified_sample
 
 
 def test_stratified_sample_spreads_over_classes_and_is_seeded():
@@ -23,10 +24,14 @@ def test_stratified_sample_spreads_over_classes_and_is_seeded():
 def test_compare_params_need_every_key():
     full = {"seed": 0, "n_images": 4, "n_concepts": 3, "sweep": [2, 3], "n_init": 1,
             "algorithms": ["kmeans"], "batch_size": 4}
-    assert compare_config(full)["n_images"] == 4
-    with pytest.raises(ValueError, match=r"missing compare params \['seed'\]"):
-        compare_config({k: v for k, v in full.items() if k != "seed"})
-    with pytest.raises(ValueError, match=r"unknown compare params \['extra'\]"):
-        compare_config({**full, "extra": 1})
+    assert parse_section("compare", full).n_images == 4
+    with pytest.raises(ValueError, match=r"missing keys \['seed'\]"):
+        parse_section("compare", {k: v for k, v in full.items() if k != "seed"})
+    with pytest.raises(ValueError, match=r"unknown keys \['extra'\]"):
+        parse_section("compare", {**full, "extra": 1})
     with pytest.raises(ValueError, match="must include 'kmeans'"):
-        compare_config({**full, "algorithms": ["gmm"]})
+        parse_section("compare", {**full, "algorithms": ["gmm"]})
+    with pytest.raises(ValueError, match="valid choices"):
+        parse_section("compare", {**full, "algorithms": ["kmeans", "dbscan"]})
+    with pytest.raises(ValueError, match="compare.sweep"):
+        parse_section("compare", {**full, "sweep": [1]})

@@ -142,3 +142,17 @@ def test_validation_names_the_argument(kw, match):
     args.update(kw)
     with pytest.raises((ValueError, TypeError), match=match):
         score_maps(*args.values(), **hyper)
+
+
+def test_size_auroc_by_hand():
+    from jaxconcepts.evaluation._recovery_suite import size_auroc
+
+    sizes = np.array([[5, 2, 2, 9], [3, 3, 1, 1], [4, 4, 4, 4]])
+    category = np.array([[0, 1, 2, -1],  # defining 5 vs others 2, 2 (9 is invalid)
+                         [0, 0, 2, 1],  # 3, 3 vs 1, 1
+                         [1, 2, 2, -1]])  # no defining concept: undefined
+    out = size_auroc(sizes, category)
+    np.testing.assert_allclose(out[:2], [1.0, 1.0])
+    assert np.isnan(out[2])
+    # ties count 1/2; smaller defining concepts give AUROC < 0.5
+    np.testing.assert_allclose(size_auroc(np.array([[2, 2, 6]]), np.array([[0, 1, 2]])), [0.25])

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from jaxconcepts.importance import code_importance
-from tests.c2mf.test_eval import P, _setup
+from tests.evaluation.test_c2mf_eval import P, _setup
 
 
 def test_gradcam_and_ig_on_a_linear_head():

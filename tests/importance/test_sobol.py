@@ -8,7 +8,7 @@ import pytest
 from jaxconcepts.concepts._craft import fit_craft
 from jaxconcepts.importance import class_logit_importance, craft_importance, qmc_masks
 from jaxconcepts.importance import sobol_total_indices
-from tests.c2mf.planted import K, Y, planted
+from tests.planted import K, Y, planted
 
 
 def test_qmc_masks_are_a_stratified_sobol_net():

@@ -43,7 +43,7 @@ def test_streamed_c2mf_within_1pct_of_full_batch_on_store(store):
 
 
 def test_streamed_c2mf_within_1pct_on_planted(tmp_path):
-    from tests.c2mf.planted import K, Y, planted
+    from tests.planted import K, Y, planted
 
     A, y, _, _ = planted(0, n=640)
     # one image = 4 rows of one class: group rows by class into images

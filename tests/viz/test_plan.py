@@ -1,9 +1,8 @@
 """Figure planning (viz/_plan.py): names, flags, counts and which figures an image gets."""
 
 import numpy as np
-import pytest
 
-from jaxconcepts.viz import class_namer, concept_counts, file_sizes, image_figures, image_flags
+from jaxconcepts.viz import class_namer, concept_counts, image_figures, image_flags
 
 
 def test_class_namer():
@@ -25,14 +24,6 @@ def test_concept_counts_by_hand():
     cnt, sub = concept_counts(np.array([0, 0, 1, -1, 2]), np.array([0, 1, 0, -1, 1]), 3, 2)
     np.testing.assert_array_equal(cnt, [2, 1, 1])
     np.testing.assert_array_equal(sub, [[1, 1], [1, 0], [0, 1]])
-
-
-def test_file_sizes_trust_metadata_and_check_labels():
-    c = {"cgap_labels": np.array([[0, 1, -1]]), "cgap_sub_labels": np.array([[0, 0, -1]])}
-    assert file_sizes(c, {"n_concepts": "5", "n_sub_concepts": "3"}, ["cgap"]) == (5, 3)
-    assert file_sizes(c, {}, ["cgap"]) == (2, 1)
-    with pytest.raises(ValueError, match="n_concepts=1"):
-        file_sizes(c, {"n_concepts": "1", "n_sub_concepts": "3"}, ["cgap"])
 
 
 def test_image_figures_plan():

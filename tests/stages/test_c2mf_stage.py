@@ -17,12 +17,13 @@ from jaxconcepts.evaluation import split_by_image
 from jaxconcepts.features import HeadParams, StoreWriter
 from jaxconcepts.stages import c2mf as stage
 
-REPO_C2MF = yaml.safe_load((Path(__file__).parents[2] / "params.yaml").read_text())["c2mf"]
+REPO = yaml.safe_load((Path(__file__).parents[2] / "params.yaml").read_text())
+REPO_C2MF = REPO["c2mf"]
 
 C, H, W, K_HEAD = 16, 4, 4, 5
 
 
-def _write_store(root, counts=(6, 6, 6, 1), seed=0, labelled=False, hw=(H, W)):
+def _write_store(root, counts=(6, 6, 6, 1), seed=0, labelled=False, hw=(H, W), images=False):
     """Images of class c light up a class-specific set of channels; class 3 has one image."""
     h, w = hw
     rng = np.random.default_rng(seed)
@@ -42,25 +43,34 @@ def _write_store(root, counts=(6, 6, 6, 1), seed=0, labelled=False, hw=(H, W)):
     prob = np.exp(logits - logits.max(1, keepdims=True))
     prob = (prob.max(1) / prob.sum(1)).astype(np.float32)
     path = root / "data" / "fake" / "activations"
+    if images:  # real files for the atlas (the model's view of each image)
+        from PIL import Image
+
+        for i in range(n):
+            Image.fromarray(rng.integers(0, 255, (16, 16, 3), dtype=np.uint8)).save(
+                root / f"img{i}.png")
     with StoreWriter(path, shard_size=7) as sw:
         sw.add(activations=A, logits=logits, target=pred, label=label, pred=pred, prob=prob,
               index=np.arange(n, dtype=np.int32))
         sw.finish({"model": "fake", "shape": [C, h, w], "class_names": None,
                   "images": [{"index": i, "path": f"img{i}.png", "label": int(label[i]),
                               "label_name": None, "sha256": ""} for i in range(n)],
-                  "head": {"kind": "gap_linear", "num_classes": K_HEAD}},
+                  "head": {"kind": "gap_linear", "num_classes": K_HEAD},
+                  "preprocessing": {"input_size": [3, 16, 16], "crop_pct": 1.0}},
                  HeadParams(weight, bias))
     return pred
 
 
-def _params(root, drop=(), **c2mf):
+def _params(root, drop=(), naming=None, **c2mf):
     """The repository's c2mf section (every key is required) with small-run overrides."""
     cfg = {**REPO_C2MF, "k": [3, 40], "max_steps": 30, "nmf_max_iter": 30, "ig_steps": 4,
-           "eval_batch": 4, "craft_source": "rows", "sobol_designs": 8, **c2mf}
+           "eval_batch": 4, "craft_source": "rows", "sobol_designs": 8, "atlas_k": None,
+           "alpha_sweep": [], **c2mf}
     for k in drop:
         del cfg[k]
     (root / "params.yaml").write_text(yaml.safe_dump(
-        {"seed": 0, "datasets": {"fake": {}}, "c2mf": cfg}))
+        {"seed": 0, "datasets": {"fake": {}}, "c2mf": cfg, "naming": naming or REPO["naming"],
+         "atlas": {**REPO["atlas"], "top_images": 3, "max_concepts": 4}}))
 
 
 def _finite(x):
@@ -201,10 +211,10 @@ def test_no_feasible_k_is_a_clear_error(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="positive ints"):
         stage.main(["--dataset", "fake"])
     _params(tmp_path, bogus=1)
-    with pytest.raises(ValueError, match=r"unknown c2mf params \['bogus'\]; valid keys"):
+    with pytest.raises(ValueError, match=r"'c2mf': unknown keys \['bogus'\]; valid keys"):
         stage.main(["--dataset", "fake"])
     _params(tmp_path, drop=("alpha",))  # params.yaml is the only home of values: no fallback
-    with pytest.raises(ValueError, match=r"missing c2mf params \['alpha'\]"):
+    with pytest.raises(ValueError, match=r"'c2mf': missing keys \['alpha'\]"):
         stage.main(["--dataset", "fake"])
 
 
@@ -224,7 +234,7 @@ def test_no_class_with_enough_images_still_writes_outputs(tmp_path, monkeypatch)
 def test_nan_loss_stops_with_the_step_and_writes_nothing(fake, monkeypatch):
     root, _ = fake
     _params(root, k=[3], methods=["c2mf"], learning_rate=float("nan"))
-    with pytest.raises(FloatingPointError, match="step 0"):
+    with pytest.raises(FloatingPointError, match="pass 0"):
         stage.main(["--dataset", "fake"])
     assert not (root / "reports/fake").exists() and not (root / "data/fake/c2mf").exists()
 
@@ -321,3 +331,41 @@ def test_stale_crops_are_an_error(fake):
     _params(root, k=[3], methods=["craft"], craft_source="crops")
     with pytest.raises(ValueError, match="stale crops"):
         stage.main(["--dataset", "fake"])
+
+
+def test_atlas_naming_recipes_and_alpha_sweep(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    _write_store(tmp_path, images=True)
+    _params(tmp_path, k=[3], atlas_k=3, alpha_sweep=[0.0, 1e6], sweep_k=3,
+            naming={**REPO["naming"], "top": 8})
+    stage.main(["--dataset", "fake"])
+    out = tmp_path / "reports/fake"
+    md = (out / "c2mf_atlas.md").read_text()
+    for m in ("c2mf", "craft", "pca"):
+        assert f"(c2mf_figures/atlas_{m}.png)" in md and f"(c2mf_figures/gates_{m}.png)" in md
+        assert (out / "c2mf_figures" / f"atlas_{m}.png").stat().st_size > 1000
+    assert "| C0 |" in md and "Recipes" in md and "open concepts" in md
+    # names come from the head's classes ("class i": the fake store has no class names)
+    assert re.search(r"\| C\d \| class \d \(\d\.\d\d\)", md)
+    # the per-class baselines' concepts are named <class>/<j> and used by their class only
+    assert re.search(r"\| \d/\d \| class", md)
+    rows = json.loads((out / "c2mf_alpha_sweep.json").read_text())["rows"]
+    assert [r["alpha"] for r in rows] == [0.0, 1e6] and rows[0]["k"] == 3
+    assert rows[1]["frac_open"] <= rows[0]["frac_open"]  # a huge penalty closes gates
+    sweep_md = (out / "c2mf_alpha_sweep.md").read_text()
+    assert "| 1e+06 |" in sweep_md and "(c2mf_figures/alpha_sweep.png)" in sweep_md
+    assert "What is solved" in (out / "c2mf.md").read_text()
+
+
+def test_disabled_dataset_says_why(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    _write_store(tmp_path, counts=(1, 1, 1, 1))
+    _params(tmp_path, enabled=False)
+    stage.main(["--dataset", "fake"])
+    out = tmp_path / "reports/fake"
+    md = (out / "c2mf.md").read_text()
+    assert "not supported on this dataset: 4 images in 4 classes (1.0 per class)" in md
+    assert json.loads((out / "c2mf.json").read_text())["enabled"] is False
+    assert (out / "c2mf_figures/NONE.txt").is_file() and not list(out.glob("c2mf_figures/*.png"))
+    assert "off" in (out / "c2mf_alpha_sweep.md").read_text()
+    assert load_arrays(tmp_path / "data/fake/c2mf/dictionaries.safetensors")["classes"].size == 0

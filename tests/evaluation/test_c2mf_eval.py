@@ -15,7 +15,7 @@ from jaxconcepts.evaluation import (
     reconstruction_accuracy,
 )
 
-from .planted import K, Y, planted
+from tests.planted import K, Y, planted
 
 P = 4  # rows (spatial positions) per image
 
@@ -95,7 +95,9 @@ def test_model_insertion_deletion_matches_closure_and_compiles_once_per_shape():
                                       n_steps=8)
     ref = insertion_deletion(Ub, cls, cls, recon, h, method="ig", n_steps=8)
     np.testing.assert_allclose(np.asarray(ig.insertion), np.asarray(ref.insertion), rtol=1e-5)
-    other = model._replace(logits=model.logits + 1.0)
+    import equinox as eqx
+
+    other = eqx.tree_at(lambda m: m.logits, model, model.logits + 1.0)
     before = model_insertion_deletion._cached._cache_size()
     model_insertion_deletion(other, head, Ub, cls, cls, methods=("gradcam", "ig"), n_steps=8)
     assert model_insertion_deletion._cached._cache_size() == before

@@ -17,7 +17,7 @@ from scipy.stats import wilcoxon
 from jaxconcepts.concepts._c2mf import fit_c2mf
 from jaxconcepts.kernels._nmf import nmf
 
-from .planted import C, FIT, K, N, Y, mean_abs_cos
+from tests.planted import C, FIT, K, N, Y, mean_abs_cos
 
 finite = st.floats(-10, 10, allow_nan=False, allow_infinity=False, width=64)
 nonneg = st.floats(0, 10, allow_nan=False, allow_infinity=False, width=64)

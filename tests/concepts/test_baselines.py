@@ -8,7 +8,7 @@ from jaxconcepts.concepts._craft import fit_craft
 from jaxconcepts.concepts._pca_baseline import fit_pca_baseline
 from jaxconcepts.concepts._protocol import ConceptDecomposition
 
-from .planted import K, Y, planted
+from tests.planted import K, Y, planted
 
 
 def test_pca_matches_sklearn_per_class():

@@ -63,7 +63,8 @@ def test_recovery_stage_scores_perfect_concepts_and_baseline(tmp_path, monkeypat
     _setup(tmp_path)
     recovery.main(["--dataset", "planted"])
     out = json.loads((tmp_path / "reports/planted/recovery.json").read_text())
-    assert set(out) >= {"cgap", "cgap_sub", "random_cgap", "settings"}
+    assert set(out) >= {"cgap", "cgap_sub", "random_cgap", "random_cgap_sub", "settings",
+                        "baseline"}
     cg, rnd = out["cgap"], out["random_cgap"]
     assert cg["pointing"] == 1.0 and cg["auroc"] > 0.95
     assert cg["parts_found"] == cg["parts_present"]
@@ -76,6 +77,18 @@ def test_recovery_stage_scores_perfect_concepts_and_baseline(tmp_path, monkeypat
     assert out["cgap_sub"]["iou"] == cg["iou"]  # one sub-concept per concept: same maps
     md = (tmp_path / "reports/planted/recovery.md").read_text()
     assert "| cgap |" in md and "| random_cgap |" in md
+    # the paired baseline over seeds: method vs random_m, sub-concepts vs random_m_sub
+    base = out["baseline"]
+    assert set(base) == {"cgap", "cgap_sub"}
+    assert base["cgap"]["baseline"] == "random_cgap"
+    assert base["cgap_sub"]["baseline"] == "random_cgap_sub"
+    assert base["cgap"]["n_seeds"] == REPO_RECOVERY["baseline_seeds"]
+    assert base["cgap"]["method"] == 1.0 and base["cgap"]["n_images"] == 6
+    if base["cgap"]["paired_n"]:
+        assert base["cgap"]["paired_diff"] >= 0
+    # every concept has two channels (one part each): size cannot separate anything
+    assert cg["importance"]["size_auroc"] == 0.5
+    assert "paired" in md and "| random_cgap_sub |" in md and "Size confound" in md
     per_part = json.loads((tmp_path / "reports/planted/recovery_per_part.json").read_text())
     assert set(per_part["cgap"]) <= set(PARTS)
 

@@ -7,7 +7,7 @@ import pytest
 from jaxconcepts.concepts._c2mf import C2MF, c2mf_objective, fit_c2mf
 from jaxconcepts.concepts._protocol import ConceptDecomposition
 
-from .planted import FIT, K, RECIPES, Y, match_atoms, planted
+from tests.planted import FIT, K, RECIPES, Y, match_atoms, planted
 
 
 @pytest.fixture(scope="module")

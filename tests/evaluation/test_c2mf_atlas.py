@@ -1,0 +1,117 @@
+"""The concept atlas's data (evaluation/_c2mf_atlas.py): codes, usage, names, drawing order."""
+
+import numpy as np
+import pytest
+
+from jaxconcepts.evaluation._c2mf_atlas import atlas_data, atlas_markdown
+from jaxconcepts.evaluation._rows import RowsView, load_image_rows, split_by_image
+from jaxconcepts.features import ActivationStore, StoreWriter
+from jaxconcepts.features import HeadParams
+
+N, P, C, K = 12, 4, 6, 2  # images, positions (2x2), channels, concepts
+
+
+class Shared:
+    """C2MF-like: one dictionary; codes = the first K channels (>= 0); gates per class."""
+
+    gates = np.array([[0.9, 0.1], [0.8, 0.7], [0.2, 0.05]])
+
+    def transform(self, A, y):
+        return np.maximum(np.asarray(A)[:, :K], 0.0)
+
+
+class PerClass:
+    """CRAFT/PCA-like: class y's codes are the channels 2y, 2y+1."""
+
+    def transform(self, A, y):
+        A, y = np.asarray(A), np.asarray(y)
+        return np.stack([A[np.arange(len(y)), 2 * y], A[np.arange(len(y)), 2 * y + 1]], 1)
+
+
+@pytest.fixture
+def view(tmp_path):
+    rng = np.random.default_rng(0)
+    cls = np.repeat([0, 1, 2], 4)
+    A = rng.random((N, P, C)).astype(np.float32)  # rows (N, p, c); the store holds (N, c, 2, 2)
+    with StoreWriter(tmp_path / "s", shard_size=5) as w:
+        w.add(activations=A.transpose(0, 2, 1).reshape(N, C, 2, 2),
+              logits=np.zeros((N, 3), np.float32), target=cls, label=-np.ones(N), pred=cls,
+              prob=np.ones(N, np.float32), index=np.arange(N))
+        w.finish({"shape": [C, 2, 2], "images": []},
+                 HeadParams(np.eye(3, C, dtype=np.float32), np.zeros(3, np.float32)))
+    store = ActivationStore(tmp_path / "s")
+    data = load_image_rows(store, labels="target")
+    return RowsView(store, data, split_by_image(cls, test_fraction=0.25, min_images=2, seed=0))
+
+
+def _atlas(model, method, view, **kw):
+    head = HeadParams(np.eye(3, C, dtype=np.float32), np.zeros(3, np.float32))
+    args = dict(label_names=["a", "b", "c"], class_names=["x", "y", "z"], grid=(2, 2),
+                gate_threshold=0.5, max_concepts=3, top=4, per_image=1, n_words=2,
+                batch_images=5, max_images=64)
+    return atlas_data(model, method, view, head, **{**args, **kw})
+
+
+def test_shared_dictionary_codes_are_gated_and_most_shared_first(view):
+    at = _atlas(Shared(), "c2mf", view)
+    assert at.code_maps.shape == (N, K, 2, 2) and at.k == K and at.shared
+    np.testing.assert_array_equal(at.images, np.arange(N))
+    np.testing.assert_allclose(at.usage, Shared.gates)
+    # code = U * gate of the image's class, laid out on the 2x2 grid (row-major positions)
+    A = view.rows(np.arange(N))
+    np.testing.assert_allclose(at.code_maps[5, 1].ravel(), A[5, :, 1] * Shared.gates[1, 1],
+                               rtol=1e-6)
+    assert at.order == [0, 1]  # C0 is open for 2 classes, C1 for 1
+    assert at.labels == ["C0", "C1"]
+    assert [len(n.words) for n in at.names] == [2, 2]
+    # at most one patch per image (per_image=1): the 4 named rows come from 4 images
+    assert len(set((np.asarray(at.names[0].rows) // P).tolist())) == 4
+
+
+def test_per_class_dictionaries_are_block_diagonal(view):
+    at = _atlas(PerClass(), "craft", view)
+    assert at.code_maps.shape == (N, 3 * K, 2, 2) and at.k == K and not at.shared
+    assert at.labels == ["x/0", "x/1", "y/0", "y/1", "z/0", "z/1"]
+    off = np.ones((3, 3 * K), bool)
+    for c in range(3):
+        off[c, c * K:(c + 1) * K] = False
+    assert np.all(at.usage[off] == 0) and np.allclose(at.usage.max(1), 1.0)
+    # an image of class 1 has codes only in class 1's columns
+    assert np.all(at.code_maps[4][[0, 1, 4, 5]] == 0) and at.code_maps[4][2:4].any()
+    assert len(at.order) == 3
+    md = atlas_markdown([at], figures={("craft", "atlas"): "f/atlas_craft.png"},
+                        recipes={"craft": "| class | recipe |\n"}, gate_threshold=0.5,
+                        dataset="toy")
+    assert "![craft concept atlas](f/atlas_craft.png)" in md and "| class | recipe |" in md
+    assert "### CRAFT (per-class NMF), k = 2" in md
+
+
+def test_bad_method_and_class_names(view):
+    with pytest.raises(ValueError, match="valid choices"):
+        _atlas(Shared(), "nmf", view)
+    with pytest.raises(ValueError, match="class_names has 2 entries"):
+        _atlas(Shared(), "c2mf", view, class_names=["x", "y"])
+
+
+def test_clip_names_of_the_drawn_concepts(view):
+    pytest.importorskip("open_clip")
+    import torch
+
+    from jaxconcepts.evaluation._c2mf_atlas import clip_concept_names
+    from jaxconcepts.features._clip import load_clip
+    from tests.features.test_clip import CFG
+
+    torch.manual_seed(0)
+    clip = load_clip(model_cfg=CFG, checkpoint=None)
+    at = _atlas(Shared(), "c2mf", view)
+    seen = []
+
+    def load_image(pos):
+        seen.append(pos)
+        return np.full((8, 8, 3), 10 * pos, np.uint8)
+
+    names = clip_concept_names(at, load_image, clip, grid=(2, 2), scale=1.0, n_words=3)
+    assert sorted(names) == sorted(at.order)
+    assert all(len(w) == 3 and w[0][1] >= w[1][1] for w in names.values())
+    assert set(seen) <= set((np.asarray(at.names[0].rows) // P).tolist()
+                            + (np.asarray(at.names[1].rows) // P).tolist())
