@@ -1,4 +1,4 @@
-"""Output parts of the per-image stages (``concepts``, ``importance``) on many devices and many processes.
+"""The per-image stages (``concepts``, ``importance``) on many devices and many processes.
 
 **Devices.** Each image's result depends on that image alone, so a batch is split along its batch
 axis over a 1-D ``"data"`` mesh of this process's devices and every device runs the single-image
@@ -10,8 +10,8 @@ mesh of one. The mesh holds *this process's* devices (``jax.local_devices()``, e
 only force every process to step in lockstep.
 
 **Processes.** Process ``p`` of ``P`` (:func:`process_slot`: the launcher's variables, as for
-``extract``; no coordinator is needed, since nothing is exchanged) reads store shards ``p, p + P, …``
-(:func:`process_view`) and writes its own part ``<dir>/part-0000p-of-0000P.safetensors``
+``extract``; no coordinator is needed, since nothing is exchanged) reads store shards
+``p, p + P, …`` (:func:`process_view`) and writes its own part ``<dir>/part-0000p-of-0000P.safetensors``
 (:func:`write_part`). :func:`load_parts` reads every part of a folder as one, rows ordered by
 image index, and checks the parts are complete: all ``P`` parts present, the same metadata, every
 image of the store exactly once. Process 0 waits for the other parts (:func:`gather_parts`) and
@@ -31,8 +31,9 @@ from typing import Any, Callable, NamedTuple
 
 import numpy as np
 
-__all__ = ["Parts", "load_concepts", "load_importance", "local_mesh", "padded_size", "pad_rows", "sharded_batch", "process_slot",
-           "process_view", "part_path", "write_part", "load_parts", "gather_parts"]
+__all__ = ["Parts", "load_concepts", "load_importance", "local_mesh", "padded_size", "pad_rows",
+           "sharded_batch", "process_slot", "process_view", "part_path", "write_part",
+           "load_parts", "gather_parts"]
 
 DATA = "data"  # the mesh axis, as jaxconcepts.streaming._mesh.DATA
 PART_RE = re.compile(r"^part-(\d{5})-of-(\d{5})\.safetensors$")

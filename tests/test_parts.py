@@ -111,6 +111,7 @@ def _numbers(x):
     return [np.nan if x is None else float(x)]
 
 
+@pytest.mark.slow
 def test_two_devices_equal_one(reference, tmp_path):
     root = _project(tmp_path)
     for stage in ("concepts", "importance"):
@@ -120,6 +121,7 @@ def test_two_devices_equal_one(reference, tmp_path):
         "n_devices_per_process"] == [2]
 
 
+@pytest.mark.slow
 def test_two_processes_equal_one(reference, tmp_path):
     root = _project(tmp_path)
     for stage in ("concepts", "importance"):

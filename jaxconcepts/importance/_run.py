@@ -230,8 +230,8 @@ def importance_stats(out: dict[str, np.ndarray], concepts: dict[str, np.ndarray]
 
 
 def write_importance(directory, arrays: dict[str, np.ndarray], stats: dict[str, Any],
-                     metadata: dict[str, str], *, concepts: dict[str, np.ndarray], store_images: int,
-                     methods=IMPORTANCE_METHODS) -> dict[str, Any] | None:
+                     metadata: dict[str, str], *, concepts: dict[str, np.ndarray],
+                     store_images: int, methods=IMPORTANCE_METHODS) -> dict[str, Any] | None:
     """Write this process's importance part to ``directory``; on process 0, once every part
     exists, return ``stats`` with the summary recomputed over the whole (``None`` elsewhere).
 
