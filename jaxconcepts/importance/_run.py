@@ -16,10 +16,11 @@ import numpy as np
 from tqdm import tqdm
 
 from jaxconcepts._checks import check_choice
-from jaxconcepts._parts import load_concepts, load_importance  # noqa: F401 (the readers)
+from jaxconcepts._parts import load_concepts, load_importance  # re-exported: the readers
 
 __all__ = ["IMPORTANCE_METHODS", "TARGETS", "concept_sizes", "run_importance",
-           "safetensors_metadata", "importance_stats", "write_importance", "load_importance"]
+           "safetensors_metadata", "importance_stats", "write_importance", "load_concepts",
+           "load_importance"]
 
 IMPORTANCE_METHODS = ("cgap", "cpha")
 TARGETS = ("pred", "label")
