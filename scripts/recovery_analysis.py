@@ -13,7 +13,8 @@ import json
 import jax
 import numpy as np
 
-from jaxconcepts._io import load_arrays
+from jaxconcepts.concepts import load_concepts
+from jaxconcepts.importance import load_importance
 from jaxconcepts.datasets import load_truth
 from jaxconcepts.evaluation import group_maps, random_grouping, score_maps
 from jaxconcepts.features import ActivationStore
@@ -95,8 +96,8 @@ def main():
     args = ap.parse_args()
     d = f"data/{args.dataset}"
     store = ActivationStore(f"{d}/activations")
-    conc = load_arrays(f"{d}/concepts/concepts.safetensors")
-    impf = load_arrays(f"{d}/importance/importance.safetensors")
+    conc = load_concepts(f"{d}/concepts").arrays
+    impf = load_importance(f"{d}/importance").arrays
     truth = load_truth(f"{d}/prepare/truth", "test")
     acts = np.concatenate([np.asarray(b.activations) for b in store.iter_batches(64)])
     idx = store.read("index")

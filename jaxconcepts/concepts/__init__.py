@@ -1,6 +1,8 @@
 """Concept extraction methods: CGAP and CPHA (Lambert et al.), batched, with sub-concepts; C2MF
 and its CRAFT and PCA baselines, behind one interface (fit, transform, concepts); concept maps."""
 
+from jaxconcepts._parts import load_concepts
+
 from ._base import FLAG_ALL_ZERO, FLAG_FEW_CONCEPTS, Concepts, canonical_labels, image_keys
 from ._cgap import cgap, cgap_batch
 from ._cpha import cpha, cpha_batch, grid_weights
@@ -9,7 +11,7 @@ from ._craft import Craft, fit_craft
 from ._maps import ConceptMaps, concept_maps, group_maps, sub_concept_maps, upsample_maps
 from ._pca_baseline import PCABaseline, fit_pca_baseline
 from ._protocol import ConceptDecomposition
-from ._run import run_concepts, summarise
+from ._run import run_concepts, summarise, write_concepts
 from ._subconcepts import split_concepts
 
 __all__ = [
@@ -39,4 +41,6 @@ __all__ = [
     "upsample_maps",
     "run_concepts",
     "summarise",
+    "write_concepts",
+    "load_concepts",
 ]

@@ -5,6 +5,12 @@ one compiled program serves the whole store; image ``i`` uses ``fold_in(key(seed
 do not depend on the batch size) and ``summarise`` reduces the per-image results to the stage's
 metrics. ``cfg`` is the ``concepts`` params section as a dict (checked by
 :mod:`jaxconcepts._params`).
+
+Each batch is split along its batch axis over this process's devices (a 1-D ``"data"`` mesh; the
+batch is padded to a multiple of the device count); with many processes, process ``p`` of ``P``
+handles store shards ``p, p + P, …`` and writes its own part of ``data/<ds>/concepts``
+(:func:`write_concepts`); :func:`load_concepts` reads the parts as one
+(:mod:`jaxconcepts._parts`).
 """
 
 from __future__ import annotations
@@ -15,10 +21,14 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-__all__ = ["METHODS", "METRIC_NAMES", "run_concepts", "summarise"]
+__all__ = ["METHODS", "METRIC_NAMES", "KEPT_FIELDS", "run_concepts", "summarise",
+           "write_concepts"]
 
 METHODS = ("cgap", "cpha")
 METRIC_NAMES = ("silhouette", "calinski_harabasz", "davies_bouldin")
+#: per-method arrays written to the concepts parts (``{m}_<field>``), besides ``index``
+KEPT_FIELDS = ("labels", "sub_labels", "n_concepts", "n_sub_concepts", "flags", "metrics")
+_FIELDS = ("labels", "sub_labels", "n_concepts", "n_sub_concepts", "flags", "metrics", "inertia")
 
 
 def _method_kwargs(cfg, method):
@@ -31,26 +41,36 @@ def _method_kwargs(cfg, method):
     return kw
 
 
-def run_concepts(store, cfg: dict[str, Any], *, progress: bool = True):
+def run_concepts(store, cfg: dict[str, Any], *, progress: bool = True, mesh=None):
     """Concepts of every image of ``store``; returns (arrays dict, timings dict).
 
-    ``cfg`` is the ``concepts`` params section as a dict (checked by :mod:`jaxconcepts._params`).
+    ``cfg`` is the ``concepts`` params section as a dict (checked by :mod:`jaxconcepts._params`);
+    ``mesh``: the 1-D ``"data"`` mesh the batch axis is split over (default: this process's
+    devices).
 
     Arrays follow docs/ARCHITECTURE.md (``{m}_labels`` …, ``index``) plus ``{m}_n_sub_concepts``
     (N, K) and ``{m}_inertia`` (N,).
     """
     import jax
-    import jax.numpy as jnp
 
     from jaxconcepts.concepts import cgap, cpha
+    from jaxconcepts._parts import local_mesh, pad_rows, padded_size, sharded_batch
 
     fns = {"cgap": cgap, "cpha": cpha}
     n = len(store)
-    c = store.shape[0]
     if n == 0:
         raise ValueError(f"activation store {str(store.path)!r} holds no images")
+    mesh = local_mesh() if mesh is None else mesh
     bs = min(cfg["batch_size"], n)
+    padded = padded_size(bs, mesh.size)
     key = jax.random.key(cfg["seed"])
+
+    def per_method(m):
+        kw = _method_kwargs(cfg, m)
+        return sharded_batch(lambda A, mask, index: fns[m](A, mask, key=key, index=index, **kw),
+                             mesh)
+
+    run = {m: per_method(m) for m in cfg["methods"]}
     parts: dict[str, list] = {}
     seconds = {m: 0.0 for m in cfg["methods"]}
     first = {m: None for m in cfg["methods"]}
@@ -61,24 +81,18 @@ def run_concepts(store, cfg: dict[str, Any], *, progress: bool = True):
             bad = index[~np.isfinite(A).all(axis=(1, 2, 3))]
             raise ValueError(f"non-finite activations for image ids {bad[:10].tolist()}")
         b = A.shape[0]
-        mask = np.ones((bs, c), bool)
-        if b < bs:  # pad the last batch: same shape, same compiled program
-            mask[b:] = False
-            A = np.concatenate([A, np.zeros((bs - b,) + A.shape[1:], A.dtype)])
-            index = np.concatenate([index, np.full(bs - b, -1, index.dtype)])
-        A_j = jnp.asarray(A)
+        # pad every batch to one size (a multiple of the devices): one compiled program
+        mask = pad_rows(np.ones((b, A.shape[1]), bool), padded, False)
+        A, index = pad_rows(A, padded), pad_rows(np.asarray(index, np.int32), padded, -1)
         for m in cfg["methods"]:
             t0 = time.perf_counter()
-            res = fns[m](A_j, jnp.asarray(mask), key=key, index=jnp.asarray(index),
-                         **_method_kwargs(cfg, m))
-            res = jax.device_get(res)
+            res = jax.device_get(run[m](A, mask, index))
             dt = time.perf_counter() - t0
             if first[m] is None:
                 first[m] = dt
             else:
                 seconds[m] += dt
-            for field in ("labels", "sub_labels", "n_concepts", "n_sub_concepts", "flags",
-                          "metrics", "inertia"):
+            for field in _FIELDS:
                 parts.setdefault(f"{m}_{field}", []).append(np.asarray(getattr(res, field))[:b])
         parts.setdefault("index", []).append(np.asarray(index[:b], np.int32))
         bar.update(b)
@@ -93,6 +107,42 @@ def run_concepts(store, cfg: dict[str, Any], *, progress: bool = True):
         for m in cfg["methods"]
     }
     return arrays, timings
+
+
+def write_concepts(store, cfg: dict[str, Any], directory, *, progress: bool = True):
+    """The ``concepts`` stage's work on this process: its shards of ``store``, its part in
+    ``directory``; on process 0, once every part exists, the summary of the whole (``None`` on
+    the other processes). One process: one part, the whole store.
+    """
+    from jaxconcepts._parts import (
+        gather_parts, local_mesh, process_slot, process_view, write_part,
+    )
+
+    p, n_proc = process_slot()
+    mesh = local_mesh()
+    arrays, timings = run_concepts(process_view(store, p, n_proc), cfg, progress=progress,
+                                   mesh=mesh)
+    keep = ["index"] + [f"{m}_{f}" for m in cfg["methods"] for f in KEPT_FIELDS]
+    meta = {
+        "n_concepts": str(cfg["n_concepts"]),
+        "n_sub_concepts": str(cfg["n_sub_concepts"]),
+        "seed": str(cfg["seed"]),
+        "methods": ",".join(cfg["methods"]),
+        "metrics": ",".join(METRIC_NAMES),
+    }
+    write_part(directory, {k: arrays[k] for k in keep}, meta, process_index=p,
+               process_count=n_proc, store_images=len(store),
+               info={"timings": timings, "n_devices": int(mesh.size)})
+    whole = gather_parts(directory, stage="concepts", process_index=p, process_count=n_proc)
+    if whole is None:
+        return None
+    summary = summarise(whole.arrays, cfg)
+    summary["n_processes"] = n_proc
+    summary["n_devices_per_process"] = [i["n_devices"] for i in whole.infos]
+    summary["timings"] = whole.infos[0]["timings"]
+    if n_proc > 1:
+        summary["timings_per_process"] = [i["timings"] for i in whole.infos]
+    return summary
 
 
 def summarise(arrays: dict[str, np.ndarray], cfg: dict[str, Any]) -> dict[str, Any]:

@@ -16,8 +16,11 @@ from jaxconcepts.importance._occlusion import (
 from jaxconcepts.importance._run import (
     IMPORTANCE_METHODS,
     concept_sizes,
+    importance_stats,
+    load_importance,
     run_importance,
     safetensors_metadata,
+    write_importance,
 )
 from jaxconcepts.importance._sobol import (
     class_logit_importance,
@@ -47,5 +50,8 @@ __all__ = [
     "IMPORTANCE_METHODS",
     "concept_sizes",
     "run_importance",
+    "load_importance",
+    "write_importance",
+    "importance_stats",
     "safetensors_metadata",
 ]

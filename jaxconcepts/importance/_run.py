@@ -1,5 +1,12 @@
 """The importance stage's computation: occlusion importance (Eq. 3) of every stored image's concepts
-and sub-concepts, batch by batch over the store, with summary statistics."""
+and sub-concepts, batch by batch over the store, with summary statistics.
+
+Each batch is split along its batch axis over this process's devices (a 1-D ``"data"`` mesh, the
+batch padded to a multiple of the device count; a ``HostHead`` runs on the host instead). With
+many processes, process ``p`` of ``P`` handles store shards ``p, p + P, …`` and writes its own part
+of ``data/<ds>/importance`` (:func:`write_importance`); :func:`load_importance` reads the parts as
+one (:mod:`jaxconcepts._parts`).
+"""
 
 from __future__ import annotations
 
@@ -9,9 +16,11 @@ import numpy as np
 from tqdm import tqdm
 
 from jaxconcepts._checks import check_choice
+from jaxconcepts._parts import load_concepts, load_importance  # re-exported: the readers
 
 __all__ = ["IMPORTANCE_METHODS", "TARGETS", "concept_sizes", "run_importance",
-           "safetensors_metadata"]
+           "safetensors_metadata", "importance_stats", "write_importance", "load_concepts",
+           "load_importance"]
 
 IMPORTANCE_METHODS = ("cgap", "cpha")
 TARGETS = ("pred", "label")
@@ -58,6 +67,21 @@ def concept_sizes(
     return max(k, 1), max(s, 0)
 
 
+def _device_importance(head, *, n_concepts, n_sub, min_p, mesh):
+    """The occlusion pipeline of a JAX head (closed form or callable), split over ``mesh``."""
+    from jaxconcepts.importance._occlusion import LinearHead, _pipeline
+    from jaxconcepts._parts import sharded_batch
+
+    if isinstance(head, LinearHead):
+        run = sharded_batch(lambda h, a, lab, sub, tgt: _pipeline(a, lab, sub, tgt, h, n_concepts,
+                                                                  n_sub, min_p),
+                            mesh, n_replicated=1)
+        w = (np.asarray(head.weight, np.float32), np.asarray(head.bias, np.float32))
+        return lambda *args: run(LinearHead(*w), *args)
+    return sharded_batch(lambda a, lab, sub, tgt: _pipeline(a, lab, sub, tgt, head, n_concepts,
+                                                            n_sub, min_p), mesh)
+
+
 def run_importance(
     store,
     concepts: dict[str, np.ndarray],
@@ -70,21 +94,34 @@ def run_importance(
     min_p: float | None,
     methods=IMPORTANCE_METHODS,
     progress: bool = True,
+    process: tuple[int, int] | None = None,
+    mesh=None,
 ) -> tuple[dict[str, np.ndarray], dict]:
-    """Importance arrays (ARCHITECTURE.md layout) for every stored image, and summary stats.
+    """Importance arrays (ARCHITECTURE.md layout) for this process's stored images, and summary
+    stats of them.
 
     Args:
-        store: the activation store; concepts: the concepts file's arrays.
+        store: the activation store; concepts: the concepts' arrays (:func:`load_concepts`).
         head: ``LinearHead`` (closed form) or ``HostHead`` / JAX callable (see
             :func:`~jaxconcepts.importance.concept_importance`).
         n_concepts, n_sub: K and S (:func:`concept_sizes`).
         target: ``pred`` or ``label`` (the label when the image has one, else the prediction).
         batch_size: images per jitted call; min_p: p_t floor (``None`` = float32 eps).
+        process: (index, count): this process handles store shards index, index + count, …
+            (default: JAX's, one process -> the whole store).
+        mesh: the ``"data"`` mesh a batch is split over (default: this process's devices).
     """
-    from jaxconcepts.importance._occlusion import DEFAULT_MIN_P, concept_importance
+    from jaxconcepts.importance._occlusion import (
+        DEFAULT_MIN_P, HostHead, _as_linear, _validate, concept_importance,
+    )
+    from jaxconcepts._parts import (
+        local_mesh, pad_rows, padded_size, process_slot, process_view,
+    )
 
     check_choice("importance.target", target, TARGETS)
     min_p = DEFAULT_MIN_P if min_p is None else float(min_p)
+    store = process_view(store, *(process_slot() if process is None else process))
+    mesh = local_mesh() if mesh is None else mesh
     n = len(store)
     index = np.asarray(concepts["index"])
     pos = {int(i): r for r, i in enumerate(index)}
@@ -98,11 +135,18 @@ def run_importance(
     out.update(
         p_t=np.zeros(n, np.float32), target=np.zeros(n, np.int32), index=np.zeros(n, np.int32)
     )
+    on_host = isinstance(head, HostHead)
+    if not on_host:
+        head = _as_linear(head)
+        device_run = _device_importance(head, n_concepts=n_concepts, n_sub=n_sub, min_p=min_p,
+                                        mesh=mesh)
+    bs = max(1, min(int(batch_size), n))
+    padded = padded_size(bs, mesh.size)
     valid = np.zeros(n, bool)
     fallback = 0
     row = 0
     bar = tqdm(total=n, desc="importance", unit="img", disable=not progress)
-    for batch in store.iter_batches(batch_size):
+    for batch in store.iter_batches(bs, as_jax=False):
         idx = np.asarray(batch.index)
         missing = [int(i) for i in idx if int(i) not in pos]
         if missing:
@@ -118,33 +162,49 @@ def run_importance(
             fallback += int((lab < 0).sum())
         else:
             tgt = pred.astype(np.int32)
-        sl = slice(row, row + len(idx))
+        b = len(idx)
+        sl = slice(row, row + b)
         for m in methods:
-            r = concept_importance(
-                batch.activations,
-                concepts[f"{m}_labels"][rows],
-                concepts[f"{m}_sub_labels"][rows],
-                tgt,
-                head=head,
-                n_concepts=n_concepts,
-                n_sub=n_sub,
-                min_p=min_p,
-            )
-            out[f"{m}_importance"][sl] = np.asarray(r.importance)
-            out[f"{m}_keep_importance"][sl] = np.asarray(r.keep_importance)
-            out[f"{m}_sub_importance"][sl] = np.asarray(r.sub_importance)
-            out["p_t"][sl] = np.asarray(r.p_t)
-            valid[sl] = np.asarray(r.valid)
+            labels = concepts[f"{m}_labels"][rows]
+            sub_labels = concepts[f"{m}_sub_labels"][rows]
+            if on_host:
+                r = concept_importance(batch.activations, labels, sub_labels, tgt, head=head,
+                                       n_concepts=n_concepts, n_sub=n_sub, min_p=min_p)
+            else:
+                _validate(batch.activations, labels, sub_labels, tgt, head, n_concepts, n_sub,
+                          min_p)
+                r = device_run(  # padded rows: dead channels, class 0, dropped below
+                    pad_rows(np.asarray(batch.activations, np.float32), padded),
+                    pad_rows(labels.astype(np.int32), padded, -1),
+                    pad_rows(sub_labels.astype(np.int32), padded, -1),
+                    pad_rows(tgt, padded),
+                )
+            out[f"{m}_importance"][sl] = np.asarray(r.importance)[:b]
+            out[f"{m}_keep_importance"][sl] = np.asarray(r.keep_importance)[:b]
+            out[f"{m}_sub_importance"][sl] = np.asarray(r.sub_importance)[:b]
+            out["p_t"][sl] = np.asarray(r.p_t)[:b]
+            valid[sl] = np.asarray(r.valid)[:b]
         out["target"][sl], out["index"][sl] = tgt, idx
-        row += len(idx)
-        bar.update(len(idx))
+        row += b
+        bar.update(b)
     bar.close()
-    stats = {
-        "n_images": n,
-        "n_invalid_p_t": int((~valid).sum()),
+    stats = importance_stats(out, concepts, methods=methods, n_concepts=n_concepts, min_p=min_p,
+                             target=target, label_fallback_to_pred=fallback,
+                             n_invalid_p_t=int((~valid).sum()))
+    return out, stats
+
+
+def importance_stats(out: dict[str, np.ndarray], concepts: dict[str, np.ndarray], *, methods,
+                     n_concepts: int, min_p: float, target: str, label_fallback_to_pred: int,
+                     n_invalid_p_t: int) -> dict[str, Any]:
+    """Summary statistics of importance arrays ``out`` (any set of images)."""
+    pos = {int(i): r for r, i in enumerate(np.asarray(concepts["index"]))}
+    stats: dict[str, Any] = {
+        "n_images": int(len(out["index"])),
+        "n_invalid_p_t": int(n_invalid_p_t),
         "min_p": min_p,
         "target": target,
-        "label_fallback_to_pred": fallback,
+        "label_fallback_to_pred": int(label_fallback_to_pred),
         "p_t": {
             "mean": float(out["p_t"].mean()),
             "min": float(out["p_t"].min()),
@@ -167,4 +227,31 @@ def run_importance(
             "mean_keep_importance": float(keep[live].mean()) if vals.size else 0.0,
             "n_images_without_concepts": int((~has).sum()),
         }
-    return out, stats
+    return stats
+
+
+def write_importance(directory, arrays: dict[str, np.ndarray], stats: dict[str, Any],
+                     metadata: dict[str, str], *, concepts: dict[str, np.ndarray],
+                     store_images: int, methods=IMPORTANCE_METHODS) -> dict[str, Any] | None:
+    """Write this process's importance part to ``directory``; on process 0, once every part
+    exists, return ``stats`` with the summary recomputed over the whole (``None`` elsewhere).
+
+    ``stats`` is :func:`run_importance`'s (plus any stage fields, kept as they are).
+    """
+    from jaxconcepts._parts import gather_parts, process_slot, write_part
+
+    p, n_proc = process_slot()
+    info = {k: stats[k] for k in ("label_fallback_to_pred", "n_invalid_p_t")}
+    write_part(directory, arrays, metadata, process_index=p, process_count=n_proc,
+               store_images=store_images, info=info)
+    whole = gather_parts(directory, stage="importance", process_index=p, process_count=n_proc)
+    if whole is None:
+        return None
+    out = dict(stats, n_processes=n_proc)
+    out.update(importance_stats(
+        whole.arrays, concepts, methods=methods,
+        n_concepts=whole.arrays[f"{methods[0]}_importance"].shape[1], min_p=stats["min_p"],
+        target=stats["target"],
+        label_fallback_to_pred=sum(i["label_fallback_to_pred"] for i in whole.infos),
+        n_invalid_p_t=sum(i["n_invalid_p_t"] for i in whole.infos)))
+    return out

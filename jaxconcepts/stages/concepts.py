@@ -1,8 +1,10 @@
 """Stage ``concepts``: CGAP and CPHA concepts (Lambert et al. §3.2) for every image of the store.
 
-Reads ``data/<ds>/activations``; writes ``data/<ds>/concepts/concepts.safetensors`` (format in
-docs/ARCHITECTURE.md; metadata ``n_concepts``, ``n_sub_concepts``, ``seed``, ``methods``) and a
-summary in ``reports/<ds>/concepts.json``. Params (section ``concepts``):
+Reads ``data/<ds>/activations``; writes ``data/<ds>/concepts/part-0000p-of-0000P.safetensors``,
+one part per process (format in docs/ARCHITECTURE.md; metadata ``n_concepts``, ``n_sub_concepts``,
+``seed``, ``methods``; read them as one with ``concepts.load_concepts``) and, from process 0 once
+every part exists, a summary of the whole in ``reports/<ds>/concepts.json``. Each batch is split
+over this process's devices. Params (section ``concepts``):
 
 - ``seed``: run seed; image ``i`` uses ``fold_in(key(seed), i)``, so results do not depend on the
   batch size.
@@ -18,7 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from jaxconcepts._io import save_arrays, write_json
+from jaxconcepts._io import write_json
 from jaxconcepts.stages._common import REPORTS, dataset_dir, stage_config, stage_parser
 
 __all__ = ["main"]
@@ -30,25 +32,14 @@ def main(argv: list[str] | None = None) -> None:
     )
     cfg = dataclasses.asdict(stage_config(args, "concepts"))  # checked by jaxconcepts._params
 
-    from jaxconcepts.concepts._run import METRIC_NAMES, run_concepts, summarise
+    from jaxconcepts.concepts._run import write_concepts
     from jaxconcepts.features import ActivationStore
 
     store = ActivationStore(dataset_dir(args.dataset, "activations"))
-    arrays, timings = run_concepts(store, cfg)
-    out = dataset_dir(args.dataset, "concepts") / "concepts.safetensors"
-    keep = ["index"]
-    for m in cfg["methods"]:
-        keep += [f"{m}_{f}" for f in ("labels", "sub_labels", "n_concepts", "flags", "metrics")]
-    meta = {
-        "n_concepts": str(cfg["n_concepts"]),
-        "n_sub_concepts": str(cfg["n_sub_concepts"]),
-        "seed": str(cfg["seed"]),
-        "methods": ",".join(cfg["methods"]),
-        "metrics": ",".join(METRIC_NAMES),
-    }
-    save_arrays(out, {k: arrays[k] for k in keep}, metadata=meta)
-    summary = summarise(arrays, cfg)
-    summary["timings"] = timings
+    out = dataset_dir(args.dataset, "concepts")
+    summary = write_concepts(store, cfg, out)
+    if summary is None:  # not process 0: its part is written
+        return
     summary["params"] = {k: cfg[k] for k in sorted(cfg)}
     write_json(REPORTS / args.dataset / "concepts.json", summary)
     print(f"concepts: {summary['n_images']} images -> {out}")

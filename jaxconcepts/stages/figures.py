@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from jaxconcepts._io import atomic_dir, load_arrays, write_json
+from jaxconcepts._io import atomic_dir, write_json
 from jaxconcepts.stages._common import REPORTS, dataset_dir, stage_config, stage_parser
 
 __all__ = ["main"]
@@ -23,13 +23,13 @@ __all__ = ["main"]
 METHODS = ("cgap", "cpha")
 
 
-
 def main(argv: list[str] | None = None) -> None:
     args = stage_parser(__doc__.splitlines()[0]).parse_args(argv)
     cfg = stage_config(args, "figures")
 
+    from jaxconcepts._parts import load_concepts, load_importance
     from jaxconcepts.features import ActivationStore
-    from jaxconcepts.importance import DEFAULT_MIN_P, concept_sizes, safetensors_metadata
+    from jaxconcepts.importance import DEFAULT_MIN_P, concept_sizes
     from jaxconcepts.viz import (
         class_namer, concept_maps, describe_images, image_figures, load_model_view,
         save_png, sub_concept_maps, to_gray,
@@ -37,18 +37,10 @@ def main(argv: list[str] | None = None) -> None:
 
     ds = args.dataset
     store = ActivationStore(dataset_dir(ds, "activations"))
-    paths = {
-        "concepts": dataset_dir(ds, "concepts") / "concepts.safetensors",
-        "importance": dataset_dir(ds, "importance") / "importance.safetensors",
-    }
-    for stage, p in paths.items():
-        if not p.is_file():
-            raise FileNotFoundError(
-                f"{str(p)!r} not found; run `jaxconcepts {stage} --dataset {ds}` first"
-            )
-    concepts, imp = load_arrays(paths["concepts"]), load_arrays(paths["importance"])
+    concepts, c_meta, _ = load_concepts(dataset_dir(ds, "concepts"))
+    imp, i_meta, _ = load_importance(dataset_dir(ds, "importance"))
     methods = tuple(m for m in METHODS if f"{m}_importance" in imp)
-    k, s = concept_sizes(concepts, methods, safetensors_metadata(paths["concepts"]))
+    k, s = concept_sizes(concepts, methods, c_meta)
     if imp[f"{methods[0]}_importance"].shape[1] != k:
         raise ValueError(
             f"importance file has K={imp[f'{methods[0]}_importance'].shape[1]} concepts, "
@@ -57,7 +49,7 @@ def main(argv: list[str] | None = None) -> None:
     man = store.manifest
     prep = man["preprocessing"]
     size = tuple(int(x) for x in prep["input_size"][-2:])
-    min_p = float(safetensors_metadata(paths["importance"]).get("min_p") or DEFAULT_MIN_P)
+    min_p = float(i_meta.get("min_p") or DEFAULT_MIN_P)
     entries = describe_images(man, store.read("pred"), concepts, imp, methods, k, s, min_p,
                               class_namer(man))
     c_pos = {int(i): r for r, i in enumerate(concepts["index"])}

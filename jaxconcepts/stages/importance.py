@@ -1,8 +1,9 @@
 """Stage ``importance``: occlusion importance (Eq. 3) of every concept and sub-concept.
 
-Reads the activation store and ``data/<ds>/concepts/concepts.safetensors``; writes
-``data/<ds>/importance/importance.safetensors`` (format in docs/ARCHITECTURE.md) and a summary in
-``reports/<ds>/importance.json``. Params (section ``importance``):
+Reads the activation store and ``data/<ds>/concepts`` (its parts as one); writes one part per
+process, ``data/<ds>/importance/part-0000p-of-0000P.safetensors`` (format in docs/ARCHITECTURE.md),
+and, from process 0 once every part exists, a summary in ``reports/<ds>/importance.json``.
+Params (section ``importance``):
 
 - ``target``: ``pred`` (the model's predicted class) or ``label`` (the image's label when
   it has one that is a model class, else the prediction).
@@ -20,10 +21,12 @@ from pathlib import Path
 
 import numpy as np
 
-from jaxconcepts._io import load_arrays, save_arrays, write_json
+from jaxconcepts._io import write_json
 from jaxconcepts.features import torch_head
 from jaxconcepts.importance import HostHead
-from jaxconcepts.importance._run import concept_sizes, run_importance, safetensors_metadata
+from jaxconcepts.importance._run import (
+    concept_sizes, load_concepts, run_importance, write_importance,
+)
 from jaxconcepts.stages._common import REPORTS, dataset_dir, stage_config, stage_parser
 
 __all__ = ["main"]
@@ -40,17 +43,13 @@ def main(argv: list[str] | None = None) -> None:
     from jaxconcepts.importance import LinearHead
 
     store = ActivationStore(dataset_dir(args.dataset, "activations"))
-    cpath = dataset_dir(args.dataset, "concepts") / "concepts.safetensors"
-    if not cpath.is_file():
-        raise FileNotFoundError(
-            f"{str(cpath)!r} not found; run `jaxconcepts concepts --dataset {args.dataset}` first"
-        )
-    concepts = load_arrays(cpath)
+    cpath = dataset_dir(args.dataset, "concepts")
+    concepts, cmeta, _ = load_concepts(cpath)
     for m in methods:
         for f in ("labels", "sub_labels"):
             if f"{m}_{f}" not in concepts:
                 raise ValueError(f"{str(cpath)!r} has no {m}_{f!s}; keys: {sorted(concepts)}")
-    k, s = concept_sizes(concepts, methods, safetensors_metadata(cpath),
+    k, s = concept_sizes(concepts, methods, cmeta,
                          n_concepts=ccfg.n_concepts, n_sub=ccfg.n_sub_concepts)
 
     if head_mode == "closed_form" and store.head is None:
@@ -85,9 +84,13 @@ def main(argv: list[str] | None = None) -> None:
         methods=list(methods),
         seconds=round(seconds, 3),
     )
-    save_arrays(
-        dataset_dir(args.dataset, "importance") / "importance.safetensors",
+    stats = write_importance(
+        dataset_dir(args.dataset, "importance"),
         arrays,
+        stats,
+        concepts=concepts,
+        store_images=len(store),
+        methods=methods,
         metadata={
             "n_concepts": str(k),
             "n_sub_concepts": str(s),
@@ -96,7 +99,8 @@ def main(argv: list[str] | None = None) -> None:
             "head": head_name,
         },
     )
-    write_json(Path(REPORTS) / args.dataset / "importance.json", stats)
+    if stats is not None:  # process 0, once every part is written
+        write_json(Path(REPORTS) / args.dataset / "importance.json", stats)
 
 
 if __name__ == "__main__":

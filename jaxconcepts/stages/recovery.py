@@ -1,8 +1,8 @@
 """Stage ``recovery``: score extracted concepts against the planted ground truth.
 
 Reads the activation store (``data/<ds>/activations``), the concepts
-(``data/<ds>/concepts/concepts.safetensors``), the importance
-(``data/<ds>/importance/importance.safetensors``) and the planted ground truth of the explained
+(``data/<ds>/concepts``, its parts read as one), the importance
+(``data/<ds>/importance``) and the planted ground truth of the explained
 (test) split (``data/<ds>/prepare/truth``), and writes
 
 - ``reports/<ds>/recovery.json``: DVC metrics, one entry per scored source;
@@ -24,7 +24,8 @@ from __future__ import annotations
 import dataclasses
 import time
 
-from jaxconcepts._io import load_arrays, write_json, write_text
+from jaxconcepts._io import write_json, write_text
+from jaxconcepts._parts import load_concepts, load_importance
 from jaxconcepts.evaluation._recovery_report import markdown_table
 from jaxconcepts.evaluation._recovery_suite import run_recovery
 from jaxconcepts.stages._common import REPORTS, dataset_dir, stage_config, stage_parser
@@ -61,15 +62,8 @@ def main(argv: list[str] | None = None) -> None:
             "would not align with the activations; extract with crop_pct 1.0 "
             "(model_kwargs.pretrained_cfg_overlay.crop_pct: 1.0)"
         )
-    paths = {}
-    for name in ("concepts", "importance"):
-        p = dataset_dir(args.dataset, name) / f"{name}.safetensors"
-        if not p.is_file():
-            raise FileNotFoundError(
-                f"{p} not found; run `jaxconcepts {name} --dataset {args.dataset}`"
-            )
-        paths[name] = p
-    concepts, importance = load_arrays(paths["concepts"]), load_arrays(paths["importance"])
+    concepts = load_concepts(dataset_dir(args.dataset, "concepts")).arrays
+    importance = load_importance(dataset_dir(args.dataset, "importance")).arrays
     head = None if store.head is None else LinearHead(store.head.weight, store.head.bias)
 
     t0 = time.perf_counter()

@@ -29,7 +29,7 @@ __all__ = [
     "image_figures",
 ]
 
-FLAG_FEW, FLAG_ZERO = 1, 2  # bits of {m}_flags in concepts.safetensors (ARCHITECTURE.md)
+FLAG_FEW, FLAG_ZERO = 1, 2  # bits of {m}_flags in the concepts parts (ARCHITECTURE.md)
 
 
 def _imagenet_descriptions() -> list[str] | None:

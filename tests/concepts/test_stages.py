@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import yaml
 
-from jaxconcepts._io import load_arrays
+from jaxconcepts.concepts import load_concepts
 from jaxconcepts.features import StoreWriter
 from jaxconcepts.stages import compare, concepts
 
@@ -39,9 +39,13 @@ def workdir(tmp_path, monkeypatch):
 def test_concepts_stage_writes_the_contract(workdir):
     root, A = workdir
     concepts.main(["--dataset", "toy"])
-    out = load_arrays(root / "data/toy/concepts/concepts.safetensors")
+    assert [p.name for p in (root / "data/toy/concepts").iterdir()] == [
+        "part-00000-of-00001.safetensors"]  # one process: one part
+    out, meta, _ = load_concepts(root / "data/toy/concepts")
+    assert meta["n_concepts"] == "3" and meta["methods"] == "cgap,cpha"
     assert set(out) == {"index"} | {f"{m}_{f}" for m in ("cgap", "cpha") for f in
-                                    ("labels", "sub_labels", "n_concepts", "flags", "metrics")}
+                                    ("labels", "sub_labels", "n_concepts", "n_sub_concepts",
+                                     "flags", "metrics")}
     np.testing.assert_array_equal(out["index"], np.arange(5))
     for m in ("cgap", "cpha"):
         assert out[f"{m}_labels"].shape == (5, C) and out[f"{m}_labels"].dtype == np.int32

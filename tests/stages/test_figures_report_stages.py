@@ -11,9 +11,10 @@ import pytest
 import yaml
 from PIL import Image
 
-from jaxconcepts._io import load_arrays, save_arrays
+from jaxconcepts._parts import write_part
+from jaxconcepts.concepts import load_concepts
 from jaxconcepts.features import ActivationStore, HeadParams, StoreWriter
-from jaxconcepts.importance import LinearHead, concept_importance
+from jaxconcepts.importance import LinearHead, concept_importance, load_importance
 from jaxconcepts.viz import report_links
 from tests._params import write_params
 
@@ -92,7 +93,8 @@ def _make_dataset(root: Path, ds: str, rng) -> None:
                 f"{m}_metrics": np.zeros((n, 3), np.float32),
             }
         )
-    save_arrays(root / "data" / ds / "concepts" / "concepts.safetensors", arrays)
+    write_part(root / "data" / ds / "concepts", arrays, {}, process_index=0, process_count=1,
+               store_images=n)
 
 
 _READS: list | None = None
@@ -148,14 +150,15 @@ def test_pipeline_importance_figures_report(project):
     from jaxconcepts.stages import figures, importance, report
 
     importance.main(["--dataset", "toy"])
-    arrays = load_arrays("data/toy/importance/importance.safetensors")
+    assert os.listdir("data/toy/importance") == ["part-00000-of-00001.safetensors"]
+    arrays = load_importance("data/toy/importance").arrays
     assert arrays["cgap_importance"].shape == (3, K) and arrays["cgap_sub_importance"].shape == (
         3,
         K,
         S,
     )
     store = ActivationStore("data/toy/activations")
-    conc = load_arrays("data/toy/concepts/concepts.safetensors")
+    conc = load_concepts("data/toy/concepts").arrays
     b = next(store.iter_batches(3))
     ref = concept_importance(
         b.activations,
@@ -235,15 +238,15 @@ def test_pipeline_importance_figures_report(project):
 def test_importance_stage_bad_input(project):
     from jaxconcepts.stages import importance
 
-    Path("data/toy/concepts/concepts.safetensors").unlink()
-    with pytest.raises(FileNotFoundError, match="run `jaxconcepts concepts"):
+    Path("data/toy/concepts/part-00000-of-00001.safetensors").unlink()
+    with pytest.raises(FileNotFoundError, match="no concepts parts.*run `jaxconcepts concepts"):
         importance.main(["--dataset", "toy"])
     p = yaml.safe_load(Path("params.yaml").read_text())
     p["importance"]["target"] = "best"
     Path("params.yaml").write_text(yaml.safe_dump(p))
     rng = np.random.default_rng(1)
-    save_arrays(
-        "data/toy/concepts/concepts.safetensors",
+    write_part(
+        "data/toy/concepts",
         {
             "index": np.arange(3, dtype=np.int32),
             **{
@@ -252,6 +255,10 @@ def test_importance_stage_bad_input(project):
                 for f in ("labels", "sub_labels")
             },
         },
+        {},
+        process_index=0,
+        process_count=1,
+        store_images=3,
     )
     with pytest.raises(ValueError, match="importance.target='best'"):
         importance.main(["--dataset", "toy"])

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import yaml
 
-from jaxconcepts._io import save_arrays
+from jaxconcepts._parts import write_part
 from jaxconcepts.datasets import PARTS, RECIPES, PlantedConfig, load_truth, write_planted
 
 P = len(PARTS)
@@ -41,14 +41,16 @@ def _setup(tmp_path, *, crop_pct=1.0):
                  HeadParams(weight, np.zeros(2, np.float32)))
     live = acts.reshape(n, 2 * P, -1).max(-1) > 0
     labels = np.where(live, np.arange(2 * P)[None] % P, -1).astype(np.int32)  # concept p: both
-    save_arrays(tmp_path / "data/planted/concepts/concepts.safetensors",
-                {"cgap_labels": labels, "cgap_sub_labels": np.where(live, 0, -1).astype(np.int32),
-                 "index": np.arange(n, dtype=np.int32)})
+    one = dict(process_index=0, process_count=1, store_images=n)  # one process: one part
+    write_part(tmp_path / "data/planted/concepts",
+               {"cgap_labels": labels, "cgap_sub_labels": np.where(live, 0, -1).astype(np.int32),
+                "index": np.arange(n, dtype=np.int32)}, {}, **one)
     imp = np.where(truth.defining, 50.0, 1.0).astype(np.float32)
-    save_arrays(tmp_path / "data/planted/importance/importance.safetensors",
-                {"cgap_importance": imp, "cgap_keep_importance": imp,
-                 "cgap_sub_importance": imp[..., None], "p_t": np.ones(n, np.float32),
-                 "target": truth.label.astype(np.int32), "index": np.arange(n, dtype=np.int32)})
+    write_part(tmp_path / "data/planted/importance",
+               {"cgap_importance": imp, "cgap_keep_importance": imp,
+                "cgap_sub_importance": imp[..., None], "p_t": np.ones(n, np.float32),
+                "target": truth.label.astype(np.int32), "index": np.arange(n, dtype=np.int32)},
+               {}, **one)
     rec = {**REPO_RECOVERY, "methods": ["cgap"], "batch_size": 4}
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(
         {"seed": 0, "datasets": {"planted": {}}, "recovery": rec}))

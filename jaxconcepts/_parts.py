@@ -1,0 +1,277 @@
+"""The per-image stages (``concepts``, ``importance``) on many devices and many processes.
+
+**Devices.** Each image's result depends on that image alone, so a batch is split along its batch
+axis over a 1-D ``"data"`` mesh of this process's devices and every device runs the single-image
+program on its slice (:func:`sharded_batch`: ``jit(shard_map(fn))``, every argument and result
+sharded on ``"data"``; no collective, so no program here can hang on one). The batch is padded to
+a multiple of the device count (:func:`padded_size`); one device is the same code path with a
+mesh of one. The mesh holds *this process's* devices (``jax.local_devices()``, equal to
+``jax.devices()`` for one process): with nothing to reduce across processes, a global mesh would
+only force every process to step in lockstep.
+
+**Processes.** Process ``p`` of ``P`` (:func:`process_slot`: the launcher's variables, as for
+``extract``; no coordinator is needed, since nothing is exchanged) reads store shards
+``p, p + P, …`` (:func:`process_view`) and writes its own part
+``<dir>/part-0000p-of-0000P.safetensors`` (:func:`write_part`). :func:`load_parts` reads every part of a folder as one, rows ordered by
+image index, and checks the parts are complete: all ``P`` parts present, the same metadata, every
+image of the store exactly once. Process 0 waits for the other parts (:func:`gather_parts`) and
+writes the stage's metrics JSON from the whole.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import re
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, NamedTuple
+
+import numpy as np
+
+__all__ = ["Parts", "load_concepts", "load_importance", "local_mesh", "padded_size", "pad_rows",
+           "sharded_batch", "process_slot", "process_view", "part_path", "write_part",
+           "load_parts", "gather_parts"]
+
+DATA = "data"  # the mesh axis, as jaxconcepts.streaming._mesh.DATA
+PART_RE = re.compile(r"^part-(\d{5})-of-(\d{5})\.safetensors$")
+#: metadata keys that differ between the parts of one output
+PART_KEYS = ("part_index", "part_count", "part_images", "store_images", "part_info")
+
+
+def local_mesh():
+    """The 1-D ``"data"`` mesh over this process's devices (``streaming.data_mesh``'s axis; built
+    here so the per-image stages do not depend on the streaming package)."""
+    import jax
+    from jax.sharding import Mesh
+
+    return Mesh(np.asarray(jax.local_devices()), (DATA,))
+
+
+def padded_size(batch_size: int, n_devices: int) -> int:
+    """``batch_size`` rounded up to a multiple of ``n_devices``."""
+    return -(-int(batch_size) // n_devices) * n_devices
+
+
+def pad_rows(x: np.ndarray, n: int, fill=0) -> np.ndarray:
+    """``x`` with rows of ``fill`` appended up to ``n`` rows."""
+    if len(x) == n:
+        return x
+    return np.concatenate([x, np.full((n - len(x),) + x.shape[1:], fill, x.dtype)])
+
+
+def sharded_batch(fn: Callable, mesh, *, n_replicated: int = 0) -> Callable:
+    """``jit(shard_map(fn))``: the first ``n_replicated`` arguments are replicated, every other
+    argument and every result is split along the batch axis over ``mesh``'s ``"data"`` axis.
+
+    ``fn`` must treat images independently (each device runs it on its own slice).
+    """
+    import jax
+    from jax.sharding import NamedSharding, PartitionSpec as P
+
+    def specs(n_args):
+        return tuple(P() if i < n_replicated else P(DATA) for i in range(n_args))
+
+    compiled: dict[int, Callable] = {}
+
+    def call(*args):
+        n = len(args)
+        if n not in compiled:
+            # check_vma=False: the per-image code is unaware of the mesh (its loops' carries are
+            # not marked device-varying), and it needs no collective
+            compiled[n] = jax.jit(jax.shard_map(fn, mesh=mesh, in_specs=specs(n),
+                                                out_specs=P(DATA), check_vma=False))
+        rows = NamedSharding(mesh, P(DATA))
+        rep = NamedSharding(mesh, P())
+        placed = [jax.device_put(a, rep if i < n_replicated else rows)
+                  for i, a in enumerate(args)]
+        return compiled[n](*placed)
+
+    return call
+
+
+#: (index, count) variables of the launchers, as ``extract`` reads them
+LAUNCHERS = (("JAX_PROCESS_ID", "JAX_NUM_PROCESSES"), ("SLURM_PROCID", "SLURM_NTASKS"),
+             ("RANK", "WORLD_SIZE"))
+
+
+def process_slot() -> tuple[int, int]:
+    """(process index, process count) from the launcher's environment (``JAX_PROCESS_ID`` /
+    ``JAX_NUM_PROCESSES``, ``SLURM_PROCID`` / ``SLURM_NTASKS``, ``RANK`` / ``WORLD_SIZE``, as
+    ``extract``), else an initialised ``jax.distributed``, else (0, 1).
+
+    The per-image stages exchange nothing between processes, so they need no coordinator.
+    """
+    for i_name, n_name in LAUNCHERS:
+        if i_name in os.environ and n_name in os.environ:
+            i, n = int(os.environ[i_name]), int(os.environ[n_name])
+            if not 0 <= i < n:
+                raise ValueError(f"{i_name}={i} should be in [0, {n_name}={n})")
+            return i, n
+    import jax
+
+    if jax.distributed.is_initialized():
+        return jax.process_index(), jax.process_count()
+    return 0, 1
+
+
+def process_view(store, process_index: int, process_count: int):
+    """A view of ``store`` holding only shards ``process_index, process_index + process_count, …``
+    (``len`` is the view's images; ``images`` still lists the whole store)."""
+    if not 0 <= process_index < process_count:
+        raise ValueError(f"process_index={process_index} should be in [0, process_count="
+                         f"{process_count})")
+    if process_count == 1:
+        return store
+    shards = store.manifest["shards"][process_index::process_count]
+    if not shards:
+        raise ValueError(f"process {process_index} of {process_count} has no store shard: the "
+                         f"store {str(store.path)!r} has {len(store.manifest['shards'])} shards; "
+                         "run at most that many processes")
+    view = copy.copy(store)
+    view.manifest = dict(store.manifest, shards=shards,
+                         n_images=int(sum(s["rows"] for s in shards)))
+    return view
+
+
+def part_path(directory, process_index: int, process_count: int) -> Path:
+    return Path(directory) / f"part-{process_index:05d}-of-{process_count:05d}.safetensors"
+
+
+def write_part(directory, arrays: dict[str, np.ndarray], metadata: dict[str, str], *,
+               process_index: int, process_count: int, store_images: int,
+               info: dict[str, Any] | None = None) -> Path:
+    """Write this process's part (atomically); ``info`` (JSON) is per-part (timings, counts).
+
+    Process 0 also removes parts of another process count (a stale layout).
+    """
+    from jaxconcepts._io import save_arrays
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    if process_index == 0:
+        for f in directory.iterdir():
+            m = PART_RE.match(f.name)
+            if m and int(m.group(2)) != process_count:
+                f.unlink()
+    meta = dict(metadata, part_index=str(process_index), part_count=str(process_count),
+                part_images=str(len(arrays["index"])), store_images=str(int(store_images)),
+                part_info=json.dumps(info or {}))
+    out = part_path(directory, process_index, process_count)
+    save_arrays(out, arrays, metadata=meta)
+    return out
+
+
+class Parts(NamedTuple):
+    """Every part of an output folder as one: ``arrays`` (rows ordered by image index),
+    ``metadata`` (common to all parts) and ``infos`` (each part's ``info``, by process)."""
+
+    arrays: dict[str, np.ndarray]
+    metadata: dict[str, str]
+    infos: list[dict[str, Any]]
+
+
+def load_parts(directory, *, stage: str, expected_index=None) -> Parts:
+    """Read the parts of ``directory`` (written by :func:`write_part`) as one.
+
+    Args:
+        directory: the output folder (``data/<ds>/<stage>``).
+        stage: the stage that writes it (named in errors).
+        expected_index: the store's image ids, when known; by default the parts' own record of
+            the store's size is checked (every image exactly once).
+
+    Raises:
+        FileNotFoundError: no parts, or some of the ``P`` parts missing.
+        ValueError: parts of different runs / layouts, an image missing or present twice.
+    """
+    from safetensors import safe_open
+
+    from jaxconcepts._io import load_arrays
+
+    directory = Path(directory)
+    hint = f"run `jaxconcepts {stage}`"
+    files = sorted(f for f in directory.iterdir() if PART_RE.match(f.name)) \
+        if directory.is_dir() else []
+    if not files:
+        raise FileNotFoundError(f"{str(directory)!r} holds no {stage} parts "
+                                f"(part-XXXXX-of-YYYYY.safetensors); {hint} first")
+    counts = {int(PART_RE.match(f.name).group(2)) for f in files}
+    if len(counts) > 1:
+        raise ValueError(f"{str(directory)!r} mixes parts of {sorted(counts)} processes; "
+                         f"clear the folder and {hint} again")
+    (count,) = counts
+    have = {int(PART_RE.match(f.name).group(1)) for f in files}
+    missing = [p for p in range(count) if p not in have]
+    if missing:
+        names = [part_path(directory, p, count).name for p in missing]
+        raise FileNotFoundError(f"{str(directory)!r} is missing {len(missing)} of {count} parts: "
+                                f"{names[:5]}; a process of `{stage}` did not finish ({hint})")
+    metas, parts = [], []
+    for f in files:
+        with safe_open(str(f), framework="numpy") as h:
+            metas.append(h.metadata() or {})
+        parts.append(load_arrays(f))
+    common = [{k: v for k, v in m.items() if k not in PART_KEYS} for m in metas]
+    for f, c, m in zip(files, common, metas):
+        if c != common[0] or m.get("store_images") != metas[0].get("store_images"):
+            raise ValueError(f"{f.name} and {files[0].name} of {str(directory)!r} come from "
+                             f"different runs (metadata differs); clear the folder and {hint}")
+        if set(parts[0]) != set(parts[files.index(f)]):
+            raise ValueError(f"{f.name} and {files[0].name} hold different arrays")
+    arrays = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    index = arrays["index"]
+    order = np.argsort(index, kind="stable")
+    arrays = {k: v[order] for k, v in arrays.items()}
+    index = arrays["index"]
+    dup = np.unique(index[1:][index[1:] == index[:-1]])
+    if dup.size:
+        raise ValueError(f"images {dup[:5].tolist()} appear more than once in the {stage} parts "
+                         f"of {str(directory)!r}")
+    if expected_index is not None:
+        want = np.unique(np.asarray(expected_index))
+        lost = np.setdiff1d(want, index)
+        extra = np.setdiff1d(index, want)
+        if lost.size or extra.size:
+            raise ValueError(f"the {stage} parts of {str(directory)!r} do not match the store: "
+                             f"missing images {lost[:5].tolist()}, unknown images "
+                             f"{extra[:5].tolist()}; {hint} again")
+    elif "store_images" in metas[0] and len(index) != int(metas[0]["store_images"]):
+        raise ValueError(f"the {stage} parts of {str(directory)!r} hold {len(index)} images, the "
+                         f"store {metas[0]['store_images']}; {hint} again")
+    infos = [json.loads(m.get("part_info") or "{}") for m in metas]
+    return Parts(arrays, common[0], infos)
+
+
+def gather_parts(directory, *, stage: str, process_index: int, process_count: int,
+                 timeout_s: float = 24 * 3600.0, poll_s: float = 0.5) -> Parts | None:
+    """On process 0: wait until all ``process_count`` parts exist, then :func:`load_parts`;
+    ``None`` on the other processes. Parts are written atomically, so a part that exists is whole.
+    """
+    if process_index != 0:
+        return None
+    want = [part_path(directory, p, process_count) for p in range(process_count)]
+    t0 = time.monotonic()
+    if not all(p.is_file() for p in want):
+        print(f"{stage}: process 0 waits for the parts of {process_count} processes in "
+              f"{str(directory)!r}", file=sys.stderr)
+    while not all(p.is_file() for p in want):
+        if time.monotonic() - t0 > timeout_s:
+            lost = [p.name for p in want if not p.is_file()]
+            raise TimeoutError(f"waited {timeout_s:.0f} s for {stage} parts {lost[:5]} in "
+                               f"{str(directory)!r}; did every process run?")
+        time.sleep(poll_s)
+    return load_parts(directory, stage=stage)
+
+
+def load_concepts(directory, *, expected_index=None) -> Parts:
+    """The ``concepts`` stage's output folder (``data/<ds>/concepts``) as one: every process's
+    part, rows ordered by image index, checked complete (:func:`load_parts`)."""
+    return load_parts(directory, stage="concepts", expected_index=expected_index)
+
+
+def load_importance(directory, *, expected_index=None) -> Parts:
+    """The ``importance`` stage's output folder (``data/<ds>/importance``) as one: every
+    process's part, rows ordered by image index, checked complete (:func:`load_parts`)."""
+    return load_parts(directory, stage="importance", expected_index=expected_index)
