@@ -106,6 +106,20 @@ def test_jit_equals_eager_and_no_retrace(key):
     assert _kmeans_jit._cache_size() == before
 
 
+def test_max_iter_and_tol_are_traced(key):
+    """Another max_iter / tol reuses the compiled program, and still takes effect."""
+    x, _ = blobs(5, n=200, k=6, d=3, spread=3.0)
+    kmeans(x, n_clusters=6, key=key, max_iter=300, tol=1e-4)
+    before = _kmeans_jit._cache_size()
+    one = kmeans(x, n_clusters=6, key=key, max_iter=1, tol=0.0)
+    loose = kmeans(x, n_clusters=6, key=key, max_iter=300, tol=1e3)
+    full = kmeans(x, n_clusters=6, key=key, max_iter=300, tol=0.0)
+    assert _kmeans_jit._cache_size() == before
+    assert int(one.n_iter) == 1 and int(loose.n_iter) == 1
+    assert int(full.n_iter) > 1
+    assert float(full.inertia) <= float(one.inertia) + 1e-3
+
+
 def test_validation_errors(key):
     x = np.zeros((5, 2), np.float32)
     with pytest.raises(ValueError, match="n_clusters"):
