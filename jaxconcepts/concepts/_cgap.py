@@ -55,34 +55,55 @@ def _compact_order(live):
     return jnp.zeros((c,), jnp.int32).at[pos].set(jnp.arange(c, dtype=jnp.int32))
 
 
+def _pca_scores(x, w, n_components):
+    """PCA scores (n_components, s) of the rows x (s, F) weighted by w (0 = absent)."""
+    comps, mean, _, _ = pca_fit(x, w, n_components)
+    return pca_transform_t(x, w, comps, mean)
+
+
+def _main_concepts(pt, w, key, max_iter, tol, *, n_concepts, n_init):
+    """k-means of the PCA scores pt (D, s): canonical labels (s,), concepts found, inertia."""
+    # continuous PCA scores: exact E-step ties have probability 0, so the cheaper lowest-index rule
+    res = kmeans_t(pt, w, key, n_clusters=n_concepts, n_init=n_init, max_iter=max_iter, tol=tol,
+                   ties="first")
+    lab, n_found = canonical_labels(res.labels, w, n_concepts)
+    return lab, n_found, res.inertia
+
+
+def _sub_concepts(x, w, lab, key, max_iter, tol, *, n_concepts, n_sub, n_init):
+    """CGAP re-applied to each concept's members (PCA to S - 1, k-means S)."""
+
+    def sub_fn(wl, k):
+        p2 = _pca_scores(x, wl, max(n_sub - 1, 1))
+        return kmeans_t(p2, wl, k, n_clusters=n_sub, n_init=n_init, max_iter=max_iter, tol=tol,
+                        ties="first").labels
+
+    return split_concepts(sub_fn, lab, w, key, n_concepts=n_concepts, n_sub_concepts=n_sub)
+
+
+def _metrics(pt, w, lab, n_live, *, n_concepts, block):
+    """Silhouette, Calinski-Harabasz, Davies-Bouldin (3,) of the labels on the PCA scores."""
+    return jnp.stack([
+        silhouette_t(pt, w, lab, n_concepts, block=block, n_valid=n_live),
+        calinski_harabasz_t(pt, w, lab, n_concepts),
+        davies_bouldin_t(pt, w, lab, n_concepts),
+    ])
+
+
 def _image_bucket(x, w, key, max_iter, tol, n_live, *, n_concepts, n_components, n_sub, n_init,
                   block):
     """CGAP of one image's compacted rows x (s, F), weights w (s,) (live first, then 0).
 
     Returns (labels, sub-labels) (s,), concepts found, sub-concepts (K,), inertia, metrics (3,).
     """
-    km = dict(n_init=n_init, max_iter=max_iter, tol=tol)
     k_main, k_sub = jax.random.split(key)
-    comps, mean, _, _ = pca_fit(x, w, n_components)
-    pt = pca_transform_t(x, w, comps, mean)  # (n_components, s)
-    # continuous PCA scores: exact E-step ties have probability 0, so the cheaper lowest-index rule
-    res = kmeans_t(pt, w, k_main, n_clusters=n_concepts, ties="first", **km)
-    lab, n_found = canonical_labels(res.labels, w, n_concepts)
-
-    def sub_fn(wl, k):
-        c2, m2, _, _ = pca_fit(x, wl, max(n_sub - 1, 1))
-        p2 = pca_transform_t(x, wl, c2, m2)
-        return kmeans_t(p2, wl, k, n_clusters=n_sub, ties="first", **km).labels
-
-    sub, n_sub_found = split_concepts(
-        sub_fn, lab, w, k_sub, n_concepts=n_concepts, n_sub_concepts=n_sub
-    )
-    met = jnp.stack([
-        silhouette_t(pt, w, lab, n_concepts, block=block, n_valid=n_live),
-        calinski_harabasz_t(pt, w, lab, n_concepts),
-        davies_bouldin_t(pt, w, lab, n_concepts),
-    ])
-    return lab, sub, n_found, n_sub_found, res.inertia, met
+    pt = _pca_scores(x, w, n_components)
+    lab, n_found, inertia = _main_concepts(pt, w, k_main, max_iter, tol, n_concepts=n_concepts,
+                                           n_init=n_init)
+    sub, n_sub_found = _sub_concepts(x, w, lab, k_sub, max_iter, tol, n_concepts=n_concepts,
+                                     n_sub=n_sub, n_init=n_init)
+    met = _metrics(pt, w, lab, n_live, n_concepts=n_concepts, block=block)
+    return lab, sub, n_found, n_sub_found, inertia, met
 
 
 @partial(
@@ -91,9 +112,10 @@ def _image_bucket(x, w, key, max_iter, tol, n_live, *, n_concepts, n_components,
 )
 def cgap_batch(A, mask, keys, max_iter, tol, *, n_concepts, n_components, n_sub, n_init, buckets,
                block):
-    """CGAP on validated input: A (B, C, F) float, mask (B, C) bool, keys (B,), max_iter and tol
-    traced scalars, ``buckets`` the padded sizes (ascending, the last = C) -> Concepts."""
-    c = A.shape[1]
+    """CGAP on validated input: A (B, C, H, W) float, mask (B, C) bool, keys (B,), max_iter and
+    tol traced scalars, ``buckets`` the padded sizes (ascending, the last = C) -> Concepts."""
+    b, c, h, wd = A.shape
+    A = A.reshape(b, c, h * wd)  # inside the jit: a free bitcast (eagerly, a copy of the batch)
     live = live_channels(A, mask)  # (B, C), one pass over the batch
     sizes = jnp.asarray(buckets, jnp.int32)
     kw = dict(n_concepts=n_concepts, n_components=n_components, n_sub=n_sub, n_init=n_init,
@@ -177,7 +199,7 @@ def cgap(
     if not isinstance(n_buckets, int) or isinstance(n_buckets, bool) or n_buckets < 1:
         raise ValueError(f"n_buckets={n_buckets!r} should be an int >= 1")
     return cgap_batch(
-        A.reshape(b, c, h * wd), mask, image_keys(key, index), jnp.int32(max_iter),
+        A, mask, image_keys(key, index), jnp.int32(max_iter),
         jnp.float32(tol), n_concepts=n_concepts, n_components=n_components, n_sub=n_sub_concepts,
         n_init=n_init, buckets=bucket_sizes(c, n_buckets), block=block,
     )

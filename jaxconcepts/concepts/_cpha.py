@@ -42,11 +42,14 @@ def argmax_coords(A):
 def grid_weights(idx, live, n_pos: int):
     """Number of live channels whose argmax is at each of the n_pos = H*W positions.
 
-    idx int (..., C), live bool (..., C) -> float32 (..., n_pos), by a one-hot sum over C (a
-    compare and an add per channel and position, vectorised; a scatter-add is slower on CPUs).
+    idx int (..., C), live bool (..., C) -> float32 (..., n_pos) (a scatter-add per batch row).
     """
-    hit = (idx[..., None] == jnp.arange(n_pos)) & live[..., None]
-    return jnp.sum(hit, axis=-2, dtype=jnp.int32).astype(jnp.float32)
+    lead = idx.shape[:-1]
+    flat_idx = idx.reshape(-1, idx.shape[-1])
+    flat_live = live.reshape(flat_idx.shape).astype(jnp.float32)
+    rows = jnp.arange(flat_idx.shape[0])[:, None]
+    out = jnp.zeros((flat_idx.shape[0], n_pos), jnp.float32).at[rows, flat_idx].add(flat_live)
+    return out.reshape(*lead, n_pos)
 
 
 def _image_grid(grid, gw, key, max_iter, tol, *, n_concepts, n_sub, n_init):
@@ -68,11 +71,12 @@ def _image_grid(grid, gw, key, max_iter, tol, *, n_concepts, n_sub, n_init):
     return glab, gsub, n_found, n_sub_found, res.inertia, met
 
 
-@partial(jax.jit, static_argnames=("n_concepts", "n_sub", "n_init", "group", "hw"))
-def cpha_batch(A, mask, keys, max_iter, tol, *, n_concepts, n_sub, n_init, group, hw):
-    """CPHA on validated input: A (B, C, H*W), mask (B, C), keys (B,), max_iter and tol traced
-    scalars, hw = (H, W) -> Concepts."""
-    h, wd = hw
+@partial(jax.jit, static_argnames=("n_concepts", "n_sub", "n_init", "group"))
+def cpha_batch(A, mask, keys, max_iter, tol, *, n_concepts, n_sub, n_init, group):
+    """CPHA on validated input: A (B, C, H, W), mask (B, C), keys (B,), max_iter and tol traced
+    scalars -> Concepts."""
+    b, c, h, wd = A.shape
+    A = A.reshape(b, c, h * wd)  # inside the jit: a free bitcast (eagerly, a copy of the batch)
     pos = jnp.arange(h * wd)
     grid = jnp.stack([pos // wd, pos % wd]).astype(jnp.float32)  # (2, H*W)
     idx, live = argmax_live(A, mask)  # (B, C) each, one pass over the batch
@@ -125,9 +129,7 @@ def cpha(
         A, mask, index, key, n_concepts=n_concepts, n_sub_concepts=n_sub_concepts,
         n_init=n_init, max_iter=max_iter, tol=tol, group=group,
     )
-    b, c, h, wd = A.shape
     return cpha_batch(
-        A.reshape(b, c, h * wd), mask, image_keys(key, index), jnp.int32(max_iter),
-        jnp.float32(tol), n_concepts=n_concepts, n_sub=n_sub_concepts, n_init=n_init,
-        group=group, hw=(h, wd),
+        A, mask, image_keys(key, index), jnp.int32(max_iter), jnp.float32(tol),
+        n_concepts=n_concepts, n_sub=n_sub_concepts, n_init=n_init, group=group,
     )
