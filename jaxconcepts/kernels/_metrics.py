@@ -108,13 +108,14 @@ def _distance_sums(xs, ws, ls, n_clusters: int, n_valid, b: int):
     pure = lo >= hi  # (also an all-absent tile: its weights are 0)
     tk = jnp.clip(hi, 0, n_clusters - 1)  # its cluster
 
-    def add_to(part, v, pure_t, k_t, oh_t, d_mat):
-        """part (b, K) += D @ OH_t, as a matvec when tile t is pure."""
+    def add_to(part, v, pure_t, k_t, oh_t, d_mat, transpose):
+        """part (b, K) += D @ OH_t (D^T when ``transpose``), as the matvec v when tile t is
+        pure; the transpose happens inside the branch that needs it."""
         return lax.cond(
             pure_t,
             lambda: lax.dynamic_update_slice(
                 part, lax.dynamic_slice(part, (0, k_t), (b, 1)) + v[:, None], (0, k_t)),
-            lambda: part + d_mat @ oh_t,
+            lambda: part + (d_mat.T if transpose else d_mat) @ oh_t,
         )
 
     def row(i, acc):
@@ -128,13 +129,14 @@ def _distance_sums(xs, ws, ls, n_clusters: int, n_valid, b: int):
             wj = lax.dynamic_slice(ws, (j * b,), (b,))
             ohj = lax.dynamic_slice(oh, (j * b, 0), (b, n_clusters))
             dij = _pdist_tile(xi, xj)
-            part = add_to(part, dij @ wj, pure[j], tk[j], ohj, dij)
+            part = add_to(part, dij @ wj, pure[j], tk[j], ohj, dij, False)
             cj = lax.dynamic_slice(acc, (j * b, 0), (b, n_clusters))
-            cj = add_to(cj, wi @ dij, pure[i], tk[i], ohi, dij.T)
+            cj = add_to(cj, wi @ dij, pure[i], tk[i], ohi, dij, True)
             return lax.dynamic_update_slice(acc, cj, (j * b, 0)), part
 
         dii = _pdist_tile(xi, xi)  # the diagonal tile
-        part = add_to(jnp.zeros((b, n_clusters), xs.dtype), dii @ wi, pure[i], tk[i], ohi, dii)
+        part = add_to(jnp.zeros((b, n_clusters), xs.dtype), dii @ wi, pure[i], tk[i], ohi, dii,
+                      False)
         acc, part = lax.fori_loop(i + 1, nt, col, (acc, part))
         ci = lax.dynamic_slice(acc, (i * b, 0), (b, n_clusters))
         return lax.dynamic_update_slice(acc, ci + part, (i * b, 0))
