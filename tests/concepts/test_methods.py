@@ -140,3 +140,36 @@ def test_validation_names_the_argument(acts, key):
         cpha(acts, key=None)
     with pytest.raises(ValueError, match="n_sub_concepts=1"):
         cpha(acts, key=key, n_sub_concepts=1)
+
+
+def test_cgap_buckets_do_not_change_the_result(acts, key):
+    """The padded size bucket an image lands in only changes float summation order."""
+    from jaxconcepts.concepts._cgap import bucket_sizes
+
+    assert bucket_sizes(48, 8) == (8, 16, 24, 32, 40, 48)
+    assert bucket_sizes(2048, 4) == (512, 1024, 1536, 2048)
+    assert bucket_sizes(10, 3) == (8, 10)
+    one = cgap(acts, key=key, n_buckets=1, **KW)
+    many = cgap(acts, key=key, n_buckets=8, **KW)
+    for f in ("labels", "sub_labels", "n_concepts", "flags"):
+        np.testing.assert_array_equal(np.asarray(getattr(one, f)), np.asarray(getattr(many, f)))
+    np.testing.assert_allclose(np.asarray(one.metrics), np.asarray(many.metrics), rtol=1e-4)
+    np.testing.assert_allclose(np.asarray(one.inertia), np.asarray(many.inertia), rtol=1e-4)
+
+
+@pytest.mark.parametrize("method", [cgap, cpha])
+def test_no_recompile_for_other_live_counts_max_iter_or_tol(method, acts, key):
+    """One compiled program serves every batch of a shape: other live-channel counts (other
+    buckets), max_iter and tol are traced; max_iter still takes effect."""
+    from jaxconcepts.concepts import cgap_batch, cpha_batch
+
+    jitted = cgap_batch if method is cgap else cpha_batch
+    method(acts, key=key, **KW)
+    before = jitted._cache_size()
+    sparse = acts.copy()
+    sparse[:, : C // 2] = 0  # fewer live channels: a smaller bucket for CGAP
+    method(sparse, key=key, **KW)
+    short = method(acts, key=key, max_iter=1, tol=0.0, **KW)
+    full = method(acts, key=key, max_iter=300, tol=1e-6, **KW)
+    assert jitted._cache_size() == before
+    assert np.all(np.asarray(full.inertia) <= np.asarray(short.inertia) * (1 + 1e-5))
