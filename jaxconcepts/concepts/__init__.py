@@ -3,7 +3,7 @@ and its CRAFT and PCA baselines, behind one interface (fit, transform, concepts)
 
 from ._base import FLAG_ALL_ZERO, FLAG_FEW_CONCEPTS, Concepts, canonical_labels, image_keys
 from ._cgap import cgap, cgap_batch
-from ._cpha import argmax_coords, cpha, cpha_batch, grid_weights
+from ._cpha import cpha, cpha_batch, grid_weights
 from ._c2mf import C2MF, c2mf_objective, default_c2mf_optimizer, fit_c2mf
 from ._craft import (
     Craft,
@@ -26,7 +26,6 @@ __all__ = [
     "cpha",
     "cgap_batch",
     "cpha_batch",
-    "argmax_coords",
     "grid_weights",
     "split_concepts",
     "image_keys",

@@ -65,7 +65,7 @@ def _main_concepts(pt, w, key, max_iter, tol, *, n_concepts, n_init):
     """k-means of the PCA scores pt (D, s): canonical labels (s,), concepts found, inertia."""
     # continuous PCA scores: exact E-step ties have probability 0, so the cheaper lowest-index rule
     res = kmeans_t(pt, w, key, n_clusters=n_concepts, n_init=n_init, max_iter=max_iter, tol=tol,
-                   ties="first")
+                   ties="first", sequential=True)
     lab, n_found = canonical_labels(res.labels, w, n_concepts)
     return lab, n_found, res.inertia
 
@@ -76,9 +76,10 @@ def _sub_concepts(x, w, lab, key, max_iter, tol, *, n_concepts, n_sub, n_init):
     def sub_fn(wl, k):
         p2 = _pca_scores(x, wl, max(n_sub - 1, 1))
         return kmeans_t(p2, wl, k, n_clusters=n_sub, n_init=n_init, max_iter=max_iter, tol=tol,
-                        ties="first").labels
+                        ties="first", sequential=True).labels
 
-    return split_concepts(sub_fn, lab, w, key, n_concepts=n_concepts, n_sub_concepts=n_sub)
+    return split_concepts(sub_fn, lab, w, key, n_concepts=n_concepts, n_sub_concepts=n_sub,
+                          sequential=True)
 
 
 def _metrics(pt, w, lab, n_live, *, n_concepts, block):
@@ -158,7 +159,7 @@ def cgap(
     max_iter: int = 300,
     tol: float = 1e-4,
     group: int = 4,
-    n_buckets: int = 8,
+    n_buckets: int = 2,
     block: tuple[int, int] = (128, 512),
 ) -> Concepts:
     """Concepts of a batch of images by CGAP (§3.2.1, Eq. 1 of Lambert et al.).
@@ -179,7 +180,10 @@ def cgap(
       group: accepted for compatibility and unused (images run one at a time, each in the padded
         size of its live channels).
       n_buckets: number of padded sizes for the live channels (:func:`bucket_sizes`); more
-        buckets waste fewer rows but compile more branches.
+        buckets waste fewer rows but compile more branches (each ~2.5 s). Measured on 32
+        synthetic 2048-channel images (~52 % live): 1 bucket compiles in 3.7 s, 2 in ~7 s, 8 in
+        22 s, and the steady time moves by < 10 % (the silhouette's tile loop already stops at
+        the live count).
       block: silhouette tile (rows, cols); the tiles are square, of side rows.
     Returns: :class:`Concepts`; metrics are computed on the PCA scores k-means clustered.
     Raises: ValueError / TypeError naming the bad argument.

@@ -29,14 +29,7 @@ from ._base import (
 )
 from ._subconcepts import split_concepts
 
-__all__ = ["cpha", "cpha_batch", "argmax_coords", "grid_weights"]
-
-
-def argmax_coords(A):
-    """Coord_i of Eq. 2 for every channel: int32 (..., C, 2) as (row, col) of the first maximum."""
-    h, w = A.shape[-2:]
-    idx = jnp.argmax(A.reshape(*A.shape[:-2], h * w), axis=-1)
-    return jnp.stack([idx // w, idx % w], axis=-1).astype(jnp.int32)
+__all__ = ["cpha", "cpha_batch", "grid_weights"]
 
 
 def grid_weights(idx, live, n_pos: int):

@@ -301,10 +301,14 @@ def kmeans_t(
     max_iter=300,
     tol=1e-4,
     ties: str = "hash",
+    sequential: bool = False,
 ) -> KMeansResult:
     """k-means on transposed points ``xt`` (D, n) with weights ``w`` (n,); no validation.
 
-    ``n_init`` restarts run in parallel (``vmap`` over split keys); the lowest inertia is kept.
+    ``n_init`` restarts run in parallel (``vmap`` over split keys), or one after the other with
+    ``sequential`` (``lax.map``: same result; cheaper on many points, where a ``vmap`` runs every
+    restart for as many Lloyd iterations as the slowest and the empty-cluster relocation at every
+    iteration); the lowest inertia is kept.
     ``ties``: "hash" breaks exact E-step ties by a hash of the coordinates (needed on integer
     grids, see the module docstring); "first" sends them to the lowest centre index, which is
     cheaper and equivalent where exact ties have probability 0 (continuous data).
@@ -316,7 +320,10 @@ def kmeans_t(
         return lloyd_t(xt, w, c0, max_iter=max_iter, tol=tol, hx=hx)
 
     keys = jax.random.split(key, n_init)
-    labels, centers, inertia, n_iter = jax.vmap(one)(keys)
+    if sequential and n_init > 1:
+        labels, centers, inertia, n_iter = lax.map(one, keys)
+    else:
+        labels, centers, inertia, n_iter = jax.vmap(one)(keys)
     b = jnp.argmin(inertia)
     lab = labels[b]
     present = jnp.stack([jnp.any(lab == k) for k in range(n_clusters)])
