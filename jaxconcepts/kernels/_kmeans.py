@@ -261,8 +261,11 @@ def kmeans_plusplus_t(xt, w, key, n_clusters: int, n_local_trials: int | None = 
     return centers
 
 
-def lloyd_t(xt, w, centers, *, max_iter: int = 300, tol: float = 1e-4, hx=None):
+def lloyd_t(xt, w, centers, *, max_iter=300, tol=1e-4, hx=None):
     """Lloyd iterations from ``centers`` in a ``lax.while_loop`` (scikit-learn's stopping rules).
+
+    ``max_iter`` (int) and ``tol`` (float) may be traced scalars: they only enter the loop's
+    condition, so one compiled program serves every value.
 
     ``hx``: optional uint32 (n,) tie-breaking hash of the points (:func:`point_hash_t`); None
     sends ties to the lowest centre index.
@@ -295,13 +298,17 @@ def kmeans_t(
     *,
     n_clusters: int,
     n_init: int = 1,
-    max_iter: int = 300,
-    tol: float = 1e-4,
+    max_iter=300,
+    tol=1e-4,
     ties: str = "hash",
+    sequential: bool = False,
 ) -> KMeansResult:
     """k-means on transposed points ``xt`` (D, n) with weights ``w`` (n,); no validation.
 
-    ``n_init`` restarts run in parallel (``vmap`` over split keys); the lowest inertia is kept.
+    ``n_init`` restarts run in parallel (``vmap`` over split keys), or one after the other with
+    ``sequential`` (``lax.map``: same result; cheaper on many points, where a ``vmap`` runs every
+    restart for as many Lloyd iterations as the slowest and the empty-cluster relocation at every
+    iteration); the lowest inertia is kept.
     ``ties``: "hash" breaks exact E-step ties by a hash of the coordinates (needed on integer
     grids, see the module docstring); "first" sends them to the lowest centre index, which is
     cheaper and equivalent where exact ties have probability 0 (continuous data).
@@ -313,15 +320,20 @@ def kmeans_t(
         return lloyd_t(xt, w, c0, max_iter=max_iter, tol=tol, hx=hx)
 
     keys = jax.random.split(key, n_init)
-    labels, centers, inertia, n_iter = jax.vmap(one)(keys)
+    if sequential and n_init > 1:
+        labels, centers, inertia, n_iter = lax.map(one, keys)
+    else:
+        labels, centers, inertia, n_iter = jax.vmap(one)(keys)
     b = jnp.argmin(inertia)
     lab = labels[b]
     present = jnp.stack([jnp.any(lab == k) for k in range(n_clusters)])
     return KMeansResult(lab, centers[b], inertia[b], n_iter[b], jnp.sum(present).astype(jnp.int32))
 
 
-@partial(jax.jit, static_argnames=("n_clusters", "n_init", "max_iter", "tol", "ties"))
-def _kmeans_jit(x, w, key, *, n_clusters, n_init, max_iter, tol, ties):
+@partial(jax.jit, static_argnames=("n_clusters", "n_init", "ties"))
+def _kmeans_jit(x, w, key, max_iter, tol, *, n_clusters, n_init, ties):
+    """``max_iter`` and ``tol`` are traced (int32 / float scalars): changing them reuses the
+    compiled program."""
     return kmeans_t(x.T, w, key, n_clusters=n_clusters, n_init=n_init, max_iter=max_iter, tol=tol,
                     ties=ties)
 
@@ -347,6 +359,7 @@ def kmeans(
       x: float (n, D) points.
       weights: float (n,) non-negative sample weights or bool (n,) mask; 0/False = absent.
       n_clusters: K >= 1.  key: PRNG key.  n_init >= 1 restarts.  max_iter >= 1.  tol >= 0.
+        (``max_iter`` and ``tol`` are traced: another value reuses the compiled program.)
       ties: "hash" or "first", how exact E-step ties are broken; see :func:`kmeans_t`.
     Returns: :class:`KMeansResult`.
     Raises: ValueError / TypeError for bad shapes, dtypes or hyperparameters.
@@ -360,8 +373,8 @@ def kmeans(
     _check_hyper(n_clusters=n_clusters, n_init=n_init, max_iter=max_iter, tol=tol)
     if ties not in ("hash", "first"):
         raise ValueError(f"ties={ties!r}; valid choices: ['hash', 'first']")
-    return _kmeans_jit(x, w, key, n_clusters=n_clusters, n_init=n_init, max_iter=max_iter, tol=tol,
-                       ties=ties)
+    return _kmeans_jit(x, w, key, jnp.int32(max_iter), jnp.asarray(tol, x.dtype),
+                       n_clusters=n_clusters, n_init=n_init, ties=ties)
 
 
 def _check_weights(weights, n, dtype):

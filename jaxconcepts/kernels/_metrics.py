@@ -9,10 +9,11 @@ scikit-learn: silhouette 0 for a point alone in its cluster and where a = b = 0;
 all centroids coincide, and coincident centroid pairs ignored. scikit-learn raises when fewer than
 2 non-empty clusters exist; here every metric is 0 in that case (the caller flags it).
 
-The silhouette is O(n^2): it runs over square tiles of the distance matrix (side ``block[0]``;
-``block[1]`` is accepted and unused), each symmetric tile pair computed once and reduced into K
-per-cluster sums by a product with the weighted one-hot labels, so memory stays O(n * K) and no
-n x n matrix exists.
+The silhouette is O(n^2): the present points are counting-sorted by cluster, then it runs over
+square tiles of the distance matrix (side ``block[0]``; ``block[1]`` is accepted and unused),
+each symmetric tile pair computed once and reduced into per-cluster sums, by a matrix-vector
+product with the weights where a tile holds one cluster (all but <= K - 1 tiles), by a product
+with the weighted one-hot labels elsewhere; memory stays O(n * K) and no n x n matrix exists.
 Distances are direct differences, not |x|^2 + |y|^2 - 2 x.y,
 which loses precision in float32.
 """
@@ -64,41 +65,83 @@ def _pdist_tile(ar, bc):
     return jnp.sqrt(acc)
 
 
-def _distance_sums(xt, lab, w, n_clusters: int, n_valid, block: tuple[int, int]):
-    """S (n, K): S[i, k] = sum_j w_j [l_j = k] |x_i - x_j| over the first n_valid points.
+def _sort_by_cluster(xt, w, labels, n_clusters: int):
+    """Counting sort of the present points by cluster (stable; absent points last).
 
-    Rows beyond n_valid hold unspecified values. Square tiles of side ``block[0]``; each
-    unordered tile pair (I, J), J >= I, is computed once (the distance matrix is symmetric) and
-    feeds both S[I] += D @ OH[J] and S[J] += D^T @ OH[I], with OH the weighted one-hot (n, K):
-    half the square roots of the full matrix, and no n x n matrix is ever materialised.
+    Returns (xs (D, n), ws (n,), ls (n,) with -1 for absent, n_present, cluster start offsets
+    (K + 1,)). A cumsum of the one-hot labels, then a scatter: no comparison sort.
     """
-    d_feat, n = xt.shape
-    b = block[0]
+    present = (w > 0) & (labels >= 0)
+    lab = jnp.where(present, labels, n_clusters)  # absent points: a last pseudo-cluster
+    oh = lab[:, None] == jnp.arange(n_clusters + 1)[None, :]  # (n, K + 1)
+    cnt = jnp.sum(oh, axis=0, dtype=jnp.int32)
+    start = jnp.concatenate([jnp.zeros((1,), jnp.int32), jnp.cumsum(cnt)])  # (K + 2,)
+    rank = jnp.sum(jnp.where(oh, jnp.cumsum(oh, axis=0, dtype=jnp.int32), 0), axis=1) - 1
+    pos = start[lab] + rank  # a permutation of [0, n)
+    xs = jnp.zeros_like(xt).at[:, pos].set(xt)
+    ws = jnp.zeros_like(w).at[pos].set(jnp.where(present, w, 0.0))
+    ls = jnp.full(labels.shape, -1, jnp.int32).at[pos].set(jnp.where(present, lab, -1))
+    return xs, ws, ls, start[n_clusters], start[: n_clusters + 1]
+
+
+def _distance_sums(xs, ws, ls, n_clusters: int, n_valid, b: int):
+    """S (n, K): S[i, k] = sum_j w_j [l_j = k] |x_i - x_j| over the first n_valid points, which
+    are sorted by cluster (:func:`_sort_by_cluster`); rows beyond n_valid are unspecified.
+
+    Square tiles of side b; each unordered tile pair (I, J), J >= I, is computed once (the
+    distance matrix is symmetric) and feeds both S[I] and S[J]. Sorted points make almost every
+    tile hold one cluster: its contribution is then a matrix-vector product with the weights
+    (D @ w_J into column k(J)), and only the <= K - 1 tiles that straddle a cluster boundary take
+    the product with the weighted one-hot (n, K), about twice as costly. No n x n matrix exists.
+    """
+    d_feat, n = xs.shape
     n_pad = -(-n // b) * b
-    xt = jnp.pad(xt, ((0, 0), (0, n_pad - n)))
-    oh = jnp.pad(_onehot_w(lab, w, n_clusters), ((0, n_pad - n), (0, 0)))  # (n_pad, K)
+    xs = jnp.pad(xs, ((0, 0), (0, n_pad - n)))
+    ws = jnp.pad(ws, (0, n_pad - n))
+    ls = jnp.pad(ls, (0, n_pad - n), constant_values=-1)
+    oh = (ls[:, None] == jnp.arange(n_clusters)[None, :]) * ws[:, None]  # (n_pad, K)
     nt = (n_valid + b - 1) // b
+    # a tile is "pure" when its present points share one cluster (absent ones weigh 0)
+    lt = ls.reshape(-1, b)
+    lo = jnp.min(jnp.where(lt >= 0, lt, n_clusters), axis=1)
+    hi = jnp.max(lt, axis=1)
+    pure = lo >= hi  # (also an all-absent tile: its weights are 0)
+    tk = jnp.clip(hi, 0, n_clusters - 1)  # its cluster
+
+    def add_to(part, v, pure_t, k_t, oh_t, d_mat, transpose):
+        """part (b, K) += D @ OH_t (D^T when ``transpose``), as the matvec v when tile t is
+        pure; the transpose happens inside the branch that needs it."""
+        return lax.cond(
+            pure_t,
+            lambda: lax.dynamic_update_slice(
+                part, lax.dynamic_slice(part, (0, k_t), (b, 1)) + v[:, None], (0, k_t)),
+            lambda: part + (d_mat.T if transpose else d_mat) @ oh_t,
+        )
 
     def row(i, acc):
-        xi = lax.dynamic_slice(xt, (0, i * b), (d_feat, b))
+        xi = lax.dynamic_slice(xs, (0, i * b), (d_feat, b))
+        wi = lax.dynamic_slice(ws, (i * b,), (b,))
         ohi = lax.dynamic_slice(oh, (i * b, 0), (b, n_clusters))
 
         def col(j, st):
             acc, part = st
-            xj = lax.dynamic_slice(xt, (0, j * b), (d_feat, b))
+            xj = lax.dynamic_slice(xs, (0, j * b), (d_feat, b))
+            wj = lax.dynamic_slice(ws, (j * b,), (b,))
             ohj = lax.dynamic_slice(oh, (j * b, 0), (b, n_clusters))
             dij = _pdist_tile(xi, xj)
-            part = part + dij @ ohj
+            part = add_to(part, dij @ wj, pure[j], tk[j], ohj, dij, False)
             cj = lax.dynamic_slice(acc, (j * b, 0), (b, n_clusters))
-            acc = lax.dynamic_update_slice(acc, cj + dij.T @ ohi, (j * b, 0))
-            return acc, part
+            cj = add_to(cj, wi @ dij, pure[i], tk[i], ohi, dij, True)
+            return lax.dynamic_update_slice(acc, cj, (j * b, 0)), part
 
-        part = _pdist_tile(xi, xi) @ ohi  # the diagonal tile
+        dii = _pdist_tile(xi, xi)  # the diagonal tile
+        part = add_to(jnp.zeros((b, n_clusters), xs.dtype), dii @ wi, pure[i], tk[i], ohi, dii,
+                      False)
         acc, part = lax.fori_loop(i + 1, nt, col, (acc, part))
         ci = lax.dynamic_slice(acc, (i * b, 0), (b, n_clusters))
         return lax.dynamic_update_slice(acc, ci + part, (i * b, 0))
 
-    acc = lax.fori_loop(0, nt, row, jnp.zeros((n_pad, n_clusters), xt.dtype))
+    acc = lax.fori_loop(0, nt, row, jnp.zeros((n_pad, n_clusters), xs.dtype))
     return acc[:n]
 
 
@@ -107,29 +150,28 @@ def silhouette_t(xt, w, labels, n_clusters: int, *, block=(128, 512), n_valid=No
 
     s_i = (b_i - a_i) / max(a_i, b_i) with a_i the mean distance to the other members of its
     cluster (sum over the cluster / (n_own - 1)) and b_i the lowest mean distance to another
-    non-empty cluster. ``n_valid`` (dynamic int) promises that points from index n_valid on are
-    absent, so their tiles are skipped (live channels compacted first).
+    non-empty cluster. The present points are first sorted by cluster, so the tile loops stop at
+    the number of present points (``n_valid`` is accepted for compatibility and not needed).
     """
+    del n_valid
     n = xt.shape[1]
-    w = jnp.where(labels >= 0, w, 0.0)
-    lab = jnp.maximum(labels, 0)
-    oh = _onehot_w(labels, w, n_clusters)
-    cnt = jnp.sum(oh, axis=0)
     if isinstance(block, int):
         block = (block, block)
-    block = (min(block[0], n), min(block[1], n))
-    s = _distance_sums(xt, jnp.where(w > 0, labels, -1), w, n_clusters,
-                       n if n_valid is None else n_valid, block)  # (n, K)
+    b = min(block[0], n)
+    xs, ws, ls, n_present, _ = _sort_by_cluster(xt, w, labels, n_clusters)
+    lab = jnp.maximum(ls, 0)
+    cnt = jnp.sum(_onehot_w(ls, ws, n_clusters), axis=0)
+    s = _distance_sums(xs, ws, ls, n_clusters, n_present, b)  # (n, K)
     n_own = cnt[lab]
     a = jnp.take_along_axis(s, lab[:, None], axis=1)[:, 0] / jnp.maximum(n_own - 1.0, 1e-30)
     other = (jnp.arange(n_clusters)[None, :] != lab[:, None]) & (cnt[None, :] > 0)
     mean_d = s / jnp.where(cnt > 0, cnt, 1.0)[None, :]
-    b = jnp.min(jnp.where(other, mean_d, jnp.inf), axis=1)
-    den = jnp.maximum(a, b)
-    ok = (n_own > 1) & (den > 0) & jnp.isfinite(b) & (w > 0)
-    sil = jnp.where(ok, (b - a) / jnp.where(ok, den, 1.0), 0.0)
-    wsum = jnp.sum(w)
-    score = jnp.sum(w * sil) / jnp.where(wsum > 0, wsum, 1.0)
+    b_ = jnp.min(jnp.where(other, mean_d, jnp.inf), axis=1)
+    den = jnp.maximum(a, b_)
+    ok = (n_own > 1) & (den > 0) & jnp.isfinite(b_) & (ws > 0)
+    sil = jnp.where(ok, (b_ - a) / jnp.where(ok, den, 1.0), 0.0)
+    wsum = jnp.sum(ws)
+    score = jnp.sum(ws * sil) / jnp.where(wsum > 0, wsum, 1.0)
     return jnp.where(jnp.sum(cnt > 0) >= 2, score, 0.0)
 
 

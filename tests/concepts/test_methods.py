@@ -140,3 +140,58 @@ def test_validation_names_the_argument(acts, key):
         cpha(acts, key=None)
     with pytest.raises(ValueError, match="n_sub_concepts=1"):
         cpha(acts, key=key, n_sub_concepts=1)
+
+
+def test_cgap_buckets_do_not_change_the_result(acts, key):
+    """The padded size bucket an image lands in only changes float summation order."""
+    from jaxconcepts.concepts._cgap import bucket_sizes
+
+    assert bucket_sizes(48, 8) == (8, 16, 24, 32, 40, 48)
+    assert bucket_sizes(2048, 4) == (512, 1024, 1536, 2048)
+    assert bucket_sizes(10, 3) == (8, 10)
+    one = cgap(acts, key=key, n_buckets=1, **KW)
+    many = cgap(acts, key=key, n_buckets=8, **KW)
+    for f in ("labels", "sub_labels", "n_concepts", "flags"):
+        np.testing.assert_array_equal(np.asarray(getattr(one, f)), np.asarray(getattr(many, f)))
+    np.testing.assert_allclose(np.asarray(one.metrics), np.asarray(many.metrics), rtol=1e-4)
+    np.testing.assert_allclose(np.asarray(one.inertia), np.asarray(many.inertia), rtol=1e-4)
+
+
+@pytest.mark.parametrize("method", [cgap, cpha])
+def test_no_recompile_for_other_live_counts_max_iter_or_tol(method, acts, key):
+    """One compiled program serves every batch of a shape: other live-channel counts (other
+    buckets), max_iter and tol are traced; max_iter still takes effect."""
+    from jaxconcepts.concepts import cgap_batch, cpha_batch
+
+    jitted = cgap_batch if method is cgap else cpha_batch
+    method(acts, key=key, **KW)
+    before = jitted._cache_size()
+    sparse = acts.copy()
+    sparse[:, : C // 2] = 0  # fewer live channels: a smaller bucket for CGAP
+    method(sparse, key=key, **KW)
+    short = method(acts, key=key, max_iter=1, tol=0.0, **KW)
+    full = method(acts, key=key, max_iter=300, tol=1e-6, **KW)
+    assert jitted._cache_size() == before
+    assert np.all(np.asarray(full.inertia) <= np.asarray(short.inertia) * (1 + 1e-5))
+
+
+def test_split_concepts_sequential_equals_vmapped():
+    """Splitting the concepts one after the other (CGAP's choice) gives the vmapped result."""
+    from jaxconcepts.concepts import split_concepts
+
+    rng = np.random.default_rng(5)
+    xt = jnp.asarray(rng.normal(size=(2, 90)), jnp.float32)
+    w = jnp.asarray(rng.random(90) < 0.9, jnp.float32)
+    labels = jnp.asarray(np.where(np.asarray(w) > 0, rng.integers(0, 4, 90), -1), jnp.int32)
+
+    def run(sequential):
+        fn = lambda wl, k: kmeans_t(xt, wl, k, n_clusters=3, ties="first").labels  # noqa: E731
+        return jax.jit(lambda l, w, k: split_concepts(
+            fn, l, w, k, n_concepts=4, n_sub_concepts=3, sequential=sequential))(
+                labels, w, jax.random.key(1))
+
+    (sa, na), (sb, nb) = run(False), run(True)
+    np.testing.assert_array_equal(np.asarray(sa), np.asarray(sb))
+    np.testing.assert_array_equal(np.asarray(na), np.asarray(nb))
+    assert np.all(np.asarray(na) == 3)
+    np.testing.assert_array_equal(np.asarray(sa) >= 0, np.asarray(labels) >= 0)

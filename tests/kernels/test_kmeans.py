@@ -106,6 +106,20 @@ def test_jit_equals_eager_and_no_retrace(key):
     assert _kmeans_jit._cache_size() == before
 
 
+def test_max_iter_and_tol_are_traced(key):
+    """Another max_iter / tol reuses the compiled program, and still takes effect."""
+    x, _ = blobs(5, n=200, k=6, d=3, spread=3.0)
+    kmeans(x, n_clusters=6, key=key, max_iter=300, tol=1e-4)
+    before = _kmeans_jit._cache_size()
+    one = kmeans(x, n_clusters=6, key=key, max_iter=1, tol=0.0)
+    loose = kmeans(x, n_clusters=6, key=key, max_iter=300, tol=1e3)
+    full = kmeans(x, n_clusters=6, key=key, max_iter=300, tol=0.0)
+    assert _kmeans_jit._cache_size() == before
+    assert int(one.n_iter) == 1 and int(loose.n_iter) == 1
+    assert int(full.n_iter) > 1
+    assert float(full.inertia) <= float(one.inertia) + 1e-3
+
+
 def test_validation_errors(key):
     x = np.zeros((5, 2), np.float32)
     with pytest.raises(ValueError, match="n_clusters"):
@@ -272,3 +286,23 @@ def test_weighted_grid_equals_repeated_points_with_ties(seed):
     np.testing.assert_array_equal(lab_a, np.asarray(b.labels)[:raw.shape[1]])
     np.testing.assert_allclose(float(a.inertia), float(b.inertia), rtol=1e-5, atol=1e-5)
     assert int(a.n_clusters) == int(b.n_clusters) == min(3, int(np.sum(w > 0)))
+
+
+@pytest.mark.parametrize("ties", ["first", "hash"])
+def test_sequential_restarts_equal_vmapped(ties):
+    """``sequential=True`` (restarts one after the other) keeps the same restart: same labels,
+    centres and inertia as the vmapped restarts, on blobs where restarts do differ."""
+    rng = np.random.default_rng(3)
+    x = np.concatenate([rng.normal(c, 1.0, (60, 3)) for c in (0.0, 2.5, 5.0, 7.5)])
+    w = (rng.random(len(x)) < 0.8).astype(np.float32)
+    xt, wj = jnp.asarray(x.T, jnp.float32), jnp.asarray(w)
+    for seed in range(4):
+        key = jax.random.key(seed)
+        a, b = (jax.jit(lambda xt, w, k, s=s: kmeans_t(xt, w, k, n_clusters=5, n_init=4, ties=ties,
+                                                       sequential=s))(xt, wj, key)
+                for s in (False, True))
+        np.testing.assert_array_equal(np.asarray(a.labels), np.asarray(b.labels))
+        np.testing.assert_allclose(np.asarray(a.centers), np.asarray(b.centers), rtol=1e-5,
+                                   atol=1e-5)
+        np.testing.assert_allclose(float(a.inertia), float(b.inertia), rtol=1e-5)
+        assert int(a.n_iter) == int(b.n_iter)
