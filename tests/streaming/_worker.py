@@ -1,4 +1,7 @@
-"""Run one streamed fit in a subprocess: ``python -m tests.streaming._worker STORE OUT METHOD``.
+"""Run one streamed fit in a subprocess:
+``python -m tests.streaming._worker STORE OUT METHOD [MAX_STEPS [KILL_AFTER]]``.
+
+With ``KILL_AFTER`` the process SIGKILLs itself after that many passes (a crash mid-fit).
 
 Multi-process runs set JAX_COORDINATOR_ADDRESS / JAX_NUM_PROCESSES / JAX_PROCESS_ID; forced CPU
 devices come from XLA_FLAGS. Writes ``OUT`` (npz) from process 0 only.
@@ -14,7 +17,7 @@ jax.config.update("jax_cpu_collectives_implementation", "gloo")
 from jaxconcepts.streaming import initialize_distributed  # noqa: E402
 
 
-def main(store, out, method, max_steps="3"):
+def main(store, out, method, max_steps="3", kill_after=None):
     initialize_distributed()
     import numpy as np
 
@@ -25,10 +28,18 @@ def main(store, out, method, max_steps="3"):
     rows = RowsView(store, images_per_batch=8 * jax.local_device_count(),
                     process_index=jax.process_index(), process_count=jax.process_count())
     t0 = time.perf_counter()
+
+    def crash(step, loss, secs):
+        if kill_after is not None and step + 1 >= int(kill_after):
+            import os
+            import signal
+
+            os.kill(os.getpid(), signal.SIGKILL)
+
     if method == "c2mf":
         m = fit_c2mf_streamed(rows, 4, key=jax.random.key(0), alpha=0.01, max_steps=int(max_steps),
                               tol=0.0, code_sweeps=20, gate_steps=10, dict_sweeps=5,
-                              learning_rate=0.05, init_rows=2048, mesh=mesh)
+                              learning_rate=0.05, init_rows=2048, mesh=mesh, callback=crash)
         res = {"W": np.asarray(m.W), "logits": np.asarray(m.logits), "loss": m.loss_history}
     else:
         m = fit_nmf_streamed(rows, 4, key=jax.random.key(0), max_steps=int(max_steps), tol=0.0,

@@ -27,19 +27,19 @@ def test_two_processes_equal_one(store, tmp_path):
 
 def test_killed_fit_rerun_is_identical(store, tmp_path):
     import os
+    import signal
     import subprocess
     import sys
-    import time
 
     from .conftest import ROOT
 
     first = run_worker(store, tmp_path / "a.npz", "c2mf")
     env = dict(os.environ, PYTHONPATH=str(ROOT), JAX_PLATFORMS="cpu")
-    p = subprocess.Popen([sys.executable, "-m", "tests.streaming._worker", str(store),
-                          str(tmp_path / "killed.npz"), "c2mf", "50"], cwd=ROOT, env=env)
-    time.sleep(6)
-    p.kill()
-    p.wait()
+    # SIGKILL after 2 of 50 passes, from inside the fit (deterministic, whatever the machine's speed)
+    rc = subprocess.run([sys.executable, "-m", "tests.streaming._worker", str(store),
+                         str(tmp_path / "killed.npz"), "c2mf", "50", "2"], cwd=ROOT, env=env,
+                        timeout=600).returncode
+    assert rc == -signal.SIGKILL
     assert not (tmp_path / "killed.npz").exists()
     again = run_worker(store, tmp_path / "b.npz", "c2mf")
     for key in ("W", "logits", "loss"):
