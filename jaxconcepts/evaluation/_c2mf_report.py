@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from typing import Mapping, Sequence
 
-__all__ = ["solved_note", "disabled_report", "loss_csv", "markdown_report", "fmt_pm"]
+__all__ = ["solved_note", "disabled_report", "c2mf_summary", "loss_csv", "markdown_report", "fmt_pm"]
 
 METHOD_NAMES = {"c2mf": "Ours (C2MF)", "craft": "CRAFT-style NMF", "pca": "PCA"}
 #: fewest test images (per class, or in all) behind a reported mean ± std: a per-class accuracy from
@@ -282,3 +282,16 @@ def disabled_report(dataset: str, n_images: int, n_classes: int) -> tuple[dict, 
                "n_classes": n_classes}
     md = f"## C2MF evaluation ({dataset})\n\n**C2MF is {reason}**\n"
     return metrics, md
+
+
+def c2mf_summary(metrics: Mapping, dataset: str) -> str:
+    """The lines the ``c2mf`` stage prints: the note, each fit's headline numbers, the time."""
+    lines = [f"c2mf ({dataset}): {metrics['note']}"] if metrics["note"] else []
+    for m, per_k in metrics["results"].items():
+        for kk, e in per_k.items():
+            r = e["reconstruction"]
+            lines.append(f"c2mf {m} {kk} (k={e['k_used']}): rec acc (pred) "
+                         f"{r['acc_pred_mean']} | test mse {e['consistency']['test_mse']:.4g}")
+    lines.append(f"c2mf ({dataset}): {metrics['seconds']} s; "
+                 f"{len(metrics['too_small_classes'])} classes too small")
+    return "\n".join(lines)

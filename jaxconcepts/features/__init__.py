@@ -35,7 +35,15 @@ _LAZY = {
 
 __all__ = ["ActivationStore", "Batch", "HeadParams", "StoreWriter", "FIELDS", "STORE_DTYPES",
            "RowBatch", "RowsView",
-           "torch_head", *_LAZY]
+           "torch_head", "set_threads", *_LAZY]
+
+
+def set_threads(n: int | None) -> None:
+    """torch's intra-op threads (``extract.threads``); None leaves torch's default."""
+    if n:
+        import torch
+
+        torch.set_num_threads(int(n))
 
 
 def torch_head(store):

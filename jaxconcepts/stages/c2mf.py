@@ -1,41 +1,13 @@
 """Stage ``c2mf``: C2MF, CRAFT-style NMF and PCA concepts, evaluated as in the C2MF paper (§3.3).
 
-Reads the activation store (``data/<ds>/activations``) and writes
-
-- ``data/<ds>/c2mf/dictionaries.safetensors``: per method and k the dictionary
-  (``c2mf_k{k}_W`` (k, c), ``c2mf_k{k}_gates`` (Y, k), ``craft_k{k}_W`` / ``pca_k{k}_W`` (Y, k, c),
-  ``pca_k{k}_mean`` (Y, c)) and ``classes`` (Y,), the store class of each fitted class;
-- ``reports/<ds>/c2mf.json``: DVC metrics (per method and k: insertion/deletion AUC with Grad-CAM
-  and IG ranking, concept similarity, per-class reconstruction accuracy, consistency; the
-  multi-class ablation; classes left out; the planted ground-truth scores when they exist);
-- ``reports/<ds>/c2mf_loss.csv``: the C2MF objective per step for each k (DVC plot);
-- ``reports/<ds>/c2mf.md``: Markdown tables in the layout of the paper's Tables 1–3.
-
-Rows: every spatial position of every image, ``(B·H·W, C)``; the class of an image is the store's
-``target`` (the predicted class unless extraction used labels), ``pred``, or ``label`` (falling back
-to the prediction for unlabelled images), per ``c2mf.labels``. Images are split train/test per
-class by image (seeded); classes with fewer than ``min_images`` images are reported and left out.
-Kept classes are remapped to ``0..Y-1`` for fitting; ``classes`` keeps the mapping.
-
-The CRAFT baseline is fitted as in CRAFT: per class, NMF of the spatially averaged activations of
-random crops of the *train* images (``data/<ds>/crops``, written by the ``crops`` stage with the
-torch model), with Sobol total indices as its own concept importance; its test codes are NNLS on
-its W, like every method. ``craft_source: rows`` instead fits it on the full-image rows clipped at
-0 (no crops stage needed). Figures 2–4 of the paper (insertion/deletion curves with Grad-CAM and
-IG ranking; reconstruction accuracy vs number of concepts) go to ``reports/<ds>/c2mf_figures/``.
-
-The suite lives in :mod:`jaxconcepts.evaluation` (``run_c2mf``); this stage reads its params section
-(every key required: ``params.yaml`` is the only home of the values), calls it and writes the
-outputs. Everything is computed before anything is written: a NaN in the C2MF loss stops the stage
-with the solver's error (naming the step) and leaves the previous outputs untouched.
-
-The concept atlas (``c2mf.atlas_k``; sections ``naming`` and ``atlas``): for each method, the
-fitted dictionary of that k gives per concept its top images with the code map, its name in the
-classifier's label space (optionally CLIP's words, ``naming.clip_checkpoint``), the classes that use
-it, a class × concept usage figure and per-class recipes (``reports/<ds>/c2mf_atlas.md``, figures in
-``c2mf_figures/``). The α sweep (``c2mf.alpha_sweep``, k = ``c2mf.sweep_k``) refits C2MF per α
-(``reports/<ds>/c2mf_alpha_sweep.{md,json}``, ``c2mf_figures/alpha_sweep.png``). With
-``c2mf.enabled: false`` nothing is fitted and every output says why.
+Reads the activation store (and the ``crops`` stage's output for CRAFT), fits every method and k
+streamed from the store (:func:`jaxconcepts.evaluation.run_c2mf`), and writes the dictionaries
+(``data/<ds>/c2mf/``), the metrics, tables, loss curves, concept atlas and α sweep
+(``reports/<ds>/c2mf*``) and the paper's Figs. 2–4 (``reports/<ds>/c2mf_figures/``); the formats
+are in docs/ARCHITECTURE.md. Everything is computed before anything is written: a NaN in the C2MF
+loss stops the stage with the solver's error and leaves the previous outputs untouched. With
+``c2mf.enabled: false`` nothing is fitted and every output says why. Under several processes
+(``JAX_*`` or SLURM variables) the fits are collective and process 0 writes.
 """
 
 from __future__ import annotations
@@ -65,7 +37,7 @@ def main(argv: list[str] | None = None) -> None:
     from jaxconcepts.evaluation import loss_csv, markdown_report, run_c2mf
     from jaxconcepts.evaluation._alpha_sweep import alpha_sweep_markdown, sweep_fitted_split
     from jaxconcepts.evaluation._c2mf_atlas import atlas_markdown, fitted_atlases
-    from jaxconcepts.evaluation._c2mf_report import disabled_report
+    from jaxconcepts.evaluation._c2mf_report import c2mf_summary, disabled_report
     from jaxconcepts.features import ActivationStore
     from jaxconcepts.viz import load_model_view
     from jaxconcepts.viz._atlas import recipe_table
@@ -157,15 +129,7 @@ def main(argv: list[str] | None = None) -> None:
     write_json(out / "c2mf_alpha_sweep.json", {"rows": sweep})
     write_text(out / "c2mf_alpha_sweep.md", alpha_sweep_markdown(
         sweep, dataset=ds, alpha=cfg["alpha"], figure=more.get(("sweep", "alpha"))))
-    if metrics["note"]:
-        print(f"c2mf ({ds}): {metrics['note']}")
-    for m, per_k in metrics["results"].items():
-        for kk, e in per_k.items():
-            r = e["reconstruction"]
-            print(f"c2mf {m} {kk} (k={e['k_used']}): rec acc (pred) "
-                  f"{r['acc_pred_mean']} | test mse {e['consistency']['test_mse']:.4g}")
-    print(f"c2mf ({ds}): {metrics['seconds']} s; {len(metrics['too_small_classes'])} "
-          "classes too small")
+    print(c2mf_summary(metrics, ds))
 
 
 if __name__ == "__main__":

@@ -19,12 +19,9 @@ def main(argv: list[str] | None = None) -> None:
     args = stage_parser(__doc__.splitlines()[0]).parse_args(argv)
     cfg, seed = stage_config(args, "extract", "seed")
     p = asdict(cfg)
-    import torch
+    from jaxconcepts.features import extract, load_model_from_params, set_threads
 
-    from jaxconcepts.features import extract, load_model_from_params
-
-    if p["threads"]:
-        torch.set_num_threads(int(p["threads"]))
+    set_threads(p["threads"])
     lm = load_model_from_params(p, seed=int(seed))
     t0 = time.perf_counter()
     manifest = extract(
