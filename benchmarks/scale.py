@@ -60,22 +60,6 @@ def ensure_store(args, n_rows) -> Path:
     return p
 
 
-class SingleClass:
-    """A rows view with every row in class 0 (one NMF of all rows, as scikit-learn fits)."""
-
-    def __init__(self, rows):
-        self.rows, self.n_classes, self.channels = rows, 1, rows.channels
-        self.class_rows = np.array([rows.n_rows])
-
-    def __iter__(self):
-        for b in self.rows:
-            yield b._replace(y=np.zeros_like(b.y))
-
-    def sample(self, n, *, seed):
-        A, _ = self.rows.sample(n, seed=seed)
-        return A, np.zeros(len(A), np.int32)
-
-
 def child(argv):
     """One fit in this process; prints a JSON line."""
     import jax
@@ -91,6 +75,8 @@ def child(argv):
     ap.add_argument("--passes", type=int, default=2)
     ap.add_argument("--k", type=int, default=10)
     ap.add_argument("--save")
+    ap.add_argument("--code-sweeps", type=int, default=30)
+    ap.add_argument("--init-rows", type=int, default=65536)
     a = ap.parse_args(argv)
     initialize_distributed()
     mesh = data_mesh()
@@ -106,13 +92,18 @@ def child(argv):
     t0 = time.perf_counter()
     if a.method == "c2mf":
         m = fit_c2mf_streamed(rows, a.k, key=jax.random.key(0), alpha=0.01, max_steps=a.passes,
-                              tol=0.0, code_sweeps=30, gate_steps=10, dict_sweeps=10,
-                              learning_rate=0.05, init_rows=65536, mesh=mesh, callback=cb)
+                              tol=0.0, code_sweeps=a.code_sweeps, gate_steps=10, dict_sweeps=10,
+                              learning_rate=0.05, init_rows=a.init_rows, mesh=mesh, callback=cb)
         W = np.asarray(m.W)
     else:
-        view = SingleClass(rows) if a.method == "nmf1" else rows
+        view = rows
+        if a.method == "nmf1":  # one NMF of all rows (one class), as scikit-learn fits
+            view = RowsView(a.store, images_per_batch=rows.images_per_batch,
+                            process_index=jax.process_index(), process_count=jax.process_count(),
+                            classes=np.zeros(n_rows // rows.rows_per_image, np.int64))
         m = fit_nmf_streamed(view, a.k, key=jax.random.key(0), max_steps=a.passes, tol=0.0,
-                             code_sweeps=30, dict_sweeps=10, init_rows=65536, mesh=mesh,
+                             code_sweeps=a.code_sweeps, dict_sweeps=10, init_rows=a.init_rows,
+                             mesh=mesh,
                              callback=cb)
         W = np.asarray(m.W)
     total = time.perf_counter() - t0
@@ -128,11 +119,12 @@ def child(argv):
         print("RESULT " + json.dumps(out), flush=True)
 
 
-def run_child(args, store, method, *, passes, devices=1, processes=1, save=None):
+def run_child(args, store, method, *, passes, devices=1, processes=1, save=None, extra=()):
     env = dict(os.environ, PYTHONPATH=str(ROOT), JAX_PLATFORMS="cpu",
                XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}")
     cmd = [sys.executable, "-m", "benchmarks.scale", "--child", str(store), method,
-           "--passes", str(passes), "--k", str(args.k)] + (["--save", str(save)] if save else [])
+           "--passes", str(passes), "--k", str(args.k)] + (["--save", str(save)] if save else []) \
+        + list(extra)
     if processes == 1:
         procs = [subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.PIPE, text=True)]
     else:
@@ -192,6 +184,11 @@ def main(argv=None):
     ap.add_argument("--k", type=int, default=10)
     ap.add_argument("--passes", type=int, default=2)
     ap.add_argument("--nmf-passes", type=int, default=15, help="max passes, sklearn comparison")
+    ap.add_argument("--nmf-code-sweeps", type=int, default=10,
+                    help="code sweeps per batch, sklearn comparison (the pipeline's default)")
+    ap.add_argument("--nmf-init-rows", type=int, default=8192,
+                    help="rows of the in-memory start, sklearn comparison (sklearn starts from "
+                         "its first batch of 2048)")
     ap.add_argument("--sk-epochs", type=int, default=1)
     ap.add_argument("--data-dir", default="/work/scale_data")
     ap.add_argument("--skip", default="", help="comma list of: memory,sklearn,scaleout")
@@ -213,7 +210,8 @@ def main(argv=None):
         sk_secs, sk_err = sklearn_minibatch(args, small)
         print(f"sklearn MiniBatchNMF: {args.sk_epochs} epoch(s) {sk_secs:.1f} s, error "
               f"{sk_err:.5f}", flush=True)
-        ours = run_child(args, small, "nmf1", passes=args.nmf_passes)
+        ours = run_child(args, small, "nmf1", passes=args.nmf_passes, extra=(
+            "--code-sweeps", str(args.nmf_code_sweeps), "--init-rows", str(args.nmf_init_rows)))
         hist = np.asarray(ours["history"])
         hit = np.flatnonzero(hist <= sk_err)
         t_ours = (ours["seconds_init"] + sum(ours["seconds_per_pass"][:hit[0] + 1])

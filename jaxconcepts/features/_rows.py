@@ -36,6 +36,17 @@ import numpy as np
 
 __all__ = ["RowBatch", "RowsView", "read_tensor", "tensor_info"]
 
+
+def _cast_transposed(raw: np.ndarray, out: np.ndarray) -> None:
+    """``out[...] = raw.transpose(0, 2, 1)`` as float32, for float16 / bfloat16 / float32 ``raw``."""
+    import torch  # features/ is torch's home; imported on first read only
+
+    if raw.dtype == ml_dtypes.bfloat16:
+        src = torch.from_numpy(np.ascontiguousarray(raw).view(np.int16)).view(torch.bfloat16)
+    else:
+        src = torch.from_numpy(np.ascontiguousarray(raw))
+    torch.from_numpy(out).copy_(src.transpose(1, 2))
+
 _ST_DTYPES = {"F16": np.float16, "BF16": ml_dtypes.bfloat16, "F32": np.float32,
               "F64": np.float64, "I32": np.int32, "I64": np.int64, "U8": np.uint8,
               "BOOL": np.bool_}
@@ -185,22 +196,39 @@ class RowsView:
         """``(Y,)`` rows per class in the whole store (0 for a class with no rows)."""
         return self.class_images * self.rows_per_image
 
-    def read_shard(self, i: int) -> tuple[np.ndarray, np.ndarray]:
-        """Shard ``i`` as ``(rows (n_img, ch, c) float32, classes (n_img,))``, checked finite."""
-        f = self.files[i]
-        act = read_tensor(f, "activations")
+    def _raw_shard(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        """Shard ``i``'s kept images as stored: ``((n, C, H·W) stored dtype, classes (n,))``."""
+        act = read_tensor(self.files[i], "activations")
         if self.keep[i] is not None:
             act = act[self.keep[i]]
-        n, c = act.shape[:2]
-        rows = np.ascontiguousarray(act.reshape(n, c, -1).transpose(0, 2, 1), np.float32)
-        ok = np.isfinite(rows)
-        if not ok.all():
-            flat = int(np.flatnonzero(~ok.all(axis=2).reshape(-1))[0])
-            img, pos = divmod(flat, self.rows_per_image)
-            raise ValueError(
-                f"shard {f.name!r} has NaN/Inf activations: first at row {flat} of the shard "
-                f"(image {img}, spatial position {pos})")
-        return rows, self.shard_labels[i]
+        return act.reshape(act.shape[0], self.channels, -1), self.shard_labels[i]
+
+    def _convert(self, i: int, raw: np.ndarray, first: int, out: np.ndarray) -> None:
+        """Images ``raw (m, C, H·W)`` (images ``first…`` of shard ``i``) into ``out (m, H·W, C)``
+        float32, checked finite.
+
+        The transposing cast runs in torch (vectorised half → float; NumPy's is scalar and
+        several times slower, which made reading, not arithmetic, the streamed fits' limit).
+        A finite sum proves every value finite; only a non-finite sum pays for the full scan
+        that names the first bad row."""
+        _cast_transposed(raw, out)
+        if np.isfinite(out.sum(dtype=np.float32)):
+            return
+        ok = np.isfinite(out).all(axis=2).reshape(-1)
+        if ok.all():  # the float32 sum overflowed; the values are finite
+            return
+        flat = first * self.rows_per_image + int(np.flatnonzero(~ok)[0])
+        img, pos = divmod(flat, self.rows_per_image)
+        raise ValueError(
+            f"shard {self.files[i].name!r} has NaN/Inf activations: first at row {flat} of the "
+            f"shard (image {img}, spatial position {pos})")
+
+    def read_shard(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        """Shard ``i`` as ``(rows (n_img, ch, c) float32, classes (n_img,))``, checked finite."""
+        raw, cls = self._raw_shard(i)
+        rows = np.empty((raw.shape[0], self.rows_per_image, self.channels), np.float32)
+        self._convert(i, raw, 0, rows)
+        return rows, cls
 
     def _batches(self, stop: threading.Event) -> Iterator[RowBatch]:
         b, ch, c = self.images_per_batch, self.rows_per_image, self.channels
@@ -208,20 +236,21 @@ class RowsView:
         y = np.zeros((b,), np.int32)
         fill, emitted = 0, 0
         for i in self.local:
-            rows, cls = self.read_shard(i)
+            raw, cls = self._raw_shard(i)
             start = 0
-            while start < len(rows):
+            while start < len(raw):
                 if stop.is_set():
                     return
-                m = min(b - fill, len(rows) - start)
-                A[fill:fill + m] = rows[start:start + m]
+                m = min(b - fill, len(raw) - start)
+                self._convert(i, raw[start:start + m], start, A[fill:fill + m])
                 y[fill:fill + m] = cls[start:start + m]
                 fill, start = fill + m, start + m
                 if fill == b:
                     yield RowBatch(A, y, np.ones((b,), bool))
-                    A, y = np.zeros((b, ch, c), np.float32), np.zeros((b,), np.int32)
+                    A, y = np.empty((b, ch, c), np.float32), np.zeros((b,), np.int32)
                     fill, emitted = 0, emitted + 1
         if fill:
+            A[fill:] = 0
             valid = np.arange(b) < fill
             yield RowBatch(A, y, valid)
             emitted += 1

@@ -5,8 +5,10 @@ Per batch, each image's codes are solved from ``U = 0`` by ``code_sweeps`` HALS 
 its class's ``W_y``; the batch adds ``P_y = U_yᵀU_y`` ``(Y, k, k)``, ``T_y = U_yᵀA_y``
 ``(Y, k, c)`` and ``‖A_y‖²``. After the pass each ``W_y`` gets ``dict_sweeps`` exact HALS row
 updates ``W_yj = max(0, W_yj + (T_yj − P_y[j] W_y) / P_y[jj])`` and the error
-``Σ_y ‖A_y‖² − 2⟨T_y, W_y⟩ + ⟨P_y, W_y W_yᵀ⟩`` comes from the sums. Start: the in-memory
-:func:`jaxconcepts.kernels.nmf` on each class's rows of a key-chosen sample of shards.
+``Σ_y ‖A_y‖² − 2⟨T_y, W_y⟩ + ⟨P_y, W_y W_yᵀ⟩`` comes from the sums. Start: ``k`` sampled rows
+of each class (a key-chosen sample of whole shards, ``init_rows`` rows), refined by a few passes
+of the same program over that sample (:func:`_init_nmf`). Batches may be float16 / bfloat16 /
+float32; the program computes in float32.
 
 **PCA** per class: counts, sums ``(Y, c)`` and Grams ``(Y, c, c)`` accumulated with an explicit
 ``shard_map`` + ``psum`` over the data axis, then the covariance's ``eigh`` on the host in
@@ -28,7 +30,6 @@ from jax.sharding import PartitionSpec as P
 
 from jaxconcepts.concepts._c2mf_bcd import converged_at, per_class
 from jaxconcepts.concepts._pca_baseline import PCABaseline
-from jaxconcepts.kernels._nmf import nmf
 from jaxconcepts.streaming._mesh import DATA, data_mesh, put_rows, replicate, replicated, to_host
 
 __all__ = ["StreamedNMF", "fit_nmf_streamed", "fit_pca_streamed", "nmf_codes"]
@@ -55,30 +56,36 @@ class StreamedNMF(eqx.Module):
 
 
 def nmf_codes(A, y, W, n_sweeps):
-    """``(b, k, ch)`` codes of images ``A (b, ch, c)`` of classes ``y`` against ``W[y]`` (HALS
-    from zero, ``n_sweeps`` sweeps)."""
+    """``(k, b, ch)`` codes of images ``A (b, ch, c)`` of classes ``y`` against ``W[y]`` (HALS
+    from zero, ``n_sweeps`` sweeps).
+
+    Codes are laid out code-first, so each coordinate update reads and writes one contiguous
+    ``(b, ch)`` slab, and ``A W[y]ᵀ`` is computed with the rows' axis before the codes' (XLA's CPU
+    dot is several times slower with the small code axis in the middle)."""
     k = W.shape[1]
     G = jnp.einsum("ykc,ylc->ykl", W, W)[y]  # (b, k, k)
-    B = jnp.einsum("brc,bkc->bkr", A, W[y])  # (b, k, ch)
-    dG = jnp.diagonal(G, axis1=1, axis2=2)
+    Bt = jnp.moveaxis(jnp.einsum("brc,bkc->brk", A, W[y]), 2, 0)  # (k, b, ch)
+    Gt = jnp.moveaxis(G, 0, 2)  # (k, l, b)
+    dG = jnp.diagonal(G, axis1=1, axis2=2).T[:, :, None]  # (k, b, 1)
 
     def coord(t, U):
         j = t % k
-        r = B[:, j, :] - jnp.einsum("bl,blr->br", G[:, j, :], U)
-        d = dG[:, j][:, None]
+        r = Bt[j] - jnp.einsum("lb,lbr->br", Gt[j], U)
+        d = dG[j]
         ok = d > 0
-        u = jnp.maximum(U[:, j, :] + jnp.where(ok, r / jnp.where(ok, d, 1.0), 0.0), 0.0)
-        return U.at[:, j, :].set(u)
+        u = jnp.maximum(U[j] + jnp.where(ok, r / jnp.where(ok, d, 1.0), 0.0), 0.0)
+        return U.at[j].set(u)
 
-    return lax.fori_loop(0, k * n_sweeps, coord, jnp.zeros_like(B))
+    return lax.fori_loop(0, k * n_sweeps, coord, jnp.zeros_like(Bt))
 
 
 @functools.lru_cache(maxsize=None)
 def _nmf_program(mesh, n_classes, n_sweeps):
     def step(acc, A, y, W):
-        U = nmf_codes(A, y, W, n_sweeps)
-        Pb = per_class(jnp.einsum("bkr,blr->bkl", U, U), y, n_classes, False)
-        Tb = per_class(jnp.einsum("bkr,brc->bkc", U, A), y, n_classes, False)
+        A = A.astype(jnp.float32)
+        Ut = nmf_codes(A, y, W, n_sweeps)
+        Pb = per_class(jnp.einsum("kbr,lbr->bkl", Ut, Ut), y, n_classes, False)
+        Tb = per_class(jnp.einsum("kbr,brc->bkc", Ut, A), y, n_classes, False)
         e = per_class(jnp.sum(A * A, axis=(1, 2)), y, n_classes, False)
         return (acc[0] + Pb, acc[1] + Tb, acc[2] + e, jnp.minimum(acc[3], jnp.min(A)))
 
@@ -103,20 +110,52 @@ def _w_update(W, Pm, T, e, *, sweeps):
     return W, jnp.sqrt(jnp.maximum(err, 0.0) / jnp.maximum(jnp.sum(e), 1e-30))
 
 
-def _init_nmf(rows, k, key, init_rows, fitted):
+_INIT_PASSES = 10  # alternating passes over the in-memory sample that start the dictionaries
+
+
+def _init_nmf(rows, k, key, init_rows, mesh, prog, dict_sweeps):
+    """Start: each class's ``W_y`` from ``k`` of its own sampled rows (any sampled rows for a class
+    with fewer than ``k``), then :data:`_INIT_PASSES` alternating passes of the streamed solver
+    itself over the sample. The start compiles nothing of its own: the pass program and the W
+    update are the ones the fit runs (an in-memory NMF start cost more compile time than a pass
+    of half a million rows)."""
     seed = int(jax.random.randint(key, (), 0, 2**31 - 1))
     sample, ys = rows.sample(int(init_rows), seed=seed)
-    if sample.min() < 0:
+    if sample.size and sample.min() < 0:
         raise ValueError(f"NMF needs non-negative activations; the sampled rows have min "
                          f"{sample.min():.4g}")
-    own = [y for y in np.flatnonzero(fitted) if np.count_nonzero(ys == y) >= 4 * k]
-    W = np.zeros((rows.n_classes, k, sample.shape[1]), np.float32)
-    if len(own) < rows.n_classes:  # a shared start for the classes with too few sampled rows
-        W[:] = np.asarray(nmf(sample, k, key=key, max_iter=50).W)
-    for y in own:
-        W[y] = np.asarray(nmf(sample[ys == y], k, key=jax.random.fold_in(key, int(y)),
-                              max_iter=50).W)
+    Y, c, ch, b = rows.n_classes, rows.channels, rows.rows_per_image, rows.images_per_batch
+    live = np.flatnonzero(sample.sum(axis=1) > 0)  # an all-zero row would be a dead atom
+    if live.size < k:
+        raise ValueError(f"the {len(sample)} sampled rows have {live.size} non-zero rows; NMF "
+                         f"with k={k} needs at least k (raise init_rows)")
+    rng = np.random.default_rng(seed)
+    W = np.empty((Y, k, c), np.float32)
+    for y in range(Y):
+        own = live[ys[live] == y]
+        W[y] = sample[rng.choice(own if own.size >= k else live, k, replace=False)]
+    W += 1e-3 * float(sample[live].mean())  # every atom touches every channel at the start
+    n_img = len(sample) // ch
+    imgs = np.zeros((-(-n_img // b) * b, ch, c), np.float32)
+    imgs[:n_img] = sample[:n_img * ch].reshape(n_img, ch, c)
+    yi = np.zeros(len(imgs), np.int32)
+    yi[:n_img] = ys[:n_img * ch:ch]
+    W = jnp.asarray(W)
+    for _ in range(_INIT_PASSES):
+        acc = _zero_stats(mesh, Y, k, c)
+        Wr = replicate(mesh, np.asarray(W))
+        for s in range(0, len(imgs), b):
+            acc = prog(acc, *put_rows(mesh, imgs[s:s + b], yi[s:s + b]), Wr)
+        Pm, T, e, _ = (jnp.asarray(to_host(a)) for a in acc)
+        W, _ = _w_update(W, Pm, T, e, sweeps=int(dict_sweeps))
     return W
+
+
+def _zero_stats(mesh, Y, k, c):
+    return (replicate(mesh, np.zeros((Y, k, k), np.float32)),
+            replicate(mesh, np.zeros((Y, k, c), np.float32)),
+            replicate(mesh, np.zeros((Y,), np.float32)),
+            replicate(mesh, np.float32(np.inf)))
 
 
 def fit_nmf_streamed(rows, k: int, *, key: jax.Array, max_steps: int, tol: float,
@@ -132,16 +171,13 @@ def fit_nmf_streamed(rows, k: int, *, key: jax.Array, max_steps: int, tol: float
                          f"{dict_sweeps} should all be >= 1")
     mesh = data_mesh() if mesh is None else mesh
     fitted = np.asarray(rows.class_rows) > 0
-    W = jnp.asarray(_init_nmf(rows, int(k), key, init_rows, fitted))
     Y, c = rows.n_classes, rows.channels
     prog = _nmf_program(mesh, Y, int(code_sweeps))
+    W = _init_nmf(rows, int(k), key, init_rows, mesh, prog, dict_sweeps)
     history = []
     for step in range(int(max_steps)):
         t0 = time.perf_counter()
-        acc = (replicate(mesh, np.zeros((Y, k, k), np.float32)),
-               replicate(mesh, np.zeros((Y, k, c), np.float32)),
-               replicate(mesh, np.zeros((Y,), np.float32)),
-               replicate(mesh, np.float32(np.inf)))
+        acc = _zero_stats(mesh, Y, k, c)
         Wr = replicate(mesh, np.asarray(W))
         for batch in rows:
             A, y = put_rows(mesh, batch.A, batch.y)
@@ -165,7 +201,7 @@ def stream_codes(model: StreamedNMF, rows, *, code_sweeps: int, mesh=None):
     from jaxconcepts.streaming._mesh import row_sharding
 
     mesh = data_mesh() if mesh is None else mesh
-    prog = jax.jit(lambda A, y, W: jnp.transpose(nmf_codes(A, y, W, int(code_sweeps)), (0, 2, 1)),
+    prog = jax.jit(lambda A, y, W: jnp.transpose(nmf_codes(A, y, W, int(code_sweeps)), (1, 2, 0)),
                    out_shardings=row_sharding(mesh))
     Wr = replicate(mesh, np.asarray(model.W))
     for batch in rows:
