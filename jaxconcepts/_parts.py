@@ -173,7 +173,23 @@ class Parts(NamedTuple):
     infos: list[dict[str, Any]]
 
 
-def load_parts(directory, *, stage: str, expected_index=None) -> Parts:
+def _read_rows(f: Path, keys, positions: np.ndarray) -> dict[str, np.ndarray]:
+    """Rows ``positions`` (sorted) of every array of part ``f``, read run by run (safetensors
+    slices), so only the wanted rows are read."""
+    from safetensors import safe_open
+
+    cuts = np.flatnonzero(np.diff(positions) != 1) + 1
+    runs = [(int(r[0]), int(r[-1]) + 1) for r in np.split(positions, cuts) if r.size]
+    out = {}
+    with safe_open(str(f), framework="numpy") as h:
+        for k in keys:
+            sl = h.get_slice(k)
+            parts = [sl[a:b] for a, b in runs]
+            out[k] = np.concatenate(parts) if parts else h.get_tensor(k)[:0]
+    return out
+
+
+def load_parts(directory, *, stage: str, expected_index=None, images=None) -> Parts:
     """Read the parts of ``directory`` (written by :func:`write_part`) as one.
 
     Args:
@@ -181,6 +197,9 @@ def load_parts(directory, *, stage: str, expected_index=None) -> Parts:
         stage: the stage that writes it (named in errors).
         expected_index: the store's image ids, when known; by default the parts' own record of
             the store's size is checked (every image exactly once).
+        images: only these image ids' rows are read (a process of the next stage reads its own
+            images, not the whole output); completeness is still checked on every part's
+            ``index``, and every id asked for must be present.
 
     Raises:
         FileNotFoundError: no parts, or some of the ``P`` parts missing.
@@ -208,11 +227,20 @@ def load_parts(directory, *, stage: str, expected_index=None) -> Parts:
         names = [part_path(directory, p, count).name for p in missing]
         raise FileNotFoundError(f"{str(directory)!r} is missing {len(missing)} of {count} parts: "
                                 f"{names[:5]}; a process of `{stage}` did not finish ({hint})")
-    metas, parts = [], []
+    metas, parts, full_index = [], [], []
+    want = None if images is None else np.unique(np.asarray(images, np.int64))
     for f in files:
         with safe_open(str(f), framework="numpy") as h:
             metas.append(h.metadata() or {})
-        parts.append(load_arrays(f))
+            if want is not None:
+                keys = list(h.keys())
+                idx = h.get_tensor("index")
+        if want is None:
+            parts.append(load_arrays(f))
+        else:
+            full_index.append(idx)
+            pos = np.flatnonzero(np.isin(idx, want))
+            parts.append(_read_rows(f, keys, pos))
     common = [{k: v for k, v in m.items() if k not in PART_KEYS} for m in metas]
     for f, c, m in zip(files, common, metas):
         if c != common[0] or m.get("store_images") != metas[0].get("store_images"):
@@ -221,10 +249,14 @@ def load_parts(directory, *, stage: str, expected_index=None) -> Parts:
         if set(parts[0]) != set(parts[files.index(f)]):
             raise ValueError(f"{f.name} and {files[0].name} hold different arrays")
     arrays = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
-    index = arrays["index"]
-    order = np.argsort(index, kind="stable")
+    order = np.argsort(arrays["index"], kind="stable")
     arrays = {k: v[order] for k, v in arrays.items()}
-    index = arrays["index"]
+    index = np.sort(np.concatenate(full_index)) if want is not None else arrays["index"]
+    if want is not None:
+        absent = np.setdiff1d(want, index)
+        if absent.size:
+            raise ValueError(f"the {stage} parts of {str(directory)!r} lack images "
+                             f"{absent[:5].tolist()} asked for; {hint} again")
     dup = np.unique(index[1:][index[1:] == index[:-1]])
     if dup.size:
         raise ValueError(f"images {dup[:5].tolist()} appear more than once in the {stage} parts "
@@ -265,10 +297,11 @@ def gather_parts(directory, *, stage: str, process_index: int, process_count: in
     return load_parts(directory, stage=stage)
 
 
-def load_concepts(directory, *, expected_index=None) -> Parts:
+def load_concepts(directory, *, expected_index=None, images=None) -> Parts:
     """The ``concepts`` stage's output folder (``data/<ds>/concepts``) as one: every process's
-    part, rows ordered by image index, checked complete (:func:`load_parts`)."""
-    return load_parts(directory, stage="concepts", expected_index=expected_index)
+    part, rows ordered by image index, checked complete (:func:`load_parts`; ``images``: only
+    those images' rows)."""
+    return load_parts(directory, stage="concepts", expected_index=expected_index, images=images)
 
 
 def load_importance(directory, *, expected_index=None) -> Parts:

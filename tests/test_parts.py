@@ -236,3 +236,21 @@ def test_importance_with_a_jax_callable_head_equals_the_closed_form(tmp_path):
     for k, v in closed.items():
         np.testing.assert_allclose(traced[k], v, rtol=1e-5, atol=1e-5, err_msg=k)
     assert s1["n_images"] == s2["n_images"] == N and np.abs(closed["cgap_importance"]).sum() > 0
+
+
+def test_load_parts_reads_only_the_images_asked_for(tmp_path):
+    """A process of the next stage reads its own images' rows; every part's index is still
+    checked, and an image that is not in the parts is an error."""
+    N = 10
+    for p, rows in enumerate((np.arange(0, 6), np.arange(6, N))):
+        write_part(tmp_path, {"index": rows.astype(np.int32),
+                              "x": np.stack([rows * 10.0, rows + 0.5], 1).astype(np.float32)},
+                   {"m": "1"}, process_index=p, process_count=2, store_images=N)
+    want = np.array([8, 1, 2, 7, 5])
+    got = load_parts(tmp_path, stage="concepts", images=want)
+    np.testing.assert_array_equal(got.arrays["index"], np.sort(want))
+    np.testing.assert_array_equal(got.arrays["x"][:, 0], np.sort(want) * 10.0)
+    whole = load_parts(tmp_path, stage="concepts")
+    np.testing.assert_array_equal(whole.arrays["x"][np.sort(want)], got.arrays["x"])
+    with pytest.raises(ValueError, match=r"lack images \[11\]"):
+        load_parts(tmp_path, stage="concepts", images=[1, 11])

@@ -132,6 +132,7 @@ def run_importance(
         for m in methods
         for f in ("importance", "keep_importance", "sub_importance")
     }
+    out.update({f"{m}_present": np.zeros((n, n_concepts), bool) for m in methods})
     out.update(
         p_t=np.zeros(n, np.float32), target=np.zeros(n, np.int32), index=np.zeros(n, np.int32)
     )
@@ -182,6 +183,7 @@ def run_importance(
             out[f"{m}_importance"][sl] = np.asarray(r.importance)[:b]
             out[f"{m}_keep_importance"][sl] = np.asarray(r.keep_importance)[:b]
             out[f"{m}_sub_importance"][sl] = np.asarray(r.sub_importance)[:b]
+            out[f"{m}_present"][sl] = _present(labels, n_concepts)
             out["p_t"][sl] = np.asarray(r.p_t)[:b]
             valid[sl] = np.asarray(r.valid)[:b]
         out["target"][sl], out["index"][sl] = tgt, idx
@@ -194,11 +196,18 @@ def run_importance(
     return out, stats
 
 
-def importance_stats(out: dict[str, np.ndarray], concepts: dict[str, np.ndarray], *, methods,
+def _present(labels: np.ndarray, n_concepts: int) -> np.ndarray:
+    """``(N, K)`` whether concept k has a channel in the image (from ``(N, C)`` labels)."""
+    return (labels[:, None, :] == np.arange(n_concepts)[None, :, None]).any(-1)
+
+
+def importance_stats(out: dict[str, np.ndarray], concepts: dict[str, np.ndarray] | None, *,
+                     methods,
                      n_concepts: int, min_p: float, target: str, label_fallback_to_pred: int,
                      n_invalid_p_t: int) -> dict[str, Any]:
-    """Summary statistics of importance arrays ``out`` (any set of images)."""
-    pos = {int(i): r for r, i in enumerate(np.asarray(concepts["index"]))}
+    """Summary statistics of importance arrays ``out`` (any set of images). Which concepts each
+    image has comes from ``out``'s ``{m}_present`` (so the whole output's summary needs no
+    concepts file); ``concepts`` is only read for arrays written without it."""
     stats: dict[str, Any] = {
         "n_images": int(len(out["index"])),
         "n_invalid_p_t": int(n_invalid_p_t),
@@ -213,8 +222,12 @@ def importance_stats(out: dict[str, np.ndarray], concepts: dict[str, np.ndarray]
     }
     for m in methods:
         imp, keep = out[f"{m}_importance"], out[f"{m}_keep_importance"]
-        lab = concepts[f"{m}_labels"][[pos[int(i)] for i in out["index"]]]
-        live = (lab[:, None, :] == np.arange(n_concepts)[None, :, None]).any(-1)  # (N, K)
+        if f"{m}_present" in out:
+            live = out[f"{m}_present"]  # (N, K)
+        else:
+            pos = {int(i): r for r, i in enumerate(np.asarray(concepts["index"]))}
+            live = _present(concepts[f"{m}_labels"][[pos[int(i)] for i in out["index"]]],
+                            n_concepts)
         has = live.any(1)
         vals = imp[live]
         stats[m] = {

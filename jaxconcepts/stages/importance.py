@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from jaxconcepts._io import write_json
+from jaxconcepts._parts import process_slot, process_view
 from jaxconcepts.features import torch_head
 from jaxconcepts.importance import HostHead
 from jaxconcepts.importance._run import (
@@ -44,7 +45,8 @@ def main(argv: list[str] | None = None) -> None:
 
     store = ActivationStore(dataset_dir(args.dataset, "activations"))
     cpath = dataset_dir(args.dataset, "concepts")
-    concepts, cmeta, _ = load_concepts(cpath)
+    mine = process_view(store, *process_slot()).read("index", dtype=np.int64)  # this process's
+    concepts, cmeta, _ = load_concepts(cpath, images=mine)  # ... images only, not the whole output
     for m in methods:
         for f in ("labels", "sub_labels"):
             if f"{m}_{f}" not in concepts:
