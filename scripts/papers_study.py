@@ -20,7 +20,8 @@ from jaxconcepts._io import load_arrays
 from jaxconcepts.concepts import fit_c2mf
 from jaxconcepts.evaluation._alpha_sweep import alpha_sweep, alpha_sweep_table
 from jaxconcepts.evaluation._naming import name_concepts, naming_table
-from jaxconcepts.evaluation._ood import confidence_study, crop_logits, ood_table
+from jaxconcepts.evaluation._ood import (confidence_study_from_msp, ood_table,
+                                         stream_crop_confidence)
 from jaxconcepts.features import ActivationStore
 from jaxconcepts.features._labels import label_space
 from jaxconcepts.viz import load_model_view, save_png
@@ -58,11 +59,9 @@ def main():
     studies, bb = {}, {}
     stores = {ds: ActivationStore(f"data/{ds}/activations") for ds in ("photos", "planted")}
     for ds, store in stores.items():
-        cr = load_arrays(f"data/{ds}/crops/crops.safetensors")
-        pos = {int(i): r for r, i in enumerate(cr["index"])}
-        order = np.array([pos[int(i)] for i in store.read("index")])
-        studies[ds] = confidence_study(store.read("logits"), crop_logits(cr["crops"][order],
-                                                                          store.head))
+        msp, am = stream_crop_confidence(f"data/{ds}/crops", store.head,
+                                         store_index=store.read("index"))
+        studies[ds] = confidence_study_from_msp(store.read("logits"), msp, am)
         bb[ds] = store.manifest["model"]
     (OUT / "ood.md").write_text(ood_table(studies, backbones=bb) + "\n")
     save_png(plot_confidence_histograms(studies, title="max-softmax: complete images vs crops"),

@@ -47,7 +47,6 @@ from jaxconcepts.evaluation._rows import (
     RowsView,
     Split,
     k_caps,
-    load_crops,
     load_image_rows,
     split_by_image,
 )
@@ -118,7 +117,6 @@ __all__ = [
     "RowsView",
     "Split",
     "k_caps",
-    "load_crops",
     "load_image_rows",
     "split_by_image",
     "loss_csv",

@@ -24,7 +24,6 @@ from jaxconcepts.evaluation._c2mf_suite import (
 from jaxconcepts.evaluation._rows import (
     RowsView,
     k_caps,
-    load_crops,
     load_image_rows,
     split_by_image,
 )
@@ -120,7 +119,7 @@ def run_c2mf(store, cfg: Mapping, *, dataset: str, crops_path=None, truth=None,
         store: the activation store (needs its GAP + linear head).
         cfg: the ``c2mf`` params section as a mapping (``dataclasses.asdict`` of
             :class:`jaxconcepts._params.C2MF`; seed resolved).
-        crops_path: the ``crops`` stage's file (with ``craft_source: crops``).
+        crops_path: the ``crops`` stage's crop store (with ``craft_source: crops``).
         truth: planted ground truth of the store's images (``datasets.load_truth``) or ``None``.
 
     Raises:
@@ -164,20 +163,19 @@ def run_c2mf(store, cfg: Mapping, *, dataset: str, crops_path=None, truth=None,
     view = RowsView(store, data, split)
     Y = view.n_classes
     rows_per_class = view.rows_per_class()
-    own_rows = None
+    own_rows = None  # CRAFT's own rows (its crops), streamed from the crop store
     if "craft" in methods and cfg["craft_source"] == "crops":
-        crops = load_crops(crops_path, data.index)[split.train]  # (n_train, n_crops, C)
-        n_crops = crops.shape[1]
-        own_rows = (crops.reshape(-1, C), np.repeat(view.y_img_train, n_crops))
-        craft_rows = own_rows
+        own_rows = view.stream("train", int(cfg["images_per_batch"]), crops=crops_path)
+        A_s, y_s = own_rows.sample(int(cfg["init_rows"]), seed=seed)  # for Sobol
+        craft_rows = (np.maximum(A_s, 0.0), y_s)
         metrics["craft_rows"] = (f"per-class NMF on the spatially averaged activations of "
-                                 f"{n_crops} random crops per train image (crops stage)")
+                                 f"{own_rows.rows_per_image} random crops per train image "
+                                 "(crops stage), streamed from the crop store")
     else:  # Sobol importance of CRAFT on rows: a seeded sample of train rows, clipped at 0
         A_s, y_s = view.stream("train", int(cfg["images_per_batch"])).sample(
             int(cfg["init_rows"]), seed=seed)
         craft_rows = (np.maximum(A_s, 0.0), y_s)
-    caps = k_caps(rows_per_class, C, None if own_rows is None else
-                  np.bincount(own_rows[1], minlength=Y))
+    caps = k_caps(rows_per_class, C, None if own_rows is None else own_rows.class_rows)
     metrics["k_caps"] = {m: caps[m] for m in methods}
     plan = _plan(ks, methods, caps, rows_per_class, C, cfg["cap_k"])
 

@@ -98,9 +98,10 @@ def fit_streamed(method: str, view, k: int, *, key, crops=None, alpha, max_steps
     """Fit one method with k concepts on the train images of ``view``, streamed from the store.
 
     C2MF: one exact BCD step per pass over the store (:func:`jaxconcepts.streaming.fit_c2mf_streamed`);
-    PCA: a streamed per-class covariance, then one ``eigh`` (``fit_pca_streamed``); CRAFT: per-class
-    NMF on its crops (``crops = (A, y)``, CRAFT's own rows, one vector per crop) or, without
-    crops, streamed per-class NMF of the train rows (``fit_nmf_streamed``, which needs A ≥ 0).
+    PCA: a streamed per-class covariance, then one ``eigh`` (``fit_pca_streamed``); CRAFT: streamed
+    per-class NMF (``fit_nmf_streamed``, which needs A ≥ 0) of its crops (``crops``: a rows view of
+    the crop store, one row per crop, ``view.stream(..., crops=...)``) or, without crops, of the
+    train rows.
     Rows are sharded over every device (and process) of the default mesh.
     """
     check_choice("method", method, METHODS)
@@ -114,14 +115,11 @@ def fit_streamed(method: str, view, k: int, *, key, crops=None, alpha, max_steps
                                  dict_sweeps=int(dict_sweeps), learning_rate=float(learning_rate),
                                  init_rows=int(init_rows))
     if method == "craft":
-        from jaxconcepts.concepts._craft import Craft, fit_craft
+        from jaxconcepts.concepts._craft import Craft
 
-        if crops is not None:
-            return fit_craft(np.maximum(crops[0], 0.0), crops[1], k, key=key,
-                             n_classes=view.n_classes, max_iter=int(nmf_max_iter))
         from jaxconcepts.streaming import fit_nmf_streamed
 
-        nmf = fit_nmf_streamed(rows, int(k), key=key, max_steps=int(nmf_max_iter), tol=float(tol),
+        nmf = fit_nmf_streamed(rows if crops is None else crops, int(k), key=key, max_steps=int(nmf_max_iter), tol=float(tol),
                                code_sweeps=int(code_sweeps), dict_sweeps=int(dict_sweeps),
                                init_rows=int(init_rows))
         err = np.full(view.n_classes, float(nmf.error_history[-1]), np.float32)
@@ -147,14 +145,26 @@ def _accuracy_summary(rec_pred, label, pred, n_head) -> dict:
     return out
 
 
+def _row_blocks(rows):
+    """``(A (m, c), y (m,))`` blocks of a rows view's valid images (or one in-memory pair)."""
+    if isinstance(rows, tuple):
+        yield rows
+        return
+    for b in rows:
+        if b.valid.any():
+            A = b.A[b.valid]
+            yield A.reshape(-1, A.shape[-1]), np.repeat(b.y[b.valid], A.shape[1])
+
+
 def evaluate_model(model, view: RowsView, head, *, ig_steps: int, eval_batch: int,
                    own_rows=None) -> dict:
     """Every metric of one fitted model, in one pass over the train and one over the test images.
 
     Args:
         model: a ``ConceptDecomposition``; view: the rows; head: GAP + linear head record.
-        own_rows: ``(A, y)`` the rows a method was fitted on when they are not the train images
-            (CRAFT's crops): their MSE is reported as ``train_mse_own_rows`` beside ``train_mse``.
+        own_rows: the rows a method was fitted on when they are not the train images (CRAFT's
+            crops; a rows view, streamed, or ``(A, y)``): their MSE is reported as
+            ``train_mse_own_rows`` beside ``train_mse``.
     """
     p, c = view.p, view.c
     n_head = int(np.shape(head.weight)[0])
@@ -188,9 +198,9 @@ def evaluate_model(model, view: RowsView, head, *, ig_steps: int, eval_batch: in
     cons = {**train.summary("train"), **test.summary("test")}
     cons["difference"] = cons["test_mse"] - cons["train_mse"]
     if own_rows is not None:
-        A_o, y_o = own_rows
         own = ClassMSE()
-        own.add(A_o, model.reconstruct(model.transform(A_o, y_o), y_o), y_o)
+        for A_o, y_o in _row_blocks(own_rows):
+            own.add(A_o, model.reconstruct(model.transform(A_o, y_o), y_o), y_o)
         cons["train_mse_own_rows"] = own.summary("own")["own_mse"]
     out["consistency"] = cons
     idl = {}

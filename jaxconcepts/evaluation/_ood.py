@@ -26,7 +26,8 @@ from typing import NamedTuple
 import numpy as np
 
 __all__ = ["PAPER_TABLE4", "PAPER_CONFIDENCE", "ConfidenceStudy", "max_softmax", "crop_logits",
-           "ood_metrics", "confidence_study", "ood_table", "align_crops", "ood_markdown"]
+           "ood_metrics", "confidence_study", "confidence_study_from_msp",
+           "stream_crop_confidence", "ood_table", "align_crops", "ood_markdown"]
 
 #: App. B, Table 4 of the C2MF paper: (dataset, backbone) -> metrics (reference values, quoted).
 PAPER_TABLE4 = {
@@ -196,10 +197,42 @@ def confidence_study(full_logits, crops_logits, *, tpr: float = 0.95) -> Confide
     if full.ndim != 2 or cr.ndim != 3 or cr.shape[0] != full.shape[0] or cr.shape[2] != full.shape[1]:
         raise ValueError(f"full_logits (N, K) and crops_logits (N, n_crops, K) disagree: "
                          f"{full.shape} vs {cr.shape}")
-    cf, cc = max_softmax(full), max_softmax(cr).ravel()
-    agree = float((cr.argmax(-1) == full.argmax(-1)[:, None]).mean())
+    return confidence_study_from_msp(full, max_softmax(cr), cr.argmax(-1), tpr=tpr)
+
+
+def confidence_study_from_msp(full_logits, crop_msp, crop_argmax, *,
+                              tpr: float = 0.95) -> ConfidenceStudy:
+    """:func:`confidence_study` from each crop's MSP and argmax class ``(N, n_crops)`` (what
+    :func:`stream_crop_confidence` gives without holding any crop's logits)."""
+    full = np.asarray(full_logits, np.float64)
+    msp, am = np.asarray(crop_msp, np.float64), np.asarray(crop_argmax)
+    if full.ndim != 2 or msp.shape != am.shape or msp.ndim != 2 or msp.shape[0] != full.shape[0]:
+        raise ValueError(f"full_logits (N, K), crop_msp and crop_argmax (N, n_crops) disagree: "
+                         f"{full.shape}, {msp.shape}, {am.shape}")
+    cf, cc = max_softmax(full), msp.ravel()
+    agree = float((am == full.argmax(-1)[:, None]).mean())
     mu_f, mu_c = float(cf.mean()), float(cc.mean())
     return ConfidenceStudy(cf, cc, mu_f, mu_c, mu_f - mu_c, ood_metrics(cf, cc, tpr=tpr), agree)
+
+
+def stream_crop_confidence(crops, head=None, *, store_index, h: Callable | None = None,
+                           images_per_batch: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    """``(msp, argmax)`` ``(N, n_crops)`` of every crop of a crop store (the ``crops`` stage's
+    folder), streamed image batch by image batch in the activation store's order
+    (``store_index``, checked): only per-crop scalars are held, never the crops or their logits.
+    ``head`` / ``h`` as in :func:`crop_logits`."""
+    from jaxconcepts.features import RowsView
+    from jaxconcepts.features._crop_store import read_crop_store
+
+    read_crop_store(crops, check_index=store_index)
+    rows = RowsView(crops, images_per_batch=int(images_per_batch))
+    msp, am = [], []
+    for b in rows:
+        if b.valid.any():
+            lg = crop_logits(b.A[b.valid], head, h=h)
+            msp.append(max_softmax(lg))
+            am.append(lg.argmax(-1))
+    return np.concatenate(msp), np.concatenate(am)
 
 
 def _f(x) -> str:

@@ -22,7 +22,7 @@ import numpy as np
 from jaxconcepts._checks import check_choice
 
 __all__ = ["LABELS", "ImageRows", "Split", "RowsView", "TestBatch", "fitted_classes",
-           "load_image_rows", "load_crops", "split_by_image", "k_caps"]
+           "load_image_rows", "split_by_image", "k_caps"]
 
 LABELS = ("target", "pred", "label")
 
@@ -99,9 +99,13 @@ class RowsView:
         cls[positions] = y
         return cls
 
-    def stream(self, part: str, images_per_batch: int):
+    def stream(self, part: str, images_per_batch: int, *, crops=None):
         """A :class:`jaxconcepts.features.RowsView` over the ``train`` or ``test`` images with
-        their fitted classes (what the streamed fits take); process-aware via JAX."""
+        their fitted classes (what the streamed fits take); process-aware via JAX.
+
+        ``crops``: a crop store's folder (the ``crops`` stage's) to stream the images' crop rows
+        (one row per crop) instead of their spatial rows; it must hold this store's images in
+        order (checked)."""
         import jax
 
         from jaxconcepts.features import RowsView as StoreRows
@@ -109,7 +113,13 @@ class RowsView:
         check_choice("part", part, ("train", "test"))
         pos, y = ((self.split.train, self.y_img_train) if part == "train"
                   else (self.split.test, self.y_img_test))
-        return StoreRows(self.store.path, images_per_batch=int(images_per_batch),
+        path = self.store.path
+        if crops is not None:
+            from jaxconcepts.features._crop_store import read_crop_store
+
+            read_crop_store(crops, check_index=self.data.index)
+            path = crops
+        return StoreRows(path, images_per_batch=int(images_per_batch),
                          n_classes=self.n_classes, classes=self._classes(pos, y),
                          process_index=jax.process_index(), process_count=jax.process_count(),
                          prefetch=self.prefetch)
@@ -181,26 +191,6 @@ def load_image_rows(store, *, labels: str) -> ImageRows:
     else:
         cls = cat[labels]
     return ImageRows(cls.astype(np.int64), cat["label"], cat["pred"], cat["index"])
-
-
-def load_crops(path: str | Path, index: np.ndarray) -> np.ndarray:
-    """``(N, n_crops, C)`` crop activations (the ``crops`` stage's file) of store images ``index``.
-
-    Raises:
-        ValueError: the file lacks some of the images (stale crops) or holds NaN/inf.
-    """
-    from jaxconcepts._io import load_arrays
-
-    a = load_arrays(path)
-    pos = {int(i): j for j, i in enumerate(a["index"])}
-    missing = [int(i) for i in index if int(i) not in pos]
-    if missing:
-        raise ValueError(f"{path} lacks images {missing[:5]} of the store (stale crops): re-run "
-                         "the crops stage")
-    crops = a["crops"][[pos[int(i)] for i in index]]
-    if not np.all(np.isfinite(crops)):
-        raise ValueError(f"{path} holds NaN/inf")
-    return crops
 
 
 def split_by_image(cls, *, test_fraction: float, min_images: int, seed: int) -> Split:

@@ -3,8 +3,12 @@
 CRAFT (Fel et al. 2023) learns its concepts from *image patches*, not from the full-image feature
 map: each crop is resized back to the model's input size, passed through g, and its activation map
 is averaged over space into one row. This module does that once per image of an activation store,
-with torch (like the rest of ``features/``), and writes ``(N, n_crops, C)`` rows for the JAX
-stages.
+with torch (like the rest of ``features/``), and writes the rows as a **crop store**: the layout
+of an activation store whose "spatial positions" are the crops — shards of ``activations
+(B, C, n_crops, 1)`` with the images' ``index``, ``pred``, ``target``, ``label`` and the crop
+``boxes (B, n_crops, 4)``, and a ``manifest.json`` (``kind: crops``). So the crops stream through
+:class:`~jaxconcepts.features.RowsView` like any store (CRAFT's NMF, the OOD study): memory is one
+shard, whatever the number of images (:func:`write_crop_store`, :func:`read_crop_store`).
 
 Crop positions are a deterministic function of ``(seed, image index)`` only, so an image's crops
 do not depend on the batch it runs in. Images are re-read from the paths in the store's manifest
@@ -20,15 +24,17 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from jaxconcepts._io import save_arrays, sha256_file
+from jaxconcepts._io import sha256_file
 from jaxconcepts.features._extract import NonFiniteActivationError
 from jaxconcepts.features._images import load_rgb
 from jaxconcepts.features._preprocess import make_transform
 from jaxconcepts.features._models import LoadedModel
+from jaxconcepts.features._crop_store import (CROP_FIELDS, CropStoreWriter, read_crop_store,
+                                              write_crop_store)
 from jaxconcepts.features._store import ActivationStore
 
-__all__ = ["crop_boxes", "crop_and_resize", "extract_crops"]
-
+__all__ = ["crop_boxes", "crop_and_resize", "extract_crops", "CropStoreWriter",
+           "write_crop_store", "read_crop_store", "CROP_FIELDS"]
 
 def crop_boxes(index: int, *, seed: int, n_crops: int, size: tuple[int, int],
                crop_fraction: float) -> np.ndarray:
@@ -74,8 +80,8 @@ def extract_crops(
     Args:
         lm: the model the store was extracted with (same g).
         store: the activation store; its manifest lists the images (path, sha256, index).
-        out: output file (``.safetensors``, written atomically): ``crops`` (N, n_crops, C)
-            float32, ``index`` (N,) store ids, ``boxes`` (N, n_crops, 4) in input pixels.
+        out: the crop store's folder (module docstring; written shard by shard, replacing ``out``
+            only once complete); boxes are ``(top, left, height, width)`` in input pixels.
         n_crops, crop_fraction, seed: see :func:`crop_boxes`.
         batch_size: crops per forward pass.
 
@@ -92,29 +98,48 @@ def extract_crops(
     transform = make_transform(lm.data_config)
     model = lm.model.to(memory_format=torch.channels_last).eval()
     C = store.shape[0]
-    rows = np.zeros((len(images), n_crops, C), np.float32)
-    boxes_all = np.zeros((len(images), n_crops, 4), np.int64)
-    pending: list[tuple[int, torch.Tensor]] = []  # (image position, crops)
+    per_image = {k: store.read(k, dtype=np.int32) for k in CROP_FIELDS}  # small: one int each
+    if not np.array_equal(per_image["index"], [int(r["index"]) for r in images]):
+        raise ValueError(f"store {str(store.path)!r}: the manifest's image list and its shards "
+                         "disagree on the image order; re-run extract")
+    pending: list[tuple[int, torch.Tensor, np.ndarray]] = []  # (image position, crops, boxes)
+    writer = CropStoreWriter(out, n_crops=n_crops, channels=C,
+                             shard_size=int(store.manifest["shards"][0]["rows"]))
 
     def flush():
         if not pending:
             return
-        x = torch.cat([c for _, c in pending], 0).contiguous(memory_format=torch.channels_last)
+        x = torch.cat([c for _, c, _ in pending], 0).contiguous(memory_format=torch.channels_last)
         with torch.inference_mode():
             f = lm.trunk(x)  # g at the store's layer
         a = f.float().mean(dim=(2, 3)).numpy().reshape(len(pending), n_crops, -1)
-        for (pos, _), r in zip(pending, a):
+        for (pos, _, _), r in zip(pending, a):
             if not np.isfinite(r).all():
                 raise NonFiniteActivationError(
                     f"NaN or Inf in the crop activations of {images[pos]['path']}")
             if r.shape[-1] != C:
                 raise ValueError(f"g gives {r.shape[-1]} channels but the store has {C}: "
                                  "crops must use the model the store was extracted with")
-            rows[pos] = r
+        pos = np.array([q for q, _, _ in pending])
+        writer.add(a, np.stack([b for _, _, b in pending]),
+                   **{k: v[pos] for k, v in per_image.items()})
         pending.clear()
 
     per_batch = max(1, batch_size // n_crops)
     bar = tqdm(images, desc="crops", unit="img", disable=not progress)
+    with writer:
+        _crop_images(bar, store, transform, seed, n_crops, crop_fraction, pending, per_batch,
+                     flush)
+        meta = {"n_images": len(images), "n_crops": int(n_crops),
+                "crop_fraction": float(crop_fraction), "seed": int(seed), "channels": int(C),
+                "model": store.manifest.get("model"),
+                "store_weights_sha256": (store.manifest.get("weights") or {}).get("sha256"),
+                "layer": store.manifest.get("layer")}
+        writer.finish(meta)
+    return meta
+
+
+def _crop_images(bar, store, transform, seed, n_crops, crop_fraction, pending, per_batch, flush):
     for pos, rec in enumerate(bar):
         path = store.image_path(rec["path"])
         if not path.is_file():
@@ -125,16 +150,7 @@ def extract_crops(
         x = transform(load_rgb(path))
         boxes = crop_boxes(int(rec["index"]), seed=seed, n_crops=n_crops,
                            size=tuple(x.shape[-2:]), crop_fraction=crop_fraction)
-        boxes_all[pos] = boxes
-        pending.append((pos, crop_and_resize(x, boxes)))
+        pending.append((pos, crop_and_resize(x, boxes), boxes))
         if len(pending) >= per_batch:
             flush()
     flush()
-    meta = {"n_images": len(images), "n_crops": int(n_crops), "crop_fraction": float(crop_fraction),
-            "seed": int(seed), "channels": int(C), "model": store.manifest.get("model"),
-            "store_weights_sha256": (store.manifest.get("weights") or {}).get("sha256"),
-            "layer": store.manifest.get("layer")}
-    index = np.array([int(r["index"]) for r in images], np.int32)
-    save_arrays(out, {"crops": rows, "index": index, "boxes": boxes_all},
-                metadata={k: str(v) for k, v in meta.items()})
-    return meta

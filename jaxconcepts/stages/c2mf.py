@@ -73,8 +73,9 @@ def main(argv: list[str] | None = None) -> None:
         write_json(out / "c2mf_alpha_sweep.json", {"rows": []})
         print(f"c2mf ({ds}): disabled ({metrics['note'][:60]}...)")
         return
-    crops = dataset_dir(ds, "crops") / "crops.safetensors"
-    if "craft" in cfg["methods"] and cfg["craft_source"] == "crops" and not crops.is_file():
+    crops = dataset_dir(ds, "crops")
+    if "craft" in cfg["methods"] and cfg["craft_source"] == "crops" and not (
+            crops / "manifest.json").is_file():
         raise FileNotFoundError(
             f"no crop activations at {str(crops)!r}: run `jaxconcepts crops --dataset "
             f"{ds}` (or `dvc repro`), or set c2mf.craft_source: rows")

@@ -1,10 +1,11 @@
 """Stage ``crops``: CRAFT's patch activations, g(random crop) averaged over space, per image.
 
 Reads the activation store (its manifest rebuilds the model and g at the extracted layer) and
-writes ``data/<ds>/crops/crops.safetensors``: ``crops`` (N, n_crops, C), ``index`` (N,), ``boxes``.
-Params (section ``crops``): ``n_crops``, ``crop_fraction`` (side relative to the input's shorter
-side), ``batch_size``; the seed is the top-level ``seed``. Only the CRAFT baseline of the ``c2mf``
-stage reads it.
+writes the crop store ``data/<ds>/crops/`` (``features._crops``: shards of ``activations
+(B, C, n_crops, 1)``, the images' ``index``/``pred``/``target``/``label`` and ``boxes``), which
+streams like an activation store. Params (section ``crops``): ``n_crops``, ``crop_fraction`` (side
+relative to the input's shorter side), ``batch_size``; the seed is the top-level ``seed``. The
+CRAFT baseline of the ``c2mf`` stage and the ``ood`` study read it.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ def main(argv: list[str] | None = None) -> None:
                             image_root=p.image_root or dataset_dir(args.dataset, "images"))
     lm = load_model_from_store(store)
     t0 = time.perf_counter()
-    meta = extract_crops(lm, store, dataset_dir(args.dataset, "crops") / "crops.safetensors",
+    meta = extract_crops(lm, store, dataset_dir(args.dataset, "crops"),
                          n_crops=cfg.n_crops, crop_fraction=cfg.crop_fraction, seed=int(seed),
                          batch_size=cfg.batch_size)
     dt = time.perf_counter() - t0

@@ -1,8 +1,8 @@
 """Stage ``ood``: confidence of complete images vs CRAFT's crops (C2MF App. B Table 4, Fig. 5).
 
 Reads the activation store (``data/<ds>/activations``: the complete images' logits and the GAP +
-linear head) and the crops stage's output (``data/<ds>/crops/crops.safetensors``: g of each crop,
-averaged over space), and writes
+linear head) and the crops stage's crop store (``data/<ds>/crops/``: g of each crop,
+averaged over space, streamed), and writes
 
 - ``reports/<ds>/ood.json``: μ of the max-softmax probability (MSP) on images and on crops, Δμ,
   the share of crops keeping their image's class, and the OOD metrics with the complete images as
@@ -17,7 +17,7 @@ linear head (the only kind the store can run without torch); other heads are ref
 
 from __future__ import annotations
 
-from jaxconcepts._io import load_arrays, write_json, write_text
+from jaxconcepts._io import write_json, write_text
 from jaxconcepts.stages._common import REPORTS, dataset_dir, stage_config, stage_parser
 
 __all__ = ["main"]
@@ -29,26 +29,26 @@ def main(argv: list[str] | None = None) -> None:
     args = stage_parser(__doc__.splitlines()[0]).parse_args(argv)
     cfg = stage_config(args, "ood")
 
-    from jaxconcepts.evaluation._ood import align_crops, confidence_study, crop_logits, ood_markdown
+    from jaxconcepts.evaluation._ood import (confidence_study_from_msp, ood_markdown,
+                                             stream_crop_confidence)
     from jaxconcepts.features import ActivationStore
     from jaxconcepts.viz._figures import save_png
     from jaxconcepts.viz._paper_figures import plot_confidence_histograms
 
     ds = args.dataset
     store = ActivationStore(dataset_dir(ds, "activations"))
-    path = dataset_dir(ds, "crops") / "crops.safetensors"
-    if not path.is_file():
+    path = dataset_dir(ds, "crops")
+    if not (path / "manifest.json").is_file():
         raise FileNotFoundError(f"no crop activations at {str(path)!r}: run `jaxconcepts crops "
                                 f"--dataset {ds}` first")
     if store.head is None:
         raise ValueError(f"the store's head is {store.manifest.get('head', {}).get('kind')!r}, "
                          "not GAP + linear: the crops' logits cannot be computed from their pooled "
                          "activations (extract at the layer before a GAP + linear head)")
-    cr = load_arrays(path, ["crops", "index"])
-    crops = align_crops(cr["crops"], cr["index"], store.read("index"))
-    study = confidence_study(store.read("logits"), crop_logits(crops, store.head), tpr=cfg.tpr)
+    msp, am = stream_crop_confidence(path, store.head, store_index=store.read("index"))
+    study = confidence_study_from_msp(store.read("logits"), msp, am, tpr=cfg.tpr)
     summary = {"dataset": ds, "model": store.manifest.get("model"),
-               "n_crops_per_image": int(crops.shape[1]), "too_small": study.metrics["n_in"]
+               "n_crops_per_image": int(msp.shape[1]), "too_small": study.metrics["n_in"]
                < cfg.min_images, **study.summary(), "settings": {"bins": cfg.bins,
                "tpr": cfg.tpr, "min_images": cfg.min_images}}
     fig = plot_confidence_histograms({ds: study}, bins=cfg.bins,

@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from jaxconcepts._io import load_arrays
 from jaxconcepts.features import ActivationStore
-from jaxconcepts.features._crops import crop_and_resize, crop_boxes, extract_crops
+from jaxconcepts.features import RowsView
+from jaxconcepts.features._crops import (crop_and_resize, crop_boxes, extract_crops,
+                                         read_crop_store)
 from jaxconcepts.features._extract import extract, make_transform
 from jaxconcepts.features._images import load_rgb
 
@@ -33,12 +34,14 @@ def test_extract_crops_matches_g_on_each_crop(tmp_path, tiny_model, image_folder
     store_dir = tmp_path / "store"
     extract(tiny_model, image_folder, store_dir, batch_size=2, shard_size=4, progress=False)
     store = ActivationStore(store_dir)
-    out = tmp_path / "crops" / "crops.safetensors"
+    out = tmp_path / "crops"
     meta = extract_crops(tiny_model, store, out, n_crops=3, crop_fraction=0.5, seed=7,
                          batch_size=4, progress=False)
-    a = load_arrays(out)
+    a = _crops(out, store)
     C = store.shape[0]
     assert a["crops"].shape == (3, 3, C) and meta["n_crops"] == 3
+    for k in ("pred", "label", "target"):  # per-image fields copied from the activation store
+        assert np.array_equal(a[k], store.read(k, dtype=np.int32))
     assert a["index"].tolist() == [r["index"] for r in store.images]
     # image 1's crops, recomputed by hand through g, averaged over space
     rec = store.images[1]
@@ -50,10 +53,29 @@ def test_extract_crops_matches_g_on_each_crop(tmp_path, tiny_model, image_folder
         ref = tiny_model.model.forward_features(crop_and_resize(x, boxes)).mean((2, 3)).numpy()
     np.testing.assert_allclose(a["crops"][1], ref, rtol=1e-4, atol=1e-5)
     # another batch size gives the same rows
-    out2 = tmp_path / "crops2.safetensors"
+    out2 = tmp_path / "crops2"
     extract_crops(tiny_model, store, out2, n_crops=3, crop_fraction=0.5, seed=7, batch_size=3,
                   progress=False)
-    np.testing.assert_allclose(load_arrays(out2)["crops"], a["crops"], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(_crops(out2, store)["crops"], a["crops"], rtol=1e-5, atol=1e-6)
+    # the crop store streams like an activation store: one row per crop, the image's class
+    rv = RowsView(out, images_per_batch=2, labels="pred")
+    assert rv.rows_per_image == 3 and rv.channels == C and rv.n_rows == 9
+    got = np.concatenate([b.A[b.valid] for b in rv])
+    np.testing.assert_allclose(got, a["crops"], rtol=0, atol=0)
+
+
+def _crops(path, store):
+    """A crop store's arrays, concatenated: ``crops (N, n_crops, C)``, boxes, per-image fields."""
+    import json
+
+    from jaxconcepts.features._store import read_shard
+
+    read_crop_store(path, check_index=store.read("index", dtype=np.int32))
+    shards = [read_shard(path / s["file"]) for s in
+              json.loads((path / "manifest.json").read_text())["shards"]]
+    out = {k: np.concatenate([s[k] for s in shards]) for k in shards[0]}
+    out["crops"] = out.pop("activations")[..., 0].transpose(0, 2, 1)
+    return out
 
 
 def test_changed_image_is_an_error_and_writes_nothing(tmp_path, tiny_model, image_folder):
@@ -63,7 +85,7 @@ def test_changed_image_is_an_error_and_writes_nothing(tmp_path, tiny_model, imag
     from PIL import Image
 
     Image.new("RGB", (40, 30), (1, 2, 3)).save(store.images[0]["path"])
-    out = tmp_path / "crops.safetensors"
+    out = tmp_path / "crops"
     with pytest.raises(ValueError, match="changed since extraction"):
         extract_crops(tiny_model, store, out, n_crops=2, progress=False)
     assert not out.exists()

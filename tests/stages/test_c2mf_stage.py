@@ -282,16 +282,16 @@ def _write_planted(root, n_per_class=6, seed=0):
 
 def _write_crops(root, n_crops=4, seed=1):
     """Crop rows that look like their image's class (class c lights channels of class c)."""
-    from jaxconcepts._io import save_arrays
     from jaxconcepts.features import ActivationStore
+    from jaxconcepts.features._crop_store import CROP_FIELDS, write_crop_store
 
     store = ActivationStore(root / "data/fake/activations")
     A = np.concatenate([b["activations"] for b in store.iter_batches(64, fields=("activations",),
                                                                      as_jax=False)])
     rng = np.random.default_rng(seed)
     crops = A.mean((2, 3))[:, None, :] * (0.5 + rng.random((len(A), n_crops, 1)))
-    save_arrays(root / "data/fake/crops/crops.safetensors",
-                {"crops": crops.astype(np.float32), "index": np.arange(len(A), dtype=np.int32)})
+    write_crop_store(root / "data/fake/crops", crops, shard_size=5,
+                     **{k: store.read(k, dtype=np.int32) for k in CROP_FIELDS})
     return crops
 
 
@@ -324,10 +324,11 @@ def test_craft_fits_on_crops_when_the_crops_stage_ran(fake):
 
 def test_stale_crops_are_an_error(fake):
     root, _ = fake
-    from jaxconcepts._io import save_arrays
+    from jaxconcepts.features._crop_store import write_crop_store
 
-    save_arrays(root / "data/fake/crops/crops.safetensors",
-                {"crops": np.zeros((2, 4, C), np.float32), "index": np.arange(2, dtype=np.int32)})
+    two = np.arange(2, dtype=np.int32)
+    write_crop_store(root / "data/fake/crops", np.zeros((2, 4, C), np.float32), index=two,
+                     pred=two, target=two, label=two)
     _params(root, k=[3], methods=["craft"], craft_source="crops")
     with pytest.raises(ValueError, match="stale crops"):
         stage.main(["--dataset", "fake"])

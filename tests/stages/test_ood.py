@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from jaxconcepts._io import save_arrays
+from jaxconcepts.features._crop_store import write_crop_store
 from jaxconcepts.features import HeadParams, StoreWriter
 from tests._params import write_params
 
@@ -19,15 +19,14 @@ def _setup(tmp, *, n=12, n_crops=4, C=6, K=3, min_images=50):
     acts = np.repeat(np.repeat(pooled[:, :, None, None], 2, 2), 2, 3)
     logits = pooled @ weight.T
     crops = 0.05 * pooled[:, None, :] + 0.1 * rng.random((n, n_crops, C), dtype=np.float32)
-    order = np.arange(n)[::-1]  # crops file in another order than the store: matched by index
     with StoreWriter(tmp / "data/toy/activations", shard_size=5) as w:
         w.add(activations=acts, logits=logits, target=cls, label=cls, pred=cls,
               prob=np.ones(n), index=np.arange(n))
         w.finish({"images": [{"index": i, "path": f"{i}.png"} for i in range(n)],
                   "shape": [C, 2, 2], "model": "toy"},
                  HeadParams(weight, np.zeros(K, np.float32)))
-    save_arrays(tmp / "data/toy/crops/crops.safetensors",
-                {"crops": crops[order], "index": order.astype(np.int32)})
+    write_crop_store(tmp / "data/toy/crops", crops, shard_size=5, index=np.arange(n), pred=cls,
+                     target=cls, label=cls)
     write_params(tmp / "params.yaml", datasets={"toy": {"model_dep": "x"}},
                  ood={"min_images": min_images})
 
@@ -56,10 +55,11 @@ def test_ood_stage_large_enough_and_stale_crops(tmp_path, monkeypatch):
     _setup(tmp_path, min_images=5)
     ood.main(["--dataset", "toy"])
     assert "Too small" not in (tmp_path / "reports/toy/ood.md").read_text()
-    save_arrays(tmp_path / "data/toy/crops/crops.safetensors",
-                {"crops": np.zeros((3, 4, 6), np.float32), "index": np.arange(3, dtype=np.int32)})
-    with pytest.raises(ValueError, match="stale: rerun the crops stage"):
+    three = np.arange(3)
+    write_crop_store(tmp_path / "data/toy/crops", np.zeros((3, 4, 6), np.float32), index=three,
+                     pred=three, target=three, label=three)
+    with pytest.raises(ValueError, match="stale crops, rerun the crops stage"):
         ood.main(["--dataset", "toy"])
-    (tmp_path / "data/toy/crops/crops.safetensors").unlink()
+    (tmp_path / "data/toy/crops/manifest.json").unlink()
     with pytest.raises(FileNotFoundError, match="jaxconcepts crops --dataset toy"):
         ood.main(["--dataset", "toy"])
