@@ -184,8 +184,9 @@ def main(argv=None):
     ap.add_argument("--k", type=int, default=10)
     ap.add_argument("--passes", type=int, default=2)
     ap.add_argument("--nmf-passes", type=int, default=15, help="max passes, sklearn comparison")
-    ap.add_argument("--nmf-code-sweeps", type=int, default=10,
-                    help="code sweeps per batch, sklearn comparison (the pipeline's default)")
+    ap.add_argument("--nmf-code-sweeps", type=int, default=200,
+                    help="most code sweeps per batch (they stop at convergence), sklearn "
+                         "comparison (the pipeline's c2mf.nmf_code_sweeps)")
     ap.add_argument("--nmf-init-rows", type=int, default=8192,
                     help="rows of the in-memory start, sklearn comparison (sklearn starts from "
                          "its first batch of 2048)")

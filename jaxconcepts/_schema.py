@@ -203,6 +203,7 @@ class C2MF:
     dict_sweeps: int
     init_rows: int
     nmf_max_iter: int
+    nmf_code_sweeps: int
     ig_steps: int
     eval_batch: int
     ablation: bool
@@ -220,7 +221,8 @@ class C2MF:
         _positive("c2mf", atlas_k=self.atlas_k, sweep_k=self.sweep_k,
                   images_per_batch=self.images_per_batch, code_sweeps=self.code_sweeps,
                   gate_steps=self.gate_steps, dict_sweeps=self.dict_sweeps,
-                  init_rows=self.init_rows, max_steps=self.max_steps)
+                  init_rows=self.init_rows, max_steps=self.max_steps,
+                  nmf_code_sweeps=self.nmf_code_sweeps)
         if self.alpha < 0:
             raise ValueError(f"c2mf.alpha={self.alpha} should be >= 0")
         if not 0.0 < self.gate_threshold < 1.0:

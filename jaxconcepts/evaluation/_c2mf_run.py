@@ -33,7 +33,7 @@ __all__ = ["CRAFT_SOURCES", "C2MFFits", "run_c2mf"]
 CRAFT_SOURCES = ("crops", "rows")
 _SETTINGS = ("k", "methods", "labels", "test_fraction", "min_images", "cap_k", "alpha",
              "max_steps", "tol", "learning_rate", "images_per_batch", "code_sweeps",
-             "gate_steps", "dict_sweeps", "init_rows", "craft_source", "seed")
+             "nmf_code_sweeps", "gate_steps", "dict_sweeps", "init_rows", "craft_source", "seed")
 
 
 class C2MFFits(NamedTuple):

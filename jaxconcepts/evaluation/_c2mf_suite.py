@@ -37,8 +37,8 @@ METHODS = ("c2mf", "craft", "pca")
 #: the params of ``c2mf`` that :func:`fit_method` takes
 FIT_KEYS = ("alpha", "max_steps", "tol", "learning_rate", "nmf_max_iter")
 #: the params of ``c2mf`` that :func:`fit_streamed` takes (the stage's path)
-STREAM_KEYS = FIT_KEYS + ("images_per_batch", "code_sweeps", "gate_steps", "dict_sweeps",
-                          "init_rows")
+STREAM_KEYS = FIT_KEYS + ("images_per_batch", "code_sweeps", "nmf_code_sweeps", "gate_steps",
+                          "dict_sweeps", "init_rows")
 _RANKINGS = ("gradcam", "ig")
 
 
@@ -93,7 +93,8 @@ def fit_method(method: str, A, y, k: int, *, key, n_classes: int, alpha, max_ste
 
 
 def fit_streamed(method: str, view, k: int, *, key, crops=None, alpha, max_steps, tol,
-                 learning_rate, nmf_max_iter, images_per_batch, code_sweeps, gate_steps,
+                 learning_rate, nmf_max_iter, images_per_batch, code_sweeps, nmf_code_sweeps,
+                 gate_steps,
                  dict_sweeps, init_rows):
     """Fit one method with k concepts on the train images of ``view``, streamed from the store.
 
@@ -116,11 +117,11 @@ def fit_streamed(method: str, view, k: int, *, key, crops=None, alpha, max_steps
                                  init_rows=int(init_rows))
     if method == "craft":
         from jaxconcepts.concepts._craft import Craft
-
         from jaxconcepts.streaming import fit_nmf_streamed
 
-        nmf = fit_nmf_streamed(rows if crops is None else crops, int(k), key=key, max_steps=int(nmf_max_iter), tol=float(tol),
-                               code_sweeps=int(code_sweeps), dict_sweeps=int(dict_sweeps),
+        nmf = fit_nmf_streamed(rows if crops is None else crops, int(k), key=key,
+                               max_steps=int(nmf_max_iter), tol=float(tol),
+                               code_sweeps=int(nmf_code_sweeps), dict_sweeps=int(dict_sweeps),
                                init_rows=int(init_rows))
         err = np.full(view.n_classes, float(nmf.error_history[-1]), np.float32)
         return Craft(nmf.W, err, np.asarray(nmf.fitted))
