@@ -83,8 +83,9 @@ def tensor_info(path, name: str) -> tuple[tuple[int, ...], str]:
     return tuple(h[name]["shape"]), h[name]["dtype"]
 
 
-def read_tensor(path, name: str) -> np.ndarray:
-    """Read one tensor of a safetensors file as NumPy (bfloat16 via ``ml_dtypes``)."""
+def read_tensor(path, name: str, *, mapped: bool = False) -> np.ndarray:
+    """Read one tensor of a safetensors file as NumPy (bfloat16 via ``ml_dtypes``); ``mapped``:
+    a copy-on-write memory map instead (pages are read when used, no copy of the file)."""
     path = Path(path)
     h, base = _header(path)
     info = h[name]
@@ -93,6 +94,10 @@ def read_tensor(path, name: str) -> np.ndarray:
                         f"supported: {sorted(_ST_DTYPES)}")
     dt = np.dtype(_ST_DTYPES[info["dtype"]])
     start, end = info["data_offsets"]
+    if mapped:
+        if end == start:
+            return np.zeros(info["shape"], dt)
+        return np.memmap(path, dtype=dt, mode="c", offset=base + start, shape=tuple(info["shape"]))
     arr = np.fromfile(path, dtype=dt, count=(end - start) // dt.itemsize, offset=base + start)
     return arr.reshape(info["shape"])
 
@@ -198,7 +203,7 @@ class RowsView:
 
     def _raw_shard(self, i: int) -> tuple[np.ndarray, np.ndarray]:
         """Shard ``i``'s kept images as stored: ``((n, C, H·W) stored dtype, classes (n,))``."""
-        act = read_tensor(self.files[i], "activations")
+        act = read_tensor(self.files[i], "activations", mapped=True)
         if self.keep[i] is not None:
             act = act[self.keep[i]]
         return act.reshape(act.shape[0], self.channels, -1), self.shard_labels[i]
