@@ -7,13 +7,15 @@ For a non-linear h (the rest of the network after an intermediate block, a
 ``U W_cls`` for CRAFT, ``U W_cls + μ_cls`` for PCA), the rows become the map ``(c, h, w)`` and h
 maps it to the class logits. Per batch of images:
 
-1. every point of the gradient paths (``U`` for Grad-CAM, ``s·U`` for IG's midpoints) is
-   reconstructed in JAX and sent to the host, which returns ``∂z_t/∂A`` by autograd;
-2. the chain rule through the fixed, affine ``recon`` (``jax.vjp``) gives ``∂z_t/∂U``, and
-   :func:`~jaxconcepts.importance.importance_from_grads` the importances (the same formula as
-   the JAX path);
-3. the insertion/deletion steps of every ranking are reconstructed in JAX and h scores them on
-   the host in chunks of ``head.batch_size`` maps.
+1. ``recon`` is affine in the codes, ``U @ M_y + b_y`` (:func:`affine_recon`, read off the
+   model once per batch and checked), so every point of the gradient paths (``U`` for Grad-CAM,
+   ``s·U`` for IG's midpoints) is reconstructed in numpy and sent to the host, which returns
+   ``∂z_t/∂A`` by autograd;
+2. the chain rule through the fixed dictionary, ``∂z_t/∂U = ∂z_t/∂A · M_yᵀ``, gives the code
+   gradients and :func:`~jaxconcepts.importance.importance_from_grads` the importances (the
+   same formula as the JAX path);
+3. the insertion/deletion steps of every ranking are reconstructed the same way and h scores
+   them on the host in chunks of ``head.batch_size`` maps.
 
 With a GAP + linear head every function here runs the closed form of
 :mod:`jaxconcepts.evaluation._c2mf_eval` instead, so existing results are unchanged.
@@ -21,7 +23,6 @@ With a GAP + linear head every function here runs the closed form of
 
 from __future__ import annotations
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -29,14 +30,13 @@ import numpy as np
 from jaxconcepts.evaluation._c2mf_eval import (
     InsertionDeletion,
     _auc,
-    _recon,
     insertion_masks,
     model_insertion_deletion,
     reconstructed_predictions,
 )
 from jaxconcepts.importance._gradients import HostGradHead, ig_alphas, importance_from_grads
 
-__all__ = ["head_insertion_deletion", "head_predictions", "head_num_classes",
+__all__ = ["affine_recon", "head_insertion_deletion", "head_predictions", "head_num_classes",
            "ranking_agreement", "rows_to_maps", "maps_to_rows"]
 
 
@@ -87,65 +87,54 @@ def _log_softmax(z: np.ndarray) -> np.ndarray:
     return z - m - np.log(np.exp(z - m).sum(-1, keepdims=True))
 
 
-@eqx.filter_jit
-def _path_rows(model, U, cls, scales):
-    """``(B, S, p, c)``: ``recon(s·U_b, cls_b)`` for every scale s."""
-    recon = _recon(model)
-    return jax.vmap(lambda u, c: jax.vmap(lambda a: recon(a * u, c))(scales))(U, cls)
+def affine_recon(model, n_classes: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(M (Y, k, c), b (Y, c))`` with ``reconstruct(U, y) = U @ M[y] + b[y]``.
 
+    Every decomposition here reconstructs affinely from its codes (W is fixed: C2MF
+    ``U diag(σ(λ_y)) W``, CRAFT ``U W_y``, PCA ``U W_y + μ_y``), so the gradient paths and the
+    curves need only these matrices, in numpy: no program is compiled per model type.
 
-@eqx.filter_jit
-def _code_grads(model, U, cls, gA):
-    """``(B, S, p, k)`` ∂z/∂U from ``gA`` ``(B, S, p, c)`` ∂z/∂A: the vjp of the affine recon."""
-    recon = _recon(model)
-
-    def one(u, c, g):
-        _, vjp = jax.vjp(lambda v: recon(v, c), u)  # affine in v: the same map at every point
-        return jax.vmap(lambda gi: vjp(gi)[0])(g)
-
-    return jax.vmap(one)(U, cls, gA)
-
-
-@eqx.filter_jit
-def _importances(U, gU):
-    gc = jax.vmap(lambda u, g: importance_from_grads(u, g[0], method="gradcam"))(U, gU)
-    ig = jax.vmap(lambda u, g: importance_from_grads(u, g[1:], method="ig"))(U, gU)
-    return gc, ig
-
-
-@eqx.filter_jit
-def _curve_rows(model, U, cls, imps):
-    """``(B, R, 2, k + 1, p, c)``: rows at every insertion (0) / deletion (1) step of R rankings
-    ``imps`` ``(B, R, k)``."""
-    recon = _recon(model)
-
-    def one(u, c, imp_r):
-        def ranking(imp):
-            keep = insertion_masks(imp)
-            masks = jnp.stack([keep, ~keep]).astype(u.dtype)  # (2, k+1, k)
-            return jax.vmap(jax.vmap(lambda m: recon(u * m, c)))(masks)
-
-        return jax.vmap(ranking)(imp_r)
-
-    return jax.vmap(one)(U, cls, imps)
+    Raises:
+        ValueError: ``model.reconstruct`` is not affine in the codes (checked on random codes).
+    """
+    Y = int(n_classes)
+    y_eye = jnp.repeat(jnp.arange(Y, dtype=jnp.int32), k)
+    b = np.asarray(model.reconstruct(jnp.zeros((Y, k), jnp.float32),
+                                     jnp.arange(Y, dtype=jnp.int32)), np.float64)
+    M = np.asarray(model.reconstruct(jnp.tile(jnp.eye(k, dtype=jnp.float32), (Y, 1)), y_eye),
+                   np.float64).reshape(Y, k, -1) - b[:, None, :]
+    U = np.random.default_rng(0).random((Y, k)).astype(np.float32)
+    got = np.asarray(model.reconstruct(jnp.asarray(U), jnp.arange(Y, dtype=jnp.int32)))
+    want = np.einsum("yk,ykc->yc", U, M) + b
+    scale = 1e-4 * (1.0 + np.abs(want).max())
+    if not np.abs(got - want).max() <= scale:
+        raise ValueError(f"{type(model).__name__}.reconstruct is not affine in the codes "
+                         f"(off by {np.abs(got - want).max():.3g}); the host path needs it")
+    return M.astype(np.float32), b.astype(np.float32)
 
 
 def _host_insertion_deletion(model, head: HostGradHead, U, cls, target, hw, *, methods,
-                             n_steps: int) -> tuple:
-    U = jnp.asarray(U, jnp.float32)
+                             n_steps: int, n_classes: int) -> tuple:
+    U = np.asarray(U, np.float32)
     B, p, k = U.shape
-    cls = jnp.asarray(cls, jnp.int32)
-    target = np.asarray(target, np.int64)
-    scales = jnp.concatenate([jnp.ones(1), ig_alphas(int(n_steps))])  # Grad-CAM at U, IG path
-    A_path = np.asarray(_path_rows(model, U, cls, scales))  # (B, S+1, p, c)
-    S1, c = A_path.shape[1], A_path.shape[-1]
+    cls, target = np.asarray(cls, np.int64), np.asarray(target, np.int64)
+    M, b = affine_recon(model, n_classes, k)
+    Mb, bb = M[cls], b[cls][:, None, :]  # (B, k, c), (B, 1, c)
+    c = M.shape[-1]
+    scales = np.concatenate([[1.0], np.asarray(ig_alphas(int(n_steps)))]).astype(np.float32)
+    S1 = scales.size  # Grad-CAM at U, then IG's path
+    A_path = np.einsum("s,bpk,bkc->bspc", scales, U, Mb) + bb[:, None]
     g = _host_grads(head, rows_to_maps(A_path.reshape(B * S1, p, c), hw), np.repeat(target, S1))
-    gU = _code_grads(model, U, cls, jnp.asarray(maps_to_rows(g).reshape(B, S1, p, c)))
-    gc, ig = _importances(U, gU)
-    imps = {"gradcam": gc, "ig": ig}
-    sel = jnp.stack([imps[m] for m in methods], axis=1)  # (B, R, k)
-    rows = np.asarray(_curve_rows(model, U, cls, sel))
+    gU = np.einsum("bspc,bkc->bspk", maps_to_rows(g).reshape(B, S1, p, c), Mb)
+    Uj, gUj = jnp.asarray(U), jnp.asarray(gU)
+    imps = {"gradcam": jax.vmap(lambda u, gu: importance_from_grads(u, gu[0], method="gradcam"))(
+                Uj, gUj),
+            "ig": jax.vmap(lambda u, gu: importance_from_grads(u, gu[1:], method="ig"))(Uj, gUj)}
     R = len(methods)
+    keep = np.asarray(jax.vmap(insertion_masks)(
+        jnp.stack([imps[m] for m in methods], axis=1).reshape(B * R, k))).reshape(B, R, k + 1, k)
+    masks = np.stack([keep, ~keep], axis=2).astype(np.float32)  # (B, R, 2, k+1, k)
+    rows = np.einsum("brisk,bpk,bkc->brispc", masks, U, Mb) + bb[:, None, None, None]
     logp = _log_softmax(_host_logits(head, rows_to_maps(rows.reshape(-1, p, c), hw)))
     logp = logp.reshape(B, R * 2 * (k + 1), -1)
     prob = np.exp(np.take_along_axis(logp, target[:, None, None], axis=2))
@@ -155,7 +144,7 @@ def _host_insertion_deletion(model, head: HostGradHead, U, cls, target, hw, *, m
 
 
 def head_insertion_deletion(model, head, U, cls, target, *, methods: tuple, n_steps: int,
-                            hw=None) -> tuple:
+                            hw=None, n_classes: int | None = None) -> tuple:
     """:func:`~jaxconcepts.evaluation.model_insertion_deletion` through any head.
 
     Args:
@@ -163,7 +152,8 @@ def head_insertion_deletion(model, head, U, cls, target, *, methods: tuple, n_st
             one compiled program) or a :class:`HostGradHead` (gradients and scores on the host).
         U: ``(B, p, k)`` codes; cls: ``(B,)`` fitted class; target: ``(B,)`` explained logit.
         methods: rankings among ``"gradcam"``, ``"ig"``; n_steps: IG steps.
-        hw: ``(h, w)`` of the activation map, ``h·w = p`` (needed by a host head).
+        hw: ``(h, w)`` of the activation map, ``h·w = p``; n_classes: the model's number of
+            fitted classes (both needed by a host head).
 
     Returns:
         one :class:`InsertionDeletion` per ranking.
@@ -172,10 +162,11 @@ def head_insertion_deletion(model, head, U, cls, target, *, methods: tuple, n_st
         return model_insertion_deletion(model, head, jnp.asarray(U), jnp.asarray(cls, jnp.int32),
                                         jnp.asarray(target, jnp.int32), methods=tuple(methods),
                                         n_steps=int(n_steps))
-    if hw is None:
-        raise ValueError("hw=None: a host head needs the map's (h, w) to rebuild maps from rows")
+    if hw is None or n_classes is None:
+        raise ValueError(f"hw={hw!r}, n_classes={n_classes!r}: a host head needs the map's "
+                         "(h, w) and the model's number of fitted classes")
     return _host_insertion_deletion(model, head, U, cls, target, hw, methods=tuple(methods),
-                                    n_steps=n_steps)
+                                    n_steps=n_steps, n_classes=n_classes)
 
 
 def head_predictions(model, head, U, y_images, p: int, c: int, *, hw=None) -> np.ndarray:

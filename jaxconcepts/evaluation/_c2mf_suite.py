@@ -183,7 +183,7 @@ def evaluate_model(model, view: RowsView, head, *, ig_steps: int, eval_batch: in
         ys.append(b.y[:b.n])
         res = head_insertion_deletion(
             model, head, jnp.asarray(U).reshape(b.A.shape[0], p, -1), b.y, b.target,
-            methods=_RANKINGS, n_steps=int(ig_steps), hw=hw)
+            methods=_RANKINGS, n_steps=int(ig_steps), hw=hw, n_classes=view.n_classes)
         for m, r in zip(_RANKINGS, res):
             for lst, v in zip(curves[m], (r.insertion_auc, r.deletion_auc, r.insertion,
                                           r.deletion, r.importance)):

@@ -177,18 +177,22 @@ def torch_head_with_grad(store):
     lm = load_model_from_store(store)
     rest = lm.rest.eval()
 
+    def maps(x):  # channels-last, as extraction runs the model (≈ 20 % faster convs on CPU)
+        return torch.from_numpy(np.array(x, np.float32)).contiguous(
+            memory_format=torch.channels_last)
+
     def fn(x):
         with torch.inference_mode():
-            return rest(torch.from_numpy(np.array(x, np.float32))).float().numpy()
+            return rest(maps(x)).float().numpy()
 
     def grad(x, target):
-        f = torch.from_numpy(np.array(x, np.float32)).requires_grad_(True)
+        f = maps(x).requires_grad_(True)
         t = torch.from_numpy(np.asarray(target, np.int64)).reshape(-1, 1)
         if t.shape[0] != f.shape[0]:
             raise ValueError(f"target has {t.shape[0]} entries for {f.shape[0]} maps")
         with torch.enable_grad():
             z = rest(f).float()
             (g,) = torch.autograd.grad(z.gather(1, t).sum(), f)
-        return g.numpy()
+        return g.contiguous().numpy()
 
     return fn, grad
