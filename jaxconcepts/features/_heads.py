@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 __all__ = ["Trunk", "Rest", "resolve_layer", "verify_split", "tokens_to_grid", "grid_to_tokens",
-           "torch_head", "torch_head_with_grad"]
+           "torch_head", "torch_head_with_grad", "host_fns"]
 
 
 def resolve_layer(model: torch.nn.Module, layer: str | int | None) -> str | None:
@@ -174,8 +174,13 @@ def torch_head_with_grad(store):
     """
     from jaxconcepts.features._models import load_model_from_store
 
-    lm = load_model_from_store(store)
-    rest = lm.rest.eval()
+    return host_fns(load_model_from_store(store).rest)
+
+
+def host_fns(module: torch.nn.Module):
+    """``(fn, grad)`` of :func:`torch_head_with_grad` for any torch module mapping maps
+    ``(B, C, H, W)`` to logits ``(B, K)`` (put in eval mode here)."""
+    rest = module.eval()
 
     def maps(x):  # channels-last, as extraction runs the model (≈ 20 % faster convs on CPU)
         return torch.from_numpy(np.array(x, np.float32)).contiguous(
