@@ -61,6 +61,9 @@ def insertion_masks(importance):
     """``(k + 1, k)`` bool: row s keeps the s most important concepts (insertion step s); its
     complement removes them (deletion step s). Ties keep the lower index first."""
     k = importance.shape[-1]
+    if isinstance(importance, np.ndarray):  # the host path, in numpy (stable, as jnp.argsort)
+        rank = np.argsort(np.argsort(-importance, kind="stable"), kind="stable")
+        return rank[None, :] < np.arange(k + 1)[:, None]
     rank = jnp.argsort(jnp.argsort(-importance))  # 0 = most important
     return rank[None, :] < jnp.arange(k + 1)[:, None]
 
@@ -75,7 +78,7 @@ def _curves_one(U, cls, target, importance, recon, h):
 
 def _auc(curve):
     """Trapezoidal area on an x axis rescaled to [0, 1]."""
-    return jnp.sum((curve[..., 1:] + curve[..., :-1]) / 2, axis=-1) / (curve.shape[-1] - 1)
+    return ((curve[..., 1:] + curve[..., :-1]) / 2).sum(axis=-1) / (curve.shape[-1] - 1)
 
 
 def insertion_deletion(U, cls, target, recon: Recon, h: Head, *, method: str,

@@ -76,9 +76,9 @@ def importance_from_grads(U, grads, *, method: str):
         ``(k,)``: Grad-CAM ``mean_p ∂z_t/∂U_pj · mean_p U_pj``; IG ``Σ_p U_pj · mean_s ∂z_t/∂U_pj``.
     """
     check_choice("method", method, _METHODS)
-    if method == "gradcam":
+    if method == "gradcam":  # array methods only: numpy in, numpy out (the host path)
         return grads.mean(0) * U.mean(0)
-    return jnp.sum(U * grads.mean(0), axis=0)
+    return (U * grads.mean(0)).sum(axis=0)
 
 
 def linear_head_fn(head) -> Head:
