@@ -115,6 +115,7 @@ class Concepts:
     batch_size: int
     group: int
     methods: list[Literal["cgap", "cpha"]]
+    enabled: bool
 
     def check(self):
         _positive("concepts", n_concepts=self.n_concepts, n_init=self.n_init,
@@ -134,6 +135,7 @@ class Compare:
     algorithms: list[Literal["kmeans", "agglomerative", "birch", "gmm"]]
     n_init: int
     batch_size: int
+    enabled: bool
 
     def check(self):
         if "kmeans" not in self.algorithms:
@@ -153,12 +155,14 @@ class Importance:
     batch_size: int
     min_p: float | None
     methods: list[Literal["cgap", "cpha"]]
+    enabled: bool
 
 
 @section("figures")
 class Figures:
     max_images: int
     dpi: int
+    enabled: bool
 
     def check(self):
         if self.max_images < 0:
@@ -178,6 +182,7 @@ class OOD:
     bins: int
     tpr: float
     min_images: int
+    enabled: bool
 
     def check(self):
         _positive("ood", bins=self.bins, min_images=self.min_images)

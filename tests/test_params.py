@@ -29,9 +29,10 @@ def test_repo_params_are_complete_and_valid():
 def test_unknown_and_missing_keys_name_the_valid_keys():
     fig = repo_params()["figures"]
     with pytest.raises(ValueError, match=r"unknown keys \['max_image'\].*missing keys "
-                                         r"\['max_images'\].*valid keys: \['max_images', 'dpi'\]"):
+                                         r"\['enabled', 'max_images'\].*valid keys: "
+                                         r"\['max_images', 'dpi', 'enabled'\]"):
         parse_section("figures", {"max_image": 3, "dpi": fig["dpi"]})
-    with pytest.raises(ValueError, match=r"missing keys \['dpi'\]"):
+    with pytest.raises(ValueError, match=r"missing keys \['dpi', 'enabled'\]"):
         parse_section("figures", {"max_images": 3})
     with pytest.raises(ValueError, match="unknown params section 'figure'; valid sections"):
         parse_section("figure", fig)
@@ -66,7 +67,8 @@ def test_dataset_overrides_merge_and_are_checked():
     params["datasets"]["planted"]["figure"] = {"dpi": 3}
     with pytest.raises(ValueError, match=r"datasets.planted: unknown keys \['figure'\]"):
         dataset_params(params, "planted")
-    with pytest.raises(ValueError, match=r"dataset='nope'.*valid choices: \['photos', 'planted'\]"):
+    with pytest.raises(ValueError, match=r"dataset='nope'.*valid choices: \['photos', 'planted', "
+                                          r"'planted_layer3'\]"):
         dataset_params(repo_params(), "nope")
 
 

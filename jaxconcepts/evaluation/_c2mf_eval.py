@@ -36,6 +36,7 @@ __all__ = [
     "per_class_accuracy",
     "ClassMSE",
     "InsertionDeletion",
+    "insertion_masks",
     "concept_similarity",
     "reconstruction_accuracy",
     "consistency",
@@ -46,19 +47,29 @@ def _score(h, recon, U, cls, target):
 
 
 class InsertionDeletion(NamedTuple):
-    """Curves ``(B, k + 1)`` (step s: s concepts inserted / deleted) and AUCs ``(B,)``."""
+    """Curves ``(B, k + 1)`` (step s: s concepts inserted / deleted), AUCs ``(B,)`` and the
+    concept importances ``(B, k)`` that ranked them."""
 
     insertion: jax.Array
     deletion: jax.Array
     insertion_auc: jax.Array
     deletion_auc: jax.Array
+    importance: jax.Array
+
+
+def insertion_masks(importance):
+    """``(k + 1, k)`` bool: row s keeps the s most important concepts (insertion step s); its
+    complement removes them (deletion step s). Ties keep the lower index first."""
+    k = importance.shape[-1]
+    if isinstance(importance, np.ndarray):  # the host path, in numpy (stable, as jnp.argsort)
+        rank = np.argsort(np.argsort(-importance, kind="stable"), kind="stable")
+        return rank[None, :] < np.arange(k + 1)[:, None]
+    rank = jnp.argsort(jnp.argsort(-importance))  # 0 = most important
+    return rank[None, :] < jnp.arange(k + 1)[:, None]
 
 
 def _curves_one(U, cls, target, importance, recon, h):
-    k = U.shape[1]
-    rank = jnp.argsort(jnp.argsort(-importance))  # 0 = most important
-    steps = jnp.arange(k + 1)
-    keep_ins = rank[None, :] < steps[:, None]  # (k+1, k): top-s concepts present
+    keep_ins = insertion_masks(importance)  # (k+1, k): top-s concepts present
     keep_del = ~keep_ins  # top-s concepts removed
     ins = jax.vmap(lambda m: _score(h, recon, U * m, cls, target))(keep_ins.astype(U.dtype))
     dele = jax.vmap(lambda m: _score(h, recon, U * m, cls, target))(keep_del.astype(U.dtype))
@@ -67,7 +78,7 @@ def _curves_one(U, cls, target, importance, recon, h):
 
 def _auc(curve):
     """Trapezoidal area on an x axis rescaled to [0, 1]."""
-    return jnp.sum((curve[..., 1:] + curve[..., :-1]) / 2, axis=-1) / (curve.shape[-1] - 1)
+    return ((curve[..., 1:] + curve[..., :-1]) / 2).sum(axis=-1) / (curve.shape[-1] - 1)
 
 
 def insertion_deletion(U, cls, target, recon: Recon, h: Head, *, method: str,
@@ -88,10 +99,10 @@ def insertion_deletion(U, cls, target, recon: Recon, h: Head, *, method: str,
 
     def one(u, c, t):
         imp = code_importance(u, c, t, recon, h, method=method, n_steps=n_steps)
-        return _curves_one(u, c, t, imp, recon, h)
+        return (*_curves_one(u, c, t, imp, recon, h), imp)
 
-    ins, dele = jax.vmap(one)(U, cls, target)
-    return InsertionDeletion(ins, dele, _auc(ins), _auc(dele))
+    ins, dele, imp = jax.vmap(one)(U, cls, target)
+    return InsertionDeletion(ins, dele, _auc(ins), _auc(dele), imp)
 
 
 def _pairwise_stats(W):

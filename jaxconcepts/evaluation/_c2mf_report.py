@@ -196,11 +196,29 @@ def markdown_report(metrics: Mapping) -> str:
             if all((e.get("insertion_deletion") or {}).get(f"{r}_gradcam_mean")
                    == (e.get("insertion_deletion") or {}).get(f"{r}_ig_mean")
                    for r in ("insertion", "deletion"))]
-    if same:
+    head = metrics.get("head") or {"kind": "gap_linear"}
+    if same and head["kind"] == "gap_linear":
         lines += [f"Grad-CAM and IG give identical AUCs in {len(same)} of the rows above: with a "
                   "GAP + linear h the class logit is linear in the codes, so both rank the "
                   "concepts the same way (IG's path integral of a constant gradient is Grad-CAM's "
                   "weight times the mean code, up to the number of positions).", ""]
+    elif head["kind"] != "gap_linear":
+        gaps = [abs(d[f"{r}_gradcam_mean"] - d[f"{r}_ig_mean"]) for _, e in fitted
+                for d in [e.get("insertion_deletion") or {}] for r in ("insertion", "deletion")
+                if d.get(f"{r}_gradcam_mean") is not None and d.get(f"{r}_ig_mean") is not None]
+        gap = max(gaps) if gaps else None
+        lines += [f"h is the rest of the network after `{head.get('layer')}`, run by torch: it is "
+                  "not linear in the codes, so Grad-CAM (the gradient at the codes) and IG (the "
+                  "gradient integrated from zero codes) can rank the concepts differently; both "
+                  "come from torch autograd through h, chained through the fixed dictionary. "
+                  "They coincide when ∂z/∂U does not change along IG's path from zero codes "
+                  "(h affine there, e.g. a ReLU network in which no unit switches along the "
+                  "path) and is the same at every position (as for GAP + linear); how far they "
+                  "differ here is in the table below"
+                  + (f"; the AUCs move by at most {gap:.3f}" if gap is not None else "") + "."
+                  + (f" Their AUCs are identical in {len(same)} row(s)." if same else ""), ""]
+    if images_ok:
+        lines += ranking_lines(fitted, [c["name"] for c in metrics.get("classes", [])])
     if "pca" in methods:
         lines += ["PCA reconstructs each class around that class's mean activation, so with every "
                   "component removed the class mean alone still carries the prediction: its "
@@ -265,6 +283,46 @@ def markdown_report(metrics: Mapping) -> str:
         lines += ["_No results: no class had enough images for a train/test split._", ""]
     return "\n".join(lines) + "\n"
 
+
+
+def ranking_lines(fitted, class_names=()) -> list[str]:
+    """Markdown: how far the Grad-CAM and IG rankings differ (``ranking_agreement`` of each fit),
+    per test image and per class (class-mean importances), for the ``(method, entry)`` pairs;
+    the per-class table shows each method's smallest k. ``class_names[j]``: fitted class j."""
+    rows = [(m, e, e["ranking_agreement"]) for m, e in fitted if e.get("ranking_agreement")]
+    if not rows:
+        return []
+    lines = ["### Grad-CAM vs IG concept rankings on test images", "",
+             "Spearman ρ and Kendall τ between the two importance vectors of each image (1: the "
+             "same order), the share of images whose most important concept differs, and the "
+             "same for each class's mean importances.", "",
+             "| method | k | ρ per image | τ per image | images: top concept differs | ρ of class "
+             "means (min / mean) | classes: top concept differs |", "|---|---|---|---|---|---|---|"]
+    for m, e, a in rows:
+        im, pc = a["per_image"], a["per_class"]
+        rho_c = [v["spearman"] for v in pc.values() if v["spearman"] is not None]
+        lines.append(
+            f"| {METHOD_NAMES.get(m, m)} | {_k_label(e)} | "
+            f"{fmt_pm(im['spearman_mean'], im['spearman_std'])} | "
+            f"{fmt_pm(im['kendall_mean'], im['kendall_std'])} | {_num(im['top_differs'], '{:.0%}')} "
+            f"| {_num(min(rho_c) if rho_c else None)} / "
+            f"{_num(sum(rho_c) / len(rho_c) if rho_c else None)} | "
+            f"{_num(a['top_differs_classes'], '{:.0%}')} |")
+    first = list({m: (m, e, a) for m, e, a in reversed(rows)}.values())[::-1]
+    lines += ["", "Per class (each method's smallest k): ρ of the class-mean importances, the top "
+              "concept by Grad-CAM → by IG.", "",
+              "| class | " + " | ".join(f"{METHOD_NAMES.get(m, m)} (k = {_k_label(e)})"
+                                      for m, e, _ in first) + " |",
+              "|---|" + "---|" * len(first)]
+    for cl in first[0][2]["per_class"]:
+        cells = []
+        name = class_names[int(cl)] if int(cl) < len(class_names) else cl
+        for _, _, ar in first:
+            v = ar["per_class"].get(cl)
+            cells.append("–" if v is None else f"{_num(v['spearman'])}, {v['top_gradcam']} → "
+                         f"{v['top_ig']}")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return lines + [""]
 
 
 def disabled_report(dataset: str, n_images: int, n_classes: int) -> tuple[dict, str]:

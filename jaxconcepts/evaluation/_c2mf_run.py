@@ -27,8 +27,9 @@ from jaxconcepts.evaluation._rows import (
     load_image_rows,
     split_by_image,
 )
+from jaxconcepts.importance._gradients import HostGradHead
 
-__all__ = ["CRAFT_SOURCES", "C2MFFits", "run_c2mf"]
+__all__ = ["CRAFT_SOURCES", "C2MFFits", "run_c2mf", "store_head"]
 
 CRAFT_SOURCES = ("crops", "rows")
 _SETTINGS = ("k", "methods", "labels", "test_fraction", "min_images", "cap_k", "alpha",
@@ -97,11 +98,17 @@ def _model_record(m, model, used, arrays, histories, view, head, craft_rows, key
         from jaxconcepts.importance._sobol import class_logit_importance
 
         arrays[f"craft_k{used}_W"] = np.asarray(model.W)
+        extra["solver"] = {"rel_error_mean": float(np.nanmean(model.rel_error))}
+        if isinstance(head, HostGradHead):  # Sobol scores pooled rows with a linear logit
+            extra["sobol_total_indices"] = None
+            extra["sobol_note"] = ("not computed: CRAFT's Sobol indices score spatially pooled "
+                                   "rows with the logit of a GAP + linear head; this h is the "
+                                   "non-linear rest of the network")
+            return extra
         sob = class_logit_importance(model, *craft_rows, head, view.split.classes,
                                      key=jax.random.fold_in(key, 7919 + used),
                                      n_designs=int(cfg["sobol_designs"]))
         arrays[f"craft_k{used}_sobol"] = sob
-        extra["solver"] = {"rel_error_mean": float(np.nanmean(model.rel_error))}
         extra["sobol_total_indices"] = {cname(int(c)): [round(float(v), 5) for v in sob[j]]
                                         for j, c in enumerate(view.split.classes)}
     else:
@@ -110,17 +117,32 @@ def _model_record(m, model, used, arrays, histories, view, head, craft_rows, key
     return extra
 
 
+def store_head(store, *, batch_size: int = 256):
+    """The h the C2MF suite runs for ``store``: its GAP + linear head record (JAX closed form)
+    when it has one, else the rest of the network in torch with its gradients
+    (:class:`HostGradHead` over ``features.torch_head_with_grad``; the model is rebuilt from the
+    store's manifest)."""
+    if store.head is not None:
+        return store.head
+    from jaxconcepts.features import torch_head_with_grad
+
+    fn, grad = torch_head_with_grad(store)
+    return HostGradHead(fn, grad, int(store.manifest["head"]["num_classes"]), int(batch_size))
+
+
 def run_c2mf(store, cfg: Mapping, *, dataset: str, crops_path=None, truth=None,
-             progress: bool = True):
+             progress: bool = True, head=None):
     """Fit and evaluate every method and k; returns ``(metrics, arrays, loss_histories, fits)``
     (``fits``: :class:`C2MFFits`, None when no class had enough images).
 
     Args:
-        store: the activation store (needs its GAP + linear head).
+        store: the activation store. With a GAP + linear head (``store.head``) every metric runs
+            in JAX; otherwise h is the rest of the network, run by torch (:func:`store_head`).
         cfg: the ``c2mf`` params section as a mapping (``dataclasses.asdict`` of
             :class:`jaxconcepts._params.C2MF`; seed resolved).
         crops_path: the ``crops`` stage's crop store (with ``craft_source: crops``).
         truth: planted ground truth of the store's images (``datasets.load_truth``) or ``None``.
+        head: the h to evaluate with (default: :func:`store_head`).
 
     Raises:
         ValueError: bad params, no k feasible for any method, or (``cap_k: false``) a k larger
@@ -130,9 +152,7 @@ def run_c2mf(store, cfg: Mapping, *, dataset: str, crops_path=None, truth=None,
     from tqdm.auto import tqdm
 
     ks, methods = _check(cfg)
-    if store.head is None:
-        raise ValueError("the store has no GAP+linear head (head.safetensors); the C2MF metrics "
-                         "need h = rows.mean @ W.T + b")
+    head = store_head(store) if head is None else head
     seed = int(cfg["seed"])
     data = load_image_rows(store, labels=cfg["labels"])
     split = split_by_image(data.cls, test_fraction=float(cfg["test_fraction"]),
@@ -151,6 +171,8 @@ def run_c2mf(store, cfg: Mapping, *, dataset: str, crops_path=None, truth=None,
                      "n_test": int(np.sum(data.cls[split.test] == c))} for c in split.classes],
         "too_small_classes": [{"class": c, "name": cname(c), "n_images": n}
                               for c, n in split.too_small],
+        "head": {"kind": "torch" if isinstance(head, HostGradHead) else "gap_linear",
+                 "layer": store.manifest.get("layer")},
         "k_requested": list(ks), "note": None, "results": {}, "ablation": None, "planted": None,
     }
     arrays: dict[str, np.ndarray] = {"classes": np.asarray(split.classes, np.int32)}
@@ -205,13 +227,13 @@ def run_c2mf(store, cfg: Mapping, *, dataset: str, crops_path=None, truth=None,
         else:
             model = get(m, used)
             t0 = time.perf_counter()
-            ev = evaluate_model(model, view, store.head, ig_steps=int(cfg["ig_steps"]),
+            ev = evaluate_model(model, view, head, ig_steps=int(cfg["ig_steps"]),
                                 eval_batch=int(cfg["eval_batch"]),
                                 own_rows=own_rows if m == "craft" else None)
             entry = {"model": model, "k": k, "k_used": used, "capped": used < k,
                      "fit_seconds": round(models[(m, used)][1], 3),
                      "eval_seconds": round(time.perf_counter() - t0, 3), "metrics": ev}
-            extra = _model_record(m, model, used, arrays, histories, view, store.head,
+            extra = _model_record(m, model, used, arrays, histories, view, head,
                                   craft_rows, key, cfg, cname)
             if "solver" in extra:
                 entry["solver"] = extra.pop("solver")
@@ -231,7 +253,7 @@ def run_c2mf(store, cfg: Mapping, *, dataset: str, crops_path=None, truth=None,
             if ns is None:
                 ns = sorted({e["k_used"] for e in fitted["c2mf"].values()} | {Y})
             ns = [int(n) for n in ns if 1 <= int(n) <= caps["c2mf"]]
-            metrics["ablation"] = ablation(get, ns, view, store.head, seed=seed,
+            metrics["ablation"] = ablation(get, ns, view, head, seed=seed,
                                            methods=[m for m in METHODS if m in fitted],
                                            eval_batch=int(cfg["eval_batch"]))
         else:

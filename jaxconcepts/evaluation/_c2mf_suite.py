@@ -20,12 +20,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxconcepts._checks import check_choice
-from jaxconcepts.evaluation._c2mf_eval import (
-    ClassMSE,
-    concept_similarity,
-    model_insertion_deletion,
-    per_class_accuracy,
-    reconstructed_predictions,
+from jaxconcepts.evaluation._c2mf_eval import ClassMSE, concept_similarity, per_class_accuracy
+from jaxconcepts.evaluation._c2mf_host import (
+    head_insertion_deletion,
+    head_num_classes,
+    head_predictions,
+    ranking_agreement,
 )
 from jaxconcepts.evaluation._rows import RowsView
 
@@ -162,13 +162,16 @@ def evaluate_model(model, view: RowsView, head, *, ig_steps: int, eval_batch: in
     """Every metric of one fitted model, in one pass over the train and one over the test images.
 
     Args:
-        model: a ``ConceptDecomposition``; view: the rows; head: GAP + linear head record.
+        model: a ``ConceptDecomposition``; view: the rows; head: GAP + linear head record (JAX
+            closed form) or a :class:`~jaxconcepts.importance.HostGradHead` (a non-linear h run
+            on the host: Grad-CAM and IG through its gradients, curves scored by it).
         own_rows: the rows a method was fitted on when they are not the train images (CRAFT's
             crops; a rows view, streamed, or ``(A, y)``): their MSE is reported as
             ``train_mse_own_rows`` beside ``train_mse``.
     """
     p, c = view.p, view.c
-    n_head = int(np.shape(head.weight)[0])
+    hw = tuple(view.store.shape[1:])
+    n_head = head_num_classes(head)
     concepts = np.asarray(model.concepts)
     out: dict[str, Any] = {
         "similarity": concept_similarity(concepts) if concepts.shape[1] >= 2 else None}
@@ -177,22 +180,24 @@ def evaluate_model(model, view: RowsView, head, *, ig_steps: int, eval_batch: in
         train.add(A, model.reconstruct(model.transform(A, y), y), y)
     test = ClassMSE()
     rec, lab, prd = [], [], []
-    curves = {m: ([], [], [], []) for m in _RANKINGS}
+    curves = {m: ([], [], [], [], []) for m in _RANKINGS}
+    ys = []
     for b in view.test_batches(eval_batch):
         y_rows = np.repeat(b.y, p)
         U = model.transform(b.A.reshape(-1, c), y_rows)
         n_rows = b.n * p
         test.add(b.A[:b.n].reshape(-1, c), model.reconstruct(U[:n_rows], y_rows[:n_rows]),
                  y_rows[:n_rows])
-        rec.append(reconstructed_predictions(model, head, U, b.y, p, c)[:b.n])
+        rec.append(head_predictions(model, head, U, b.y, p, c, hw=hw)[:b.n])
         lab.append(b.label[:b.n])
         prd.append(b.pred[:b.n])
-        res = model_insertion_deletion(
-            model, head, jnp.asarray(U).reshape(b.A.shape[0], p, -1), jnp.asarray(b.y, jnp.int32),
-            jnp.asarray(b.target, jnp.int32), methods=_RANKINGS, n_steps=int(ig_steps))
+        ys.append(b.y[:b.n])
+        res = head_insertion_deletion(
+            model, head, jnp.asarray(U).reshape(b.A.shape[0], p, -1), b.y, b.target,
+            methods=_RANKINGS, n_steps=int(ig_steps), hw=hw, n_classes=view.n_classes)
         for m, r in zip(_RANKINGS, res):
             for lst, v in zip(curves[m], (r.insertion_auc, r.deletion_auc, r.insertion,
-                                          r.deletion)):
+                                          r.deletion, r.importance)):
                 lst.append(np.asarray(v)[:b.n])
     out["reconstruction"] = _accuracy_summary(np.concatenate(rec), np.concatenate(lab),
                                               np.concatenate(prd), n_head)
@@ -205,13 +210,15 @@ def evaluate_model(model, view: RowsView, head, *, ig_steps: int, eval_batch: in
         cons["train_mse_own_rows"] = own.summary("own")["own_mse"]
     out["consistency"] = cons
     idl = {}
+    imps = {}
     for m in _RANKINGS:
-        ins, dele, ins_c, del_c = (np.concatenate(v) for v in curves[m])
+        ins, dele, ins_c, del_c, imps[m] = (np.concatenate(v) for v in curves[m])
         idl[f"insertion_{m}_mean"], idl[f"insertion_{m}_std"] = float(ins.mean()), float(ins.std())
         idl[f"deletion_{m}_mean"], idl[f"deletion_{m}_std"] = float(dele.mean()), float(dele.std())
         idl[f"insertion_{m}_curve"] = ins_c.mean(0).round(5).tolist()
         idl[f"deletion_{m}_curve"] = del_c.mean(0).round(5).tolist()
     out["insertion_deletion"] = idl
+    out["ranking_agreement"] = ranking_agreement(imps["gradcam"], imps["ig"], np.concatenate(ys))
     return out
 
 
@@ -245,7 +252,8 @@ def ablation(get: Callable, ns, view: RowsView, head, *, seed: int, methods,
     fitted model or ``None``.
     """
     p, c = view.p, view.c
-    n_head = int(np.shape(head.weight)[0])
+    hw = tuple(view.store.shape[1:])
+    n_head = head_num_classes(head)
     Y = view.n_classes
     out = {"n_concepts": [], **{m: [] for m in ("c2mf", "craft_clustered", "pca_clustered")
                                 if m.split("_")[0] in methods}}
@@ -262,7 +270,7 @@ def ablation(get: Callable, ns, view: RowsView, head, *, seed: int, methods,
             rec, prd = [], []
             for b in view.test_batches(eval_batch):
                 U = model.transform(b.A.reshape(-1, c), np.repeat(b.y, p))
-                rec.append(reconstructed_predictions(model, head, U, b.y, p, c)[:b.n])
+                rec.append(head_predictions(model, head, U, b.y, p, c, hw=hw)[:b.n])
                 prd.append(b.pred[:b.n])
             row[m] = _none_if_nan(per_class_accuracy(np.concatenate(rec), np.concatenate(prd),
                                                      n_head)[1])

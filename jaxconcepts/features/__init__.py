@@ -25,7 +25,7 @@ _LAZY = {
     "embedded_weights_path": "_embedded",
     "extract": "_extract", "NonFiniteActivationError": "_extract", "process_split": "_extract",
     "make_transform": "_preprocess",
-    "Trunk": "_heads", "Rest": "_heads",
+    "Trunk": "_heads", "Rest": "_heads", "torch_head_with_grad": "_heads", "host_fns": "_heads",
     "extract_crops": "_crops", "crop_boxes": "_crops",
     "list_images": "_images", "load_rgb": "_images", "load_image": "_images",
     "ImageLoadError": "_images",

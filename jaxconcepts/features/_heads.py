@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 __all__ = ["Trunk", "Rest", "resolve_layer", "verify_split", "tokens_to_grid", "grid_to_tokens",
-           "torch_head"]
+           "torch_head", "torch_head_with_grad", "host_fns"]
 
 
 def resolve_layer(model: torch.nn.Module, layer: str | int | None) -> str | None:
@@ -157,12 +157,47 @@ def torch_head(store):
 
     The model is rebuilt from the store's manifest (``load_model_from_store``).
     """
+    return torch_head_with_grad(store)[0]
+
+
+def torch_head_with_grad(store):
+    """``(fn, grad)``: the store's torch h and its gradient, host functions sharing one model.
+
+    - ``fn(maps)``: float32 ``(B, C, H, W)`` -> logits ``(B, K)`` (as :func:`torch_head`);
+    - ``grad(maps, target)``: ``∂ logits[b, target[b]] / ∂ maps[b]``, float32 ``(B, C, H, W)``,
+      by torch autograd through the rest of the network (the model is in eval mode, so each
+      image's logit depends on its own map only and one backward of the summed target logits
+      gives every image's gradient).
+
+    Wrap them in ``jaxconcepts.importance.HostGradHead`` for the C2MF suite's Grad-CAM / IG
+    rankings and insertion/deletion curves through a non-linear h.
+    """
     from jaxconcepts.features._models import load_model_from_store
 
-    lm = load_model_from_store(store)
+    return host_fns(load_model_from_store(store).rest)
+
+
+def host_fns(module: torch.nn.Module):
+    """``(fn, grad)`` of :func:`torch_head_with_grad` for any torch module mapping maps
+    ``(B, C, H, W)`` to logits ``(B, K)`` (put in eval mode here)."""
+    rest = module.eval()
+
+    def maps(x):  # channels-last, as extraction runs the model (≈ 20 % faster convs on CPU)
+        return torch.from_numpy(np.array(x, np.float32)).contiguous(
+            memory_format=torch.channels_last)
 
     def fn(x):
         with torch.inference_mode():
-            return lm.rest(torch.from_numpy(np.array(x, np.float32))).float().numpy()
+            return rest(maps(x)).float().numpy()
 
-    return fn
+    def grad(x, target):
+        f = maps(x).requires_grad_(True)
+        t = torch.from_numpy(np.asarray(target, np.int64)).reshape(-1, 1)
+        if t.shape[0] != f.shape[0]:
+            raise ValueError(f"target has {t.shape[0]} entries for {f.shape[0]} maps")
+        with torch.enable_grad():
+            z = rest(f).float()
+            (g,) = torch.autograd.grad(z.gather(1, t).sum(), f)
+        return g.contiguous().numpy()
+
+    return fn, grad

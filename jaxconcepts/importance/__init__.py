@@ -1,7 +1,15 @@
 """Every way of ranking concepts: occlusion (Eq. 3 of Lambert et al.), Grad-CAM / Integrated
 Gradients on C2MF codes, and CRAFT's Sobol total indices; plus the importance stage's run."""
 
-from jaxconcepts.importance._gradients import Head, Recon, code_importance, linear_head_fn
+from jaxconcepts.importance._gradients import (
+    Head,
+    HostGradHead,
+    Recon,
+    code_importance,
+    ig_alphas,
+    importance_from_grads,
+    linear_head_fn,
+)
 from jaxconcepts.importance._occlusion import (
     DEFAULT_MIN_P,
     HostHead,
@@ -42,6 +50,9 @@ __all__ = [
     "Head",
     "Recon",
     "code_importance",
+    "HostGradHead",
+    "ig_alphas",
+    "importance_from_grads",
     "linear_head_fn",
     "qmc_masks",
     "sobol_total_indices",

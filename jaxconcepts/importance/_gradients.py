@@ -6,25 +6,79 @@ rows: ``U`` ``(p, k)`` are the codes of an image's ``p = h·w`` positions, ``rec
 them back to ``(p, c)`` activations and ``h`` maps an image's rows to ``(K,)`` logits (for a GAP +
 linear head: ``rows.mean(0) @ weight.T + bias``).
 
+Two ways to get the gradients, one formula (:func:`importance_from_grads`):
+
+- a traceable ``h`` (the GAP + linear closed form): :func:`code_importance`, ``jax.grad`` through
+  ``h ∘ recon``;
+- a non-linear ``h`` that JAX cannot trace (the rest of a torch network after an intermediate
+  block): a :class:`HostGradHead` returns ``∂z_t/∂A`` on the host, and the chain rule through the
+  fixed dictionary (``recon`` is affine in the codes, W is fixed) gives ``∂z_t/∂U`` in JAX
+  (``jaxconcepts.evaluation`` runs it batched).
+
+With a GAP + linear head the two rankings coincide: the logit is linear in the codes, so the
+gradient is the same at every row and every point of IG's path, and IG_j = p · Grad-CAM_j. Only a
+non-linear h can make them differ.
+
 Not to be confused with :func:`jaxconcepts.importance.concept_importance`, Eq. 3 of Lambert et al.
 (occlusion of channel groups in activation space).
 """
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
 
 from jaxconcepts._checks import check_choice
 
-__all__ = ["Recon", "Head", "code_importance", "linear_head_fn"]
+__all__ = ["Recon", "Head", "HostGradHead", "code_importance", "importance_from_grads",
+           "ig_alphas", "linear_head_fn"]
 
 Recon = Callable[[jax.Array, jax.Array], jax.Array]  # (p, k) codes, class -> (p, c) rows
 Head = Callable[[jax.Array], jax.Array]  # (p, c) rows -> (K,) logits
 
 _METHODS = ("gradcam", "ig")
+
+
+class HostGradHead(NamedTuple):
+    """A non-linear h run on the host (torch), with its gradient: the rest of the network.
+
+    Attributes:
+        fn: float32 maps ``(n, C, H, W)`` -> logits ``(n, K)`` (numpy in and out).
+        grad: ``(maps (n, C, H, W), target (n,))`` -> ``∂ logit_target / ∂ maps`` ``(n, C, H, W)``.
+        num_classes: K.
+        batch_size: maps per call of ``fn`` / ``grad``.
+
+    ``jaxconcepts.features.torch_head_with_grad`` builds ``fn`` and ``grad`` from a store.
+    """
+
+    fn: Callable[[Any], Any]
+    grad: Callable[[Any, Any], Any]
+    num_classes: int
+    batch_size: int = 256
+
+
+def ig_alphas(n_steps: int) -> jax.Array:
+    """The ``n_steps`` midpoints ``(s + 0.5) / n_steps`` of IG's straight path from zero codes."""
+    return (jnp.arange(n_steps) + 0.5) / n_steps
+
+
+def importance_from_grads(U, grads, *, method: str):
+    """Concept importances of one image from code gradients (the formula both paths share).
+
+    Args:
+        U: ``(p, k)`` codes.
+        grads: ``"gradcam"``: ``(p, k)`` ``∂z_t/∂U`` at ``U``; ``"ig"``: ``(S, p, k)`` the
+            gradients at ``ig_alphas(S) · U``.
+
+    Returns:
+        ``(k,)``: Grad-CAM ``mean_p ∂z_t/∂U_pj · mean_p U_pj``; IG ``Σ_p U_pj · mean_s ∂z_t/∂U_pj``.
+    """
+    check_choice("method", method, _METHODS)
+    if method == "gradcam":  # array methods only: numpy in, numpy out (the host path)
+        return grads.mean(0) * U.mean(0)
+    return (U * grads.mean(0)).sum(axis=0)
 
 
 def linear_head_fn(head) -> Head:
@@ -51,8 +105,6 @@ def code_importance(U, cls, target, recon: Recon, h: Head, *, method: str, n_ste
     check_choice("method", method, _METHODS)
     logit = lambda V: h(recon(V, cls))[target]  # noqa: E731
     if method == "gradcam":
-        g = jax.grad(logit)(U)
-        return g.mean(0) * U.mean(0)
-    alphas = (jnp.arange(n_steps) + 0.5) / n_steps
-    grads = jax.vmap(lambda a: jax.grad(logit)(a * U))(alphas)
-    return jnp.sum(U * grads.mean(0), axis=0)
+        return importance_from_grads(U, jax.grad(logit)(U), method=method)
+    grads = jax.vmap(lambda a: jax.grad(logit)(a * U))(ig_alphas(n_steps))
+    return importance_from_grads(U, grads, method=method)

@@ -21,6 +21,7 @@ __all__ = [
     "load_params",
     "dataset_params",
     "dataset_dir",
+    "write_disabled",
     "REPORTS",
 ]
 
@@ -65,3 +66,37 @@ def stage_config(args: argparse.Namespace, *sections: str) -> Any:
 def dataset_dir(dataset: str, stage: str | None = None) -> Path:
     d = Path("data") / dataset
     return d / stage if stage else d
+
+
+def write_disabled(stage: str, dataset: str, *, dirs=(), json_files=(), md_files=(),
+                   csv_files=(), png_files=()) -> str:
+    """Write the outputs of a stage turned off for one dataset (``<stage>.enabled: false``),
+    each saying so, so that DVC finds every declared output and the report shows why it is
+    empty. Returns the reason.
+
+    ``dirs`` get a ``DISABLED.txt``; JSON files ``{"enabled": false, "note": reason}``; Markdown
+    files a section with the reason; CSV files the given header line (``(path, header)`` pairs);
+    PNG files a small figure with the reason.
+    """
+    from jaxconcepts._io import write_json, write_text
+
+    reason = (f"`{stage}` is turned off for dataset {dataset!r} ({stage}.enabled: false in its "
+              "params.yaml entry); nothing was computed")
+    for d in dirs:
+        write_text(Path(d) / "DISABLED.txt", reason + "\n")
+    for f in json_files:
+        write_json(f, {"dataset": dataset, "enabled": False, "note": reason})
+    for f in md_files:
+        write_text(f, f"## {stage} ({dataset})\n\n**Not run:** {reason}.\n")
+    for f, header in csv_files:
+        write_text(f, header + "\n")
+    for f in png_files:  # matplotlib directly: this module's deps stay the stages' common ones
+        from matplotlib.figure import Figure
+
+        from jaxconcepts._io import atomic_path
+
+        fig = Figure(figsize=(5, 0.8))
+        fig.text(0.5, 0.5, f"{stage} is turned off for {dataset}", ha="center", va="center")
+        with atomic_path(f) as tmp:
+            fig.savefig(tmp, format="png", dpi=80)
+    return reason

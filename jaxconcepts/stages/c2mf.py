@@ -91,7 +91,8 @@ def main(argv: list[str] | None = None) -> None:
         return load_model_view(store.images[pos]["path"], man["preprocessing"])
 
     atlases, clip_names, sweep = [], {}, []
-    if fits is not None and cfg["atlas_k"]:
+    linear = store.head is not None  # naming and the α sweep score rows with a linear head
+    if fits is not None and cfg["atlas_k"] and linear:
         atlases, clip_names = fitted_atlases(
             fits, store, [c["name"] for c in metrics["classes"]], load_image,
             methods=cfg["methods"], k=cfg["atlas_k"], gate_threshold=cfg["gate_threshold"],
@@ -102,7 +103,7 @@ def main(argv: list[str] | None = None) -> None:
             clip_scale=naming.clip_scale)
     if jax.process_index() != 0:  # the fits (collective) are done; process 0 writes
         return
-    if fits is not None and cfg["alpha_sweep"]:
+    if fits is not None and cfg["alpha_sweep"] and linear:
         sweep = sweep_fitted_split(fits, store.head, alphas=cfg["alpha_sweep"],
                                    k=cfg["sweep_k"], gate_threshold=cfg["gate_threshold"])
     metrics["seconds"] = round(time.perf_counter() - t0, 2)
@@ -126,7 +127,8 @@ def main(argv: list[str] | None = None) -> None:
     write_text(out / "c2mf_atlas.md", atlas_markdown(
         atlases, figures=more, recipes=recipes, gate_threshold=cfg["gate_threshold"],
         dataset=ds, clip_names=clip_names) if atlases else
-        f"## Concept atlas ({ds})\n\nNo atlas: c2mf.atlas_k is null or nothing was fitted.\n")
+        f"## Concept atlas ({ds})\n\nNo atlas: c2mf.atlas_k is null, nothing was fitted, or h "
+        "is not GAP + linear (naming scores single rows with the linear head).\n")
     write_json(out / "c2mf_alpha_sweep.json", {"rows": sweep})
     write_text(out / "c2mf_alpha_sweep.md", alpha_sweep_markdown(
         sweep, dataset=ds, alpha=cfg["alpha"], figure=more.get(("sweep", "alpha"))))

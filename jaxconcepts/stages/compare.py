@@ -16,7 +16,9 @@ import numpy as np
 from jaxconcepts._io import write_json, write_text
 from jaxconcepts.evaluation._compare import load_subset, records_csv, run_compare, to_markdown
 from jaxconcepts.features import ActivationStore
-from jaxconcepts.stages._common import REPORTS, dataset_dir, stage_config, stage_parser
+from jaxconcepts.stages._common import (
+    REPORTS, dataset_dir, stage_config, stage_parser, write_disabled,
+)
 
 __all__ = ["main"]
 
@@ -28,6 +30,13 @@ def main(argv: list[str] | None = None) -> None:
         argv
     )
     cfg = dataclasses.asdict(stage_config(args, "compare"))
+    if not cfg["enabled"]:
+        out = REPORTS / args.dataset
+        write_disabled("compare", args.dataset, json_files=[out / "compare.json"],
+                       md_files=[out / "compare.md"], png_files=[out / FIGURE],
+                       csv_files=[(out / "compare_records.csv",
+                                   "index,method,algorithm,label,ss,chi,dbi")])
+        return
     from jaxconcepts.viz import class_namer, save_png
     from jaxconcepts.viz._paper_figures import plot_cluster_boxplots
 

@@ -21,7 +21,9 @@ from __future__ import annotations
 import dataclasses
 
 from jaxconcepts._io import write_json
-from jaxconcepts.stages._common import REPORTS, dataset_dir, stage_config, stage_parser
+from jaxconcepts.stages._common import (
+    REPORTS, dataset_dir, stage_config, stage_parser, write_disabled,
+)
 
 __all__ = ["main"]
 
@@ -31,6 +33,10 @@ def main(argv: list[str] | None = None) -> None:
         argv
     )
     cfg = dataclasses.asdict(stage_config(args, "concepts"))  # checked by jaxconcepts._params
+    if not cfg["enabled"]:
+        write_disabled("concepts", args.dataset, dirs=[dataset_dir(args.dataset, "concepts")],
+                       json_files=[REPORTS / args.dataset / "concepts.json"])
+        return
 
     from jaxconcepts.concepts._run import write_concepts
     from jaxconcepts.features import ActivationStore

@@ -16,7 +16,9 @@ import numpy as np
 from tqdm import tqdm
 
 from jaxconcepts._io import atomic_dir, write_json
-from jaxconcepts.stages._common import REPORTS, dataset_dir, stage_config, stage_parser
+from jaxconcepts.stages._common import (
+    REPORTS, dataset_dir, stage_config, stage_parser, write_disabled,
+)
 
 __all__ = ["main"]
 
@@ -26,6 +28,9 @@ METHODS = ("cgap", "cpha")
 def main(argv: list[str] | None = None) -> None:
     args = stage_parser(__doc__.splitlines()[0]).parse_args(argv)
     cfg = stage_config(args, "figures")
+    if not cfg.enabled:
+        write_disabled("figures", args.dataset, dirs=[REPORTS / args.dataset / "figures"])
+        return
 
     from jaxconcepts._parts import load_concepts, load_importance
     from jaxconcepts.features import ActivationStore

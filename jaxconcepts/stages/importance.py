@@ -28,7 +28,9 @@ from jaxconcepts.importance import HostHead
 from jaxconcepts.importance._run import (
     concept_sizes, load_concepts, run_importance, write_importance,
 )
-from jaxconcepts.stages._common import REPORTS, dataset_dir, stage_config, stage_parser
+from jaxconcepts.stages._common import (
+    REPORTS, dataset_dir, stage_config, stage_parser, write_disabled,
+)
 
 __all__ = ["main"]
 
@@ -36,6 +38,10 @@ __all__ = ["main"]
 def main(argv: list[str] | None = None) -> None:
     args = stage_parser(__doc__.splitlines()[0]).parse_args(argv)
     cfg, ccfg = stage_config(args, "importance", "concepts")
+    if not cfg.enabled:
+        write_disabled("importance", args.dataset, dirs=[dataset_dir(args.dataset, "importance")],
+                       json_files=[Path(REPORTS) / args.dataset / "importance.json"])
+        return
     head_mode, methods = cfg.head, tuple(cfg.methods)
     if not methods:
         raise ValueError("importance.methods=[] should name at least one of ['cgap', 'cpha']")

@@ -18,7 +18,9 @@ linear head (the only kind the store can run without torch); other heads are ref
 from __future__ import annotations
 
 from jaxconcepts._io import write_json, write_text
-from jaxconcepts.stages._common import REPORTS, dataset_dir, stage_config, stage_parser
+from jaxconcepts.stages._common import (
+    REPORTS, dataset_dir, stage_config, stage_parser, write_disabled,
+)
 
 __all__ = ["main"]
 
@@ -28,6 +30,11 @@ FIGURE = "confidence.png"
 def main(argv: list[str] | None = None) -> None:
     args = stage_parser(__doc__.splitlines()[0]).parse_args(argv)
     cfg = stage_config(args, "ood")
+    if not cfg.enabled:
+        out = REPORTS / args.dataset
+        write_disabled("ood", args.dataset, json_files=[out / "ood.json"],
+                       md_files=[out / "ood.md"], png_files=[out / FIGURE])
+        return
 
     from jaxconcepts.evaluation._ood import (confidence_study_from_msp, ood_markdown,
                                              stream_crop_confidence)

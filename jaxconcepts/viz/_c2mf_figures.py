@@ -45,7 +45,7 @@ def plot_insertion_deletion(results: Mapping, ranking: str, *, title: str = "") 
     cols = _entries(results)
     if not cols:
         raise ValueError("no results to plot")
-    fig = Figure(figsize=(3.2 * len(cols) + 0.6, 5.6))
+    fig = Figure(figsize=(max(3.2 * len(cols) + 0.6, 5.8), 5.6))  # room for the title
     axes = fig.subplots(2, len(cols), squeeze=False, sharey=True)
     for j, (kk, entries) in enumerate(cols):
         for i, curve in enumerate(("insertion", "deletion")):

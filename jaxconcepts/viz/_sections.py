@@ -105,6 +105,10 @@ def dataset_section(ds: str, ds_params: dict[str, Any], *, manifest: str | Path,
     sec["tables"] = [{"title": p.name, "markdown": p.read_text(), "base": f"{ds}/"} for p in mds]
     sec["json"] = [{"title": p.name, "text": p.read_text()} for p in sorted(d.glob("*.json"))]
     fpath = d / "figures" / "figures.json"
+    off = d / "figures" / "DISABLED.txt"
+    if off.is_file():  # figures.enabled: false for this dataset
+        sec["notes"].append(off.read_text().strip())
+        return sec
     if not fpath.is_file():
         sec["notes"].append(f"no figures at {fpath}: run `figures` first")
         return sec
