@@ -125,6 +125,9 @@ def iter_batches(dataset: ImageDataset, batches: list[list[int]], *, workers: in
             worker_init_fn=functools.partial(_lower_priority, nice)))
         for n in n_chunks:
             yield _join([next(parts) for _ in range(n)])
+        # joining the exiting workers takes a while: let it overlap the caller's last steps
+        if hasattr(parts, "_shutdown_workers"):
+            threading.Thread(target=parts._shutdown_workers, name="jaxconcepts-load-exit").start()
         return
     with concurrent.futures.ThreadPoolExecutor(loaders, thread_name_prefix="jaxconcepts-load",
                                                initializer=_lower_priority,
@@ -220,7 +223,8 @@ class ShardWriter:
 class PhaseClock:
     """Seconds per phase of one extraction, added into ``timings`` (a no-op when it is None).
 
-    Keys: main-thread wall seconds ``wait_for_input``, ``normalize``, ``forward``,
+    Keys: main-thread wall seconds ``wait_for_input_first`` (until the first batch: the loaders
+    start and decode it), ``wait_for_input`` (later batches), ``normalize``, ``forward``,
     ``to_numpy_and_checks``, ``wait_for_writer``, ``merge``; ``writer`` (the background writer's
     wall seconds: concatenate, safetensors bytes, sha256, fsync, JSON record); the loaders' CPU
     seconds summed over images, ``loader_cpu_load``, ``loader_cpu_resize_crop``,
@@ -245,8 +249,9 @@ class PhaseClock:
             self._add(name, time.perf_counter() - t0)
 
     def timed(self, it: Iterable, name: str) -> Iterator:
-        """Iterate ``it``, adding the time spent waiting for each item to ``name``."""
-        it = iter(it)
+        """Iterate ``it``, adding the time spent waiting for each item to ``name`` (the first
+        item's wait, which includes starting the loaders, to ``name + "_first"``)."""
+        it, key = iter(it), name + "_first"
         while True:
             t0 = time.perf_counter()
             try:
@@ -255,7 +260,8 @@ class PhaseClock:
                 return
             finally:
                 if self.timings is not None:
-                    self._add(name, time.perf_counter() - t0)
+                    self._add(key, time.perf_counter() - t0)
+                key = name
             yield x
 
     def add_images(self, meta) -> None:

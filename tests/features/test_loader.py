@@ -120,7 +120,7 @@ def test_timings_cover_the_phases(tmp_path, seven, tiny_model):
         extract(tiny_model, seven, tmp_path / "s", batch_size=4, shard_size=4, progress=False,
                 timings=t)
     assert t["images"] == 8
-    for k in ("wait_for_input", "normalize", "forward", "to_numpy_and_checks", "wait_for_writer",
+    for k in ("wait_for_input_first", "wait_for_input", "normalize", "forward", "to_numpy_and_checks", "wait_for_writer",
               "writer", "merge", "loader_cpu_load", "loader_cpu_resize_crop",
               "loader_cpu_sha256"):
         assert t[k] >= 0, k
