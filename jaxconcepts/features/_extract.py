@@ -38,7 +38,8 @@ from jaxconcepts._io import atomic_dir, sha256_file, write_json
 from jaxconcepts.features._heads import tokens_to_grid
 from jaxconcepts.features._images import list_images
 from jaxconcepts.features import _loader
-from jaxconcepts.features._loader import ImageDataset, PhaseClock, ShardWriter, iter_batches
+from jaxconcepts.features._loader import (ImageDataset, PhaseClock, ShardWriter, iter_batches,
+                                          second_openmp_team)
 from jaxconcepts.features._models import LoadedModel
 from jaxconcepts.features._store import HeadParams, store_dtype, write_head, write_shard
 from jaxconcepts.features._labels import label_indices
@@ -237,7 +238,8 @@ def extract(
         if on_shard is not None:
             on_shard(k)
 
-    with contextlib.closing(loader), ShardWriter(commit, nice=nice) as writer:
+    with (contextlib.closing(loader), second_openmp_team(dev.type == "cpu"),
+          ShardWriter(commit, nice=nice) as writer):
         for meta, x in clock.timed(loader, "wait_for_input"):
             bar.update(len(meta))
             k = meta[0][0] // shard_size

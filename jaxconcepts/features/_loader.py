@@ -36,7 +36,8 @@ import torch
 from jaxconcepts._io import sha256_file
 from jaxconcepts.features._images import ImageLoadError, load_image
 
-__all__ = ["LOADER_NICE", "ImageDataset", "collate", "iter_batches", "ShardWriter", "PhaseClock"]
+__all__ = ["LOADER_NICE", "ImageDataset", "collate", "iter_batches", "ShardWriter", "PhaseClock",
+           "second_openmp_team"]
 
 LOADER_NICE = 10  # niceness added to loaders and the writer when the forward runs on the CPU
 _PHASES = ("load", "resize_crop", "sha256")
@@ -162,6 +163,41 @@ def _take(it: Iterable, n: int) -> list:
         if len(out) == n:
             break
     return out
+
+
+@contextlib.contextmanager
+def second_openmp_team(enabled: bool = True):
+    """Keep a second, idle OpenMP thread team alive in this process for the block.
+
+    libgomp spin-waits at barriers for a long while (``GOMP_SPINCOUNT``) unless it manages more
+    threads than there are CPUs; then it spins briefly and sleeps. A thread that has run one
+    parallel torch op holds such a team. During a CPU extraction the short spin lets forward
+    threads that wait at a barrier give their core to the (niced) loaders and writer instead of
+    burning it; when other processes compete for the cores it also keeps a preempted thread
+    from stalling the rest (the forward alone ran about 2x faster that way on a loaded 2-core
+    machine; ``benchmarks/extraction.py`` measures its ceiling both ways). Other OpenMP
+    runtimes just see one idle thread.
+    """
+    if not enabled:
+        yield
+        return
+    release, ready = threading.Event(), threading.Event()
+
+    def hold():
+        try:
+            torch.ones(1 << 22).add_(1)  # large enough for torch to run it in parallel
+        finally:
+            ready.set()
+        release.wait()
+
+    t = threading.Thread(target=hold, name="jaxconcepts-openmp-team", daemon=True)
+    t.start()
+    ready.wait()
+    try:
+        yield
+    finally:
+        release.set()
+        t.join()
 
 
 class ShardWriter:

@@ -155,3 +155,16 @@ def test_write_shard_bytes_and_checksum(tmp_path):
     data = (tmp_path / "s.safetensors").read_bytes()
     assert data == _reference_shard_bytes(arrays)
     assert sha == hashlib.sha256(data).hexdigest()
+
+
+def test_second_openmp_team_lives_only_inside_the_block():
+    from jaxconcepts.features._loader import second_openmp_team
+
+    def alive():
+        return [t for t in threading.enumerate() if t.name == "jaxconcepts-openmp-team"]
+
+    with second_openmp_team():
+        assert len(alive()) == 1
+    assert not alive()
+    with second_openmp_team(False):
+        assert not alive()
