@@ -1,8 +1,9 @@
 """Extraction: images → g(x) activations (torch, once) → the activation store. Resumable.
 
 Images are split into shards of ``shard_size`` consecutive files (sorted by relative path).
-Each shard is a unit of work: decoded and resized in ``DataLoader`` workers (prefetching while
-the model runs), forwarded in batches that never cross a shard boundary, and committed to a
+Each shard is a unit of work: decoded and resized in ``DataLoader`` workers or loader threads
+(prefetching while the model runs, see ``_loader``), forwarded in batches that never cross a
+shard boundary, and committed (on a background writer thread) to a
 checkpoint directory (default ``<out>.partial``) as a safetensors file plus a JSON record with its
 sha256. A rerun after a kill (even SIGKILL) skips every shard whose record and checksum agree and
 redoes the rest; the checkpoint is tied to a fingerprint of the model, preprocessing and inputs.
