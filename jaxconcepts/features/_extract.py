@@ -26,7 +26,6 @@ import math
 import os
 import shutil
 import sys
-import time
 import warnings
 from pathlib import Path
 from typing import Any, Callable
@@ -222,7 +221,7 @@ def extract(
     crop_pct = float(lm.data_config.get("crop_pct") or 1.0)
     pil_ops, mean, std = split_transform(lm.data_config)
     dev = torch.device(device)
-    nice = _loader.LOADER_NICE if dev.type == "cpu" else 0  # on the CPU, loading yields to the forward
+    nice = _loader.LOADER_NICE if dev.type == "cpu" else 0  # loading yields to a CPU forward
     loader = iter_batches(ImageDataset(records, pil_ops, math.floor(size / crop_pct)), batches,
                           workers=int(workers), prefetch=int(prefetch),
                           pin_memory=dev.type == "cuda", nice=nice)
@@ -302,8 +301,8 @@ def _rows(f, logits, kept, records, labels, use_label_as_target, num_classes, np
     pred = z.argmax(1).astype(np.int32)
     lab = np.array([labels[i] for i, *_ in kept], np.int32)
     target = np.where((lab >= 0) & use_label_as_target, lab, pred) if num_classes else pred
-    return {"activations": a.astype(np_dtype, copy=False), "logits": z, "target": target.astype(np.int32),
-            "label": lab, "pred": pred, "prob": p[np.arange(len(p)), pred].astype(np.float32)}
+    return {"activations": a.astype(np_dtype, copy=False), "logits": z,  # no copy for float32
+            "target": target.astype(np.int32), "label": lab, "pred": pred, "prob": p[np.arange(len(p)), pred].astype(np.float32)}
 
 
 def _commit(ckpt: Path, k: int, sh: dict) -> None:

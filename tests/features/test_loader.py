@@ -120,9 +120,9 @@ def test_timings_cover_the_phases(tmp_path, seven, tiny_model):
         extract(tiny_model, seven, tmp_path / "s", batch_size=4, shard_size=4, progress=False,
                 timings=t)
     assert t["images"] == 8
-    for k in ("wait_for_input_first", "wait_for_input", "normalize", "forward", "to_numpy_and_checks", "wait_for_writer",
-              "writer", "merge", "loader_cpu_load", "loader_cpu_resize_crop",
-              "loader_cpu_sha256"):
+    for k in ("wait_for_input_first", "wait_for_input", "normalize", "forward",
+              "to_numpy_and_checks", "wait_for_writer", "writer", "merge", "loader_cpu_load",
+              "loader_cpu_resize_crop", "loader_cpu_sha256"):
         assert t[k] >= 0, k
     assert t["forward"] > 0 and t["loader_cpu_load"] > 0
 
@@ -149,7 +149,8 @@ def test_write_shard_bytes_and_checksum(tmp_path):
     rng = np.random.default_rng(0)
     nhwc = rng.random((3, 4, 5, 6), dtype=np.float32)
     arrays = {"activations": nhwc.transpose(0, 3, 1, 2),  # channels_last strides, as extracted
-              "bf": rng.random((2, 3)).astype(ml_dtypes.bfloat16), "i": np.arange(5, dtype=np.int32),
+              "bf": rng.random((2, 3)).astype(ml_dtypes.bfloat16),
+              "i": np.arange(5, dtype=np.int32),
               "empty": np.zeros((0, 4), np.float32), "m": np.array([True, False])}
     sha = write_shard(tmp_path / "s.safetensors", arrays)
     data = (tmp_path / "s.safetensors").read_bytes()
