@@ -302,7 +302,8 @@ def _rows(f, logits, kept, records, labels, use_label_as_target, num_classes, np
     lab = np.array([labels[i] for i, *_ in kept], np.int32)
     target = np.where((lab >= 0) & use_label_as_target, lab, pred) if num_classes else pred
     return {"activations": a.astype(np_dtype, copy=False), "logits": z,  # no copy for float32
-            "target": target.astype(np.int32), "label": lab, "pred": pred, "prob": p[np.arange(len(p)), pred].astype(np.float32)}
+            "target": target.astype(np.int32), "label": lab, "pred": pred,
+            "prob": p[np.arange(len(p)), pred].astype(np.float32)}
 
 
 def _commit(ckpt: Path, k: int, sh: dict) -> None:
