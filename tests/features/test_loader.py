@@ -76,7 +76,7 @@ def test_any_loader_count_writes_the_same_store(tmp_path, seven, tiny_model, thr
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread niceness is Linux's")
-def test_loaders_yield_to_a_cpu_forward_but_not_to_a_gpu_one(seven, tiny_model):
+def test_loader_threads_run_at_the_niceness_asked_for(seven, tiny_model):
     base = os.getpriority(os.PRIO_PROCESS, 0)
     seen = []
 
