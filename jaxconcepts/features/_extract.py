@@ -1,8 +1,9 @@
 """Extraction: images → g(x) activations (torch, once) → the activation store. Resumable.
 
 Images are split into shards of ``shard_size`` consecutive files (sorted by relative path).
-Each shard is a unit of work: decoded and resized in ``DataLoader`` workers (prefetching while
-the model runs), forwarded in batches that never cross a shard boundary, and committed to a
+Each shard is a unit of work: decoded and resized in ``DataLoader`` workers or loader threads
+(prefetching while the model runs, see ``_loader``), forwarded in batches that never cross a
+shard boundary, and committed (on a background writer thread) to a
 checkpoint directory (default ``<out>.partial``) as a safetensors file plus a JSON record with its
 sha256. A rerun after a kill (even SIGKILL) skips every shard whose record and checksum agree and
 redoes the rest; the checkpoint is tied to a fingerprint of the model, preprocessing and inputs.
@@ -35,7 +36,10 @@ from tqdm.auto import tqdm
 
 from jaxconcepts._io import atomic_dir, sha256_file, write_json
 from jaxconcepts.features._heads import tokens_to_grid
-from jaxconcepts.features._images import ImageLoadError, list_images, load_image
+from jaxconcepts.features._images import list_images
+from jaxconcepts.features import _loader
+from jaxconcepts.features._loader import (ImageDataset, PhaseClock, ShardWriter, iter_batches,
+                                          second_openmp_team)
 from jaxconcepts.features._models import LoadedModel
 from jaxconcepts.features._store import HeadParams, store_dtype, write_head, write_shard
 from jaxconcepts.features._labels import label_indices
@@ -72,40 +76,6 @@ def process_split() -> tuple[int, int]:
         if jax.distributed.is_initialized():
             return jax.process_index(), jax.process_count()
     return 0, 1
-
-
-class _Images(torch.utils.data.Dataset):
-    """Decode + resize one image in a worker; a bad file becomes a reason, never an exception."""
-
-    def __init__(self, records, transform, resize_short):
-        self.records, self.transform, self.resize_short = records, transform, resize_short
-
-    def __len__(self):
-        return len(self.records)
-
-    def __getitem__(self, i):
-        r = self.records[i]
-        try:
-            im, notes = load_image(r.path, resize_short=self.resize_short)
-            x = self.transform(im)
-            if not isinstance(x, torch.Tensor):  # uint8 HWC pixels; normalised per batch
-                x = torch.from_numpy(np.array(x, np.uint8, copy=True))
-            return i, x, None, notes, sha256_file(r.path)
-        except ImageLoadError as e:
-            reason = e.reason
-        except Exception as e:  # hostile input must not stop the run: record what happened
-            reason = f"{type(e).__name__}: {e}"
-        return i, None, reason.replace(str(r.path), r.rel), [], None
-
-
-def _collate(items):
-    ok = [it[1] for it in items if it[1] is not None]
-    x = None
-    if ok and ok[0].dtype == torch.uint8:  # (B, H, W, 3) viewed as channels_last (B, 3, H, W)
-        x = torch.stack(ok).permute(0, 3, 1, 2)
-    elif ok:
-        x = torch.stack(ok).contiguous(memory_format=torch.channels_last)
-    return [(i, reason, notes, sha) for i, _, reason, notes, sha in items], x
 
 
 def _forward(lm: LoadedModel, x: torch.Tensor):
@@ -182,6 +152,7 @@ def extract(
     process_count: int | None = None,
     progress: bool = True,
     on_shard: Callable[[int], None] | None = None,
+    timings: dict[str, float] | None = None,
 ) -> dict | None:
     """Extract g(x) for every image under ``image_root`` and write the store at ``out``.
 
@@ -193,13 +164,17 @@ def extract(
         shard_size: images (files) per shard: the unit of resumption and of splitting.
         use_label_as_target: target = label (when the image has one) instead of the prediction.
         dtype: storage dtype of the activations: ``float32``, ``float16`` or ``bfloat16``.
-        workers: DataLoader worker processes decoding images (0 = in this process).
-        prefetch: batches each worker prepares ahead.
+        workers: DataLoader worker processes decoding images (0 = one background thread of
+            this process). Loaders run at a lower CPU priority than the forward pass.
+        prefetch: batches each worker (or the thread) prepares ahead.
         device: ``cpu``, ``cuda``, ``cuda:1``… (the model is moved there).
         autocast: None, ``bfloat16`` or ``float16``: ``torch.autocast`` around the forward.
         checkpoint: the resumable working directory; None → ``<out>.partial``.
         process_index, process_count: this process's share; None → :func:`process_split`.
-        on_shard: called with the shard number after each shard is committed.
+        on_shard: called with the shard number after each shard is committed (on the
+            background writer thread, in shard order).
+        timings: when a dict, seconds per phase are added to it (see
+            ``features._loader.PhaseClock``).
 
     Returns:
         The manifest when this process wrote the store, None when other processes' shards are
@@ -245,54 +220,71 @@ def extract(
     size = lm.data_config["input_size"][-1]
     crop_pct = float(lm.data_config.get("crop_pct") or 1.0)
     pil_ops, mean, std = split_transform(lm.data_config)
-    loader = torch.utils.data.DataLoader(
-        _Images(records, pil_ops, math.floor(size / crop_pct)),
-        batch_sampler=batches, num_workers=int(workers), collate_fn=_collate,
-        prefetch_factor=int(prefetch) if workers else None,
-        pin_memory=torch.device(device).type == "cuda")
-    model = lm.model.to(device=device, memory_format=torch.channels_last)
     dev = torch.device(device)
+    nice = _loader.LOADER_NICE if dev.type == "cpu" else 0  # loading yields to a CPU forward
+    loader = iter_batches(ImageDataset(records, pil_ops, math.floor(size / crop_pct)), batches,
+                          workers=int(workers), prefetch=int(prefetch),
+                          pin_memory=dev.type == "cuda", nice=nice)
+    model = lm.model.to(device=device, memory_format=torch.channels_last)
     amp = (torch.autocast(dev.type, dtype=_AUTOCAST[autocast]) if autocast
            else contextlib.nullcontext())
     pending: dict[int, dict[str, Any]] = {}
+    clock = PhaseClock(timings)
     bar = tqdm(total=sum(len(b) for b in batches), desc="extract", unit="img",
                disable=not progress)
-    for meta, x in loader:
-        bar.update(len(meta))
-        k = meta[0][0] // shard_size
-        sh = pending.setdefault(k, {"rows": [], "images": [], "skipped": [], "seen": 0})
-        sh["seen"] += len(meta)
-        kept = [m for m in meta if m[1] is None]
-        for i, reason, _, _ in meta:
-            if reason is not None:
-                warnings.warn(f"skipping {records[i].rel}: {reason}", stacklevel=2)
-                sh["skipped"].append({"path": records[i].rel, "reason": reason})
-        if x is not None:
-            with torch.inference_mode(), amp:
-                x = normalize_batch(x.to(dev, non_blocking=True), mean, std)
-                f, logits = _forward(lm, x.contiguous(memory_format=torch.channels_last))
-            sh["rows"].append(_rows(f, logits, kept, records, labels, use_label_as_target,
-                                    num_classes, np_dtype))
-            for i, _, notes, sha in kept:
-                im = {"path": records[i].rel, "sha256": sha, "label": int(labels[i]),
-                      "label_name": records[i].label_name}
-                sh["images"].append(dict(im, notes=notes) if notes else im)
-        end = min((k + 1) * shard_size, len(records))
-        if sh["seen"] == end - k * shard_size:
-            _commit(ckpt, k, pending.pop(k))
-            done.add(k)
-            if on_shard is not None:
-                on_shard(k)
+
+    def commit(k, sh):
+        _commit(ckpt, k, sh)
+        if on_shard is not None:
+            on_shard(k)
+
+    with (contextlib.closing(loader), second_openmp_team(dev.type == "cpu"),
+          ShardWriter(commit, nice=nice) as writer):
+        for meta, x in clock.timed(loader, "wait_for_input"):
+            bar.update(len(meta))
+            k = meta[0][0] // shard_size
+            sh = pending.setdefault(k, {"rows": [], "images": [], "skipped": [], "seen": 0})
+            sh["seen"] += len(meta)
+            kept = [m for m in meta if m[1] is None]
+            for i, reason, *_ in meta:
+                if reason is not None:
+                    warnings.warn(f"skipping {records[i].rel}: {reason}", stacklevel=2)
+                    sh["skipped"].append({"path": records[i].rel, "reason": reason})
+            clock.add_images(meta)
+            if x is not None:
+                with torch.inference_mode(), amp:
+                    with clock("normalize"):
+                        x = normalize_batch(x.to(dev, non_blocking=True), mean, std)
+                        x = x.contiguous(memory_format=torch.channels_last)
+                    with clock("forward"):
+                        f, logits = _forward(lm, x)
+                        if dev.type == "cuda" and timings is not None:
+                            torch.cuda.synchronize(dev)  # else the copy to the host waits
+                with clock("to_numpy_and_checks"):
+                    sh["rows"].append(_rows(f, logits, kept, records, labels,
+                                            use_label_as_target, num_classes, np_dtype))
+                for i, _, notes, sha, _ in kept:
+                    im = {"path": records[i].rel, "sha256": sha, "label": int(labels[i]),
+                          "label_name": records[i].label_name}
+                    sh["images"].append(dict(im, notes=notes) if notes else im)
+            end = min((k + 1) * shard_size, len(records))
+            if sh["seen"] == end - k * shard_size:
+                writer.submit(k, pending.pop(k))
+                done.add(k)
+    clock.add_writer(writer)
     bar.close()
     verified = set(range(n_shards)) - set(mine) - done
-    return _merge(ckpt, out, n_shards, process_count, verified, root, {
+    base = {
         "format": FORMAT, "model": lm.name, "weights": lm.weights, "model_kwargs":
         lm.spec()["model_kwargs"], "rebuild": lm.spec(), "preprocessing": cfg,
         "image_size": int(size), "layer": lm.layer or "forward_features",
         "head": {"kind": lm.head_kind, "num_classes": int(num_classes)},
         "class_names": class_names, "use_label_as_target": bool(use_label_as_target),
         "dtype": dtype, "listed_skips": listed_skips,
-    }, HeadParams(lm.head_weight, lm.head_bias) if lm.head_kind == "gap_linear" else None)
+    }
+    head = HeadParams(lm.head_weight, lm.head_bias) if lm.head_kind == "gap_linear" else None
+    with clock("merge"):
+        return _merge(ckpt, out, n_shards, process_count, verified, root, base, head)
 
 
 def _rows(f, logits, kept, records, labels, use_label_as_target, num_classes, np_dtype):
@@ -309,8 +301,9 @@ def _rows(f, logits, kept, records, labels, use_label_as_target, num_classes, np
     pred = z.argmax(1).astype(np.int32)
     lab = np.array([labels[i] for i, *_ in kept], np.int32)
     target = np.where((lab >= 0) & use_label_as_target, lab, pred) if num_classes else pred
-    return {"activations": a.astype(np_dtype), "logits": z, "target": target.astype(np.int32),
-            "label": lab, "pred": pred, "prob": p[np.arange(len(p)), pred].astype(np.float32)}
+    return {"activations": a.astype(np_dtype, copy=False), "logits": z,  # no copy for float32
+            "target": target.astype(np.int32), "label": lab, "pred": pred,
+            "prob": p[np.arange(len(p)), pred].astype(np.float32)}
 
 
 def _commit(ckpt: Path, k: int, sh: dict) -> None:

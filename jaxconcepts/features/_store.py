@@ -58,11 +58,11 @@ def write_shard(path: str | Path, arrays: dict[str, np.ndarray]) -> str:
         a = np.ascontiguousarray(arrays[k])
         if a.dtype not in _ST_NAME:
             raise TypeError(f"array {k!r} has dtype {a.dtype}; valid: {sorted(map(str, _ST_NAME))}")
-        b = a.tobytes()
+        b = a.reshape(-1).view(np.uint8)  # the array's bytes, not a copy of them
         header[k] = {"dtype": _ST_NAME[a.dtype], "shape": list(a.shape),
-                     "data_offsets": [offset, offset + len(b)]}
+                     "data_offsets": [offset, offset + b.nbytes]}
         blobs.append(b)
-        offset += len(b)
+        offset += b.nbytes
     h = json.dumps(header, separators=(",", ":")).encode()
     h += b" " * (-len(h) % 8)
     digest = hashlib.sha256()

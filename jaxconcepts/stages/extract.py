@@ -23,15 +23,18 @@ def main(argv: list[str] | None = None) -> None:
 
     set_threads(p["threads"])
     lm = load_model_from_params(p, seed=int(seed))
-    t0 = time.perf_counter()
+    t0, timings = time.perf_counter(), {}
     manifest = extract(
         lm, p["image_root"] or dataset_dir(args.dataset, "images"),
         dataset_dir(args.dataset, "activations"), batch_size=int(p["batch_size"]),
         shard_size=int(p["shard_size"]), use_label_as_target=bool(p["use_label_as_target"]),
         dtype=p["dtype"], workers=int(p["workers"]), prefetch=int(p["prefetch"]),
-        device=p["device"], autocast=p["autocast"], checkpoint=p["checkpoint"],
+        device=p["device"], autocast=p["autocast"], checkpoint=p["checkpoint"], timings=timings,
     )
     dt = time.perf_counter() - t0
+    print("extract: seconds in " + ", ".join(
+        f"{k} {timings[k]:.1f}" for k in ("forward", "wait_for_input", "normalize",
+                                          "wait_for_writer", "merge") if k in timings))
     if manifest is None:
         print(f"extract: this process's shards are done in {dt:.1f} s; the last process merges")
         return

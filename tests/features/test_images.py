@@ -70,7 +70,7 @@ def test_uint8_workers_plus_batch_normalisation_equal_timms_transform(tmp_path, 
     """Workers ship uint8 pixels; normalising the batch gives timm's transform bit for bit."""
     import torch
 
-    from jaxconcepts.features._extract import _collate
+    from jaxconcepts.features._loader import collate as _collate
     from jaxconcepts.features._preprocess import make_transform, normalize_batch, split_transform
 
     ims = [load_rgb(write_image(tmp_path / f"{i}.png", size=(90 + i, 70), seed=i)) for i in range(3)]
