@@ -41,6 +41,8 @@ slightly below 0 with the inertia distributions equal.
 
 Also written: a per-phase profile of both methods (``--profile-images``, see
 ``benchmarks/_clustering_phases.py``) and the n_init quality/time curve (``--n-init-curve``).
+With ``--before FILE`` (the JSON of a run of the code before a change, under the same
+conditions), that run's timings and profile go under ``before``, with per-phase ratios.
 
     python -m benchmarks clustering [--n-images 256] [--batch-size 128] [--store PATH]
     python -m benchmarks clustering --parity-only [--n-init 10] [--store PATH] --out FILE
@@ -343,6 +345,27 @@ def _parity_line(p):
             f"[{ari['ci95'][0]:+.4f}, {ari['ci95'][1]:+.4f}]")
 
 
+def before_after(path, after):
+    """The timings of a run of the code before a change (``path``, a clustering.json) next to
+    this run's: ms/image of both sides, ratios, and per-phase CPU ms/image before, after and
+    their ratio (> 1: faster now)."""
+    import json
+
+    before = json.loads(Path(path).read_text())
+    keep = ("sklearn_1thread", "jax", "speedup_vs_sklearn_1thread", "profile_per_phase",
+            "machine_note", "loadavg_at_start", "params")
+    phases = {}
+    pb, pa = before.get("profile_per_phase") or {}, after.get("profile_per_phase") or {}
+    for m in ("cgap", "cpha"):
+        for k, v in (pa.get(m) or {}).items():
+            if k in (pb.get(m) or {}):
+                b_ms, a_ms = pb[m][k]["cpu_ms_per_image"], v["cpu_ms_per_image"]
+                phases[f"{m}.{k}"] = {"cpu_ms_before": b_ms, "cpu_ms_after": a_ms,
+                                      "before_over_after": b_ms / a_ms if a_ms > 0 else None}
+    return {"file": str(path), **{k: before.get(k) for k in keep},
+            "per_phase_cpu_ms_per_image": phases}
+
+
 def mean_metrics(rows):
     m = np.array([r[4] for r in rows], float)
     return dict(zip(("silhouette", "calinski_harabasz", "davies_bouldin"), m.mean(0).tolist()))
@@ -377,6 +400,10 @@ def main(argv: list[str] | None = None) -> None:
                    help="free text stored with the results (e.g. that the machine was loaded)")
     p.add_argument("--parity-only", action="store_true",
                    help="only the quality parity (no timing); writes quality, params, machine")
+    p.add_argument("--before", default=None,
+                   help="a clustering.json of the code before a change, measured under the same "
+                        "conditions: its timings and per-phase profile are stored under "
+                        "'before', with the per-phase ratios before/after")
     p.add_argument("--out", default=str(DEFAULT_OUT))
     args = p.parse_args(argv)
     if args.n_images < 1 or args.batch_size < 1:
@@ -515,6 +542,8 @@ def main(argv: list[str] | None = None) -> None:
         "machine": machine_info(),
         "loadavg_at_start": load_before,
     }
+    if args.before:
+        result["before"] = before_after(args.before, result)
     write_json(args.out, result)
     s = result["speedup_vs_sklearn_1thread"]
     print(f"sklearn 1 thread {result['sklearn_1thread']['ms_per_image']:.2f} ms/img, "

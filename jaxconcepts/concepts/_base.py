@@ -48,8 +48,12 @@ class Concepts(NamedTuple):
     inertia: jax.Array
 
 
+@jax.jit
 def image_keys(key, index):
-    """Per-image keys fold_in(key, index[b]): an image's result never depends on its batch."""
+    """Per-image keys fold_in(key, index[b]): an image's result never depends on its batch.
+
+    Compiled: run eagerly, the ``vmap`` of ``fold_in`` dispatches op by op (~7 ms per call on
+    the 2-core benchmark machine, i.e. ~0.05 ms per image of a 128-image batch)."""
     return jax.vmap(lambda i: jax.random.fold_in(key, i))(index)
 
 

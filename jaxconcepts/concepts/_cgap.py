@@ -22,6 +22,7 @@ from jax import lax
 from ..kernels import (
     calinski_harabasz_t,
     davies_bouldin_t,
+    group_pca_scores_t,
     kmeans_t,
     pca_fit,
     pca_transform_t,
@@ -71,10 +72,17 @@ def _main_concepts(pt, w, key, max_iter, tol, *, n_concepts, n_init):
 
 
 def _sub_concepts(x, w, lab, key, max_iter, tol, *, n_concepts, n_sub, n_init):
-    """CGAP re-applied to each concept's members (PCA to S - 1, k-means S)."""
+    """CGAP re-applied to each concept's members (PCA to S - 1, k-means S).
+
+    Every concept's PCA is fitted on its own members, all in one pass over the rows
+    (:func:`group_pca_scores_t`: each row scored on its own concept's components), then each
+    concept's k-means runs on those scores with the other concepts' rows weighted 0.
+    """
+    if n_sub == 0:
+        return split_concepts(None, lab, w, key, n_concepts=n_concepts, n_sub_concepts=0)
+    p2 = group_pca_scores_t(x, w, lab, n_concepts, max(n_sub - 1, 1))
 
     def sub_fn(wl, k):
-        p2 = _pca_scores(x, wl, max(n_sub - 1, 1))
         return kmeans_t(p2, wl, k, n_clusters=n_sub, n_init=n_init, max_iter=max_iter, tol=tol,
                         ties="first", sequential=True).labels
 

@@ -28,7 +28,7 @@ from ._nmf import (
     nmf_step,
 )
 from ._nnls import NNLSResult, cd_sweep, nnls, nnls_gram
-from ._pca import PCAResult, pca, pca_fit, pca_transform_t
+from ._pca import PCAResult, group_pca_scores_t, pca, pca_fit, pca_transform_t
 
 __all__ = [
     "KMeansResult",
@@ -42,6 +42,7 @@ __all__ = [
     "pca",
     "pca_fit",
     "pca_transform_t",
+    "group_pca_scores_t",
     "ClusterMetrics",
     "cluster_metrics",
     "silhouette_t",

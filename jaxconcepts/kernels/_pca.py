@@ -14,7 +14,8 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-__all__ = ["PCAResult", "pca", "pca_fit", "pca_transform_t", "top_components"]
+__all__ = ["PCAResult", "pca", "pca_fit", "pca_transform_t", "top_components",
+           "group_pca_scores_t"]
 
 
 class PCAResult(NamedTuple):
@@ -73,11 +74,7 @@ def pca_fit(x, w, n_components: int, *, n_iter: int = 4, oversample: int = 8):
     cov = xs.T @ xs / jnp.maximum(wsum - 1.0, 1.0)
     evals, evecs, total = _top_eigh(cov, n_components, n_iter, oversample)
     evals = jnp.maximum(evals, 0.0)
-    comps = evecs.T  # (k, F)
-    # svd_flip(u_based_decision=False): largest |entry| of each component positive.
-    idx = jnp.argmax(jnp.abs(comps), axis=1)
-    signs = jnp.sign(jnp.take_along_axis(comps, idx[:, None], axis=1))
-    comps = comps * jnp.where(signs == 0, 1.0, signs)
+    comps = _finish_components(evecs)  # (k, F), svd_flip(u_based_decision=False) signs
     ratio = evals / jnp.where(total > 0, total, 1.0)
     return comps, mean, evals, ratio
 
@@ -143,3 +140,64 @@ def top_components(X, *, k: int):
         lam, vt = lam[::-1][:k], V[:, ::-1][:, :k].T
         s = jnp.sqrt(jnp.maximum(lam, 0.0))
     return vt, s
+
+
+def _finish_components(evecs):
+    """(F, k) eigenvectors -> (k, F) components with scikit-learn's ``svd_flip`` signs."""
+    comps = evecs.T
+    idx = jnp.argmax(jnp.abs(comps), axis=1)
+    signs = jnp.sign(jnp.take_along_axis(comps, idx[:, None], axis=1))
+    return comps * jnp.where(signs == 0, 1.0, signs)
+
+
+def group_pca_scores_t(x, w, labels, n_groups: int, n_components: int, *, tile: int = 64,
+                       n_iter: int = 4, oversample: int = 8):
+    """PCA of each group of rows, every row projected on its own group's components.
+
+    The same as :func:`pca_fit` + :func:`pca_transform_t` on ``x`` weighted by
+    ``where(labels == g, w, 0)``, for every group g at once, at the cost of about one covariance:
+    the present rows are counting-sorted by group into a buffer where each group starts on a
+    ``tile``-row boundary, so every tile belongs to one group, and a loop over the used tiles
+    only (not the padding) adds each tile's Gram matrix to its group's covariance. The
+    covariances are centred on the mean of all present rows, then corrected to each group's mean.
+
+    Args: x (n, F); w (n,) weights (0 = absent); labels int (n,) in [0, G) or -1 (absent).
+    Returns: scores_t (k, n), 0 for absent rows.
+    """
+    n, f = x.shape
+    present = (labels >= 0) & (w > 0)
+    wl = jnp.where(present, w, 0.0)
+    oh = labels[:, None] == jnp.arange(n_groups)[None, :]  # (n, G)
+    ohw = oh * wl[:, None]
+    cnt = jnp.sum(ohw, axis=0)  # (G,) weights
+    mu = (wl @ x) / jnp.maximum(jnp.sum(wl), 1e-30)
+    xc = x - mu
+    delta = (ohw.T @ xc) / jnp.where(cnt > 0, cnt, 1.0)[:, None]  # (G, F) group means - mu
+    # counting sort into tile-aligned group segments
+    ohp = oh & present[:, None]
+    n_rows = jnp.sum(ohp, axis=0, dtype=jnp.int32)  # (G,)
+    n_tiles = (n_rows + tile - 1) // tile
+    first_tile = jnp.cumsum(n_tiles) - n_tiles  # (G,)
+    rank = jnp.sum(jnp.where(ohp, jnp.cumsum(ohp, axis=0, dtype=jnp.int32), 0), axis=1) - 1
+    lab = jnp.clip(labels, 0, n_groups - 1)
+    total = -(-(n + n_groups * (tile - 1)) // tile)  # tiles the buffer can need
+    pos = jnp.where(present, first_tile[lab] * tile + rank, total * tile)
+    rows = xc * jnp.sqrt(wl)[:, None]
+    buf = jnp.zeros((total * tile, f), x.dtype).at[pos].set(rows, mode="drop")
+    tile_ids = jnp.arange(total)
+    tile_group = jnp.sum(tile_ids[:, None] >= (first_tile + n_tiles)[None, :], axis=1)
+
+    def add_tile(j, cov):
+        t = lax.dynamic_slice(buf, (j * tile, 0), (tile, f))
+        g = tile_group[j]
+        return lax.dynamic_update_index_in_dim(cov, cov[g] + t.T @ t, g, 0)
+
+    raw = lax.fori_loop(0, jnp.sum(n_tiles), add_tile, jnp.zeros((n_groups, f, f), x.dtype))
+    cov = raw - cnt[:, None, None] * delta[:, :, None] * delta[:, None, :]
+    cov = cov / jnp.maximum(cnt - 1.0, 1.0)[:, None, None]
+    _, evecs, _ = jax.vmap(lambda c: _top_eigh(c, n_components, n_iter, oversample))(cov)
+    comps = jax.vmap(_finish_components)(evecs)  # (G, k, F)
+    proj = xc @ comps.reshape(n_groups * n_components, f).T  # (n, G*k)
+    proj = proj.reshape(n, n_groups, n_components) - jnp.einsum("gkf,gf->gk", comps, delta)[None]
+    own = jnp.sum(jnp.where(oh[:, :, None], proj, 0.0), axis=1)  # (n, k)
+    return (own * present[:, None]).T
