@@ -110,10 +110,11 @@ def process_slot() -> tuple[int, int]:
             if not 0 <= i < n:
                 raise ValueError(f"{i_name}={i} should be in [0, {n_name}={n})")
             return i, n
-    import jax
+    if "jax" in sys.modules:  # not imported: it cannot have been initialised either
+        import jax
 
-    if jax.distributed.is_initialized():
-        return jax.process_index(), jax.process_count()
+        if jax.distributed.is_initialized():
+            return jax.process_index(), jax.process_count()
     return 0, 1
 
 
@@ -185,7 +186,7 @@ def _read_rows(f: Path, keys, positions: np.ndarray) -> dict[str, np.ndarray]:
         for k in keys:
             sl = h.get_slice(k)
             parts = [sl[a:b] for a, b in runs]
-            out[k] = np.concatenate(parts) if parts else h.get_tensor(k)[:0]
+            out[k] = np.concatenate(parts) if parts else sl[0:0]
     return out
 
 

@@ -8,7 +8,7 @@ of an activation store whose "spatial positions" are the crops — shards of ``a
 (B, C, n_crops, 1)`` with the images' ``index``, ``pred``, ``target``, ``label`` and the crop
 ``boxes (B, n_crops, 4)``, and a ``manifest.json`` (``kind: crops``). So the crops stream through
 :class:`~jaxconcepts.features.RowsView` like any store (CRAFT's NMF, the OOD study): memory is one
-shard, whatever the number of images (:func:`write_crop_store`, :func:`read_crop_store`).
+shard, whatever the number of images (format and reader: :mod:`jaxconcepts.features._crop_store`).
 
 Crop positions are a deterministic function of ``(seed, image index)`` only, so an image's crops
 do not depend on the batch it runs in. Images are re-read from the paths in the store's manifest
@@ -29,12 +29,10 @@ from jaxconcepts.features._extract import NonFiniteActivationError
 from jaxconcepts.features._images import load_rgb
 from jaxconcepts.features._preprocess import make_transform
 from jaxconcepts.features._models import LoadedModel
-from jaxconcepts.features._crop_store import (CROP_FIELDS, CropStoreWriter, read_crop_store,
-                                              write_crop_store)
+from jaxconcepts.features._crop_store import CROP_FIELDS, CropStoreWriter
 from jaxconcepts.features._store import ActivationStore
 
-__all__ = ["crop_boxes", "crop_and_resize", "extract_crops", "CropStoreWriter",
-           "write_crop_store", "read_crop_store", "CROP_FIELDS"]
+__all__ = ["crop_boxes", "crop_and_resize", "extract_crops"]
 
 def crop_boxes(index: int, *, seed: int, n_crops: int, size: tuple[int, int],
                crop_fraction: float) -> np.ndarray:
@@ -128,8 +126,21 @@ def extract_crops(
     per_batch = max(1, batch_size // n_crops)
     bar = tqdm(images, desc="crops", unit="img", disable=not progress)
     with writer:
-        _crop_images(bar, store, transform, seed, n_crops, crop_fraction, pending, per_batch,
-                     flush)
+        for pos, rec in enumerate(bar):
+            path = store.image_path(rec["path"])
+            if not path.is_file():
+                raise FileNotFoundError(f"image {str(path)!r} of the store is missing; re-run "
+                                        "extract")
+            if rec.get("sha256") and sha256_file(path) != rec["sha256"]:
+                raise ValueError(f"image {str(path)!r} changed since extraction (sha256 "
+                                 "differs); re-run extract")
+            x = transform(load_rgb(path))
+            boxes = crop_boxes(int(rec["index"]), seed=seed, n_crops=n_crops,
+                               size=tuple(x.shape[-2:]), crop_fraction=crop_fraction)
+            pending.append((pos, crop_and_resize(x, boxes), boxes))
+            if len(pending) >= per_batch:
+                flush()
+        flush()
         meta = {"n_images": len(images), "n_crops": int(n_crops),
                 "crop_fraction": float(crop_fraction), "seed": int(seed), "channels": int(C),
                 "model": store.manifest.get("model"),
@@ -137,20 +148,3 @@ def extract_crops(
                 "layer": store.manifest.get("layer")}
         writer.finish(meta)
     return meta
-
-
-def _crop_images(bar, store, transform, seed, n_crops, crop_fraction, pending, per_batch, flush):
-    for pos, rec in enumerate(bar):
-        path = store.image_path(rec["path"])
-        if not path.is_file():
-            raise FileNotFoundError(f"image {str(path)!r} of the store is missing; re-run extract")
-        if rec.get("sha256") and sha256_file(path) != rec["sha256"]:
-            raise ValueError(f"image {str(path)!r} changed since extraction (sha256 differs); "
-                             "re-run extract")
-        x = transform(load_rgb(path))
-        boxes = crop_boxes(int(rec["index"]), seed=seed, n_crops=n_crops,
-                           size=tuple(x.shape[-2:]), crop_fraction=crop_fraction)
-        pending.append((pos, crop_and_resize(x, boxes), boxes))
-        if len(pending) >= per_batch:
-            flush()
-    flush()

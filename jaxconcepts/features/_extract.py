@@ -25,7 +25,6 @@ import json
 import math
 import os
 import shutil
-import sys
 import warnings
 from pathlib import Path
 from typing import Any, Callable
@@ -54,8 +53,6 @@ __all__ = ["extract", "NonFiniteActivationError", "label_indices", "make_transfo
 
 FORMAT = 2
 _AUTOCAST = {None: None, "bfloat16": torch.bfloat16, "float16": torch.float16}
-_LAUNCHERS = (("JAX_PROCESS_ID", "JAX_NUM_PROCESSES"), ("SLURM_PROCID", "SLURM_NTASKS"),
-              ("RANK", "WORLD_SIZE"))
 
 
 class NonFiniteActivationError(ValueError):
@@ -63,19 +60,11 @@ class NonFiniteActivationError(ValueError):
 
 
 def process_split() -> tuple[int, int]:
-    """(process index, process count) from the launcher environment or ``jax.distributed``."""
-    for i_name, n_name in _LAUNCHERS:
-        if i_name in os.environ and n_name in os.environ:
-            i, n = int(os.environ[i_name]), int(os.environ[n_name])
-            if not 0 <= i < n:
-                raise ValueError(f"{i_name}={i} should be in [0, {n_name}={n})")
-            return i, n
-    if "jax" in sys.modules:
-        import jax
+    """(process index, process count) from the launcher environment or ``jax.distributed``
+    (:func:`jaxconcepts._parts.process_slot`, the one reader of the launchers' variables)."""
+    from jaxconcepts._parts import process_slot
 
-        if jax.distributed.is_initialized():
-            return jax.process_index(), jax.process_count()
-    return 0, 1
+    return process_slot()
 
 
 def _forward(lm: LoadedModel, x: torch.Tensor):

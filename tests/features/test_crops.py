@@ -8,8 +8,8 @@ import torch
 
 from jaxconcepts.features import ActivationStore
 from jaxconcepts.features import RowsView
-from jaxconcepts.features._crops import (crop_and_resize, crop_boxes, extract_crops,
-                                         read_crop_store)
+from jaxconcepts.features._crop_store import read_crop_store
+from jaxconcepts.features._crops import crop_and_resize, crop_boxes, extract_crops
 from jaxconcepts.features._extract import extract, make_transform
 from jaxconcepts.features._images import load_rgb
 
