@@ -1,12 +1,25 @@
-"""Shared test configuration: hypothesis profiles and deterministic PRNG keys.
+"""Shared test configuration: a per-session XLA compilation cache, hypothesis profiles and
+deterministic PRNG keys.
 
 Profiles: ``ci`` (default; few examples, no deadline — JAX compiles on first call) and ``dev``
 (more examples). Select with ``HYPOTHESIS_PROFILE=dev pytest``.
 """
 
+import atexit
 import os
+import shutil
+import tempfile
 
-import jax
+# One XLA compilation cache per test session, shared with the subprocesses tests launch (stages,
+# 2-process runs): the same programs compile once per session, not once per process. Fresh each
+# session, so no test ever sees a program compiled by an earlier run of the suite.
+if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
+    _xla_cache = tempfile.mkdtemp(prefix="jaxconcepts-tests-xla-")
+    atexit.register(shutil.rmtree, _xla_cache, ignore_errors=True)
+    os.environ["JAX_COMPILATION_CACHE_DIR"] = _xla_cache
+    os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
+
+import jax  # noqa: E402  (after the cache variables: JAX reads them at import)
 import pytest
 from hypothesis import HealthCheck, settings
 

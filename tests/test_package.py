@@ -1,5 +1,6 @@
 """The package root: its public names resolve, and importing it has no side effect."""
 
+import os
 import subprocess
 import sys
 
@@ -39,3 +40,16 @@ def test_public_names_resolve():
     for name in jaxconcepts.__all__:
         assert getattr(jaxconcepts, name) is not None, name
     assert set(jaxconcepts.__all__) <= set(dir(jaxconcepts))
+
+
+def test_stages_keep_compiled_programs_in_a_cache_unless_told_otherwise(tmp_path, monkeypatch):
+    from jaxconcepts.cli import use_compilation_cache
+
+    monkeypatch.delenv("JAX_COMPILATION_CACHE_DIR")
+    monkeypatch.delenv("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", raising=False)
+    monkeypatch.chdir(tmp_path)
+    use_compilation_cache()
+    assert os.environ["JAX_COMPILATION_CACHE_DIR"] == str(tmp_path / ".jax_cache")
+    monkeypatch.setenv("JAX_COMPILATION_CACHE_DIR", "")  # the user's choice (here: off) wins
+    use_compilation_cache()
+    assert os.environ["JAX_COMPILATION_CACHE_DIR"] == ""
