@@ -7,8 +7,9 @@ codes solved from scratch for every batch, so no code is ever stored:
 1. per batch, the codes ``U`` of its rows: ``code_sweeps`` sweeps of exact box coordinate
    descent from ``U = 0`` with the current ``W`` and gates; then the batch's share of the
    per-class sufficient statistics ``P_y = U_yᵀU_y`` ``(Y, k, k)``, ``c_y = Σ u ⊙ (a Wᵀ)``
-   ``(Y, k)``, ``T_y = U_yᵀ A_y`` ``(Y, k, c)`` and ``‖A_y‖²`` ``(Y,)``, summed over batches,
-   devices (an all-reduce inside the sharded program) and processes;
+   ``(Y, k)``, ``T_y = U_yᵀ A_y`` ``(Y, k, c)`` and ``‖A_y‖²`` ``(Y,)``, summed over each
+   device's batches, then once per pass over devices and processes (an all-reduce program of
+   its own: :func:`~jaxconcepts.streaming._mesh.device_total`);
 2. after the pass: the gate step on ``(P, c)`` (as in memory), then ``S = Σ_y diag(σ(λ_y)) T_y``
    and ``Q = Σ_y diag(g_y) P_y diag(g_y)`` with the **new** gates, then the exact row updates
    of W on the sphere, and the objective ``‖A‖² − 2⟨S, W⟩ + ⟨Q, WWᵀ⟩ + Σ α_y‖g_y‖₁``.
@@ -38,35 +39,35 @@ from jaxconcepts.concepts._c2mf import (C2MF, _init_dictionary, check_c2mf_setti
 from jaxconcepts.concepts._c2mf_bcd import (code_sweeps, codes_and_class_stats, converged_at,
                                             default_gate_optimizer, dictionary_update,
                                             gates_update, per_class)
-from jaxconcepts.streaming._mesh import data_mesh, put_rows, replicate, replicated, to_host
+from jaxconcepts.streaming._mesh import (data_mesh, device_stats_program, device_total, put_rows,
+                                        replicate, zero_device_stats)
 
 __all__ = ["fit_c2mf_streamed", "stream_c2mf_codes"]
 
 
 @functools.lru_cache(maxsize=None)
 def _stats_program(mesh, n_classes, n_sweeps):
-    def step(acc, A, y, W, lam):
+    def stats(W, lam, A, y):
         b, ch, c = A.shape
         Ap = A.reshape(b * ch, c)
         U0 = jnp.zeros((W.shape[0], b, ch), A.dtype)
         Ut, P, cvec = codes_and_class_stats(Ap, U0, y, W, lam, n_sweeps, sorted_classes=False)
         T = per_class(jnp.einsum("kbr,brc->bkc", Ut, A), y, n_classes, False)
         e = per_class(jnp.sum(A * A, axis=(1, 2)), y, n_classes, False)
-        return tuple(a + d for a, d in zip(acc, (P, cvec, T, e)))
+        return P, cvec, T, e
 
-    return jax.jit(step, out_shardings=replicated(mesh), donate_argnums=0)
+    return device_stats_program(mesh, stats, n_replicated=2)
 
 
 def _pass_stats(rows, mesh, W, lam, n_sweeps):
     Y, (k, c) = lam.shape[0], W.shape
     prog = _stats_program(mesh, Y, int(n_sweeps))
-    acc = tuple(replicate(mesh, np.zeros(s, np.float32))
-                for s in ((Y, k, k), (Y, k), (Y, k, c), (Y,)))
+    acc = zero_device_stats(mesh, ((Y, k, k), (Y, k), (Y, k, c), (Y,)))
     Wr, lr = replicate(mesh, W), replicate(mesh, lam)
     for batch in rows:
         A, y = put_rows(mesh, batch.A, batch.y)
-        acc = prog(acc, A, y, Wr, lr)
-    return tuple(to_host(a) for a in acc)
+        acc = prog(acc, Wr, lr, A, y)
+    return device_total(mesh, acc)
 
 
 def fit_c2mf_streamed(rows, k: int, *, key: jax.Array, alpha: float, max_steps: int,

@@ -5,9 +5,14 @@
   process.
 - :func:`put_rows` turns this process's batch (NumPy) into one global array sharded along the
   data axis (``jax.make_array_from_process_local_data``): each process contributes its own rows.
-- Statistics are summed inside jitted programs whose outputs are replicated
-  (``out_shardings=NamedSharding(mesh, P())``): XLA inserts the all-reduce (``psum``) over the
-  devices of every process. :func:`to_host` reads a replicated result back as NumPy.
+- Statistics are accumulated **per device** over a whole pass (:func:`device_stats_program`,
+  :func:`zero_device_stats`): each device adds its own rows' share to its own slot, in a program
+  with no collective. Once per pass, :func:`device_total` sums the slots: a program holding
+  nothing but that all-reduce over the devices of every process. (On a forced 2-device CPU mesh,
+  JAX 0.10's CPU runtime deadlocked — a rendezvous timeout, every time — when one program held
+  the batch's matmuls and the all-reduce together, on 500 k rows under load; keeping the two in
+  separate programs also makes one all-reduce per pass instead of one per batch.)
+  :func:`to_host` reads a replicated result back as NumPy.
 - Small, replicated solves (gates, dictionary rows, ``eigh``) run **outside** the sharded
   programs, on each process's host/default device, on identical inputs, so every process holds
   the same dictionary. (JAX 0.10 has been seen to deadlock on a forced 2-device CPU mesh when one
@@ -16,14 +21,15 @@
 
 from __future__ import annotations
 
+import functools
 import os
 
 import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
-__all__ = ["DATA", "data_mesh", "initialize_distributed", "put_rows", "replicate", "to_host",
-           "row_sharding", "replicated"]
+__all__ = ["DATA", "data_mesh", "device_stats_program", "device_total", "initialize_distributed",
+           "put_rows", "replicate", "replicated", "row_sharding", "to_host", "zero_device_stats"]
 
 DATA = "data"
 
@@ -100,3 +106,48 @@ def to_host(x) -> np.ndarray:
     if isinstance(x, jax.Array):
         return np.asarray(x.addressable_data(0))
     return np.asarray(x)
+
+
+def zero_device_stats(mesh: Mesh, shapes) -> tuple[jax.Array, ...]:
+    """One zero accumulator per shape, with a leading axis of one slot per mesh device
+    (sharded on ``"data"``: each device holds its own slot)."""
+    n = mesh.devices.size
+    return tuple(jax.make_array_from_callback(
+        (n, *s), row_sharding(mesh), lambda idx, s=tuple(s): np.zeros((n, *s), np.float32)[idx])
+        for s in shapes)
+
+
+def device_stats_program(mesh: Mesh, local_stats, n_replicated: int):
+    """``prog(acc, *replicated, *sharded)``: every device adds ``local_stats(*replicated,
+    *its_rows)`` (a tuple, one array per accumulator) to its own slot of ``acc`` — no collective.
+
+    ``acc`` comes from :func:`zero_device_stats` (and is donated); the ``n_replicated`` arguments
+    after it are the same on every device; the rest are sharded on their leading (row) axis.
+    """
+    def local(acc, *args):
+        return tuple(a + d[None] for a, d in zip(acc, local_stats(*args)))
+
+    def specs(n_args):
+        return (P(DATA),) + (P(),) * n_replicated + (P(DATA),) * (n_args - n_replicated)
+
+    @functools.wraps(local_stats)
+    def prog(acc, *args):
+        if len(args) not in compiled:
+            compiled[len(args)] = jax.jit(jax.shard_map(
+                local, mesh=mesh, in_specs=specs(len(args)), out_specs=P(DATA), check_vma=False),
+                donate_argnums=0)
+        return compiled[len(args)](acc, *args)
+
+    compiled = {}
+    return prog
+
+
+@functools.lru_cache(maxsize=None)
+def _total_program(mesh: Mesh):
+    return jax.jit(lambda acc: tuple(a.sum(0) for a in acc), out_shardings=replicated(mesh))
+
+
+def device_total(mesh: Mesh, acc) -> tuple[np.ndarray, ...]:
+    """The per-device accumulators summed over every device of every process, as NumPy (one
+    program: the all-reduce alone)."""
+    return tuple(to_host(a) for a in _total_program(mesh)(tuple(acc)))
