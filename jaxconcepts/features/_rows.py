@@ -342,9 +342,10 @@ class RowsView:
             stop.set()
             t.join(timeout=5)
 
-    def sample_rows(self, n_per_class: int, *, seed: int) -> np.ndarray:
+    def sample_rows(self, n_per_class: int, *, seed) -> np.ndarray:
         """``(Y, n_per_class, c)`` float32 rows: for every class with rows, ``n_per_class``
-        images drawn by ``seed`` (with replacement when the class has fewer) and one spatial
+        images drawn by ``seed`` (a NumPy seed: an int or a sequence of ints; with
+        replacement when the class has fewer) and one spatial
         position of each, read by memory map (only those rows). Zeros for a class without rows.
         The same on every process (global shard list)."""
         rng = np.random.default_rng(seed)
