@@ -213,7 +213,7 @@ def main(argv=None):
     ap.add_argument("--nmf-update-shards", type=int, default=1,
                     help="online NMF: W updated after every group of this many shards (the "
                          "pipeline's c2mf.nmf_update_shards); 0: one update per pass")
-    ap.add_argument("--nmf-forget", type=float, default=0.0,
+    ap.add_argument("--nmf-forget", type=float, default=1.0,
                     help="online NMF forgetting exponent (c2mf.nmf_forget)")
     ap.add_argument("--sk-epochs", type=int, default=1)
     ap.add_argument("--data-dir", default="/work/scale_data")
