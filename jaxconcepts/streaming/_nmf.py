@@ -124,9 +124,9 @@ def _nmf_program(mesh, n_classes, n_sweeps):
         return (acc[0] + Pb, acc[1] + Tb, acc[2] + e, jnp.minimum(acc[3], jnp.min(A)))
 
     step = jax.jit(step, out_shardings=replicated(mesh), donate_argnums=0)
-    # batches come in the stored layout (b, c, ch) and dtype: transposed and cast on the device, not on the host, in
-    # a program of its own (inside the step XLA folds the transpose into the dots' operand
-    # layouts, which made the step 5x slower on CPU)
+    # batches come in the stored layout (b, c, ch) and dtype: transposed and cast on the device,
+    # not on the host, in a program of its own (inside the step XLA folded the transpose into
+    # the dots' operand layouts, which made the step several times slower on CPU)
     rows = jax.jit(lambda A: jnp.swapaxes(A, 1, 2).astype(jnp.float32),
                    out_shardings=row_sharding(mesh))
     return lambda acc, A, y, W: step(acc, rows(A), y, W)
