@@ -209,6 +209,8 @@ class C2MF:
     init_rows: int
     nmf_max_iter: int
     nmf_code_sweeps: int
+    nmf_update_shards: int | None
+    nmf_forget: float
     ig_steps: int
     eval_batch: int
     ablation: bool
@@ -227,7 +229,9 @@ class C2MF:
                   images_per_batch=self.images_per_batch, code_sweeps=self.code_sweeps,
                   gate_steps=self.gate_steps, dict_sweeps=self.dict_sweeps,
                   init_rows=self.init_rows, max_steps=self.max_steps,
-                  nmf_code_sweeps=self.nmf_code_sweeps)
+                  nmf_code_sweeps=self.nmf_code_sweeps, nmf_update_shards=self.nmf_update_shards)
+        if self.nmf_forget < 0:
+            raise ValueError(f"c2mf.nmf_forget={self.nmf_forget} should be >= 0")
         if self.alpha < 0:
             raise ValueError(f"c2mf.alpha={self.alpha} should be >= 0")
         if not 0.0 < self.gate_threshold < 1.0:

@@ -38,7 +38,7 @@ METHODS = ("c2mf", "craft", "pca")
 FIT_KEYS = ("alpha", "max_steps", "tol", "learning_rate", "nmf_max_iter")
 #: the params of ``c2mf`` that :func:`fit_streamed` takes (the stage's path)
 STREAM_KEYS = FIT_KEYS + ("images_per_batch", "code_sweeps", "nmf_code_sweeps", "gate_steps",
-                          "dict_sweeps", "init_rows")
+                          "dict_sweeps", "init_rows", "nmf_update_shards", "nmf_forget")
 _RANKINGS = ("gradcam", "ig")
 
 
@@ -95,7 +95,7 @@ def fit_method(method: str, A, y, k: int, *, key, n_classes: int, alpha, max_ste
 def fit_streamed(method: str, view, k: int, *, key, crops=None, alpha, max_steps, tol,
                  learning_rate, nmf_max_iter, images_per_batch, code_sweeps, nmf_code_sweeps,
                  gate_steps,
-                 dict_sweeps, init_rows):
+                 dict_sweeps, init_rows, nmf_update_shards, nmf_forget):
     """Fit one method with k concepts on the train images of ``view``, streamed from the store.
 
     C2MF: one exact BCD step per pass over the store (:func:`jaxconcepts.streaming.fit_c2mf_streamed`);
@@ -122,7 +122,8 @@ def fit_streamed(method: str, view, k: int, *, key, crops=None, alpha, max_steps
         nmf = fit_nmf_streamed(rows if crops is None else crops, int(k), key=key,
                                max_steps=int(nmf_max_iter), tol=float(tol),
                                code_sweeps=int(nmf_code_sweeps), dict_sweeps=int(dict_sweeps),
-                               init_rows=int(init_rows))
+                               init_rows=int(init_rows), update_shards=nmf_update_shards,
+                               forget=float(nmf_forget))
         err = np.full(view.n_classes, float(nmf.error_history[-1]), np.float32)
         return Craft(nmf.W, err, np.asarray(nmf.fitted))
     from jaxconcepts.streaming import fit_pca_streamed

@@ -235,47 +235,87 @@ class RowsView:
         self._convert(i, raw, 0, rows)
         return rows, cls
 
-    def _batches(self, stop: threading.Event) -> Iterator[RowBatch]:
+    def _group_batches(self, m: int | None) -> list[int]:
+        """Batches of each group of ``m`` consecutive global shards (all shards: ``m=None``),
+        the largest count over the processes, so every process runs the same number."""
+        n_sh = len(self.files)
+        m = n_sh if m is None else m
+        out = []
+        for g0 in range(0, n_sh, m):
+            per = [sum(len(self.shard_labels[i]) for i in range(g0, min(g0 + m, n_sh))
+                       if i % self.process_count == p) for p in range(self.process_count)]
+            out.append(max(-(-n // self.images_per_batch) for n in per))
+        return out
+
+    def _batches(self, stop: threading.Event, m: int | None = None,
+                 raw: bool = False) -> Iterator[tuple[RowBatch, bool]]:
         b, ch, c = self.images_per_batch, self.rows_per_image, self.channels
-        A = np.zeros((b, ch, c), np.float32)
-        y = np.zeros((b,), np.int32)
-        fill, emitted = 0, 0
-        for i in self.local:
-            raw, cls = self._raw_shard(i)
-            start = 0
-            while start < len(raw):
-                if stop.is_set():
-                    return
-                m = min(b - fill, len(raw) - start)
-                self._convert(i, raw[start:start + m], start, A[fill:fill + m])
-                y[fill:fill + m] = cls[start:start + m]
-                fill, start = fill + m, start + m
-                if fill == b:
-                    yield RowBatch(A, y, np.ones((b,), bool))
-                    A, y = np.empty((b, ch, c), np.float32), np.zeros((b,), np.int32)
-                    fill, emitted = 0, emitted + 1
-        if fill:
-            A[fill:] = 0
-            valid = np.arange(b) < fill
-            yield RowBatch(A, y, valid)
-            emitted += 1
-        while emitted < self.n_batches:  # keep every process in step
-            yield RowBatch(np.zeros((b, ch, c), np.float32), np.zeros((b,), np.int32),
-                           np.zeros((b,), bool))
-            emitted += 1
+        sdt = read_tensor(self.files[0], "activations", mapped=True).dtype
+        shape, dt = ((b, c, ch), sdt) if raw else ((b, ch, c), np.float32)
+        counts = self._group_batches(m)
+        span = len(self.files) if m is None else m
+        for g, n_g in enumerate(counts):
+            A, y = np.zeros(shape, dt), np.zeros((b,), np.int32)
+            fill, emitted = 0, 0
+            for i in range(g * span + self.process_index, min((g + 1) * span, len(self.files)),
+                           self.process_count):
+                act, cls = self._raw_shard(i)
+                start = 0
+                while start < len(act):
+                    if stop.is_set():
+                        return
+                    k = min(b - fill, len(act) - start)
+                    if raw:
+                        A[fill:fill + k] = act[start:start + k]
+                    else:
+                        self._convert(i, act[start:start + k], start, A[fill:fill + k])
+                    y[fill:fill + k] = cls[start:start + k]
+                    fill, start = fill + k, start + k
+                    if fill == b:
+                        emitted += 1
+                        yield RowBatch(A, y, np.ones((b,), bool)), emitted == n_g
+                        A, y = np.empty(shape, dt), np.zeros((b,), np.int32)
+                        fill = 0
+            if fill:
+                A[fill:] = 0
+                emitted += 1
+                yield RowBatch(A, y, np.arange(b) < fill), emitted == n_g
+            while emitted < n_g:  # keep every process in step
+                emitted += 1
+                yield (RowBatch(np.zeros(shape, dt), np.zeros((b,), np.int32),
+                                np.zeros((b,), bool)), emitted == n_g)
 
     def __iter__(self) -> Iterator[RowBatch]:
         """One pass: exactly :attr:`n_batches` batches of this process's shards, in order."""
+        for batch, _ in self._prefetched(None, False):
+            yield batch
+
+    def groups(self, shards_per_group: int, *, raw: bool = False
+               ) -> Iterator[tuple[RowBatch, bool]]:
+        """One pass in groups of ``shards_per_group`` consecutive shards of the global manifest:
+        yields ``(batch, last)``, ``last`` on a group's final batch. A group's rows are the same
+        whatever the number of processes (each reads its own shards of it; batches never span
+        two groups; every process yields the same number of batches per group), which is what
+        an online solver updating once per group needs to be process-count invariant.
+
+        ``raw``: ``A`` in the stored dtype and layout ``(n_img, c, ch)``, not converted and
+        **not checked finite** (the caller checks, e.g. from a sum of squares on the device, and
+        iterates the view normally to name the bad shard and row)."""
+        if shards_per_group < 1:
+            raise ValueError(f"shards_per_group={shards_per_group} should be >= 1")
+        return self._prefetched(int(shards_per_group), bool(raw))
+
+    def _prefetched(self, m, raw) -> Iterator[tuple[RowBatch, bool]]:
         stop = threading.Event()
         if self.prefetch <= 0:
-            yield from self._batches(stop)
+            yield from self._batches(stop, m, raw)
             return
         q: queue.Queue = queue.Queue(maxsize=self.prefetch)
         done = object()
 
         def work():
             try:
-                for item in self._batches(stop):
+                for item in self._batches(stop, m, raw):
                     while not stop.is_set():
                         try:
                             q.put(item, timeout=0.1)
@@ -301,6 +341,31 @@ class RowsView:
         finally:
             stop.set()
             t.join(timeout=5)
+
+    def sample_rows(self, n_per_class: int, *, seed) -> np.ndarray:
+        """``(Y, n_per_class, c)`` float32 rows: for every class with rows, ``n_per_class``
+        images drawn by ``seed`` (a NumPy seed: an int or a sequence of ints; with
+        replacement when the class has fewer) and one spatial
+        position of each, read by memory map (only those rows). Zeros for a class without rows.
+        The same on every process (global shard list)."""
+        rng = np.random.default_rng(seed)
+        out = np.zeros((self.n_classes, n_per_class, self.channels), np.float32)
+        where = [(i, j) for i, lab in enumerate(self.shard_labels) for j in range(len(lab))]
+        labels = np.concatenate(self.shard_labels)
+        for y in np.flatnonzero(self.class_images):
+            imgs = np.flatnonzero(labels == y)
+            pick = rng.choice(imgs, n_per_class, replace=len(imgs) < n_per_class)
+            pos = rng.integers(0, self.rows_per_image, n_per_class)
+            for r, (g, p) in enumerate(zip(pick, pos)):
+                i, j = where[g]
+                if self.keep[i] is not None:  # the j-th kept image of shard i
+                    j = int(np.flatnonzero(self.keep[i])[j])
+                act = read_tensor(self.files[i], "activations", mapped=True)
+                out[y, r] = np.asarray(act[j].reshape(self.channels, -1)[:, p], np.float32)
+        if not np.isfinite(out).all():
+            raise ValueError("sampled rows have NaN/Inf activations; iterate the view to find "
+                             "the shard and row")
+        return out
 
     def sample(self, n_rows: int, *, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
         """Up to ``n_rows`` rows (and classes) from whole shards picked by ``seed``.

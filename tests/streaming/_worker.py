@@ -41,9 +41,10 @@ def main(store, out, method, max_steps="3", kill_after=None):
                               tol=0.0, code_sweeps=20, gate_steps=10, dict_sweeps=5,
                               learning_rate=0.05, init_rows=2048, mesh=mesh, callback=crash)
         res = {"W": np.asarray(m.W), "logits": np.asarray(m.logits), "loss": m.loss_history}
-    else:
+    else:  # nmf: one update per pass; nmf_online: an online first pass, a group per 2 shards
         m = fit_nmf_streamed(rows, 4, key=jax.random.key(0), max_steps=int(max_steps), tol=0.0,
-                             code_sweeps=20, dict_sweeps=5, init_rows=2048, mesh=mesh)
+                             code_sweeps=20, dict_sweeps=5, init_rows=2048, mesh=mesh,
+                             update_shards=2 if method == "nmf_online" else None, forget=1.0)
         res = {"W": np.asarray(m.W), "loss": m.error_history}
     secs = time.perf_counter() - t0
     if jax.process_index() == 0:

@@ -6,7 +6,7 @@ import pytest
 from .conftest import run_worker
 
 
-@pytest.mark.parametrize("method", ["c2mf", "nmf"])
+@pytest.mark.parametrize("method", ["c2mf", "nmf", "nmf_online"])
 def test_two_devices_equal_one(request, tmp_path, method):
     store = request.getfixturevalue("store" if method == "c2mf" else "nn_store")
     one = run_worker(store, tmp_path / "one.npz", method, devices=1)
@@ -44,3 +44,13 @@ def test_killed_fit_rerun_is_identical(store, tmp_path):
     again = run_worker(store, tmp_path / "b.npz", "c2mf")
     for key in ("W", "logits", "loss"):
         np.testing.assert_array_equal(again[key], first[key])
+
+
+def test_online_nmf_two_processes_equal_one(nn_store, tmp_path):
+    """The online pass updates W once per group of shards, and a group holds the same rows
+    whichever process reads which of its shards."""
+    one = run_worker(nn_store, tmp_path / "one.npz", "nmf_online", processes=1)
+    two = run_worker(nn_store, tmp_path / "two.npz", "nmf_online", processes=2)
+    assert int(two["devices"]) == 2
+    np.testing.assert_allclose(two["W"], one["W"], rtol=2e-4, atol=2e-4)
+    np.testing.assert_allclose(two["loss"], one["loss"], rtol=1e-4)

@@ -99,12 +99,15 @@ def test_class_without_rows_reported_and_gated_off(tmp_path):
     assert np.all(np.asarray(m.gates)[1] == 0) and np.all(np.asarray(m.gates)[[0, 2]] > 0)
 
 
-def test_streamed_nmf_decreases_and_matches_scale(nn_store):
+@pytest.mark.parametrize("update_shards", [None, 1])
+def test_streamed_nmf_decreases_and_matches_scale(nn_store, update_shards):
     rows = RowsView(nn_store, images_per_batch=16)
     m = fit_nmf_streamed(rows, 4, key=jax.random.key(0), max_steps=10, tol=0.0, code_sweeps=30,
-                         dict_sweeps=10, init_rows=1024)
+                         dict_sweeps=10, init_rows=1024, update_shards=update_shards, forget=0.0)
     h = m.error_history
-    assert np.all(np.diff(h) <= 1e-6), h
+    # passes after the first are exact alternating steps (the online first pass's error is of
+    # the rows as they were coded, with a dictionary still moving: it may be above the next one)
+    assert np.all(np.diff(h[1:]) <= 1e-6), h
     assert np.all(np.asarray(m.W) >= 0)
     # the in-memory per-class NMF (kernels.nmf, to convergence) on the same rows
     from jaxconcepts.kernels import nmf
@@ -119,7 +122,8 @@ def test_streamed_nmf_decreases_and_matches_scale(nn_store):
 def test_nmf_refuses_negative_store(store):
     with pytest.raises(ValueError, match="non-negative"):
         fit_nmf_streamed(RowsView(store, images_per_batch=16), 4, key=jax.random.key(0),
-                         max_steps=2, tol=0.0, code_sweeps=5, dict_sweeps=2, init_rows=512)
+                         max_steps=2, tol=0.0, code_sweeps=5, dict_sweeps=2, init_rows=512,
+                         update_shards=None, forget=0.0)
 
 
 def test_streamed_pca_equals_in_memory(store):
