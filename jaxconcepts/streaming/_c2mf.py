@@ -47,22 +47,22 @@ __all__ = ["fit_c2mf_streamed", "stream_c2mf_codes"]
 
 @functools.lru_cache(maxsize=None)
 def _stats_program(mesh, n_classes, n_sweeps):
-    def stats(W, lam, A, y):
+    def fold(acc, W, lam, A, y):
         b, ch, c = A.shape
         Ap = A.reshape(b * ch, c)
         U0 = jnp.zeros((W.shape[0], b, ch), A.dtype)
         Ut, P, cvec = codes_and_class_stats(Ap, U0, y, W, lam, n_sweeps, sorted_classes=False)
         T = per_class(jnp.einsum("kbr,brc->bkc", Ut, A), y, n_classes, False)
         e = per_class(jnp.sum(A * A, axis=(1, 2)), y, n_classes, False)
-        return P, cvec, T, e
+        return tuple(a + d for a, d in zip(acc, (P, cvec, T, e)))
 
-    return device_stats_program(mesh, stats, n_replicated=2)
+    return device_stats_program(mesh, fold, n_replicated=2)
 
 
 def _pass_stats(rows, mesh, W, lam, n_sweeps):
     Y, (k, c) = lam.shape[0], W.shape
     prog = _stats_program(mesh, Y, int(n_sweeps))
-    acc = zero_device_stats(mesh, ((Y, k, k), (Y, k), (Y, k, c), (Y,)))
+    acc = zero_device_stats(mesh, *(np.zeros(s) for s in ((Y, k, k), (Y, k), (Y, k, c), (Y,))))
     Wr, lr = replicate(mesh, W), replicate(mesh, lam)
     for batch in rows:
         A, y = put_rows(mesh, batch.A, batch.y)

@@ -25,6 +25,7 @@ import functools
 import os
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
@@ -108,29 +109,32 @@ def to_host(x) -> np.ndarray:
     return np.asarray(x)
 
 
-def zero_device_stats(mesh: Mesh, shapes) -> tuple[jax.Array, ...]:
-    """One zero accumulator per shape, with a leading axis of one slot per mesh device
-    (sharded on ``"data"``: each device holds its own slot)."""
+def zero_device_stats(mesh: Mesh, *inits) -> tuple[jax.Array, ...]:
+    """Per-device accumulators: each ``init`` (an array, e.g. zeros) copied into one slot per mesh
+    device, along a new leading axis sharded on ``"data"`` (each device holds its own slot)."""
     n = mesh.devices.size
-    return tuple(jax.make_array_from_callback(
-        (n, *s), row_sharding(mesh), lambda idx, s=tuple(s): np.zeros((n, *s), np.float32)[idx])
-        for s in shapes)
+    out = []
+    for x in inits:
+        full = np.broadcast_to(np.asarray(x, np.float32), (n, *np.shape(x)))
+        out.append(jax.make_array_from_callback(full.shape, row_sharding(mesh),
+                                                lambda idx, full=full: full[idx]))
+    return tuple(out)
 
 
-def device_stats_program(mesh: Mesh, local_stats, n_replicated: int):
-    """``prog(acc, *replicated, *sharded)``: every device adds ``local_stats(*replicated,
-    *its_rows)`` (a tuple, one array per accumulator) to its own slot of ``acc`` — no collective.
+def device_stats_program(mesh: Mesh, fold, n_replicated: int):
+    """``prog(acc, *replicated, *sharded)``: every device folds its own rows into its own slot of
+    ``acc`` — ``fold(acc_slot, *replicated, *its_rows) -> acc_slot`` — with no collective.
 
     ``acc`` comes from :func:`zero_device_stats` (and is donated); the ``n_replicated`` arguments
     after it are the same on every device; the rest are sharded on their leading (row) axis.
     """
     def local(acc, *args):
-        return tuple(a + d[None] for a, d in zip(acc, local_stats(*args)))
+        return tuple(a[None] for a in fold(tuple(a[0] for a in acc), *args))
 
     def specs(n_args):
         return (P(DATA),) + (P(),) * n_replicated + (P(DATA),) * (n_args - n_replicated)
 
-    @functools.wraps(local_stats)
+    @functools.wraps(fold)
     def prog(acc, *args):
         if len(args) not in compiled:
             compiled[len(args)] = jax.jit(jax.shard_map(
@@ -143,11 +147,15 @@ def device_stats_program(mesh: Mesh, local_stats, n_replicated: int):
 
 
 @functools.lru_cache(maxsize=None)
-def _total_program(mesh: Mesh):
-    return jax.jit(lambda acc: tuple(a.sum(0) for a in acc), out_shardings=replicated(mesh))
+def _total_program(mesh: Mesh, reducers: tuple):
+    return jax.jit(lambda acc: tuple(getattr(jnp, r)(a, axis=0) for r, a in zip(reducers, acc)),
+                   out_shardings=replicated(mesh))
 
 
-def device_total(mesh: Mesh, acc) -> tuple[np.ndarray, ...]:
-    """The per-device accumulators summed over every device of every process, as NumPy (one
-    program: the all-reduce alone)."""
-    return tuple(to_host(a) for a in _total_program(mesh)(tuple(acc)))
+def device_total(mesh: Mesh, acc, reducers: tuple[str, ...] | None = None
+                 ) -> tuple[np.ndarray, ...]:
+    """The per-device accumulators reduced over every device of every process (``reducers``: a
+    ``jax.numpy`` reduction name per accumulator, default ``"sum"``), as NumPy — one program
+    holding the all-reduce alone."""
+    reducers = ("sum",) * len(acc) if reducers is None else tuple(reducers)
+    return tuple(to_host(a) for a in _total_program(mesh, reducers)(tuple(acc)))

@@ -26,8 +26,10 @@ Batches stream in the store's dtype and layout (float16 / bfloat16 / float32, ``
 and are transposed and cast to float32 on the device (no host conversion, no torch); a non-finite
 sum of squares after a group makes the checked reader name the shard and row.
 
-**PCA** per class: counts, sums ``(Y, c)`` and Grams ``(Y, c, c)`` accumulated with an explicit
-``shard_map`` + ``psum`` over the data axis, then the covariance's ``eigh`` on the host in
+Every sum is accumulated per device over a group or pass and reduced over devices and processes
+once per group or pass (:func:`~jaxconcepts.streaming._mesh.device_stats_program`).
+
+**PCA** per class: counts, sums ``(Y, c)`` and Grams ``(Y, c, c)`` accumulated per device, then the covariance's ``eigh`` on the host in
 float64 — outside any sharded program. Memory ``O(Y·c²)``.
 """
 
@@ -42,13 +44,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
-from jax.sharding import PartitionSpec as P
 
 from jaxconcepts.concepts._c2mf_bcd import converged_at, per_class
 from jaxconcepts.concepts._pca_baseline import PCABaseline
 from jaxconcepts.kernels._nmf import nmf
-from jaxconcepts.streaming._mesh import (DATA, data_mesh, put_rows, replicate, replicated,
-                                         row_sharding, to_host)
+from jaxconcepts.streaming._mesh import (data_mesh, device_stats_program, device_total,
+                                         put_rows, replicate, row_sharding, zero_device_stats)
 
 __all__ = ["StreamedNMF", "fit_nmf_streamed", "fit_pca_streamed", "nmf_codes", "nmf_error"]
 
@@ -115,7 +116,7 @@ def nmf_codes(A, y, W, n_sweeps):
 
 @functools.lru_cache(maxsize=None)
 def _nmf_program(mesh, n_classes, n_sweeps):
-    def step(acc, A, y, W):
+    def fold(acc, W, A, y):
         A = A.astype(jnp.float32)
         Ut = nmf_codes(A, y, W, n_sweeps)
         Pb = per_class(jnp.einsum("kbr,lbr->bkl", Ut, Ut), y, n_classes, False)
@@ -123,13 +124,13 @@ def _nmf_program(mesh, n_classes, n_sweeps):
         e = per_class(jnp.sum(A * A, axis=(1, 2)), y, n_classes, False)
         return (acc[0] + Pb, acc[1] + Tb, acc[2] + e, jnp.minimum(acc[3], jnp.min(A)))
 
-    step = jax.jit(step, out_shardings=replicated(mesh), donate_argnums=0)
+    step = device_stats_program(mesh, fold, n_replicated=1)
     # batches come in the stored layout (b, c, ch) and dtype: transposed and cast on the device,
     # not on the host, in a program of its own (inside the step XLA folded the transpose into
     # the dots' operand layouts, which made the step several times slower on CPU)
     rows = jax.jit(lambda A: jnp.swapaxes(A, 1, 2).astype(jnp.float32),
                    out_shardings=row_sharding(mesh))
-    return lambda acc, A, y, W: step(acc, rows(A), y, W)
+    return lambda acc, A, y, W: step(acc, W, rows(A), y)
 
 
 @functools.partial(jax.jit, static_argnames=("sweeps",))
@@ -225,10 +226,12 @@ def _check_group(rows, e, amin):
 
 
 def _zero_stats(mesh, Y, k, c):
-    return (replicate(mesh, np.zeros((Y, k, k), np.float32)),
-            replicate(mesh, np.zeros((Y, k, c), np.float32)),
-            replicate(mesh, np.zeros((Y,), np.float32)),
-            replicate(mesh, np.float32(np.inf)))
+    return zero_device_stats(mesh, np.zeros((Y, k, k)), np.zeros((Y, k, c)), np.zeros(Y), np.inf)
+
+
+def _total(mesh, acc):
+    """``(P, T, ‖A‖², min A)`` over every device and process."""
+    return device_total(mesh, acc, ("sum", "sum", "sum", "min"))
 
 
 def fit_nmf_streamed(rows, k: int, *, key: jax.Array, max_steps: int, tol: float,
@@ -271,7 +274,7 @@ def fit_nmf_streamed(rows, k: int, *, key: jax.Array, max_steps: int, tol: float
             acc, Wr = _zero_stats(mesh, Y, k, c), replicate(mesh, W)
             for batch, _ in rows.groups(len(rows.files), raw=True):
                 acc = prog(acc, *put_rows(mesh, batch.A, batch.y), Wr)
-            Pm, T, e, amin = (to_host(a) for a in acc)
+            Pm, T, e, amin = _total(mesh, acc)
             _check_group(rows, e, amin)
             W, err = _w_update(jnp.asarray(W), jnp.asarray(Pm), jnp.asarray(T), jnp.asarray(e),
                                sweeps=int(dict_sweeps))
@@ -294,7 +297,7 @@ def _online_pass(rows, prog, W, mesh, update_shards, forget, sweeps, on_update):
         acc = prog(acc, *put_rows(mesh, batch.A, batch.y), Wr)
         if not last:
             continue
-        Pc, Tc, ec, amin = (to_host(a) for a in acc)
+        Pc, Tc, ec, amin = _total(mesh, acc)
         _check_group(rows, ec, amin)
         t += 1
         W, Pm, T, err = _online_update(W, Pm, T, Pc, Tc, ec, (1 - 1 / t) ** forget, sweeps)
@@ -314,7 +317,7 @@ def nmf_error(W, rows, *, code_sweeps: int, mesh=None) -> float:
     acc, Wr = _zero_stats(mesh, *W.shape), replicate(mesh, W)
     for batch, _ in rows.groups(len(rows.files), raw=True):
         acc = prog(acc, *put_rows(mesh, batch.A, batch.y), Wr)
-    Pm, T, e, amin = (to_host(a).astype(np.float64) for a in acc)
+    Pm, T, e, amin = (a.astype(np.float64) for a in _total(mesh, acc))
     _check_group(rows, e, amin)
     err = e.sum() - 2 * np.vdot(T, W) + np.vdot(Pm, np.einsum("ykc,ylc->ykl", W, W))
     return float(np.sqrt(max(err, 0.0) / max(e.sum(), 1e-30)))
@@ -336,9 +339,7 @@ def stream_codes(model: StreamedNMF, rows, *, code_sweeps: int, mesh=None):
 
 @functools.lru_cache(maxsize=None)
 def _pca_program(mesh, n_classes):
-    from jax import shard_map
-
-    def local(acc, A, y, valid):
+    def fold(acc, A, y, valid):
         def one(i, a):
             n, s, M = a
             Ai = A[i]
@@ -346,13 +347,9 @@ def _pca_program(mesh, n_classes):
             return (n.at[y[i]].add(w * Ai.shape[0]), s.at[y[i]].add(jnp.sum(Ai, 0)),
                     M.at[y[i]].add(Ai.T @ Ai))
 
-        z = (jnp.zeros_like(acc[0]), jnp.zeros_like(acc[1]), jnp.zeros_like(acc[2]))
-        part = lax.fori_loop(0, A.shape[0], one, z)
-        return tuple(a + lax.psum(p, DATA) for a, p in zip(acc, part))
+        return lax.fori_loop(0, A.shape[0], one, acc)
 
-    f = shard_map(local, mesh=mesh, in_specs=(P(), P(DATA), P(DATA), P(DATA)), out_specs=P(),
-                  check_vma=False)
-    return jax.jit(f, donate_argnums=0)
+    return device_stats_program(mesh, fold, n_replicated=0)
 
 
 def fit_pca_streamed(rows, k: int, *, mesh=None) -> PCABaseline:
@@ -361,12 +358,10 @@ def fit_pca_streamed(rows, k: int, *, mesh=None) -> PCABaseline:
     mesh = data_mesh() if mesh is None else mesh
     Y, c = rows.n_classes, rows.channels
     prog = _pca_program(mesh, Y)
-    acc = (replicate(mesh, np.zeros((Y,), np.float32)), replicate(mesh, np.zeros((Y, c),
-                                                                                 np.float32)),
-           replicate(mesh, np.zeros((Y, c, c), np.float32)))
+    acc = zero_device_stats(mesh, np.zeros(Y), np.zeros((Y, c)), np.zeros((Y, c, c)))
     for batch in rows:
         acc = prog(acc, *put_rows(mesh, batch.A, batch.y, batch.valid))
-    n, s, M = (to_host(a).astype(np.float64) for a in acc)
+    n, s, M = (a.astype(np.float64) for a in device_total(mesh, acc))
     W = np.zeros((Y, k, c), np.float32)
     ev = np.zeros((Y, k), np.float32)
     mean = np.zeros((Y, c), np.float32)
