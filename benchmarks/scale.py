@@ -3,7 +3,8 @@
 1. **Flat memory.** Synthetic float16 stores (non-negative planted rows, ``--classes`` classes,
    8 × 8 positions per image, ``--channels`` channels) of each size in ``--sizes`` rows are
    written once under ``--data-dir`` (reused when present). Streamed C2MF and streamed per-class
-   NMF run ``--passes`` passes each in a fresh child process, which reports its own peak RSS
+   NMF (the pipeline's schedule: online first pass, ``--nmf-update-shards``) run ``--passes``
+   passes each in a fresh child process, which reports its own peak RSS
    (``VmHWM``) and rows/s (passes after the first, which includes compilation).
 2. **Speed at equal quality.** On the smallest store, one NMF of all rows (one class): scikit-
    learn's ``MiniBatchNMF`` fed batch by batch with ``partial_fit`` for ``--sk-epochs`` epochs
@@ -282,7 +283,9 @@ def main(argv=None):
         for n in sizes:
             stores[n] = ensure_store(args, n)
             for method in ("c2mf", "nmf"):
-                mem.append(run_child(args, stores[n], method, passes=args.passes))
+                online = ("--update-shards", str(args.nmf_update_shards), "--forget",
+                          str(args.nmf_forget)) if method == "nmf" and args.nmf_update_shards else ()
+                mem.append(run_child(args, stores[n], method, passes=args.passes, extra=online))
                 write_json(args.out, report)  # partial results survive an interrupted run
         for method in ("c2mf", "nmf"):
             r = [m for m in mem if m["method"] == method]
