@@ -1,9 +1,12 @@
 """Extraction's input and output pipeline, kept off the forward pass's critical path.
 
-- **Input**: images are decoded, oriented, converted and resized+cropped (timm's PIL ops) by
-  ``workers`` DataLoader processes, or, with ``workers=0``, by one background thread of this
-  process; either way ``prefetch`` batches ahead of the forward pass. Pixels travel as uint8 and
-  are normalised per batch (``_preprocess.normalize_batch``, bit-identical to timm's transform).
+- **Input**: images are decoded, oriented, converted and resized+cropped (``extract.resize``:
+  timm's PIL ops, or torch's uint8 resize, see ``_preprocess``) by ``workers`` DataLoader
+  processes, or, with ``workers=0``, by loader threads of this process; either way ``prefetch``
+  batches ahead of the forward pass. For a CPU forward the loaders also normalise their chunk
+  (``_preprocess.normalize_uint8``, NumPy, bit-identical to timm's ToTensor + Normalize), which
+  keeps that work off the forward's thread; for a GPU, pixels travel as uint8 and are
+  normalised per batch on the device (``_preprocess.normalize_batch``, the same bits).
 - **Output**: finished shards are written (checksummed, fsynced) by one background thread, in
   shard order, while the next batches run; at most one shard waits for the writer.
 - **Priority**: loaders run at a lower CPU priority than the forward pass (``LOADER_NICE`` on
@@ -13,7 +16,7 @@
   machine with spare cores, niceness changes nothing.
 
 Each loaded image reports the CPU seconds (its thread's) it spent in ``load`` (open, decode,
-EXIF, convert to RGB), ``resize_crop`` (the PIL ops + the copy to a uint8 array) and ``sha256``,
+EXIF, convert to RGB), ``resize_crop`` (resize + crop + the copy to a uint8 array) and ``sha256``,
 so a run can say where its time went (see ``extract(timings=...)``).
 """
 
@@ -35,6 +38,7 @@ import torch
 
 from jaxconcepts._io import sha256_file
 from jaxconcepts.features._images import ImageLoadError, load_image
+from jaxconcepts.features._preprocess import normalize_uint8
 
 __all__ = ["LOADER_NICE", "ImageDataset", "collate", "iter_batches", "ShardWriter", "PhaseClock",
            "second_openmp_team"]
@@ -58,11 +62,13 @@ class ImageDataset(torch.utils.data.Dataset):
     """Decode + resize one image; a bad file becomes a reason, never an exception.
 
     Item: ``(i, uint8 (H, W, 3) tensor or None, reason or None, notes, sha256 or None,
-    {phase: CPU seconds})``.
+    {phase: CPU seconds})``. ``normalize``: ``(mean, std)`` when the loaders normalise their
+    chunks (``collate``), else None.
     """
 
-    def __init__(self, records, transform, resize_short):
+    def __init__(self, records, transform, resize_short, normalize=None):
         self.records, self.transform, self.resize_short = records, transform, resize_short
+        self.normalize = normalize
 
     def __len__(self):
         return len(self.records)
@@ -87,20 +93,24 @@ class ImageDataset(torch.utils.data.Dataset):
         return i, None, reason.replace(str(r.path), r.rel), [], None, {}
 
 
-def collate(items):
+def collate(items, normalize=None):
     """Items → ``(meta, x)``: meta ``[(i, reason, notes, sha, seconds)]``, x the decoded images
-    as one (B, 3, H, W) channels_last batch (uint8 from the split transform), or None."""
+    as one (B, 3, H, W) channels_last batch (uint8 from the split transform; float32 when
+    ``normalize=(mean, std)``), or None."""
     ok = [it[1] for it in items if it[1] is not None]
     x = None
     if ok and ok[0].dtype == torch.uint8:  # (B, H, W, 3) viewed as channels_last (B, 3, H, W)
-        x = torch.stack(ok).permute(0, 3, 1, 2)
+        a = np.stack([t.numpy() for t in ok])  # NumPy: no OpenMP team in a loader thread
+        if normalize is not None:
+            a = normalize_uint8(a, *normalize)
+        x = torch.from_numpy(a).permute(0, 3, 1, 2)
     elif ok:
         x = torch.stack(ok).contiguous(memory_format=torch.channels_last)
     return [(it[0], *it[2:]) for it in items], x
 
 
 def _load_chunk(dataset: ImageDataset, indices: list[int]):
-    return collate([dataset[i] for i in indices])
+    return collate([dataset[i] for i in indices], dataset.normalize)
 
 
 def iter_batches(dataset: ImageDataset, batches: list[list[int]], *, workers: int, prefetch: int,
@@ -121,7 +131,8 @@ def iter_batches(dataset: ImageDataset, batches: list[list[int]], *, workers: in
         n_chunks.append(-(-len(b) // size))
     if workers:
         parts = iter(torch.utils.data.DataLoader(
-            dataset, batch_sampler=chunks, num_workers=int(workers), collate_fn=collate,
+            dataset, batch_sampler=chunks, num_workers=int(workers),
+            collate_fn=functools.partial(collate, normalize=dataset.normalize),
             prefetch_factor=int(prefetch), pin_memory=pin_memory,
             worker_init_fn=functools.partial(_lower_priority, nice)))
         for n in n_chunks:
