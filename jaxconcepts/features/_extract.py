@@ -20,6 +20,7 @@ one to finish merges.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import math
@@ -230,6 +231,8 @@ def extract(
                disable=not progress)
 
     def commit(k, sh):
+        with clock("to_numpy_and_checks"):  # on the writer thread, off the forward's path
+            sh["rows"] = [rows() for rows in sh["rows"]]
         _commit(ckpt, k, sh)
         if on_shard is not None:
             on_shard(k)
@@ -256,9 +259,8 @@ def extract(
                         f, logits = _forward(lm, x)
                         if dev.type == "cuda" and timings is not None:
                             torch.cuda.synchronize(dev)  # else the copy to the host waits
-                with clock("to_numpy_and_checks"):
-                    sh["rows"].append(_rows(f, logits, kept, records, labels,
-                                            use_label_as_target, num_classes, np_dtype))
+                sh["rows"].append(functools.partial(_rows, f, logits, kept, records, labels,
+                                                    use_label_as_target, num_classes, np_dtype))
                 for i, _, notes, sha, _ in kept:
                     im = {"path": records[i].rel, "sha256": sha, "label": int(labels[i]),
                           "label_name": records[i].label_name}

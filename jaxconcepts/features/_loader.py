@@ -278,8 +278,9 @@ class PhaseClock:
 
     Keys: main-thread wall seconds ``wait_for_input_first`` (until the first batch: the loaders
     start and decode it), ``wait_for_input`` (later batches), ``normalize``, ``forward``,
-    ``to_numpy_and_checks``, ``wait_for_writer``, ``merge``; ``writer`` (the background writer's
-    wall seconds: concatenate, safetensors bytes, sha256, fsync, JSON record); the loaders' CPU
+    ``wait_for_writer``, ``merge``; ``writer`` (the background writer's wall seconds:
+    ``to_numpy_and_checks`` (activations to NumPy, NaN/Inf checks, softmax), concatenate,
+    safetensors bytes, sha256, fsync, JSON record); the loaders' CPU
     seconds summed over images, ``loader_cpu_load``, ``loader_cpu_resize_crop``,
     ``loader_cpu_sha256``; and ``images`` (images loaded).
     """
