@@ -19,8 +19,9 @@ Writes ``reports/benchmarks/extraction.json``. Usage:
   phases of the best run of each worker count (``extract(timings=...)``); ``forward``: CPU
   seconds per image the ceiling's forward uses at the benchmark's threads and at 1 thread.
 - **bounds**: when the forward keeps every core busy, an extraction also needs the loaders' CPU,
-  so on ``cores`` cores it cannot beat ``F / (F + L)`` of the ceiling (F: the ceiling forward's
-  CPU per image at its threads, OpenMP spinning included; L: loader + main-thread + writer CPU
+  so on ``cores`` cores it cannot beat ``F / (F + L)`` of the ceiling (F: the forward's CPU per
+  image at its threads with a second OpenMP team alive, as in an extraction, OpenMP's
+  remaining spinning included; L: loader + main-thread + writer CPU
   per image); ``cores * ceiling_s / (F1 + L)`` is the looser bound with F1, the forward's CPU at
   one thread (no spinning, perfect packing).
 
@@ -34,6 +35,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
+import io
 import os
 import resource
 import shutil
@@ -89,7 +92,6 @@ def _per_image_profile(files, lm, batch_size: int, tmp: Path, resize: str) -> di
     import torch
     from PIL import Image
 
-    from jaxconcepts._io import sha256_file
     from jaxconcepts.features._extract import _rows
     from jaxconcepts.features._images import _orient, _to_rgb
     from jaxconcepts.features._loader import collate
@@ -108,11 +110,11 @@ def _per_image_profile(files, lm, batch_size: int, tmp: Path, resize: str) -> di
         ops[b](im0)
     for p in distinct:
         t = [time.thread_time()]
-        p.read_bytes()
+        data = p.read_bytes()  # read once, as the loaders do: hashed, then decoded from memory
         t.append(time.thread_time())
-        sha256_file(p)
+        hashlib.sha256(data).hexdigest()
         t.append(time.thread_time())
-        with Image.open(p) as im:
+        with Image.open(io.BytesIO(data)) as im:
             im.load()
             t.append(time.thread_time())
             im = _orient(im, [])
@@ -277,11 +279,13 @@ def main(argv: list[str] | None = None) -> dict:
                "one_thread_cpu_ms_per_image": 1000 * one_cpu / n_one,
                "one_thread_wall_ms_per_image": 1000 * one_wall / n_one}
     other_ms = sum(v for k, v in profile.items()
-                   if k not in ("read_file", "resize_crop_pil", "resize_crop_torch"))
+                   if k not in ("resize_crop_pil", "resize_crop_torch"))
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     bounds = {"other_cpu_ms_per_image": other_ms, "cores": cores}
     if dev.type == "cpu":
-        f2, f1 = forward["ceiling_cpu_ms_per_image"], forward["one_thread_cpu_ms_per_image"]
+        # F: the forward's CPU in the regime extraction runs it in (a second OpenMP team alive)
+        f2 = forward["cpu_ms_per_image_by_regime"]["ceiling_second_openmp_team"]
+        f1 = forward["one_thread_cpu_ms_per_image"]
         bounds["busy_cores_bound"] = f2 / (f2 + other_ms)
         bounds["perfect_packing_bound"] = min(
             1.0, cores * forward["ceiling_wall_ms_per_image"] / (f1 + other_ms))

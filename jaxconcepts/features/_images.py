@@ -18,6 +18,7 @@ the folder lives.
 
 from __future__ import annotations
 
+import io
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -89,7 +90,7 @@ def load_rgb(path: str | Path) -> Image.Image:
 
 
 def load_image(
-    path: str | Path, *, resize_short: int | None = None
+    path: str | Path, *, resize_short: int | None = None, data: bytes | None = None
 ) -> tuple[Image.Image, list[str]]:
     """Open an image as 8-bit RGB, EXIF orientation applied; also return the conversions made.
 
@@ -98,6 +99,8 @@ def load_image(
         resize_short: the side the shorter image side will be resized to (the model's resize),
             to refuse images whose resized size would pass the decompression-bomb limit and to
             note upsampled small images. None skips both checks.
+        data: the file's bytes when the caller has read them already (decoded from memory
+            instead of reading the file again); ``path`` then only names the image.
 
     Raises:
         ImageLoadError: the file is empty, truncated, not an image, past the pixel limit, or the
@@ -106,11 +109,11 @@ def load_image(
     path = Path(path)
     notes: list[str] = []
     try:
-        if path.stat().st_size == 0:
+        if (path.stat().st_size if data is None else len(data)) == 0:
             raise ImageLoadError(path, "empty file")
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as im:
+            with Image.open(path if data is None else io.BytesIO(data)) as im:
                 fmt = im.format
                 suffix = path.suffix.lower().lstrip(".")
                 if fmt and suffix and not _suffix_matches(suffix, fmt):

@@ -16,7 +16,8 @@
   machine with spare cores, niceness changes nothing.
 
 Each loaded image reports the CPU seconds (its thread's) it spent in ``load`` (open, decode,
-EXIF, convert to RGB), ``resize_crop`` (resize + crop + the copy to a uint8 array) and ``sha256``,
+EXIF, convert to RGB), ``resize_crop`` (resize + crop + the copy to a uint8 array) and ``sha256``
+(reading the file, read once for both, and hashing it),
 so a run can say where its time went (see ``extract(timings=...)``).
 """
 
@@ -26,6 +27,7 @@ import collections
 import concurrent.futures
 import contextlib
 import functools
+import hashlib
 import os
 import sys
 import threading
@@ -44,7 +46,6 @@ __all__ = ["LOADER_NICE", "ImageDataset", "collate", "iter_batches", "ShardWrite
            "second_openmp_team"]
 
 LOADER_NICE = 10  # niceness added to loaders and the writer when the forward runs on the CPU
-_PHASES = ("load", "resize_crop", "sha256")
 
 
 LOADER_IDLE = False  # experiment: SCHED_IDLE instead of nice
@@ -83,20 +84,36 @@ class ImageDataset(torch.utils.data.Dataset):
         r = self.records[i]
         t = [time.thread_time()]
         try:
-            im, notes = load_image(r.path, resize_short=self.resize_short)
+            data = _read_small(r.path)  # read once: hashed here, decoded from memory
+            sha = hashlib.sha256(data).hexdigest() if data is not None else None
+            t.append(time.thread_time())
+            im, notes = load_image(r.path, resize_short=self.resize_short, data=data)
             t.append(time.thread_time())
             x = self.transform(im)
             if not isinstance(x, torch.Tensor):  # uint8 HWC pixels; normalised per batch
                 x = torch.from_numpy(np.array(x, np.uint8, copy=True))
             t.append(time.thread_time())
-            sha = sha256_file(r.path)
+            sha = sha or sha256_file(r.path)  # a large file: hashed in chunks
             t.append(time.thread_time())
-            return i, x, None, notes, sha, dict(zip(_PHASES, np.diff(t).tolist()))
+            seconds = {"load": t[2] - t[1], "resize_crop": t[3] - t[2],
+                       "sha256": t[1] - t[0] + t[4] - t[3]}
+            return i, x, None, notes, sha, seconds
         except ImageLoadError as e:
             reason = e.reason
         except Exception as e:  # hostile input must not stop the run: record what happened
             reason = f"{type(e).__name__}: {e}"
         return i, None, reason.replace(str(r.path), r.rel), [], None, {}
+
+
+def _read_small(path, limit: int = 1 << 26) -> bytes | None:
+    """The file's bytes when it is at most ``limit`` bytes (64 MiB), else None. An unreadable
+    file gives None too: ``load_image`` then reports why."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read(limit + 1)
+    except OSError:
+        return None
+    return data if len(data) <= limit else None
 
 
 def collate(items, normalize=None):
