@@ -48,18 +48,12 @@ __all__ = ["LOADER_NICE", "ImageDataset", "collate", "iter_batches", "ShardWrite
 LOADER_NICE = 10  # niceness added to loaders and the writer when the forward runs on the CPU
 
 
-LOADER_IDLE = False  # experiment: SCHED_IDLE instead of nice
-
-
 def _lower_priority(nice: int, *_args) -> None:
     """Raise the calling thread's niceness by ``nice`` (Linux, where threads have their own;
     elsewhere, and where not permitted, the priority stays as it is)."""
     if nice and sys.platform.startswith("linux"):
         try:
             tid = threading.get_native_id()
-            if LOADER_IDLE:
-                os.sched_setscheduler(tid, os.SCHED_IDLE, os.sched_param(0))
-                return
             os.setpriority(os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid) + nice)
         except OSError:
             pass
