@@ -98,6 +98,7 @@ class Extract:
     device: str
     autocast: Literal["bfloat16", "float16"] | None
     resize: Literal["torch", "pil"]
+    jpeg_draft: float | None
     checkpoint: str | None
     use_label_as_target: bool
     image_root: str | None

@@ -138,6 +138,7 @@ def extract(
     device: str = "cpu",
     autocast: str | None = None,
     resize: str = "pil",
+    jpeg_draft: float | None = None,
     checkpoint: str | Path | None = None,
     process_index: int | None = None,
     process_count: int | None = None,
@@ -163,6 +164,9 @@ def extract(
         resize: ``pil`` (timm's PIL resize + crop, bit for bit) or ``torch`` (torch's uint8
             antialiased resize: about 4x less CPU, pixels within 1 grey level of PIL's; see
             ``_preprocess``). Recorded in the manifest.
+        jpeg_draft: None (full decode), or g >= 1: large JPEGs are decoded at 1/2, 1/4 or 1/8
+            scale while the decoded shorter side stays >= g x the resize's (see
+            ``_images.load_image``; pixels differ from a full decode's, noted per image).
         checkpoint: the resumable working directory; None → ``<out>.partial``.
         process_index, process_count: this process's share; None → :func:`process_split`.
         on_shard: called with the shard number after each shard is committed (on the
@@ -184,6 +188,8 @@ def extract(
                         ("workers", workers, 0), ("prefetch", prefetch, 1)):
         if int(v) < lo:
             raise ValueError(f"{name}={v} should be >= {lo}")
+    if jpeg_draft is not None and not float(jpeg_draft) >= 1:
+        raise ValueError(f"jpeg_draft={jpeg_draft!r} should be None or >= 1")
     np_dtype = store_dtype(dtype)
     pixel_ops, mean, std = split_transform(lm.data_config, resize=resize)  # checks ``resize``
     if process_index is None or process_count is None:
@@ -197,7 +203,7 @@ def extract(
     settings = {"preprocessing": cfg, "dtype": dtype, "shard_size": int(shard_size),
                 "batch_size": int(batch_size), "use_label_as_target": bool(use_label_as_target),
                 "device": str(torch.device(device)), "autocast": autocast,
-                "resize": resize}
+                "resize": resize, "jpeg_draft": jpeg_draft}
     _open_checkpoint(ckpt, _fingerprint(lm, records, settings), process_count)
 
     n_shards = math.ceil(len(records) / shard_size)
@@ -218,8 +224,8 @@ def extract(
     dev = torch.device(device)
     nice = _loader.LOADER_NICE if dev.type == "cpu" else 0  # loading yields to a CPU forward
     norm = (mean, std) if dev.type == "cpu" and mean is not None else None  # by the loaders
-    loader = iter_batches(ImageDataset(records, pixel_ops, math.floor(size / crop_pct), norm),
-                          batches,
+    loader = iter_batches(ImageDataset(records, pixel_ops, math.floor(size / crop_pct), norm,
+                                       jpeg_draft), batches,
                           workers=int(workers), prefetch=int(prefetch),
                           pin_memory=dev.type == "cuda", nice=nice)
     model = lm.model.to(device=device, memory_format=torch.channels_last)
@@ -275,7 +281,7 @@ def extract(
     base = {
         "format": FORMAT, "model": lm.name, "weights": lm.weights, "model_kwargs":
         lm.spec()["model_kwargs"], "rebuild": lm.spec(), "preprocessing": cfg,
-        "image_size": int(size), "resize": resize, "layer": lm.layer or "forward_features",
+        "image_size": int(size), "resize": resize, "jpeg_draft": jpeg_draft, "layer": lm.layer or "forward_features",
         "head": {"kind": lm.head_kind, "num_classes": int(num_classes)},
         "class_names": class_names, "use_label_as_target": bool(use_label_as_target),
         "dtype": dtype, "listed_skips": listed_skips,

@@ -64,12 +64,12 @@ class ImageDataset(torch.utils.data.Dataset):
 
     Item: ``(i, uint8 (H, W, 3) tensor or None, reason or None, notes, sha256 or None,
     {phase: CPU seconds})``. ``normalize``: ``(mean, std)`` when the loaders normalise their
-    chunks (``collate``), else None.
+    chunks (``collate``), else None. ``jpeg_draft``: see ``_images.load_image``.
     """
 
-    def __init__(self, records, transform, resize_short, normalize=None):
+    def __init__(self, records, transform, resize_short, normalize=None, jpeg_draft=None):
         self.records, self.transform, self.resize_short = records, transform, resize_short
-        self.normalize = normalize
+        self.normalize, self.jpeg_draft = normalize, jpeg_draft
 
     def __len__(self):
         return len(self.records)
@@ -81,7 +81,8 @@ class ImageDataset(torch.utils.data.Dataset):
             data = _read_small(r.path)  # read once: hashed here, decoded from memory
             sha = hashlib.sha256(data).hexdigest() if data is not None else None
             t.append(time.thread_time())
-            im, notes = load_image(r.path, resize_short=self.resize_short, data=data)
+            im, notes = load_image(r.path, resize_short=self.resize_short, data=data,
+                                   jpeg_draft=self.jpeg_draft)
             t.append(time.thread_time())
             x = self.transform(im)
             if not isinstance(x, torch.Tensor):  # uint8 HWC pixels; normalised per batch

@@ -63,3 +63,11 @@ def test_loader_normalisation_is_timms_bit_for_bit(tiny_model):
     assert got.dtype == torch.float32 and torch.equal(got, ref)
     tf = make_transform(tiny_model.data_config)  # and timm's own ToTensor + Normalize
     assert torch.equal(tf.transforms[-1](tf.transforms[-2](Image.fromarray(x[0]))), got[0])
+
+
+def test_extract_refuses_a_draft_below_one(tmp_path, tiny_model):
+    from jaxconcepts.features import extract
+
+    with pytest.raises(ValueError, match="jpeg_draft=0.5 should be None or >= 1"):
+        extract(tiny_model, tmp_path, tmp_path / "s", batch_size=2, shard_size=2,
+                jpeg_draft=0.5, progress=False)
