@@ -1,7 +1,8 @@
 """Extraction throughput against its ceiling: the same model's forward pass on pre-decoded tensors.
 
 Writes ``reports/benchmarks/extraction.json``. Usage:
-``python -m benchmarks extraction [--n 192] [--workers 0 2] [--device cpu] [--autocast bfloat16]``.
+``python -m benchmarks extraction [--n 192] [--workers 0 2] [--device cpu] [--autocast bfloat16]
+[--resize torch|pil]``.
 
 - **ceiling**: the images decoded, resized and normalised beforehand (not timed), then only the
   forward pass jaxconcepts runs (``forward_features`` + ``forward_head``, channels_last,
@@ -18,6 +19,10 @@ Writes ``reports/benchmarks/extraction.json``. Usage:
   CPU time (robust to machine load), averaged over the distinct photos; ``in_run_seconds``: the
   phases of the best run of each worker count (``extract(timings=...)``); ``forward``: CPU
   seconds per image the ceiling's forward uses at the benchmark's threads and at 1 thread.
+- **preprocessing_torch_vs_pil**: ``extract.resize: torch`` against timm's PIL ops on the
+  distinct photos: pixel differences, the activations' relative L2 difference per image, the
+  largest logit difference and how often the prediction agrees. ``resize`` says which one the
+  ``ours`` runs used (params.yaml's unless ``--resize``).
 - **bounds**: when the forward keeps every core busy, an extraction also needs the loaders' CPU,
   so on ``cores`` cores it cannot beat ``F / (F + L)`` of the ceiling (F: the forward's CPU per
   image at its threads with a second OpenMP team alive, as in an extraction, OpenMP's
