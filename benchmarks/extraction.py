@@ -1,7 +1,8 @@
 """Extraction throughput against its ceiling: the same model's forward pass on pre-decoded tensors.
 
 Writes ``reports/benchmarks/extraction.json``. Usage:
-``python -m benchmarks extraction [--n 192] [--workers 0 2] [--device cpu] [--autocast bfloat16]``.
+``python -m benchmarks extraction [--n 192] [--workers 0 2] [--device cpu] [--autocast bfloat16]
+[--resize torch|pil]``.
 
 - **ceiling**: the images decoded, resized and normalised beforehand (not timed), then only the
   forward pass jaxconcepts runs (``forward_features`` + ``forward_head``, channels_last,
@@ -18,9 +19,14 @@ Writes ``reports/benchmarks/extraction.json``. Usage:
   CPU time (robust to machine load), averaged over the distinct photos; ``in_run_seconds``: the
   phases of the best run of each worker count (``extract(timings=...)``); ``forward``: CPU
   seconds per image the ceiling's forward uses at the benchmark's threads and at 1 thread.
+- **preprocessing_torch_vs_pil**: ``extract.resize: torch`` against timm's PIL ops on the
+  distinct photos: pixel differences, the activations' relative L2 difference per image, the
+  largest logit difference and how often the prediction agrees. ``resize`` says which one the
+  ``ours`` runs used (params.yaml's unless ``--resize``).
 - **bounds**: when the forward keeps every core busy, an extraction also needs the loaders' CPU,
-  so on ``cores`` cores it cannot beat ``F / (F + L)`` of the ceiling (F: the ceiling forward's
-  CPU per image at its threads, OpenMP spinning included; L: loader + main-thread + writer CPU
+  so on ``cores`` cores it cannot beat ``F / (F + L)`` of the ceiling (F: the forward's CPU per
+  image at its threads with a second OpenMP team alive, as in an extraction, OpenMP's
+  remaining spinning included; L: loader + main-thread + writer CPU
   per image); ``cores * ceiling_s / (F1 + L)`` is the looser bound with F1, the forward's CPU at
   one thread (no spinning, perfect packing).
 
@@ -34,6 +40,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
+import io
 import os
 import resource
 import shutil
@@ -49,45 +57,78 @@ def _cpu() -> float:
     return r.ru_utime + r.ru_stime
 
 
-def _per_image_profile(files, lm, batch_size: int, tmp: Path) -> dict:
-    """Each non-forward phase alone on one thread: CPU ms per image (and per batch, / batch)."""
+def _deviation(files, lm) -> dict:
+    """``resize: torch`` vs timm's PIL ops on the distinct photos: pixels and the model's output."""
+    import numpy as np
+    import torch
+
+    from jaxconcepts.features import load_rgb
+    from jaxconcepts.features._extract import _forward
+    from jaxconcepts.features._preprocess import normalize_batch, split_transform
+
+    ims = [load_rgb(p) for p in {p.name.split("-", 1)[1]: p for p in files}.values()]
+    xs = {}
+    for backend in ("pil", "torch"):
+        ops, mean, std = split_transform(lm.data_config, resize=backend)
+        xs[backend] = torch.stack([torch.as_tensor(np.array(ops(im), np.uint8)) for im in ims])
+    d = (xs["torch"].int() - xs["pil"].int()).abs()
+    out = {"images": len(ims), "pixels_max_abs_diff": int(d.max()),
+           "pixels_mean_abs_diff": float(d.float().mean()),
+           "pixels_fraction_differing": float((d > 0).float().mean())}
+    with torch.inference_mode():
+        f, z = {}, {}
+        for k, x in xs.items():
+            x = normalize_batch(x.permute(0, 3, 1, 2), mean, std)
+            f[k], z[k] = _forward(lm, x.contiguous(memory_format=torch.channels_last))
+    rel = ((f["torch"] - f["pil"]).flatten(1).norm(dim=1) / f["pil"].flatten(1).norm(dim=1))
+    out.update({"activations_rel_diff_max": float(rel.max()),
+                "activations_rel_diff_mean": float(rel.mean()),
+                "logits_max_abs_diff": float((z["torch"] - z["pil"]).abs().max()),
+                "same_prediction": float((z["torch"].argmax(1) == z["pil"].argmax(1))
+                                         .float().mean())})
+    return out
+
+
+def _per_image_profile(files, lm, batch_size: int, tmp: Path, resize: str) -> dict:
+    """Each non-forward phase alone on one thread: CPU ms per image (and per batch, / batch).
+    ``resize_crop_pil`` / ``resize_crop_torch``: the two resize backends (resize + centre crop
+    + the uint8 copy); ``resize_crop`` is the one in use."""
     import numpy as np
     import torch
     from PIL import Image
 
-    from jaxconcepts._io import sha256_file
     from jaxconcepts.features._extract import _rows
     from jaxconcepts.features._images import _orient, _to_rgb
     from jaxconcepts.features._loader import collate
-    from jaxconcepts.features._preprocess import normalize_batch, split_transform
+    from jaxconcepts.features._preprocess import normalize_uint8, split_transform
     from jaxconcepts.features._store import write_shard
 
-    pil_ops, mean, std = split_transform(lm.data_config)
-    resize, crop = pil_ops.transforms
+    ops = {b: split_transform(lm.data_config, resize=b)[0] for b in ("pil", "torch")}
+    _, mean, std = split_transform(lm.data_config)
     phases = ("read_file", "sha256", "open_and_decode", "exif_orientation", "convert_to_rgb",
-              "resize", "center_crop", "to_uint8_tensor")
+              "resize_crop_pil", "resize_crop_torch")
     ms = dict.fromkeys(phases, 0.0)
     distinct = {p.name.split("-", 1)[1]: p for p in files}.values()
     items = []
+    im0 = _to_rgb(Image.open(next(iter(distinct))), [])
+    for b in ("pil", "torch"):  # warm-up: first-call costs (torch's kernels, allocations)
+        ops[b](im0)
     for p in distinct:
         t = [time.thread_time()]
-        p.read_bytes()
+        data = p.read_bytes()  # read once, as the loaders do: hashed, then decoded from memory
         t.append(time.thread_time())
-        sha256_file(p)
+        hashlib.sha256(data).hexdigest()
         t.append(time.thread_time())
-        with Image.open(p) as im:
+        with Image.open(io.BytesIO(data)) as im:
             im.load()
             t.append(time.thread_time())
             im = _orient(im, [])
             t.append(time.thread_time())
             im = _to_rgb(im, [])
         t.append(time.thread_time())
-        im = resize(im)
-        t.append(time.thread_time())
-        im = crop(im)
-        t.append(time.thread_time())
-        x = torch.from_numpy(np.array(im, np.uint8, copy=True))
-        t.append(time.thread_time())
+        for b in ("pil", "torch"):
+            x = torch.as_tensor(np.array(ops[b](im), np.uint8))
+            t.append(time.thread_time())
         for k, d in zip(phases, np.diff(t)):
             ms[k] += 1000 * d / len(distinct)
         items.append((len(items), x, None, [], "", {}))
@@ -96,12 +137,13 @@ def _per_image_profile(files, lm, batch_size: int, tmp: Path) -> dict:
     prev = torch.get_num_threads()
     torch.set_num_threads(1)  # thread_time sees this thread only
     try:
-        normalize_batch(collate(items)[1], mean, std)  # warm-up: first-call allocations
+        collate(items, (mean, std))  # warm-up: first-call allocations
         t0 = time.thread_time()
         meta, x = collate(items)
         t1 = time.thread_time()
+        a = x.permute(0, 2, 3, 1).numpy()
         t2 = time.thread_time()
-        xn = normalize_batch(x, mean, std).contiguous(memory_format=torch.channels_last)
+        xn = torch.from_numpy(normalize_uint8(a, mean, std)).permute(0, 3, 1, 2)
         t3 = time.thread_time()
         with torch.inference_mode():
             from jaxconcepts.features._extract import _forward
@@ -119,6 +161,7 @@ def _per_image_profile(files, lm, batch_size: int, tmp: Path) -> dict:
     per_batch = {"collate_stack": t1 - t0, "normalize": t3 - t2, "to_numpy_and_checks": t5 - t4,
                  "write_shard_sha256_fsync": t6 - t5}
     ms.update({k: 1000 * v / b for k, v in per_batch.items()})
+    ms["resize_crop"] = ms[f"resize_crop_{resize}"]
     return {k: round(v, 3) for k, v in ms.items()}
 
 
@@ -135,6 +178,8 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--loader-nice", type=int, default=None,
                     help="override features._loader.LOADER_NICE (niceness of loaders and writer)")
+    ap.add_argument("--resize", choices=("pil", "torch"), default=None,
+                    help="extract.resize (default: params.yaml's)")
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--out", default="reports/benchmarks/extraction.json")
     args = ap.parse_args(argv)
@@ -145,6 +190,10 @@ def main(argv: list[str] | None = None) -> dict:
     from jaxconcepts.features._extract import _AUTOCAST, _forward
     from jaxconcepts.stages.prepare import packaged_photos
 
+    if args.resize is None:
+        from jaxconcepts._params import load_params
+
+        args.resize = load_params()["extract"]["resize"]
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.loader_nice is not None:
@@ -191,14 +240,15 @@ def main(argv: list[str] | None = None) -> dict:
         t0 = time.perf_counter()
         extract(lm, images, out, batch_size=args.batch_size, shard_size=args.shard_size,
                 workers=workers, prefetch=args.prefetch, device=args.device,
-                autocast=args.autocast, progress=False, timings=timings)
+                autocast=args.autocast, resize=args.resize, progress=False, timings=timings)
         sync()
         dt = time.perf_counter() - t0
         shutil.rmtree(out)
         return dt, timings
 
     try:
-        profile = _per_image_profile(files, lm, args.batch_size, tmp)
+        profile = _per_image_profile(files, lm, args.batch_size, tmp, args.resize)
+        deviation = _deviation(files, lm)
         ceiling()  # warm-up (one pass, untimed)
         regimes = {"ceiling_plain": contextlib.nullcontext,
                    "ceiling_second_openmp_team": _loader.second_openmp_team}
@@ -229,14 +279,18 @@ def main(argv: list[str] | None = None) -> dict:
     i_best = runs[regime].index(min(runs[regime]))
     forward = {"threads": torch.get_num_threads(), "ceiling_regime": regime,
                "ceiling_cpu_ms_per_image": 1000 * cpu[regime][i_best] / n,
+               "cpu_ms_per_image_by_regime": {k: 1000 * min(v) / n for k, v in cpu.items()},
                "ceiling_wall_ms_per_image": 1000 * min(runs[regime]) / n,
                "one_thread_cpu_ms_per_image": 1000 * one_cpu / n_one,
                "one_thread_wall_ms_per_image": 1000 * one_wall / n_one}
-    other_ms = sum(v for k, v in profile.items() if k != "read_file")
+    other_ms = sum(v for k, v in profile.items()
+                   if k not in ("resize_crop_pil", "resize_crop_torch"))
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     bounds = {"other_cpu_ms_per_image": other_ms, "cores": cores}
     if dev.type == "cpu":
-        f2, f1 = forward["ceiling_cpu_ms_per_image"], forward["one_thread_cpu_ms_per_image"]
+        # F: the forward's CPU in the regime extraction runs it in (a second OpenMP team alive)
+        f2 = forward["cpu_ms_per_image_by_regime"]["ceiling_second_openmp_team"]
+        f1 = forward["one_thread_cpu_ms_per_image"]
         bounds["busy_cores_bound"] = f2 / (f2 + other_ms)
         bounds["perfect_packing_bound"] = min(
             1.0, cores * forward["ceiling_wall_ms_per_image"] / (f1 + other_ms))
@@ -247,7 +301,8 @@ def main(argv: list[str] | None = None) -> dict:
         "n_images": n, "image_size": args.image_size, "batch_size": args.batch_size,
         "shard_size": args.shard_size, "prefetch": args.prefetch, "device": args.device,
         "autocast": args.autocast, "model": "tf_efficientnet_lite0 (embedded weights)",
-        "loader_nice": _loader.LOADER_NICE,
+        "loader_nice": _loader.LOADER_NICE, "resize": args.resize,
+        "preprocessing_torch_vs_pil": deviation,
         "ceiling_images_per_s": best["ceiling"],
         "ceiling_regimes_images_per_s": {k: best[k] for k in regimes},
         "ours": {k: {"images_per_s": v, "fraction_of_ceiling": v / best["ceiling"]}

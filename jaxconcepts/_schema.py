@@ -97,6 +97,8 @@ class Extract:
     prefetch: int
     device: str
     autocast: Literal["bfloat16", "float16"] | None
+    resize: Literal["torch", "pil"]
+    jpeg_draft: float | None
     checkpoint: str | None
     use_label_as_target: bool
     image_root: str | None

@@ -20,6 +20,7 @@ one to finish merges.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import math
@@ -136,6 +137,8 @@ def extract(
     prefetch: int = 2,
     device: str = "cpu",
     autocast: str | None = None,
+    resize: str = "pil",
+    jpeg_draft: float | None = None,
     checkpoint: str | Path | None = None,
     process_index: int | None = None,
     process_count: int | None = None,
@@ -158,6 +161,12 @@ def extract(
         prefetch: batches each worker (or the thread) prepares ahead.
         device: ``cpu``, ``cuda``, ``cuda:1``… (the model is moved there).
         autocast: None, ``bfloat16`` or ``float16``: ``torch.autocast`` around the forward.
+        resize: ``pil`` (timm's PIL resize + crop, bit for bit) or ``torch`` (torch's uint8
+            antialiased resize: about 4x less CPU, pixels within 1 grey level of PIL's; see
+            ``_preprocess``). Recorded in the manifest.
+        jpeg_draft: None (full decode), or g >= 1: large JPEGs are decoded at 1/2, 1/4 or 1/8
+            scale while the decoded shorter side stays >= g x the resize's (see
+            ``_images.load_image``; pixels differ from a full decode's, noted per image).
         checkpoint: the resumable working directory; None → ``<out>.partial``.
         process_index, process_count: this process's share; None → :func:`process_split`.
         on_shard: called with the shard number after each shard is committed (on the
@@ -179,7 +188,10 @@ def extract(
                         ("workers", workers, 0), ("prefetch", prefetch, 1)):
         if int(v) < lo:
             raise ValueError(f"{name}={v} should be >= {lo}")
+    if jpeg_draft is not None and not float(jpeg_draft) >= 1:
+        raise ValueError(f"jpeg_draft={jpeg_draft!r} should be None or >= 1")
     np_dtype = store_dtype(dtype)
+    pixel_ops, mean, std = split_transform(lm.data_config, resize=resize)  # checks ``resize``
     if process_index is None or process_count is None:
         process_index, process_count = process_split()
     root, out = Path(image_root), Path(out)
@@ -190,7 +202,8 @@ def extract(
     cfg = {k: (list(v) if isinstance(v, tuple) else v) for k, v in lm.data_config.items()}
     settings = {"preprocessing": cfg, "dtype": dtype, "shard_size": int(shard_size),
                 "batch_size": int(batch_size), "use_label_as_target": bool(use_label_as_target),
-                "device": str(torch.device(device)), "autocast": autocast}
+                "device": str(torch.device(device)), "autocast": autocast,
+                "resize": resize, "jpeg_draft": jpeg_draft}
     _open_checkpoint(ckpt, _fingerprint(lm, records, settings), process_count)
 
     n_shards = math.ceil(len(records) / shard_size)
@@ -208,10 +221,11 @@ def extract(
                     for b in range(k * shard_size, end, batch_size)]
     size = lm.data_config["input_size"][-1]
     crop_pct = float(lm.data_config.get("crop_pct") or 1.0)
-    pil_ops, mean, std = split_transform(lm.data_config)
     dev = torch.device(device)
     nice = _loader.LOADER_NICE if dev.type == "cpu" else 0  # loading yields to a CPU forward
-    loader = iter_batches(ImageDataset(records, pil_ops, math.floor(size / crop_pct)), batches,
+    norm = (mean, std) if dev.type == "cpu" and mean is not None else None  # by the loaders
+    loader = iter_batches(ImageDataset(records, pixel_ops, math.floor(size / crop_pct), norm,
+                                       jpeg_draft), batches,
                           workers=int(workers), prefetch=int(prefetch),
                           pin_memory=dev.type == "cuda", nice=nice)
     model = lm.model.to(device=device, memory_format=torch.channels_last)
@@ -223,6 +237,8 @@ def extract(
                disable=not progress)
 
     def commit(k, sh):
+        with clock("to_numpy_and_checks"):  # on the writer thread, off the forward's path
+            sh["rows"] = [rows() for rows in sh["rows"]]
         _commit(ckpt, k, sh)
         if on_shard is not None:
             on_shard(k)
@@ -249,9 +265,8 @@ def extract(
                         f, logits = _forward(lm, x)
                         if dev.type == "cuda" and timings is not None:
                             torch.cuda.synchronize(dev)  # else the copy to the host waits
-                with clock("to_numpy_and_checks"):
-                    sh["rows"].append(_rows(f, logits, kept, records, labels,
-                                            use_label_as_target, num_classes, np_dtype))
+                sh["rows"].append(functools.partial(_rows, f, logits, kept, records, labels,
+                                                    use_label_as_target, num_classes, np_dtype))
                 for i, _, notes, sha, _ in kept:
                     im = {"path": records[i].rel, "sha256": sha, "label": int(labels[i]),
                           "label_name": records[i].label_name}
@@ -266,7 +281,7 @@ def extract(
     base = {
         "format": FORMAT, "model": lm.name, "weights": lm.weights, "model_kwargs":
         lm.spec()["model_kwargs"], "rebuild": lm.spec(), "preprocessing": cfg,
-        "image_size": int(size), "layer": lm.layer or "forward_features",
+        "image_size": int(size), "resize": resize, "jpeg_draft": jpeg_draft, "layer": lm.layer or "forward_features",
         "head": {"kind": lm.head_kind, "num_classes": int(num_classes)},
         "class_names": class_names, "use_label_as_target": bool(use_label_as_target),
         "dtype": dtype, "listed_skips": listed_skips,

@@ -18,6 +18,8 @@ the folder lives.
 
 from __future__ import annotations
 
+import io
+import math
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -89,7 +91,8 @@ def load_rgb(path: str | Path) -> Image.Image:
 
 
 def load_image(
-    path: str | Path, *, resize_short: int | None = None
+    path: str | Path, *, resize_short: int | None = None, data: bytes | None = None,
+    jpeg_draft: float | None = None,
 ) -> tuple[Image.Image, list[str]]:
     """Open an image as 8-bit RGB, EXIF orientation applied; also return the conversions made.
 
@@ -98,6 +101,12 @@ def load_image(
         resize_short: the side the shorter image side will be resized to (the model's resize),
             to refuse images whose resized size would pass the decompression-bomb limit and to
             note upsampled small images. None skips both checks.
+        data: the file's bytes when the caller has read them already (decoded from memory
+            instead of reading the file again); ``path`` then only names the image.
+        jpeg_draft: with ``resize_short``, let libjpeg decode a JPEG at 1/2, 1/4 or 1/8 scale
+            (``Image.draft``: DCT-domain downscaling, much less CPU for large photos) as long as
+            the decoded shorter side stays >= ``jpeg_draft * resize_short``; the resize then
+            starts from that image (pixels differ from a full decode's: noted). None: full decode.
 
     Raises:
         ImageLoadError: the file is empty, truncated, not an image, past the pixel limit, or the
@@ -106,11 +115,11 @@ def load_image(
     path = Path(path)
     notes: list[str] = []
     try:
-        if path.stat().st_size == 0:
+        if (path.stat().st_size if data is None else len(data)) == 0:
             raise ImageLoadError(path, "empty file")
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as im:
+            with Image.open(path if data is None else io.BytesIO(data)) as im:
                 fmt = im.format
                 suffix = path.suffix.lower().lstrip(".")
                 if fmt and suffix and not _suffix_matches(suffix, fmt):
@@ -119,6 +128,8 @@ def load_image(
                 if n_frames > 1:
                     im.seek(0)
                     notes.append(f"{n_frames} frames: first used")
+                if jpeg_draft and resize_short and fmt == "JPEG":
+                    _draft(im, jpeg_draft * resize_short, notes)
                 im.load()
                 im = _orient(im, notes)
                 im = _to_rgb(im, notes)
@@ -143,6 +154,15 @@ def load_image(
         if min(w, h) < resize_short:
             notes.append(f"{w}x{h} smaller than the input: upsampled")
     return im, notes
+
+
+def _draft(im: Image.Image, short: float, notes: list[str]) -> None:
+    w, h = im.size
+    k = short / min(w, h)
+    if k <= 0.5:  # libjpeg scales by 1/2, 1/4, 1/8: the largest keeping >= (w, h) * k
+        im.draft(im.mode, (math.ceil(w * k), math.ceil(h * k)))
+        if im.size != (w, h):
+            notes.append(f"JPEG {w}x{h} decoded at {im.size[0]}x{im.size[1]} (draft)")
 
 
 _FORMAT_SUFFIXES = {"JPEG": {"jpg", "jpeg"}, "TIFF": {"tif", "tiff"}, "PPM": {"ppm", "pgm"}}

@@ -1,9 +1,12 @@
 """Extraction's input and output pipeline, kept off the forward pass's critical path.
 
-- **Input**: images are decoded, oriented, converted and resized+cropped (timm's PIL ops) by
-  ``workers`` DataLoader processes, or, with ``workers=0``, by one background thread of this
-  process; either way ``prefetch`` batches ahead of the forward pass. Pixels travel as uint8 and
-  are normalised per batch (``_preprocess.normalize_batch``, bit-identical to timm's transform).
+- **Input**: images are decoded, oriented, converted and resized+cropped (``extract.resize``:
+  timm's PIL ops, or torch's uint8 resize, see ``_preprocess``) by ``workers`` DataLoader
+  processes, or, with ``workers=0``, by loader threads of this process; either way ``prefetch``
+  batches ahead of the forward pass. For a CPU forward the loaders also normalise their chunk
+  (``_preprocess.normalize_uint8``, NumPy, bit-identical to timm's ToTensor + Normalize), which
+  keeps that work off the forward's thread; for a GPU, pixels travel as uint8 and are
+  normalised per batch on the device (``_preprocess.normalize_batch``, the same bits).
 - **Output**: finished shards are written (checksummed, fsynced) by one background thread, in
   shard order, while the next batches run; at most one shard waits for the writer.
 - **Priority**: loaders run at a lower CPU priority than the forward pass (``LOADER_NICE`` on
@@ -13,7 +16,8 @@
   machine with spare cores, niceness changes nothing.
 
 Each loaded image reports the CPU seconds (its thread's) it spent in ``load`` (open, decode,
-EXIF, convert to RGB), ``resize_crop`` (the PIL ops + the copy to a uint8 array) and ``sha256``,
+EXIF, convert to RGB), ``resize_crop`` (resize + crop + the copy to a uint8 array) and ``sha256``
+(reading the file, read once for both, and hashing it),
 so a run can say where its time went (see ``extract(timings=...)``).
 """
 
@@ -23,6 +27,7 @@ import collections
 import concurrent.futures
 import contextlib
 import functools
+import hashlib
 import os
 import sys
 import threading
@@ -35,12 +40,12 @@ import torch
 
 from jaxconcepts._io import sha256_file
 from jaxconcepts.features._images import ImageLoadError, load_image
+from jaxconcepts.features._preprocess import normalize_uint8
 
 __all__ = ["LOADER_NICE", "ImageDataset", "collate", "iter_batches", "ShardWriter", "PhaseClock",
            "second_openmp_team"]
 
 LOADER_NICE = 10  # niceness added to loaders and the writer when the forward runs on the CPU
-_PHASES = ("load", "resize_crop", "sha256")
 
 
 def _lower_priority(nice: int, *_args) -> None:
@@ -58,11 +63,13 @@ class ImageDataset(torch.utils.data.Dataset):
     """Decode + resize one image; a bad file becomes a reason, never an exception.
 
     Item: ``(i, uint8 (H, W, 3) tensor or None, reason or None, notes, sha256 or None,
-    {phase: CPU seconds})``.
+    {phase: CPU seconds})``. ``normalize``: ``(mean, std)`` when the loaders normalise their
+    chunks (``collate``), else None. ``jpeg_draft``: see ``_images.load_image``.
     """
 
-    def __init__(self, records, transform, resize_short):
+    def __init__(self, records, transform, resize_short, normalize=None, jpeg_draft=None):
         self.records, self.transform, self.resize_short = records, transform, resize_short
+        self.normalize, self.jpeg_draft = normalize, jpeg_draft
 
     def __len__(self):
         return len(self.records)
@@ -71,15 +78,21 @@ class ImageDataset(torch.utils.data.Dataset):
         r = self.records[i]
         t = [time.thread_time()]
         try:
-            im, notes = load_image(r.path, resize_short=self.resize_short)
+            data = _read_small(r.path)  # read once: hashed here, decoded from memory
+            sha = hashlib.sha256(data).hexdigest() if data is not None else None
+            t.append(time.thread_time())
+            im, notes = load_image(r.path, resize_short=self.resize_short, data=data,
+                                   jpeg_draft=self.jpeg_draft)
             t.append(time.thread_time())
             x = self.transform(im)
             if not isinstance(x, torch.Tensor):  # uint8 HWC pixels; normalised per batch
                 x = torch.from_numpy(np.array(x, np.uint8, copy=True))
             t.append(time.thread_time())
-            sha = sha256_file(r.path)
+            sha = sha or sha256_file(r.path)  # a large file: hashed in chunks
             t.append(time.thread_time())
-            return i, x, None, notes, sha, dict(zip(_PHASES, np.diff(t).tolist()))
+            seconds = {"load": t[2] - t[1], "resize_crop": t[3] - t[2],
+                       "sha256": t[1] - t[0] + t[4] - t[3]}
+            return i, x, None, notes, sha, seconds
         except ImageLoadError as e:
             reason = e.reason
         except Exception as e:  # hostile input must not stop the run: record what happened
@@ -87,20 +100,35 @@ class ImageDataset(torch.utils.data.Dataset):
         return i, None, reason.replace(str(r.path), r.rel), [], None, {}
 
 
-def collate(items):
+def _read_small(path, limit: int = 1 << 26) -> bytes | None:
+    """The file's bytes when it is at most ``limit`` bytes (64 MiB), else None. An unreadable
+    file gives None too: ``load_image`` then reports why."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read(limit + 1)
+    except OSError:
+        return None
+    return data if len(data) <= limit else None
+
+
+def collate(items, normalize=None):
     """Items → ``(meta, x)``: meta ``[(i, reason, notes, sha, seconds)]``, x the decoded images
-    as one (B, 3, H, W) channels_last batch (uint8 from the split transform), or None."""
+    as one (B, 3, H, W) channels_last batch (uint8 from the split transform; float32 when
+    ``normalize=(mean, std)``), or None."""
     ok = [it[1] for it in items if it[1] is not None]
     x = None
     if ok and ok[0].dtype == torch.uint8:  # (B, H, W, 3) viewed as channels_last (B, 3, H, W)
-        x = torch.stack(ok).permute(0, 3, 1, 2)
+        a = np.stack([t.numpy() for t in ok])  # NumPy: no OpenMP team in a loader thread
+        if normalize is not None:
+            a = normalize_uint8(a, *normalize)
+        x = torch.from_numpy(a).permute(0, 3, 1, 2)
     elif ok:
         x = torch.stack(ok).contiguous(memory_format=torch.channels_last)
     return [(it[0], *it[2:]) for it in items], x
 
 
 def _load_chunk(dataset: ImageDataset, indices: list[int]):
-    return collate([dataset[i] for i in indices])
+    return collate([dataset[i] for i in indices], dataset.normalize)
 
 
 def iter_batches(dataset: ImageDataset, batches: list[list[int]], *, workers: int, prefetch: int,
@@ -121,7 +149,8 @@ def iter_batches(dataset: ImageDataset, batches: list[list[int]], *, workers: in
         n_chunks.append(-(-len(b) // size))
     if workers:
         parts = iter(torch.utils.data.DataLoader(
-            dataset, batch_sampler=chunks, num_workers=int(workers), collate_fn=collate,
+            dataset, batch_sampler=chunks, num_workers=int(workers),
+            collate_fn=functools.partial(collate, normalize=dataset.normalize),
             prefetch_factor=int(prefetch), pin_memory=pin_memory,
             worker_init_fn=functools.partial(_lower_priority, nice)))
         for n in n_chunks:
@@ -261,8 +290,9 @@ class PhaseClock:
 
     Keys: main-thread wall seconds ``wait_for_input_first`` (until the first batch: the loaders
     start and decode it), ``wait_for_input`` (later batches), ``normalize``, ``forward``,
-    ``to_numpy_and_checks``, ``wait_for_writer``, ``merge``; ``writer`` (the background writer's
-    wall seconds: concatenate, safetensors bytes, sha256, fsync, JSON record); the loaders' CPU
+    ``wait_for_writer``, ``merge``; ``writer`` (the background writer's wall seconds:
+    ``to_numpy_and_checks`` (activations to NumPy, NaN/Inf checks, softmax), concatenate,
+    safetensors bytes, sha256, fsync, JSON record); the loaders' CPU
     seconds summed over images, ``loader_cpu_load``, ``loader_cpu_resize_crop``,
     ``loader_cpu_sha256``; and ``images`` (images loaded).
     """

@@ -29,7 +29,8 @@ def main(argv: list[str] | None = None) -> None:
         dataset_dir(args.dataset, "activations"), batch_size=int(p["batch_size"]),
         shard_size=int(p["shard_size"]), use_label_as_target=bool(p["use_label_as_target"]),
         dtype=p["dtype"], workers=int(p["workers"]), prefetch=int(p["prefetch"]),
-        device=p["device"], autocast=p["autocast"], checkpoint=p["checkpoint"], timings=timings,
+        device=p["device"], autocast=p["autocast"], resize=p["resize"],
+        jpeg_draft=p["jpeg_draft"], checkpoint=p["checkpoint"], timings=timings,
     )
     dt = time.perf_counter() - t0
     print("extract: seconds in " + ", ".join(

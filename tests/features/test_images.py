@@ -82,3 +82,26 @@ def test_uint8_workers_plus_batch_normalisation_equal_timms_transform(tmp_path, 
     got = normalize_batch(x, mean, std)
     assert got.is_contiguous(memory_format=torch.channels_last)
     assert torch.equal(got, ref)
+
+
+def test_jpeg_draft_decodes_large_jpegs_smaller_and_says_so(tmp_path, tiny_model):
+    from jaxconcepts.features._images import load_image
+    from jaxconcepts.features._preprocess import split_transform
+
+    yy, xx = np.mgrid[0:500, 0:600]
+    smooth = np.stack([127 + 100 * np.sin(xx / 37 + c) * np.cos(yy / 23) for c in range(3)], -1)
+    big = tmp_path / "big.jpg"
+    Image.fromarray(smooth.astype(np.uint8)).save(big, quality=95)
+    full, notes = load_image(big, resize_short=67)
+    assert full.size == (600, 500) and notes == []
+    small, notes = load_image(big, resize_short=67, jpeg_draft=2)
+    # 2 x 67 = 134 <= 500 / 3: libjpeg's largest scale keeping >= 134 px is 1/2
+    assert small.size == (300, 250) and notes == ["JPEG 600x500 decoded at 300x250 (draft)"]
+    same, notes = load_image(big, resize_short=67, jpeg_draft=4)  # 268 > 500 / 2: no draft
+    assert same.size == (600, 500) and notes == []
+    png = tmp_path / "big.png"
+    Image.fromarray(smooth.astype(np.uint8)).save(png)
+    assert load_image(png, resize_short=67, jpeg_draft=2)[0].size == (600, 500)  # JPEG only
+    ops, _, _ = split_transform(tiny_model.data_config)
+    d = np.abs(np.asarray(ops(small), int) - np.asarray(ops(full), int))
+    assert d.mean() < 2, d.mean()  # close to the full decode's pixels, not equal

@@ -62,15 +62,17 @@ def test_chunks_join_into_the_whole_batch_in_order(seven, tiny_model, threads, w
 
 
 @pytest.mark.slow
-def test_any_loader_count_writes_the_same_store(tmp_path, seven, tiny_model, threads):
+@pytest.mark.parametrize("resize", ["pil", "torch"])
+def test_any_loader_count_writes_the_same_store(tmp_path, seven, tiny_model, threads, resize):
     threads(2)  # the forward's threads stay fixed: its float sums depend on them
     with pytest.warns(UserWarning, match="skipping 3b.png"):
         ref = extract(tiny_model, seven, tmp_path / "ref", batch_size=3, shard_size=5,
-                      workers=1, progress=False)  # one worker: one chunk per batch
+                      workers=1, resize=resize, progress=False)  # one chunk per batch
+    assert ref["resize"] == resize
     for workers in (0, 2):  # 2 threads / 2 processes: batches of 3 cut into 2 + 1
         with pytest.warns(UserWarning, match="skipping 3b.png"):
             m = extract(tiny_model, seven, tmp_path / f"w{workers}", batch_size=3, shard_size=5,
-                        workers=workers, progress=False)
+                        workers=workers, resize=resize, progress=False)
         assert m == ref
         assert _files(tmp_path / f"w{workers}") == _files(tmp_path / "ref")
 
