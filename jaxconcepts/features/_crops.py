@@ -26,8 +26,7 @@ from tqdm.auto import tqdm
 
 from jaxconcepts._io import sha256_file
 from jaxconcepts.features._extract import NonFiniteActivationError
-from jaxconcepts.features._images import load_rgb
-from jaxconcepts.features._preprocess import make_transform
+from jaxconcepts.features._preprocess import model_input
 from jaxconcepts.features._models import LoadedModel
 from jaxconcepts.features._crop_store import CROP_FIELDS, CropStoreWriter
 from jaxconcepts.features._store import ActivationStore
@@ -93,7 +92,9 @@ def extract_crops(
     images = store.manifest["images"]  # paths relative to store.image_root
     if not images:
         raise ValueError(f"store {str(store.path)!r} holds no images")
-    transform = make_transform(lm.data_config)
+    # the image exactly as extraction fed it to the model (its resize backend and JPEG decode)
+    transform = model_input(lm.data_config, resize=store.manifest.get("resize", "pil"),
+                            jpeg_draft=store.manifest.get("jpeg_draft"))
     model = lm.model.to(memory_format=torch.channels_last).eval()
     C = store.shape[0]
     per_image = {k: store.read(k, dtype=np.int32) for k in CROP_FIELDS}  # small: one int each
@@ -134,7 +135,7 @@ def extract_crops(
             if rec.get("sha256") and sha256_file(path) != rec["sha256"]:
                 raise ValueError(f"image {str(path)!r} changed since extraction (sha256 "
                                  "differs); re-run extract")
-            x = transform(load_rgb(path))
+            x = transform(path)
             boxes = crop_boxes(int(rec["index"]), seed=seed, n_crops=n_crops,
                                size=tuple(x.shape[-2:]), crop_fraction=crop_fraction)
             pending.append((pos, crop_and_resize(x, boxes), boxes))

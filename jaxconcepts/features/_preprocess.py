@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 __all__ = ["make_transform", "split_transform", "normalize_batch", "normalize_uint8",
-           "ResizeCrop", "RESIZE_BACKENDS"]
+           "model_input", "ResizeCrop", "RESIZE_BACKENDS"]
 
 RESIZE_BACKENDS = ("pil", "torch")
 
@@ -119,3 +119,28 @@ def normalize_batch(x, mean, std):
     m = torch.as_tensor(mean, dtype=torch.float32, device=x.device).view(1, -1, 1, 1)
     s = torch.as_tensor(std, dtype=torch.float32, device=x.device).view(1, -1, 1, 1)
     return x.to(torch.float32).div_(255).sub_(m).div_(s)  # in place: one 4-byte copy, not two
+
+
+def model_input(data_config: dict[str, Any], *, resize: str = "pil",
+                jpeg_draft: float | None = None):
+    """``path -> float32 (3, H, W)``: the tensor extraction feeds the model for that file (the
+    same decode, ``resize`` backend and normalisation, bit for bit), for code that needs an
+    image again after extraction (CRAFT's crops: pass the store manifest's ``resize`` and
+    ``jpeg_draft``)."""
+    import math
+
+    import torch
+
+    from jaxconcepts.features._images import load_image
+
+    pixel_ops, mean, std = split_transform(data_config, resize=resize)
+    short = math.floor(data_config["input_size"][-1] / float(data_config.get("crop_pct") or 1.0))
+
+    def run(path):
+        x = pixel_ops(load_image(path, resize_short=short, jpeg_draft=jpeg_draft)[0])
+        if mean is None:  # a transform of another shape: timm's whole transform ran
+            return x
+        a = x.numpy() if isinstance(x, torch.Tensor) else np.asarray(x, np.uint8)
+        return torch.from_numpy(normalize_uint8(a, mean, std)).permute(2, 0, 1).contiguous()
+
+    return run

@@ -1,5 +1,7 @@
 """Extraction's split transform: torch's uint8 resize vs timm's PIL ops, loader normalisation."""
 
+import types
+
 import numpy as np
 import pytest
 import torch
@@ -71,3 +73,21 @@ def test_extract_refuses_a_draft_below_one(tmp_path, tiny_model):
     with pytest.raises(ValueError, match="jpeg_draft=0.5 should be None or >= 1"):
         extract(tiny_model, tmp_path, tmp_path / "s", batch_size=2, shard_size=2,
                 jpeg_draft=0.5, progress=False)
+
+
+@pytest.mark.parametrize("resize", ["pil", "torch"])
+def test_model_input_is_the_tensor_extraction_feeds_the_model(tmp_path, tiny_model, resize):
+    """What the crops stage re-reads: the loaders' decode + resize + normalisation, bit for bit."""
+    from jaxconcepts.features._loader import ImageDataset, collate
+    from jaxconcepts.features._preprocess import model_input
+
+    path = tmp_path / "a.png"
+    _photo((300, 200), seed=5).save(path)
+    cfg = tiny_model.data_config
+    ops, mean, std = split_transform(cfg, resize=resize)
+    short = int(cfg["input_size"][-1] / float(cfg.get("crop_pct") or 1.0))
+
+    rec = types.SimpleNamespace(path=path)
+    _, x = collate([ImageDataset([rec], ops, short)[0]], normalize=(mean, std))
+    got = model_input(cfg, resize=resize)(path)
+    assert got.dtype == torch.float32 and torch.equal(got, x[0])
