@@ -155,13 +155,14 @@ def _update_centers(xt, w, labels, mind, centers_old):
     """
     d_feat, n = xt.shape
     k_clusters = centers_old.shape[0]
-    sums, cnts = [], []
-    for k in range(k_clusters):
-        m = jnp.where(labels == k, w, 0.0)
-        cnts.append(jnp.sum(m))
-        sums.append(jnp.stack([jnp.sum(m * xt[d]) for d in range(d_feat)]))
-    sums = jnp.stack(sums)  # (K, D)
-    cnts = jnp.stack(cnts)  # (K,)
+    # Sums and counts of every cluster in one product (D + 1, n) @ (n, K) of the points (and a
+    # row of ones) with the weighted memberships: ~2x cheaper per Lloyd step on XLA's CPU than
+    # K (D + 1) separate masked sums. (A broadcast-multiply-reduce form is cheaper still but
+    # miscompiles under a size-1 ``vmap`` inside a loop on XLA's CPU, jax 0.10.2.)
+    member = jnp.where(labels[None, :] == jnp.arange(k_clusters)[:, None], w[None, :], 0.0)
+    xa = jnp.concatenate([xt, jnp.ones((1, n), xt.dtype)])  # (D + 1, n)
+    st = jnp.matmul(xa, member.T, precision=lax.Precision.HIGHEST).T  # (K, D + 1)
+    sums, cnts = st[:, :d_feat], st[:, d_feat]
 
     # Empty clusters take the points farthest from their centres, one point each, in cluster order
     # (scikit-learn `_relocate_empty_clusters_dense`). A weight w counts as ceil(w) coincident
@@ -320,7 +321,9 @@ def kmeans_t(
         return lloyd_t(xt, w, c0, max_iter=max_iter, tol=tol, hx=hx)
 
     keys = jax.random.split(key, n_init)
-    if sequential and n_init > 1:
+    if n_init == 1:  # no vmap: its conditional branches (empty-cluster relocation) would run
+        labels, centers, inertia, n_iter = jax.tree.map(lambda a: a[None], one(keys[0]))
+    elif sequential:
         labels, centers, inertia, n_iter = lax.map(one, keys)
     else:
         labels, centers, inertia, n_iter = jax.vmap(one)(keys)
