@@ -77,9 +77,9 @@ def _cgap_phases(A, keys, *, n_concepts, n_sub, n_init, max_iter, tol, n_buckets
         return jnp.pad(v, [(0, 0)] * (v.ndim - 1) + [(0, c - s)])
 
     @jax.jit
-    def pca(which, A, live, order):
-        return bucketed(lambda s, a, lv, o: pad(_pca_scores(*gather(s, a, lv, o), d), s),
-                        which, A, live, order)
+    def pca(which, A, live, order, n_live):
+        return bucketed(lambda s, a, lv, o, nl: pad(_pca_scores(*gather(s, a, lv, o), d, nl), s),
+                        which, A, live, order, n_live)
 
     @jax.jit
     def kmeans(which, pt, live, order, keys):
@@ -110,7 +110,7 @@ def _cgap_phases(A, keys, *, n_concepts, n_sub, n_init, max_iter, tol, n_buckets
     rows = {}
     (live, order, n_live, which), *t = _timed(compact, A)
     rows["live_channels_and_compaction"] = t
-    pt, *rows["pca"] = _timed(pca, which, A, live, order)
+    pt, *rows["pca"] = _timed(pca, which, A, live, order, n_live)
     (lab, _), *rows["kmeans"] = _timed(kmeans, which, pt, live, order, keys)
     if n_sub:
         _, *rows["sub_concepts"] = _timed(sub, which, A, live, order, lab, keys, repeats=1)

@@ -56,9 +56,10 @@ def _compact_order(live):
     return jnp.zeros((c,), jnp.int32).at[pos].set(jnp.arange(c, dtype=jnp.int32))
 
 
-def _pca_scores(x, w, n_components):
-    """PCA scores (n_components, s) of the rows x (s, F) weighted by w (0 = absent)."""
-    comps, mean, _, _ = pca_fit(x, w, n_components)
+def _pca_scores(x, w, n_components, n_live=None):
+    """PCA scores (n_components, s) of the rows x (s, F) weighted by w (0 = absent; only the
+    first ``n_live`` rows present when given)."""
+    comps, mean, _, _ = pca_fit(x, w, n_components, n_rows=n_live)
     return pca_transform_t(x, w, comps, mean)
 
 
@@ -106,7 +107,7 @@ def _image_bucket(x, w, key, max_iter, tol, n_live, *, n_concepts, n_components,
     Returns (labels, sub-labels) (s,), concepts found, sub-concepts (K,), inertia, metrics (3,).
     """
     k_main, k_sub = jax.random.split(key)
-    pt = _pca_scores(x, w, n_components)
+    pt = _pca_scores(x, w, n_components, n_live)
     lab, n_found, inertia = _main_concepts(pt, w, k_main, max_iter, tol, n_concepts=n_concepts,
                                            n_init=n_init)
     sub, n_sub_found = _sub_concepts(x, w, lab, k_sub, max_iter, tol, n_concepts=n_concepts,

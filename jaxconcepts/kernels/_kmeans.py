@@ -10,7 +10,7 @@ The algorithm follows scikit-learn's ``KMeans(init="k-means++", algorithm="lloyd
 (``sklearn/cluster/_kmeans.py``): greedy k-means++ with ``2 + int(log K)`` local trials, Lloyd
 iterations that stop on unchanged labels or a centre shift below ``tol`` times the mean
 feature variance, a final E-step, relocation of empty clusters to the farthest points, and the
-best inertia over ``n_init`` restarts (run in parallel with ``vmap``).
+best inertia over ``n_init`` restarts.
 
 Two details matter on data with many exact ties, such as CPHA's integer grid, where a weighted
 grid position must behave like that many coincident points of scikit-learn's input:
@@ -155,13 +155,12 @@ def _update_centers(xt, w, labels, mind, centers_old):
     """
     d_feat, n = xt.shape
     k_clusters = centers_old.shape[0]
-    sums, cnts = [], []
-    for k in range(k_clusters):
-        m = jnp.where(labels == k, w, 0.0)
-        cnts.append(jnp.sum(m))
-        sums.append(jnp.stack([jnp.sum(m * xt[d]) for d in range(d_feat)]))
-    sums = jnp.stack(sums)  # (K, D)
-    cnts = jnp.stack(cnts)  # (K,)
+    # One product [points; 1] @ memberships: ~2x cheaper per step than K (D + 1) masked sums (a
+    # broadcast-multiply-reduce, cheaper still, miscompiles in a size-1 vmap on XLA CPU 0.10.2).
+    member = jnp.where(labels[None, :] == jnp.arange(k_clusters)[:, None], w[None, :], 0.0)
+    xa = jnp.concatenate([xt, jnp.ones((1, n), xt.dtype)])  # (D + 1, n)
+    st = jnp.matmul(xa, member.T, precision=lax.Precision.HIGHEST).T  # (K, D + 1)
+    sums, cnts = st[:, :d_feat], st[:, d_feat]
 
     # Empty clusters take the points farthest from their centres, one point each, in cluster order
     # (scikit-learn `_relocate_empty_clusters_dense`). A weight w counts as ceil(w) coincident
@@ -305,10 +304,10 @@ def kmeans_t(
 ) -> KMeansResult:
     """k-means on transposed points ``xt`` (D, n) with weights ``w`` (n,); no validation.
 
-    ``n_init`` restarts run in parallel (``vmap`` over split keys), or one after the other with
-    ``sequential`` (``lax.map``: same result; cheaper on many points, where a ``vmap`` runs every
-    restart for as many Lloyd iterations as the slowest and the empty-cluster relocation at every
-    iteration); the lowest inertia is kept.
+    ``n_init`` > 1 restarts run in parallel (``vmap`` over split keys), or one after the other
+    with ``sequential`` (``lax.map``: same result; cheaper on many points, where a ``vmap`` runs
+    each restart for as many Lloyd steps as the slowest, and the empty-cluster relocation at
+    every step); the lowest inertia is kept.
     ``ties``: "hash" breaks exact E-step ties by a hash of the coordinates (needed on integer
     grids, see the module docstring); "first" sends them to the lowest centre index, which is
     cheaper and equivalent where exact ties have probability 0 (continuous data).
@@ -320,7 +319,9 @@ def kmeans_t(
         return lloyd_t(xt, w, c0, max_iter=max_iter, tol=tol, hx=hx)
 
     keys = jax.random.split(key, n_init)
-    if sequential and n_init > 1:
+    if n_init == 1:
+        labels, centers, inertia, n_iter = jax.tree.map(lambda a: a[None], one(keys[0]))
+    elif sequential:
         labels, centers, inertia, n_iter = lax.map(one, keys)
     else:
         labels, centers, inertia, n_iter = jax.vmap(one)(keys)

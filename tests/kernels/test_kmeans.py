@@ -306,3 +306,19 @@ def test_sequential_restarts_equal_vmapped(ties):
                                    atol=1e-5)
         np.testing.assert_allclose(float(a.inertia), float(b.inertia), rtol=1e-5)
         assert int(a.n_iter) == int(b.n_iter)
+
+
+def test_vmap_of_one_and_of_many_equal_unbatched_inside_jit():
+    # guards the M-step's form: a broadcast-multiply-reduce variant gave every feature the first
+    # feature's sum under a size-1 vmap of the Lloyd loop (XLA CPU, jax 0.10.2)
+    rng = np.random.default_rng(0)
+    x = jnp.asarray(rng.normal(size=(4, 600)).astype(np.float32) + rng.integers(0, 3, 600) * 2)
+    w = jnp.zeros(600).at[:400].set(1.0)
+    keys = jax.random.split(jax.random.key(3), 3)
+
+    def run(k):
+        return kmeans_t(x, w, k, n_clusters=5, ties="first").centers
+
+    want = np.stack([np.asarray(jax.jit(run)(k)) for k in keys])
+    np.testing.assert_allclose(jax.jit(jax.vmap(run))(keys[:1])[0], want[0], rtol=1e-5)
+    np.testing.assert_allclose(jax.jit(jax.vmap(run))(keys), want, rtol=1e-5)

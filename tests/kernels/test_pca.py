@@ -54,3 +54,22 @@ def test_validation():
         pca(np.zeros((5, 3), np.float32), n_components=4)
     with pytest.raises(ValueError, match="mask"):
         pca(np.zeros((5, 3), np.float32), np.ones(4, bool), n_components=2)
+
+
+def test_n_rows_tiles_equal_the_full_covariance():
+    # compacted input: 300 present rows then 212 absent ones (tiles of 128, the last one partial)
+    import jax
+    import jax.numpy as jnp
+
+    from jaxconcepts.kernels import pca_fit
+
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(512, 64)).astype(np.float32) * rng.uniform(0.2, 3.0, 64)
+    x[300:] = rng.normal(size=(212, 64)) * 100  # absent rows: any values
+    w = np.zeros(512, np.float32)
+    w[:300] = 1.0
+    full = pca_fit(jnp.asarray(x), jnp.asarray(w), 4)
+    tiled = jax.jit(lambda a, b, n: pca_fit(a, b, 4, n_rows=n))(jnp.asarray(x), jnp.asarray(w),
+                                                                 jnp.int32(300))
+    for a, b in zip(full, tiled):
+        np.testing.assert_allclose(np.asarray(b), np.asarray(a), rtol=2e-4, atol=1e-5)
