@@ -97,7 +97,8 @@ def child(argv):
 
     def on_update(t, W, err):  # online NMF: when each dictionary existed, kept for checking
         updates.append({"t": t, "seconds": time.perf_counter() - t0, "group_error": err})
-        snaps[t] = W
+        if a.target_error is not None:  # only to check against a target: O(groups) memory
+            snaps[t] = W
 
     t0 = time.perf_counter()
     if a.method == "c2mf":
@@ -219,6 +220,7 @@ def main(argv=None):
     ap.add_argument("--sk-epochs", type=int, default=1)
     ap.add_argument("--data-dir", default="/work/scale_data")
     ap.add_argument("--skip", default="", help="comma list of: memory,sklearn,scaleout")
+    ap.add_argument("--memory-methods", default="c2mf,nmf", help="comma list of: c2mf,nmf")
     ap.add_argument("--delete-data", action="store_true")
     ap.add_argument("--out", default="reports/benchmarks/scale.json")
     args = ap.parse_args(argv)
@@ -230,6 +232,7 @@ def main(argv=None):
         machine_info = dict
     sizes = [int(float(s)) for s in args.sizes.split(",")]
     skip = set(filter(None, args.skip.split(",")))
+    memory_methods = [m for m in args.memory_methods.split(",") if m]
     report = {"args": vars(args), "machine": machine_info(), "load_before": os.getloadavg()}
     stores = {}
     small = stores[sizes[0]] = ensure_store(args, sizes[0])
@@ -282,12 +285,12 @@ def main(argv=None):
         report["memory"] = mem
         for n in sizes:
             stores[n] = ensure_store(args, n)
-            for method in ("c2mf", "nmf"):
+            for method in memory_methods:
                 online = ("--update-shards", str(args.nmf_update_shards), "--forget",
                           str(args.nmf_forget)) if method == "nmf" and args.nmf_update_shards else ()
                 mem.append(run_child(args, stores[n], method, passes=args.passes, extra=online))
                 write_json(args.out, report)  # partial results survive an interrupted run
-        for method in ("c2mf", "nmf"):
+        for method in memory_methods:
             r = [m for m in mem if m["method"] == method]
             ratio = r[-1]["peak_rss_bytes"] / r[0]["peak_rss_bytes"]
             report[f"{method}_peak_rss_ratio_largest_vs_smallest"] = ratio
