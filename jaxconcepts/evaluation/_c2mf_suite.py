@@ -119,10 +119,14 @@ def fit_streamed(method: str, view, k: int, *, key, crops=None, alpha, max_steps
         from jaxconcepts.concepts._craft import Craft
         from jaxconcepts.streaming import fit_nmf_streamed
 
-        nmf = fit_nmf_streamed(rows if crops is None else crops, int(k), key=key,
-                               max_steps=int(nmf_max_iter), tol=float(tol),
+        src = rows if crops is None else crops
+        # the online first pass pays where the rows outnumber the in-memory start's sample; on
+        # fewer, that start already sees every row (planted crops: 2 560 rows, and the online
+        # start from k rows then needed 10x the passes: 56 s against 4 s at k = 50)
+        online = nmf_update_shards if src.n_rows > int(init_rows) else None
+        nmf = fit_nmf_streamed(src, int(k), key=key, max_steps=int(nmf_max_iter), tol=float(tol),
                                code_sweeps=int(nmf_code_sweeps), dict_sweeps=int(dict_sweeps),
-                               init_rows=int(init_rows), update_shards=nmf_update_shards,
+                               init_rows=int(init_rows), update_shards=online,
                                forget=float(nmf_forget))
         err = np.full(view.n_classes, float(nmf.error_history[-1]), np.float32)
         return Craft(nmf.W, err, np.asarray(nmf.fitted))
