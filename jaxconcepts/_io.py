@@ -104,12 +104,21 @@ def write_text(path: str | os.PathLike, text: str) -> None:
 def save_arrays(
     path: str | os.PathLike, arrays: Mapping[str, Any], metadata: Mapping[str, str] | None = None
 ) -> None:
-    """Save named arrays (numpy or jax) as one safetensors file, atomically."""
-    from safetensors.numpy import save_file
+    """Save named arrays (numpy or jax) as one safetensors file, atomically, with the same bytes
+    for the same arrays and metadata: safetensors writes its metadata map in an order that
+    changes from process to process, so the header is rewritten with sorted keys (a DVC output's
+    hash then changes only when its content does)."""
+    import struct
+
+    from safetensors.numpy import save
 
     out = {k: np.ascontiguousarray(np.asarray(v)) for k, v in arrays.items()}
+    raw = save(out, metadata=dict(metadata) if metadata else None)
+    n = struct.unpack("<Q", raw[:8])[0]
+    header = json.dumps(json.loads(raw[8:8 + n]), sort_keys=True, separators=(",", ":")).encode()
+    header += b" " * (-len(header) % 8)  # the data stays 8-byte aligned
     with atomic_path(path) as tmp:
-        save_file(out, str(tmp), metadata=dict(metadata) if metadata else None)
+        Path(tmp).write_bytes(struct.pack("<Q", len(header)) + header + raw[8 + n:])
 
 
 def load_arrays(path: str | os.PathLike, keys: list[str] | None = None) -> dict[str, np.ndarray]:

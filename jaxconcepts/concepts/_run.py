@@ -130,16 +130,18 @@ def write_concepts(store, cfg: dict[str, Any], directory, *, progress: bool = Tr
         "methods": ",".join(cfg["methods"]),
         "metrics": ",".join(METRIC_NAMES),
     }
+    info = {"n_devices": int(mesh.size)}
+    if n_proc > 1:  # the other processes' timings reach process 0 through their parts (whose
+        info["timings"] = timings  # bytes then vary run to run; one process: the part does not)
     write_part(directory, {k: arrays[k] for k in keep}, meta, process_index=p,
-               process_count=n_proc, store_images=len(store),
-               info={"timings": timings, "n_devices": int(mesh.size)})
+               process_count=n_proc, store_images=len(store), info=info)
     whole = gather_parts(directory, stage="concepts", process_index=p, process_count=n_proc)
     if whole is None:
         return None
     summary = summarise(whole.arrays, cfg)
     summary["n_processes"] = n_proc
     summary["n_devices_per_process"] = [i["n_devices"] for i in whole.infos]
-    summary["timings"] = whole.infos[0]["timings"]
+    summary["timings"] = timings  # process 0's
     if n_proc > 1:
         summary["timings_per_process"] = [i["timings"] for i in whole.infos]
     return summary
