@@ -29,7 +29,8 @@ sum of squares after a group makes the checked reader name the shard and row.
 Every sum is accumulated per device over a group or pass and reduced over devices and processes
 once per group or pass (:func:`~jaxconcepts.streaming._mesh.device_stats_program`).
 
-**PCA** per class: counts, sums ``(Y, c)`` and Grams ``(Y, c, c)`` accumulated per device, then the covariance's ``eigh`` on the host in
+**PCA** per class: counts, sums ``(Y, c)`` and Grams ``(Y, c, c)`` accumulated per device,
+then the covariance's ``eigh`` on the host in
 float64 — outside any sharded program. Memory ``O(Y·c²)``.
 """
 
@@ -234,6 +235,16 @@ def _total(mesh, acc):
     return device_total(mesh, acc, ("sum", "sum", "sum", "min"))
 
 
+def _pass_sums(rows, prog, mesh, W):
+    """``(P, T, ‖A‖²)`` of one whole pass with every row coded against ``W``, checked."""
+    acc, Wr = _zero_stats(mesh, *W.shape), replicate(mesh, W)
+    for batch, _ in rows.groups(len(rows.files), raw=True):
+        acc = prog(acc, *put_rows(mesh, batch.A, batch.y), Wr)
+    Pm, T, e, amin = _total(mesh, acc)
+    _check_group(rows, e, amin)
+    return Pm, T, e
+
+
 def fit_nmf_streamed(rows, k: int, *, key: jax.Array, max_steps: int, tol: float,
                      code_sweeps: int, dict_sweeps: int, init_rows: int,
                      update_shards: int | None, forget: float, mesh=None, callback=None,
@@ -258,7 +269,7 @@ def fit_nmf_streamed(rows, k: int, *, key: jax.Array, max_steps: int, tol: float
         raise ValueError(f"forget={forget} should be >= 0")
     mesh = data_mesh() if mesh is None else mesh
     fitted = np.asarray(rows.class_rows) > 0
-    Y, c, k = rows.n_classes, rows.channels, int(k)
+    Y, k = rows.n_classes, int(k)
     prog = _nmf_program(mesh, Y, int(code_sweeps))
     if update_shards is None:
         W = _init_nmf(rows, k, key, init_rows, fitted)
@@ -271,11 +282,7 @@ def fit_nmf_streamed(rows, k: int, *, key: jax.Array, max_steps: int, tol: float
             W, err = _online_pass(rows, prog, W, mesh, int(update_shards), float(forget),
                                   int(dict_sweeps), on_update)
         else:
-            acc, Wr = _zero_stats(mesh, Y, k, c), replicate(mesh, W)
-            for batch, _ in rows.groups(len(rows.files), raw=True):
-                acc = prog(acc, *put_rows(mesh, batch.A, batch.y), Wr)
-            Pm, T, e, amin = _total(mesh, acc)
-            _check_group(rows, e, amin)
+            Pm, T, e = _pass_sums(rows, prog, mesh, W)
             W, err = _w_update(jnp.asarray(W), jnp.asarray(Pm), jnp.asarray(T), jnp.asarray(e),
                                sweeps=int(dict_sweeps))
             W = np.asarray(W)
@@ -314,11 +321,7 @@ def nmf_error(W, rows, *, code_sweeps: int, mesh=None) -> float:
     mesh = data_mesh() if mesh is None else mesh
     W = np.asarray(W, np.float32)
     prog = _nmf_program(mesh, rows.n_classes, int(code_sweeps))
-    acc, Wr = _zero_stats(mesh, *W.shape), replicate(mesh, W)
-    for batch, _ in rows.groups(len(rows.files), raw=True):
-        acc = prog(acc, *put_rows(mesh, batch.A, batch.y), Wr)
-    Pm, T, e, amin = (a.astype(np.float64) for a in _total(mesh, acc))
-    _check_group(rows, e, amin)
+    Pm, T, e = (a.astype(np.float64) for a in _pass_sums(rows, prog, mesh, W))
     err = e.sum() - 2 * np.vdot(T, W) + np.vdot(Pm, np.einsum("ykc,ylc->ykl", W, W))
     return float(np.sqrt(max(err, 0.0) / max(e.sum(), 1e-30)))
 
