@@ -118,8 +118,12 @@ class Concepts:
     group: int
     methods: list[Literal["cgap", "cpha"]]
     enabled: bool
+    cpu_devices: int | Literal["auto"] | None
 
     def check(self):
+        if isinstance(self.cpu_devices, int) and self.cpu_devices < 1:
+            raise ValueError(f"concepts.cpu_devices={self.cpu_devices} should be >= 1, 'auto' "
+                             "or null")
         _positive("concepts", n_concepts=self.n_concepts, n_init=self.n_init,
                   max_iter=self.max_iter, batch_size=self.batch_size, group=self.group)
         if self.n_sub_concepts < 0:

@@ -169,7 +169,7 @@ def cgap(
     tol: float = 1e-4,
     group: int = 4,
     n_buckets: int = 2,
-    block: tuple[int, int] = (128, 512),
+    block: tuple[int, int] = (256, 2048),
 ) -> Concepts:
     """Concepts of a batch of images by CGAP (§3.2.1, Eq. 1 of Lambert et al.).
 
@@ -191,9 +191,9 @@ def cgap(
       n_buckets: number of padded sizes for the live channels (:func:`bucket_sizes`); more
         buckets waste fewer rows but compile more branches (each ~2.5 s). Measured on 32
         synthetic 2048-channel images (~52 % live): 1 bucket compiles in 3.7 s, 2 in ~7 s, 8 in
-        22 s, and the steady time moves by < 10 % (the silhouette's tile loop already stops at
+        22 s, and the steady time moves by < 10 % (the silhouette already cuts its points at
         the live count).
-      block: silhouette tile (rows, cols); the tiles are square, of side rows.
+      block: silhouette (size step, rows per product): :func:`~jaxconcepts.kernels.silhouette_t`.
     Returns: :class:`Concepts`; metrics are computed on the PCA scores k-means clustered.
     Raises: ValueError / TypeError naming the bad argument.
     """
@@ -208,7 +208,7 @@ def cgap(
         raise ValueError(f"n_components={n_components!r} should be an int in [1, H*W={h * wd}]")
     if not (isinstance(block, tuple) and len(block) == 2 and all(isinstance(b, int) and b >= 8
                                                                for b in block)):
-        raise ValueError(f"block={block!r} should be a tuple (rows, cols) of ints >= 8")
+        raise ValueError(f"block={block!r} should be a tuple (step, rows) of ints >= 8")
     if not isinstance(n_buckets, int) or isinstance(n_buckets, bool) or n_buckets < 1:
         raise ValueError(f"n_buckets={n_buckets!r} should be an int >= 1")
     return cgap_batch(

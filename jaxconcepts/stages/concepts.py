@@ -14,6 +14,8 @@ over this process's devices. Params (section ``concepts``):
 - ``batch_size`` (images per compiled call; the last batch is padded, so one compilation serves
   the whole store) and ``group`` (images per ``vmap`` group inside a call).
 - ``methods``: subset of ``[cgap, cpha]``.
+- ``cpu_devices``: on a CPU, the JAX devices the batch is split over (``auto`` = one per core,
+  null = one); see ``jaxconcepts._parts.use_cpu_devices``.
 """
 
 from __future__ import annotations
@@ -38,6 +40,9 @@ def main(argv: list[str] | None = None) -> None:
                        json_files=[REPORTS / args.dataset / "concepts.json"])
         return
 
+    from jaxconcepts._parts import use_cpu_devices
+
+    use_cpu_devices(cfg["cpu_devices"])  # before any JAX work in this process
     from jaxconcepts.concepts._run import write_concepts
     from jaxconcepts.features import ActivationStore
 
