@@ -56,8 +56,9 @@ def test_validation():
         pca(np.zeros((5, 3), np.float32), np.ones(4, bool), n_components=2)
 
 
-def test_n_rows_tiles_equal_the_full_covariance():
-    # compacted input: 300 present rows then 212 absent ones (tiles of 128, the last one partial)
+def test_n_rows_cut_equals_the_full_covariance():
+    # compacted input: 300 present rows then 212 absent ones; steps of 128: the product takes
+    # 384 rows (84 absent ones inside, weighted 0; the other 128 cut off)
     import jax
     import jax.numpy as jnp
 
@@ -69,7 +70,7 @@ def test_n_rows_tiles_equal_the_full_covariance():
     w = np.zeros(512, np.float32)
     w[:300] = 1.0
     full = pca_fit(jnp.asarray(x), jnp.asarray(w), 4)
-    tiled = jax.jit(lambda a, b, n: pca_fit(a, b, 4, n_rows=n))(jnp.asarray(x), jnp.asarray(w),
+    tiled = jax.jit(lambda a, b, n: pca_fit(a, b, 4, n_rows=n, step=128))(jnp.asarray(x), jnp.asarray(w),
                                                                  jnp.int32(300))
     for a, b in zip(full, tiled):
         np.testing.assert_allclose(np.asarray(b), np.asarray(a), rtol=2e-4, atol=1e-5)
