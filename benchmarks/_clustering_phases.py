@@ -78,7 +78,7 @@ def _cgap_phases(A, keys, *, n_concepts, n_sub, n_init, max_iter, tol, n_buckets
 
     @jax.jit
     def pca(which, A, live, order, n_live):
-        return bucketed(lambda s, a, lv, o, nl: pad(_pca_scores(*gather(s, a, lv, o), d, nl), s),
+        return bucketed(lambda s, a, lv, o, nl: pad(_pca_scores(*gather(s, a, lv, o), d, nl, block[0]), s),
                         which, A, live, order, n_live)
 
     @jax.jit
@@ -95,7 +95,8 @@ def _cgap_phases(A, keys, *, n_concepts, n_sub, n_init, max_iter, tol, n_buckets
         def f(s, a, lv, o, lab, k):
             x, w = gather(s, a, lv, o)
             sl, _ = _sub_concepts(x, w, lab[:s], jax.random.split(k)[1], mi, tl,
-                                  n_concepts=n_concepts, n_sub=n_sub, n_init=n_init)
+                                  n_concepts=n_concepts, n_sub=n_sub, n_init=n_init,
+                                  step=block[0])
             return jnp.pad(sl, (0, c - s), constant_values=-1)
         return bucketed(f, which, A, live, order, lab, keys)
 
@@ -186,7 +187,7 @@ def _cpha_phases(A, keys, *, n_concepts, n_sub, n_init, max_iter, tol, hw, group
 
 
 def profile_phases(A, *, n_concepts=5, n_sub=3, n_init=1, max_iter=300, tol=1e-4, seed=0,
-                   n_buckets=2, block=(128, 512), group=16):
+                   n_buckets=2, block=(256, 2048), group=16):
     """Per-phase ms/image (wall and CPU) of CGAP and CPHA on A (B, C, H, W), and each method's
     fused program (sub-concepts off, as in the timed comparison, and on) with the wall seconds
     of its first call (compilation included)."""

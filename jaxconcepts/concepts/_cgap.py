@@ -26,7 +26,10 @@ from ..kernels import (
     kmeans_t,
     pca_fit,
     pca_transform_t,
+    prefix_sizes,
+    prefix_switch,
     silhouette_t,
+    sort_by_cluster_t,
 )
 from ._base import (
     Concepts,
@@ -56,10 +59,10 @@ def _compact_order(live):
     return jnp.zeros((c,), jnp.int32).at[pos].set(jnp.arange(c, dtype=jnp.int32))
 
 
-def _pca_scores(x, w, n_components, n_live=None):
+def _pca_scores(x, w, n_components, n_live=None, step=256):
     """PCA scores (n_components, s) of the rows x (s, F) weighted by w (0 = absent; only the
     first ``n_live`` rows present when given)."""
-    comps, mean, _, _ = pca_fit(x, w, n_components, n_rows=n_live)
+    comps, mean, _, _ = pca_fit(x, w, n_components, n_rows=n_live, step=step)
     return pca_transform_t(x, w, comps, mean)
 
 
@@ -72,23 +75,41 @@ def _main_concepts(pt, w, key, max_iter, tol, *, n_concepts, n_init):
     return lab, n_found, res.inertia
 
 
-def _sub_concepts(x, w, lab, key, max_iter, tol, *, n_concepts, n_sub, n_init):
+def _sub_concepts(x, w, lab, key, max_iter, tol, *, n_concepts, n_sub, n_init, step):
     """CGAP re-applied to each concept's members (PCA to S - 1, k-means S).
 
     Every concept's PCA is fitted on its own members, all in one pass over the rows
-    (:func:`group_pca_scores_t`: each row scored on its own concept's components), then each
-    concept's k-means runs on those scores with the other concepts' rows weighted 0.
+    (:func:`group_pca_scores_t`: each row scored on its own concept's components). The rows are
+    then counting-sorted by concept, and each concept's k-means runs on its own members only: a
+    window of the sorted rows of step, 2 step, 4 step, ... rows, the smallest holding them (the
+    concepts one after the other, ``lax.map``). The same k-means, with the same key, as on every
+    row with the other concepts' rows weighted 0, at ~1/K of the cost.
     """
     if n_sub == 0:
         return split_concepts(None, lab, w, key, n_concepts=n_concepts, n_sub_concepts=0)
     p2 = group_pca_scores_t(x, w, lab, n_concepts, max(n_sub - 1, 1))
+    d, s = p2.shape
+    ps, ws, ls, _, start, pos = sort_by_cluster_t(p2, w, lab, n_concepts)
+    ps, ws = jnp.pad(ps, ((0, 0), (0, s))), jnp.pad(ws, (0, s))  # windows never run off the end
 
-    def sub_fn(wl, k):
-        return kmeans_t(p2, wl, k, n_clusters=n_sub, n_init=n_init, max_iter=max_iter, tol=tol,
-                        ties="first", sequential=True).labels
+    def one(args):
+        l, k = args
+        lo, cnt = start[l], start[l + 1] - start[l]
 
-    return split_concepts(sub_fn, lab, w, key, n_concepts=n_concepts, n_sub_concepts=n_sub,
-                          sequential=True)
+        def run(m, k):
+            xl = lax.dynamic_slice(ps, (0, lo), (d, m))
+            wl = lax.dynamic_slice(ws, (lo,), (m,)) * (jnp.arange(m) < cnt)
+            sub = kmeans_t(xl, wl, k, n_clusters=n_sub, n_init=n_init, max_iter=max_iter,
+                           tol=tol, ties="first", sequential=True).labels
+            sub, n_found = canonical_labels(sub, wl, n_sub)
+            return jnp.pad(sub, (0, s - m), constant_values=-1), n_found
+
+        return prefix_switch(cnt, prefix_sizes(s, step, doubling=True), run, k)
+
+    subs, n_found = lax.map(one, (jnp.arange(n_concepts), jax.random.split(key, n_concepts)))
+    lq = jnp.maximum(ls, 0)  # sorted row q is row q - start[l] of its concept l's window
+    sub_sorted = jnp.where(ls >= 0, subs[lq, jnp.arange(s) - start[lq]], -1)
+    return jnp.where(lab >= 0, sub_sorted[pos], -1).astype(jnp.int32), n_found
 
 
 def _metrics(pt, w, lab, n_live, *, n_concepts, block):
@@ -107,11 +128,12 @@ def _image_bucket(x, w, key, max_iter, tol, n_live, *, n_concepts, n_components,
     Returns (labels, sub-labels) (s,), concepts found, sub-concepts (K,), inertia, metrics (3,).
     """
     k_main, k_sub = jax.random.split(key)
-    pt = _pca_scores(x, w, n_components, n_live)
+    step = block[0]
+    pt = _pca_scores(x, w, n_components, n_live, step)
     lab, n_found, inertia = _main_concepts(pt, w, k_main, max_iter, tol, n_concepts=n_concepts,
                                            n_init=n_init)
     sub, n_sub_found = _sub_concepts(x, w, lab, k_sub, max_iter, tol, n_concepts=n_concepts,
-                                     n_sub=n_sub, n_init=n_init)
+                                     n_sub=n_sub, n_init=n_init, step=step)
     met = _metrics(pt, w, lab, n_live, n_concepts=n_concepts, block=block)
     return lab, sub, n_found, n_sub_found, inertia, met
 
@@ -193,7 +215,11 @@ def cgap(
         synthetic 2048-channel images (~52 % live): 1 bucket compiles in 3.7 s, 2 in ~7 s, 8 in
         22 s, and the steady time moves by < 10 % (the silhouette already cuts its points at
         the live count).
-      block: silhouette (size step, rows per product): :func:`~jaxconcepts.kernels.silhouette_t`.
+      block: (size step, rows per product). The PCA covariance and the silhouette take only the
+        smallest multiple of step rows that holds the live channels, each concept's sub-concept
+        k-means the smallest of step, 2 step, 4 step, ... that holds its members
+        (:func:`~jaxconcepts.kernels.prefix_switch`); the silhouette forms its distance matrix
+        that many rows at a time.
     Returns: :class:`Concepts`; metrics are computed on the PCA scores k-means clustered.
     Raises: ValueError / TypeError naming the bad argument.
     """

@@ -17,6 +17,7 @@ from ._metrics import (
     cluster_stats_t,
     davies_bouldin_t,
     silhouette_t,
+    sort_by_cluster_t,
 )
 from ._nmf import (
     NMFResult,
@@ -29,6 +30,7 @@ from ._nmf import (
 )
 from ._nnls import NNLSResult, cd_sweep, nnls, nnls_gram
 from ._pca import PCAResult, group_pca_scores_t, pca, pca_fit, pca_transform_t
+from ._prefix import prefix_sizes, prefix_switch
 
 __all__ = [
     "KMeansResult",
@@ -49,6 +51,7 @@ __all__ = [
     "calinski_harabasz_t",
     "davies_bouldin_t",
     "cluster_stats_t",
+    "sort_by_cluster_t",
     "NMFState",
     "NMFResult",
     "nmf",
@@ -60,4 +63,6 @@ __all__ = [
     "nnls",
     "nnls_gram",
     "cd_sweep",
+    "prefix_sizes",
+    "prefix_switch",
 ]

@@ -14,6 +14,8 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from ._prefix import prefix_sizes, prefix_switch
+
 __all__ = ["PCAResult", "pca", "pca_fit", "pca_transform_t", "top_components",
            "group_pca_scores_t"]
 
@@ -71,19 +73,17 @@ def pca_fit(x, w, n_components: int, *, n_iter: int = 4, oversample: int = 8, n_
 
     ``n_rows`` (int, may be traced): every row from ``n_rows`` on has weight 0 (compacted
     input). The covariance's product then takes the rows up to the smallest multiple of
-    ``step`` holding ``n_rows`` (``lax.switch``, one branch per size; under ``vmap`` every branch
+    ``step`` holding ``n_rows`` (:func:`~._prefix.prefix_switch`; under ``vmap`` every branch
     would run, so leave ``n_rows`` None there): padding rows cost next to nothing.
     """
     wsum = jnp.sum(w)
     mean = (w @ x) / jnp.maximum(wsum, 1e-30)
     xs = (x - mean) * jnp.sqrt(jnp.maximum(w, 0.0))[:, None]  # one pass over x, then one matmul
-    n = xs.shape[0]
-    sizes = tuple(range(step, n, step)) + (n,)
-    if n_rows is None or len(sizes) == 1:
+    if n_rows is None:
         raw = xs.T @ xs
     else:
-        raw = lax.switch(jnp.sum(jnp.asarray(sizes, jnp.int32) < n_rows),
-                         [lambda xs, m=m: xs[:m].T @ xs[:m] for m in sizes], xs)
+        raw = prefix_switch(n_rows, prefix_sizes(xs.shape[0], step),
+                            lambda m, xs: xs[:m].T @ xs[:m], xs)
     cov = raw / jnp.maximum(wsum - 1.0, 1.0)
     evals, evecs, total = _top_eigh(cov, n_components, n_iter, oversample)
     evals = jnp.maximum(evals, 0.0)

@@ -1,0 +1,43 @@
+"""Work on the present points only: run a function on the smallest prefix that holds them.
+
+Points are compacted (present ones first) and ``count`` of them are present; the rest weigh 0.
+:func:`prefix_switch` runs ``fn(m, *args)`` with m the smallest multiple of ``step`` (or n) that
+holds ``count`` (or the smallest power-of-two multiple), through ``lax.switch``: one branch per size, compiled once, so one program
+serves every count and the padding costs next to nothing. Under ``vmap`` every branch would
+run; call it per example (``lax.map``). Used by the silhouette, the PCA covariance, and CGAP's
+k-means and sub-concepts.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Callable
+
+import jax.numpy as jnp
+from jax import lax
+
+__all__ = ["prefix_sizes", "prefix_switch"]
+
+
+def prefix_sizes(n: int, step: int, *, doubling: bool = False) -> tuple[int, ...]:
+    """The sizes a prefix of n points is cut at: step, 2 step, 3 step, ..., then n; or, with
+    ``doubling``, step, 2 step, 4 step, ..., then n (fewer branches to compile, for costly
+    ``fn``)."""
+    if doubling:
+        sizes, m = [], step
+        while m < n:
+            sizes.append(m)
+            m *= 2
+        return tuple(sizes) + (n,)
+    return tuple(range(step, n, step)) + (n,)
+
+
+def prefix_switch(count, sizes: tuple[int, ...], fn: Callable, *args):
+    """``fn(m, *args)`` for the smallest m of ``sizes`` (ascending, from :func:`prefix_sizes`)
+    with m >= count.
+
+    ``count`` may be traced; ``fn`` must return the same shapes for every m (pad to the last)."""
+    if len(sizes) == 1:
+        return fn(sizes[0], *args)
+    which = jnp.sum(jnp.asarray(sizes, jnp.int32) < count)
+    return lax.switch(which, [partial(fn, m) for m in sizes], *args)
