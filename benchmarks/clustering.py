@@ -402,6 +402,16 @@ def mean_metrics(rows):
     return dict(zip(("silhouette", "calinski_harabasz", "davies_bouldin"), m.mean(0).tolist()))
 
 
+def _cpu_devices(text: str):
+    """--cpu-devices: 'auto', 'none' (JAX's one device) or a count >= 1."""
+    low = text.lower()
+    if low in ("auto", "none"):
+        return None if low == "none" else "auto"
+    if low.isdigit() and int(low) >= 1:
+        return int(low)
+    raise argparse.ArgumentTypeError(f"{text!r}: expected auto, none or an int >= 1")
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="python -m benchmarks clustering", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -435,15 +445,14 @@ def main(argv: list[str] | None = None) -> None:
                    help="a clustering.json of the code before a change, measured under the same "
                         "conditions: its timings and per-phase profile are stored under "
                         "'before', with the per-phase ratios before/after")
-    p.add_argument("--cpu-devices", default="auto",
+    p.add_argument("--cpu-devices", default="auto", type=_cpu_devices,
                    help="JAX CPU devices the batch is split over, as the concepts stage's "
                         "cpu_devices: auto (one per core), an int, or none (JAX's one device)")
     p.add_argument("--out", default=str(DEFAULT_OUT))
     args = p.parse_args(argv)
     from jaxconcepts._parts import use_cpu_devices
 
-    use_cpu_devices({"auto": "auto", "none": None}.get(args.cpu_devices.lower())
-                    if not args.cpu_devices.isdigit() else int(args.cpu_devices))
+    use_cpu_devices(args.cpu_devices)
     if args.n_images < 1 or args.batch_size < 1:
         p.error("--n-images and --batch-size should be >= 1")
     if args.parity_images_cpha < 0 or args.parity_images_cgap < 0:

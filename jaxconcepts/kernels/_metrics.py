@@ -93,9 +93,10 @@ def _distance_sums(xs, oh, n_valid, step: int, rows: int):
 
     The points are cut at the smallest multiple of ``step`` holding n_valid
     (:func:`~._prefix.prefix_switch`), and each block of ``rows`` rows of the m x m distance
-    matrix is formed in one fused operation and multiplied by the weighted one-hot labels (m, K). Whole-matrix
-    operations, not a loop over small tiles: XLA's CPU runtime pays a fixed cost per operation
-    that made 128-wide tiles ~3x slower (measured on CGAP's ~1000 live channels).
+    matrix is formed in one fused operation and multiplied by the weighted one-hot labels
+    (m, K). Whole-matrix operations, not a loop over small tiles: XLA's CPU runtime pays a fixed
+    cost per operation that made 128-wide tiles ~3x slower (measured on CGAP's ~1000 live
+    channels).
     """
     n = xs.shape[1]
 

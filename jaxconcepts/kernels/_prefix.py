@@ -1,11 +1,11 @@
 """Work on the present points only: run a function on the smallest prefix that holds them.
 
 Points are compacted (present ones first) and ``count`` of them are present; the rest weigh 0.
-:func:`prefix_switch` runs ``fn(m, *args)`` with m the smallest multiple of ``step`` (or n) that
-holds ``count`` (or the smallest power-of-two multiple), through ``lax.switch``: one branch per size, compiled once, so one program
-serves every count and the padding costs next to nothing. Under ``vmap`` every branch would
-run; call it per example (``lax.map``). Used by the silhouette, the PCA covariance, and CGAP's
-k-means and sub-concepts.
+:func:`prefix_switch` runs ``fn(m, *args)`` with m the smallest of :func:`prefix_sizes` (steps
+of ``step``, or doubling from it) that holds ``count``, through ``lax.switch``: one branch per
+size, compiled once, so one program serves every count and the padding costs next to nothing.
+Under ``vmap`` every branch would run; call it per example (``lax.map``). Used by the
+silhouette, the PCA covariance and CGAP's per-concept sub-concept windows.
 """
 
 from __future__ import annotations
