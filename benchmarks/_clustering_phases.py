@@ -78,8 +78,9 @@ def _cgap_phases(A, keys, *, n_concepts, n_sub, n_init, max_iter, tol, n_buckets
 
     @jax.jit
     def pca(which, A, live, order, n_live):
-        return bucketed(lambda s, a, lv, o, nl: pad(_pca_scores(*gather(s, a, lv, o), d, nl, block[0]), s),
-                        which, A, live, order, n_live)
+        def f(s, a, lv, o, nl):
+            return pad(_pca_scores(*gather(s, a, lv, o), d, nl, block[0]), s)
+        return bucketed(f, which, A, live, order, n_live)
 
     @jax.jit
     def kmeans(which, pt, live, order, keys):
@@ -102,10 +103,10 @@ def _cgap_phases(A, keys, *, n_concepts, n_sub, n_init, max_iter, tol, n_buckets
 
     def metric(fn):
         @jax.jit
-        def run(which, pt, live, order, lab, n_live):
-            def f(s, pt, lv, o, lab, nl):
-                return fn(pt[:, :s], lv[o[:s]].astype(pt.dtype), lab[:s], nl)
-            return bucketed(f, which, pt, live, order, lab, n_live)
+        def run(which, pt, live, order, lab):
+            def f(s, pt, lv, o, lab):
+                return fn(pt[:, :s], lv[o[:s]].astype(pt.dtype), lab[:s])
+            return bucketed(f, which, pt, live, order, lab)
         return run
 
     rows = {}
@@ -117,12 +118,11 @@ def _cgap_phases(A, keys, *, n_concepts, n_sub, n_init, max_iter, tol, n_buckets
         _, *rows["sub_concepts"] = _timed(sub, which, A, live, order, lab, keys, repeats=1)
     # the three calls of _cgap._metrics, timed one by one
     for name, fn in (
-        ("silhouette", lambda p, w, l, nl: silhouette_t(p, w, l, n_concepts, block=block,
-                                                        n_valid=nl)),
-        ("calinski_harabasz", lambda p, w, l, nl: calinski_harabasz_t(p, w, l, n_concepts)),
-        ("davies_bouldin", lambda p, w, l, nl: davies_bouldin_t(p, w, l, n_concepts)),
+        ("silhouette", lambda p, w, l: silhouette_t(p, w, l, n_concepts, block=block)),
+        ("calinski_harabasz", lambda p, w, l: calinski_harabasz_t(p, w, l, n_concepts)),
+        ("davies_bouldin", lambda p, w, l: davies_bouldin_t(p, w, l, n_concepts)),
     ):
-        _, *rows[name] = _timed(metric(fn), which, pt, live, order, lab, n_live)
+        _, *rows[name] = _timed(metric(fn), which, pt, live, order, lab)
     return rows, {"bucket_sizes": list(buckets),
                   "images_per_bucket": np.bincount(np.asarray(which), minlength=len(buckets))
                   .tolist()}

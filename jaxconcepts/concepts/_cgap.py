@@ -112,10 +112,10 @@ def _sub_concepts(x, w, lab, key, max_iter, tol, *, n_concepts, n_sub, n_init, s
     return jnp.where(lab >= 0, sub_sorted[pos], -1).astype(jnp.int32), n_found
 
 
-def _metrics(pt, w, lab, n_live, *, n_concepts, block):
+def _metrics(pt, w, lab, *, n_concepts, block):
     """Silhouette, Calinski-Harabasz, Davies-Bouldin (3,) of the labels on the PCA scores."""
     return jnp.stack([
-        silhouette_t(pt, w, lab, n_concepts, block=block, n_valid=n_live),
+        silhouette_t(pt, w, lab, n_concepts, block=block),
         calinski_harabasz_t(pt, w, lab, n_concepts),
         davies_bouldin_t(pt, w, lab, n_concepts),
     ])
@@ -134,7 +134,7 @@ def _image_bucket(x, w, key, max_iter, tol, n_live, *, n_concepts, n_components,
                                            n_init=n_init)
     sub, n_sub_found = _sub_concepts(x, w, lab, k_sub, max_iter, tol, n_concepts=n_concepts,
                                      n_sub=n_sub, n_init=n_init, step=step)
-    met = _metrics(pt, w, lab, n_live, n_concepts=n_concepts, block=block)
+    met = _metrics(pt, w, lab, n_concepts=n_concepts, block=block)
     return lab, sub, n_found, n_sub_found, inertia, met
 
 

@@ -70,7 +70,7 @@ def test_n_rows_cut_equals_the_full_covariance():
     w = np.zeros(512, np.float32)
     w[:300] = 1.0
     full = pca_fit(jnp.asarray(x), jnp.asarray(w), 4)
-    tiled = jax.jit(lambda a, b, n: pca_fit(a, b, 4, n_rows=n, step=128))(jnp.asarray(x), jnp.asarray(w),
-                                                                 jnp.int32(300))
+    fit = jax.jit(lambda a, b, n: pca_fit(a, b, 4, n_rows=n, step=128))
+    tiled = fit(jnp.asarray(x), jnp.asarray(w), jnp.int32(300))
     for a, b in zip(full, tiled):
         np.testing.assert_allclose(np.asarray(b), np.asarray(a), rtol=2e-4, atol=1e-5)
