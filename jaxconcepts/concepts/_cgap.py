@@ -5,10 +5,12 @@ C x (H*W), are reduced by PCA to N - 1 dimensions and grouped into N concepts by
 
 The batch runs in one compiled program, one image at a time (``lax.map``). Each image's live
 channels are compacted to the front and the image goes to the smallest of a few fixed padded
-sizes (``bucket_sizes``) that holds them: PCA, k-means, sub-concepts and the three metrics run on
-that many rows only, so dead channels cost nothing (``lax.switch``: one branch per size, compiled
-once, the same program for every batch). The PCA covariance is the (H*W) x (H*W) Gram matrix of
-the centred live rows.
+sizes (``bucket_sizes``, by default every ``block[0]`` channels) that holds them: PCA, k-means,
+sub-concepts and the three metrics run on that many rows only, so dead channels cost nothing
+(``lax.switch``: one branch per size, compiled once, the same program for every batch). Inside a
+bucket, the two quadratic-or-wide products (the silhouette's distances, the PCA covariance) cut
+the rows again, at multiples of ``block[0] // 4``. The PCA covariance is the (H*W) x (H*W) Gram
+matrix of the centred live rows.
 """
 
 from __future__ import annotations
@@ -59,10 +61,10 @@ def _compact_order(live):
     return jnp.zeros((c,), jnp.int32).at[pos].set(jnp.arange(c, dtype=jnp.int32))
 
 
-def _pca_scores(x, w, n_components, n_live=None, step=256):
+def _pca_scores(x, w, n_components, n_live=None, step=256, floor=0):
     """PCA scores (n_components, s) of the rows x (s, F) weighted by w (0 = absent; only the
-    first ``n_live`` rows present when given)."""
-    comps, mean, _, _ = pca_fit(x, w, n_components, n_rows=n_live, step=step)
+    first ``n_live`` rows present when given, and ``n_live > floor``)."""
+    comps, mean, _, _ = pca_fit(x, w, n_components, n_rows=n_live, step=step, floor=floor)
     return pca_transform_t(x, w, comps, mean)
 
 
@@ -112,29 +114,31 @@ def _sub_concepts(x, w, lab, key, max_iter, tol, *, n_concepts, n_sub, n_init, s
     return jnp.where(lab >= 0, sub_sorted[pos], -1).astype(jnp.int32), n_found
 
 
-def _metrics(pt, w, lab, *, n_concepts, block):
+def _metrics(pt, w, lab, *, n_concepts, block, floor=0):
     """Silhouette, Calinski-Harabasz, Davies-Bouldin (3,) of the labels on the PCA scores."""
     return jnp.stack([
-        silhouette_t(pt, w, lab, n_concepts, block=block),
+        silhouette_t(pt, w, lab, n_concepts, block=block, floor=floor),
         calinski_harabasz_t(pt, w, lab, n_concepts),
         davies_bouldin_t(pt, w, lab, n_concepts),
     ])
 
 
 def _image_bucket(x, w, key, max_iter, tol, n_live, *, n_concepts, n_components, n_sub, n_init,
-                  block):
-    """CGAP of one image's compacted rows x (s, F), weights w (s,) (live first, then 0).
+                  block, floor):
+    """CGAP of one image's compacted rows x (s, F), weights w (s,) (live first, then 0), with
+    ``floor`` < n_live (the bucket below).
 
     Returns (labels, sub-labels) (s,), concepts found, sub-concepts (K,), inertia, metrics (3,).
     """
     k_main, k_sub = jax.random.split(key)
     step = block[0]
-    pt = _pca_scores(x, w, n_components, n_live, step)
+    fine = max(8, step // 4)  # the covariance's and the silhouette's cut inside the bucket
+    pt = _pca_scores(x, w, n_components, n_live, fine, floor)
     lab, n_found, inertia = _main_concepts(pt, w, k_main, max_iter, tol, n_concepts=n_concepts,
                                            n_init=n_init)
     sub, n_sub_found = _sub_concepts(x, w, lab, k_sub, max_iter, tol, n_concepts=n_concepts,
                                      n_sub=n_sub, n_init=n_init, step=step)
-    met = _metrics(pt, w, lab, n_concepts=n_concepts, block=block)
+    met = _metrics(pt, w, lab, n_concepts=n_concepts, block=(fine, block[1]), floor=floor)
     return lab, sub, n_found, n_sub_found, inertia, met
 
 
@@ -153,12 +157,12 @@ def cgap_batch(A, mask, keys, max_iter, tol, *, n_concepts, n_components, n_sub,
     kw = dict(n_concepts=n_concepts, n_components=n_components, n_sub=n_sub, n_init=n_init,
               block=block)
 
-    def branch(s):
+    def branch(s, below):
         def run(a, lv, order, key, n_live):
             idx = order[:s]
             x = a[idx]
             w = lv[idx].astype(a.dtype)
-            lab, sub, *rest = _image_bucket(x, w, key, max_iter, tol, n_live, **kw)
+            lab, sub, *rest = _image_bucket(x, w, key, max_iter, tol, n_live, floor=below, **kw)
             full = jnp.full((2, c), -1, jnp.int32).at[:, idx].set(jnp.stack([lab, sub]))
             return (full[0], full[1], *rest)
 
@@ -170,7 +174,8 @@ def cgap_batch(A, mask, keys, max_iter, tol, *, n_concepts, n_components, n_sub,
         order = _compact_order(lv)
         which = jnp.sum(sizes < n_live)  # the smallest bucket holding every live channel
         labels, sub, n_found, n_sub_found, inertia, met = lax.switch(
-            which, [branch(s) for s in buckets], a, lv, order, key, n_live)
+            which, [branch(s, below) for s, below in zip(buckets, (0,) + buckets[:-1])], a, lv,
+            order, key, n_live)
         return (labels, sub, n_found, n_sub_found, make_flags(n_found, n_live, n_concepts),
                 met.astype(jnp.float32), inertia)
 
@@ -190,7 +195,7 @@ def cgap(
     max_iter: int = 300,
     tol: float = 1e-4,
     group: int = 4,
-    n_buckets: int = 2,
+    n_buckets: int | None = None,
     block: tuple[int, int] = (256, 2048),
 ) -> Concepts:
     """Concepts of a batch of images by CGAP (§3.2.1, Eq. 1 of Lambert et al.).
@@ -235,8 +240,10 @@ def cgap(
     if not (isinstance(block, tuple) and len(block) == 2 and all(isinstance(b, int) and b >= 8
                                                                for b in block)):
         raise ValueError(f"block={block!r} should be a tuple (step, rows) of ints >= 8")
+    if n_buckets is None:
+        n_buckets = -(-c // block[0])
     if not isinstance(n_buckets, int) or isinstance(n_buckets, bool) or n_buckets < 1:
-        raise ValueError(f"n_buckets={n_buckets!r} should be an int >= 1")
+        raise ValueError(f"n_buckets={n_buckets!r} should be an int >= 1 or None")
     return cgap_batch(
         A, mask, image_keys(key, index), jnp.int32(max_iter),
         jnp.float32(tol), n_concepts=n_concepts, n_components=n_components, n_sub=n_sub_concepts,

@@ -87,7 +87,7 @@ def sort_by_cluster_t(xt, w, labels, n_clusters: int):
     return xs, ws, ls, start[n_clusters], start[: n_clusters + 1], pos
 
 
-def _distance_sums(xs, oh, n_valid, step: int, rows: int):
+def _distance_sums(xs, oh, n_valid, step: int, rows: int, floor: int = 0):
     """S (n, K): S[i, k] = sum_j oh[j, k] |x_i - x_j| over the first n_valid points (the present
     ones, sorted first by :func:`sort_by_cluster_t`); rows beyond n_valid are 0.
 
@@ -108,10 +108,10 @@ def _distance_sums(xs, oh, n_valid, step: int, rows: int):
         ])
         return jnp.pad(s, ((0, n - m), (0, 0)))
 
-    return prefix_switch(n_valid, prefix_sizes(n, step), run, xs, oh)
+    return prefix_switch(n_valid, prefix_sizes(n, step, floor=floor), run, xs, oh)
 
 
-def silhouette_t(xt, w, labels, n_clusters: int, *, block=(256, 2048), n_valid=None):
+def silhouette_t(xt, w, labels, n_clusters: int, *, block=(256, 2048), n_valid=None, floor=0):
     """Mean silhouette coefficient, weighted: sum_i w_i s_i / sum_i w_i (Rousseeuw 1987).
 
     s_i = (b_i - a_i) / max(a_i, b_i) with a_i the mean distance to the other members of its
@@ -119,7 +119,9 @@ def silhouette_t(xt, w, labels, n_clusters: int, *, block=(256, 2048), n_valid=N
     non-empty cluster. The present points are first sorted to the front, and only the smallest
     multiple of ``block[0]`` holding them takes part; the distance matrix is formed ``block[1]``
     rows at a time (memory block[1] x n). Under ``vmap`` every size's branch runs: give
-    ``block[0] >= n`` there. (``n_valid`` is accepted for compatibility and not needed.)
+    ``block[0] >= n`` there. ``floor``: more than that many points are known to be present
+    (a caller's size bucket), and smaller sizes are not compiled. (``n_valid`` is accepted for
+    compatibility and not needed.)
     """
     del n_valid
     n = xt.shape[1]
@@ -130,7 +132,7 @@ def silhouette_t(xt, w, labels, n_clusters: int, *, block=(256, 2048), n_valid=N
     lab = jnp.maximum(ls, 0)
     oh = _onehot_w(ls, ws, n_clusters)
     cnt = jnp.sum(oh, axis=0)
-    s = _distance_sums(xs, oh, n_present, step, rows)  # (n, K)
+    s = _distance_sums(xs, oh, n_present, step, rows, floor)  # (n, K)
     n_own = cnt[lab]
     a = jnp.take_along_axis(s, lab[:, None], axis=1)[:, 0] / jnp.maximum(n_own - 1.0, 1e-30)
     other = (jnp.arange(n_clusters)[None, :] != lab[:, None]) & (cnt[None, :] > 0)

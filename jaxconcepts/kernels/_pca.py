@@ -63,7 +63,7 @@ def _top_eigh(cov, k: int, n_iter: int, oversample: int):
 
 
 def pca_fit(x, w, n_components: int, *, n_iter: int = 4, oversample: int = 8, n_rows=None,
-            step: int = 256):
+            step: int = 256, floor: int = 0):
     """Fit PCA on rows of ``x`` (n, F) weighted by ``w`` (n,).
 
     Returns (components (k, F), mean (F,), explained variance (k,), explained variance ratio).
@@ -74,7 +74,8 @@ def pca_fit(x, w, n_components: int, *, n_iter: int = 4, oversample: int = 8, n_
     ``n_rows`` (int, may be traced): every row from ``n_rows`` on has weight 0 (compacted
     input). The covariance's product then takes the rows up to the smallest multiple of
     ``step`` holding ``n_rows`` (:func:`~._prefix.prefix_switch`; under ``vmap`` every branch
-    would run, so leave ``n_rows`` None there): padding rows cost next to nothing.
+    would run, so leave ``n_rows`` None there): padding rows cost next to nothing. ``floor``:
+    ``n_rows`` is known to exceed it, and smaller sizes are not compiled.
     """
     wsum = jnp.sum(w)
     mean = (w @ x) / jnp.maximum(wsum, 1e-30)
@@ -82,7 +83,7 @@ def pca_fit(x, w, n_components: int, *, n_iter: int = 4, oversample: int = 8, n_
     if n_rows is None:
         raw = xs.T @ xs
     else:
-        raw = prefix_switch(n_rows, prefix_sizes(xs.shape[0], step),
+        raw = prefix_switch(n_rows, prefix_sizes(xs.shape[0], step, floor=floor),
                             lambda m, xs: xs[:m].T @ xs[:m], xs)
     cov = raw / jnp.maximum(wsum - 1.0, 1.0)
     evals, evecs, total = _top_eigh(cov, n_components, n_iter, oversample)

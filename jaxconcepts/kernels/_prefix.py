@@ -19,17 +19,19 @@ from jax import lax
 __all__ = ["prefix_sizes", "prefix_switch"]
 
 
-def prefix_sizes(n: int, step: int, *, doubling: bool = False) -> tuple[int, ...]:
+def prefix_sizes(n: int, step: int, *, doubling: bool = False, floor: int = 0) -> tuple[int, ...]:
     """The sizes a prefix of n points is cut at: step, 2 step, 3 step, ..., then n; or, with
     ``doubling``, step, 2 step, 4 step, ..., then n (fewer branches to compile, for costly
-    ``fn``)."""
+    ``fn``). Sizes up to ``floor`` are left out when the count is known to exceed it (a caller's
+    own size bucket): they would never run."""
     if doubling:
         sizes, m = [], step
         while m < n:
             sizes.append(m)
             m *= 2
-        return tuple(sizes) + (n,)
-    return tuple(range(step, n, step)) + (n,)
+    else:
+        sizes = list(range(step, n, step))
+    return tuple(m for m in sizes if m > floor) + (n,)
 
 
 def prefix_switch(count, sizes: tuple[int, ...], fn: Callable, *args):
