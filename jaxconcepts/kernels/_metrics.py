@@ -100,13 +100,17 @@ def _distance_sums(xs, oh, n_valid, step: int, rows: int, floor: int = 0):
     """
     n = xs.shape[1]
 
+    k = oh.shape[1]
+    kp = -(-k // 8) * 8  # the product's narrow side padded to 8 columns: XLA's CPU GEMM is
+    # ~25 % faster on (m, m) @ (m, 8) than on (m, m) @ (m, 5)
+
     def run(m, xs, oh):
-        xm, om = xs[:, :m], oh[:m]
+        xm, om = xs[:, :m], jnp.pad(oh[:m], ((0, 0), (0, kp - k)))
         s = jnp.concatenate([
             jnp.matmul(_pdist_tile(xm[:, i:i + rows], xm), om, precision=lax.Precision.HIGHEST)
             for i in range(0, m, rows)
         ])
-        return jnp.pad(s, ((0, n - m), (0, 0)))
+        return jnp.pad(s[:, :k], ((0, n - m), (0, 0)))
 
     return prefix_switch(n_valid, prefix_sizes(n, step, floor=floor), run, xs, oh)
 
