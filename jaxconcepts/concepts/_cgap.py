@@ -152,7 +152,6 @@ def cgap_batch(A, mask, keys, max_iter, tol, *, n_concepts, n_components, n_sub,
     tol traced scalars, ``buckets`` the padded sizes (ascending, the last = C) -> Concepts."""
     b, c, h, wd = A.shape
     A = A.reshape(b, c, h * wd)  # inside the jit: a free bitcast (eagerly, a copy of the batch)
-    live = live_channels(A, mask)  # (B, C), one pass over the batch
     sizes = jnp.asarray(buckets, jnp.int32)
     kw = dict(n_concepts=n_concepts, n_components=n_components, n_sub=n_sub, n_init=n_init,
               block=block)
@@ -169,7 +168,8 @@ def cgap_batch(A, mask, keys, max_iter, tol, *, n_concepts, n_components, n_sub,
         return run
 
     def one(args):
-        a, lv, key = args
+        a, m, key = args
+        lv = live_channels(a, m)  # on the image's copy the loop made, while it is in cache
         n_live = jnp.sum(lv).astype(jnp.int32)
         order = _compact_order(lv)
         which = jnp.sum(sizes < n_live)  # the smallest bucket holding every live channel
@@ -179,7 +179,7 @@ def cgap_batch(A, mask, keys, max_iter, tol, *, n_concepts, n_components, n_sub,
         return (labels, sub, n_found, n_sub_found, make_flags(n_found, n_live, n_concepts),
                 met.astype(jnp.float32), inertia)
 
-    return Concepts(*lax.map(one, (A, live, keys)))
+    return Concepts(*lax.map(one, (A, mask, keys)))
 
 
 def cgap(
