@@ -52,7 +52,9 @@ def _cgap_phases(A, keys, *, n_concepts, n_sub, n_init, max_iter, tol, n_buckets
     from jaxconcepts.kernels import calinski_harabasz_t, davies_bouldin_t, silhouette_t
 
     b, c, _ = A.shape
-    buckets = bucket_sizes(c, n_buckets)
+    buckets = bucket_sizes(c, -(-c // block[0]) if n_buckets is None else n_buckets)
+    below = dict(zip(buckets, (0,) + buckets[:-1]))  # each bucket's floor, as cgap_batch
+    fine = (max(8, block[0] // 4), block[1])  # the covariance's and silhouette's inner cut
     sizes = jnp.asarray(buckets)
     mi, tl = jnp.int32(max_iter), jnp.float32(tol)
     d = n_concepts - 1
@@ -79,7 +81,7 @@ def _cgap_phases(A, keys, *, n_concepts, n_sub, n_init, max_iter, tol, n_buckets
     @jax.jit
     def pca(which, A, live, order, n_live):
         def f(s, a, lv, o, nl):
-            return pad(_pca_scores(*gather(s, a, lv, o), d, nl, block[0]), s)
+            return pad(_pca_scores(*gather(s, a, lv, o), d, nl, fine[0], below[s]), s)
         return bucketed(f, which, A, live, order, n_live)
 
     @jax.jit
@@ -105,7 +107,7 @@ def _cgap_phases(A, keys, *, n_concepts, n_sub, n_init, max_iter, tol, n_buckets
         @jax.jit
         def run(which, pt, live, order, lab):
             def f(s, pt, lv, o, lab):
-                return fn(pt[:, :s], lv[o[:s]].astype(pt.dtype), lab[:s])
+                return fn(pt[:, :s], lv[o[:s]].astype(pt.dtype), lab[:s], below[s])
             return bucketed(f, which, pt, live, order, lab)
         return run
 
@@ -118,9 +120,10 @@ def _cgap_phases(A, keys, *, n_concepts, n_sub, n_init, max_iter, tol, n_buckets
         _, *rows["sub_concepts"] = _timed(sub, which, A, live, order, lab, keys, repeats=1)
     # the three calls of _cgap._metrics, timed one by one
     for name, fn in (
-        ("silhouette", lambda p, w, l: silhouette_t(p, w, l, n_concepts, block=block)),
-        ("calinski_harabasz", lambda p, w, l: calinski_harabasz_t(p, w, l, n_concepts)),
-        ("davies_bouldin", lambda p, w, l: davies_bouldin_t(p, w, l, n_concepts)),
+        ("silhouette", lambda p, w, l, fl: silhouette_t(p, w, l, n_concepts, block=fine,
+                                                          floor=fl)),
+        ("calinski_harabasz", lambda p, w, l, fl: calinski_harabasz_t(p, w, l, n_concepts)),
+        ("davies_bouldin", lambda p, w, l, fl: davies_bouldin_t(p, w, l, n_concepts)),
     ):
         _, *rows[name] = _timed(metric(fn), which, pt, live, order, lab)
     return rows, {"bucket_sizes": list(buckets),
@@ -187,7 +190,7 @@ def _cpha_phases(A, keys, *, n_concepts, n_sub, n_init, max_iter, tol, hw, group
 
 
 def profile_phases(A, *, n_concepts=5, n_sub=3, n_init=1, max_iter=300, tol=1e-4, seed=0,
-                   n_buckets=2, block=(256, 2048), group=16):
+                   n_buckets=None, block=(256, 2048), group=16):
     """Per-phase ms/image (wall and CPU) of CGAP and CPHA on A (B, C, H, W), and each method's
     fused program (sub-concepts off, as in the timed comparison, and on) with the wall seconds
     of its first call (compilation included)."""
