@@ -116,11 +116,14 @@ class Concepts:
     tol: float
     batch_size: int
     group: int
+    n_buckets: int | None
     methods: list[Literal["cgap", "cpha"]]
     enabled: bool
     cpu_devices: int | Literal["auto"] | None
 
     def check(self):
+        if self.n_buckets is not None and self.n_buckets < 1:
+            raise ValueError(f"concepts.n_buckets={self.n_buckets} should be >= 1 or null")
         if isinstance(self.cpu_devices, int) and self.cpu_devices < 1:
             raise ValueError(f"concepts.cpu_devices={self.cpu_devices} should be >= 1, 'auto' "
                              "or null")

@@ -38,6 +38,7 @@ def _method_kwargs(cfg, method):
     )
     if method == "cgap":
         kw["n_components"] = cfg["n_components"]
+        kw["n_buckets"] = cfg["n_buckets"]
     return kw
 
 
