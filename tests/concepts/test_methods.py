@@ -150,11 +150,14 @@ def test_cgap_buckets_do_not_change_the_result(acts, key):
     assert bucket_sizes(2048, 4) == (512, 1024, 1536, 2048)
     assert bucket_sizes(10, 3) == (8, 10)
     one = cgap(acts, key=key, n_buckets=1, **KW)
-    many = cgap(acts, key=key, n_buckets=8, **KW)
-    for f in ("labels", "sub_labels", "n_concepts", "flags"):
-        np.testing.assert_array_equal(np.asarray(getattr(one, f)), np.asarray(getattr(many, f)))
-    np.testing.assert_allclose(np.asarray(one.metrics), np.asarray(many.metrics), rtol=1e-4)
-    np.testing.assert_allclose(np.asarray(one.inertia), np.asarray(many.inertia), rtol=1e-4)
+    # 8 buckets; and 2 buckets, each cut again inside at multiples of 8 rows above its floor
+    for other in (cgap(acts, key=key, n_buckets=8, **KW),
+                  cgap(acts, key=key, n_buckets=2, block=(32, 16), **KW)):
+        for f in ("labels", "sub_labels", "n_concepts", "flags"):
+            np.testing.assert_array_equal(np.asarray(getattr(one, f)),
+                                          np.asarray(getattr(other, f)))
+        np.testing.assert_allclose(np.asarray(one.metrics), np.asarray(other.metrics), rtol=1e-4)
+        np.testing.assert_allclose(np.asarray(one.inertia), np.asarray(other.inertia), rtol=1e-4)
 
 
 @pytest.mark.parametrize("method", [cgap, cpha])
