@@ -98,11 +98,9 @@ def _distance_sums(xs, oh, n_valid, step: int, rows: int, floor: int = 0):
     cost per operation that made 128-wide tiles ~3x slower (measured on CGAP's ~1000 live
     channels).
     """
-    n = xs.shape[1]
-
-    k = oh.shape[1]
-    kp = -(-k // 8) * 8  # the product's narrow side padded to 8 columns: XLA's CPU GEMM is
-    # ~25 % faster on (m, m) @ (m, 8) than on (m, m) @ (m, 5)
+    n, k = xs.shape[1], oh.shape[1]
+    kp = -(-k // 8) * 8  # the product's narrow side padded to 8 columns: XLA's CPU GEMM takes
+    # (m, m) @ (m, 8) faster than (m, m) @ (m, 5) (the silhouette: ~8 % less CPU, 1000 points)
 
     def run(m, xs, oh):
         xm, om = xs[:, :m], jnp.pad(oh[:m], ((0, 0), (0, kp - k)))
