@@ -48,11 +48,12 @@ def _cgap_phases(A, keys, *, n_concepts, n_sub, n_init, max_iter, tol, n_buckets
         _pca_scores,
         _sub_concepts,
         bucket_sizes,
+        default_n_buckets,
     )
     from jaxconcepts.kernels import calinski_harabasz_t, davies_bouldin_t, silhouette_t
 
     b, c, _ = A.shape
-    buckets = bucket_sizes(c, -(-c // block[0]) if n_buckets is None else n_buckets)
+    buckets = bucket_sizes(c, default_n_buckets(c, block[0]) if n_buckets is None else n_buckets)
     below = dict(zip(buckets, (0,) + buckets[:-1]))  # each bucket's floor, as cgap_batch
     fine = (max(8, block[0] // 4), block[1])  # the covariance's and silhouette's inner cut
     sizes = jnp.asarray(buckets)

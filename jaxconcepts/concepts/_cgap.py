@@ -5,7 +5,7 @@ C x (H*W), are reduced by PCA to N - 1 dimensions and grouped into N concepts by
 
 The batch runs in one compiled program, one image at a time (``lax.map``). Each image's live
 channels are compacted to the front and the image goes to the smallest of a few fixed padded
-sizes (``bucket_sizes``, by default every ``block[0]`` channels) that holds them: PCA, k-means,
+sizes (``bucket_sizes``, by default one per 512 channels) that holds them: PCA, k-means,
 sub-concepts and the three metrics run on that many rows only, so dead channels cost nothing
 (``lax.switch``: one branch per size, compiled once, the same program for every batch). Inside a
 bucket, the two quadratic-or-wide products (the silhouette's distances, the PCA covariance) cut
@@ -43,7 +43,13 @@ from ._base import (
 )
 from ._subconcepts import split_concepts
 
-__all__ = ["cgap", "cgap_batch", "bucket_sizes"]
+__all__ = ["cgap", "cgap_batch", "bucket_sizes", "default_n_buckets"]
+
+
+def default_n_buckets(c: int, step: int) -> int:
+    """One bucket per ``2 * step`` channels (step = ``block[0]``): 4 for C = 2048 at the default
+    step 256, 1 for C <= 512. Measured in ``concepts.cgap``'s docstring."""
+    return -(-c // (2 * step))
 
 
 def bucket_sizes(c: int, n_buckets: int) -> tuple[int, ...]:
@@ -216,11 +222,12 @@ def cgap(
       group: accepted for compatibility and unused (images run one at a time, each in the padded
         size of its live channels).
       n_buckets: number of padded sizes for the live channels (:func:`bucket_sizes`); default
-        None: one every ``block[0]`` channels (8 for C = 2048, 1 for C <= 256). More buckets
-        waste fewer rows but compile more branches (~2 s each, ~4 s with sub-concepts).
-        Measured on 256 synthetic 2048-channel images (~52 % live, 2 CPU devices, no
-        sub-concepts): 8 buckets take ~11 % less time than 2 and compile in ~16 s instead of
-        ~5 s; 16 buckets gain nothing more.
+        None: one per ``2 * block[0]`` channels (:func:`default_n_buckets`: 4 for C = 2048, 1
+        for C <= 512). More buckets waste fewer rows but compile more branches. Measured on 256
+        synthetic 2048-channel images (~52 % live, 2 CPU devices, one process): 4 buckets ran
+        ~3 % faster than 2 (~6 % with 3 sub-concepts) and compiled in ~10 s instead of ~7 s
+        (~23 s instead of ~12 s with sub-concepts); 8 and 16 buckets were within 3 % of 4 and
+        compiled in ~18 s and ~34 s (~44 s for 8 with sub-concepts).
       block: (size step, rows per product). Inside its bucket, an image's PCA covariance and
         silhouette take only the smallest multiple of ``step // 4`` rows above the bucket below
         that holds the live channels; each concept's sub-concept k-means the smallest of step,
@@ -242,7 +249,7 @@ def cgap(
                                                                for b in block)):
         raise ValueError(f"block={block!r} should be a tuple (step, rows) of ints >= 8")
     if n_buckets is None:
-        n_buckets = -(-c // block[0])
+        n_buckets = default_n_buckets(c, block[0])
     if not isinstance(n_buckets, int) or isinstance(n_buckets, bool) or n_buckets < 1:
         raise ValueError(f"n_buckets={n_buckets!r} should be an int >= 1 or None")
     return cgap_batch(

@@ -13,7 +13,7 @@ over this process's devices. Params (section ``concepts``):
 - ``n_init`` (k-means restarts; 1 = scikit-learn's ``n_init="auto"``), ``max_iter``, ``tol``.
 - ``batch_size`` (images per compiled call; the last batch is padded, so one compilation serves
   the whole store) and ``group`` (images per ``vmap`` group inside a call).
-- ``n_buckets``: CGAP's padded live-channel sizes (null = one per 256 channels): more run faster
+- ``n_buckets``: CGAP's padded live-channel sizes (null = one per 512 channels): more run faster
   per image and compile longer (see ``concepts.cgap``).
 - ``methods``: subset of ``[cgap, cpha]``.
 - ``cpu_devices``: on a CPU, the JAX devices the batch is split over (``auto`` = one per core,
