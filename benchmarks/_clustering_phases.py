@@ -43,7 +43,9 @@ def _cgap_phases(A, keys, *, n_concepts, n_sub, n_init, max_iter, tol, n_buckets
 
     from jaxconcepts.concepts._base import live_channels
     from jaxconcepts.concepts._cgap import (
+        _bucket_floors,
         _compact_order,
+        _inner_step,
         _main_concepts,
         _pca_scores,
         _sub_concepts,
@@ -54,8 +56,8 @@ def _cgap_phases(A, keys, *, n_concepts, n_sub, n_init, max_iter, tol, n_buckets
 
     b, c, _ = A.shape
     buckets = bucket_sizes(c, default_n_buckets(c, block[0]) if n_buckets is None else n_buckets)
-    below = dict(zip(buckets, (0,) + buckets[:-1]))  # each bucket's floor, as cgap_batch
-    fine = (max(8, block[0] // 4), block[1])  # the covariance's and silhouette's inner cut
+    below = dict(zip(buckets, _bucket_floors(buckets)))
+    fine = (_inner_step(block[0]), block[1])
     sizes = jnp.asarray(buckets)
     mi, tl = jnp.int32(max_iter), jnp.float32(tol)
     d = n_concepts - 1

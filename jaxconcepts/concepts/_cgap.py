@@ -59,6 +59,17 @@ def bucket_sizes(c: int, n_buckets: int) -> tuple[int, ...]:
                          for i in range(1, n_buckets + 1)}))
 
 
+def _bucket_floors(buckets: tuple[int, ...]) -> tuple[int, ...]:
+    """Each bucket's floor: the size below it (0 for the first). An image in a bucket has more
+    live channels than its floor, so the sizes up to it are never compiled inside the bucket."""
+    return (0,) + buckets[:-1]
+
+
+def _inner_step(step: int) -> int:
+    """The covariance's and the silhouette's cut inside a bucket: ``block[0] // 4`` (>= 8)."""
+    return max(8, step // 4)
+
+
 def _compact_order(live):
     """Permutation putting live channels first (stable), by cumsum + scatter (no sort)."""
     c = live.shape[0]
@@ -138,7 +149,7 @@ def _image_bucket(x, w, key, max_iter, tol, n_live, *, n_concepts, n_components,
     """
     k_main, k_sub = jax.random.split(key)
     step = block[0]
-    fine = max(8, step // 4)  # the covariance's and the silhouette's cut inside the bucket
+    fine = _inner_step(step)
     pt = _pca_scores(x, w, n_components, n_live, fine, floor)
     lab, n_found, inertia = _main_concepts(pt, w, k_main, max_iter, tol, n_concepts=n_concepts,
                                            n_init=n_init)
@@ -180,8 +191,8 @@ def cgap_batch(A, mask, keys, max_iter, tol, *, n_concepts, n_components, n_sub,
         order = _compact_order(lv)
         which = jnp.sum(sizes < n_live)  # the smallest bucket holding every live channel
         labels, sub, n_found, n_sub_found, inertia, met = lax.switch(
-            which, [branch(s, below) for s, below in zip(buckets, (0,) + buckets[:-1])], a, lv,
-            order, key, n_live)
+            which, [branch(s, below) for s, below in zip(buckets, _bucket_floors(buckets))], a,
+            lv, order, key, n_live)
         return (labels, sub, n_found, n_sub_found, make_flags(n_found, n_live, n_concepts),
                 met.astype(jnp.float32), inertia)
 
