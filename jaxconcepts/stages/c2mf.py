@@ -21,6 +21,8 @@ import numpy as np
 from jaxconcepts._io import save_arrays, write_json, write_text
 from jaxconcepts.stages._common import REPORTS, dataset_dir, stage_config, stage_parser
 
+from jaxconcepts.stages._store import open_store
+
 __all__ = ["main"]
 
 FIGURES = "c2mf_figures"
@@ -38,7 +40,6 @@ def main(argv: list[str] | None = None) -> None:
     from jaxconcepts.evaluation._alpha_sweep import alpha_sweep_markdown, sweep_fitted_split
     from jaxconcepts.evaluation._c2mf_atlas import atlas_markdown, fitted_atlases
     from jaxconcepts.evaluation._c2mf_report import c2mf_summary, disabled_report
-    from jaxconcepts.features import ActivationStore
     from jaxconcepts.viz import load_model_view
     from jaxconcepts.viz._atlas import recipe_table
     from jaxconcepts.viz._c2mf_figures import atlas_figures, c2mf_figures
@@ -55,7 +56,7 @@ def main(argv: list[str] | None = None) -> None:
         cfg["seed"] = seed
     ds, out = args.dataset, REPORTS / args.dataset
     fig_dir = out / FIGURES
-    store = ActivationStore(dataset_dir(ds, "activations"))
+    store = open_store(args)
     if not cfg["enabled"]:
         if jax.process_index() != 0:
             return

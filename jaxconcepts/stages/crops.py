@@ -13,18 +13,18 @@ from __future__ import annotations
 import time
 
 from jaxconcepts.stages._common import dataset_dir, stage_config, stage_parser
+from jaxconcepts.stages._store import open_store
 
 
 def main(argv: list[str] | None = None) -> None:
     args = stage_parser(__doc__.splitlines()[0]).parse_args(argv)
     cfg, p, seed = stage_config(args, "crops", "extract", "seed")
 
-    from jaxconcepts.features import ActivationStore, load_model_from_store, set_threads
+    from jaxconcepts.features import load_model_from_store, set_threads
     from jaxconcepts.features._crops import extract_crops
 
     set_threads(p.threads)
-    store = ActivationStore(dataset_dir(args.dataset, "activations"),
-                            image_root=p.image_root or dataset_dir(args.dataset, "images"))
+    store = open_store(args)
     lm = load_model_from_store(store)
     t0 = time.perf_counter()
     meta = extract_crops(lm, store, dataset_dir(args.dataset, "crops"),

@@ -20,6 +20,8 @@ from jaxconcepts.stages._common import (
     REPORTS, dataset_dir, stage_config, stage_parser, write_disabled,
 )
 
+from jaxconcepts.stages._store import open_store
+
 __all__ = ["main"]
 
 METHODS = ("cgap", "cpha")
@@ -33,7 +35,6 @@ def main(argv: list[str] | None = None) -> None:
         return
 
     from jaxconcepts._parts import load_concepts, load_importance
-    from jaxconcepts.features import ActivationStore
     from jaxconcepts.importance import DEFAULT_MIN_P, concept_sizes
     from jaxconcepts.viz import (
         class_namer, concept_maps, describe_images, image_figures, load_model_view,
@@ -41,7 +42,7 @@ def main(argv: list[str] | None = None) -> None:
     )
 
     ds = args.dataset
-    store = ActivationStore(dataset_dir(ds, "activations"))
+    store = open_store(args)
     concepts, c_meta, _ = load_concepts(dataset_dir(ds, "concepts"))
     imp, i_meta, _ = load_importance(dataset_dir(ds, "importance"))
     methods = tuple(m for m in METHODS if f"{m}_importance" in imp)
@@ -55,13 +56,20 @@ def main(argv: list[str] | None = None) -> None:
     prep = man["preprocessing"]
     size = tuple(int(x) for x in prep["input_size"][-2:])
     min_p = float(i_meta.get("min_p") or DEFAULT_MIN_P)
-    entries = describe_images(man, store.read("pred"), concepts, imp, methods, k, s, min_p,
+    entries = describe_images(store.images, store.read("pred"), concepts, imp, methods, k, s, min_p,
                               class_namer(man))
     c_pos = {int(i): r for r, i in enumerate(concepts["index"])}
     i_pos = {int(i): r for r, i in enumerate(imp["index"])}
 
     n_first = min(cfg.max_images, len(entries))
     drawn = {r for r in range(n_first) if Path(entries[r]["path"]).is_file()}
+    if n_first and not drawn:
+        raise FileNotFoundError(
+            f"figures: none of the first {n_first} images of {ds!r} is a file (e.g. "
+            f"{entries[0]['path']!r}, recorded as {entries[0]['rel']!r} under image_root "
+            f"{str(store.image_root)!r}); run `prepare` for this dataset, or point "
+            "extract.image_root at the folder the store was extracted from"
+        )
     with atomic_dir(Path(REPORTS) / ds / "figures") as tmp:
         bar = tqdm(total=len(drawn), desc="figures", unit="img")
         row = 0

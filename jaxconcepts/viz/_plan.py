@@ -82,12 +82,13 @@ def concept_counts(labels, sub_labels, k: int, s: int) -> tuple[np.ndarray, np.n
     return cnt, sub
 
 
-def describe_images(manifest, pred, concepts, importance, methods, k: int, s: int,
+def describe_images(images, pred, concepts, importance, methods, k: int, s: int,
                     min_p: float, name_of: Callable[[int], str]) -> list[dict]:
     """One description per image of the store (drawn or not), in store order.
 
     Args:
-      manifest: the store's manifest (``images`` with ``index``, ``path``, ``label_name``).
+      images: the store's image records (``ActivationStore.images``: ``index``, ``label_name``,
+        ``path`` resolved to the file, ``rel`` as recorded in the manifest).
       pred: (N,) predicted classes in store order.
       concepts, importance: the arrays of the concepts and importance files (with ``index``).
       methods: methods present in both files.
@@ -98,12 +99,13 @@ def describe_images(manifest, pred, concepts, importance, methods, k: int, s: in
     c_pos = {int(i): r for r, i in enumerate(concepts["index"])}
     i_pos = {int(i): r for r, i in enumerate(importance["index"])}
     entries = []
-    for row, im in enumerate(manifest["images"]):
+    for row, im in enumerate(images):
         idx = int(im["index"])
         cr, ir = c_pos[idx], i_pos[idx]
         p_t, tgt = float(importance["p_t"][ir]), int(importance["target"][ir])
         e = {
-            "index": idx, "path": im["path"], "name": Path(im["path"]).name,
+            "index": idx, "path": str(im["path"]), "rel": im.get("rel", im["path"]),
+            "name": Path(im["path"]).name,
             "label_name": im.get("label_name"),
             "pred": int(pred[row]), "pred_name": name_of(int(pred[row])),
             "target": tgt, "target_name": name_of(tgt), "p_t": p_t,
@@ -113,7 +115,7 @@ def describe_images(manifest, pred, concepts, importance, methods, k: int, s: in
             e["flags"].append(f"p_t = {p_t:.3g} is below min_p = {min_p:.3g}: Eq. 3 is undefined, "
                               "importances are set to 0")
         if not Path(im["path"]).is_file():
-            e["flags"].append(f"image file {im['path']!r} is missing: no figure")
+            e["flags"].append(f"image file {str(im['path'])!r} is missing: no figure")
         for m in methods:
             cnt, _ = concept_counts(concepts[f"{m}_labels"][cr], concepts[f"{m}_sub_labels"][cr],
                                     k, s)

@@ -21,7 +21,9 @@ from tests._params import write_params
 C, H, W, K, S, NCLS = 6, 2, 2, 3, 2, 5
 
 
-def _make_dataset(root: Path, ds: str, rng) -> None:
+def _make_dataset(root: Path, ds: str, rng, *, relative: bool = False) -> None:
+    """A toy store; ``relative`` records image paths relative to ``data/<ds>/images`` in a
+    format-2 manifest, as ``extract`` writes them (else cwd-relative paths, format 1)."""
     img_dir = root / "data" / ds / "images"
     img_dir.mkdir(parents=True)
     n = 3
@@ -40,7 +42,7 @@ def _make_dataset(root: Path, ds: str, rng) -> None:
         images.append(
             {
                 "index": i,
-                "path": str(p.relative_to(root)),
+                "path": str(p.relative_to(img_dir if relative else root)),
                 "sha256": "x",
                 "label": -1,
                 "label_name": None,
@@ -74,6 +76,7 @@ def _make_dataset(root: Path, ds: str, rng) -> None:
                 ],
                 "head": {"kind": "gap_linear", "num_classes": NCLS},
                 "class_names": ["ant", "bee", "cat", "dog", "eel"],
+                **({"format": 2} if relative else {}),
             },
             HeadParams(weight, bias),
         )
@@ -262,3 +265,34 @@ def test_importance_stage_bad_input(project):
     )
     with pytest.raises(ValueError, match="importance.target='best'"):
         importance.main(["--dataset", "toy"])
+
+
+def test_figures_drawn_from_dataset_relative_paths(tmp_path, monkeypatch):
+    """The store ``extract`` writes records paths relative to the dataset's image folder: the
+    figures stage draws them (it drew none from a cwd-relative check), and a store whose
+    images are all gone is an error naming the fix, not an empty gallery."""
+    from jaxconcepts.stages import figures, importance
+
+    _make_dataset(tmp_path, "toy", np.random.default_rng(0), relative=True)
+    write_params(tmp_path / "params.yaml", datasets={"toy": {}},
+                 concepts={"n_concepts": K, "n_sub_concepts": S},
+                 importance={"target": "pred", "batch_size": 2},
+                 figures={"max_images": 2, "dpi": 40})
+    monkeypatch.chdir(tmp_path)
+    manifest = json.loads(Path("data/toy/activations/manifest.json").read_text())
+    assert manifest["format"] == 2 and manifest["images"][0]["path"] == "im0.png"
+    importance.main(["--dataset", "toy"])
+    figures.main(["--dataset", "toy"])
+    fj = json.loads(Path("reports/toy/figures/figures.json").read_text())
+    assert [bool(e["files"]) for e in fj["images"]] == [True, True, False]
+    for e in fj["images"][:2]:
+        assert set(e["files"]) == {"cgap", "cgap_sub", "cpha", "cpha_sub", "compare"}
+        for name in e["files"].values():
+            assert Path("reports/toy/figures", name).stat().st_size > 1000
+    assert fj["images"][0]["rel"] == "im0.png"
+
+    for f in Path("data/toy/images").iterdir():
+        f.unlink()
+    with pytest.raises(FileNotFoundError, match="none of the first 2 images.*run `prepare`"):
+        figures.main(["--dataset", "toy"])
+    assert Path("reports/toy/figures/00000_cgap.png").is_file()  # the last good output is kept
