@@ -223,6 +223,7 @@ def run_recovery(store, concepts, importance, truth, cfg: dict, *, head, progres
     collected: dict[str, list] = {name: [] for name, _, sd in sources if not sd}
     imp_auroc: dict[tuple[str, int | None], list] = {(n, sd): [] for n, _, sd in sources}
     size_aur: dict[str, list] = {name: [] for name in collected}
+    per_img: dict[tuple[str, int | None], list] = {(n, sd): [] for n, _, sd in sources}
     n_mismatch = 0
     key = jax.random.key(int(cfg["seed"]))
     store_row = 0
@@ -263,6 +264,7 @@ def run_recovery(store, concepts, importance, truth, cfg: dict, *, head, progres
                 category=np.where(ok[:, None], np.asarray(sc.category), -1),
             )
             imp_auroc[(name, sd)].append(np.asarray(sc.imp_auroc))
+            per_img[(name, sd)].append(per_image_scores(sc))
             if not sd:
                 collected[name].append(sc)
                 size_aur[name].append(size_auroc(sb.sizes, sc.category))
@@ -288,7 +290,55 @@ def run_recovery(store, concepts, importance, truth, cfg: dict, *, head, progres
         d["size_auroc_baseline"] = _nanmean(sizes[base])
         d["n_images"] = int(own.size)
         baseline[src] = d
+    imgs = {key_: {f: np.concatenate([p[f] for p in v]) for f in v[0]}
+            for key_, v in per_img.items()}
+    for src, base in pairs.items():
+        seeds = [imgs[(base, sd)] for sd in range(n_seeds)]
+        baseline[src]["claims"] = claim_intervals(imgs[(src, None)], seeds,
+                                                  seed=int(cfg["seed"]))
     return summaries, per_part, baseline
+
+
+#: per-image scores that carry a claim "the method beats a random grouping of the same sizes"
+CLAIM_FIELDS = ("pointing", "iou", "top_defining")
+
+
+def per_image_scores(sc) -> dict[str, np.ndarray]:
+    """Per-image values of one batch's :class:`RecoveryScores`: ``pointing`` / ``iou`` (mean over
+    the image's present parts of the best concept's hit / IoU) and ``top_defining`` (1 when the
+    concept of highest importance is a *defining* one, 0 when it is another, NaN when the image
+    has no scored concept or its explained class is not the true one)."""
+    pres = np.asarray(sc.present)
+    n = np.maximum(pres.sum(1), 1)
+    out = {
+        "pointing": np.where(pres.any(1), (np.asarray(sc.hit) * pres).sum(1) / n, np.nan),
+        "iou": np.where(pres.any(1), (np.asarray(sc.iou) * pres).sum(1) / n, np.nan),
+    }
+    cat, imp = np.asarray(sc.category), np.asarray(sc.importance, np.float64)
+    scored = cat >= 0
+    top = np.argmax(np.where(scored, imp, -np.inf), axis=1)
+    top_cat = np.take_along_axis(cat, top[:, None], 1)[:, 0]
+    out["top_defining"] = np.where(scored.any(1), (top_cat == 0).astype(np.float64), np.nan)
+    return out
+
+
+def claim_intervals(method: dict, baselines: list[dict], *, seed: int) -> dict:
+    """For each of :data:`CLAIM_FIELDS`: the method's mean with its 95 % bootstrap interval over
+    images, the baseline's (per image, the mean over its seeds) and the paired difference with its
+    interval and verdict (:func:`~jaxconcepts.evaluation._intervals.paired_difference`)."""
+    from jaxconcepts.evaluation._intervals import bootstrap_mean, paired_difference
+
+    out = {}
+    for f in CLAIM_FIELDS:
+        stack = np.stack([b[f] for b in baselines])
+        n_def = np.isfinite(stack).sum(0)
+        base = np.where(n_def > 0, np.nansum(stack, 0) / np.maximum(n_def, 1), np.nan)
+        out[f] = {
+            "method": bootstrap_mean(method[f], seed=seed),
+            "baseline": bootstrap_mean(base, seed=seed),
+            "difference": paired_difference(method[f], base, seed=seed),
+        }
+    return out
 
 
 def _nanmean(x) -> float | None:

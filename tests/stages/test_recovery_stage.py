@@ -89,6 +89,16 @@ def test_recovery_stage_scores_perfect_concepts_and_baseline(tmp_path, monkeypat
     # every concept has two channels (one part each): size cannot separate anything
     assert cg["importance"]["size_auroc"] == 0.5
     assert "paired" in md and "| random_cgap_sub |" in md and "Size confound" in md
+    # claims with intervals: perfect concepts point at every part and the top concept defines
+    claims = base["cgap"]["claims"]
+    assert set(claims) == {"pointing", "iou", "top_defining"}
+    pt = claims["pointing"]
+    assert pt["method"]["mean"] == 1.0 and pt["method"]["lo"] == 1.0
+    assert pt["difference"]["mean"] == pytest.approx(1.0 - pt["baseline"]["mean"])
+    assert pt["difference"]["verdict"] in {"holds", "tie"}
+    assert claims["top_defining"]["method"]["mean"] == 1.0
+    assert "Claims against the random baseline, with 95 % intervals" in md
+    assert "**holds**" in md or "**tie**" in md
     per_part = json.loads((tmp_path / "reports/planted/recovery_per_part.json").read_text())
     assert set(per_part["cgap"]) <= set(PARTS)
 
