@@ -56,18 +56,20 @@ class PlantedTruth(NamedTuple):
         return self.part_map[i][None] == np.arange(len(self.part_names))[:, None, None]
 
 
-def _write_split(root: Path, config: PlantedConfig, split: str, n: int, seed: int, bar):
+def _write_split(root: Path, split: str, images, n: int, size: int, n_parts: int, class_names,
+                 describe, bar):
+    """Save ``n`` images of ``split`` under ``root/<class>/`` as PNG; return the truth arrays and
+    per-image records. ``images`` yields objects with image, part_map, label, present, defining;
+    ``describe(im)`` gives the dataset's own record fields (appended after the common ones)."""
     from PIL import Image
 
-    n_parts = len(PARTS)
-    s = config.image_size
-    part_map = np.empty((n, s, s), np.int8)
-    label = np.empty((n,), np.int32)
+    part_map = np.empty((n, size, size), np.int8)
     present = np.empty((n, n_parts), bool)
     defining = np.empty((n, n_parts), bool)
+    label = np.empty((n,), np.int32)
     records = []
-    for i, im in enumerate(generate_split(config, split, n, seed=seed)):
-        rel = f"{class_folder(im.label, config.class_names)}/{split}_{i:05d}.png"
+    for i, im in enumerate(images):
+        rel = f"{class_folder(im.label, class_names)}/{split}_{i:05d}.png"
         path = root / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         Image.fromarray(im.image).save(path, optimize=False, compress_level=1)
@@ -80,16 +82,53 @@ def _write_split(root: Path, config: PlantedConfig, split: str, n: int, seed: in
                 "parts": [int(p) for p in np.flatnonzero(im.present)],
                 "defining": [int(p) for p in np.flatnonzero(im.defining)],
                 "distractors": [int(p) for p in np.flatnonzero(im.present & ~im.defining)],
-                "geometry": [
-                    {"part": pl.part, "cy": round(pl.cy, 3), "cx": round(pl.cx, 3),
-                     "radius": round(pl.radius, 3), "angle": round(pl.angle, 4)}
-                    for pl in im.placements
-                ],
+                **describe(im),
             }
         )
         bar.update(1)
     arrays = {"part_map": part_map, "label": label, "present": present, "defining": defining}
     return arrays, records
+
+
+def _write_dataset(images_dir: Path, prepare_dir: Path, meta: dict, splits: dict, size: int,
+                   n_parts: int, describe, bar) -> dict:
+    """Write the three splits and the truth (each directory replaced atomically).
+
+    ``splits[split] = (images, n)``; fills ``meta["images"]`` and returns ``meta``.
+    """
+    class_names = meta["classes"]
+    with atomic_dir(prepare_dir) as prep_tmp:
+        truth_arrays = {}
+        for split in ("train", "val"):
+            images, n = splits[split]
+            arrays, records = _write_split(
+                prep_tmp / split, split, images, n, size, n_parts, class_names, describe, bar
+            )
+            truth_arrays[split], meta["images"][split] = arrays, records
+        with atomic_dir(images_dir) as img_tmp:
+            images, n = splits["test"]
+            arrays, records = _write_split(
+                img_tmp, "test", images, n, size, n_parts, class_names, describe, bar
+            )
+            truth_arrays["test"], meta["images"]["test"] = arrays, records
+            truth = prep_tmp / "truth"
+            truth.mkdir()
+            for split, arrays in truth_arrays.items():
+                with atomic_path(truth / f"{split}.npz") as tmp:
+                    with open(tmp, "wb") as f:
+                        np.savez_compressed(f, **arrays)
+            write_json(truth / "truth.json", meta)
+    return meta
+
+
+def _planted_record(im) -> dict:
+    return {
+        "geometry": [
+            {"part": pl.part, "cy": round(pl.cy, 3), "cx": round(pl.cx, 3),
+             "radius": round(pl.radius, 3), "angle": round(pl.angle, 4)}
+            for pl in im.placements
+        ],
+    }
 
 
 def write_planted(
@@ -138,26 +177,11 @@ def write_planted(
         "sizes": sizes,
         "images": {},
     }
+    splits = {s: (generate_split(config, s, n, seed=seed), n) for s, n in sizes.items()}
     total = sum(sizes.values())
     with tqdm(total=total, desc="planted images", unit="img", disable=not progress) as bar:
-        with atomic_dir(prepare_dir) as prep_tmp:
-            truth_arrays = {}
-            for split in ("train", "val"):
-                arrays, records = _write_split(
-                    prep_tmp / split, config, split, sizes[split], seed, bar
-                )
-                truth_arrays[split], meta["images"][split] = arrays, records
-            with atomic_dir(images_dir) as img_tmp:
-                arrays, records = _write_split(img_tmp, config, "test", n_test, seed, bar)
-                truth_arrays["test"], meta["images"]["test"] = arrays, records
-                truth = prep_tmp / "truth"
-                truth.mkdir()
-                for split, arrays in truth_arrays.items():
-                    with atomic_path(truth / f"{split}.npz") as tmp:
-                        with open(tmp, "wb") as f:
-                            np.savez_compressed(f, **arrays)
-                write_json(truth / "truth.json", meta)
-    return meta
+        return _write_dataset(images_dir, prepare_dir, meta, splits, config.image_size,
+                              len(PARTS), _planted_record, bar)
 
 
 def load_truth(truth_dir: str | os.PathLike, split: str = "test") -> PlantedTruth:
