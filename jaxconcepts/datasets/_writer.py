@@ -1,8 +1,9 @@
-"""Write the planted-concept dataset to disk and read its ground truth back.
+"""Write the generated datasets (planted, objects) to disk and read their ground truth back.
 
-Layout (see :mod:`jaxconcepts.datasets._planted`): PNGs in ImageFolder trees — the test split
-under ``images_dir`` (what the pipeline explains), train/val under ``prepare_dir/<split>`` — and the
-ground truth under ``prepare_dir/truth`` (``truth.json`` + one ``<split>.npz`` per split).
+Layout (see :mod:`jaxconcepts.datasets._planted`; the objects dataset has the same): PNGs in
+ImageFolder trees — the test split under ``images_dir`` (what the pipeline explains), train/val
+under ``prepare_dir/<split>`` — and the ground truth under ``prepare_dir/truth`` (``truth.json``
++ one ``<split>.npz`` per split).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .._io import atomic_dir, atomic_path, write_json
+from ._objects import ObjectsConfig, generate_object_split, load_sources
 from ._planted import (
     PARTS,
     PlantedConfig,
@@ -24,7 +26,7 @@ from ._planted import (
     generate_split,
 )
 
-__all__ = ["write_planted", "load_truth", "PlantedTruth", "TRUTH_VERSION"]
+__all__ = ["write_planted", "write_objects", "load_truth", "PlantedTruth", "TRUTH_VERSION"]
 
 TRUTH_VERSION = 1
 
@@ -56,18 +58,20 @@ class PlantedTruth(NamedTuple):
         return self.part_map[i][None] == np.arange(len(self.part_names))[:, None, None]
 
 
-def _write_split(root: Path, config: PlantedConfig, split: str, n: int, seed: int, bar):
+def _write_split(root: Path, split: str, images, n: int, size: int, n_parts: int, class_names,
+                 describe, bar):
+    """Save ``n`` images of ``split`` under ``root/<class>/`` as PNG; return the truth arrays and
+    per-image records. ``images`` yields objects with image, part_map, label, present, defining;
+    ``describe(im)`` gives the dataset's own record fields (appended after the common ones)."""
     from PIL import Image
 
-    n_parts = len(PARTS)
-    s = config.image_size
-    part_map = np.empty((n, s, s), np.int8)
-    label = np.empty((n,), np.int32)
+    part_map = np.empty((n, size, size), np.int8)
     present = np.empty((n, n_parts), bool)
     defining = np.empty((n, n_parts), bool)
+    label = np.empty((n,), np.int32)
     records = []
-    for i, im in enumerate(generate_split(config, split, n, seed=seed)):
-        rel = f"{class_folder(im.label, config.class_names)}/{split}_{i:05d}.png"
+    for i, im in enumerate(images):
+        rel = f"{class_folder(im.label, class_names)}/{split}_{i:05d}.png"
         path = root / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         Image.fromarray(im.image).save(path, optimize=False, compress_level=1)
@@ -80,16 +84,53 @@ def _write_split(root: Path, config: PlantedConfig, split: str, n: int, seed: in
                 "parts": [int(p) for p in np.flatnonzero(im.present)],
                 "defining": [int(p) for p in np.flatnonzero(im.defining)],
                 "distractors": [int(p) for p in np.flatnonzero(im.present & ~im.defining)],
-                "geometry": [
-                    {"part": pl.part, "cy": round(pl.cy, 3), "cx": round(pl.cx, 3),
-                     "radius": round(pl.radius, 3), "angle": round(pl.angle, 4)}
-                    for pl in im.placements
-                ],
+                **describe(im),
             }
         )
         bar.update(1)
     arrays = {"part_map": part_map, "label": label, "present": present, "defining": defining}
     return arrays, records
+
+
+def _write_dataset(images_dir: Path, prepare_dir: Path, meta: dict, splits: dict, size: int,
+                   n_parts: int, describe, bar) -> dict:
+    """Write the three splits and the truth (each directory replaced atomically).
+
+    ``splits[split] = (images, n)``; fills ``meta["images"]`` and returns ``meta``.
+    """
+    class_names = meta["classes"]
+    with atomic_dir(prepare_dir) as prep_tmp:
+        truth_arrays = {}
+        for split in ("train", "val"):
+            images, n = splits[split]
+            arrays, records = _write_split(
+                prep_tmp / split, split, images, n, size, n_parts, class_names, describe, bar
+            )
+            truth_arrays[split], meta["images"][split] = arrays, records
+        with atomic_dir(images_dir) as img_tmp:
+            images, n = splits["test"]
+            arrays, records = _write_split(
+                img_tmp, "test", images, n, size, n_parts, class_names, describe, bar
+            )
+            truth_arrays["test"], meta["images"]["test"] = arrays, records
+            truth = prep_tmp / "truth"
+            truth.mkdir()
+            for split, arrays in truth_arrays.items():
+                with atomic_path(truth / f"{split}.npz") as tmp:
+                    with open(tmp, "wb") as f:
+                        np.savez_compressed(f, **arrays)
+            write_json(truth / "truth.json", meta)
+    return meta
+
+
+def _planted_record(im) -> dict:
+    return {
+        "geometry": [
+            {"part": pl.part, "cy": round(pl.cy, 3), "cx": round(pl.cx, 3),
+             "radius": round(pl.radius, 3), "angle": round(pl.angle, 4)}
+            for pl in im.placements
+        ],
+    }
 
 
 def write_planted(
@@ -138,26 +179,85 @@ def write_planted(
         "sizes": sizes,
         "images": {},
     }
+    splits = {s: (generate_split(config, s, n, seed=seed), n) for s, n in sizes.items()}
     total = sum(sizes.values())
     with tqdm(total=total, desc="planted images", unit="img", disable=not progress) as bar:
-        with atomic_dir(prepare_dir) as prep_tmp:
-            truth_arrays = {}
-            for split in ("train", "val"):
-                arrays, records = _write_split(
-                    prep_tmp / split, config, split, sizes[split], seed, bar
-                )
-                truth_arrays[split], meta["images"][split] = arrays, records
-            with atomic_dir(images_dir) as img_tmp:
-                arrays, records = _write_split(img_tmp, config, "test", n_test, seed, bar)
-                truth_arrays["test"], meta["images"]["test"] = arrays, records
-                truth = prep_tmp / "truth"
-                truth.mkdir()
-                for split, arrays in truth_arrays.items():
-                    with atomic_path(truth / f"{split}.npz") as tmp:
-                        with open(tmp, "wb") as f:
-                            np.savez_compressed(f, **arrays)
-                write_json(truth / "truth.json", meta)
-    return meta
+        return _write_dataset(images_dir, prepare_dir, meta, splits, config.image_size,
+                              len(PARTS), _planted_record, bar)
+
+
+def _objects_record(im) -> dict:
+    return {
+        "box": list(im.box),
+        "source": im.source,
+        "flip": im.flip,
+        "scale": round(im.scale, 4),
+        "paste": list(im.paste),
+        "jitter": {"gain": round(im.gain, 4), "bias": round(im.bias, 4)},
+        "background": im.background,
+    }
+
+
+def write_objects(
+    images_dir: str | os.PathLike,
+    prepare_dir: str | os.PathLike,
+    config: ObjectsConfig,
+    *,
+    seed: int,
+    progress: bool = True,
+) -> dict:
+    """Generate the objects dataset's three splits and write them (directories replaced atomically).
+
+    ``config.n_train``/``n_val``/``n_test`` images per class; the test split goes to
+    ``images_dir/<class>/test_*.png``, train/val to ``prepare_dir/{train,val}/<class>/*.png``,
+    the ground truth to ``prepare_dir/truth/`` (``truth.json`` + ``<split>.npz``, read by
+    :func:`load_truth`). The parts are the objects (P = K): ``recipes[c] = [c]``.
+
+    Returns the ``truth.json`` dict: planted's fields plus ``objects`` (per class: wnids,
+    source photo, polygons' box in it, description), ``backgrounds`` and ``left_out`` (classes
+    whose photo is not installed).
+
+    Raises:
+      ValueError: see :class:`ObjectsConfig` and :func:`load_sources` (a polygon outside its
+        photo; fewer than 2 classes installed).
+    """
+    from tqdm.auto import tqdm
+
+    sources = load_sources(config)
+    names = sources.class_names
+    k = len(names)
+    sizes = {s: config.n_per_class(s) * k for s in ("train", "val", "test")}
+    images_dir, prepare_dir = Path(images_dir), Path(prepare_dir)
+    meta = {
+        "version": TRUTH_VERSION,
+        "dataset": "objects",
+        "seed": int(seed),
+        "config": {k_: list(v) if isinstance(v, tuple) else v
+                   for k_, v in asdict(config).items()},
+        "parts": list(names),
+        "classes": list(names),
+        "class_folders": [class_folder(c, names) for c in range(k)],
+        "recipes": [[c] for c in range(k)],
+        "allowed_distractors": [[] for _ in range(k)],
+        "objects": [
+            {"class": c.spec.name, "wnids": list(c.spec.wnids), "source": c.spec.source,
+             "box": list(c.box), "description": c.spec.description}
+            for c in sources.cutouts
+        ],
+        "backgrounds": [{"name": b.name, "source": b.source,
+                         "box": list(b.box) if b.box is not None else None}
+                        for b, _ in sources.backgrounds],
+        "left_out": list(sources.left_out),
+        "roots": {"train": "prepare/train", "val": "prepare/val", "test": "images"},
+        "sizes": sizes,
+        "images": {},
+    }
+    splits = {s: (generate_object_split(config, s, seed=seed, sources=sources), n)
+              for s, n in sizes.items()}
+    with tqdm(total=sum(sizes.values()), desc="objects images", unit="img",
+              disable=not progress) as bar:
+        return _write_dataset(images_dir, prepare_dir, meta, splits, config.image_size, k,
+                              _objects_record, bar)
 
 
 def load_truth(truth_dir: str | os.PathLike, split: str = "test") -> PlantedTruth:
