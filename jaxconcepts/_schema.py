@@ -22,7 +22,7 @@ def _positive(where: str, **values: Any) -> None:
 
 @section("prepare")
 class Prepare:
-    source: Literal["packages", "folder", "planted"]
+    source: Literal["packages", "folder", "planted", "objects"]
     folder: str | None
     classes: list[str] | None
 
@@ -49,6 +49,20 @@ class Planted:
             raise ValueError(f"planted.radius={self.radius!r} should be [min, max]")
         _positive("planted", image_size=self.image_size, n_classes=self.n_classes,
                   n_test=self.n_test)
+
+
+@section("objects")
+class Objects:
+    seed: int
+    image_size: int
+    classes: list[str] | None
+    scale: list[float]
+    n_test: int
+
+    def check(self):
+        if len(self.scale) != 2 or not 0 < self.scale[0] <= self.scale[1] <= 1:
+            raise ValueError(f"objects.scale={self.scale!r} should be [min, max] in (0, 1]")
+        _positive("objects", image_size=self.image_size, n_test=self.n_test)
 
 
 @section("train")

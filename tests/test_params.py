@@ -67,8 +67,8 @@ def test_dataset_overrides_merge_and_are_checked():
     params["datasets"]["planted"]["figure"] = {"dpi": 3}
     with pytest.raises(ValueError, match=r"datasets.planted: unknown keys \['figure'\]"):
         dataset_params(params, "planted")
-    with pytest.raises(ValueError, match=r"dataset='nope'.*valid choices: \['photos', 'planted', "
-                                          r"'planted_layer3'\]"):
+    with pytest.raises(ValueError, match=r"dataset='nope'.*valid choices: \['objects', 'photos', "
+                                          r"'planted', 'planted_layer3'\]"):
         dataset_params(repo_params(), "nope")
 
 

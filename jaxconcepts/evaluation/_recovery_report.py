@@ -120,7 +120,8 @@ def markdown_table(summaries: dict, cfg: dict, dataset: str, baseline: dict | No
     """The recovery table (one row per source) with a legend of the scores and thresholds, and
     the paired baseline comparison (:func:`baseline_table`) when ``baseline`` is given."""
     lines = [
-        f"## Concept recovery on the planted test split ({dataset})",
+        f"## Concept recovery against the ground truth ({dataset}: planted parts or pasted "
+        "objects' masks)",
         "",
         "| source | pointing | IoU | AUROC | parts found | importance AUROC (defining vs other) "
         "| size-only AUROC | Spearman (importance, defining mass) "

@@ -7,6 +7,11 @@
   copied byte for byte. Only files present on disk are used; nothing is downloaded.
 - ``folder``: copy a user's folder (``prepare.folder``, flat or ``<class>/<image>``); with
   ``prepare.classes`` only those class sub-folders (e.g. the paper's 11 ImageNet synsets).
+- ``objects``: the real-photo benchmark (:mod:`jaxconcepts.datasets._objects`, params section
+  ``objects``): objects cut out of shipped photos by hand-drawn polygons, pasted at random
+  position, scale and flip onto shipped textures and photo backgrounds; images in
+  ``data/<ds>/images/<class>/`` and each object's mask and box in ``data/<ds>/prepare/truth/``
+  (planted's layout, one "part" per object class).
 - ``planted``: the generated planted-concept dataset (:mod:`jaxconcepts.datasets`, params section
   ``planted``): the test split in ``data/<ds>/images/<class>/``, the train and val splits in
   ``data/<ds>/prepare/{train,val}/`` (the ``train`` stage's input), and the ground truth in
@@ -86,6 +91,9 @@ def main(argv: list[str] | None = None) -> None:
     if p.source == "planted":
         _planted(args)
         return
+    if p.source == "objects":
+        _objects(args)
+        return
     if p.source == "packages":
         names = copy_photos(packaged_photos(), out)
     else:  # folder (the schema allows no other source)
@@ -126,6 +134,21 @@ def _planted(args) -> None:
         f"{config.n_classes} classes, {len(meta['parts'])} parts in "
         f"{time.perf_counter() - t0:.1f} s → {dataset_dir(args.dataset)}"
     )
+
+
+def _objects(args) -> None:
+    from jaxconcepts.datasets import ObjectsConfig, write_objects
+
+    p = stage_config(args, "objects")
+    config = ObjectsConfig(image_size=p.image_size,
+                           classes=tuple(p.classes) if p.classes else None,
+                           scale=tuple(p.scale), n_test=p.n_test)
+    t0 = time.perf_counter()
+    meta = write_objects(dataset_dir(args.dataset, "images"), dataset_dir(args.dataset, "prepare"),
+                         config, seed=p.seed)
+    print(f"objects: {sum(meta['sizes'].values())} images, {len(meta['classes'])} classes "
+          f"({', '.join(meta['classes'])}) in {time.perf_counter() - t0:.1f} s "
+          f"→ {dataset_dir(args.dataset)}")
 
 
 def _portable(path: str) -> str:

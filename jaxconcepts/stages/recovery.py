@@ -50,8 +50,8 @@ def main(argv: list[str] | None = None) -> None:
     truth_dir = dataset_dir(args.dataset, "prepare") / "truth"
     if not (truth_dir / "truth.json").is_file():
         raise FileNotFoundError(
-            f"{truth_dir}/truth.json not found: recovery needs a planted dataset "
-            f"(datasets.{args.dataset}.prepare.source: planted)"
+            f"{truth_dir}/truth.json not found: recovery needs a dataset with ground truth "
+            f"(datasets.{args.dataset}.prepare.source: planted or objects)"
         )
     truth = load_truth(truth_dir, "test")
     store = ActivationStore(dataset_dir(args.dataset, "activations"))

@@ -192,3 +192,26 @@ def test_missing_package_names_it(monkeypatch):
     assert "'bokeh' (package 'sklearn' is not installed)" in text
     assert "pagoda" not in src.class_names and "dahlia" not in src.class_names
     assert len(src.class_names) == len(OBJECT_CLASSES) - 2
+
+
+def test_prepare_stage_writes_the_objects_dataset(tmp_path, monkeypatch):
+    from jaxconcepts.datasets import load_truth
+    from jaxconcepts.stages import prepare
+    from tests._params import write_params
+
+    monkeypatch.chdir(tmp_path)
+    small = {"seed": 0, "image_size": 64, "classes": ["cat", "espresso"], "scale": [0.4, 0.6],
+             "n_test": 2}
+    write_params(tmp_path / "params.yaml", datasets={"obj": {"prepare": {"source": "objects"}}},
+                 objects=small)
+    prepare.main(["--dataset", "obj"])
+    files = sorted(p.relative_to(tmp_path / "data/obj/images").as_posix()
+                   for p in (tmp_path / "data/obj/images").rglob("*.png"))
+    assert [f.split("/")[0] for f in files] == ["00_cat"] * 2 + ["01_espresso"] * 2
+    truth = load_truth(tmp_path / "data/obj/prepare/truth", "test")
+    assert sorted(truth.files) == files and truth.class_names == ["cat", "espresso"]
+    assert (truth.part_map >= 0).any(axis=(1, 2)).all()  # every image shows its object
+    write_params(tmp_path / "params.yaml", datasets={"obj": {"prepare": {"source": "objects"}}},
+                 objects={**small, "scale": [0.6, 0.4]})
+    with pytest.raises(ValueError, match=r"objects.scale=\[0.6, 0.4\]"):
+        prepare.main(["--dataset", "obj"])
