@@ -76,6 +76,9 @@ def main(argv: list[str] | None = None) -> None:
     write_json(REPORTS / args.dataset / "recovery.json", out)
     write_json(REPORTS / args.dataset / "recovery_per_part.json", per_part)
     md = markdown_table(summaries, cfg, args.dataset, baseline)
+    if "objects" in truth.meta:  # the real-photo benchmark: does the backbone know the objects?
+        out["recognition"], rec_md = _recognition(store, truth, args.dataset, int(cfg["seed"]))
+        md = rec_md + "\n" + md
     write_text(REPORTS / args.dataset / "recovery.md", md)
     for name, s in summaries.items():
         print(f"recovery {name}: pointing={_f(s['pointing'])} iou={_f(s['iou'])} "
@@ -84,6 +87,29 @@ def main(argv: list[str] | None = None) -> None:
     for src, d in baseline.items():
         print(f"recovery {src} vs {d['baseline']} ({d['n_seeds']} seeds): paired diff "
               f"{_f(d['paired_diff'], '{:+.3f}')} ± {_f(d['paired_diff_std'])}")
+
+
+def _recognition(store, truth, dataset: str, seed: int):
+    """Per object class, how often the backbone answers one of its synsets (recovery.json's
+    ``recognition``) and the Markdown table."""
+    import numpy as np
+
+    from jaxconcepts.evaluation._recovery_suite import match_rows
+    from jaxconcepts.evaluation._recognition import recognition, recognition_markdown
+    from jaxconcepts.features._labels import imagenet_lemmas, imagenet_synsets
+
+    logits = store.read("logits")
+    rows = match_rows(store.images, truth.files)
+    labels = np.asarray(truth.label)[rows]
+    objects = {o["class"]: o for o in truth.meta["objects"]}
+    wnids = [objects[c]["wnids"] for c in truth.class_names]
+    synsets = imagenet_synsets() if logits.shape[1] == 1000 else []
+    if not synsets:
+        raise ValueError(f"the objects benchmark needs an ImageNet-1k head (1000 outputs), the "
+                         f"store's has {logits.shape[1]}")
+    lemmas = [ls[0] for ls in imagenet_lemmas()]
+    rec = recognition(logits, labels, truth.class_names, wnids, synsets, lemmas, seed=seed)
+    return rec, recognition_markdown(rec, dataset=dataset, model=store.manifest["model"])
 
 
 if __name__ == "__main__":
