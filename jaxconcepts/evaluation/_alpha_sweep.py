@@ -4,8 +4,9 @@ For each α, fit C2MF (Eq. 11) on the train rows and record
 
 - sparsity: ``frac_open`` (share of gates σ(λ_y)_j >= ``gate_threshold``), ``concepts_per_class``
   (mean number of open gates per class), ``mean_gate``;
-- reconstruction: accuracy of h on the reconstructed test images (their own prediction and the
-  label, :func:`jaxconcepts.evaluation.reconstruction_accuracy`), test MSE and relative test MSE
+- reconstruction: accuracy of h on the reconstructed test images, mean over the C2MF classes
+  (against their own prediction and, when it is a head output, the label:
+  :func:`jaxconcepts.evaluation.reconstruction_accuracy`), test MSE and relative test MSE
   (MSE / mean squared activation), and the same with the *closed* gates (< threshold) set to 0,
   which is what a sparse recipe claims: the open concepts suffice;
 - the final objective and the number of solver steps.
@@ -40,7 +41,6 @@ def alpha_sweep(
     k: int,
     key: jax.Array,
     n_classes: int,
-    n_head: int,
     gate_threshold: float,
     label_test=None,
     pred_test=None,
@@ -52,13 +52,14 @@ def alpha_sweep(
     Args:
         A_train: ``(n, c)`` train rows; y_train: ``(n,)`` their fitted class in ``[0, n_classes)``.
         A_test_img: ``(B, p, c)`` test images as row blocks; y_test_img: ``(B,)`` their class.
-        h: the head on one image's rows, ``(p, c) -> (n_head,)`` logits.
+        h: the head on one image's rows, ``(p, c) -> (K,)`` logits.
         alphas: the α values (each >= 0), in the units ``fit`` expects.
         k: dictionary size; key: PRNG key (the same for every α, so fits differ only by α).
-        n_classes: fitted classes Y; n_head: the head's outputs.
+        n_classes: fitted classes Y (the accuracies are means over them).
         gate_threshold: a gate is *open* when σ(λ) >= this.
-        label_test, pred_test: ``(B,)`` ground truth / the model's prediction in the head's class
-            space (defaults: ``y_test_img``, i.e. the classes fitted are the head's classes).
+        label_test, pred_test: ``(B,)`` ground truth / the model's prediction as head outputs
+            (label -1: unknown, or a folder class that is not a head output; defaults:
+            ``y_test_img``, i.e. the classes fitted are the head's classes).
         fit: the solver (default :func:`jaxconcepts.concepts.fit_c2mf`).
         fit_kwargs: extra keyword arguments for ``fit`` (max_steps, tol, solver, ...).
 
@@ -108,7 +109,7 @@ def alpha_sweep(
             row[f"mse{name}"] = mse
             row[f"rel_mse{name}"] = mse / power if power > 0 else float("nan")
             shim = _Fixed(A_hat)
-            r = reconstruction_accuracy(shim, A_img, y_img, label, pred, h, n_classes=n_head,
+            r = reconstruction_accuracy(shim, A_img, y_img, label, pred, h, n_classes=n_classes,
                                         U=np.zeros((B * p, 1), np.float32))
             row[f"acc_pred{name}"] = r["acc_pred_mean"]
             row[f"acc_label{name}"] = r["acc_label_mean"]
@@ -152,6 +153,11 @@ def alpha_sweep_table(rows: Sequence[Mapping], *, title: str = "") -> str:
     return "\n".join(lines) + "\n"
 
 
+def _head_labels(data):
+    """The images' labels as head outputs (-1 where unknown or a folder class is not one)."""
+    return data.label if data.head_label is None else data.head_label
+
+
 def sweep_fitted_split(fits, head, *, alphas: Sequence[float], k: int,
                        gate_threshold: float) -> list[dict]:
     """:func:`alpha_sweep` on the split and with the solver settings of the ``c2mf`` stage's fits.
@@ -178,8 +184,8 @@ def sweep_fitted_split(fits, head, *, alphas: Sequence[float], k: int,
     kwargs = {n: v for n, v in fits.fit_kwargs.items() if n != "alpha"}
     rows = alpha_sweep(A_tr, y_tr, view.rows(te), view.y_img_test,
                        lambda r: r.mean(0) @ Wh.T + bh, alphas=alphas, k=kk, key=fits.key,
-                       n_classes=view.n_classes, n_head=int(Wh.shape[0]),
-                       gate_threshold=gate_threshold, label_test=view.data.label[te],
+                       n_classes=view.n_classes, gate_threshold=gate_threshold,
+                       label_test=_head_labels(view.data)[te],
                        pred_test=view.data.pred[te], fit=partial(fit_method, "c2mf"),
                        fit_kwargs=kwargs)
     # JSON-ready: undefined values (e.g. label accuracy without labels) become None

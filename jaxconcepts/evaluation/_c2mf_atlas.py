@@ -7,7 +7,8 @@ classes, :func:`atlas_data` computes
 - a class × concept **usage** matrix ``(Y, G)``: C2MF's gates σ(λ_y); for the per-class
   dictionaries (CRAFT, PCA) the mean |code| of the class's rows, divided by the class's largest,
   so that the same threshold reads "a concept this class leans on";
-- the concepts' names in the classifier's label space (:func:`~._naming.name_concepts`);
+- the concepts' names in the classifier's label space (:func:`~._naming.name_concepts`): the
+  head's outputs, even when the classes of the usage matrix are folder classes that are not;
 - which concepts an atlas should draw (``max_concepts``): C2MF's most shared first (number of
   classes whose gate is open, then mean gate), the baselines' most used first.
 
@@ -71,7 +72,9 @@ def atlas_data(model, method: str, view: RowsView, head, *, label_names: Sequenc
         method: ``"c2mf"``, ``"craft"`` or ``"pca"``.
         view: the rows of the split the model was fitted on (all kept images are coded).
         head: the store's GAP + linear head (names are its classes).
-        label_names: the head's K output names; class_names: the Y fitted classes' names.
+        label_names: the head's K output names (the naming's words); class_names: the Y fitted
+            (C2MF) classes' names (usage rows, recipes, the baselines' concept labels). The two
+            differ when C2MF's classes are folders under, say, a 1000-way ImageNet head.
         grid: ``(h, w)`` of the activation maps (rows are positions in row-major order).
         gate_threshold: usage at or above it counts as "uses the concept".
         max_concepts: concepts in ``order``; top, per_image, n_words: the naming's settings.
@@ -152,16 +155,21 @@ def fitted_atlases(fits, store, class_names: Sequence[str], load_image, *, metho
 
     Args:
         fits: :class:`~jaxconcepts.evaluation._c2mf_run.C2MFFits`; store: the activation store
-            (head, manifest class names, grid); class_names: the Y fitted classes' names;
+            (head, manifest class names, grid); class_names: the Y fitted (C2MF) classes'
+            names, which need not be the head's outputs (the words come from
+            :func:`~jaxconcepts.features._labels.head_label_space`);
             load_image: store row position -> the image as the model saw it (CLIP only).
 
     Returns:
         ``(atlases, clip_names)``: a list of :class:`AtlasData` and ``{method: {concept: words}}``
         (empty without CLIP).
     """
-    from jaxconcepts.features._labels import label_space
+    from jaxconcepts.features._labels import head_label_space
 
-    words = label_space(int(store.head.weight.shape[0]), store.manifest.get("class_names")).names
+    # names are the head's outputs; the store's class names only when they name those (folder
+    # classes under a pretrained head are C2MF's classes, ``class_names``, not the head's words)
+    words = head_label_space(int(store.head.weight.shape[0]),
+                             store.manifest.get("class_names")).names
     grid = tuple(int(x) for x in store.shape[1:])
     atlases = []
     for m in methods:

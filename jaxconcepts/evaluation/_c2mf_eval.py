@@ -8,7 +8,8 @@ block of rows the methods factorise. ``h`` is the classifier head on one image's
   concepts ranked by Grad-CAM or Integrated Gradients on the codes
   (:func:`jaxconcepts.importance.code_importance`);
 - :func:`concept_similarity` — mean ± std of pairwise |Pearson| and |cosine| between concepts;
-- :func:`reconstruction_accuracy` — accuracy of ``h`` on ``U_test W`` per class (label / own pred.);
+- :func:`reconstruction_accuracy` — accuracy of ``h`` on ``U_test W`` per fitted class, against
+  the label and the model's own prediction (both head outputs);
 - :func:`consistency` — train MSE, test MSE and their difference.
 
 Everything is written for one image and vmapped over a batch of images. The ``model_*`` functions
@@ -91,7 +92,8 @@ def insertion_deletion(U, cls, target, recon: Recon, h: Head, *, method: str,
 
     Args:
         U: ``(B, p, k)`` codes of each image's rows; cls: ``(B,)`` class used to reconstruct
-            (gate / per-class dictionary); target: ``(B,)`` explained class.
+            (gate / per-class dictionary; a C2MF class); target: ``(B,)`` explained class, a
+            head output (it need not equal ``cls``: folder classes are not head outputs).
     """
     U, cls, target = jnp.asarray(U), jnp.asarray(cls), jnp.asarray(target)
     if U.ndim != 3:
@@ -176,15 +178,25 @@ def reconstructed_predictions(model, head, U, y_images, p: int, c: int) -> np.nd
     return np.asarray(_recon_argmax(model, head, jnp.asarray(U), y_rows, (B, p, c)))
 
 
-def per_class_accuracy(rec_pred, ref, n_classes: int) -> tuple[np.ndarray, float, float]:
+def per_class_accuracy(rec_pred, ref, n_classes: int, *,
+                       groups=None) -> tuple[np.ndarray, float, float]:
     """Per-class accuracy of ``rec_pred == ref`` (NaN for classes without images), and its
-    mean ± std over the classes that have images (NaN when none)."""
+    mean ± std over the classes that have images (NaN when none).
+
+    Args:
+        rec_pred: ``(n,)`` the head's output on each reconstruction; ref: ``(n,)`` the reference
+            head output (-1 = unknown: left out).
+        n_classes: the number of classes (of ``groups``, or of the head without them).
+        groups: ``(n,)`` the class each image counts for, in ``[0, n_classes)`` (C2MF's fitted
+            class, which need not be a head output); default ``ref`` (classes are head outputs).
+    """
     rec_pred, ref = np.asarray(rec_pred), np.asarray(ref)
+    groups = ref if groups is None else np.asarray(groups)
     acc = np.full(n_classes, np.nan)
     for cl in range(n_classes):
-        sel = ref == cl
+        sel = (groups == cl) & (ref >= 0)
         if sel.any():
-            acc[cl] = float((rec_pred[sel] == cl).mean())
+            acc[cl] = float((rec_pred[sel] == ref[sel]).mean())
     have = ~np.isnan(acc)
     if not have.any():
         return acc, float("nan"), float("nan")
@@ -195,16 +207,21 @@ def reconstruction_accuracy(model, A_images, y, label, pred, h: Head, *, n_class
                             U=None) -> dict:
     """Per-class accuracy of ``h`` on reconstructed activations ``U_test W`` (§3.3, Table 2).
 
+    The classes are C2MF's fitted classes ``y`` ("for each category"); the references are head
+    outputs: the model's own prediction and, when it is one, the label.
+
     Args:
         model: a ``ConceptDecomposition``.
-        A_images: ``(B, p, c)`` each image's rows; y: ``(B,)`` class used for the codes
-            (gate / dictionary);
-        label: ``(B,)`` ground truth (-1 = unknown); pred: ``(B,)`` the model's own prediction.
+        A_images: ``(B, p, c)`` each image's rows; y: ``(B,)`` fitted class in ``[0, n_classes)``
+            used for the codes (gate / dictionary) and for the per-class grouping;
+        label: ``(B,)`` ground truth as a head output (-1 = unknown, or the label is a folder
+            class that is not a head output); pred: ``(B,)`` the model's own prediction.
+        n_classes: Y, the number of fitted classes.
         U: ``(B·p, k)`` codes of the rows when already computed (default: ``model.transform``).
 
     Returns:
-        per-class arrays ``acc_label``, ``acc_pred`` (NaN for classes without images) and their
-        mean ± std over classes that have images.
+        per-class arrays ``acc_label``, ``acc_pred`` ``(Y,)`` (NaN for classes without images)
+        and their mean ± std over classes that have images.
     """
     A_images = jnp.asarray(A_images)
     B, p, c = A_images.shape
@@ -215,7 +232,7 @@ def reconstruction_accuracy(model, A_images, y, label, pred, h: Head, *, n_class
     rec_pred = np.asarray(jnp.argmax(jax.vmap(h)(A_hat), axis=-1))
     out = {}
     for name, ref in (("label", label), ("pred", pred)):
-        acc, mean, std = per_class_accuracy(rec_pred, ref, n_classes)
+        acc, mean, std = per_class_accuracy(rec_pred, ref, n_classes, groups=y)
         out[f"acc_{name}"], out[f"acc_{name}_mean"], out[f"acc_{name}_std"] = acc, mean, std
     return out
 

@@ -132,8 +132,10 @@ def markdown_report(metrics: Mapping) -> str:
     # Table 2 — reconstruction accuracy
     lines += ["### Table 2 — per-class reconstruction accuracy (%) on test images, mean ± std "
               "over classes", "",
+              "Per C2MF class (the classes fitted; with `labels: label`, the folders): "
               "h(U_test W) against the model's own prediction (pred) and against the label "
-              "(label; – when the images have no labels).", "",
+              "(label; – when the images have no labels or their folder classes are not the "
+              "head's outputs).", "",
               "| #concepts | " + " | ".join(f"{METHOD_NAMES.get(m, m)} (pred) | "
                                           f"{METHOD_NAMES.get(m, m)} (label)" for m in methods)
               + " |",

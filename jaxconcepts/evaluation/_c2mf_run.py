@@ -23,9 +23,11 @@ from jaxconcepts.evaluation._c2mf_suite import (
 )
 from jaxconcepts.evaluation._rows import (
     RowsView,
+    check_label_classes,
     k_caps,
     load_image_rows,
     split_by_image,
+    store_head_outputs,
 )
 from jaxconcepts.importance._gradients import HostGradHead
 
@@ -105,7 +107,7 @@ def _model_record(m, model, used, arrays, histories, view, head, craft_rows, key
                                    "rows with the logit of a GAP + linear head; this h is the "
                                    "non-linear rest of the network")
             return extra
-        sob = class_logit_importance(model, *craft_rows, head, view.split.classes,
+        sob = class_logit_importance(model, *craft_rows, head, view.head_outputs(),
                                      key=jax.random.fold_in(key, 7919 + used),
                                      n_designs=int(cfg["sobol_designs"]))
         arrays[f"craft_k{used}_sobol"] = sob
@@ -130,10 +132,32 @@ def store_head(store, *, batch_size: int = 256):
     return HostGradHead(fn, grad, int(store.manifest["head"]["num_classes"]), int(batch_size))
 
 
+def _class_namer(store, space: str):
+    """C2MF class id -> name: the manifest's ``class_names`` for folder classes; for classes that
+    are head outputs, the head's names when it has some (the store's, ImageNet's), else the id."""
+    from jaxconcepts.features._labels import head_label_space
+
+    names = store.manifest.get("class_names")
+    if space == "head":
+        K = store_head_outputs(store)
+        ls = None if K is None else head_label_space(K, names)
+        names = None if ls is None or ls.source == "index" else ls.names
+    return lambda c: str(names[c]) if names and 0 <= c < len(names) else str(c)
+
+
 def run_c2mf(store, cfg: Mapping, *, dataset: str, crops_path=None, truth=None,
              progress: bool = True, head=None):
     """Fit and evaluate every method and k; returns ``(metrics, arrays, loss_histories, fits)``
     (``fits``: :class:`C2MFFits`, None when no class had enough images).
+
+    C2MF's classes (``cfg["labels"]``; :func:`~jaxconcepts.evaluation._rows.load_image_rows`) and
+    the head's outputs are kept apart: with ``labels: label`` on a folder whose classes are not the
+    head's outputs (4 folders under a 1000-way ImageNet head) the gates, the split, every
+    per-class table and ``metrics["classes"]`` are per folder class (named by the manifest's
+    ``class_names``), while Grad-CAM, IG, insertion/deletion and the reconstructed predictions
+    read the head's own outputs (each class's ``head_output`` in ``metrics["classes"]`` is the
+    one CRAFT's Sobol indices score). Every check on params × store (labels, class sizes, k)
+    runs before the head is built or anything is fitted.
 
     Args:
         store: the activation store. With a GAP + linear head (``store.head``) every metric runs
@@ -145,26 +169,39 @@ def run_c2mf(store, cfg: Mapping, *, dataset: str, crops_path=None, truth=None,
         head: the h to evaluate with (default: :func:`store_head`).
 
     Raises:
-        ValueError: bad params, no k feasible for any method, or (``cap_k: false``) a k larger
-            than the data support.
+        ValueError: bad params; ``labels`` that the store cannot give (see ``load_image_rows``);
+            with ``labels: label``, a folder class with fewer than ``min_images`` images; no k
+            feasible for any method, or (``cap_k: false``) a k larger than the data support.
+            Each names the param to change.
         FloatingPointError: the C2MF objective became non-finite (the message names the step).
     """
     from tqdm.auto import tqdm
 
     ks, methods = _check(cfg)
-    head = store_head(store) if head is None else head
     seed = int(cfg["seed"])
-    data = load_image_rows(store, labels=cfg["labels"])
+    data = load_image_rows(store, labels=cfg["labels"])  # checks labels x store
     split = split_by_image(data.cls, test_fraction=float(cfg["test_fraction"]),
                            min_images=int(cfg["min_images"]), seed=seed)
     C = store.shape[0]
-    names = store.manifest.get("class_names")
-    cname = (lambda c: names[c] if names and 0 <= c < len(names) else str(c))  # noqa: E731
+    cname = _class_namer(store, data.space)
+    if cfg["labels"] == "label":
+        check_label_classes(data, split, min_images=int(cfg["min_images"]),
+                            names=store.manifest.get("class_names"))
+    own_rows = None  # CRAFT's own rows (its crops), streamed from the crop store
+    if split.classes.size:
+        view = RowsView(store, data, split)
+        rows_per_class = view.rows_per_class()
+        if "craft" in methods and cfg["craft_source"] == "crops":
+            own_rows = view.stream("train", int(cfg["images_per_batch"]), crops=crops_path)
+        caps = k_caps(rows_per_class, C, None if own_rows is None else own_rows.class_rows)
+        plan = _plan(ks, methods, caps, rows_per_class, C, cfg["cap_k"])  # k errors: before work
+    head = store_head(store) if head is None else head
     n_imgs = {int(c): int(np.sum(data.cls == c)) for c in np.unique(data.cls)}
     metrics: dict[str, Any] = {
         "dataset": dataset, "settings": {k: cfg[k] for k in _SETTINGS},
         "n_images": len(data.cls), "n_train_images": int(split.train.size),
         "n_test_images": int(split.test.size),
+        "class_space": data.space,
         "craft_rows": "per-class NMF on full-image rows clipped at 0 (no random crops)",
         "classes": [{"class": int(c), "name": cname(int(c)), "n_images": n_imgs[int(c)],
                      "n_train": int(np.sum(data.cls[split.train] == c)),
@@ -182,12 +219,10 @@ def run_c2mf(store, cfg: Mapping, *, dataset: str, crops_path=None, truth=None,
                            f"{cfg['min_images']} images, so nothing was fitted or evaluated")
         return metrics, arrays, histories, None
 
-    view = RowsView(store, data, split)
+    for entry, out in zip(metrics["classes"], view.head_outputs()):
+        entry["head_output"] = int(out)
     Y = view.n_classes
-    rows_per_class = view.rows_per_class()
-    own_rows = None  # CRAFT's own rows (its crops), streamed from the crop store
-    if "craft" in methods and cfg["craft_source"] == "crops":
-        own_rows = view.stream("train", int(cfg["images_per_batch"]), crops=crops_path)
+    if own_rows is not None:
         A_s, y_s = own_rows.sample(int(cfg["init_rows"]), seed=seed)  # for Sobol
         craft_rows = (np.maximum(A_s, 0.0), y_s)
         metrics["craft_rows"] = (f"per-class NMF on the spatially averaged activations of "
@@ -197,9 +232,7 @@ def run_c2mf(store, cfg: Mapping, *, dataset: str, crops_path=None, truth=None,
         A_s, y_s = view.stream("train", int(cfg["images_per_batch"])).sample(
             int(cfg["init_rows"]), seed=seed)
         craft_rows = (np.maximum(A_s, 0.0), y_s)
-    caps = k_caps(rows_per_class, C, None if own_rows is None else own_rows.class_rows)
     metrics["k_caps"] = {m: caps[m] for m in methods}
-    plan = _plan(ks, methods, caps, rows_per_class, C, cfg["cap_k"])
 
     fit_kw = {k: cfg[k] for k in FIT_KEYS}
     stream_kw = {k: cfg[k] for k in STREAM_KEYS}

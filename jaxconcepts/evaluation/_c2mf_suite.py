@@ -23,7 +23,6 @@ from jaxconcepts._checks import check_choice
 from jaxconcepts.evaluation._c2mf_eval import ClassMSE, concept_similarity, per_class_accuracy
 from jaxconcepts.evaluation._c2mf_host import (
     head_insertion_deletion,
-    head_num_classes,
     head_predictions,
     ranking_agreement,
 )
@@ -139,14 +138,17 @@ def _none_if_nan(x):
     return None if x is None or not np.isfinite(x) else float(x)
 
 
-def _accuracy_summary(rec_pred, label, pred, n_head) -> dict:
+def _accuracy_summary(rec_pred, label, pred, y, classes) -> dict:
+    """Table 2 per C2MF class: ``y`` ``(n,)`` fitted class of each test image, ``classes``
+    ``(Y,)`` their store ids (the keys of ``acc_*_per_class``); ``rec_pred``, ``pred`` and
+    ``label`` are head outputs (``label`` -1 when unknown or not a head output)."""
     out = {}
     for ref_name, ref in (("pred", pred), ("label", label)):
-        acc, mean, std = per_class_accuracy(rec_pred, ref, n_head)
+        acc, mean, std = per_class_accuracy(rec_pred, ref, len(classes), groups=y)
         have = np.flatnonzero(~np.isnan(acc))
         out[f"acc_{ref_name}_mean"] = _none_if_nan(mean)
         out[f"acc_{ref_name}_std"] = _none_if_nan(std)
-        out[f"acc_{ref_name}_per_class"] = {str(int(c)): float(acc[c]) for c in have}
+        out[f"acc_{ref_name}_per_class"] = {str(int(classes[j])): float(acc[j]) for j in have}
         out[f"n_classes_{ref_name}"] = int(have.size)
     return out
 
@@ -166,6 +168,13 @@ def evaluate_model(model, view: RowsView, head, *, ig_steps: int, eval_batch: in
                    own_rows=None) -> dict:
     """Every metric of one fitted model, in one pass over the train and one over the test images.
 
+    Two vocabularies (:mod:`jaxconcepts.evaluation._rows`): what is *per class* (the per-class
+    MSE of Table 3, the per-class accuracy of Table 2, the per-class ranking agreement) is per
+    C2MF class (the view's fitted classes: folders with ``labels: label``); what reads the head
+    (the reconstructed predictions and their references, Grad-CAM, IG, the insertion/deletion
+    probability) uses head outputs: each test image's ``target`` (its class when classes are head
+    outputs, else the head's prediction), ``pred``, and its label only when that is a head output.
+
     Args:
         model: a ``ConceptDecomposition``; view: the rows; head: GAP + linear head record (JAX
             closed form) or a :class:`~jaxconcepts.importance.HostGradHead` (a non-linear h run
@@ -176,7 +185,6 @@ def evaluate_model(model, view: RowsView, head, *, ig_steps: int, eval_batch: in
     """
     p, c = view.p, view.c
     hw = tuple(view.store.shape[1:])
-    n_head = head_num_classes(head)
     concepts = np.asarray(model.concepts)
     out: dict[str, Any] = {
         "similarity": concept_similarity(concepts) if concepts.shape[1] >= 2 else None}
@@ -205,7 +213,8 @@ def evaluate_model(model, view: RowsView, head, *, ig_steps: int, eval_batch: in
                                           r.deletion, r.importance)):
                 lst.append(np.asarray(v)[:b.n])
     out["reconstruction"] = _accuracy_summary(np.concatenate(rec), np.concatenate(lab),
-                                              np.concatenate(prd), n_head)
+                                              np.concatenate(prd), np.concatenate(ys),
+                                              view.split.classes)
     cons = {**train.summary("train"), **test.summary("test")}
     cons["difference"] = cons["test_mse"] - cons["train_mse"]
     if own_rows is not None:
@@ -249,7 +258,8 @@ def cluster_pool(per_class_W, n: int, *, seed: int, signed: bool):
 
 def ablation(get: Callable, ns, view: RowsView, head, *, seed: int, methods,
              eval_batch: int) -> dict:
-    """Fig. 4: reconstruction accuracy vs number of shared concepts n.
+    """Fig. 4: reconstruction accuracy vs number of shared concepts n (agreement of h on the
+    reconstruction with the model's own prediction, mean over C2MF classes).
 
     C2MF with k = n shared gated concepts, against the per-class concepts of CRAFT and of PCA (k = n
     per class) pooled over classes and clustered into n shared concepts (:func:`cluster_pool`;
@@ -258,7 +268,6 @@ def ablation(get: Callable, ns, view: RowsView, head, *, seed: int, methods,
     """
     p, c = view.p, view.c
     hw = tuple(view.store.shape[1:])
-    n_head = head_num_classes(head)
     Y = view.n_classes
     out = {"n_concepts": [], **{m: [] for m in ("c2mf", "craft_clustered", "pca_clustered")
                                 if m.split("_")[0] in methods}}
@@ -272,13 +281,14 @@ def ablation(get: Callable, ns, view: RowsView, head, *, seed: int, methods,
             if model is None:
                 row[m] = None
                 continue
-            rec, prd = [], []
+            rec, prd, ys = [], [], []
             for b in view.test_batches(eval_batch):
                 U = model.transform(b.A.reshape(-1, c), np.repeat(b.y, p))
                 rec.append(head_predictions(model, head, U, b.y, p, c, hw=hw)[:b.n])
                 prd.append(b.pred[:b.n])
+                ys.append(b.y[:b.n])
             row[m] = _none_if_nan(per_class_accuracy(np.concatenate(rec), np.concatenate(prd),
-                                                     n_head)[1])
+                                                     Y, groups=np.concatenate(ys))[1])
         out["n_concepts"].append(int(n))
         for m in methods:
             out["c2mf" if m == "c2mf" else f"{m}_clustered"].append(row[m])

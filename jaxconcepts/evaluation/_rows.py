@@ -10,6 +10,14 @@ The class of an image is the store's ``target``, ``pred`` or ``label`` (falling 
 prediction for unlabelled images). Images are split train/test per class by image (seeded);
 classes with fewer than ``min_images`` images are reported and left out. Kept classes are remapped
 to ``0..Y-1``; :attr:`Split.classes` keeps the mapping.
+
+Two vocabularies, kept apart (:class:`ImageRows`): the **C2MF classes** (``cls``: what the gates,
+the per-class split, the per-class metrics and the recipes are per) and the **head's outputs**
+(``pred``, ``target``, ``head_label``: what Grad-CAM, IG, insertion/deletion and the reconstructed
+predictions read). With ``labels: label`` on a folder whose classes are not the head's outputs
+(4 folders under a 1000-way ImageNet head, ``space == "folder"``) the C2MF classes are the folders
+and the explained output is the head's own prediction; otherwise (``space == "head"``) a class is a
+head output and is explained as itself.
 """
 
 from __future__ import annotations
@@ -20,20 +28,29 @@ from typing import Iterator, NamedTuple
 import numpy as np
 
 from jaxconcepts._checks import check_choice
+from jaxconcepts.features._labels import labels_are_head_outputs as _labels_on_head
 
 __all__ = ["LABELS", "ImageRows", "Split", "RowsView", "TestBatch", "fitted_classes",
-           "load_image_rows", "split_by_image", "k_caps"]
+           "load_image_rows", "split_by_image", "check_label_classes", "k_caps",
+           "store_head_outputs"]
 
 LABELS = ("target", "pred", "label")
 
 
 class ImageRows(NamedTuple):
-    """Per-image scalars of the store (N images; the rows themselves stay on disk)."""
+    """Per-image scalars of the store (N images; the rows themselves stay on disk).
 
-    cls: np.ndarray  # (N,) class of each image (store class space)
-    label: np.ndarray  # (N,) -1 = unknown
-    pred: np.ndarray  # (N,)
+    ``cls`` is in the C2MF classes' vocabulary (``space``: ``"head"`` when a class is a head
+    output, ``"folder"`` when it indexes the manifest's ``class_names`` and is not); ``pred``,
+    ``target`` and ``head_label`` are always head outputs (module docstring)."""
+
+    cls: np.ndarray  # (N,) C2MF class of each image (store class space)
+    label: np.ndarray  # (N,) the store's label (folder class), -1 = unknown
+    pred: np.ndarray  # (N,) the head's prediction
     index: np.ndarray  # (N,) store image ids
+    target: np.ndarray | None = None  # (N,) head output explained (default: cls)
+    head_label: np.ndarray | None = None  # (N,) label as a head output, -1 unknown/not one
+    space: str = "head"  # "head" | "folder": the vocabulary of cls
 
 
 class Split(NamedTuple):
@@ -51,9 +68,9 @@ class TestBatch(NamedTuple):
 
     A: np.ndarray  # (B, p, c)
     y: np.ndarray  # (B,) fitted class (gate / dictionary used)
-    label: np.ndarray  # (B,) -1 unknown
-    pred: np.ndarray  # (B,) the classifier's own prediction
-    target: np.ndarray  # (B,) store class explained (insertion/deletion)
+    label: np.ndarray  # (B,) ground truth as a head output; -1 unknown or not a head output
+    pred: np.ndarray  # (B,) the classifier's own prediction (a head output)
+    target: np.ndarray  # (B,) head output explained (insertion/deletion)
     n: int
 
 
@@ -89,6 +106,16 @@ class RowsView:
     @property
     def n_classes(self) -> int:
         return int(self.split.classes.size)
+
+    def head_outputs(self) -> np.ndarray:
+        """``(Y,)`` the head output that explains each fitted class (CRAFT's Sobol logit): the
+        class itself when the C2MF classes are head outputs, else the prediction most of the
+        class's train images get (ties: the lower output)."""
+        if self.data.space == "head":
+            return np.asarray(self.split.classes, np.int64)
+        pred = self.data.pred[self.split.train]
+        return np.array([np.bincount(pred[self.y_img_train == j]).argmax()
+                         for j in range(self.n_classes)], np.int64)
 
     def rows_per_class(self) -> np.ndarray:
         """``(Y,)`` train rows of each fitted class."""
@@ -166,31 +193,102 @@ class RowsView:
     def test_batches(self, batch_images: int) -> Iterator[TestBatch]:
         """Test images ``batch_images`` at a time, each batch padded to that size."""
         te, d = self.split.test, self.data
+        target = d.cls if d.target is None else d.target
+        label = d.label if d.head_label is None else d.head_label
         s = 0
         for idx, A in self._blocks(te, batch_images):
             n = idx.size
             yield TestBatch(_pad(A, batch_images),
                             _pad(self.y_img_test[s:s + n], batch_images),
-                            _pad(d.label[idx], batch_images), _pad(d.pred[idx], batch_images),
-                            _pad(d.cls[idx], batch_images), n)
+                            _pad(label[idx], batch_images), _pad(d.pred[idx], batch_images),
+                            _pad(target[idx], batch_images), n)
             s += n
 
 
+def store_head_outputs(store) -> int | None:
+    """K, the head's number of outputs, from the manifest (or the GAP + linear head record)."""
+    k = (store.manifest.get("head") or {}).get("num_classes")
+    if k is None and store.head is not None:
+        k = np.shape(store.head.weight)[0]
+    return None if k is None else int(k)
+
+
 def load_image_rows(store, *, labels: str) -> ImageRows:
-    """Each image's class (``labels``: the store's ``target``, ``pred``, or ``label`` falling back
-    to the prediction), label, prediction and index; small by nature (one scalar per image).
+    """Each image's C2MF class (``labels``: the store's ``target``, ``pred``, or ``label`` falling
+    back to the prediction for unlabelled images), label, prediction, index, the head output it is
+    explained by, and the vocabulary of its class (:class:`ImageRows`, module docstring); small by
+    nature (one scalar per image). Cheap, so the stage calls it before any fit.
 
     Raises:
-        ValueError: ``labels`` not one of :data:`LABELS`.
+        ValueError: ``labels`` not one of :data:`LABELS`; or a combination of ``labels`` and store
+            that has no well-defined classes, naming the param to change: ``label`` on a store
+            without labels (a flat folder); ``label`` on a partly labelled store whose folder
+            classes are not head outputs (the fallback, a prediction, would be read as a folder
+            class); ``target`` on a store whose targets are folder labels that are not head
+            outputs (``extract.use_label_as_target: true``).
     """
     check_choice("c2mf.labels", labels, LABELS)
     cat = {f: np.asarray(store.read(f, dtype=None)).astype(np.int64)
            for f in ("target", "label", "pred", "index")}
+    man = store.manifest
+    names = man.get("class_names")
+    K = store_head_outputs(store)
+    on_head = K is None or _labels_on_head(K, names)
+    has_label = cat["label"] >= 0
+    n, n_lab = has_label.size, int(has_label.sum())
+    folder = (f"its {len(names or [])} folder classes are not the head's {K} outputs "
+              "(the label of an image is its folder's index, not a head output)")
+    if labels == "label" and n and n_lab == 0:
+        raise ValueError(
+            f"c2mf.labels='label' but no image of this store has a label (a flat folder, "
+            f"{n} images): set c2mf.labels: pred (the head's predicted classes), or extract a "
+            "<class>/<image> folder")
+    if labels == "label" and not on_head and n_lab < n:
+        raise ValueError(
+            f"c2mf.labels='label': {n - n_lab} of {n} images have no label and {folder}, so "
+            "their fallback class (the prediction) has no folder class: put every image in a "
+            "class folder, or set c2mf.labels: pred")
+    if (labels == "target" and not on_head and man.get("use_label_as_target")
+            and n_lab):
+        raise ValueError(
+            f"c2mf.labels='target': this store's targets are its folder labels "
+            f"(extract.use_label_as_target: true) and {folder}: set c2mf.labels: label (the "
+            "folder classes) or pred")
+    head_label = np.where(has_label, cat["label"], -1) if on_head else np.full(n, -1, np.int64)
     if labels == "label":
-        cls = np.where(cat["label"] >= 0, cat["label"], cat["pred"])
+        cls = np.where(has_label, cat["label"], cat["pred"])
     else:
         cls = cat[labels]
-    return ImageRows(cls.astype(np.int64), cat["label"], cat["pred"], cat["index"])
+    space = "head" if on_head or labels != "label" else "folder"
+    target = cls if space == "head" else cat["pred"]
+    return ImageRows(cls.astype(np.int64), cat["label"], cat["pred"], cat["index"],
+                     target.astype(np.int64), head_label.astype(np.int64), space)
+
+
+def check_label_classes(data: ImageRows, split: Split, *, min_images: int,
+                        names=None) -> None:
+    """With folder labels as C2MF's classes, every labelled class must be split (a folder is a
+    class the user asked for): raise before any fit when one has fewer than ``min_images``.
+
+    Args:
+        data: :func:`load_image_rows` with ``labels: label``; split: its :func:`split_by_image`;
+        names: the manifest's ``class_names`` (for the message).
+
+    Raises:
+        ValueError: a labelled class with too few images, naming ``c2mf.min_images``.
+    """
+    labelled = set(np.unique(data.label[data.label >= 0]).tolist())
+    small = [(c, k) for c, k in split.too_small if c in labelled]
+    if not small:
+        return
+    nm = (lambda c: repr(names[c]) if names and 0 <= c < len(names) else str(c))  # noqa: E731
+    listed = ", ".join(f"{nm(c)} ({k} image{'s' * (k != 1)})" for c, k in small[:5])
+    more = f" and {len(small) - 5} more" if len(small) > 5 else ""
+    raise ValueError(
+        f"c2mf.labels='label': folder class(es) {listed}{more} have fewer than "
+        f"c2mf.min_images={min_images} images, too few for a train/test split by image: lower "
+        f"c2mf.min_images (>= 2), add images to the folder(s), or leave them out "
+        "(prepare.classes)")
 
 
 def split_by_image(cls, *, test_fraction: float, min_images: int, seed: int) -> Split:

@@ -5,6 +5,14 @@ timm ships the ImageNet-1k synsets with their WordNet lemmas and glosses
 here, so nothing is downloaded. :func:`label_space` picks the names of a model's output space:
 the store's ``class_names`` when it has them (a model trained on its own classes, e.g. planted),
 the ImageNet lemmas for a 1000-way head, and ``class <i>`` otherwise.
+
+Two vocabularies meet here. A store's *labels* come from its ``<class>/<image>`` folders
+(:func:`label_indices`); the *head* has its own K outputs. They are the same space when the folders
+are ImageNet synsets under a 1000-way head (labels are mapped to ImageNet indices) or when the
+model was trained on these folders (one folder per output, sorted); otherwise (say 4 folders of
+photos under a pretrained ImageNet head) a label ``i`` is *not* head output ``i``
+(:func:`labels_are_head_outputs`), and :func:`head_label_space` names the head's outputs without
+the folders' names.
 """
 
 from __future__ import annotations
@@ -13,7 +21,7 @@ from functools import lru_cache
 from typing import NamedTuple, Sequence
 
 __all__ = ["LabelSpace", "imagenet_synsets", "imagenet_lemmas", "imagenet_definitions",
-           "label_space", "label_indices"]
+           "label_space", "head_label_space", "labels_are_head_outputs", "label_indices"]
 
 
 class LabelSpace(NamedTuple):
@@ -81,6 +89,26 @@ def label_space(n_classes: int, class_names: Sequence[str] | None = None) -> Lab
         return LabelSpace([x[0] for x in lem], list(lem), imagenet_definitions(), "imagenet")
     names = [f"class {i}" for i in range(n_classes)]
     return LabelSpace(names, [(n,) for n in names], [""] * n_classes, "index")
+
+
+def labels_are_head_outputs(n_classes: int, class_names: Sequence[str] | None) -> bool:
+    """Whether a store's labels index its head's ``n_classes`` outputs (module docstring).
+
+    ``class_names`` is the manifest's (:func:`label_indices`): None when the folders are ImageNet
+    synsets mapped to ImageNet indices or the store is unlabelled (labels are then head outputs or
+    -1); a list of one name per head output when the model was trained on these folders; any
+    other length names folder classes that are not the head's outputs.
+    """
+    return class_names is None or len(class_names) == int(n_classes)
+
+
+def head_label_space(n_classes: int, class_names: Sequence[str] | None = None) -> LabelSpace:
+    """:func:`label_space` of a head with ``n_classes`` outputs, given a store manifest's
+    ``class_names``: they name the outputs only when the labels are head outputs
+    (:func:`labels_are_head_outputs`); folder classes of another vocabulary (4 folders under a
+    1000-way ImageNet head) leave the head its own names."""
+    names = class_names if labels_are_head_outputs(n_classes, class_names) else None
+    return label_space(n_classes, names)
 
 
 def label_indices(

@@ -35,7 +35,7 @@ def test_bookkeeping_with_fake_solver(key):
     A_img = np.array([[[2.0, 0.0]], [[0.0, 2.0]]], np.float32)  # (B=2, p=1, c=2)
     y = np.array([0, 1])
     rows = alpha_sweep(np.zeros((4, 2)), np.zeros(4, int), A_img, y, _head, alphas=[0.0, 1.0],
-                       k=2, key=key, n_classes=2, n_head=2, gate_threshold=0.5,
+                       k=2, key=key, n_classes=2, gate_threshold=0.5,
                        fit=_fake_fit, fit_kwargs={"max_steps": 3})
     r0, r1 = rows
     assert r0["frac_open"] == 1.0 and r0["concepts_per_class"] == 2.0
@@ -52,7 +52,7 @@ def test_bookkeeping_with_fake_solver(key):
 def test_bad_alphas(key):
     with pytest.raises(ValueError, match="alphas"):
         alpha_sweep(np.zeros((4, 2)), np.zeros(4, int), np.zeros((1, 1, 2)), np.zeros(1, int),
-                    _head, alphas=[-1.0], k=1, key=key, n_classes=1, n_head=2,
+                    _head, alphas=[-1.0], k=1, key=key, n_classes=1,
                     gate_threshold=0.5, fit=_fake_fit)
 
 
@@ -73,7 +73,7 @@ def test_real_c2mf_gates_close_as_alpha_grows():
         return rows.mean(0) @ W.T
 
     rows = alpha_sweep(A, y, A_img, y_img, head, alphas=[0.0, 1e4], k=4,
-                       key=jax.random.key(0), n_classes=2, n_head=2, gate_threshold=0.5,
+                       key=jax.random.key(0), n_classes=2, gate_threshold=0.5,
                        fit_kwargs={"max_steps": 200})
     assert rows[0]["frac_open"] > rows[1]["frac_open"]
     assert rows[0]["rel_mse"] < 0.05

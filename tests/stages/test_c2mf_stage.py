@@ -16,6 +16,7 @@ from jaxconcepts._io import load_arrays
 from jaxconcepts.evaluation import split_by_image
 from jaxconcepts.features import HeadParams, StoreWriter
 from jaxconcepts.stages import c2mf as stage
+from PIL import Image
 
 REPO = yaml.safe_load((Path(__file__).parents[2] / "params.yaml").read_text())
 REPO_C2MF = REPO["c2mf"]
@@ -266,7 +267,9 @@ def _write_planted(root, n_per_class=6, seed=0):
     with StoreWriter(root / "data/fake/activations") as sw:
         sw.add(activations=A, logits=logits, target=cls, label=cls, pred=pred,
                prob=np.ones(n, np.float32), index=np.arange(n, dtype=np.int32))
-        sw.finish({"model": "fake", "shape": [C, 4, 4], "class_names": ["a", "b", "c", "d"],
+        # a head trained on its classes has one name per output (labels are head outputs)
+        sw.finish({"model": "fake", "shape": [C, 4, 4],
+                   "class_names": ["a", "b", "c", "d", "e"][:K_HEAD],
                    "images": [{"index": i, "path": f"data/fake/images/{f}", "label": int(cls[i]),
                                "label_name": None, "sha256": ""} for i, f in enumerate(files)],
                    "head": {"kind": "gap_linear", "num_classes": K_HEAD}},
@@ -370,3 +373,148 @@ def test_disabled_dataset_says_why(tmp_path, monkeypatch):
     assert (out / "c2mf_figures/NONE.txt").is_file() and not list(out.glob("c2mf_figures/*.png"))
     assert "off" in (out / "c2mf_alpha_sweep.md").read_text()
     assert load_arrays(tmp_path / "data/fake/c2mf/dictionaries.safetensors")["classes"].size == 0
+
+
+# --- a labelled folder of 4 classes under a pretrained 1000-output head (the papers' setting) ---
+
+FOLDERS = ("ant", "bee", "cat", "dog")
+K_IMAGENET = 1000
+HEAD_OF = (407, 3, 912, 250)  # the head output each folder's images light (not 0..3)
+
+
+def _write_folder_store(root, counts=(6, 6, 6, 6), seed=0, labelled=True, images=True,
+                        use_label_as_target=False, class_names=FOLDERS, n_unlabelled=0):
+    """A ``<class>/<image>`` folder of 4 classes (labels 0..3, sorted folder names) explained by a
+    GAP + linear head with 1000 outputs: folder class c lights channels 4c..4c+3 and the head's
+    output ``HEAD_OF[c]`` reads them, so a folder label is never its images' head index. The last
+    ``n_unlabelled`` images lie outside the class folders (label -1)."""
+    rng = np.random.default_rng(seed)
+    n = sum(counts)
+    cls = np.repeat(np.arange(len(counts)), counts).astype(np.int32)
+    A = 0.05 * rng.random((n, C, H, W)).astype(np.float32)
+    for i, c in enumerate(cls):
+        A[i, 4 * c:4 * c + 4] += rng.random((4, H, W)).astype(np.float32) + 0.5
+    weight = 0.01 * rng.standard_normal((K_IMAGENET, C)).astype(np.float32)
+    for c in range(len(counts)):
+        weight[HEAD_OF[c], 4 * c:4 * c + 4] = 2.0
+    bias = np.zeros(K_IMAGENET, np.float32)
+    logits = A.mean((2, 3)) @ weight.T + bias
+    pred = logits.argmax(1).astype(np.int32)
+    assert np.array_equal(pred, np.asarray(HEAD_OF)[cls])
+    label = cls.copy() if labelled else np.full(n, -1, np.int32)
+    label[n - n_unlabelled:] = -1
+    target = np.where((label >= 0) & use_label_as_target, label, pred).astype(np.int32)
+    prob = np.exp(logits - logits.max(1, keepdims=True))
+    prob = (prob.max(1) / prob.sum(1)).astype(np.float32)
+    files = [f"{FOLDERS[c]}/img{i}.png" if label[i] >= 0 else f"img{i}.png"
+             for i, c in enumerate(cls)]
+    if images:
+        for f in files:
+            (root / f).parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(rng.integers(0, 255, (16, 16, 3), dtype=np.uint8)).save(root / f)
+    with StoreWriter(root / "data/fake/activations", shard_size=7) as sw:
+        sw.add(activations=A, logits=logits, target=target, label=label, pred=pred, prob=prob,
+               index=np.arange(n, dtype=np.int32))
+        sw.finish({"model": "fake", "shape": [C, H, W],
+                   "class_names": list(class_names) if labelled and class_names else None,
+                   "use_label_as_target": use_label_as_target,
+                   "images": [{"index": i, "path": f, "label": int(label[i]),
+                               "label_name": FOLDERS[cls[i]] if label[i] >= 0 else None,
+                               "sha256": ""}
+                              for i, f in enumerate(files)],
+                   "head": {"kind": "gap_linear", "num_classes": K_IMAGENET},
+                   "preprocessing": {"input_size": [3, 16, 16], "crop_pct": 1.0}},
+                  HeadParams(weight, bias))
+    return cls, pred
+
+
+def test_folder_classes_under_a_1000_output_head_run_end_to_end(tmp_path, monkeypatch):
+    """The issue: 4 folder classes, a 1000-output head, ``labels: label``. C2MF's classes are the
+    folders (gates, split, per-class accuracy, recipes); the head keeps its 1000 outputs."""
+    monkeypatch.chdir(tmp_path)
+    _write_folder_store(tmp_path)
+    _params(tmp_path, k=[3], labels="label", atlas_k=3, alpha_sweep=[0.0], sweep_k=3)
+    stage.main(["--dataset", "fake"])
+    out = tmp_path / "reports/fake"
+    m = json.loads((out / "c2mf.json").read_text())
+    assert _finite(m)
+    assert [c["class"] for c in m["classes"]] == [0, 1, 2, 3]
+    assert [c["name"] for c in m["classes"]] == list(FOLDERS)
+    arrays = load_arrays(tmp_path / "data/fake/c2mf/dictionaries.safetensors")
+    assert arrays["c2mf_k3_gates"].shape == (4, 3)  # one gate row per folder class
+    for meth in ("c2mf", "craft", "pca"):
+        e = m["results"][meth]["k3"]
+        r = e["reconstruction"]
+        # per folder class; agreement with the model's own prediction (a head output)
+        assert set(r["acc_pred_per_class"]) == {"0", "1", "2", "3"}
+        assert r["acc_pred_mean"] >= 0.75
+        # folder labels are not head outputs: no accuracy against them is defined
+        assert r["acc_label_mean"] is None and r["acc_label_per_class"] == {}
+        # insertion/deletion explain the head's predicted output (HEAD_OF[c]), not output c:
+        # with every concept in, its probability among 1000 outputs is far above 1/1000 (reading
+        # output c, a folder label taken as a head index, gave ~1e-3)
+        idl = e["insertion_deletion"]
+        assert idl["insertion_gradcam_curve"][-1] > 0.1 and idl["insertion_ig_curve"][-1] > 0.1
+    md = (out / "c2mf_atlas.md").read_text()
+    assert "| ant |" in md and "| dog |" in md  # recipes per folder class
+    assert "Recipes" in md
+    rows = json.loads((out / "c2mf_alpha_sweep.json").read_text())["rows"]
+    assert rows[0]["acc_pred"] >= 0.75 and rows[0]["acc_label"] is None
+
+
+def _no_work(monkeypatch):
+    """Building h (a torch model for a non-linear head) is the first work: fail if reached."""
+    from jaxconcepts.evaluation import _c2mf_run
+
+    def boom(*a, **k):
+        raise AssertionError("the check should have failed before building the head")
+
+    monkeypatch.setattr(_c2mf_run, "store_head", boom)
+
+
+@pytest.mark.parametrize("case, store_kw, c2mf_kw, match", [
+    ("unlabelled store", dict(labelled=False), dict(labels="label"),
+     r"c2mf.labels='label' but no image of this store has a label .* set c2mf.labels: pred"),
+    ("partly labelled folder", dict(n_unlabelled=2), dict(labels="label"),
+     r"c2mf.labels='label': 2 of 24 images have no label and its 4 folder classes are not the "
+     r"head's 1000 outputs .* set c2mf.labels: pred"),
+    ("folder labels as targets", dict(use_label_as_target=True), dict(labels="target"),
+     r"c2mf.labels='target': .*extract.use_label_as_target: true.* set c2mf.labels: label"),
+    ("a folder class too small", dict(counts=(6, 6, 6, 1)), dict(labels="label"),
+     r"folder class\(es\) 'dog' \(1 image\) have fewer than c2mf.min_images=2 images.* lower "
+     r"c2mf.min_images"),
+    ("k too large", dict(), dict(labels="label", k=[40], cap_k=False),
+     r"c2mf.k=40 is larger than the data support .* lower k or set c2mf.cap_k: true"),
+])
+def test_impossible_params_x_store_fail_before_any_work(tmp_path, monkeypatch, case, store_kw,
+                                                         c2mf_kw, match):
+    monkeypatch.chdir(tmp_path)
+    _write_folder_store(tmp_path, images=False, **store_kw)
+    _params(tmp_path, **c2mf_kw)
+    _no_work(monkeypatch)
+    with pytest.raises(ValueError, match=match):
+        stage.main(["--dataset", "fake"])
+    assert not (tmp_path / "reports/fake").exists()
+
+
+def test_labels_that_are_head_outputs_keep_their_classes(tmp_path):
+    """Synset folders (labels are ImageNet indices, no class_names) and a model trained on its
+    folders (one name per output) are head outputs: a class is explained as itself. Folder classes
+    of another vocabulary explain the head's prediction and have no label accuracy."""
+    from jaxconcepts.evaluation import load_image_rows
+    from jaxconcepts.features import ActivationStore
+
+    cls, pred = _write_folder_store(tmp_path, images=False, class_names=FOLDERS)
+    folder = load_image_rows(ActivationStore(tmp_path / "data/fake/activations"), labels="label")
+    assert folder.space == "folder"
+    np.testing.assert_array_equal(folder.cls, cls)  # C2MF classes: the folders
+    np.testing.assert_array_equal(folder.target, pred)  # explained: the head's prediction
+    assert (folder.head_label == -1).all()
+    for names in (None, [f"c{i}" for i in range(K_IMAGENET)]):
+        root = tmp_path / f"head{names is None}"
+        root.mkdir()
+        _write_folder_store(root, images=False, class_names=names)
+        rows = load_image_rows(ActivationStore(root / "data/fake/activations"), labels="label")
+        assert rows.space == "head"
+        np.testing.assert_array_equal(rows.target, cls)
+        np.testing.assert_array_equal(rows.head_label, cls)
