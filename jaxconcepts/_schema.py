@@ -184,6 +184,7 @@ class Importance:
 @section("figures")
 class Figures:
     max_images: int
+    pick: Literal["first", "spread"]
     dpi: int
     enabled: bool
 

@@ -4,8 +4,9 @@ For each drawn image: ``<index>_<method>.png`` (one panel per concept by decreas
 A_N and I_l), ``<index>_<method>_sub.png`` (each concept's sub-concepts, normalised with the
 parent's min / max) and ``<index>_compare.png`` (CGAP and CPHA rows, Fig. 6). ``figures.json``
 describes every image (drawn or not): class names, p_t, flags with their reason, and the files, for
-the ``report`` stage. Params (section ``figures``): ``max_images`` (first N images drawn; flagged
-images past N still get a described row), ``dpi``. What to draw is :mod:`jaxconcepts.viz._plan`'s.
+the ``report`` stage. Params (section ``figures``): ``max_images`` (N images drawn; flagged
+images not drawn still get a described row), ``pick`` (``first``: the first N of the store;
+``spread``: N evenly spaced, so every class folder of a sorted store), ``dpi``. What to draw is :mod:`jaxconcepts.viz._plan`'s.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ def main(argv: list[str] | None = None) -> None:
     from jaxconcepts._parts import load_concepts, load_importance
     from jaxconcepts.importance import DEFAULT_MIN_P, concept_sizes
     from jaxconcepts.viz import (
-        class_namer, concept_maps, describe_images, image_figures, load_model_view,
+        class_namer, concept_maps, describe_images, image_figures, load_model_view, pick_rows,
         save_png, sub_concept_maps, to_gray,
     )
 
@@ -61,11 +62,11 @@ def main(argv: list[str] | None = None) -> None:
     c_pos = {int(i): r for r, i in enumerate(concepts["index"])}
     i_pos = {int(i): r for r, i in enumerate(imp["index"])}
 
-    n_first = min(cfg.max_images, len(entries))
-    drawn = {r for r in range(n_first) if Path(entries[r]["path"]).is_file()}
-    if n_first and not drawn:
+    picked = pick_rows(len(entries), cfg.max_images, cfg.pick)
+    drawn = {r for r in picked if Path(entries[r]["path"]).is_file()}
+    if picked and not drawn:
         raise FileNotFoundError(
-            f"figures: none of the first {n_first} images of {ds!r} is a file (e.g. "
+            f"figures: none of the {len(picked)} images picked of {ds!r} is a file (e.g. "
             f"{entries[0]['path']!r}, recorded as {entries[0]['rel']!r} under image_root "
             f"{str(store.image_root)!r}); run `prepare` for this dataset, or point "
             "extract.image_root at the folder the store was extracted from"
@@ -99,7 +100,8 @@ def main(argv: list[str] | None = None) -> None:
         bar.close()
         write_json(tmp / "figures.json", {
             "dataset": ds, "n_concepts": k, "n_sub_concepts": s, "methods": list(methods),
-            "max_images": cfg.max_images, "n_images": len(entries), "images": entries,
+            "max_images": cfg.max_images, "pick": cfg.pick, "n_images": len(entries),
+            "images": entries,
         })
 
 

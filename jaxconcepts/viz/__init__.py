@@ -22,6 +22,7 @@ from jaxconcepts.viz._plan import (
     class_namer,
     concept_counts,
     describe_images,
+    pick_rows,
     image_figures,
     image_flags,
 )
@@ -48,6 +49,7 @@ __all__ = [
     "class_namer",
     "concept_counts",
     "describe_images",
+    "pick_rows",
     "image_figures",
     "image_flags",
     "concept_maps",

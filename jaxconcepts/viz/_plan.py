@@ -27,6 +27,7 @@ __all__ = [
     "concept_counts",
     "describe_images",
     "image_figures",
+    "pick_rows",
 ]
 
 FLAG_FEW, FLAG_ZERO = 1, 2  # bits of {m}_flags in the concepts parts (ARCHITECTURE.md)
@@ -80,6 +81,22 @@ def concept_counts(labels, sub_labels, k: int, s: int) -> tuple[np.ndarray, np.n
         & (sub_labels[:, None, None] == np.arange(s)[None, None, :])
     ).sum(0)
     return cnt, sub
+
+
+def pick_rows(n: int, max_images: int, how: str) -> list[int]:
+    """The store rows to draw: the first ``max_images`` (``how="first"``) or ``max_images``
+    evenly spaced over the ``n`` rows (``"spread"``: a store sorted by class folder gives every
+    class its share).
+
+    Raises:
+      ValueError: ``how`` is neither.
+    """
+    m = min(max_images, n)
+    if how == "first":
+        return list(range(m))
+    if how == "spread":
+        return sorted({int(r) for r in np.linspace(0, n - 1, m).round()}) if m else []
+    raise ValueError(f"how={how!r} should be 'first' or 'spread'")
 
 
 def describe_images(images, pred, concepts, importance, methods, k: int, s: int,

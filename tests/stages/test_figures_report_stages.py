@@ -293,6 +293,6 @@ def test_figures_drawn_from_dataset_relative_paths(tmp_path, monkeypatch):
 
     for f in Path("data/toy/images").iterdir():
         f.unlink()
-    with pytest.raises(FileNotFoundError, match="none of the first 2 images.*run `prepare`"):
+    with pytest.raises(FileNotFoundError, match="none of the 2 images picked.*run `prepare`"):
         figures.main(["--dataset", "toy"])
     assert Path("reports/toy/figures/00000_cgap.png").is_file()  # the last good output is kept

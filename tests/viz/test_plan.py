@@ -1,6 +1,7 @@
 """Figure planning (viz/_plan.py): names, flags, counts and which figures an image gets."""
 
 import numpy as np
+import pytest
 
 from jaxconcepts.viz import class_namer, concept_counts, image_figures, image_flags
 
@@ -45,3 +46,18 @@ def test_image_figures_plan():
     no_sub = {m: (a, b, c, None) for m, (a, b, c, _) in maps.items()}
     assert [key for key, _, _ in image_figures(entry, np.zeros(hw), no_sub, imp, 0, k, 0)] == [
         "cgap", "cpha", "compare"]
+
+
+def test_pick_rows_first_and_spread():
+    from jaxconcepts.viz import pick_rows
+
+    assert pick_rows(10, 3, "first") == [0, 1, 2]
+    assert pick_rows(900, 18, "spread")[:3] == [0, 53, 106] and pick_rows(900, 18, "spread")[-1] == 899
+    assert len(pick_rows(900, 18, "spread")) == 18
+    # 9 classes x 100 images sorted by class: two images of every class
+    classes = {r // 100 for r in pick_rows(900, 18, "spread")}
+    assert classes == set(range(9))
+    assert pick_rows(2, 5, "spread") == [0, 1] and pick_rows(0, 5, "spread") == []
+    assert pick_rows(5, 0, "first") == []
+    with pytest.raises(ValueError, match="'first' or 'spread'"):
+        pick_rows(5, 2, "random")
