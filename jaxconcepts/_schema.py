@@ -206,12 +206,15 @@ class OOD:
     bins: int
     tpr: float
     min_images: int
+    keep_fraction: float
     enabled: bool
 
     def check(self):
         _positive("ood", bins=self.bins, min_images=self.min_images)
         if not 0.0 < self.tpr <= 1.0:
             raise ValueError(f"ood.tpr={self.tpr} should be in (0, 1]")
+        if not 0.0 < self.keep_fraction <= 1.0:
+            raise ValueError(f"ood.keep_fraction={self.keep_fraction} should be in (0, 1]")
 
 
 @section("c2mf")

@@ -13,7 +13,11 @@ the same quantities for any store:
   in-distribution (positive) class** and MSP as the score (higher = more in-distribution);
   identical to scikit-learn's ``roc_auc_score``, ``average_precision_score`` and ``roc_curve``
   (tested), ties included;
-- :func:`confidence_study` bundles both; :func:`ood_table` renders our rows beside the paper's.
+- :func:`confidence_study` bundles both; :func:`ood_table` renders our rows beside the paper's;
+- with ground-truth masks (planted, objects): :func:`mask_fraction_in_boxes` /
+  :func:`object_fractions` give the share of each image's object (its defining parts) inside each
+  crop box, and :func:`object_split` the same metrics for the crops that keep the object and
+  those that lose it, with 95 % bootstrap intervals over images (:func:`object_split_markdown`).
 
 Host-side NumPy: the inputs are a few thousand scores.
 """
@@ -27,7 +31,8 @@ import numpy as np
 
 __all__ = ["PAPER_TABLE4", "PAPER_CONFIDENCE", "ConfidenceStudy", "max_softmax", "crop_logits",
            "ood_metrics", "confidence_study", "confidence_study_from_msp",
-           "stream_crop_confidence", "ood_table", "align_crops", "ood_markdown"]
+           "stream_crop_confidence", "ood_table", "align_crops", "ood_markdown",
+           "mask_fraction_in_boxes", "object_fractions", "object_split", "object_split_markdown"]
 
 #: App. B, Table 4 of the C2MF paper: (dataset, backbone) -> metrics (reference values, quoted).
 PAPER_TABLE4 = {
@@ -315,3 +320,332 @@ def ood_markdown(study: ConfidenceStudy, dataset: str, *, backbone: str, min_ima
     if figure:
         lines += [f"![MSP of complete images and crops ({dataset})]({figure})", ""]
     return "\n".join(lines)
+
+
+# -- crops that keep / lose the object (datasets with ground-truth masks) --------------------------
+
+
+def _check_boxes(boxes, size: tuple[int, int], where: str) -> np.ndarray:
+    b = np.asarray(boxes)
+    if b.ndim != 2 or b.shape[1] != 4 or not np.issubdtype(b.dtype, np.integer):
+        raise ValueError(f"{where}: boxes should be integer (n_crops, 4) (top, left, height, "
+                         f"width), got {b.dtype} {b.shape}")
+    H, W = size
+    t, l, h, w = b.T.astype(np.int64)
+    bad = (t < 0) | (l < 0) | (h < 1) | (w < 1) | (t + h > H) | (l + w > W)
+    if bad.any():
+        raise ValueError(f"{where}: box {b[np.argmax(bad)].tolist()} (top, left, height, width) "
+                         f"does not lie inside the {H}x{W} mask")
+    return b.astype(np.int64)
+
+
+def _fraction_in_boxes(mask: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """:func:`mask_fraction_in_boxes` on checked input: one summed-area table, four look-ups a
+    box."""
+    S = np.zeros((mask.shape[0] + 1, mask.shape[1] + 1), np.int64)
+    S[1:, 1:] = mask.cumsum(0, dtype=np.int64).cumsum(1)
+    total = S[-1, -1]
+    if total == 0:
+        return np.full(len(boxes), np.nan)
+    t, l, h, w = boxes.T
+    inside = S[t + h, l + w] - S[t, l + w] - S[t + h, l] + S[t, l]
+    return inside / total
+
+
+def mask_fraction_in_boxes(mask, boxes) -> np.ndarray:
+    """Share of a mask's area that falls inside each crop box, for one image.
+
+    Args:
+        mask: ``(H, W)`` bool, the object's pixels (in model-input pixels).
+        boxes: ``(n_crops, 4)`` int ``(top, left, height, width)``, as the crop store records
+            them (:func:`jaxconcepts.features._crops.crop_boxes`); each must lie inside the mask.
+
+    Returns:
+        ``(n_crops,)`` float64 in [0, 1]: |mask ∩ box| / |mask|; NaN for every box when the mask
+        is empty (the share is undefined, not 0).
+
+    Raises:
+        ValueError: ``mask`` not 2-D, ``boxes`` not integer ``(n_crops, 4)``, or a box outside
+            the mask.
+    """
+    m = np.asarray(mask)
+    if m.ndim != 2:
+        raise ValueError(f"mask should have shape (H, W), got {m.shape}")
+    b = _check_boxes(boxes, m.shape, "mask_fraction_in_boxes")
+    return _fraction_in_boxes(m.astype(bool), b)
+
+
+def object_fractions(part_map, defining, boxes, *, input_size: tuple[int, int]) -> np.ndarray:
+    """Share of each image's object inside each of its crop boxes: ``(N, n_crops)``.
+
+    The object is the union of the image's defining parts: for ``objects`` the one pasted object
+    (``defining`` is the one-hot of its class), for ``planted`` the parts of the class recipe
+    (distractors are not the object). Rows of ``part_map`` / ``defining`` must already be in the
+    crop store's image order (``match_rows``).
+
+    Args:
+        part_map: ``(N, H, W)`` int, ``-1`` background, else a part index ``< P``
+            (:class:`~jaxconcepts.datasets.PlantedTruth`).
+        defining: ``(N, P)`` bool, the parts that define each image's class.
+        boxes: ``(N, n_crops, 4)`` int crop boxes in model-input pixels
+            (:func:`~jaxconcepts.features._crop_store.read_crop_boxes`).
+        input_size: ``(H, W)`` of the model input the boxes refer to; the masks must have that
+            size (the dataset was extracted with the input equal to the image, crop_pct 1.0).
+
+    Returns:
+        ``(N, n_crops)`` float64 in [0, 1], NaN for an image without object pixels.
+
+    Raises:
+        ValueError: the masks' size is not ``input_size`` (both named), or shapes disagree, or a
+            box lies outside the input.
+    """
+    pm = np.asarray(part_map)
+    dfn = np.asarray(defining, bool)
+    b = np.asarray(boxes)
+    size = tuple(int(v) for v in input_size)
+    if pm.ndim != 3:
+        raise ValueError(f"part_map should have shape (N, H, W), got {pm.shape}")
+    if pm.shape[1:] != size:
+        raise ValueError(f"the truth masks are {pm.shape[1]}x{pm.shape[2]} but the crop boxes "
+                         f"refer to a {size[0]}x{size[1]} model input: the masks do not align "
+                         "with the crops (extract the dataset with the input equal to the image "
+                         "size and crop_pct 1.0)")
+    if b.ndim != 3 or b.shape[0] != pm.shape[0] or b.shape[2] != 4:
+        raise ValueError(f"boxes should have shape (N={pm.shape[0]}, n_crops, 4), got {b.shape}")
+    if dfn.ndim != 2 or dfn.shape[0] != pm.shape[0] or (pm.size and pm.max() >= dfn.shape[1]):
+        raise ValueError(f"defining {dfn.shape} should be (N={pm.shape[0]}, P) with P above every "
+                         f"part index of part_map (max {int(pm.max()) if pm.size else None})")
+    _check_boxes(b.reshape(-1, 4), size, "object_fractions")
+    out = np.empty(b.shape[:2])
+    for i in range(pm.shape[0]):  # one image's mask at a time: memory is one (H, W) table
+        mask = (pm[i] >= 0) & dfn[i][np.maximum(pm[i], 0)]
+        out[i] = _fraction_in_boxes(mask, b[i].astype(np.int64))
+    return out
+
+
+def _weighted_auroc(a: np.ndarray, b: np.ndarray, wa: np.ndarray, wb: np.ndarray) -> np.ndarray:
+    """AUROC (ties 1/2) of in-distribution scores ``a`` (n,) vs OOD ``b`` (m,) under per-sample
+    integer weights ``wa (B, n)``, ``wb (B, m)``: the AUROC of B resamples at once (a sample of
+    weight k counts k times), without materialising them. NaN where a side has weight 0."""
+    order = np.argsort(b, kind="mergesort")
+    bs = b[order]
+    below = np.searchsorted(bs, a, side="left")  # OOD scores < a_i
+    upto = np.searchsorted(bs, a, side="right")  # OOD scores <= a_i
+    cw = np.zeros((wb.shape[0], b.size + 1))
+    cw[:, 1:] = np.cumsum(wb[:, order], 1)
+    wins = cw[:, below] + 0.5 * (cw[:, upto] - cw[:, below])  # (B, n)
+    den = wa.sum(1) * wb.sum(1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, (wa * wins).sum(1) / den, np.nan)
+
+
+def _subset_row(full, crops, agree, sel, *, tpr) -> dict:
+    n = int(sel.sum())
+    row = {"n_crops": n, "n_images": int(sel.any(1).sum())}
+    if not n:
+        return {**row, "mu_crops": None, "delta_mu": None, "agree": None, "auroc": None,
+                "aupr_in": None, "aupr_out": None, "fpr95": None, "n_in": int(full.size),
+                "n_out": 0}
+    mu_c = float(crops[sel].mean())
+    return {**row, "mu_crops": mu_c, "delta_mu": float(full.mean()) - mu_c,
+            "agree": None if agree is None else float(agree[sel].mean()),
+            **ood_metrics(full, crops[sel], tpr=tpr)}
+
+
+def _interval(values: np.ndarray, level: float) -> dict:
+    v = values[np.isfinite(values)]
+    if not v.size:
+        return {"lo": None, "hi": None, "n_boot": 0}
+    a = (1.0 - level) / 2.0
+    lo, hi = np.quantile(v, [a, 1.0 - a])
+    return {"lo": float(lo), "hi": float(hi), "n_boot": int(v.size)}
+
+
+def _bootstrap_split(full, crops, subsets: dict, *, n_boot: int, seed: int, level: float,
+                     chunk: int = 256) -> dict:
+    """Percentile intervals of Δμ and AUROC of every subset, resampling images (with their
+    crops) with replacement; every subset sees the same resamples, so the interval of the
+    difference loses − keeps is paired."""
+    rng = np.random.default_rng(seed)
+    N = full.size
+    img = np.repeat(np.arange(N), crops.shape[1]).reshape(crops.shape)
+    draws = {k: {"delta_mu": [], "auroc": []} for k in subsets}
+    for s in range(0, n_boot, chunk):
+        B = min(chunk, n_boot - s)
+        idx = rng.integers(0, N, size=(B, N))
+        wa = np.bincount((idx + N * np.arange(B)[:, None]).ravel(),
+                         minlength=B * N).reshape(B, N).astype(np.float64)
+        mu_f = wa @ full / N
+        for k, sel in subsets.items():
+            if not sel.any():
+                draws[k]["delta_mu"].append(np.full(B, np.nan))
+                draws[k]["auroc"].append(np.full(B, np.nan))
+                continue
+            c, wb = crops[sel], wa[:, img[sel]]
+            tot = wb.sum(1)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                draws[k]["delta_mu"].append(np.where(tot > 0, mu_f - wb @ c / tot, np.nan))
+            draws[k]["auroc"].append(_weighted_auroc(full, c, wa, wb))
+    out = {k: {m: np.concatenate(v) for m, v in d.items()} for k, d in draws.items()}
+    ci = {k: {f"{m}_ci": _interval(v, level) for m, v in d.items()} for k, d in out.items()}
+    if "keeps" in out and "loses" in out:
+        from jaxconcepts.evaluation._intervals import verdict
+
+        diff = {}
+        for m in ("delta_mu", "auroc"):
+            iv = _interval(out["loses"][m] - out["keeps"][m], level)
+            diff[m] = {**iv, "verdict": verdict(iv["lo"], iv["hi"])}
+        ci["loses_minus_keeps"] = diff
+    return ci
+
+
+def object_split(full_msp, crop_msp, fraction, *, keep_fraction: float, tpr: float = 0.95,
+                 agree=None, n_boot: int = 2000, seed: int = 0, level: float = 0.95) -> dict:
+    """The OOD metrics of the crops that keep the object vs those that lose it (C2MF App. B-C).
+
+    C2MF reads the confidence drop from images to crops as "crops are out of distribution". On a
+    dataset where a full image always shows its object, part of that drop may simply be crops
+    that cut the object away. This splits the crops by the share of the object inside them
+    (:func:`object_fractions`) and computes, for each subset against **all** full images (the
+    in-distribution side, as in :func:`confidence_study`): μ of the crops, Δμ, AUROC,
+    AUPR-In/Out, FPR at ``tpr``, with percentile-bootstrap intervals of Δμ and AUROC over images
+    (resampled with replacement, each taking its crops along; seeded, the same resamples for
+    every subset).
+
+    Args:
+        full_msp: ``(N,)`` MSP of the complete images.
+        crop_msp: ``(N, n_crops)`` MSP of each image's crops (:func:`stream_crop_confidence`).
+        fraction: ``(N, n_crops)`` share of the object inside each crop, NaN when undefined.
+        keep_fraction: a crop keeps the object when ``fraction >= keep_fraction``.
+        tpr: operating point of ``fpr95``.
+        agree: optional ``(N, n_crops)`` bool, the crop keeps its image's predicted class.
+        n_boot, seed, level: the bootstrap (``n_boot`` 0: no intervals).
+
+    Returns:
+        ``{"all", "keeps", "loses", "none": row, "loses_minus_keeps": paired intervals,
+        "settings": {...}}``; a row holds ``n_crops``, ``n_images`` (with at least one such
+        crop), ``mu_crops``, ``delta_mu``, ``agree``, the :func:`ood_metrics` keys and
+        ``delta_mu_ci`` / ``auroc_ci`` (``lo``, ``hi``, ``n_boot``: resamples where the subset
+        was not empty). ``none`` (no object pixel in the crop) is a part of ``loses``. Crops with
+        an undefined fraction are only in ``all`` (``settings.n_undefined``). Metrics of an
+        empty subset are None.
+
+    Raises:
+        ValueError: shapes disagree, ``keep_fraction`` not in (0, 1], ``level`` not in (0, 1),
+            ``n_boot`` < 0.
+    """
+    full = np.asarray(full_msp, np.float64)
+    crops = np.asarray(crop_msp, np.float64)
+    frac = np.asarray(fraction, np.float64)
+    if (full.ndim != 1 or crops.ndim != 2 or crops.shape[0] != full.size
+            or frac.shape != crops.shape):
+        raise ValueError(f"full_msp (N,), crop_msp and fraction (N, n_crops) disagree: "
+                         f"{full.shape}, {crops.shape}, {frac.shape}")
+    ag = None if agree is None else np.asarray(agree, bool)
+    if ag is not None and ag.shape != crops.shape:
+        raise ValueError(f"agree should have shape {crops.shape}, got {ag.shape}")
+    if not 0.0 < keep_fraction <= 1.0:
+        raise ValueError(f"keep_fraction={keep_fraction} should be in (0, 1]")
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"level={level} should be in (0, 1)")
+    if n_boot < 0:
+        raise ValueError(f"n_boot={n_boot} should be >= 0")
+    defined = np.isfinite(frac)
+    with np.errstate(invalid="ignore"):
+        subsets = {"all": np.ones(crops.shape, bool), "keeps": defined & (frac >= keep_fraction),
+                   "loses": defined & (frac < keep_fraction), "none": defined & (frac == 0)}
+    out = {k: _subset_row(full, crops, ag, sel, tpr=tpr) for k, sel in subsets.items()}
+    if n_boot:
+        ci = _bootstrap_split(full, crops, {k: subsets[k] for k in ("all", "keeps", "loses")},
+                              n_boot=n_boot, seed=seed, level=level)
+        for k in ("all", "keeps", "loses"):
+            out[k].update(ci[k])
+        out["loses_minus_keeps"] = ci["loses_minus_keeps"]
+    out["settings"] = {"keep_fraction": float(keep_fraction), "n_boot": int(n_boot),
+                       "seed": int(seed), "level": float(level), "tpr": float(tpr),
+                       "n_undefined": int((~defined).sum()),
+                       "mean_fraction": float(np.nanmean(frac)) if defined.any() else None}
+    return out
+
+
+def _ci_text(row: dict, key: str) -> str:
+    from jaxconcepts.evaluation._intervals import fmt_interval
+
+    ci = row.get(f"{key}_ci")
+    if row.get(key) is None or not ci or ci.get("lo") is None:
+        return _f(row.get(key))
+    return fmt_interval({"mean": row[key], "lo": ci["lo"], "hi": ci["hi"]})
+
+
+def object_split_markdown(split: dict, dataset: str) -> str:
+    """Markdown of :func:`object_split`: one row per subset of crops (all, keeps, loses, of which
+    none) beside each other, and what the comparison says."""
+    st = split["settings"]
+    kf = st["keep_fraction"]
+    level = f"{st['level']:.0%}"
+    names = {"all": "all crops", "keeps": f"keeps the object (≥ {kf:.0%} of it inside)",
+             "loses": f"loses the object (< {kf:.0%} inside)",
+             "none": "… of which no object pixel (0%)"}
+    n_all = split["all"]["n_crops"]
+    lines = [f"### Crops that keep the object vs crops that lose it ({dataset})", "",
+             "A complete image always shows its object here (the defining parts for planted), so "
+             "a crop is out of distribution either because it is a crop or because it cut the "
+             "object away. The crops are split by the share of the object's mask area inside "
+             "the crop box; every row is scored against all complete images.", "",
+             f"| crops | n | share | images | μ crops | Δμ [{level}] | AUROC↑ [{level}] "
+             "| FPR@95TPR↓ | AUPR-In↑ | AUPR-Out↑ | class kept |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for k, name in names.items():
+        r = split[k]
+        share = "–" if not n_all else f"{r['n_crops'] / n_all:.0%}"
+        kept = "–" if r["agree"] is None else f"{r['agree']:.0%}"
+        lines.append(f"| {name} | {r['n_crops']} | {share} | {r['n_images']} "
+                     f"| {_f(r['mu_crops'])} | {_ci_text(r, 'delta_mu')} "
+                     f"| {_ci_text(r, 'auroc')} | {_f(r['fpr95'])} | {_f(r['aupr_in'])} "
+                     f"| {_f(r['aupr_out'])} | {kept} |")
+    lines.append("")
+    keeps, loses = split["keeps"], split["loses"]
+    if keeps["n_crops"] == 0 or loses["n_crops"] == 0:
+        which = "keeps" if keeps["n_crops"] == 0 else "loses"
+        lines.append(f"No crop {which} the object at this threshold (`ood.keep_fraction` = "
+                     f"{kf}): the split cannot separate the two causes.")
+    else:
+        lines.append(_split_verdict(keeps, loses, split.get("loses_minus_keeps"), level))
+    if st["n_undefined"]:
+        lines += ["", f"{st['n_undefined']} crops belong to images without object pixels; they "
+                  "are in the all-crops row only."]
+    lines += ["", f"Intervals: {level} percentile bootstrap over images ({st['n_boot']} "
+              f"resamples, seed {st['seed']}), each resampled image taking its crops along; "
+              "all rows share the resamples, so the loses − keeps difference is paired.", ""]
+    return "\n".join(lines)
+
+
+def _split_verdict(keeps: dict, loses: dict, diff: dict | None, level: str) -> str:
+    """One sentence per measure on the paired loses − keeps interval, and what they say
+    together."""
+    txt = (f"Crops that keep the object: Δμ {_f(keeps['delta_mu'])}, AUROC "
+           f"{_f(keeps['auroc'])}; crops that lose it: Δμ {_f(loses['delta_mu'])}, AUROC "
+           f"{_f(loses['auroc'])}.")
+    if not diff or diff["auroc"]["lo"] is None or diff["delta_mu"]["lo"] is None:
+        return txt + " No interval was computed, so the difference is not judged."
+    words = {"delta_mu": ("confidence gap", "larger", "smaller"),
+             "auroc": ("separability from complete images", "higher", "lower")}
+    parts = []
+    for m, (what, up, down) in words.items():
+        d = diff[m]
+        iv = f"[{d['lo']:.3f}, {d['hi']:.3f}]"
+        parts.append(f"the {what} is {up} for crops that lose the object (paired {level} "
+                     f"interval of loses − keeps {iv})" if d["verdict"] == "holds" else
+                     f"the {what} is {down} for crops that lose the object ({iv})"
+                     if d["verdict"] == "fails" else
+                     f"the {what} does not measurably differ ({iv} contains 0)")
+    verdicts = {diff[m]["verdict"] for m in words}
+    if verdicts == {"tie"}:
+        end = ("keeping the object does not change how out of distribution a crop looks: the "
+               "gap comes from cropping itself.")
+    elif "holds" in verdicts and "fails" not in verdicts:
+        end = ("part of the paper's gap is the object being cut away; the keeps row is what "
+               "cropping costs while the object is still in view.")
+    else:
+        end = "the two measures disagree or favour the crops that lose the object; read the rows."
+    return f"{txt} {parts[0][0].upper()}{parts[0][1:]}; {parts[1]}: {end}"

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["CROP_FIELDS", "CropStoreWriter", "write_crop_store", "read_crop_store"]
+__all__ = ["CROP_FIELDS", "CropStoreWriter", "write_crop_store", "read_crop_store",
+           "read_crop_boxes"]
 
 CROP_FIELDS = ("index", "pred", "target", "label")  # per image, copied from the activation store
 
@@ -122,3 +123,18 @@ def read_crop_store(path, *, check_index=None) -> dict:
                              f"images in order (missing ids {lost[:5].tolist()}): stale crops, "
                              "rerun the crops stage")
     return manifest
+
+
+def read_crop_boxes(path) -> np.ndarray:
+    """``(N, n_crops, 4)`` int boxes ``(top, left, height, width)`` of every crop, in input pixels
+    and the store's image order; only the ``boxes`` tensor of each shard is read (a few bytes per
+    crop), never the crops' activations.
+
+    Raises:
+        FileNotFoundError / ValueError: as :func:`read_crop_store`.
+    """
+    from jaxconcepts.features._store import read_shard
+
+    manifest = read_crop_store(path)
+    return np.concatenate([read_shard(Path(path) / s["file"], ["boxes"])["boxes"]
+                           for s in manifest["shards"]])
