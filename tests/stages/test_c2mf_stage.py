@@ -71,7 +71,9 @@ def _params(root, drop=(), naming=None, **c2mf):
         del cfg[k]
     (root / "params.yaml").write_text(yaml.safe_dump(
         {"seed": 0, "datasets": {"fake": {}}, "c2mf": cfg, "naming": naming or REPO["naming"],
-         "atlas": {**REPO["atlas"], "top_images": 3, "max_concepts": 4}}))
+         "atlas": {**REPO["atlas"], "top_images": 3, "max_concepts": 4},
+         # the stage opens the store through extract.image_root: the tests' images lie under cwd
+         "extract": {**REPO["extract"], "image_root": "."}}))
 
 
 def _finite(x):
