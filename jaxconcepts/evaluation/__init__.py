@@ -58,7 +58,13 @@ from jaxconcepts.evaluation._alpha_sweep import (
     sweep_fitted_split,
 )
 from jaxconcepts.evaluation._baseline import paired_baseline
-from jaxconcepts.evaluation._naming import ConceptName, name_concepts, naming_table, top_patches
+from jaxconcepts.evaluation._naming import (
+    ConceptName,
+    name_accuracy,
+    name_concepts,
+    naming_table,
+    top_patches,
+)
 from jaxconcepts.evaluation._ood import (
     PAPER_TABLE4,
     ConfidenceStudy,
@@ -78,6 +84,7 @@ __all__ = [
     "sweep_fitted_split",
     "paired_baseline",
     "ConceptName",
+    "name_accuracy",
     "name_concepts",
     "naming_table",
     "top_patches",

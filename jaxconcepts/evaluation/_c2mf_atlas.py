@@ -10,7 +10,10 @@ classes, :func:`atlas_data` computes
 - the concepts' names in the classifier's label space (:func:`~._naming.name_concepts`): the
   head's outputs, even when the classes of the usage matrix are folder classes that are not;
 - which concepts an atlas should draw (``max_concepts``): C2MF's most shared first (number of
-  classes whose gate is open, then mean gate), the baselines' most used first.
+  classes whose gate is open, then mean gate), the baselines' most used first;
+- on the ``objects`` benchmark, each method's **name accuracy** (:func:`objects_name_accuracy`):
+  does each class's top concept (:func:`top_concepts`) carry a name that is one of the ImageNet
+  synsets accepted for the object?
 
 Concepts: C2MF has one shared dictionary, so G = k. CRAFT and PCA fit one dictionary per class:
 their concept ``j`` of class ``y`` is unrelated to concept ``j`` of another class, so they get
@@ -20,15 +23,23 @@ their usage matrix is block-diagonal by construction, which is the point of the 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
 import numpy as np
 
-from jaxconcepts.evaluation._naming import ConceptName, name_concepts
+from jaxconcepts.evaluation._naming import ConceptName, name_accuracy, name_concepts
 from jaxconcepts.evaluation._rows import RowsView, fitted_classes
 
-__all__ = ["AtlasData", "atlas_data", "atlas_markdown", "clip_concept_names", "fitted_atlases"]
+__all__ = ["AtlasData", "atlas_data", "atlas_markdown", "clip_concept_names", "fitted_atlases",
+           "top_concepts", "objects_name_accuracy", "name_accuracy_markdown", "TOP_CONCEPT"]
+
+#: How :func:`top_concepts` picks a class's concept (written beside the numbers).
+TOP_CONCEPT = ("among the concepts a class uses (usage >= the gate threshold: C2MF's open "
+               "gates σ(λ_y); for CRAFT / PCA the class's own concepts), the one with "
+               "the largest mean |code| over the class's atlas images and positions (C2MF: code × "
+               "σ(λ_y), the atlas's code maps); its name: the naming's words for it (head outputs "
+               "by mean softmax of its top patches)")
 
 
 class AtlasData(NamedTuple):
@@ -191,12 +202,156 @@ def fitted_atlases(fits, store, class_names: Sequence[str], load_image, *, metho
     return atlases, clip_names
 
 
+def top_concepts(at: AtlasData, *, gate_threshold: float) -> list[int | None]:
+    """Per fitted class, its top concept (:data:`TOP_CONCEPT`), or None when the class uses no
+    concept (no open gate) or has no image in the atlas.
+
+    The largest mean |code| rather than the largest gate: C2MF's gates saturate near 1 for many
+    concepts of a class, while the gated code says how much of the class's activations the concept
+    carries. For the per-class baselines it is the class's most used concept (usage 1).
+    """
+    strength = np.abs(at.code_maps).mean((2, 3))  # (N, G)
+    out: list[int | None] = []
+    for c in range(len(at.class_names)):
+        sel, used = at.y_img == c, at.usage[c] >= gate_threshold
+        if not sel.any() or not used.any():
+            out.append(None)
+            continue
+        score = np.where(used, strength[sel].mean(0), -np.inf)
+        out.append(int(np.argmax(score)))
+    return out
+
+
+def _accepted_synsets(meta: Mapping) -> dict[str, list[str]]:
+    """Fitted class name -> accepted synsets, from an objects truth's ``objects`` (by object name)
+    and ``class_folders`` (the folder names, ``00_cat``, that a store's class names are)."""
+    by_name = {str(o["class"]): list(o["wnids"]) for o in meta["objects"]}
+    out = dict(by_name)
+    for folder, cname in zip(meta.get("class_folders", []), meta.get("classes", [])):
+        if str(cname) in by_name:
+            out[str(folder)] = by_name[str(cname)]
+    return out
+
+
+def objects_name_accuracy(atlases: Sequence[AtlasData], meta: Mapping, *, n_outputs: int | None,
+                          gate_threshold: float, top: int = 3) -> dict:
+    """Name accuracy of each atlas on the ``objects`` benchmark (module docstring).
+
+    For each fitted class that is an object with accepted synsets (``meta["objects"][i]["wnids"]``:
+    its own ImageNet synset and hand-chosen WordNet neighbours), its top concept
+    (:func:`top_concepts`) is a hit when the naming's first word (top-1) or one of its first
+    ``top`` words is one of those synsets, compared as ImageNet-1k head outputs
+    (:func:`~jaxconcepts.evaluation._naming.name_accuracy`).
+
+    Args:
+        atlases: the :class:`AtlasData` of the methods (their ``class_names`` are the fitted
+            classes: the objects' folder names); none gives a note and no numbers.
+        meta: the objects truth's ``truth.json`` (:attr:`PlantedTruth.meta`).
+        n_outputs: the head's number of outputs (None: unknown); the synsets are ImageNet-1k's,
+            so a head with another number of outputs gets a note and no numbers.
+        top: the ranked-list cut (capped at the naming's number of words).
+
+    Returns:
+        ``{"top_concept": TOP_CONCEPT, "note": str | None, "unmatched": [fitted classes that are
+        no object of the truth, left out], "methods": {method: {"k", "top1", "top<top>",
+        "per_class"}}}``; per class also its ``concept`` label (None without one).
+
+    Raises:
+        ValueError: an accepted synset is not an ImageNet-1k class.
+    """
+    out = {"top_concept": TOP_CONCEPT, "note": None, "unmatched": [], "methods": {}}
+    if not atlases:
+        out["note"] = ("no atlas (c2mf.atlas_k is null, nothing was fitted, or h is not GAP + "
+                       "linear): no names to check")
+        return out
+    if n_outputs != 1000:
+        out["note"] = (f"the head has {n_outputs} outputs: the objects' accepted synsets are "
+                       "ImageNet-1k classes, so names cannot be checked")
+        return out
+    from jaxconcepts.features._labels import imagenet_lemmas, imagenet_synsets
+
+    index = {w: i for i, w in enumerate(imagenet_synsets())}
+    words = [ls[0] for ls in imagenet_lemmas()]
+    wnids = _accepted_synsets(meta)
+    unknown = sorted({w for ws in wnids.values() for w in ws} - set(index))
+    if unknown:
+        raise ValueError(f"accepted synsets {unknown} of the objects truth are not ImageNet-1k "
+                         "classes")
+    for at in atlases:
+        out["unmatched"] = [c for c in at.class_names if c not in wnids]
+        tops = top_concepts(at, gate_threshold=gate_threshold)
+        names = [None if j is None else at.names[j].outputs for j in tops]
+        cut = max(1, min(int(top), len(at.names[0].outputs) if at.names else 1))
+        res = name_accuracy(names, [[index[w] for w in wnids.get(c, [])] for c in at.class_names],
+                            class_names=at.class_names, n_outputs=1000, top=cut, words=words)
+        for rec, j in zip(res["per_class"], tops):
+            rec["concept"] = None if j is None else at.labels[j]
+        out["methods"][at.method] = {"k": at.k, **res}
+    if out["unmatched"]:
+        out["note"] = (f"fitted classes {out['unmatched']} are no object of the truth (c2mf.labels "
+                       "should be label: the object folders); they are left out")
+    return out
+
+
+def name_accuracy_markdown(acc: Mapping) -> str:
+    """The name-accuracy table of :func:`objects_name_accuracy` (a summary and one row per
+    class with each method's top concept, its words and hit / miss)."""
+    lines = ["### Name accuracy (objects benchmark)", "",
+             "Does the naming name the object? **Top concept** — " + acc["top_concept"] + ". "
+             "**Hit** — top-1: its first word is one of the class's accepted ImageNet synsets (the "
+             "object's own and its hand-chosen WordNet neighbours); top-n: one of its first n "
+             "words is. **Chance** — the same for head outputs drawn at random (|accepted| / 1000 "
+             "for top-1), averaged over the counted classes. Classes without synsets are not "
+             "counted.", ""]
+    if acc.get("note"):
+        lines += [f"Note: {acc['note']}", ""]
+    methods = acc["methods"]
+    if not methods:
+        return "\n".join(lines)
+
+    def frac(d):
+        a = "–" if d["accuracy"] is None else f"{d['accuracy']:.2f}"
+        c = "–" if d["chance"] is None else f"{d['chance']:.2g}"
+        return f"{d['hits']}/{d['n_classes']} ({a})", c
+
+    cuts = sorted({key for r in methods.values() for key in r if key.startswith("top")
+                   and key != "top1"}, key=lambda s: int(s[3:]))
+    head = "| method | k | top-1 | chance |" + "".join(f" {c.replace('top', 'top-')} | chance |"
+                                                       for c in cuts)
+    lines += [head, "|---|---|---|---|" + "---|---|" * len(cuts)]
+    for m, r in methods.items():
+        row = f"| {m} | {r['k']} | " + " | ".join(frac(r["top1"])) + " |"
+        for c in cuts:
+            row += (" " + " | ".join(frac(r[c])) + " |") if c in r else " – | – |"
+        lines.append(row)
+    first = next(iter(methods.values()))["per_class"]
+    lines += ["", "| class | accepted | " + " | ".join(methods) + " |",
+              "|---|---|" + "---|" * len(methods)]
+    for i, rec in enumerate(first):
+        cells = []
+        for r in methods.values():
+            pc = r["per_class"][i]
+            if pc["concept"] is None:
+                cells.append("no concept used")
+                continue
+            marks = [("✓" if pc[k] else "✗") for k in pc if k.startswith("hit_top")
+                     and pc[k] is not None]
+            cells.append(f"{pc['concept']}: {', '.join(pc['names'])}"
+                         + (f" ({' '.join(marks)})" if marks else " (not counted)"))
+        lines.append(f"| {rec['class']} | {', '.join(rec['accepted']) or '– (not counted)'} | "
+                     + " | ".join(cells) + " |")
+    lines += ["", "Marks: top-1 then top-n (✓ hit, ✗ miss).", ""]
+    return "\n".join(lines)
+
+
 def atlas_markdown(atlases: Sequence[AtlasData], *, figures: dict, recipes: dict,
-                   gate_threshold: float, dataset: str, clip_names: dict | None = None) -> str:
+                   gate_threshold: float, dataset: str, clip_names: dict | None = None,
+                   naming_accuracy: Mapping | None = None) -> str:
     """The atlas section of the report: per method, its figures (``figures[(method, "atlas" |
     "gates")]``: file names), a table of the drawn concepts (label, top words, classes using it,
     CLIP words when ``clip_names[method]`` holds G word lists) and its per-class recipes
-    (``recipes[method]``: Markdown, e.g. :func:`jaxconcepts.viz.recipe_table`)."""
+    (``recipes[method]``: Markdown, e.g. :func:`jaxconcepts.viz.recipe_table`); with
+    ``naming_accuracy`` (:func:`objects_name_accuracy`) its table comes first."""
     title = {"c2mf": "C2MF (shared dictionary, gated)", "craft": "CRAFT (per-class NMF)",
              "pca": "PCA (per class)"}
     lines = [f"## Concept atlas ({dataset})", "",
@@ -210,6 +365,8 @@ def atlas_markdown(atlases: Sequence[AtlasData], *, figures: dict, recipes: dict
              "per class relative to the class's largest (block-diagonal by construction: their "
              f"concepts are not shared). A class uses a concept when usage ≥ {gate_threshold}.",
              ""]
+    if naming_accuracy is not None:
+        lines += [name_accuracy_markdown(naming_accuracy), ""]
     for at in atlases:
         clip = (clip_names or {}).get(at.method)
         lines += [f"### {title[at.method]}, k = {at.k}", ""]

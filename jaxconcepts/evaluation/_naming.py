@@ -21,17 +21,19 @@ from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["ConceptName", "top_patches", "name_concepts", "naming_table"]
+__all__ = ["ConceptName", "top_patches", "name_concepts", "naming_table", "name_accuracy"]
 
 
 class ConceptName(NamedTuple):
     """concept: index j; words: [(name, mean probability)] best first; rows: the patch rows used
-    (indices into the rows given); mean_code: mean code of those rows."""
+    (indices into the rows given); mean_code: mean code of those rows; outputs: the head outputs
+    the words name, in the same order (names need not be unique: ImageNet has two "crane"s)."""
 
     concept: int
     words: list[tuple[str, float]]
     rows: np.ndarray
     mean_code: float
+    outputs: tuple[int, ...]
 
 
 def top_patches(codes, *, top: int, groups=None, per_group: int | None = None) -> np.ndarray:
@@ -133,7 +135,7 @@ def name_concepts(
         p = _softmax(logits).mean(0)
         best = np.argsort(-p, kind="stable")[:n_words]
         out.append(ConceptName(j, [(str(label_names[c]), float(p[c])) for c in best], r,
-                               float(U[r, j].mean())))
+                               float(U[r, j].mean()), tuple(int(c) for c in best)))
     return out
 
 
@@ -146,3 +148,77 @@ def naming_table(names: Sequence[ConceptName], *, title: str = "") -> str:
         words = ", ".join(f"{w} ({s:.2f})" for w, s in n.words)
         lines.append(f"| {n.concept} | {words} | {len(n.rows)} | {n.mean_code:.3g} |")
     return "\n".join(lines) + "\n"
+
+
+def _chance(n_accepted: int, n_outputs: int, top: int) -> float:
+    """P(``top`` distinct head outputs drawn uniformly include one of ``n_accepted``)."""
+    miss = 1.0
+    for i in range(top):
+        miss *= max(n_outputs - n_accepted - i, 0) / (n_outputs - i)
+    return 1.0 - miss
+
+
+def name_accuracy(names: Sequence[Sequence[int] | None], accepted: Sequence[Sequence[int]], *,
+                  class_names: Sequence[str], n_outputs: int, top: int = 3,
+                  words: Sequence[str] | None = None) -> dict:
+    """Name accuracy: the share of classes whose concept is named by an accepted head output.
+
+    A class counts when it has accepted outputs (an object that is no ImageNet class has none and
+    is left out). Top-1 is a hit when the concept's first word is accepted, top-``top`` when one
+    of its first ``top`` words is. Chance: the same for words drawn uniformly from the
+    ``n_outputs`` head outputs without replacement (top-1: ``|accepted| / n_outputs``), averaged
+    over the counted classes.
+
+    Args:
+        names: per class, the head outputs naming its concept, best first
+            (:attr:`ConceptName.outputs`), or None when the class has no concept to name (a miss).
+        accepted: per class, the head outputs accepted as its name (may be empty).
+        class_names: per class its name.
+        n_outputs: K, the head's number of outputs.
+        top: the ranked-list cut (1 reports top-1 only).
+        words: K names of the head outputs for the per-class record (default: their indices).
+
+    Returns:
+        ``{"top1": {"hits", "n_classes", "accuracy", "chance"}, "top<top>": {...} (top > 1),
+        "per_class": [{"class", "accepted", "names", "counted", "hit_top1", "hit_top<top>"}]}``
+        with words for outputs; accuracy is None when no class counts; hits are None for classes
+        that do not count.
+
+    Raises:
+        ValueError: lengths disagree, ``top < 1``, or an output is outside ``[0, n_outputs)``.
+    """
+    Y = len(class_names)
+    if len(names) != Y or len(accepted) != Y:
+        raise ValueError(f"names ({len(names)}), accepted ({len(accepted)}) and class_names "
+                         f"({Y}) should have one entry per class")
+    if top < 1:
+        raise ValueError(f"top={top} should be >= 1")
+    if words is not None and len(words) != n_outputs:
+        raise ValueError(f"words has {len(words)} entries, n_outputs={n_outputs}")
+    for what, lists in (("names", [n for n in names if n is not None]), ("accepted", accepted)):
+        bad = sorted({int(i) for ls in lists for i in ls if not 0 <= int(i) < n_outputs})
+        if bad:
+            raise ValueError(f"{what} holds outputs {bad[:5]} outside [0, n_outputs={n_outputs})")
+    word = (lambda i: str(words[i])) if words is not None else (lambda i: str(int(i)))
+    cuts = [1, top] if top > 1 else [1]
+    hits = {t: 0 for t in cuts}
+    chance = {t: 0.0 for t in cuts}
+    per_class, n = [], 0
+    for cname, got, acc in zip(class_names, names, accepted):
+        acc = sorted({int(i) for i in acc})
+        ranked = [] if got is None else [int(i) for i in got]
+        rec = {"class": str(cname), "accepted": [word(i) for i in acc],
+               "names": [word(i) for i in ranked[:top]], "counted": bool(acc)}
+        for t in cuts:
+            hit = bool(set(ranked[:t]) & set(acc)) if acc else None
+            rec[f"hit_top{t}"] = hit
+            if acc:
+                hits[t] += hit
+                chance[t] += _chance(len(acc), n_outputs, t)
+        n += bool(acc)
+        per_class.append(rec)
+    out = {f"top{t}": {"hits": hits[t], "n_classes": n,
+                       "accuracy": hits[t] / n if n else None,
+                       "chance": chance[t] / n if n else None} for t in cuts}
+    out["per_class"] = per_class
+    return out

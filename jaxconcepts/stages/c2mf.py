@@ -38,8 +38,13 @@ def main(argv: list[str] | None = None) -> None:
     from jaxconcepts.datasets import load_truth
     from jaxconcepts.evaluation import loss_csv, markdown_report, run_c2mf
     from jaxconcepts.evaluation._alpha_sweep import alpha_sweep_markdown, sweep_fitted_split
-    from jaxconcepts.evaluation._c2mf_atlas import atlas_markdown, fitted_atlases
+    from jaxconcepts.evaluation._c2mf_atlas import (
+        atlas_markdown,
+        fitted_atlases,
+        objects_name_accuracy,
+    )
     from jaxconcepts.evaluation._c2mf_report import c2mf_summary, disabled_report
+    from jaxconcepts.evaluation._rows import store_head_outputs
     from jaxconcepts.viz import load_model_view
     from jaxconcepts.viz._atlas import recipe_table
     from jaxconcepts.viz._c2mf_figures import atlas_figures, c2mf_figures
@@ -107,6 +112,11 @@ def main(argv: list[str] | None = None) -> None:
     if fits is not None and cfg["alpha_sweep"] and linear:
         sweep = sweep_fitted_split(fits, store.head, alphas=cfg["alpha_sweep"],
                                    k=cfg["sweep_k"], gate_threshold=cfg["gate_threshold"])
+    naming_acc = None
+    if truth is not None and "objects" in truth.meta:  # does the naming name the objects?
+        naming_acc = metrics["naming_accuracy"] = objects_name_accuracy(
+            atlases, truth.meta, n_outputs=store_head_outputs(store),
+            gate_threshold=cfg["gate_threshold"], top=3)
     metrics["seconds"] = round(time.perf_counter() - t0, 2)
     json.dumps(metrics, allow_nan=False, default=str)  # refuse NaN before writing anything
     _clean(fig_dir)
@@ -127,7 +137,7 @@ def main(argv: list[str] | None = None) -> None:
     write_text(out / "c2mf.md", markdown_report(metrics))
     write_text(out / "c2mf_atlas.md", atlas_markdown(
         atlases, figures=more, recipes=recipes, gate_threshold=cfg["gate_threshold"],
-        dataset=ds, clip_names=clip_names) if atlases else
+        dataset=ds, clip_names=clip_names, naming_accuracy=naming_acc) if atlases else
         f"## Concept atlas ({ds})\n\nNo atlas: c2mf.atlas_k is null, nothing was fitted, or h "
         "is not GAP + linear (naming scores single rows with the linear head).\n")
     write_json(out / "c2mf_alpha_sweep.json", {"rows": sweep})

@@ -3,7 +3,12 @@
 import numpy as np
 import pytest
 
-from jaxconcepts.evaluation._c2mf_atlas import atlas_data, atlas_markdown
+from jaxconcepts.evaluation._c2mf_atlas import (
+    atlas_data,
+    atlas_markdown,
+    objects_name_accuracy,
+    top_concepts,
+)
 from jaxconcepts.evaluation._rows import RowsView, load_image_rows, split_by_image
 from jaxconcepts.features import ActivationStore, StoreWriter
 from jaxconcepts.features import HeadParams
@@ -84,6 +89,60 @@ def test_per_class_dictionaries_are_block_diagonal(view):
                         dataset="toy")
     assert "![craft concept atlas](f/atlas_craft.png)" in md and "| class | recipe |" in md
     assert "### CRAFT (per-class NMF), k = 2" in md
+
+
+def test_top_concept_is_the_used_concept_with_the_largest_mean_code(view):
+    at = _atlas(Shared(), "c2mf", view)
+    A = view.rows(np.arange(N))  # (N, p, c); codes: the first K channels times the class's gate
+    cls = np.repeat([0, 1, 2], 4)
+    mean1 = (np.maximum(A[cls == 1, :, :K], 0) * Shared.gates[1]).mean((0, 1))
+    # class 0 opens C0 only; class 1 opens both (the larger mean gated code wins); class 2 none
+    assert top_concepts(at, gate_threshold=0.5) == [0, int(np.argmax(mean1)), None]
+    # the per-class baselines: each class's most used own concept (usage 1)
+    pc = _atlas(PerClass(), "pca", view)
+    tops = top_concepts(pc, gate_threshold=0.5)
+    assert [t // K for t in tops] == [0, 1, 2]
+    assert all(pc.usage[c, t] == 1.0 for c, t in enumerate(tops))
+
+
+def test_objects_name_accuracy_and_its_table(view):
+    """Folder classes 00_x, 01_y, 02_z under a stand-in ImageNet head: x is accepted as the
+    synset its top concept is named by (a hit), y as another (a miss), z has none (left out)."""
+    from jaxconcepts.features._labels import imagenet_lemmas, imagenet_synsets
+
+    syn = imagenet_synsets()
+    folders = ["00_x", "01_y", "02_z"]
+    at = _atlas(Shared(), "c2mf", view, class_names=folders)
+    # name C0 by ImageNet outputs (7, 8, 9) and C1 by (8, 7, 9)
+    at = at._replace(names=[at.names[0]._replace(outputs=(7, 8, 9)),
+                            at.names[1]._replace(outputs=(8, 7, 9))])
+    meta = {"classes": ["x", "y", "z"], "class_folders": folders,
+            "objects": [{"class": "x", "wnids": [syn[7]]}, {"class": "y", "wnids": [syn[9]]},
+                        {"class": "z", "wnids": []}]}
+    acc = objects_name_accuracy([at], meta, n_outputs=1000, gate_threshold=0.5, top=3)
+    r = acc["methods"]["c2mf"]
+    assert acc["note"] is None and acc["unmatched"] == [] and r["k"] == K
+    assert r["top1"]["hits"] == 1 and r["top1"]["n_classes"] == 2
+    assert r["top1"]["chance"] == pytest.approx(1 / 1000)
+    x, y, z = r["per_class"]
+    assert (x["concept"], x["hit_top1"], x["hit_top3"]) == ("C0", True, True)
+    assert x["names"][0] == imagenet_lemmas()[7][0]
+    assert y["hit_top1"] is False and y["hit_top3"] is True  # 9 is both concepts' third word
+    assert z["concept"] is None and not z["counted"]
+    md = atlas_markdown([at], figures={}, recipes={}, gate_threshold=0.5, dataset="toy",
+                        naming_accuracy=acc)
+    assert "### Name accuracy (objects benchmark)" in md
+    assert "| c2mf | 2 | 1/2 (0.50) | 0.001 | 2/2 (1.00) |" in md
+    assert "| 02_z | – (not counted) | no concept used |" in md
+    # a head that is not ImageNet-1k's: a note, no numbers
+    other = objects_name_accuracy([at], meta, n_outputs=3, gate_threshold=0.5)
+    assert other["methods"] == {} and "3 outputs" in other["note"]
+    assert "Note: the head has 3 outputs" in atlas_markdown(
+        [at], figures={}, recipes={}, gate_threshold=0.5, dataset="toy", naming_accuracy=other)
+    assert "no atlas" in objects_name_accuracy([], meta, n_outputs=1000, gate_threshold=0.5)["note"]
+    with pytest.raises(ValueError, match="not ImageNet-1k classes"):
+        objects_name_accuracy([at], {"objects": [{"class": "x", "wnids": ["n0"]}]},
+                              n_outputs=1000, gate_threshold=0.5)
 
 
 def test_bad_method_and_class_names(view):

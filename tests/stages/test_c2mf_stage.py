@@ -141,6 +141,7 @@ def test_stage_end_to_end_reports_small_classes_and_planted_truth(tmp_path, monk
         "fig4_ablation.png"]
     md_text = (root / "reports/fake/c2mf.md").read_text()
     assert "](c2mf_figures/fig4_ablation.png)" in md_text
+    assert "naming_accuracy" not in m  # a planted truth has no objects to name
     pl = m["planted"]  # ground truth at data/fake/prepare/truth
     assert pl is not None and pl["n_images"] == m["n_test_images"]
     for meth in ("c2mf", "craft", "pca"):
@@ -361,6 +362,9 @@ def test_atlas_naming_recipes_and_alpha_sweep(tmp_path, monkeypatch):
     sweep_md = (out / "c2mf_alpha_sweep.md").read_text()
     assert "| 1e+06 |" in sweep_md and "(c2mf_figures/alpha_sweep.png)" in sweep_md
     assert "What is solved" in (out / "c2mf.md").read_text()
+    # no objects truth: no name accuracy
+    assert "naming_accuracy" not in json.loads((out / "c2mf.json").read_text())
+    assert "Name accuracy" not in md
 
 
 def test_disabled_dataset_says_why(tmp_path, monkeypatch):
@@ -430,11 +434,34 @@ def _write_folder_store(root, counts=(6, 6, 6, 6), seed=0, labelled=True, images
     return cls, pred
 
 
+def _write_objects_truth(root, cls):
+    """An ``objects`` truth for the folder store (each image is its object). Accepted synsets: ant
+    every output the store's classes light (its top concept is named by one of them: a hit), bee
+    tench (output 0, which no class lights: a miss), cat none (not counted), dog its own output."""
+    from jaxconcepts.features._labels import imagenet_synsets
+
+    syn = imagenet_synsets()
+    files = [f"{FOLDERS[c]}/img{i}.png" for i, c in enumerate(cls)]
+    wnids = [[syn[o] for o in HEAD_OF], [syn[0]], [], [syn[HEAD_OF[3]]]]
+    truth = root / "data/fake/prepare/truth"
+    truth.mkdir(parents=True)
+    (truth / "truth.json").write_text(json.dumps({
+        "dataset": "objects", "parts": list(FOLDERS), "classes": list(FOLDERS),
+        "class_folders": list(FOLDERS), "recipes": [[c] for c in range(len(FOLDERS))],
+        "objects": [{"class": f, "wnids": w} for f, w in zip(FOLDERS, wnids)],
+        "images": {"test": [{"file": f} for f in files]}}))
+    onehot = np.eye(len(FOLDERS), dtype=bool)[cls]
+    np.savez(truth / "test.npz", part_map=np.broadcast_to(cls[:, None, None], (cls.size, 16, 16))
+             .astype(np.int8), label=cls, present=onehot, defining=onehot)
+
+
 def test_folder_classes_under_a_1000_output_head_run_end_to_end(tmp_path, monkeypatch):
     """The issue: 4 folder classes, a 1000-output head, ``labels: label``. C2MF's classes are the
-    folders (gates, split, per-class accuracy, recipes); the head keeps its 1000 outputs."""
+    folders (gates, split, per-class accuracy, recipes); the head keeps its 1000 outputs. With an
+    ``objects`` truth the atlas's names are scored against each object's accepted synsets."""
     monkeypatch.chdir(tmp_path)
-    _write_folder_store(tmp_path)
+    cls, _ = _write_folder_store(tmp_path)
+    _write_objects_truth(tmp_path, cls)
     _params(tmp_path, k=[3], labels="label", atlas_k=3, alpha_sweep=[0.0], sweep_k=3)
     stage.main(["--dataset", "fake"])
     out = tmp_path / "reports/fake"
@@ -460,6 +487,20 @@ def test_folder_classes_under_a_1000_output_head_run_end_to_end(tmp_path, monkey
     md = (out / "c2mf_atlas.md").read_text()
     assert "| ant |" in md and "| dog |" in md  # recipes per folder class
     assert "Recipes" in md
+    # name accuracy: cat has no synset (3 classes count); ant's top concept is named by an output
+    # its class lights (a hit), bee's never by tench
+    acc = m["naming_accuracy"]
+    assert acc["note"] is None and acc["unmatched"] == []
+    assert set(acc["methods"]) == {"c2mf", "craft", "pca"}
+    for meth, r in acc["methods"].items():
+        assert r["k"] == 3 and r["top1"]["n_classes"] == r["top3"]["n_classes"] == 3
+        assert r["top1"]["chance"] == pytest.approx((4 + 1 + 1) / 1000 / 3)
+        pc = {p["class"]: p for p in r["per_class"]}
+        assert pc["ant"]["hit_top1"] is True and pc["bee"]["hit_top1"] is False, meth
+        assert not pc["cat"]["counted"] and pc["cat"]["hit_top1"] is None
+        assert r["top1"]["hits"] <= r["top3"]["hits"] <= 3
+    assert "### Name accuracy (objects benchmark)" in md and "| cat | – (not counted) |" in md
+    assert m["planted"] is not None  # the objects truth also scores atoms against the masks
     rows = json.loads((out / "c2mf_alpha_sweep.json").read_text())["rows"]
     assert rows[0]["acc_pred"] >= 0.75 and rows[0]["acc_label"] is None
 
