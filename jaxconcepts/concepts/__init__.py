@@ -7,6 +7,8 @@ from ._base import FLAG_ALL_ZERO, FLAG_FEW_CONCEPTS, Concepts, canonical_labels,
 from ._cgap import cgap, cgap_batch
 from ._cpha import cpha, cpha_batch, grid_weights
 from ._c2mf import C2MF, c2mf_objective, fit_c2mf
+from ._controls import (other_class_gates, random_dictionary, uniform_gates, with_gates,
+                        without_class_mean)
 from ._craft import Craft, fit_craft
 from ._maps import ConceptMaps, concept_maps, group_maps, sub_concept_maps, upsample_maps
 from ._pca_baseline import PCABaseline, fit_pca_baseline
@@ -34,6 +36,11 @@ __all__ = [
     "fit_craft",
     "PCABaseline",
     "fit_pca_baseline",
+    "without_class_mean",
+    "with_gates",
+    "uniform_gates",
+    "other_class_gates",
+    "random_dictionary",
     "ConceptMaps",
     "concept_maps",
     "sub_concept_maps",

@@ -6,8 +6,10 @@ class, or in all) says so instead of printing a mean ± std from one or two imag
 
 - :func:`loss_csv` — the C2MF loss history per k as a wide CSV (DVC plot: x = ``step``);
 - :func:`markdown_report` — Table 1 (concept similarity), Table 2 (per-class reconstruction
-  accuracy), Table 3 (consistency), insertion/deletion AUCs, the multi-class ablation and the
-  classes left out of split metrics.
+  accuracy), Table 3 (consistency), insertion/deletion AUCs, each with the test-time controls'
+  rows (``metrics["controls"]``: PCA without the class mean, C2MF with uniform or another class's
+  gates, random dictionaries) and what each control tells, the multi-class ablation, C2MF's
+  recipe recall across k on planted data and the classes left out of split metrics.
 """
 
 from __future__ import annotations
@@ -118,6 +120,12 @@ def markdown_report(metrics: Mapping) -> str:
                     "is shown. The per-class values are in c2mf.json.")
     # (method, entry) for every fitted method and requested k, in table order
     fitted = [(m, res[m][f"k{k}"]) for m in methods for k in ks if f"k{k}" in res[m]]
+    # (row label, control record, entry) of every test-time control and requested k
+    ctl = metrics.get("controls") or {}
+    rank = {m: i for i, m in enumerate(("c2mf", "craft", "pca"))}  # by method, random last
+    order = sorted(ctl, key=lambda n: (rank.get(ctl[n]["of"], 3), n.startswith("random"), n))
+    controls = [(ctl[n]["label"], ctl[n], ctl[n]["results"][f"k{k}"]) for n in order for k in ks
+                if f"k{k}" in ctl[n]["results"]]
 
     # Table 1 — similarity
     lines += ["### Table 1 — concept similarity (lower = less redundant), mean ± std over pairs", "",
@@ -127,6 +135,12 @@ def markdown_report(metrics: Mapping) -> str:
         lines.append(f"| {METHOD_NAMES.get(m, m)} | {_k_label(e)} | "
                      f"{fmt_pm(s.get('pearson_mean'), s.get('pearson_std'))} | "
                      f"{fmt_pm(s.get('cosine_mean'), s.get('cosine_std'))} |")
+    for label, _, e in controls:
+        s = e.get("similarity")
+        if s:  # only the random dictionaries have concepts of their own
+            lines.append(f"| {label} | {_k_label(e)} | "
+                         f"{fmt_pm(s.get('pearson_mean'), s.get('pearson_std'))} | "
+                         f"{fmt_pm(s.get('cosine_mean'), s.get('cosine_std'))} |")
     lines.append("")
 
     # Table 2 — reconstruction accuracy
@@ -154,6 +168,8 @@ def markdown_report(metrics: Mapping) -> str:
                              + (f" (k={e['k_used']})" if e.get("capped") else ""))
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
+    if controls:
+        lines += control_lines(controls, res, per_class_ok)
 
     # Table 3 — consistency
     own = any("train_mse_own_rows" in (e.get("consistency") or {}) for _, e in fitted)
@@ -175,6 +191,12 @@ def markdown_report(metrics: Mapping) -> str:
             + (f"{_num(c.get('train_mse_own_rows'), '{:.4g}')} | " if own else "")
             + f"{_num(c.get('test_mse'), '{:.4g}')} | {_num(c.get('difference'), '{:.4g}')} "
             f"| {pc[0]} | {pc[1]} |")
+    for label, _, e in controls:  # test-time controls: test rows only
+        c = e.get("consistency") or {}
+        pc = (fmt_pm(c.get("test_class_mean"), c.get("test_class_std"), '{:.4g}')
+              if per_class_ok else "–")
+        lines.append(f"| {label} | {_k_label(e)} | – | " + ("– | " if own else "")
+                     + f"{_num(c.get('test_mse'), '{:.4g}')} | – | – | {pc} |")
     lines.append("")
     if not per_class_ok:
         lines += [f"Per-class columns: {thin_classes}", ""]
@@ -192,9 +214,14 @@ def markdown_report(metrics: Mapping) -> str:
         row = [f"{fmt_pm(d.get(f'{r}_{meth}_mean'), d.get(f'{r}_{meth}_std'))}"
                for meth in ("gradcam", "ig") for r in ("insertion", "deletion")]
         lines.append(f"| {METHOD_NAMES.get(m, m)} | {_k_label(e)} | " + " | ".join(row) + " |")
+    for label, _, e in (controls if images_ok else []):
+        d = e.get("insertion_deletion") or {}
+        row = [f"{fmt_pm(d.get(f'{r}_{meth}_mean'), d.get(f'{r}_{meth}_std'))}"
+               for meth in ("gradcam", "ig") for r in ("insertion", "deletion")]
+        lines.append(f"| {label} | {_k_label(e)} | " + " | ".join(row) + " |")
     lines.append("")
 
-    same = [m for m, e in fitted
+    same = [m for m, e in fitted + [(label, e) for label, _, e in controls]
             if all((e.get("insertion_deletion") or {}).get(f"{r}_gradcam_mean")
                    == (e.get("insertion_deletion") or {}).get(f"{r}_ig_mean")
                    for r in ("insertion", "deletion"))]
@@ -224,7 +251,9 @@ def markdown_report(metrics: Mapping) -> str:
     if "pca" in methods:
         lines += ["PCA reconstructs each class around that class's mean activation, so with every "
                   "component removed the class mean alone still carries the prediction: its "
-                  "deletion curves stay high and its insertion curves start high.", ""]
+                  "deletion curves stay high and its insertion curves start high"
+                  + (" (the *PCA (no class mean)* rows above leave the mean out)."
+                     if "pca_no_mean" in ctl else "."), ""]
     figs = metrics.get("figures") or {}
     for fid, cap in (("fig2", "Fig. 2 — mean insertion / deletion curves, Grad-CAM ranking"),
                      ("fig3", "Fig. 3 — mean insertion / deletion curves, IG ranking")):
@@ -280,11 +309,100 @@ def markdown_report(metrics: Mapping) -> str:
                              f"| {_num(p['mean_best_corr'])} | {_num(p['precision'])} "
                              f"| {_num(p['recall'])} |")
         lines += ["", planted.get("legend", ""), ""]
+        lines += recipe_lines(planted, res)
 
     if not res:
         lines += ["_No results: no class had enough images for a train/test split._", ""]
     return "\n".join(lines) + "\n"
 
+
+
+def _acc(entry, ref: str) -> str:
+    r = (entry or {}).get("reconstruction") or {}
+    mean, std = r.get(f"acc_{ref}_mean"), r.get(f"acc_{ref}_std")
+    return "–" if mean is None else fmt_pm(100 * mean, 100 * std, "{:.1f}")
+
+
+def control_lines(controls, results: Mapping, per_class_ok: bool) -> list[str]:
+    """Markdown: Table 2's control rows (``(label, control record, entry)`` per control and k,
+    beside the controlled method's own score at the same k) and what each control tells."""
+    lines = ["#### Controls — per-class reconstruction accuracy (%) on test images, nothing "
+             "refitted", "",
+             "Each control changes one ingredient of a fitted model at test time and is scored "
+             "like the method it controls; *fitted* is that method's own score at the same k. "
+             "The same rows are in Table 3 (test MSE), the insertion/deletion table and, for the "
+             "random dictionaries, Table 1.", ""]
+    if per_class_ok:
+        lines += ["| control | k | pred | label | fitted (pred) |", "|---|---|---|---|---|"]
+        for label, c, e in controls:
+            own = (results.get(c["of"]) or {}).get(f"k{e['k']}")
+            lines.append(f"| {label} | {_k_label(e)} | {_acc(e, 'pred')} | {_acc(e, 'label')} "
+                         f"| {_acc(own, 'pred')} |")
+        lines.append("")
+    else:
+        lines += ["Per-class accuracies of the controls: not supported by this dataset (too few "
+                  f"test images per class, fewer than {MIN_SUPPORT}); they are in c2mf.json.", ""]
+    seen = {}
+    for label, c, _ in controls:
+        seen.setdefault(label, c["tells"])
+    lines += ["What each control tells:", ""]
+    lines += [f"- **{label}**: {tells}" for label, tells in seen.items()]
+    return lines + [""]
+
+
+def recipe_lines(planted: Mapping, results: Mapping) -> list[str]:
+    """Markdown: C2MF's recipe precision / recall across k with the open gates behind them, and
+    a sentence when recall collapses (falls to half its best or less) at some k."""
+    per_k = (planted.get("results") or {}).get("c2mf") or {}
+    if not per_k:
+        return []
+    thr = planted.get("gate_threshold", 0.5)
+    lines = ["#### C2MF recipe recall across k", "",
+             f"A class's concepts are the atoms whose gate is ≥ {thr:g}; *open gates* is their "
+             "mean number per class (from the fitted gates), *atoms matched* the share of classes "
+             "whose atoms' mean best correlation with a part reaches the threshold, whatever the "
+             "gates.", "",
+             "| k | open gates per class | atoms matched | mean best corr. | recipe precision "
+             "| recipe recall |", "|---|---|---|---|---|---|"]
+    c2 = results.get("c2mf") or {}
+
+    def n_open(kk, p):  # runs before n_active_mean: from the solver's share of open gates (> 0.5)
+        sol = (c2.get(kk) or {}).get("solver") or {}
+        if p.get("n_active_mean") is not None:
+            return p["n_active_mean"]
+        if sol.get("gates_open_fraction") is not None and "k_used" in c2.get(kk, {}):
+            return sol["gates_open_fraction"] * c2[kk]["k_used"]
+        return None
+
+    for kk, p in per_k.items():
+        lines.append(f"| {kk[1:]} | {_num(n_open(kk, p), '{:.2f}')} | "
+                     f"{_num(p['matched_fraction'])} | {_num(p['mean_best_corr'])} | "
+                     f"{_num(p['precision'])} | {_num(p['recall'])} |")
+    lines.append("")
+    rec = {kk: p["recall"] for kk, p in per_k.items() if p.get("recall") is not None}
+    if rec and max(rec.values()) > 0:
+        best = max(rec, key=rec.get)
+        low = [kk for kk, r in rec.items() if r <= rec[best] / 2 and kk != best]
+        for kk in low:
+            p, pb = per_k[kk], per_k[best]
+            sol = (c2.get(kk) or {}).get("solver") or {}
+            n = n_open(kk, p)
+            gates = ("" if n is None else
+                     f" At k = {kk[1:]} a class has {n:.2f} open gate(s) on "
+                     f"average (≥ {thr:g}; {_num(sol.get('gates_open_fraction'), '{:.1%}')} of "
+                     f"all gates, mean gate {_num(sol.get('gates_mean'))}), so few atoms are "
+                     "counted as the class's concepts.")
+            atoms = (" Its atoms still match parts as often as at the best k (atoms matched "
+                     f"{_num(p['matched_fraction'])} against {_num(pb['matched_fraction'])}): the "
+                     "collapse is in the gates, not in the dictionary."
+                     if p["matched_fraction"] >= pb["matched_fraction"] else
+                     f" Fewer atoms match parts too (atoms matched {_num(p['matched_fraction'])} "
+                     f"against {_num(pb['matched_fraction'])}).")
+            lines.append(f"**Recall collapses at k = {kk[1:]}:** {rec[kk]:.3f} against "
+                         f"{rec[best]:.3f} at k = {best[1:]}.{gates}{atoms}")
+        if low:
+            lines.append("")
+    return lines
 
 
 def ranking_lines(fitted, class_names=()) -> list[str]:

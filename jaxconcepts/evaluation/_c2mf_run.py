@@ -14,10 +14,12 @@ import numpy as np
 
 from jaxconcepts._checks import check_choice, check_positive_ints
 from jaxconcepts.evaluation._c2mf_suite import (
+    CONTROLS,
     FIT_KEYS,
     METHODS,
     STREAM_KEYS,
     ablation,
+    evaluate_controls,
     evaluate_model,
     fit_streamed,
 )
@@ -36,7 +38,8 @@ __all__ = ["CRAFT_SOURCES", "C2MFFits", "run_c2mf", "store_head"]
 CRAFT_SOURCES = ("crops", "rows")
 _SETTINGS = ("k", "methods", "labels", "test_fraction", "min_images", "cap_k", "alpha",
              "max_steps", "tol", "learning_rate", "images_per_batch", "code_sweeps",
-             "nmf_code_sweeps", "gate_steps", "dict_sweeps", "init_rows", "craft_source", "seed")
+             "nmf_code_sweeps", "gate_steps", "dict_sweeps", "init_rows", "craft_source", "seed",
+             "controls")
 
 
 class C2MFFits(NamedTuple):
@@ -157,7 +160,10 @@ def run_c2mf(store, cfg: Mapping, *, dataset: str, crops_path=None, truth=None,
     ``class_names``), while Grad-CAM, IG, insertion/deletion and the reconstructed predictions
     read the head's own outputs (each class's ``head_output`` in ``metrics["classes"]`` is the
     one CRAFT's Sobol indices score). Every check on params × store (labels, class sizes, k)
-    runs before the head is built or anything is fitted.
+    runs before the head is built or anything is fitted. With ``cfg["controls"]`` each fitted
+    model's test-time controls (:data:`~jaxconcepts.evaluation._c2mf_suite.CONTROLS`) are
+    evaluated on the test images and reported under ``metrics["controls"][name]["results"]
+    ["k<k>"]`` (the same fields as ``metrics["results"][method]["k<k>"]``, test MSE only).
 
     Args:
         store: the activation store. With a GAP + linear head (``store.head``) every metric runs
@@ -210,7 +216,8 @@ def run_c2mf(store, cfg: Mapping, *, dataset: str, crops_path=None, truth=None,
                               for c, n in split.too_small],
         "head": {"kind": "torch" if isinstance(head, HostGradHead) else "gap_linear",
                  "layer": store.manifest.get("layer")},
-        "k_requested": list(ks), "note": None, "results": {}, "ablation": None, "planted": None,
+        "k_requested": list(ks), "note": None, "results": {}, "controls": None, "ablation": None,
+        "planted": None,
     }
     arrays: dict[str, np.ndarray] = {"classes": np.asarray(split.classes, np.int32)}
     histories: dict[int, np.ndarray] = {}
@@ -251,12 +258,17 @@ def run_c2mf(store, cfg: Mapping, *, dataset: str, crops_path=None, truth=None,
         return models[(m, used)][0]
 
     fitted: dict[str, dict] = {}
+    controls: dict[str, dict] = {}  # control name -> "k<k>" -> entry (test images only)
     bar = tqdm(plan, desc="c2mf fit+eval", disable=not progress)
     for m, k, used in bar:
         bar.set_postfix_str(f"{m} k={used}")
         same = [e for e in fitted.get(m, {}).values() if e["k_used"] == used]
         if same:  # a capped k: the fit and metrics of k = used serve it
             entry = dict(same[0], k=k, capped=used < k)
+            for per_k in controls.values():
+                twin = [c for c in per_k.values() if c["k_used"] == used and c["of"] == m]
+                if twin:
+                    per_k[f"k{k}"] = dict(twin[0], k=k, capped=used < k)
         else:
             model = get(m, used)
             t0 = time.perf_counter()
@@ -271,6 +283,17 @@ def run_c2mf(store, cfg: Mapping, *, dataset: str, crops_path=None, truth=None,
             if "solver" in extra:
                 entry["solver"] = extra.pop("solver")
             ev.update(extra)
+            if cfg["controls"]:  # the random atoms: one seeded draw per (method, k)
+                t0 = time.perf_counter()
+                ctl = evaluate_controls(m, model, view, head, ig_steps=int(cfg["ig_steps"]),
+                                        eval_batch=int(cfg["eval_batch"]),
+                                        key=jax.random.fold_in(jax.random.fold_in(key, 104729),
+                                                               METHODS.index(m) * 4096 + used))
+                secs = round((time.perf_counter() - t0) / max(len(ctl), 1), 3)
+                for name, cev in ctl.items():
+                    controls.setdefault(name, {})[f"k{k}"] = {
+                        "of": m, "k": k, "k_used": used, "capped": used < k,
+                        "eval_seconds": secs, **cev}
         fitted.setdefault(m, {})[f"k{k}"] = entry
     bar.close()
 
@@ -280,6 +303,13 @@ def run_c2mf(store, cfg: Mapping, *, dataset: str, crops_path=None, truth=None,
                  "fit_seconds": e["fit_seconds"], "eval_seconds": e["eval_seconds"],
                  **({"solver": e["solver"]} if "solver" in e else {}), **e["metrics"]}
             for kk, e in per_k.items()}
+    if cfg["controls"]:
+        metrics["controls"] = {
+            name: {"of": CONTROLS[name].of, "label": CONTROLS[name].label,
+                   "tells": CONTROLS[name].tells,
+                   "results": {kk: {f: v for f, v in e.items() if f != "of"}
+                               for kk, e in per_k.items()}}
+            for name, per_k in ((n, controls[n]) for n in CONTROLS if n in controls)}
     if cfg["ablation"]:
         if "c2mf" in fitted and len(fitted) >= 2:
             ns = cfg["ablation_n"]
@@ -295,5 +325,6 @@ def run_c2mf(store, cfg: Mapping, *, dataset: str, crops_path=None, truth=None,
         from jaxconcepts.evaluation._recovery_suite import planted_scores
 
         metrics["planted"] = planted_scores(truth, store.images, store.shape, view, fitted,
-                                            batch_images=int(cfg["eval_batch"]))
+                                            batch_images=int(cfg["eval_batch"]),
+                                            gate_threshold=float(cfg["gate_threshold"]))
     return metrics, arrays, histories, C2MFFits(view, get, caps, fit_kw, key)

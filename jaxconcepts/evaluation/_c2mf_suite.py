@@ -4,6 +4,8 @@
 :class:`RowsView` and evaluates each fitted model with :func:`evaluate_model`: concept similarity
 (Table 1), per-class reconstruction accuracy (Table 2), train/test consistency (Table 3),
 insertion/deletion with Grad-CAM and IG ranking (Figs. 2–3); then the multi-class ablation (Fig. 4, :func:`ablation`).
+:func:`evaluate_controls` evaluates each fitted model's test-time controls (:data:`CONTROLS`:
+PCA without the class mean, C2MF with uniform or another class's gates, random dictionaries).
 
 Streaming: the evaluation consumes batches of images from the view and accumulates (codes, MSE
 sums, reconstructed predictions, curves); it never concatenates all rows. Fitting goes through
@@ -12,7 +14,7 @@ sums, reconstructed predictions, curves); it never concatenates all rows. Fittin
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 import equinox as eqx
 import jax
@@ -28,8 +30,8 @@ from jaxconcepts.evaluation._c2mf_host import (
 )
 from jaxconcepts.evaluation._rows import RowsView
 
-__all__ = ["METHODS", "FIT_KEYS", "STREAM_KEYS", "SharedDictionary", "fit_method", "fit_streamed",
-           "evaluate_model",
+__all__ = ["METHODS", "FIT_KEYS", "STREAM_KEYS", "CONTROLS", "Control", "SharedDictionary",
+           "fit_method", "fit_streamed", "evaluate_model", "control_models", "evaluate_controls",
            "cluster_pool", "ablation"]
 
 METHODS = ("c2mf", "craft", "pca")
@@ -165,7 +167,7 @@ def _row_blocks(rows):
 
 
 def evaluate_model(model, view: RowsView, head, *, ig_steps: int, eval_batch: int,
-                   own_rows=None) -> dict:
+                   own_rows=None, train: bool = True, similarity: bool = True) -> dict:
     """Every metric of one fitted model, in one pass over the train and one over the test images.
 
     Two vocabularies (:mod:`jaxconcepts.evaluation._rows`): what is *per class* (the per-class
@@ -182,15 +184,20 @@ def evaluate_model(model, view: RowsView, head, *, ig_steps: int, eval_batch: in
         own_rows: the rows a method was fitted on when they are not the train images (CRAFT's
             crops; a rows view, streamed, or ``(A, y)``): their MSE is reported as
             ``train_mse_own_rows`` beside ``train_mse``.
+        train: ``False`` skips the pass over the train images (the test-time controls,
+            :func:`evaluate_controls`): ``consistency`` then holds the test MSE only.
+        similarity: ``False`` reports ``similarity: None`` (a control whose concepts are the
+            fitted model's).
     """
     p, c = view.p, view.c
     hw = tuple(view.store.shape[1:])
     concepts = np.asarray(model.concepts)
     out: dict[str, Any] = {
-        "similarity": concept_similarity(concepts) if concepts.shape[1] >= 2 else None}
-    train = ClassMSE()
-    for A, y in view.train_batches(eval_batch):
-        train.add(A, model.reconstruct(model.transform(A, y), y), y)
+        "similarity": concept_similarity(concepts) if similarity and concepts.shape[1] >= 2
+        else None}
+    train_mse = ClassMSE()
+    for A, y in (view.train_batches(eval_batch) if train else ()):
+        train_mse.add(A, model.reconstruct(model.transform(A, y), y), y)
     test = ClassMSE()
     rec, lab, prd = [], [], []
     curves = {m: ([], [], [], [], []) for m in _RANKINGS}
@@ -215,8 +222,10 @@ def evaluate_model(model, view: RowsView, head, *, ig_steps: int, eval_batch: in
     out["reconstruction"] = _accuracy_summary(np.concatenate(rec), np.concatenate(lab),
                                               np.concatenate(prd), np.concatenate(ys),
                                               view.split.classes)
-    cons = {**train.summary("train"), **test.summary("test")}
-    cons["difference"] = cons["test_mse"] - cons["train_mse"]
+    cons = test.summary("test")
+    if train:
+        cons = {**train_mse.summary("train"), **cons}
+        cons["difference"] = cons["test_mse"] - cons["train_mse"]
     if own_rows is not None:
         own = ClassMSE()
         for A_o, y_o in _row_blocks(own_rows):
@@ -234,6 +243,78 @@ def evaluate_model(model, view: RowsView, head, *, ig_steps: int, eval_batch: in
     out["insertion_deletion"] = idl
     out["ranking_agreement"] = ranking_agreement(imps["gradcam"], imps["ig"], np.concatenate(ys))
     return out
+
+
+class Control(NamedTuple):
+    """A test-time control of one method's fitted model (:mod:`jaxconcepts.concepts._controls`):
+    the method it controls (``of``), its row label in the tables, what it tells, and whether its
+    concepts differ from the fitted ones (only then is Table 1 reported for it)."""
+
+    of: str
+    label: str
+    tells: str
+    own_concepts: bool
+
+
+#: the controls of :func:`evaluate_controls`, by name (the keys of ``c2mf.json``'s ``controls``)
+CONTROLS = {
+    "pca_no_mean": Control(
+        "pca", "PCA (no class mean)",
+        "PCA's codes and reconstruction with the true class's mean left out (A W_yᵀ, then U W_y): "
+        "how much of PCA's score comes from its k components and how much from adding back the "
+        "mean activation of the class the image is known to belong to.", False),
+    "c2mf_uniform_gates": Control(
+        "c2mf", "C2MF (uniform gates)",
+        "C2MF with every gate of every class set to the model's mean gate, codes re-solved: the "
+        "same dictionary and gate budget without the class's gates; close to C2MF means the "
+        "score does not need the true class's gates.", False),
+    "c2mf_other_gates": Control(
+        "c2mf", "C2MF (other class's gates)",
+        "C2MF where class y uses the gates of the next class, (y + 1) mod Y, codes re-solved: "
+        "close to C2MF means the gates carry no class information the score needs; a drop "
+        "means the true class's gates steer the reconstruction towards its class.", False),
+    "random_c2mf": Control(
+        "c2mf", "random (C2MF shape)",
+        "k Gaussian atoms of norm ρ in place of C2MF's W, the fitted gates and C2MF's box-NNLS "
+        "codes: chance at the same k.", True),
+    "random_craft": Control(
+        "craft", "random (CRAFT shape)",
+        "per class k |Gaussian| atoms with the norms of CRAFT's, NNLS codes: chance at the same "
+        "k for a non-negative dictionary.", True),
+    "random_pca": Control(
+        "pca", "random (PCA shape)",
+        "per class a random orthonormal k-frame in place of PCA's components, the class mean "
+        "kept: chance at the same k when the true class's mean is added back.", True),
+}
+
+
+def control_models(method: str, model, *, key) -> dict:
+    """``{name: model}``: the controls of :data:`CONTROLS` for one fitted model of ``method``
+    (none for a single fitted class: there is no other class's gates to borrow)."""
+    from jaxconcepts.concepts._controls import (other_class_gates, random_dictionary,
+                                                uniform_gates, without_class_mean)
+
+    check_choice("method", method, METHODS)
+    out = {}
+    if method == "pca":
+        out["pca_no_mean"] = without_class_mean(model)
+    if method == "c2mf":
+        out["c2mf_uniform_gates"] = uniform_gates(model)
+        if int(np.sum(np.asarray(model.gates).any(1))) >= 2:
+            out["c2mf_other_gates"] = other_class_gates(model)
+    out[f"random_{method}"] = random_dictionary(model, key=key)
+    return out
+
+
+def evaluate_controls(method: str, model, view: RowsView, head, *, key, ig_steps: int,
+                      eval_batch: int) -> dict:
+    """``{name: metrics}``: every control of one fitted model, evaluated on the test images only
+    (:func:`evaluate_model` with ``train=False``): reconstruction accuracy (Table 2), test MSE
+    (Table 3), insertion/deletion; Table 1's similarity for the random dictionaries only. Nothing
+    is fitted: the controls reuse the fitted model and solve codes on the test rows."""
+    return {name: evaluate_model(ctl, view, head, ig_steps=ig_steps, eval_batch=eval_batch,
+                                 train=False, similarity=CONTROLS[name].own_concepts)
+            for name, ctl in control_models(method, model, key=key).items()}
 
 
 def cluster_pool(per_class_W, n: int, *, seed: int, signed: bool):

@@ -352,7 +352,8 @@ def _nanmean(x) -> float | None:
 
 
 def planted_scores(truth, store_images: list[dict], shape, view, fitted: dict, *,
-                   batch_images: int, threshold: float = 0.3) -> dict | None:
+                   batch_images: int, threshold: float = 0.3,
+                   gate_threshold: float = 0.5) -> dict | None:
     """Atoms vs planted parts and class concepts vs recipes; ``None`` without ground truth.
 
     ``truth``: the planted ground truth of the store's split (``datasets.load_truth``);
@@ -362,9 +363,10 @@ def planted_scores(truth, store_images: list[dict], shape, view, fitted: dict, *
     method and k, on the test images that have ground truth: every concept's code map (H×W) is
     correlated (Pearson, over images × positions) with each part's mask averaged to H×W; an atom
     *matches* the part of highest correlation if it reaches ``threshold``. A class's concepts are
-    C2MF's atoms with gate σ(λ_y) > 0.5, or all k of the class for the per-class baselines; the
-    parts they match are scored against the class recipe (precision / recall, mean over classes).
-    Images whose class is not the true label are skipped.
+    C2MF's atoms with gate σ(λ_y) ≥ ``gate_threshold`` (the stage's ``c2mf.gate_threshold``), or
+    all k of the class for the per-class baselines; the parts they match are scored against the
+    class recipe (precision / recall, mean over classes; ``n_active_mean``: the mean number of a
+    class's concepts). Images whose class is not the true label are skipped.
     """
     data, split = view.data, view.split
     test = split.test
@@ -394,7 +396,7 @@ def planted_scores(truth, store_images: list[dict], shape, view, fitted: dict, *
                 .reshape(b.A.shape[0], H * W, -1)[:b.n]
                 for b in view.test_batches(batch_images)])[ok]  # (B, p, k)
             k = U.shape[-1]
-            best_corr, prec, rec = [], [], []
+            best_corr, prec, rec, n_active = [], [], [], []
             for j, cl in enumerate(split.classes):
                 sel = y_img == j
                 if not sel.any() or cl >= len(recipes):
@@ -408,7 +410,8 @@ def planted_scores(truth, store_images: list[dict], shape, view, fitted: dict, *
                 part = corr.argmax(1)
                 active = np.ones(k, bool)
                 if hasattr(model, "gates"):
-                    active = np.asarray(model.gates)[j] > 0.5
+                    active = np.asarray(model.gates)[j] >= gate_threshold
+                n_active.append(int(active.sum()))
                 found = {int(part[a]) for a in np.flatnonzero(active & (best >= threshold))}
                 recipe = recipes[int(cl)]
                 best_corr.append(best.mean())
@@ -420,10 +423,13 @@ def planted_scores(truth, store_images: list[dict], shape, view, fitted: dict, *
                 "matched_fraction": float(np.mean(np.asarray(best_corr) >= threshold)),
                 "mean_best_corr": float(np.mean(best_corr)),
                 "precision": float(np.mean(prec)), "recall": float(np.mean(rec)),
+                "n_active_mean": float(np.mean(n_active)),
             }
     legend = (f"Per class (test images whose class is the true label): each concept's code map is "
               f"correlated with every part mask; parts matched by a class's active concepts "
-              f"(C2MF: gate > 0.5; baselines: all k) with corr ≥ {threshold} are compared with the "
+              f"(C2MF: gate ≥ {gate_threshold:g}; baselines: all k) with corr ≥ {threshold} are "
+              "compared with the "
               "recipe. 'atoms matched' is the share of classes whose mean best correlation reaches "
               "the threshold.")
-    return {"results": out, "threshold": threshold, "n_images": int(ok.sum()), "legend": legend}
+    return {"results": out, "threshold": threshold, "gate_threshold": gate_threshold,
+            "n_images": int(ok.sum()), "legend": legend}

@@ -132,3 +132,31 @@ def test_streamed_accumulators_equal_the_one_shot_metrics():
     # a class without images is NaN and left out of the mean
     acc_l, mean, _ = per_class_accuracy(np.array([0, 0]), np.array([0, 0]), 3)
     assert acc_l[0] == 1.0 and np.isnan(acc_l[1:]).all() and mean == 1.0
+
+
+def test_recipe_recall_across_k_names_the_collapse_and_its_gates():
+    """C2MF's recipe recall per k on planted truth, with the open gates behind each value; a k
+    whose recall is at most half the best is called out with its gate statistics."""
+    from jaxconcepts.evaluation._c2mf_report import recipe_lines
+
+    def score(recall, n_open, matched=1.0):
+        return {"matched_fraction": matched, "mean_best_corr": 0.4, "precision": 1.0,
+                "recall": recall, "n_active_mean": n_open}
+
+    planted_ = {"gate_threshold": 0.5, "results": {"c2mf": {
+        "k10": score(0.75, 3.4), "k20": score(0.9, 2.8), "k50": score(0.0625, 0.125)}}}
+    results = {"c2mf": {"k50": {"k_used": 50, "solver": {"gates_open_fraction": 0.0025,
+                                                         "gates_mean": 0.123}}}}
+    text = "\n".join(recipe_lines(planted_, results))
+    assert "| 50 | 0.12 | 1.000 | 0.400 | 1.000 | 0.062 |" in text
+    assert "**Recall collapses at k = 50:** 0.062 against 0.900 at k = 20." in text
+    assert "0.12 open gate(s)" in text and "0.2% of all gates" in text
+    assert "collapse is in the gates, not in the dictionary" in text
+    assert "collapses at k = 10" not in text  # 0.75 is more than half of 0.9
+    # fewer matched atoms too: the sentence does not blame the gates alone
+    planted_["results"]["c2mf"]["k50"]["matched_fraction"] = 0.5
+    assert "Fewer atoms match parts too" in "\n".join(recipe_lines(planted_, results))
+    # no collapse, no sentence; no C2MF, no section
+    planted_["results"]["c2mf"]["k50"]["recall"] = 0.8
+    assert "collapses" not in "\n".join(recipe_lines(planted_, results))
+    assert recipe_lines({"results": {"pca": {}}}, {}) == []

@@ -166,6 +166,56 @@ def test_stage_end_to_end_reports_small_classes_and_planted_truth(tmp_path, monk
     t2 = md.split("### Table 2")[1].split("###")[0]
     assert "Not supported by this dataset" in t2 and not re.search(r"\d ± \d", t2)
     assert "Not supported by this dataset" in md.split("### Multi-class ablation")[1]
+    _check_controls(m, md)
+
+
+CONTROL_LABELS = {"pca_no_mean": "PCA (no class mean)",
+                  "c2mf_uniform_gates": "C2MF (uniform gates)",
+                  "c2mf_other_gates": "C2MF (other class's gates)",
+                  "random_c2mf": "random (C2MF shape)", "random_craft": "random (CRAFT shape)",
+                  "random_pca": "random (PCA shape)"}
+
+
+def _check_controls(m, md):
+    """The test-time controls: rows of c2mf.json's ``controls`` and of the Markdown tables."""
+    from jaxconcepts.evaluation import markdown_report
+
+    ctl = m["controls"]
+    assert set(ctl) == set(CONTROL_LABELS)  # on by default (params.yaml c2mf.controls)
+    for name, label in CONTROL_LABELS.items():
+        c = ctl[name]
+        assert c["label"] == label and c["tells"] and c["of"] in m["results"]
+        e = c["results"]["k3"]
+        assert e["k_used"] == 3 and not e["capped"]
+        assert 0.0 <= e["reconstruction"]["acc_pred_mean"] <= 1.0
+        assert set(e["consistency"]) == {"test_mse", "test_class_mean", "test_class_std"}
+        assert 0.0 <= e["insertion_deletion"]["insertion_gradcam_mean"] <= 1.0
+        # Table 1 for the random dictionaries only (the others keep the fitted concepts)
+        assert (e["similarity"] is not None) == name.startswith("random_")
+        assert f"| {label} | 3 |" in md.split("### Table 3")[1]  # Table 3 and insertion/deletion
+    t1 = md.split("### Table 1")[1].split("### Table 2")[0]
+    assert "| random (C2MF shape) | 3 |" in t1 and "uniform gates" not in t1
+    # the fitted dictionaries reconstruct their own test rows better than random atoms
+    for meth in ("c2mf", "craft", "pca"):
+        assert (ctl[f"random_{meth}"]["results"]["k3"]["consistency"]["test_mse"]
+                > m["results"][meth]["k3"]["consistency"]["test_mse"])
+    # the class mean carries PCA's reconstruction: left out, the test error grows
+    assert (ctl["pca_no_mean"]["results"]["k3"]["consistency"]["test_mse"]
+            > m["results"]["pca"]["k3"]["consistency"]["test_mse"])
+    assert "What each control tells" in md and all(f"- **{lab}**" in md
+                                                   for lab in CONTROL_LABELS.values())
+    # with enough test images per class, Table 2 prints each control beside its fitted method
+    for c in m["classes"]:
+        c["n_test"] = 3
+    t2 = markdown_report(m).split("### Table 2")[1].split("### Table 3")[0]
+    for name, label in CONTROL_LABELS.items():
+        e = ctl[name]["results"]["k3"]
+        own = m["results"][ctl[name]["of"]]["k3"]["reconstruction"]
+        assert (f"| {label} | 3 | {100 * e['reconstruction']['acc_pred_mean']:.1f} ± " in t2
+                and f"| {100 * own['acc_pred_mean']:.1f} ± " in t2)
+    # planted truth: C2MF's recipe recall across k, with the open gates per class
+    assert "#### C2MF recipe recall across k" in md
+    assert m["planted"]["results"]["c2mf"]["k3"]["n_active_mean"] >= 0
 
 
 def test_k_too_large_is_capped_and_recorded(fake):
