@@ -49,10 +49,14 @@ def _imagenet_descriptions() -> list[str] | None:
 
 
 def class_namer(manifest: Mapping[str, Any]) -> Callable[[int], str]:
-    """Class index -> name: the manifest's class names, else timm's ImageNet names (1000 classes),
-    else ``"class <i>"``."""
+    """Head output index -> name: the manifest's class names when there is one per head output
+    (a model trained on the folders), else timm's ImageNet names (1000 outputs; folder names of
+    a labelled folder are then C2MF's classes, not the head's), else ``"class <i>"``."""
     names = manifest.get("class_names")
-    if not names and int((manifest.get("head") or {}).get("num_classes", 0)) == 1000:
+    n_out = int((manifest.get("head") or {}).get("num_classes", 0))
+    if names and n_out and len(names) != n_out:
+        names = None
+    if not names and n_out == 1000:
         names = _imagenet_descriptions()
     if names:
         return lambda i: str(names[i]) if 0 <= i < len(names) else f"class {i}"

@@ -12,6 +12,11 @@ def test_class_namer():
     imagenet = class_namer({"head": {"num_classes": 1000}})
     assert imagenet(281) == "tabby, tabby cat" and imagenet(1000) == "class 1000"
     assert class_namer({"head": {"num_classes": 8}})(3) == "class 3"
+    # folder classes under a 1000-output head name C2MF's classes, not the head's outputs
+    folders = class_namer({"class_names": ["00_cat", "01_espresso"], "head": {"num_classes": 1000}})
+    assert folders(281) == "tabby, tabby cat" and folders(1) != "01_espresso"
+    trained = class_namer({"class_names": ["a", "b"], "head": {"num_classes": 2}})
+    assert trained(1) == "b"
 
 
 def test_image_flags_give_the_reason():
