@@ -72,13 +72,13 @@ def main(argv: list[str] | None = None) -> None:
     out["baseline"] = baseline
     keys = ("tolerance", "iou_threshold", "found_iou", "found_fraction", "seed", "baseline_seeds")
     out["settings"] = {k: cfg[k] for k in keys}
-    out["seconds"] = round(time.perf_counter() - t0, 2)
-    write_json(REPORTS / args.dataset / "recovery.json", out)
-    write_json(REPORTS / args.dataset / "recovery_per_part.json", per_part)
     md = markdown_table(summaries, cfg, args.dataset, baseline)
     if "objects" in truth.meta:  # the real-photo benchmark: does the backbone know the objects?
         out["recognition"], rec_md = _recognition(store, truth, args.dataset, int(cfg["seed"]))
         md = rec_md + "\n" + md
+    out["seconds"] = round(time.perf_counter() - t0, 2)
+    write_json(REPORTS / args.dataset / "recovery.json", out)
+    write_json(REPORTS / args.dataset / "recovery_per_part.json", per_part)
     write_text(REPORTS / args.dataset / "recovery.md", md)
     for name, s in summaries.items():
         print(f"recovery {name}: pointing={_f(s['pointing'])} iou={_f(s['iou'])} "

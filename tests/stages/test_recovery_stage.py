@@ -119,3 +119,57 @@ def test_match_rows_reports_missing_images():
     assert rows.tolist() == [1, 0]
     with pytest.raises(ValueError, match="no planted ground truth"):
         match_rows([{"path": "c/3.png"}], ["b/2.png"])
+
+
+def test_recovery_stage_on_objects_scores_every_image_and_the_recognition(tmp_path, monkeypatch):
+    """objects: the head explains its own 1000 ImageNet classes, the truth's labels are the
+    object classes; every image is scored for importance, and the per-class recognition of the
+    head against each class's synsets is written."""
+    from jaxconcepts.datasets import ObjectsConfig, write_objects
+    from jaxconcepts.features import HeadParams, StoreWriter
+    from jaxconcepts.features._labels import imagenet_synsets
+    from jaxconcepts.stages import recovery
+
+    monkeypatch.chdir(tmp_path)
+    write_objects(tmp_path / "data/obj/images", tmp_path / "data/obj/prepare",
+                  ObjectsConfig(image_size=32, classes=("cat", "astronaut"), n_test=3),
+                  seed=0, progress=False)
+    truth = load_truth(tmp_path / "data/obj/prepare/truth", "test")
+    n, C = len(truth.files), 4
+    obj = (truth.part_map >= 0).astype(np.float32).reshape(n, 8, 4, 8, 4).mean((2, 4))
+    acts = np.stack([obj, obj, 1 - obj, 1 - obj], 1)  # channels 0-1 on the object, 2-3 off it
+    tabby = imagenet_synsets().index("n02123045")
+    weight = np.zeros((1000, C), np.float32)
+    weight[tabby, :2] = 50.0  # the object's channels vote tabby
+    logits = acts.mean((-2, -1)) @ weight.T
+    pred = logits.argmax(1)
+    images = [{"index": i, "path": f, "label": int(truth.label[i])}
+              for i, f in enumerate(truth.files)]
+    with StoreWriter(tmp_path / "data/obj/activations", shard_size=4) as w:
+        w.add(activations=acts, logits=logits, target=pred, label=truth.label, pred=pred,
+              prob=np.ones(n), index=np.arange(n))
+        w.finish({"images": images, "shape": [C, 8, 8], "preprocessing": {"crop_pct": 1.0},
+                  "format": 2, "model": "toy"}, HeadParams(weight, np.zeros(1000, np.float32)))
+    labels = np.tile(np.array([0, 0, 1, 1], np.int32), (n, 1))  # concept 0 = object, 1 = rest
+    one = dict(process_index=0, process_count=1, store_images=n)
+    write_part(tmp_path / "data/obj/concepts",
+               {"cgap_labels": labels, "cgap_sub_labels": np.zeros_like(labels),
+                "index": np.arange(n, dtype=np.int32)}, {}, **one)
+    imp = np.tile(np.array([80.0, 5.0], np.float32), (n, 1))
+    write_part(tmp_path / "data/obj/importance",
+               {"cgap_importance": imp, "cgap_sub_importance": imp[..., None],
+                "p_t": np.ones(n, np.float32), "target": pred.astype(np.int32),
+                "index": np.arange(n, dtype=np.int32)}, {}, **one)
+    rec = {**REPO_RECOVERY, "methods": ["cgap"], "batch_size": 4, "sub_concepts": False}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(
+        {"seed": 0, "datasets": {"obj": {}}, "recovery": rec}))
+    recovery.main(["--dataset", "obj"])
+    out = json.loads((tmp_path / "reports/obj/recovery.json").read_text())
+    assert out["cgap"]["n_target_not_label"] == 0  # pred (ImageNet) never equals the label
+    top = out["baseline"]["cgap"]["claims"]["top_defining"]
+    assert top["method"]["n"] == n and top["method"]["mean"] == 1.0  # the object's concept
+    cat, astro = out["recognition"]
+    assert cat["class"] == "cat" and cat["top1"]["mean"] == 1.0 and cat["status"] == "recognised"
+    assert astro["status"] == "not an ImageNet class" and astro["top1"] is None
+    md = (tmp_path / "reports/obj/recovery.md").read_text()
+    assert "recognise the objects" in md and "| cat | 3 |" in md
