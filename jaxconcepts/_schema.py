@@ -250,7 +250,7 @@ class C2MF:
     gate_threshold: float
     alpha_sweep: list[float]
     sweep_k: int
-    controls: bool
+    controls: list[int]
 
     def check(self):
         _positive("c2mf", atlas_k=self.atlas_k, sweep_k=self.sweep_k,

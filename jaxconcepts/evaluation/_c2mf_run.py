@@ -160,7 +160,7 @@ def run_c2mf(store, cfg: Mapping, *, dataset: str, crops_path=None, truth=None,
     ``class_names``), while Grad-CAM, IG, insertion/deletion and the reconstructed predictions
     read the head's own outputs (each class's ``head_output`` in ``metrics["classes"]`` is the
     one CRAFT's Sobol indices score). Every check on params × store (labels, class sizes, k)
-    runs before the head is built or anything is fitted. With ``cfg["controls"]`` each fitted
+    runs before the head is built or anything is fitted. At the k of ``cfg["controls"]`` each fitted
     model's test-time controls (:data:`~jaxconcepts.evaluation._c2mf_suite.CONTROLS`) are
     evaluated on the test images and reported under ``metrics["controls"][name]["results"]
     ["k<k>"]`` (the same fields as ``metrics["results"][method]["k<k>"]``, test MSE only).
@@ -283,7 +283,8 @@ def run_c2mf(store, cfg: Mapping, *, dataset: str, crops_path=None, truth=None,
             if "solver" in extra:
                 entry["solver"] = extra.pop("solver")
             ev.update(extra)
-            if cfg["controls"]:  # the random atoms: one seeded draw per (method, k)
+            if k in cfg["controls"] or used in cfg["controls"]:  # random atoms: one seeded
+                # draw per (method, k)
                 t0 = time.perf_counter()
                 ctl = evaluate_controls(m, model, view, head, ig_steps=int(cfg["ig_steps"]),
                                         eval_batch=int(cfg["eval_batch"]),

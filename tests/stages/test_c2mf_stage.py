@@ -66,7 +66,7 @@ def _params(root, drop=(), naming=None, **c2mf):
     """The repository's c2mf section (every key is required) with small-run overrides."""
     cfg = {**REPO_C2MF, "k": [3, 40], "max_steps": 30, "nmf_max_iter": 30, "ig_steps": 4,
            "eval_batch": 4, "craft_source": "rows", "sobol_designs": 8, "atlas_k": None,
-           "alpha_sweep": [], **c2mf}
+           "alpha_sweep": [], "controls": [3], **c2mf}
     for k in drop:
         del cfg[k]
     (root / "params.yaml").write_text(yaml.safe_dump(
@@ -181,7 +181,8 @@ def _check_controls(m, md):
     from jaxconcepts.evaluation import markdown_report
 
     ctl = m["controls"]
-    assert set(ctl) == set(CONTROL_LABELS)  # on by default (params.yaml c2mf.controls)
+    assert set(ctl) == set(CONTROL_LABELS)  # at the k of c2mf.controls
+    assert all("k40" not in c["results"] for c in ctl.values())  # only there
     for name, label in CONTROL_LABELS.items():
         c = ctl[name]
         assert c["label"] == label and c["tells"] and c["of"] in m["results"]
