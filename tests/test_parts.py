@@ -234,7 +234,8 @@ def test_importance_with_a_jax_callable_head_equals_the_closed_form(tmp_path):
     closed, s1 = run_importance(store, conc, head=LinearHead(w, b), **kw)
     traced, s2 = run_importance(store, conc, head=lambda x: x.mean((2, 3)) @ w.T + b, **kw)
     for k, v in closed.items():
-        np.testing.assert_allclose(traced[k], v, rtol=1e-5, atol=1e-5, err_msg=k)
+        # importance is in percent: float32 rounding of p (~1e-7) shows up as ~1e-5 here
+        np.testing.assert_allclose(traced[k], v, rtol=1e-5, atol=1e-4, err_msg=k)
     assert s1["n_images"] == s2["n_images"] == N and np.abs(closed["cgap_importance"]).sum() > 0
 
 
