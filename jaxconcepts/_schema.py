@@ -95,6 +95,10 @@ class Recovery:
     found_fraction: float
     batch_size: int
     seed: int
+    mask_size: int | None
+
+    def check(self):
+        _positive("recovery", mask_size=self.mask_size, batch_size=self.batch_size)
 
 
 @section("extract")

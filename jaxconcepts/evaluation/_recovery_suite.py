@@ -214,6 +214,7 @@ def run_recovery(store, concepts, importance, truth, cfg: dict, *, head, progres
 
     images = store.images
     truth_rows = match_rows(images, truth.files)
+    part_map = scoring_masks(truth.part_map, cfg.get("mask_size"))
     cpos = {int(i): r for r, i in enumerate(np.asarray(concepts["index"]))}
     ipos = {int(i): r for r, i in enumerate(np.asarray(importance["index"]))}
     recipes = np.zeros((len(truth.meta["recipes"]), len(truth.part_names)), bool)
@@ -258,7 +259,7 @@ def run_recovery(store, concepts, importance, truth, cfg: dict, *, head, progres
             bkey = jax.random.fold_in(jax.random.fold_in(key, sd or 0), b)
             sb = fn(ctx._replace(key=bkey))
             sc = score_maps(
-                sb.maps, sb.valid, truth.part_map[tr], truth.present[tr], recipes[label],
+                sb.maps, sb.valid, part_map[tr], truth.present[tr], recipes[label],
                 sb.importance, tolerance=int(cfg["tolerance"]),
                 iou_threshold=float(cfg["iou_threshold"]), found_iou=float(cfg["found_iou"]),
             )
@@ -343,6 +344,24 @@ def claim_intervals(method: dict, baselines: list[dict], *, seed: int) -> dict:
             "difference": paired_difference(method[f], base, seed=seed),
         }
     return out
+
+
+def scoring_masks(part_map: np.ndarray, mask_size: int | None) -> np.ndarray:
+    """The part maps (n, H, W) the scores use: subsampled (nearest) to ``mask_size`` per side when
+    that is smaller than H = W, so that 256-px masks cost what 64-px masks do; as they are for
+    ``None``.
+
+    Raises:
+      ValueError: the maps are not square, or ``mask_size`` does not divide their side.
+    """
+    n, h, w = part_map.shape
+    if mask_size is None or mask_size >= h:
+        return part_map
+    if h != w or h % mask_size:
+        raise ValueError(f"recovery.mask_size={mask_size} should divide the truth's square "
+                         f"{h}x{w} masks (or be null)")
+    f = h // mask_size
+    return part_map[:, f // 2::f, f // 2::f]
 
 
 def _nanmean(x) -> float | None:

@@ -156,3 +156,16 @@ def test_size_auroc_by_hand():
     assert np.isnan(out[2])
     # ties count 1/2; smaller defining concepts give AUROC < 0.5
     np.testing.assert_allclose(size_auroc(np.array([[2, 2, 6]]), np.array([[0, 1, 2]])), [0.25])
+
+
+def test_scoring_masks_subsample_large_truths_only():
+    from jaxconcepts.evaluation._recovery_suite import scoring_masks
+
+    pm = np.full((2, 256, 256), -1, np.int8)
+    pm[:, 64:128, 32:96] = 3
+    small = scoring_masks(pm, 64)
+    assert small.shape == (2, 64, 64)
+    assert (small == 3).sum(axis=(1, 2)).tolist() == [16 * 16, 16 * 16]  # same share of the image
+    assert scoring_masks(pm, None) is pm and scoring_masks(pm[:, :64, :64], 64).shape[1] == 64
+    with pytest.raises(ValueError, match="mask_size=48 should divide"):
+        scoring_masks(pm, 48)
