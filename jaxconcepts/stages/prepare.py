@@ -24,13 +24,13 @@ Besides ``data/<ds>/images`` it writes ``data/<ds>/prepare/`` (for ``packages``/
 from __future__ import annotations
 
 import shutil
-import time
 import warnings
 from pathlib import Path
 
 from jaxconcepts._io import atomic_dir, sha256_file, write_json
 from jaxconcepts.features._images import ImageLoadError, list_images, load_rgb
 from jaxconcepts.stages._common import dataset_dir, stage_config, stage_parser
+from jaxconcepts.stages._generated import write_objects_dataset, write_planted_dataset
 
 __all__ = ["packaged_photos", "copy_photos", "main"]
 
@@ -89,10 +89,10 @@ def main(argv: list[str] | None = None) -> None:
     p = stage_config(args, "prepare")
     out = dataset_dir(args.dataset, "images")
     if p.source == "planted":
-        _planted(args)
+        write_planted_dataset(args)
         return
     if p.source == "objects":
-        _objects(args)
+        write_objects_dataset(args)
         return
     if p.source == "packages":
         names = copy_photos(packaged_photos(), out)
@@ -114,41 +114,6 @@ def main(argv: list[str] | None = None) -> None:
                {"source": p.source,
                 "images": [dict(n, source=_portable(n["source"])) for n in names]})
     print(f"prepare: wrote {len(names)} images to {out}")
-
-
-def _planted(args) -> None:
-    from jaxconcepts.datasets import PlantedConfig, write_planted
-
-    p = stage_config(args, "planted")
-    config = PlantedConfig(
-        image_size=p.image_size, n_classes=p.n_classes, radius=tuple(p.radius),
-        p_distractor=p.p_distractor, noise=p.noise, background_contrast=p.background_contrast,
-    )
-    t0 = time.perf_counter()
-    meta = write_planted(
-        dataset_dir(args.dataset, "images"), dataset_dir(args.dataset, "prepare"), config,
-        n_train=p.n_train, n_val=p.n_val, n_test=p.n_test, seed=p.seed,
-    )
-    print(
-        f"planted: {sum(meta['sizes'].values())} images ({meta['sizes']}), "
-        f"{config.n_classes} classes, {len(meta['parts'])} parts in "
-        f"{time.perf_counter() - t0:.1f} s → {dataset_dir(args.dataset)}"
-    )
-
-
-def _objects(args) -> None:
-    from jaxconcepts.datasets import ObjectsConfig, write_objects
-
-    p = stage_config(args, "objects")
-    config = ObjectsConfig(image_size=p.image_size,
-                           classes=tuple(p.classes) if p.classes else None,
-                           scale=tuple(p.scale), n_test=p.n_test)
-    t0 = time.perf_counter()
-    meta = write_objects(dataset_dir(args.dataset, "images"), dataset_dir(args.dataset, "prepare"),
-                         config, seed=p.seed)
-    print(f"objects: {sum(meta['sizes'].values())} images, {len(meta['classes'])} classes "
-          f"({', '.join(meta['classes'])}) in {time.perf_counter() - t0:.1f} s "
-          f"→ {dataset_dir(args.dataset)}")
 
 
 def _portable(path: str) -> str:
