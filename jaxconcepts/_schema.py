@@ -162,9 +162,11 @@ class Compare:
     algorithms: list[Literal["kmeans", "agglomerative", "birch", "gmm"]]
     n_init: int
     batch_size: int
+    workers: int
     enabled: bool
 
     def check(self):
+        _positive("compare", workers=self.workers)
         if "kmeans" not in self.algorithms:
             raise ValueError(f"compare.algorithms={self.algorithms!r} must include 'kmeans' "
                              "(the jax implementation the others are compared with)")
@@ -190,12 +192,13 @@ class Figures:
     max_images: int
     pick: Literal["first", "spread"]
     dpi: int
+    workers: int
     enabled: bool
 
     def check(self):
         if self.max_images < 0:
             raise ValueError(f"figures.max_images={self.max_images} should be >= 0")
-        _positive("figures", dpi=self.dpi)
+        _positive("figures", dpi=self.dpi, workers=self.workers)
 
 
 @section("crops")
@@ -255,6 +258,7 @@ class C2MF:
     alpha_sweep: list[float]
     sweep_k: int
     controls: list[int]
+    split_seeds: list[int]
 
     def check(self):
         _positive("c2mf", atlas_k=self.atlas_k, sweep_k=self.sweep_k,

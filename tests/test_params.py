@@ -29,10 +29,11 @@ def test_repo_params_are_complete_and_valid():
 def test_unknown_and_missing_keys_name_the_valid_keys():
     fig = repo_params()["figures"]
     with pytest.raises(ValueError, match=r"unknown keys \['max_image'\].*missing keys "
-                                         r"\['enabled', 'max_images', 'pick'\].*valid keys: "
-                                         r"\['max_images', 'pick', 'dpi', 'enabled'\]"):
+                                         r"\['enabled', 'max_images', 'pick', 'workers'\].*valid "
+                                         r"keys: \['max_images', 'pick', 'dpi', 'workers', "
+                                         r"'enabled'\]"):
         parse_section("figures", {"max_image": 3, "dpi": fig["dpi"]})
-    with pytest.raises(ValueError, match=r"missing keys \['dpi', 'enabled', 'pick'\]"):
+    with pytest.raises(ValueError, match=r"missing keys \['dpi', 'enabled', 'pick', 'workers'\]"):
         parse_section("figures", {"max_images": 3})
     with pytest.raises(ValueError, match="unknown params section 'figure'; valid sections"):
         parse_section("figure", fig)

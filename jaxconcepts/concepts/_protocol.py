@@ -83,12 +83,13 @@ def per_class_apply(
     Rows of each class are zero-padded to a power-of-two bucket so that a jitted ``fn`` compiles a
     handful of shapes, not one per class; padded outputs are dropped.
     """
-    A = jnp.asarray(A)
+    # gather and pad on the host: eager JAX indexing compiles a gather per class size
+    A = np.asarray(A)
     y_np = np.asarray(y)
     out = np.zeros((A.shape[0], out_dim), dtype=np.dtype(dtype))
     for cls in np.unique(y_np):
         idx = np.flatnonzero(y_np == cls)
-        m = _bucket(idx.size)
-        rows = jnp.zeros((m, A.shape[1]), A.dtype).at[: idx.size].set(A[idx])
+        rows = np.zeros((_bucket(idx.size), A.shape[1]), A.dtype)
+        rows[: idx.size] = A[idx]
         out[idx] = np.asarray(fn(rows, int(cls)))[: idx.size]
     return jnp.asarray(out)

@@ -23,7 +23,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-__all__ = ["alpha_sweep", "alpha_sweep_table", "sweep_fitted_split", "alpha_sweep_markdown"]
+__all__ = ["alpha_sweep", "alpha_sweep_table", "sweep_fitted_split", "alpha_sweep_markdown",
+           "validation_split"]
 
 
 def _recon_rows(model, U, y, gates):
@@ -159,7 +160,7 @@ def _head_labels(data):
 
 
 def sweep_fitted_split(fits, head, *, alphas: Sequence[float], k: int,
-                       gate_threshold: float) -> list[dict]:
+                       gate_threshold: float, seed: int = 0) -> list[dict]:
     """:func:`alpha_sweep` on the split and with the solver settings of the ``c2mf`` stage's fits.
 
     Args:
@@ -168,6 +169,8 @@ def sweep_fitted_split(fits, head, *, alphas: Sequence[float], k: int,
             the sweep uses the same solver as the evaluated models.
         head: the store's GAP + linear head (``weight`` (K, C), ``bias`` (K,)).
         alphas, gate_threshold: as in :func:`alpha_sweep`; k: capped at the data's C2MF cap.
+        seed: of the validation split (:func:`validation_split`): every α is fitted on the other
+            train images and scored on it, never on the test images.
 
     Returns:
         :func:`alpha_sweep`'s rows with NaN (undefined) values as None.
@@ -177,20 +180,45 @@ def sweep_fitted_split(fits, head, *, alphas: Sequence[float], k: int,
     from jaxconcepts.evaluation._c2mf_suite import fit_method
 
     view = fits.view
-    A_tr, y_tr = view.train_rows()
-    te = view.split.test
+    fit_pos, val_pos, y_fit, y_val = validation_split(view.split.train, view.y_img_train,
+                                                      seed=seed)
+    if not val_pos.size:
+        raise ValueError("the α sweep needs a validation split of the train images, and no "
+                         "class has 2 train images; turn it off (c2mf.alpha_sweep: [])")
+    A_tr = view.rows(fit_pos).reshape(-1, view.c)
+    y_tr = np.repeat(y_fit, view.p)
     Wh, bh = jnp.asarray(head.weight), jnp.asarray(head.bias)
     kk = min(int(k), int(fits.caps.get("c2mf", k)))
     kwargs = {n: v for n, v in fits.fit_kwargs.items() if n != "alpha"}
-    rows = alpha_sweep(A_tr, y_tr, view.rows(te), view.y_img_test,
+    rows = alpha_sweep(A_tr, y_tr, view.rows(val_pos), y_val,
                        lambda r: r.mean(0) @ Wh.T + bh, alphas=alphas, k=kk, key=fits.key,
                        n_classes=view.n_classes, gate_threshold=gate_threshold,
-                       label_test=_head_labels(view.data)[te],
-                       pred_test=view.data.pred[te], fit=partial(fit_method, "c2mf"),
+                       label_test=_head_labels(view.data)[val_pos],
+                       pred_test=view.data.pred[val_pos], fit=partial(fit_method, "c2mf"),
                        fit_kwargs=kwargs)
+    for r in rows:
+        r["n_fit_images"], r["n_validation_images"] = int(fit_pos.size), int(val_pos.size)
     # JSON-ready: undefined values (e.g. label accuracy without labels) become None
     return [{n: (None if isinstance(v, float) and not np.isfinite(v) else v)
              for n, v in r.items()} for r in rows]
+
+
+def validation_split(train_pos, y_train, *, seed: int, fraction: float = 0.25):
+    """The α sweep's split of the *train* images (the test images are never seen): per class,
+    ``max(1, round(fraction · n))`` validation images when the class has at least 2, the rest to
+    fit on. Returns ``(fit positions, validation positions, their classes, their classes)``,
+    positions sorted (the order :meth:`RowsView.rows` reads them in)."""
+    train_pos, y_train = np.asarray(train_pos), np.asarray(y_train)
+    rng = np.random.default_rng([int(seed), 7])
+    val = np.zeros(train_pos.size, bool)
+    for c in np.unique(y_train):
+        idx = np.flatnonzero(y_train == c)
+        if idx.size >= 2:
+            n_val = min(max(1, int(round(fraction * idx.size))), idx.size - 1)
+            val[rng.permutation(idx)[:n_val]] = True
+    order = np.argsort(train_pos, kind="stable")
+    fit, ok = order[~val[order]], order[val[order]]
+    return train_pos[fit], train_pos[ok], y_train[fit], y_train[ok]
 
 
 def alpha_sweep_markdown(rows: Sequence[Mapping], *, dataset: str, alpha: float,
@@ -200,9 +228,13 @@ def alpha_sweep_markdown(rows: Sequence[Mapping], *, dataset: str, alpha: float,
     if not rows:
         return "\n".join(lines + ["The sweep is off for this dataset (`c2mf.alpha_sweep: []`).",
                                    ""])
-    lines += [f"k = {rows[0]['k']}; each α is a full C2MF fit on the train split with the "
-              f"stage's solver settings (the evaluated models use α = {alpha:g}; α in the units "
-              "of `c2mf.alpha`).", "", alpha_sweep_table(rows).rstrip(), ""]
+    split = (f" ({rows[0]['n_fit_images']} images) and scored on a validation split of the "
+             f"train images ({rows[0]['n_validation_images']} images); the test images are never "
+             "used to choose α" if "n_validation_images" in rows[0] else "")
+    lines += [f"k = {rows[0]['k']}; each α is a full C2MF fit on the rest of the train "
+              f"split{split}, with the stage's solver settings (the evaluated models use "
+              f"α = {alpha:g}; α in the units of `c2mf.alpha`). The accuracy and MSE columns "
+              "below are validation figures.", "", alpha_sweep_table(rows).rstrip(), ""]
     if figure:
         lines += [f"![α sweep: gate sparsity and reconstruction]({figure})", ""]
     first = next((r for r in rows if r["frac_open"] < rows[0]["frac_open"] * 0.5), None)

@@ -170,6 +170,10 @@ def markdown_report(metrics: Mapping) -> str:
     lines.append("")
     if controls:
         lines += control_lines(controls, res, per_class_ok)
+    if metrics.get("split_seeds"):
+        from jaxconcepts.evaluation._c2mf_seeds import split_seeds_markdown
+
+        lines += [split_seeds_markdown(metrics["split_seeds"], METHOD_NAMES)]
 
     # Table 3 — consistency
     own = any("train_mse_own_rows" in (e.get("consistency") or {}) for _, e in fitted)
@@ -326,12 +330,12 @@ def _acc(entry, ref: str) -> str:
 def control_lines(controls, results: Mapping, per_class_ok: bool) -> list[str]:
     """Markdown: Table 2's control rows (``(label, control record, entry)`` per control and k,
     beside the controlled method's own score at the same k) and what each control tells."""
-    lines = ["#### Controls — per-class reconstruction accuracy (%) on test images, nothing "
-             "refitted", "",
-             "Each control changes one ingredient of a fitted model at test time and is scored "
-             "like the method it controls; *fitted* is that method's own score at the same k. "
+    lines = ["#### Controls — per-class reconstruction accuracy (%) on test images", "",
+             "Each control changes one ingredient of a fitted model and is scored like the method "
+             "it controls; *fitted* is that method's own score at the same k. Only CRAFT "
+             "(full-image rows) is refitted; the others change the fitted model at test time. "
              "The same rows are in Table 3 (test MSE), the insertion/deletion table and, for the "
-             "random dictionaries, Table 1.", ""]
+             "controls with concepts of their own, Table 1.", ""]
     if per_class_ok:
         lines += ["| control | k | pred | label | fitted (pred) |", "|---|---|---|---|---|"]
         for label, c, e in controls:

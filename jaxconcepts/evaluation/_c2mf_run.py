@@ -290,6 +290,12 @@ def run_c2mf(store, cfg: Mapping, *, dataset: str, crops_path=None, truth=None,
                                         eval_batch=int(cfg["eval_batch"]),
                                         key=jax.random.fold_in(jax.random.fold_in(key, 104729),
                                                                METHODS.index(m) * 4096 + used))
+                if m == "craft" and own_rows is not None:  # CRAFT on rows: the crops' control
+                    on_rows = fit_streamed("craft", view, used, key=jax.random.fold_in(key, used),
+                                           crops=None, **stream_kw)
+                    ctl["craft_rows"] = evaluate_model(
+                        on_rows, view, head, ig_steps=int(cfg["ig_steps"]),
+                        eval_batch=int(cfg["eval_batch"]), train=False, similarity=True)
                 secs = round((time.perf_counter() - t0) / max(len(ctl), 1), 3)
                 for name, cev in ctl.items():
                     controls.setdefault(name, {})[f"k{k}"] = {

@@ -273,6 +273,12 @@ CONTROLS = {
         "C2MF where class y uses the gates of the next class, (y + 1) mod Y, codes re-solved: "
         "close to C2MF means the gates carry no class information the score needs; a drop "
         "means the true class's gates steer the reconstruction towards its class.", False),
+    "craft_rows": Control(
+        "craft", "CRAFT (full-image rows)",
+        "CRAFT's per-class NMF fitted on the full-image rows clipped at 0 (c2mf.craft_source: "
+        "rows) instead of its random crops, same k: separates what the crops give CRAFT from "
+        "fitting per-position rather than averaged vectors. Refitted (the one control that is); "
+        "only when CRAFT runs on crops.", True),
     "random_c2mf": Control(
         "c2mf", "random (C2MF shape)",
         "k Gaussian atoms of norm ρ in place of C2MF's W, the fitted gates and C2MF's box-NNLS "

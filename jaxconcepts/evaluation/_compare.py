@@ -50,20 +50,22 @@ PAPER = {
 def load_subset(store, n_images, *, seed: int):
     """Activations ``(n, C, H, W)`` and store ids of ``n_images`` images sampled across classes.
 
-    Stratified by the store's ``target`` (the explained class), seeded: each class gives
+    Stratified by each image's class (its folder ``label`` when it has one, else its ``target``,
+    the explained class: the classes of Fig. 2's boxplots), seeded: each class gives
     ``n_images / n_classes`` images (the remainder to randomly chosen classes; a class with fewer
     images gives all it has and the others fill in), so "mean over images" is a mean over classes
     too, not over the first images of the store (often one class). ``None`` = every image. The
     images keep store order.
     """
-    meta = {f: [] for f in ("index", "target")}
-    for b in store.iter_batches(256, fields=("index", "target"), as_jax=False):
+    meta = {f: [] for f in ("index", "target", "label")}
+    for b in store.iter_batches(256, fields=("index", "target", "label"), as_jax=False):
         for f in meta:
             meta[f].append(b[f])
     if not meta["index"] or sum(len(v) for v in meta["index"]) == 0:
         raise ValueError(f"activation store {str(store.path)!r} holds no images")
     index = np.concatenate(meta["index"]).astype(np.int32)
-    target = np.concatenate(meta["target"])
+    label = np.concatenate(meta["label"])
+    target = np.where(label >= 0, label, np.concatenate(meta["target"]))
     keep = np.arange(index.size)
     if n_images is not None and n_images < index.size:
         keep = stratified_sample(target, n_images, seed=seed)
@@ -161,36 +163,69 @@ def _metrics(x, lab):
             davies_bouldin_score(x, lab)]
 
 
-def _sklearn_table(A, index, n, algorithms, seed, progress):
+def _sklearn_image(job) -> tuple[int, dict] | None:
+    """One image's scikit-learn clusterings: ``(index, {method: {algo: (seconds, metrics)}})``,
+    None with fewer than n + 1 live channels."""
     from sklearn.decomposition import PCA
 
+    a_img, ix, n, algorithms, seed = job
+    w = a_img.shape[-1]
+    x = a_img.reshape(a_img.shape[0], -1)
+    live = (x != 0).any(1)
+    if live.sum() < n + 1:
+        return None
+    pts = {"cgap": PCA(n - 1).fit_transform(x[live].astype(np.float64))}
+    idx = x[live].argmax(1)
+    pts["cpha"] = np.stack([idx // w, idx % w], 1).astype(np.float64)
+    out = {}
+    for m, p in pts.items():
+        out[m] = {}
+        for algo in algorithms:
+            fit = _sklearn_algo(algo, n, seed + int(ix))
+            t0 = time.perf_counter()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                lab = fit(p)
+            out[m][algo] = (time.perf_counter() - t0, _metrics(p, lab))
+    return int(ix), out
+
+
+def _sklearn_table(A, index, n, algorithms, seed, progress, workers: int = 1):
+    """scikit-learn's algorithms per image, in ``workers`` spawned processes (each image is
+    independent; scikit-learn runs these small fits on one core)."""
     rows = {m: {a: {"metrics": [], "seconds": 0.0, "undefined": 0, "per_image": {}}
                 for a in algorithms} for m in ("cgap", "cpha")}
-    w = A.shape[-1]
-    for a_img, ix in tqdm(list(zip(A, index)), desc="compare (scikit-learn)", unit="img",
-                          disable=not progress):
-        x = a_img.reshape(a_img.shape[0], -1)
-        live = (x != 0).any(1)
-        if live.sum() < n + 1:
+    jobs = [(np.asarray(a_img), int(ix), n, tuple(algorithms), seed) for a_img, ix in zip(A, index)]
+    bar = tqdm(total=len(jobs), desc="compare (scikit-learn)", unit="img", disable=not progress)
+    if workers > 1 and len(jobs) > 1:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(min(workers, len(jobs)),
+                                 mp_context=multiprocessing.get_context("spawn")) as pool:
+            results = list(_progress(pool.map(_sklearn_image, jobs, chunksize=4), bar))
+    else:
+        results = list(_progress(map(_sklearn_image, jobs), bar))
+    bar.close()
+    for res in results:
+        if res is None:
             continue
-        pts = {"cgap": PCA(n - 1).fit_transform(x[live].astype(np.float64))}
-        idx = x[live].argmax(1)
-        pts["cpha"] = np.stack([idx // w, idx % w], 1).astype(np.float64)
-        for m, p in pts.items():
-            for algo in algorithms:
-                fit = _sklearn_algo(algo, n, seed + int(ix))
-                t0 = time.perf_counter()
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    lab = fit(p)
-                rows[m][algo]["seconds"] += time.perf_counter() - t0
-                met = _metrics(p, lab)
-                rows[m][algo]["per_image"][int(ix)] = met
+        ix, per = res
+        for m, algos in per.items():
+            for algo, (secs, met) in algos.items():
+                rows[m][algo]["seconds"] += secs
+                rows[m][algo]["per_image"][ix] = met
                 if met is None:
                     rows[m][algo]["undefined"] += 1
                 else:
                     rows[m][algo]["metrics"].append(met)
     return rows
+
+
+def _progress(it, bar):
+    for x in it:
+        bar.update(1)
+        yield x
 
 
 def _summ(metrics, seconds_per_image, n_undefined):
@@ -256,7 +291,8 @@ def run_compare(A, index, cfg, *, labels: dict[int, Any] | None = None,
         ok = nc >= 2
         table1[m]["kmeans"] = _summ(met[ok], spi, (~ok).sum())
         compile_s[m] = comp
-    rows = _sklearn_table(A, index, n, sk_algos, cfg["seed"], progress)
+    rows = _sklearn_table(A, index, n, sk_algos, cfg["seed"], progress,
+                          workers=int(cfg.get("workers", 1)))
     for m in ("cgap", "cpha"):
         for algo in sk_algos:
             r = rows[m][algo]

@@ -262,6 +262,7 @@ def run_recovery(store, concepts, importance, truth, cfg: dict, *, head, progres
                 sb.maps, sb.valid, part_map[tr], truth.present[tr], recipes[label],
                 sb.importance, tolerance=int(cfg["tolerance"]),
                 iou_threshold=float(cfg["iou_threshold"]), found_iou=float(cfg["found_iou"]),
+                pixel_aurocs=not sd,  # a table row (not an extra baseline seed)
             )
             sc = sc._replace(
                 imp_auroc=np.where(ok, np.asarray(sc.imp_auroc), np.nan),

@@ -206,7 +206,10 @@ class RowsView:
         act = read_tensor(self.files[i], "activations", mapped=True)
         if self.keep[i] is not None:
             act = act[self.keep[i]]
-        return act.reshape(act.shape[0], self.channels, -1), self.shard_labels[i]
+        # the spatial size from the stored shape: -1 cannot be inferred for a shard with no kept
+        # image (e.g. the α sweep's validation images, all in other shards)
+        return (act.reshape(act.shape[0], self.channels, int(np.prod(act.shape[2:]))),
+                self.shard_labels[i])
 
     def _convert(self, i: int, raw: np.ndarray, first: int, out: np.ndarray) -> None:
         """Images ``raw (m, C, H·W)`` (images ``first…`` of shard ``i``) into ``out (m, H·W, C)``

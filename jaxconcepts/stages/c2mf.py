@@ -44,6 +44,7 @@ def main(argv: list[str] | None = None) -> None:
         objects_name_accuracy,
     )
     from jaxconcepts.evaluation._c2mf_report import c2mf_summary, disabled_report
+    from jaxconcepts.evaluation._c2mf_seeds import split_seed_runs
     from jaxconcepts.evaluation._rows import store_head_outputs
     from jaxconcepts.viz import load_model_view
     from jaxconcepts.viz._atlas import recipe_table
@@ -91,6 +92,8 @@ def main(argv: list[str] | None = None) -> None:
     t0 = time.perf_counter()
     metrics, arrays, histories, fits = run_c2mf(store, cfg, dataset=ds, crops_path=crops,
                                                 truth=truth)
+    # the headline numbers across train/test splits (refits at one k; collective like the fits)
+    metrics["split_seeds"] = split_seed_runs(store, cfg, metrics, dataset=ds, crops_path=crops)
     man = store.manifest
 
     def load_image(pos):
@@ -111,7 +114,8 @@ def main(argv: list[str] | None = None) -> None:
         return
     if fits is not None and cfg["alpha_sweep"] and linear:
         sweep = sweep_fitted_split(fits, store.head, alphas=cfg["alpha_sweep"],
-                                   k=cfg["sweep_k"], gate_threshold=cfg["gate_threshold"])
+                                   k=cfg["sweep_k"], gate_threshold=cfg["gate_threshold"],
+                                   seed=int(cfg["seed"]))
     naming_acc = None
     if truth is not None and "objects" in truth.meta:  # does the naming name the objects?
         naming_acc = metrics["naming_accuracy"] = objects_name_accuracy(

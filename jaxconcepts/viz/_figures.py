@@ -53,22 +53,23 @@ def concept_order(importance: np.ndarray, counts: np.ndarray) -> list[int]:
     return sorted(ids, key=lambda i: (-importance[i], i))
 
 
-def _panel(ax, img, title):
-    ax.imshow(img, interpolation="nearest")
-    ax.set_title(title, fontsize=8)
-    ax.set_xticks([])
-    ax.set_yticks([])
-
-
-def _concept_row(axes, gray, maps, importance, counts, prefix, label):
+def _concept_row(ax, gray, maps, importance, counts, prefix, label, n_panels):
+    """One row of panels (the input, then one overlay per concept by decreasing importance) drawn
+    as a single image on one axes, each panel titled above it: one axes per row, not per panel
+    (matplotlib's per-axes cost dominated the figures stage)."""
     order = concept_order(importance, counts)
-    _panel(axes[0], np.repeat(gray[..., None], 3, -1), label)
-    for ax, l in zip(axes[1:], order):
-        _panel(
-            ax, overlay(gray, maps[l]), f"{prefix}C{l}  A_N={int(counts[l])}\nI={importance[l]:.3f}"
-        )
-    for ax in axes[1 + len(order) :]:
-        ax.axis("off")
+    panels = [(np.repeat(gray[..., None], 3, -1), label)]
+    panels += [(overlay(gray, maps[l]), f"{prefix}C{l}  A_N={int(counts[l])}\nI={importance[l]:.3f}")
+               for l in order]
+    h, w = gray.shape
+    gap = max(2, w // 24)
+    canvas = np.ones((h, n_panels * w + (n_panels - 1) * gap, 3), np.float32)
+    for i, (img, title) in enumerate(panels):
+        x0 = i * (w + gap)
+        canvas[:, x0:x0 + w] = img
+        ax.text(x0 + w / 2, -0.03 * h, title, ha="center", va="bottom", fontsize=8)
+    ax.imshow(canvas, interpolation="nearest")
+    ax.set_axis_off()
 
 
 def plot_concepts(gray, maps, importance, counts, *, title: str = "", label: str = "input"):
@@ -84,16 +85,9 @@ def plot_concepts(gray, maps, importance, counts, *, title: str = "", label: str
     """
     k = len(importance)
     fig = Figure(figsize=(2.0 * (k + 1), 2.5))
-    axes = fig.subplots(1, k + 1, squeeze=False)
-    _concept_row(
-        axes[0],
-        np.asarray(gray),
-        np.asarray(maps),
-        np.asarray(importance),
-        np.asarray(counts),
-        "",
-        label,
-    )
+    ax = fig.subplots(1, 1)
+    _concept_row(ax, np.asarray(gray), np.asarray(maps), np.asarray(importance),
+                 np.asarray(counts), "", label, k + 1)
     _finish(fig, title)
     return fig
 
@@ -116,20 +110,12 @@ def plot_sub_concepts(
     s = sub_maps.shape[1]
     rows = max(1, len(order))
     fig = Figure(figsize=(2.0 * (s + 1), 2.6 * rows))
-    axes = fig.subplots(rows, s + 1, squeeze=False)
+    axes = fig.subplots(rows, 1, squeeze=False)[:, 0]
     for r, l in enumerate(order):
-        _concept_row(
-            axes[r],
-            np.asarray(gray),
-            sub_maps[l],
-            sub_importance[l],
-            sub_counts[l],
-            f"C{l}/",
-            f"C{l}",
-        )
+        _concept_row(axes[r], np.asarray(gray), sub_maps[l], sub_importance[l], sub_counts[l],
+                     f"C{l}/", f"C{l}", s + 1)
     if not order:
-        for ax in axes[0]:
-            ax.axis("off")
+        axes[0].axis("off")
     _finish(fig, title)
     return fig
 
@@ -143,17 +129,10 @@ def plot_compare(gray, rows: dict, *, title: str = ""):
     """
     k = max(len(v[1]) for v in rows.values())
     fig = Figure(figsize=(2.0 * (k + 1), 2.7 * len(rows)))
-    axes = fig.subplots(len(rows), k + 1, squeeze=False)
-    for ax_row, (name, (maps, imp, cnt)) in zip(axes, rows.items()):
-        _concept_row(
-            ax_row,
-            np.asarray(gray),
-            np.asarray(maps),
-            np.asarray(imp),
-            np.asarray(cnt),
-            "",
-            name.upper(),
-        )
+    axes = fig.subplots(len(rows), 1, squeeze=False)[:, 0]
+    for ax, (name, (maps, imp, cnt)) in zip(axes, rows.items()):
+        _concept_row(ax, np.asarray(gray), np.asarray(maps), np.asarray(imp), np.asarray(cnt),
+                     "", name.upper(), k + 1)
     _finish(fig, title)
     return fig
 
@@ -178,7 +157,8 @@ def save_png(fig, path: str | os.PathLike, *, dpi: int = 80) -> None:
     """Save a figure as PNG atomically (closing it when pyplot made it)."""
     try:
         with atomic_path(path) as tmp:
-            fig.savefig(tmp, format="png", dpi=dpi)
+            # zlib level 1: ~5x faster than the default 6, files ~20 % larger
+            fig.savefig(tmp, format="png", dpi=dpi, pil_kwargs={"compress_level": 1})
     finally:
         if fig.canvas.manager is not None:  # a pyplot figure: release pyplot's reference
             import matplotlib.pyplot as plt

@@ -77,3 +77,37 @@ def test_real_c2mf_gates_close_as_alpha_grows():
                        fit_kwargs={"max_steps": 200})
     assert rows[0]["frac_open"] > rows[1]["frac_open"]
     assert rows[0]["rel_mse"] < 0.05
+
+
+def test_validation_split_keeps_the_test_images_out_and_every_class_fitted():
+    """α is chosen on train images only: the validation images are a per-class part of the
+    train positions, disjoint from the images fitted on, and a class with one train image keeps
+    it for the fit."""
+    from jaxconcepts.evaluation._alpha_sweep import validation_split
+
+    train = np.array([0, 2, 3, 5, 7, 8, 9, 11, 12, 14])
+    y = np.array([0, 0, 0, 0, 1, 1, 1, 1, 2, 0])
+    y[8] = 2  # class 2 has a single train image
+    fit, val, y_fit, y_val = validation_split(train, y, seed=0)
+    assert set(fit) | set(val) == set(train) and not set(fit) & set(val)
+    assert (np.diff(fit) > 0).all() and (np.diff(val) > 0).all()
+    pos = {int(p): int(c) for p, c in zip(train, y)}
+    assert [pos[int(p)] for p in fit] == list(y_fit) and [pos[int(p)] for p in val] == list(y_val)
+    assert 2 in set(y_fit) and 2 not in set(y_val)
+    assert set(y_val) == {0, 1} and set(y_fit) >= {0, 1}
+    assert not set(val) & {1, 4, 6, 10, 13}  # positions outside train (the test images)
+    again = validation_split(train, y, seed=0)
+    assert all((a == b).all() for a, b in zip(again, (fit, val, y_fit, y_val)))
+
+
+def test_seed_interval_is_students_t_and_needs_two_seeds():
+    from scipy.stats import t
+
+    from jaxconcepts.evaluation._c2mf_seeds import seed_interval
+
+    iv = seed_interval([1.0, 2.0, 4.0])
+    half = t.ppf(0.975, 2) * np.std([1.0, 2.0, 4.0], ddof=1) / np.sqrt(3)
+    assert iv["n"] == 3 and abs(iv["mean"] - 7 / 3) < 1e-12
+    assert abs(iv["hi"] - iv["mean"] - half) < 1e-12 and abs(iv["mean"] - iv["lo"] - half) < 1e-12
+    assert seed_interval([1.0, None, float("nan")]) == {"mean": 1.0, "lo": None, "hi": None, "n": 1}
+    assert seed_interval([])["mean"] is None

@@ -23,7 +23,7 @@ def test_stratified_sample_spreads_over_classes_and_is_seeded():
 
 def test_compare_params_need_every_key():
     full = {"seed": 0, "n_images": 4, "n_concepts": 3, "sweep": [2, 3], "n_init": 1,
-            "algorithms": ["kmeans"], "batch_size": 4, "enabled": True}
+            "algorithms": ["kmeans"], "batch_size": 4, "workers": 1, "enabled": True}
     assert parse_section("compare", full).n_images == 4
     with pytest.raises(ValueError, match=r"missing keys \['seed'\]"):
         parse_section("compare", {k: v for k, v in full.items() if k != "seed"})

@@ -95,6 +95,41 @@ def test_auroc_matches_sklearn_with_ties():
     assert np.isnan(np.asarray(auroc_pixels(scores, np.zeros((1, 20, 20), bool)))).all()
 
 
+def test_host_pixel_auroc_equals_the_kernel_and_sklearn():
+    """score_maps ranks pixels on the host (pixel_auroc): the same AUROC as auroc_pixels and
+    scikit-learn, ties (including -0.0 vs +0.0) and negative values included, NaN for a part
+    that is absent or covers the whole image."""
+    from sklearn.metrics import roc_auc_score
+
+    from jaxconcepts.evaluation._recovery import pixel_auroc
+
+    rng = np.random.default_rng(2)
+    maps = (np.round(rng.random((2, 3, 12, 12)), 1) - 0.3).astype(np.float32)
+    maps[0, 0, :6] = 0.0
+    maps[0, 0, 6:] = -0.0
+    maps[0, 0, 0, :3] = 0.5
+    pm = rng.integers(-1, 3, (2, 12, 12))
+    pm[1] = np.where(pm[1] == 2, 0, pm[1])  # part 2 absent from image 1
+    pm[0, :] = np.where(pm[0] == 2, 1, pm[0])
+    pm[0, 0, 0] = 2
+    got = pixel_auroc(maps, pm, 3)
+    for b in range(2):
+        kern = np.asarray(jax.vmap(auroc_pixels, in_axes=(0, None))(
+            maps[b], pm[b][None] == np.arange(3)[:, None, None]))
+        np.testing.assert_allclose(got[b], kern, atol=1e-6)
+        for g in range(3):
+            for p in range(3):
+                pos = (pm[b] == p).ravel()
+                if pos.all() or not pos.any():
+                    assert np.isnan(got[b, g, p])
+                else:
+                    want = roc_auc_score(pos, maps[b, g].ravel())
+                    assert abs(got[b, g, p] - want) < 1e-9
+    assert np.isnan(got[1, :, 2]).all()
+    all_part = np.zeros((1, 12, 12), int)
+    assert np.isnan(pixel_auroc(maps[:1], all_part, 1)).all()
+
+
 def test_constant_map_normalises_to_zero_and_auroc_half():
     up = np.asarray(upsample_maps(np.full((1, 1, 4, 4), 3.0), size=(16, 16)))
     assert (up == 0).all()

@@ -354,7 +354,8 @@ def _write_crops(root, n_crops=4, seed=1):
 
 def test_craft_fits_on_crops_when_the_crops_stage_ran(fake):
     root, _ = fake
-    _params(root, k=[3, 40], methods=["c2mf", "craft"], craft_source="crops")
+    _params(root, k=[3, 40], methods=["c2mf", "craft"], craft_source="crops",
+            split_seeds=[0, 1, 2])
     with pytest.raises(FileNotFoundError, match="jaxconcepts crops --dataset fake"):
         stage.main(["--dataset", "fake"])
     assert not (root / "reports/fake/c2mf.json").exists()
@@ -377,6 +378,20 @@ def test_craft_fits_on_crops_when_the_crops_stage_ran(fake):
     assert "own fit rows" in t3 and f"{c3['train_mse_own_rows']:.4g}" in t3
     # 6 images per class -> 2 test images each: Table 2 says the data cannot support it
     assert "Not supported by this dataset" in md.split("### Table 2")[1].split("###")[0]
+    # CRAFT on crops gets its control refitted on full-image rows: another dictionary
+    rows_ctl = m["controls"]["craft_rows"]
+    assert rows_ctl["of"] == "craft" and rows_ctl["results"]["k3"]["similarity"] is not None
+    assert "| CRAFT (full-image rows) | 3 |" in md.split("### Table 3")[1]
+    # split seeds: seed 0 is the stage's own run, 1 and 2 refit at k = 3 (the controls' k)
+    sp = m["split_seeds"]
+    assert sp["seeds"] == [0, 1, 2] and sp["k"] == 3
+    acc = sp["per_seed"]["c2mf"]["acc_pred"]
+    assert acc[0] == m["results"]["c2mf"]["k3"]["reconstruction"]["acc_pred_mean"]
+    assert len(acc) == 3 and len(set(sp["per_seed"]["craft"]["test_mse"])) == 3  # new splits
+    iv = sp["summary"]["c2mf"]["test_mse"]
+    assert iv["lo"] <= iv["mean"] <= iv["hi"] and iv["n"] == 3
+    assert sp["c2mf_beats"]["craft"]["test_mse"]["verdict"] in ("holds", "fails", "tie")
+    assert "### Across 3 train/test splits (k = 3)" in md and "| C2MF beats CRAFT" in md
 
 
 def test_stale_crops_are_an_error(fake):

@@ -85,8 +85,14 @@ def test_figures_write_png(tmp_path):
     imp, cnt = np.array([1.0, 20.0, -3.0]), np.array([4, 2, 0])
     paths = []
     fig = plot_concepts(gray, maps, imp, cnt, title="t")
-    assert len(fig.axes) == 4 and fig.axes[1].get_title().startswith("C1  A_N=2\nI=20.000")
-    assert not fig.axes[3].axison  # concept 2 is empty: blank panel
+    # one axes per row: the input and the panels by decreasing importance, each titled above
+    titles = [t.get_text() for t in fig.axes[0].texts]
+    assert len(fig.axes) == 1 and titles[0] == "input"
+    assert titles[1].startswith("C1  A_N=2\nI=20.000") and titles[2].startswith("C0  A_N=4")
+    assert len(titles) == 3  # concept 2 is empty: a blank panel, no title
+    img = fig.axes[0].images[0].get_array()
+    assert img.shape[0] == 16 and img.shape[1] == 4 * 16 + 3 * 2  # 4 panels, 2-px gaps
+    assert np.allclose(img[:, -16:], 1.0)  # the empty concept's panel is white
     paths.append(tmp_path / "c.png")
     save_png(fig, paths[-1])
     sub = rng.random((3, 2, 16, 16)).astype(np.float32)
@@ -96,7 +102,7 @@ def test_figures_write_png(tmp_path):
     paths.append(tmp_path / "s.png")
     save_png(fig, paths[-1])
     fig = plot_compare(gray, {"cgap": (maps, imp, cnt), "cpha": (maps[::-1], imp, cnt)})
-    assert fig.axes[0].get_title() == "CGAP" and fig.axes[4].get_title() == "CPHA"
+    assert [ax.texts[0].get_text() for ax in fig.axes] == ["CGAP", "CPHA"]
     paths.append(tmp_path / "x.png")
     save_png(fig, paths[-1])
     for p in paths:

@@ -1,0 +1,122 @@
+"""C2MF's headline numbers across train/test splits: each split seed is a new per-class split by
+image and a new fit of every method, so the interval covers both the split and the solver's start.
+
+For one k (the first of ``c2mf.controls``, else the first of ``c2mf.k``), the stage's own run is
+split seed ``c2mf.seed``; every seed of ``c2mf.split_seeds`` reruns :func:`run_c2mf` with that
+seed (nothing else changed: no controls, ablation, sweep or atlas). Per method and seed, the
+fields of :data:`FIELDS` (Table 2's accuracy, Table 3's test MSE, the insertion/deletion AUCs by
+IG) are the test images' values. With n seeds the interval is Student's t over the n per-seed
+values (n − 1 degrees of freedom); "C2MF beats X" is judged on the paired per-seed differences
+(the same split for both methods): *holds* when the difference's interval lies on C2MF's side of
+0, *fails* on the other side, *tie* otherwise (:func:`~._intervals.verdict`). With one seed there
+is no interval.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+__all__ = ["FIELDS", "split_seed_runs", "seed_interval", "split_seeds_markdown"]
+
+#: (field, where it is in a results entry, higher is better, label)
+FIELDS = (
+    ("acc_pred", ("reconstruction", "acc_pred_mean"), True, "Table 2 accuracy (pred, %)"),
+    ("test_mse", ("consistency", "test_mse"), False, "Table 3 test MSE"),
+    ("insertion_ig", ("insertion_deletion", "insertion_ig_mean"), True, "insertion AUC (IG)"),
+    ("deletion_ig", ("insertion_deletion", "deletion_ig_mean"), False, "deletion AUC (IG)"),
+)
+
+
+def _value(entry: Mapping, path: tuple[str, str]):
+    v = (entry.get(path[0]) or {}).get(path[1])
+    return None if v is None else float(v)
+
+
+def seed_interval(values: Sequence[float], level: float = 0.95) -> dict:
+    """Mean and Student-t interval of per-seed values (None where undefined or n < 2)."""
+    from scipy.stats import t
+
+    v = np.asarray([x for x in values if x is not None and np.isfinite(x)], np.float64)
+    if not v.size:
+        return {"mean": None, "lo": None, "hi": None, "n": 0}
+    if v.size < 2:
+        return {"mean": float(v.mean()), "lo": None, "hi": None, "n": 1}
+    half = float(t.ppf(0.5 + level / 2, v.size - 1) * v.std(ddof=1) / np.sqrt(v.size))
+    return {"mean": float(v.mean()), "lo": float(v.mean() - half), "hi": float(v.mean() + half),
+            "n": int(v.size)}
+
+
+def split_seed_runs(store, cfg: Mapping, first: Mapping, *, dataset: str, crops_path=None,
+                    head=None) -> dict | None:
+    """Rerun the fits at one k for every seed of ``cfg["split_seeds"]`` and gather, with the
+    stage's own run ``first`` (its ``metrics``), the per-seed values, intervals and verdicts.
+    None when ``split_seeds`` is empty or nothing was fitted."""
+    from jaxconcepts.evaluation._c2mf_run import run_c2mf
+    from jaxconcepts.evaluation._intervals import verdict
+
+    extra = [int(s) for s in cfg["split_seeds"] if int(s) != int(cfg["seed"])]
+    if not extra or not first.get("results"):
+        return None
+    k = int((list(cfg["controls"]) or list(cfg["k"]))[0])
+    runs = [first]
+    for s in extra:
+        sub = dict(cfg, seed=s, k=[k], controls=[], ablation=False, alpha_sweep=[],
+                   atlas_k=None)
+        runs.append(run_c2mf(store, sub, dataset=dataset, crops_path=crops_path, truth=None,
+                             progress=False, head=head)[0])
+    seeds = [int(cfg["seed"]), *extra]
+    methods = [m for m in first["results"] if f"k{k}" in first["results"][m]]
+    per_seed = {m: {f: [_value(r["results"].get(m, {}).get(f"k{k}", {}), path) for r in runs]
+                    for f, path, _, _ in FIELDS} for m in methods}
+    summary = {m: {f: seed_interval(v) for f, v in per.items()} for m, per in per_seed.items()}
+    claims = {}
+    for other in (m for m in methods if m != "c2mf" and "c2mf" in methods):
+        claims[other] = {}
+        for f, _, higher, _ in FIELDS:
+            a, b = per_seed["c2mf"][f], per_seed[other][f]
+            d = [None if x is None or y is None else (x - y if higher else y - x)
+                 for x, y in zip(a, b)]
+            iv = seed_interval(d)
+            claims[other][f] = {**iv, "verdict": verdict(iv["lo"], iv["hi"])}
+    return {"k": k, "seeds": seeds, "per_seed": per_seed, "summary": summary,
+            "c2mf_beats": claims}
+
+
+def _fmt(iv: Mapping, scale: float = 1.0, fmt: str = "{:.3f}") -> str:
+    if iv.get("mean") is None:
+        return "–"
+    m = fmt.format(scale * iv["mean"])
+    if iv.get("lo") is None:
+        return m
+    return f"{m} [{fmt.format(scale * iv['lo'])}, {fmt.format(scale * iv['hi'])}]"
+
+
+def split_seeds_markdown(res: Mapping | None, names: Mapping[str, str]) -> str:
+    """The section of ``c2mf.md``: per method the mean and 95 % t-interval over split seeds, and
+    C2MF against each baseline with its verdict ("" without split seeds)."""
+    if not res:
+        return ""
+    n = len(res["seeds"])
+    lines = [f"### Across {n} train/test splits (k = {res['k']}): mean [95 % interval]", "",
+             f"Split seeds {res['seeds']}: each is a new per-class split by image and a new fit "
+             "of every method; values are the test images'. The interval is Student's t over the "
+             f"{n} per-seed values; *C2MF beats X* is judged on the per-seed paired difference "
+             "(holds: its interval lies on C2MF's side of 0; fails: on the other side; tie: it "
+             "contains 0).", ""]
+    head = "| method | " + " | ".join(label for _, _, _, label in FIELDS) + " |"
+    lines += [head, "|---" * (len(FIELDS) + 1) + "|"]
+    for m, per in res["summary"].items():
+        cells = [_fmt(per[f], 100.0, "{:.1f}") if f == "acc_pred" else _fmt(per[f])
+                 for f, _, _, _ in FIELDS]
+        lines.append(f"| {names.get(m, m)} | " + " | ".join(cells) + " |")
+    for other, per in res["c2mf_beats"].items():
+        cells = []
+        for f, _, _, _ in FIELDS:
+            iv = per[f]
+            scale, fmt = (100.0, "{:+.1f}") if f == "acc_pred" else (1.0, "{:+.3f}")
+            cells.append(f"{_fmt(iv, scale, fmt)} {iv['verdict']}")
+        lines.append(f"| C2MF beats {names.get(other, other)} | " + " | ".join(cells) + " |")
+    return "\n".join(lines + ["", "Differences are oriented so that positive favours C2MF "
+                              "(higher accuracy and insertion, lower MSE and deletion).", ""])
