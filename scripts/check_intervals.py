@@ -22,7 +22,8 @@ def intervals(obj, path=()):
     """``{key path: {"mean", "lo", "hi"}}`` of every interval dict inside ``obj``."""
     out = {}
     if isinstance(obj, dict):
-        if {"mean", "lo", "hi"} <= set(obj) and obj["mean"] is not None:
+        if ({"mean", "lo", "hi"} <= set(obj)
+                and None not in (obj["mean"], obj["lo"], obj["hi"])):  # n < 2: no interval
             out[path] = obj
         for k, v in obj.items():
             out.update(intervals(v, path + (str(k),)))

@@ -4,7 +4,8 @@ For each α, fit C2MF (Eq. 11) on the train rows and record
 
 - sparsity: ``frac_open`` (share of gates σ(λ_y)_j >= ``gate_threshold``), ``concepts_per_class``
   (mean number of open gates per class), ``mean_gate``;
-- reconstruction: accuracy of h on the reconstructed test images, mean over the C2MF classes
+- reconstruction: accuracy of h on the reconstructed held-out images (the stage passes a
+  validation split of the train images: :func:`sweep_fitted_split`), mean over the C2MF classes
   (against their own prediction and, when it is a head output, the label:
   :func:`jaxconcepts.evaluation.reconstruction_accuracy`), test MSE and relative test MSE
   (MSE / mean squared activation), and the same with the *closed* gates (< threshold) set to 0,
@@ -149,7 +150,8 @@ def alpha_sweep_table(rows: Sequence[Mapping], *, title: str = "") -> str:
             f"| {_f(r['acc_pred_open_only'])} | {_f(r['rel_mse_open_only'], '{:.4f}')} "
             f"| {r['n_steps']} |")
     lines += ["", "Open: σ(λ) at or above the gate threshold. Accuracy: the head on the "
-              "reconstructed test images, mean over classes. Rel. MSE: test MSE / mean squared "
+              "reconstructed held-out images (in the c2mf stage: the validation split of the "
+              "train images), mean over classes. Rel. MSE: held-out MSE / mean squared "
               "activation. *Open only*: closed gates set to 0 before reconstructing."]
     return "\n".join(lines) + "\n"
 

@@ -35,3 +35,27 @@ def test_compare_params_need_every_key():
         parse_section("compare", {**full, "algorithms": ["kmeans", "dbscan"]})
     with pytest.raises(ValueError, match="compare.sweep"):
         parse_section("compare", {**full, "sweep": [1]})
+
+
+def test_kmeans_claims_are_paired_per_image_and_oriented():
+    """k-means vs X per metric: the paired per-image difference, positive favouring k-means (DBI
+    lower is better), images where either side is undefined left out, and a verdict."""
+    from jaxconcepts.evaluation._compare import kmeans_claims
+
+    rng = np.random.default_rng(0)
+    recs = []
+    for i in range(40):
+        base = rng.normal(size=3)
+        recs.append({"index": i, "method": "cgap", "algorithm": "kmeans",
+                     "ss": base[0] + 0.5, "chi": base[1] + 10.0, "dbi": base[2] - 0.5})
+        recs.append({"index": i, "method": "cgap", "algorithm": "gmm",
+                     "ss": base[0], "chi": base[1] + 10.0 + rng.normal() * 0.01,
+                     "dbi": None if i == 0 else base[2]})
+    c = kmeans_claims(recs, seed=0)["cgap"]["gmm"]
+    assert c["ss"]["verdict"] == "holds" and abs(c["ss"]["mean"] - 0.5) < 1e-9
+    assert c["dbi"]["verdict"] == "holds" and abs(c["dbi"]["mean"] - 0.5) < 1e-9
+    assert c["dbi"]["n"] == 39 and c["ss"]["n"] == 40  # image 0's GMM DBI is undefined
+    assert c["chi"]["verdict"] == "tie"
+    flipped = [dict(r, algorithm={"kmeans": "gmm", "gmm": "kmeans"}[r["algorithm"]])
+               for r in recs]
+    assert kmeans_claims(flipped, seed=0)["cgap"]["gmm"]["ss"]["verdict"] == "fails"
