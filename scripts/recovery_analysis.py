@@ -13,13 +13,13 @@ import json
 import jax
 import numpy as np
 
-from jaxconcepts.concepts import load_concepts
-from jaxconcepts.importance import load_importance
+from jaxconcepts._parts import load_concepts, load_importance
+from jaxconcepts.concepts import group_maps
 from jaxconcepts.datasets import load_truth
-from jaxconcepts.evaluation import group_maps, random_grouping, score_maps
+from jaxconcepts.evaluation import random_grouping, score_maps
+from jaxconcepts.evaluation._recovery_suite import match_rows
 from jaxconcepts.features import ActivationStore
 from jaxconcepts.importance import LinearHead, concept_importance
-from jaxconcepts.stages.recovery import match_rows
 
 
 def pair_auroc(x, pos, neg):
