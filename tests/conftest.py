@@ -19,6 +19,15 @@ if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
     os.environ["JAX_COMPILATION_CACHE_DIR"] = _xla_cache
     os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
 
+# XLA's CPU backend at LLVM optimisation level 0: the suite's time is almost all XLA compiling
+# (tests run small inputs through many distinct programs), and level 0 compiles ~1.8x faster.
+# It changes how fast the compiled code runs, not what it computes (floats may differ in their
+# last bits, as they do between machines). Subprocesses the tests launch inherit it (those that
+# force CPU devices append to XLA_FLAGS). An optimisation level already in XLA_FLAGS wins.
+if "xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
+    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
+                               " --xla_backend_optimization_level=0").strip()
+
 import jax  # noqa: E402  (after the cache variables: JAX reads them at import)
 import pytest
 from hypothesis import HealthCheck, settings

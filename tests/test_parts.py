@@ -51,7 +51,8 @@ def _run(root: Path, stage: str, *, devices: int = 1, processes: int = 1, timeou
     """The stage in ``processes`` subprocesses of ``devices`` forced CPU devices each, with a
     timeout (a hung sharded program fails the test instead of blocking it)."""
     env = dict(os.environ, PYTHONPATH=str(ROOT), JAX_PLATFORMS="cpu",
-               XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}")
+               XLA_FLAGS=f"{os.environ.get('XLA_FLAGS', '')} "
+               f"--xla_force_host_platform_device_count={devices}".strip())
     cmd = [sys.executable, "-m", "tests._parts_worker", str(root), stage]
     if processes > 1:  # the launcher's variables; no coordinator (nothing is exchanged)
         envs = [dict(env, JAX_NUM_PROCESSES=str(processes), JAX_PROCESS_ID=str(i))

@@ -30,7 +30,8 @@ def free_port() -> int:
 def run_worker(store, out, method, *, devices=1, processes=1, max_steps=3, timeout=300):
     """Run tests.streaming._worker with forced CPU devices and/or several processes."""
     env = dict(os.environ, PYTHONPATH=str(ROOT), JAX_PLATFORMS="cpu",
-               XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}")
+               XLA_FLAGS=f"{os.environ.get('XLA_FLAGS', '')} "
+               f"--xla_force_host_platform_device_count={devices}".strip())
     cmd = [sys.executable, "-m", "tests.streaming._worker", str(store), str(out), method,
            str(max_steps)]
     if processes == 1:
