@@ -267,6 +267,7 @@ def _devices_after(code: str, **env_extra) -> str:
     return out.stdout.split()
 
 
+@pytest.mark.slow
 def test_use_cpu_devices_splits_the_cpu_before_jax_starts():
     ask = ("from jaxconcepts._parts import use_cpu_devices, local_mesh\n"
            "n = use_cpu_devices({})\nprint(n, local_mesh().size)")

@@ -6,6 +6,7 @@ import pytest
 from .conftest import run_worker
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["c2mf", "nmf", "nmf_online"])
 def test_two_devices_equal_one(request, tmp_path, method):
     store = request.getfixturevalue("store" if method == "c2mf" else "nn_store")
@@ -16,6 +17,7 @@ def test_two_devices_equal_one(request, tmp_path, method):
     np.testing.assert_allclose(two["loss"], one["loss"], rtol=1e-4)
 
 
+@pytest.mark.slow
 def test_two_processes_equal_one(store, tmp_path):
     one = run_worker(store, tmp_path / "one.npz", "c2mf", processes=1)
     two = run_worker(store, tmp_path / "two.npz", "c2mf", processes=2)
@@ -25,6 +27,7 @@ def test_two_processes_equal_one(store, tmp_path):
     np.testing.assert_allclose(two["loss"], one["loss"], rtol=1e-4)
 
 
+@pytest.mark.slow
 def test_killed_fit_rerun_is_identical(store, tmp_path):
     import os
     import signal
@@ -46,6 +49,7 @@ def test_killed_fit_rerun_is_identical(store, tmp_path):
         np.testing.assert_array_equal(again[key], first[key])
 
 
+@pytest.mark.slow
 def test_online_nmf_two_processes_equal_one(nn_store, tmp_path):
     """The online pass updates W once per group of shards, and a group holds the same rows
     whichever process reads which of its shards."""
