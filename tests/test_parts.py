@@ -18,9 +18,6 @@ from jaxconcepts.features import ActivationStore, HeadParams, StoreWriter
 from jaxconcepts.importance import load_importance
 from tests._params import write_params
 
-# one worker runs the module: its slow tests share the module fixture `reference`
-pytestmark = pytest.mark.xdist_group("parts")
-
 ROOT = Path(__file__).resolve().parents[1]
 
 N, SHARD, C, H, W, NCLS = 12, 3, 10, 3, 3, 3

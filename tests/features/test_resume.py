@@ -14,9 +14,6 @@ import pytest
 from jaxconcepts.features import ActivationStore
 from tests.features.conftest import write_image
 
-# one worker runs the module: its slow tests share the module fixture `reference`
-pytestmark = pytest.mark.xdist_group("resume")
-
 ROOT = Path(__file__).parents[2]
 CHILD = textwrap.dedent("""
     import os, signal, sys, torch
