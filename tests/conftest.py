@@ -28,6 +28,12 @@ if "xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
     os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
                                " --xla_backend_optimization_level=0").strip()
 
+# One OpenMP thread for torch's forwards (and OpenMP BLAS), in this process and the ones tests
+# launch: on a 2-core machine shared with other jobs, torch's spinning thread pool made model
+# tests 5-10x slower (tests/features/test_layers.py + test_models.py: 65 s -> 11 s). Tests that
+# need a thread count set it themselves; OMP_NUM_THREADS set by the caller wins.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 import jax  # noqa: E402  (after the cache variables: JAX reads them at import)
 import pytest
 from hypothesis import HealthCheck, settings
