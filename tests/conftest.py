@@ -1,5 +1,5 @@
-"""Shared test configuration: a per-session XLA compilation cache, hypothesis profiles and
-deterministic PRNG keys.
+"""Shared test configuration: a per-session XLA compilation cache, XLA's CPU backend at
+optimisation level 0, one OpenMP thread for torch, hypothesis profiles and deterministic PRNG keys.
 
 Profiles: ``ci`` (default; few examples, no deadline — JAX compiles on first call) and ``dev``
 (more examples). Select with ``HYPOTHESIS_PROFILE=dev pytest``.
