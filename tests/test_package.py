@@ -4,6 +4,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 import jaxconcepts
 
 _PROBE = """
@@ -11,6 +13,8 @@ import matplotlib
 matplotlib.use("svg")
 {imports}
 import sys
+
+import pytest
 assert matplotlib.get_backend().lower() == "svg", matplotlib.get_backend()
 print(",".join(sorted(m for m in ("jax", "torch", "matplotlib.pyplot") if m in sys.modules)))
 """
@@ -27,6 +31,7 @@ def test_import_leaves_matplotlib_backend_and_loads_nothing_heavy():
     assert _probe("import jaxconcepts") == ""  # no jax, torch or pyplot on import
 
 
+@pytest.mark.slow
 def test_drawing_a_figure_keeps_the_backend():
     code = ("import numpy as np, jaxconcepts, jaxconcepts.viz as v, io\n"
             "fig = v.plot_concepts(np.zeros((4, 4)), np.zeros((2, 4, 4)), np.ones(2), np.ones(2))\n"

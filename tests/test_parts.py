@@ -51,7 +51,8 @@ def _run(root: Path, stage: str, *, devices: int = 1, processes: int = 1, timeou
     """The stage in ``processes`` subprocesses of ``devices`` forced CPU devices each, with a
     timeout (a hung sharded program fails the test instead of blocking it)."""
     env = dict(os.environ, PYTHONPATH=str(ROOT), JAX_PLATFORMS="cpu",
-               XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}")
+               XLA_FLAGS=f"{os.environ.get('XLA_FLAGS', '')} "
+               f"--xla_force_host_platform_device_count={devices}".strip())
     cmd = [sys.executable, "-m", "tests._parts_worker", str(root), stage]
     if processes > 1:  # the launcher's variables; no coordinator (nothing is exchanged)
         envs = [dict(env, JAX_NUM_PROCESSES=str(processes), JAX_PROCESS_ID=str(i))
@@ -266,6 +267,7 @@ def _devices_after(code: str, **env_extra) -> str:
     return out.stdout.split()
 
 
+@pytest.mark.slow
 def test_use_cpu_devices_splits_the_cpu_before_jax_starts():
     ask = ("from jaxconcepts._parts import use_cpu_devices, local_mesh\n"
            "n = use_cpu_devices({})\nprint(n, local_mesh().size)")

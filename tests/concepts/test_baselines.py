@@ -35,6 +35,7 @@ def test_pca_k_too_large_is_a_clear_error():
         fit_pca_baseline(A, y, 31)
 
 
+@pytest.mark.slow
 def test_craft_per_class_nmf_and_transform():
     A, y, _, _ = planted(1, signed=False)
     A = np.maximum(A, 0)
@@ -51,6 +52,7 @@ def test_craft_per_class_nmf_and_transform():
         fit_craft(A - 1.0, y, K, key=jax.random.key(0), max_iter=10)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("which", ["craft", "pca"])
 def test_fitted_models_are_pytrees_one_compile_per_shape(which):
     """Two fits of the same shape share one compiled evaluation (the model is a traced argument)."""

@@ -22,6 +22,7 @@ def fits(data):
             for a in (0.0, 0.01, 0.1, 1.0)}
 
 
+@pytest.mark.slow
 def test_gates_become_sparse_as_alpha_grows(fits):
     total = [float(fits[a].gates.sum()) for a in sorted(fits)]
     active = [int((fits[a].gates > 0.1).sum()) for a in sorted(fits)]
@@ -29,6 +30,7 @@ def test_gates_become_sparse_as_alpha_grows(fits):
     assert active[0] == Y * K and active[-1] < active[0] // 2, active
 
 
+@pytest.mark.slow
 def test_gates_select_the_planted_recipes(fits, data):
     _, _, _, W_true = data
     m = fits[0.01]
@@ -94,6 +96,7 @@ def test_fitted_reconstruction_on_held_out_rows(fits):
     assert float(U.min()) >= 0 and float(U.max()) <= 1 + 1e-6
 
 
+@pytest.mark.slow
 def test_minibatch_mode_agrees_with_full_batch(data, tmp_path):
     """Mini-batch BCD is the full-batch iteration streamed in two passes: same iterates up to
     float summation order; a memmap gives the same fit as an in-memory array."""
@@ -113,6 +116,7 @@ def test_minibatch_mode_agrees_with_full_batch(data, tmp_path):
     np.testing.assert_array_equal(np.asarray(m2.W), np.asarray(m.W))
 
 
+@pytest.mark.slow
 def test_minibatch_converges_with_defaults(data):
     A, y, _, _ = data
     m = fit_c2mf(A, y, K, key=jax.random.key(0), alpha=0.01, n_classes=Y, batch_size=100)
@@ -120,6 +124,7 @@ def test_minibatch_converges_with_defaults(data):
     assert np.all(np.diff(m.loss_history) <= 2e-6 * float(np.sum(A.astype(np.float64) ** 2)))
 
 
+@pytest.mark.slow
 def test_defaults_converge_on_noisier_larger_data():
     A, y, _, _ = planted(3, noise=0.1, n=3000)
     m = fit_c2mf(A, y, K, key=jax.random.key(1), alpha=0.01)
@@ -134,6 +139,7 @@ def _direct(A, U, y, W, logits, alpha):
     return float(np.sum(R * R) + alpha * g.sum())
 
 
+@pytest.mark.slow
 def test_each_block_step_does_not_increase_the_objective(data):
     """Codes (box CD), gates (optax steps + safeguard) and dictionary rows (exact on the sphere),
     each checked against the objective evaluated directly, from random feasible points."""
@@ -186,6 +192,7 @@ def test_adam_solver_moved_to_benchmarks(data):
         fit_c2mf(A, y, K, key=jax.random.key(0), alpha=0.01, solver="adam")
 
 
+@pytest.mark.slow
 def test_alpha_is_scale_free(data):
     """Scaling A by t scales the objective by t² and leaves the fit unchanged."""
     A, y, _, _ = data
@@ -197,6 +204,7 @@ def test_alpha_is_scale_free(data):
     np.testing.assert_allclose(b.loss_history, 100 * a.loss_history, rtol=1e-2)
 
 
+@pytest.mark.slow
 def test_empty_class_reported_and_gated_off(data):
     A, y, _, _ = data
     with pytest.warns(UserWarning, match=r"\[3\]"):
@@ -212,6 +220,7 @@ def test_model_is_a_pytree(fits):
         m, jnp.zeros((2, m.W.shape[1])), jnp.array([0, 1]))
     assert out.shape == (2, m.W.shape[1])
 
+@pytest.mark.slow
 @pytest.mark.parametrize("batch_size", [None, 64])
 def test_nan_loss_stops_with_step_named(data, batch_size):
     A, y, _, _ = data
@@ -221,6 +230,7 @@ def test_nan_loss_stops_with_step_named(data, batch_size):
                  max_steps=5, batch_size=batch_size)
 
 
+@pytest.mark.slow
 def test_lbfgs_gate_optimizer_works(data):
     A, y, _, W_true = data
     m = fit_c2mf(A, y, K, key=jax.random.key(0), alpha=0.01, n_classes=Y,

@@ -104,6 +104,7 @@ def test_COUNTEREXAMPLE_eq5_eq6_as_printed_are_wrong_even_when_shapes_conform():
     np.testing.assert_allclose(paper_grad_W(U, W, A, 0.5).T, 0.5 * np.asarray(gW), rtol=1e-5)
 
 
+@pytest.mark.slow
 @given(factor_pair(), st.floats(0, 5))
 def test_eq5_eq6_corrected_gradients_match_jax_grad(UW, delta):
     """∇_U f = 2(UW − A)Wᵀ − 2δ 1_n (W1_c)ᵀ,  ∇_W f = 2Uᵀ(UW − A) − 2δ (Uᵀ1_n) 1_cᵀ."""
@@ -158,6 +159,7 @@ def test_COUNTEREXAMPLE_phi_is_not_increasing_in_b():
     assert phi(wp, wq, 0.5) > phi(wp, wq, 1.0)  # 0.9923 > 0.9899
 
 
+@pytest.mark.slow
 def test_hypothesis_finds_a_phi_monotonicity_counterexample():
     vec = hnp.arrays(np.float64, 3, elements=nonneg)
     wp, wq, b1, b2 = find(
@@ -250,6 +252,7 @@ def shift_study():
     return np.asarray(rows)
 
 
+@pytest.mark.slow
 def test_nmf_on_shifted_data_learns_more_aligned_concepts(shift_study):
     """Claim (holds): NMF on A + δ has higher mean |cos| between concepts than on A (paired,
     one-sided Wilcoxon over seeds, p < 0.05)."""
@@ -258,6 +261,7 @@ def test_nmf_on_shifted_data_learns_more_aligned_concepts(shift_study):
     assert np.median(after - before) > 0.1
 
 
+@pytest.mark.slow
 def test_COUNTEREXAMPLE_c2mf_concepts_also_align_on_shifted_data(shift_study):
     """Claim: C2MF's signed W does not become more aligned on A + δ. Under test it does (its codes
     are non-negative, so every atom absorbs part of the offset): the increase is significant."""
@@ -265,6 +269,7 @@ def test_COUNTEREXAMPLE_c2mf_concepts_also_align_on_shifted_data(shift_study):
     assert wilcoxon(after, before, alternative="greater").pvalue < 0.05
 
 
+@pytest.mark.slow
 def test_c2mf_on_signed_data_is_less_aligned_than_nmf_on_its_shifted_copy():
     """Corrected claim (holds): on signed activations, C2MF needs no shift; its concepts are far
     less aligned than NMF's on the shifted copy A − min(A) + δ that NMF requires."""

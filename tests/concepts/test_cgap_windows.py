@@ -22,6 +22,7 @@ def _reference(x, w, lab, key, *, k, s):
     return split_concepts(sub_fn, lab, w, key, n_concepts=k, n_sub_concepts=s, sequential=True)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", range(3))
 def test_windows_equal_masked_k_means(seed):
     rng = np.random.default_rng(seed)

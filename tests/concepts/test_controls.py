@@ -96,6 +96,7 @@ def test_other_class_gates_is_the_next_fitted_class_and_gates_are_validated():
         without_class_mean(model)
 
 
+@pytest.mark.slow
 def test_random_dictionary_keeps_shape_and_norms_and_is_worse_than_the_fitted_one():
     """On planted rows (A = U W_true, class y on its recipe's atoms) each method's fitted
     dictionary reconstructs fresh test rows far better than random atoms of the same shape."""

@@ -33,6 +33,7 @@ def acts():
     return planted(4)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", [cgap, cpha])
 def test_labels_identical_across_batch_sizes(method, acts, key):
     full = method(acts, key=key, index=np.arange(10, 14), **KW)
@@ -48,6 +49,7 @@ def test_labels_identical_across_batch_sizes(method, acts, key):
                                rtol=1e-5)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", [cgap, cpha])
 def test_output_contract_and_metrics_match_sklearn(method, acts, key):
     r = method(acts, key=key, **KW)
@@ -74,6 +76,7 @@ def test_output_contract_and_metrics_match_sklearn(method, acts, key):
         assert np.all(np.diff(sizes) <= 0)
 
 
+@pytest.mark.slow
 def test_cpha_grid_equals_raw_points(acts, key):
     """k-means on the weighted grid == k-means on the C raw coordinates (sorted by position)."""
     r = cpha(acts, key=key, **KW)  # sub-concepts do not touch the main labels
@@ -92,6 +95,7 @@ def test_cpha_grid_equals_raw_points(acts, key):
     np.testing.assert_allclose(float(r.inertia[0]), float(raw.inertia), rtol=1e-5)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", [cgap, cpha])
 def test_all_zero_and_too_few_channels_are_flagged(method, key):
     a = np.zeros((4, C, H, W), np.float32)
@@ -106,6 +110,7 @@ def test_all_zero_and_too_few_channels_are_flagged(method, key):
     np.testing.assert_array_equal(np.asarray(r.metrics), 0.0)
 
 
+@pytest.mark.slow
 def test_channel_permutation_and_mask(acts, key):
     """Well-separated concepts: the same partition whatever the channel order; a mask drops
     channels exactly like zeroing them."""
@@ -142,6 +147,7 @@ def test_validation_names_the_argument(acts, key):
         cpha(acts, key=key, n_sub_concepts=1)
 
 
+@pytest.mark.slow
 def test_cgap_buckets_do_not_change_the_result(acts, key):
     """The padded size bucket an image lands in only changes float summation order."""
     from jaxconcepts.concepts._cgap import bucket_sizes
@@ -160,6 +166,7 @@ def test_cgap_buckets_do_not_change_the_result(acts, key):
         np.testing.assert_allclose(np.asarray(one.inertia), np.asarray(other.inertia), rtol=1e-4)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", [cgap, cpha])
 def test_no_recompile_for_other_live_counts_max_iter_or_tol(method, acts, key):
     """One compiled program serves every batch of a shape: other live-channel counts (other
@@ -178,6 +185,7 @@ def test_no_recompile_for_other_live_counts_max_iter_or_tol(method, acts, key):
     assert np.all(np.asarray(full.inertia) <= np.asarray(short.inertia) * (1 + 1e-5))
 
 
+@pytest.mark.slow
 def test_split_concepts_sequential_equals_vmapped():
     """Splitting the concepts one after the other (CGAP's choice) gives the vmapped result."""
     from jaxconcepts.concepts import split_concepts

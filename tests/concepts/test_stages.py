@@ -36,6 +36,7 @@ def workdir(tmp_path, monkeypatch):
     return tmp_path, A
 
 
+@pytest.mark.slow
 def test_concepts_stage_writes_the_contract(workdir):
     root, A = workdir
     concepts.main(["--dataset", "toy"])
@@ -64,6 +65,7 @@ def test_concepts_stage_writes_the_contract(workdir):
     assert summary["n_images"] == 5 and summary["cgap"]["n_flag_all_zero"] == 1
 
 
+@pytest.mark.slow
 def test_compare_stage(workdir):
     root, _ = workdir
     compare.main(["--dataset", "toy"])

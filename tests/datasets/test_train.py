@@ -26,6 +26,7 @@ def _tiny(seed):
     return model, x, steps
 
 
+@pytest.mark.slow
 def test_training_is_deterministic_by_seed():
     a, x, sa = _tiny(0)
     b, _, sb = _tiny(0)
@@ -37,6 +38,7 @@ def test_training_is_deterministic_by_seed():
         assert not torch.equal(a(x), c(x))
 
 
+@pytest.mark.slow
 def test_checkpoint_round_trip_through_load_model(tmp_path):
     from jaxconcepts.features import CheckpointMismatchError, load_model
 

@@ -56,6 +56,7 @@ def test_bad_alphas(key):
                     gate_threshold=0.5, fit=_fake_fit)
 
 
+@pytest.mark.slow
 def test_real_c2mf_gates_close_as_alpha_grows():
     # 2 classes built from disjoint atoms: a large α must close gates, α = 0 keeps them open
     rng = np.random.default_rng(0)

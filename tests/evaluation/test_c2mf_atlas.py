@@ -152,6 +152,7 @@ def test_bad_method_and_class_names(view):
         _atlas(Shared(), "c2mf", view, class_names=["x", "y"])
 
 
+@pytest.mark.slow
 def test_clip_names_of_the_drawn_concepts(view):
     pytest.importorskip("open_clip")
     import torch

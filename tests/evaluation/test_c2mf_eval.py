@@ -1,6 +1,7 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from jaxconcepts.concepts._c2mf import C2MF
 from jaxconcepts.concepts._pca_baseline import fit_pca_baseline
@@ -30,6 +31,7 @@ def _setup(seed=0):
     return model, h, U, W
 
 
+@pytest.mark.slow
 def test_similarity_hand_cases_and_pca_is_orthogonal():
     s = concept_similarity(np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]))
     assert s["cosine_mean"] == 0.0 and s["n_pairs"] == 2
@@ -41,6 +43,7 @@ def test_similarity_hand_cases_and_pca_is_orthogonal():
     assert pca["cosine_mean"] < 1e-5 and pca["n_pairs"] == Y * 6
 
 
+@pytest.mark.slow
 def test_insertion_deletion_curves_endpoints_and_order():
     model, h, U, _ = _setup()
     recon = lambda V, c: model.reconstruct(V, jnp.full((V.shape[0],), c))  # noqa: E731
@@ -82,6 +85,7 @@ class _Head:
         self.weight, self.bias = weight, jnp.zeros(weight.shape[0])
 
 
+@pytest.mark.slow
 def test_model_insertion_deletion_matches_closure_and_compiles_once_per_shape():
     """The model is a traced argument: a second model of the same shape reuses the program."""
     model, h, U, W = _setup()
@@ -103,6 +107,7 @@ def test_model_insertion_deletion_matches_closure_and_compiles_once_per_shape():
     assert model_insertion_deletion._cached._cache_size() == before
 
 
+@pytest.mark.slow
 def test_streamed_accumulators_equal_the_one_shot_metrics():
     model, h, U, W = _setup()
     B = 12

@@ -64,6 +64,7 @@ def test_rows_maps_round_trip_in_the_store_order():
         rows_to_maps(A, (2, 2))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["c2mf", "pca"])
 def test_torch_gap_linear_h_matches_the_jax_closed_form(method):
     A, y, U, W = planted(0, noise=0.05)
@@ -131,6 +132,7 @@ def nonlinear_h():
     return lm, HostGradHead(*host_fns(lm.rest), num_classes=K_OUT, batch_size=64)
 
 
+@pytest.mark.slow
 def test_gradcam_and_ig_differ_for_a_nonlinear_torch_h(nonlinear_h):
     lm, head = nonlinear_h
     hw = (4, 4)  # layer3 of a 32 px input at output stride 8

@@ -30,6 +30,7 @@ def test_whole_image_crop_is_the_image():
     assert torch.allclose(out[0], x, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_extract_crops_matches_g_on_each_crop(tmp_path, tiny_model, image_folder):
     store_dir = tmp_path / "store"
     extract(tiny_model, image_folder, store_dir, batch_size=2, shard_size=4, progress=False)

@@ -66,6 +66,7 @@ def test_embedded_model_at_an_intermediate_block(tmp_path):
     assert A.shape == (3, 112, 8, 8)  # stage 4 of lite0: 112 channels at stride 16
 
 
+@pytest.mark.slow
 def test_random_vit_at_a_block_index(tmp_path):
     lm = load_model("vit_tiny_patch16_224", weights="random", image_size=32, layer=5,
                     class_token=False, global_pool="avg", seed=3)
@@ -74,6 +75,7 @@ def test_random_vit_at_a_block_index(tmp_path):
     assert A.shape == (3, 192, 2, 2)
 
 
+@pytest.mark.slow
 def test_resnet_feature_info_name_and_default_layer(tmp_path, tiny_model):
     lm = load_model("resnet10t", weights="random", image_size=64, num_classes=5, layer="layer3")
     x = torch.randn(2, 3, 64, 64)
@@ -83,6 +85,7 @@ def test_resnet_feature_info_name_and_default_layer(tmp_path, tiny_model):
     assert tiny_model.layer is None and tiny_model.head_kind == "gap_linear"
 
 
+@pytest.mark.slow
 def test_bad_layers_are_clear():
     with pytest.raises(ValueError, match="not a module.*feature_info blocks.*layer3"):
         load_model("resnet10t", weights="random", image_size=32, layer="layer9")

@@ -16,6 +16,7 @@ def _predict(lm, path):
         return lm.h(lm.g(x))[0]
 
 
+@pytest.mark.slow
 def test_embedded_mapping_is_strict_and_covers_every_key(embedded_model):
     from jaxconcepts.features import embedded_weights_path, load_checkpoint, map_efficientnet_lite0_keys
     from jaxconcepts.features._models import _timm_block_ids
@@ -30,6 +31,7 @@ def test_embedded_mapping_is_strict_and_covers_every_key(embedded_model):
     assert embedded_model.data_config["std"] == (0.5, 0.5, 0.5)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "photo, classes",
     [
@@ -97,6 +99,7 @@ def test_missing_checkpoint_file_is_clear(tmp_path):
         load_model("resnet10t", weights=tmp_path / "nope.safetensors")
 
 
+@pytest.mark.slow
 def test_papers_recipe_nf_resnet50_at_256_gives_2048x8x8():
     """The paper's geometry: nf_resnet50, 256×256 input → 2048×8×8 maps (random init)."""
     torch.manual_seed(0)
@@ -109,6 +112,7 @@ def test_papers_recipe_nf_resnet50_at_256_gives_2048x8x8():
     np.testing.assert_allclose(closed, lm.h(f).numpy(), rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.slow
 def test_papers_recipe_vit_tokens_become_a_grid():
     torch.manual_seed(0)
     lm = load_model("vit_tiny_patch16_224", weights="random", image_size=64, global_pool="avg",

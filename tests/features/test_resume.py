@@ -47,20 +47,27 @@ def _files(store):
     return {p.name: p.read_bytes() for p in sorted(Path(store).iterdir())}
 
 
-@pytest.fixture
-def images(tmp_path):
-    root = tmp_path / "images"
+@pytest.fixture(scope="module")
+def images(tmp_path_factory):
+    """13 images and a broken file; read only, shared by the module's tests."""
+    root = tmp_path_factory.mktemp("resume") / "images"
     for i in range(13):
         write_image(root / ("a" if i % 2 else "b") / f"{i:02d}.png", size=(40, 30), seed=i)
     (root / "b" / "broken.png").write_bytes(b"not an image")  # skipped inside shard 3
     return root
 
 
-@pytest.mark.slow
-def test_sigkill_then_rerun_gives_the_uninterrupted_store(tmp_path, images):
-    ref = tmp_path / "ref"
+@pytest.fixture(scope="module")
+def reference(images, tmp_path_factory):
+    """The files of the store one uninterrupted single-process run writes."""
+    ref = tmp_path_factory.mktemp("reference") / "ref"
     *_, rc = _run(images, ref)
     assert rc == 0
+    return _files(ref)
+
+
+@pytest.mark.slow
+def test_sigkill_then_rerun_gives_the_uninterrupted_store(tmp_path, images, reference):
     out = tmp_path / "store"
     _, err, rc = _run(images, out, kill_after=2, workers=2)
     assert rc == -signal.SIGKILL, err
@@ -82,7 +89,7 @@ def test_sigkill_then_rerun_gives_the_uninterrupted_store(tmp_path, images):
     assert not out.exists() or p.returncode == 0
     out_text, err, rc = _run(images, out, workers=2)
     assert rc == 0 and "merged" in out_text, err
-    assert _files(out) == _files(ref)
+    assert _files(out) == reference
     assert not ckpt.exists()
     store = ActivationStore(out)
     assert store.verify() == [] and len(store) == 13
@@ -90,17 +97,14 @@ def test_sigkill_then_rerun_gives_the_uninterrupted_store(tmp_path, images):
 
 
 @pytest.mark.slow
-def test_two_processes_write_the_single_process_store(tmp_path, images):
-    ref = tmp_path / "ref"
-    *_, rc = _run(images, ref)
-    assert rc == 0
+def test_two_processes_write_the_single_process_store(tmp_path, images, reference):
     out = tmp_path / "store"
     procs = [_run(images, out, wait=False, env={"JAX_PROCESS_ID": str(i), "JAX_NUM_PROCESSES": "2"})
              for i in range(2)]
     results = [p.communicate(timeout=300) + (p.returncode,) for p in procs]
     assert [r[2] for r in results] == [0, 0], [r[1] for r in results]
     assert sorted(r[0].strip() for r in results) in (["merged", "partial"], ["merged", "merged"])
-    assert _files(out) == _files(ref)
+    assert _files(out) == reference
 
 
 def test_manifest_is_machine_independent(tmp_path, tiny_model, images):

@@ -9,6 +9,7 @@ from jaxconcepts.importance import code_importance
 from tests.evaluation.test_c2mf_eval import P, _setup
 
 
+@pytest.mark.slow
 def test_gradcam_and_ig_on_a_linear_head():
     model, h, U, _ = _setup()
     recon = lambda V, c: model.reconstruct(V, jnp.full((V.shape[0],), c))  # noqa: E731

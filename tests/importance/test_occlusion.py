@@ -103,6 +103,7 @@ def test_matches_float64_reference():
     assert r.valid.all()
 
 
+@pytest.mark.slow
 def test_closed_form_equals_head_on_masked_maps():
     """The GAP+linear shortcut equals h run on every explicitly masked map (JAX and host paths)."""
     a, lab, sub, weight, bias, target = _problem(seed=1)
@@ -298,6 +299,7 @@ def test_validation_names_argument(kwargs, match):
         )
 
 
+@pytest.mark.slow
 @given(
     seed=st.integers(0, 2**16),
     k=st.integers(1, 4),

@@ -29,6 +29,7 @@ def test_qmc_masks_reject_a_count_that_breaks_the_balance():
         qmc_masks(jax.random.key(0), 30, 4)
 
 
+@pytest.mark.slow
 def test_sobol_total_indices_of_a_linear_score():
     # f(m) = Σ_i m_i u_i (W_i · v): additive, so S_T,i = β_i² / Σ β² exactly (m_i ~ U(0, 1))
     rng = np.random.default_rng(0)
@@ -49,6 +50,7 @@ def test_sobol_total_indices_of_a_linear_score():
     np.testing.assert_array_equal(np.asarray(stc), 0.0)
 
 
+@pytest.mark.slow
 def test_craft_importance_per_class_and_class_logit_rows():
     A, y, _, _ = planted(1, signed=False)
     A = np.maximum(A, 0)

@@ -20,6 +20,7 @@ def groups_data(seed, n=301, f=64, g=4):
     return x, w, labels
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("f,tile", [(64, 16), (64, 64), (16, 32)])  # subspace iteration / eigh
 def test_equals_one_masked_pca_per_group(f, tile):
     x, w, labels = groups_data(0, f=f)
@@ -37,6 +38,7 @@ def test_equals_one_masked_pca_per_group(f, tile):
     assert np.all(np.asarray(got)[:, absent] == 0)
 
 
+@pytest.mark.slow
 def test_matches_sklearn_per_group():
     x, w, labels = groups_data(1)
     got = np.asarray(group_pca_scores_t(jnp.asarray(x), jnp.asarray(w), jnp.asarray(labels), 4,

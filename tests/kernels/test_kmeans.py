@@ -30,6 +30,7 @@ def blobs(seed, n=60, k=3, d=2, spread=0.3):
     return (centers[lab] + spread * rng.normal(size=(n, d))).astype(np.float32), lab
 
 
+@pytest.mark.slow
 def test_toy_two_groups_hand_computed(key):
     x = np.array([[0, 0], [0, 1], [10, 0], [10, 1]], np.float32)
     r = kmeans(x, n_clusters=2, key=key)
@@ -50,6 +51,7 @@ def test_same_init_matches_sklearn_exactly():
     np.testing.assert_allclose(float(inertia), sk.inertia_, rtol=1e-4)
 
 
+@pytest.mark.slow
 def test_distribution_close_to_sklearn():
     """Over many random starts: inertia and ARI as close to scikit-learn as it is to itself."""
     ours, sk_a, sk_b = [], [], []
@@ -76,6 +78,7 @@ def test_weighted_equals_repeated(key):
     np.testing.assert_allclose(float(in_w), float(in_r), rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_fewer_distinct_points_than_k(key):
     x = np.array([[0, 0], [0, 0], [1, 1], [1, 1], [1, 1]], np.float32)
     r = kmeans(x, n_clusters=4, key=key, n_init=2)
@@ -86,6 +89,7 @@ def test_fewer_distinct_points_than_k(key):
     assert lab[0] == lab[1] and lab[2] == lab[3] == lab[4] and lab[0] != lab[2]
 
 
+@pytest.mark.slow
 def test_all_absent_is_finite(key):
     x = np.ones((6, 2), np.float32)
     r = kmeans(x, np.zeros(6, bool), n_clusters=3, key=key)
@@ -94,6 +98,7 @@ def test_all_absent_is_finite(key):
     assert np.all(np.isfinite(np.asarray(r.centers)))
 
 
+@pytest.mark.slow
 def test_jit_equals_eager_and_no_retrace(key):
     x, _ = blobs(3, n=12, k=3)
     jitted = kmeans(x, n_clusters=3, key=key, max_iter=4)
@@ -106,6 +111,7 @@ def test_jit_equals_eager_and_no_retrace(key):
     assert _kmeans_jit._cache_size() == before
 
 
+@pytest.mark.slow
 def test_max_iter_and_tol_are_traced(key):
     """Another max_iter / tol reuses the compiled program, and still takes effect."""
     x, _ = blobs(5, n=200, k=6, d=3, spread=3.0)
@@ -136,6 +142,7 @@ def test_validation_errors(key):
         kmeans(x, n_clusters=2, key=key, ties="random")
 
 
+@pytest.mark.slow
 @given(seed=st.integers(0, 10_000))
 def test_masked_points_never_change_the_result(seed):
     n_pad = 6  # fixed shape: one compilation; junk values and positions vary
@@ -241,6 +248,7 @@ def test_no_relocation_when_every_point_is_on_its_centre():
     np.testing.assert_allclose(new, [[0, 0], [3, 0], [3, 0]])
 
 
+@pytest.mark.slow
 def test_hashed_ties_split_per_point_without_index_preference():
     y = np.arange(400, dtype=np.float32)
     c = jnp.asarray([[-1.0, 0.0], [1.0, 0.0]])
@@ -267,6 +275,7 @@ def test_hashed_ties_split_per_point_without_index_preference():
 _kmeans_t_jit = jax.jit(lambda x, w, k: kmeans_t(x, w, k, n_clusters=3, n_init=2))
 
 
+@pytest.mark.slow
 @given(seed=st.integers(0, 10_000))
 def test_weighted_grid_equals_repeated_points_with_ties(seed):
     """kmeans_t on a small integer grid with integer weights (many exact ties, empty clusters,
@@ -288,6 +297,7 @@ def test_weighted_grid_equals_repeated_points_with_ties(seed):
     assert int(a.n_clusters) == int(b.n_clusters) == min(3, int(np.sum(w > 0)))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("ties", ["first", "hash"])
 def test_sequential_restarts_equal_vmapped(ties):
     """``sequential=True`` (restarts one after the other) keeps the same restart: same labels,
@@ -308,6 +318,7 @@ def test_sequential_restarts_equal_vmapped(ties):
         assert int(a.n_iter) == int(b.n_iter)
 
 
+@pytest.mark.slow
 def test_vmap_of_one_and_of_many_equal_unbatched_inside_jit():
     # guards the M-step's form: a broadcast-multiply-reduce variant gave every feature the first
     # feature's sum under a size-1 vmap of the Lloyd loop (XLA CPU, jax 0.10.2)

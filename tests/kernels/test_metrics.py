@@ -45,6 +45,7 @@ def test_agrees_with_sklearn(seed):
     np.testing.assert_allclose(ours(x, lab), sk_all(x, lab), rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_tiles_and_n_valid_skip_absent_tail():
     rng = np.random.default_rng(3)
     x = rng.normal(size=(4, 70)).astype(np.float32)
@@ -60,6 +61,7 @@ def test_tiles_and_n_valid_skip_absent_tail():
     np.testing.assert_allclose([float(full), float(tiled)], [ref, ref], rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_conventions_zero_spread_and_coincident_centroids():
     # every cluster a single repeated point: CH = 1 (zero intra), DB = 0 (zero spread), s = 1
     x = np.array([[0, 0]] * 3 + [[5, 5]] * 3, np.float32)

@@ -101,6 +101,7 @@ def _numpy_hals_sweep(A, U, W, inner=1):
     return U, W
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("inner", [1, 3])
 def test_step_and_plain_solver_match_numpy_hals(inner):
     A = _data(7, n=60, c=12, k=4)
@@ -121,6 +122,7 @@ def test_step_and_plain_solver_match_numpy_hals(inner):
     np.testing.assert_allclose(float(r.rel_error), rel, rtol=1e-4)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("extrapolation", [0.0, 0.5, 1.0])
 def test_error_history_is_non_increasing_and_matches_the_solver(extrapolation):
     A = _data(2)
@@ -151,6 +153,7 @@ def test_extrapolation_reaches_the_plain_error_in_fewer_sweeps():
     assert np.argmax(extra <= target) + 1 < 0.8 * (np.argmax(plain <= target) + 1)
 
 
+@pytest.mark.slow
 def test_rejected_extrapolation_keeps_the_factors():
     from jaxconcepts.kernels._nmf import _init_carry, _sweep
 

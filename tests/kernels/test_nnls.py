@@ -48,6 +48,7 @@ def test_box_upper_bound_and_warm_start():
     np.testing.assert_allclose(np.asarray(r2.codes), U, atol=1e-4)
 
 
+@pytest.mark.slow
 def test_vmappable_over_problems_and_jit_equals_eager():
     A, W, _ = _problem(2)
     G, B = W @ W.T, A @ W.T

@@ -17,6 +17,7 @@ def test_prefix_sizes_steps_doubling_and_floor():
     assert prefix_sizes(600, 64, doubling=True, floor=200) == (256, 512, 600)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("floor", [0, 16, 40, 64])
 def test_floor_changes_nothing_but_the_compiled_sizes(floor):
     # 45 of 70 points present; a floor at or above the count is still correct (the next size

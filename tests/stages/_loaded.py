@@ -6,6 +6,10 @@ in a loaded module's source (inside functions too: stages import lazily) and res
 a ``from jaxconcepts... import name`` asks for (which runs lazy ``__getattr__`` loaders), until
 nothing new loads. The result over-approximates what ``main`` runs: a module a stage could call
 is listed even when this run's params would not reach it.
+
+With several modules (``python -m tests.stages._loaded MOD1 MOD2 ...``) it prints {module: files}:
+the heavy third-party packages are imported once, then each module is traced in its own forked
+child, which starts with no jaxconcepts module loaded, as a fresh interpreter does.
 """
 
 from __future__ import annotations
@@ -67,5 +71,57 @@ def loaded_files(stage_module: str) -> list[str]:
     return sorted(files)
 
 
+#: Third-party packages the stages import, loaded once before forking (they load no jaxconcepts
+#: module, so what each child loads of jaxconcepts is what a fresh interpreter loads)
+PRELOAD = ("numpy", "scipy", "sklearn", "yaml", "PIL", "matplotlib", "safetensors", "jax",
+           "jax.numpy", "optax", "equinox", "torch", "torchvision", "timm", "open_clip", "dvc")
+
+
+def _ours() -> list[str]:
+    return [m for m in sys.modules if m == "jaxconcepts" or m.startswith("jaxconcepts.")]
+
+
+def loaded_files_forked(modules: list[str]) -> dict[str, list[str]]:
+    """:func:`loaded_files` of each module, each in a child forked from this interpreter after
+    importing :data:`PRELOAD` (no jaxconcepts module loaded yet): one interpreter start for all
+    the stages instead of one each."""
+    import importlib.util
+    import os
+
+    for name in PRELOAD:
+        if importlib.util.find_spec(name.split(".")[0]) is not None:
+            importlib.import_module(name)
+    assert not _ours(), f"preloading loaded {_ours()}"
+    out = {}
+    for module in modules:
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: one stage, then exit without running the parent's cleanup
+            os.close(r)
+            code = 1
+            try:
+                with os.fdopen(w, "w") as f:
+                    f.write(json.dumps(loaded_files(module)))
+                code = 0
+            except BaseException:
+                import traceback
+
+                traceback.print_exc()
+            finally:
+                sys.stderr.flush()
+                os._exit(code)
+        os.close(w)
+        with os.fdopen(r) as f:
+            text = f.read()
+        _, status = os.waitpid(pid, 0)
+        if os.waitstatus_to_exitcode(status) != 0:
+            raise RuntimeError(f"tracing {module} failed (status {status})")
+        out[module] = json.loads(text)
+    return out
+
+
 if __name__ == "__main__":
-    print(json.dumps(loaded_files(sys.argv[1])))
+    if len(sys.argv) == 2:  # one module: this fresh interpreter
+        print(json.dumps(loaded_files(sys.argv[1])))
+    else:
+        print(json.dumps(loaded_files_forked(sys.argv[1:])))

@@ -30,6 +30,7 @@ def _layer3_store(root: Path) -> Path:
     return out
 
 
+@pytest.mark.slow
 def test_c2mf_stage_runs_through_a_nonlinear_torch_h(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     _layer3_store(tmp_path)

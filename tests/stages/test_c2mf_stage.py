@@ -93,6 +93,7 @@ def fake(tmp_path, monkeypatch):
     return tmp_path, pred
 
 
+@pytest.mark.slow
 def test_stage_end_to_end_reports_small_classes_and_planted_truth(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     root = tmp_path
@@ -219,6 +220,7 @@ def _check_controls(m, md):
     assert m["planted"]["results"]["c2mf"]["k3"]["n_active_mean"] >= 0
 
 
+@pytest.mark.slow
 def test_k_too_large_is_capped_and_recorded(fake):
     root, _ = fake
     _params(root, k=[3, 40, 64], methods=["pca"])
@@ -286,6 +288,7 @@ def test_no_class_with_enough_images_still_writes_outputs(tmp_path, monkeypatch)
     assert load_arrays(tmp_path / "data/fake/c2mf/dictionaries.safetensors")["classes"].size == 0
 
 
+@pytest.mark.slow
 def test_nan_loss_stops_with_the_step_and_writes_nothing(fake, monkeypatch):
     root, _ = fake
     _params(root, k=[3], methods=["c2mf"], learning_rate=float("nan"))
@@ -352,6 +355,7 @@ def _write_crops(root, n_crops=4, seed=1):
     return crops
 
 
+@pytest.mark.slow
 def test_craft_fits_on_crops_when_the_crops_stage_ran(fake):
     root, _ = fake
     _params(root, k=[3, 40], methods=["c2mf", "craft"], craft_source="crops",
@@ -406,6 +410,7 @@ def test_stale_crops_are_an_error(fake):
         stage.main(["--dataset", "fake"])
 
 
+@pytest.mark.slow
 def test_atlas_naming_recipes_and_alpha_sweep(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     _write_store(tmp_path, images=True)
@@ -521,6 +526,7 @@ def _write_objects_truth(root, cls):
              .astype(np.int8), label=cls, present=onehot, defining=onehot)
 
 
+@pytest.mark.slow
 def test_folder_classes_under_a_1000_output_head_run_end_to_end(tmp_path, monkeypatch):
     """The issue: 4 folder classes, a 1000-output head, ``labels: label``. C2MF's classes are the
     folders (gates, split, per-class accuracy, recipes); the head keeps its 1000 outputs. With an

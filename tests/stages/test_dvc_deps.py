@@ -43,12 +43,23 @@ def _stages() -> dict[str, tuple[str, list[str]]]:
     return out
 
 
-@cache
-def _loaded(module: str) -> tuple[str, ...]:
-    res = subprocess.run([sys.executable, "-m", "tests.stages._loaded", module], cwd=ROOT,
+def _trace(*modules: str):
+    res = subprocess.run([sys.executable, "-m", "tests.stages._loaded", *modules], cwd=ROOT,
                          capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stderr[-3000:]
-    return tuple(json.loads(res.stdout.strip().splitlines()[-1]))
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+@cache
+def _loaded_all() -> dict[str, list[str]]:
+    """Every stage module's loaded files, traced in one interpreter (a forked child each)."""
+    modules = {m for m, _ in STAGES.values()}
+    modules |= {"jaxconcepts.stages.prepare", "jaxconcepts.stages.figures"}
+    return _trace(*sorted(modules))
+
+
+def _loaded(module: str) -> tuple[str, ...]:
+    return tuple(_loaded_all()[module])
 
 
 def undeclared(loaded: list[str] | tuple[str, ...], deps: list[str]) -> list[str]:
@@ -75,6 +86,15 @@ def test_every_dataset_runs_every_per_dataset_stage():
         assert {f"{stage}@{ds}" for ds in datasets} <= set(STAGES), stage
 
 
+@pytest.mark.slow
+def test_forked_tracing_equals_a_fresh_interpreter():
+    """The forked children (third-party packages preloaded) load what a fresh interpreter does."""
+    for module in ("jaxconcepts.stages.prepare", "jaxconcepts.stages.figures"):
+        fresh = _trace(module)
+        assert fresh and _loaded(module) == tuple(fresh), module
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("address", sorted(STAGES))
 def test_stage_declares_every_module_it_runs(address):
     module, deps = STAGES[address]
@@ -96,6 +116,7 @@ def _git(*args: str) -> str:
                           check=False).stdout
 
 
+@pytest.mark.slow
 def test_cached_outputs_are_not_in_git_and_figures_are_cached():
     """What DVC caches is git-ignored and untracked (else `dvc repro` on a fresh clone fails with
     an output already tracked by git); figures are cached, small reports are in git."""

@@ -149,6 +149,7 @@ def project(tmp_path, monkeypatch):
     return tmp_path
 
 
+@pytest.mark.slow
 def test_pipeline_importance_figures_report(project):
     from jaxconcepts.stages import figures, importance, report
 
@@ -267,6 +268,7 @@ def test_importance_stage_bad_input(project):
         importance.main(["--dataset", "toy"])
 
 
+@pytest.mark.slow
 def test_figures_drawn_from_dataset_relative_paths(tmp_path, monkeypatch):
     """The store ``extract`` writes records paths relative to the dataset's image folder: the
     figures stage draws them (it drew none from a cwd-relative check), and a store whose

@@ -60,6 +60,7 @@ def _truth(tmp, *, n=12, K=3, size=S):
              present=onehot[rev], defining=onehot[rev])
 
 
+@pytest.mark.slow
 def test_ood_stage_writes_metrics_table_and_figure(tmp_path, monkeypatch):
     from jaxconcepts.stages import ood
 

@@ -56,6 +56,7 @@ def _setup(tmp_path, *, crop_pct=1.0):
         {"seed": 0, "datasets": {"planted": {}}, "recovery": rec}))
 
 
+@pytest.mark.slow
 def test_recovery_stage_scores_perfect_concepts_and_baseline(tmp_path, monkeypatch):
     from jaxconcepts.stages import recovery
 
@@ -121,6 +122,7 @@ def test_match_rows_reports_missing_images():
         match_rows([{"path": "c/3.png"}], ["b/2.png"])
 
 
+@pytest.mark.slow
 def test_recovery_stage_on_objects_scores_every_image_and_the_recognition(tmp_path, monkeypatch):
     """objects: the head explains its own 1000 ImageNet classes, the truth's labels are the
     object classes; every image is scored for importance, and the per-class recognition of the

@@ -32,6 +32,7 @@ def test_packaged_photos_ship_and_load():
             "sklearn-china.jpg", "matplotlib-grace_hopper.jpg"} <= set(names)
 
 
+@pytest.mark.slow
 def test_prepare_folder_and_extract_stage(workdir):
     src = workdir / "mine"
     write_image(src / "cats" / "a.png", seed=1)

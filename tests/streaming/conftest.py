@@ -30,7 +30,8 @@ def free_port() -> int:
 def run_worker(store, out, method, *, devices=1, processes=1, max_steps=3, timeout=300):
     """Run tests.streaming._worker with forced CPU devices and/or several processes."""
     env = dict(os.environ, PYTHONPATH=str(ROOT), JAX_PLATFORMS="cpu",
-               XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}")
+               XLA_FLAGS=f"{os.environ.get('XLA_FLAGS', '')} "
+               f"--xla_force_host_platform_device_count={devices}".strip())
     cmd = [sys.executable, "-m", "tests.streaming._worker", str(store), str(out), method,
            str(max_steps)]
     if processes == 1:
@@ -58,3 +59,19 @@ def nn_store(tmp_path_factory):
                           images_per_shard=25, dtype="bfloat16", noise=0.05, seed=2,
                           nonnegative=True)
     return p
+
+
+@pytest.fixture(scope="session")
+def single_run(request, tmp_path_factory):
+    """``single_run(method)``: the 1-device, 1-process run of ``method`` (c2mf on ``store``, the
+    NMFs on ``nn_store``), run once per session and shared by the tests comparing against it."""
+    runs = {}
+
+    def get(method):
+        if method not in runs:
+            store = request.getfixturevalue("store" if method == "c2mf" else "nn_store")
+            runs[method] = run_worker(store, tmp_path_factory.mktemp("single") / "one.npz",
+                                      method)
+        return runs[method]
+
+    return get

@@ -47,6 +47,7 @@ def test_raw_groups_are_the_stored_rows(nn_store):
     assert n == 4 * 4 + 3  # shards of 25, 25, 25, 25, 20 images: batches never span two
 
 
+@pytest.mark.slow
 def test_online_fit_is_deterministic_and_near_the_pass_fit(nn_store):
     a = fit_nmf_streamed(RowsView(nn_store, images_per_batch=16), 4, key=jax.random.key(5),
                          update_shards=1, **KW)
@@ -71,6 +72,7 @@ def test_online_updates_once_per_group(nn_store):
     assert all(s == (4, 4, 24) and np.isfinite(e) for _, s, e in seen)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("update_shards", [None, 1])
 def test_nan_in_a_shard_names_shard_and_row(tmp_path, update_shards):
     write_synthetic_store(tmp_path, n_images=40, channels=8, hw=(2, 2), k=3, n_classes=2,

@@ -6,18 +6,20 @@ import pytest
 from .conftest import run_worker
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["c2mf", "nmf", "nmf_online"])
-def test_two_devices_equal_one(request, tmp_path, method):
+def test_two_devices_equal_one(request, tmp_path, method, single_run):
     store = request.getfixturevalue("store" if method == "c2mf" else "nn_store")
-    one = run_worker(store, tmp_path / "one.npz", method, devices=1)
+    one = single_run(method)
     two = run_worker(store, tmp_path / "two.npz", method, devices=2)
     assert int(one["devices"]) == 1 and int(two["devices"]) == 2
     np.testing.assert_allclose(two["W"], one["W"], rtol=2e-4, atol=2e-4)
     np.testing.assert_allclose(two["loss"], one["loss"], rtol=1e-4)
 
 
-def test_two_processes_equal_one(store, tmp_path):
-    one = run_worker(store, tmp_path / "one.npz", "c2mf", processes=1)
+@pytest.mark.slow
+def test_two_processes_equal_one(store, tmp_path, single_run):
+    one = single_run("c2mf")
     two = run_worker(store, tmp_path / "two.npz", "c2mf", processes=2)
     assert int(two["devices"]) == 2
     np.testing.assert_allclose(two["W"], one["W"], rtol=2e-4, atol=2e-4)
@@ -25,7 +27,8 @@ def test_two_processes_equal_one(store, tmp_path):
     np.testing.assert_allclose(two["loss"], one["loss"], rtol=1e-4)
 
 
-def test_killed_fit_rerun_is_identical(store, tmp_path):
+@pytest.mark.slow
+def test_killed_fit_rerun_is_identical(store, tmp_path, single_run):
     import os
     import signal
     import subprocess
@@ -33,7 +36,7 @@ def test_killed_fit_rerun_is_identical(store, tmp_path):
 
     from .conftest import ROOT
 
-    first = run_worker(store, tmp_path / "a.npz", "c2mf")
+    first = single_run("c2mf")  # an uninterrupted run
     env = dict(os.environ, PYTHONPATH=str(ROOT), JAX_PLATFORMS="cpu")
     # SIGKILL after 2 of 50 passes, from inside the fit (deterministic, whatever the machine's speed)
     rc = subprocess.run([sys.executable, "-m", "tests.streaming._worker", str(store),
@@ -41,15 +44,16 @@ def test_killed_fit_rerun_is_identical(store, tmp_path):
                         timeout=600).returncode
     assert rc == -signal.SIGKILL
     assert not (tmp_path / "killed.npz").exists()
-    again = run_worker(store, tmp_path / "b.npz", "c2mf")
+    again = run_worker(store, tmp_path / "b.npz", "c2mf")  # a fresh run after the kill
     for key in ("W", "logits", "loss"):
         np.testing.assert_array_equal(again[key], first[key])
 
 
-def test_online_nmf_two_processes_equal_one(nn_store, tmp_path):
+@pytest.mark.slow
+def test_online_nmf_two_processes_equal_one(nn_store, tmp_path, single_run):
     """The online pass updates W once per group of shards, and a group holds the same rows
     whichever process reads which of its shards."""
-    one = run_worker(nn_store, tmp_path / "one.npz", "nmf_online", processes=1)
+    one = single_run("nmf_online")
     two = run_worker(nn_store, tmp_path / "two.npz", "nmf_online", processes=2)
     assert int(two["devices"]) == 2
     np.testing.assert_allclose(two["W"], one["W"], rtol=2e-4, atol=2e-4)

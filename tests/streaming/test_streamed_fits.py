@@ -30,6 +30,7 @@ def exact_objective(model, A, y, alpha):
     return float(c2mf_objective(A, U, y, model.W, model.logits, alpha=alpha))
 
 
+@pytest.mark.slow
 def test_streamed_c2mf_within_1pct_of_full_batch_on_store(store):
     rows = RowsView(store, images_per_batch=16)
     A, y = all_rows(rows)
@@ -42,6 +43,7 @@ def test_streamed_c2mf_within_1pct_of_full_batch_on_store(store):
     assert m_s.loss_history[-1] == pytest.approx(L_s, rel=0.02)
 
 
+@pytest.mark.slow
 def test_streamed_c2mf_within_1pct_on_planted(tmp_path):
     from tests.planted import K, Y, planted
 
@@ -66,6 +68,7 @@ def test_streamed_c2mf_within_1pct_on_planted(tmp_path):
     assert abs(L_s - L_f) <= 0.01 * L_f, (L_s, L_f)
 
 
+@pytest.mark.slow
 def test_streamed_fit_is_deterministic_and_batch_size_free(store):
     kw = dict(C2, max_steps=4, tol=0.0)
     a = fit_c2mf_streamed(RowsView(store, images_per_batch=16), 6, key=jax.random.key(3), **kw)
@@ -77,6 +80,7 @@ def test_streamed_fit_is_deterministic_and_batch_size_free(store):
     np.testing.assert_allclose(np.asarray(c.W), np.asarray(a.W), rtol=1e-3, atol=1e-3)
 
 
+@pytest.mark.slow
 def test_streamed_codes_match_transform(store):
     rows = RowsView(store, images_per_batch=16)
     m = fit_c2mf_streamed(rows, 6, key=jax.random.key(0), **dict(C2, max_steps=5))
@@ -89,6 +93,7 @@ def test_streamed_codes_match_transform(store):
         break
 
 
+@pytest.mark.slow
 def test_class_without_rows_reported_and_gated_off(tmp_path):
     write_synthetic_store(tmp_path, n_images=60, channels=16, hw=(2, 2), k=4, n_classes=3,
                           images_per_shard=20, empty_classes=(1,))
@@ -99,6 +104,7 @@ def test_class_without_rows_reported_and_gated_off(tmp_path):
     assert np.all(np.asarray(m.gates)[1] == 0) and np.all(np.asarray(m.gates)[[0, 2]] > 0)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("update_shards", [None, 1])
 def test_streamed_nmf_decreases_and_matches_scale(nn_store, update_shards):
     rows = RowsView(nn_store, images_per_batch=16)
