@@ -259,8 +259,11 @@ class C2MF:
     sweep_k: int
     controls: list[int]
     split_seeds: list[int]
+    cache_mb: int
 
     def check(self):
+        if self.cache_mb < 0:
+            raise ValueError(f"c2mf.cache_mb={self.cache_mb} should be >= 0 (0: stream every pass)")
         _positive("c2mf", atlas_k=self.atlas_k, sweep_k=self.sweep_k,
                   images_per_batch=self.images_per_batch, code_sweeps=self.code_sweeps,
                   gate_steps=self.gate_steps, dict_sweeps=self.dict_sweeps,

@@ -195,7 +195,7 @@ def run_c2mf(store, cfg: Mapping, *, dataset: str, crops_path=None, truth=None,
                             names=store.manifest.get("class_names"))
     own_rows = None  # CRAFT's own rows (its crops), streamed from the crop store
     if split.classes.size:
-        view = RowsView(store, data, split)
+        view = RowsView(store, data, split, cache_bytes=int(cfg["cache_mb"]) << 20)
         rows_per_class = view.rows_per_class()
         if "craft" in methods and cfg["craft_source"] == "crops":
             own_rows = view.stream("train", int(cfg["images_per_batch"]), crops=crops_path)

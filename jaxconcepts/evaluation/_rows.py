@@ -93,13 +93,21 @@ class RowsView:
         store: the :class:`~jaxconcepts.features.ActivationStore`; data: its per-image scalars;
         split: the split by image.
         prefetch: batches read ahead on a background thread.
+        cache_bytes: each streamed view (the train rows, the test rows, the crops' rows) keeps
+            its batches in memory after its first whole pass when they take at most this many
+            bytes, so the solvers' later passes and the evaluations do not read and convert the
+            shards again (``features.RowsView``'s ``cache_bytes``; 0: stream every pass). The
+            views are made once per (part, batch size, crops) and reused.
     """
 
-    def __init__(self, store, data: ImageRows, split: Split, *, prefetch: int = 2):
+    def __init__(self, store, data: ImageRows, split: Split, *, prefetch: int = 2,
+                 cache_bytes: int = 0):
         self.store, self.data, self.split = store, data, split
         C, H, W = store.shape
         self.p, self.c = H * W, C
         self.prefetch = int(prefetch)
+        self.cache_bytes = int(cache_bytes)
+        self._views: dict = {}
         self.y_img_train = fitted_classes(split, data.cls[split.train])
         self.y_img_test = fitted_classes(split, data.cls[split.test])
 
@@ -138,6 +146,9 @@ class RowsView:
         from jaxconcepts.features import RowsView as StoreRows
 
         check_choice("part", part, ("train", "test"))
+        key = ("stream", part, int(images_per_batch), None if crops is None else str(crops))
+        if key in self._views:
+            return self._views[key]
         pos, y = ((self.split.train, self.y_img_train) if part == "train"
                   else (self.split.test, self.y_img_test))
         path = self.store.path
@@ -146,18 +157,24 @@ class RowsView:
 
             read_crop_store(crops, check_index=self.data.index)
             path = crops
-        return StoreRows(path, images_per_batch=int(images_per_batch),
-                         n_classes=self.n_classes, classes=self._classes(pos, y),
-                         process_index=jax.process_index(), process_count=jax.process_count(),
-                         prefetch=self.prefetch)
+        view = self._views[key] = StoreRows(
+            path, images_per_batch=int(images_per_batch), n_classes=self.n_classes,
+            classes=self._classes(pos, y), process_index=jax.process_index(),
+            process_count=jax.process_count(), prefetch=self.prefetch,
+            cache_bytes=self.cache_bytes)
+        return view
 
     def _blocks(self, positions, batch_images: int):
         """``(positions (m,), A (m, p, c))`` for sorted image ``positions``, streamed in order."""
-        marks = self._classes(positions, 0)
-        from jaxconcepts.features import RowsView as StoreRows
+        key = ("blocks", np.asarray(positions, np.int64).tobytes(), int(batch_images))
+        rows = self._views.get(key)
+        if rows is None:
+            from jaxconcepts.features import RowsView as StoreRows
 
-        rows = StoreRows(self.store.path, images_per_batch=int(batch_images),
-                         n_classes=1, classes=marks, prefetch=self.prefetch)
+            rows = self._views[key] = StoreRows(
+                self.store.path, images_per_batch=int(batch_images), n_classes=1,
+                classes=self._classes(positions, 0), prefetch=self.prefetch,
+                cache_bytes=self.cache_bytes)
         s = 0
         for b in rows:
             n = int(b.valid.sum())

@@ -113,6 +113,10 @@ class RowsView:
         n_classes: Y (default: ``max(class) + 1`` over the whole store).
         process_index, process_count: this process's subset of shards (default: one process).
         prefetch: batches read ahead on a background thread (0: read in the caller's thread).
+        cache_bytes: keep a pass's batches in memory, and serve later passes from there, when
+            this process's batches of that pass take at most this many bytes (0: never; every
+            pass streams from disk). The cached batches are the streamed ones, read-only, so a
+            pass yields the same arrays either way; a pass left early is not kept.
         classes: optional ``(N,)`` int class of every store image (manifest order) replacing the
             ``labels`` field; ``-1`` leaves the image out. This is how a train/test split by
             image, and a remapping of store classes to fitted classes, stream: only this small
@@ -121,7 +125,7 @@ class RowsView:
 
     def __init__(self, path, *, labels: str = "pred", images_per_batch: int = 64,
                  n_classes: int | None = None, process_index: int = 0, process_count: int = 1,
-                 prefetch: int = 2, classes=None):
+                 prefetch: int = 2, classes=None, cache_bytes: int = 0):
         self.path = Path(path)
         mpath = self.path / "manifest.json"
         if not mpath.is_file():
@@ -141,6 +145,8 @@ class RowsView:
         self.labels, self.images_per_batch = labels, int(images_per_batch)
         self.process_index, self.process_count = int(process_index), int(process_count)
         self.prefetch = int(prefetch)
+        self.cache_bytes = int(cache_bytes)
+        self._cache: dict = {}  # (m, raw) -> one whole pass's [(batch, last)]
         self._check_headers()
         # per-image classes of the whole store: small by nature (one int per image)
         raw = [np.asarray(read_tensor(f, labels), np.int64).reshape(-1) for f in self.files]
@@ -308,7 +314,30 @@ class RowsView:
             raise ValueError(f"shards_per_group={shards_per_group} should be >= 1")
         return self._prefetched(int(shards_per_group), bool(raw))
 
+    def pass_bytes(self, m: int | None = None, raw: bool = False) -> int:
+        """Bytes of this process's batches in one pass (groups of ``m`` shards; ``raw``: the
+        stored dtype): what :attr:`cache_bytes` is compared with."""
+        item = np.dtype(read_tensor(self.files[0], "activations", mapped=True).dtype).itemsize \
+            if raw else 4
+        return (sum(self._group_batches(m)) * self.images_per_batch * self.rows_per_image
+                * self.channels * item)
+
     def _prefetched(self, m, raw) -> Iterator[tuple[RowBatch, bool]]:
+        key = (m, bool(raw))
+        if key in self._cache:
+            yield from self._cache[key]
+            return
+        kept = [] if 0 < self.pass_bytes(m, raw) <= self.cache_bytes else None
+        for batch, last in self._streamed(m, raw):
+            if kept is not None:
+                for a in batch:
+                    a.flags.writeable = False
+                kept.append((batch, last))
+            yield batch, last
+        if kept is not None:
+            self._cache[key] = kept
+
+    def _streamed(self, m, raw) -> Iterator[tuple[RowBatch, bool]]:
         stop = threading.Event()
         if self.prefetch <= 0:
             yield from self._batches(stop, m, raw)

@@ -71,3 +71,19 @@ def test_test_batches_are_padded_and_cover_each_image_once(tmp_path, batch):
 def test_k_caps_per_method():
     caps = k_caps(np.array([8, 12]), 10, craft_rows_per_class=np.array([4, 6]))
     assert caps == {"c2mf": 10, "craft": 4, "pca": 7}
+
+
+def test_cached_views_are_reused_and_yield_the_streamed_rows(tmp_path):
+    store, data, A_all = _data(tmp_path)
+    split = split_by_image(data.cls, test_fraction=0.3, min_images=2, seed=0)
+    plain, cached = RowsView(store, data, split), RowsView(store, data, split, cache_bytes=1 << 20)
+    assert cached.stream("train", 2) is cached.stream("train", 2)
+    assert cached.stream("train", 2) is not cached.stream("train", 3)
+    for _ in range(2):  # the second pass comes from memory
+        got = list(cached.test_batches(2))  # whole passes: a pass left early is not kept
+        for a, b in zip(plain.test_batches(2), got, strict=True):
+            np.testing.assert_array_equal(a.A, b.A)
+            np.testing.assert_array_equal(a.y, b.y)
+        np.testing.assert_array_equal(cached.rows(split.train), plain.rows(split.train))
+    assert all(v._cache for key, v in cached._views.items() if key[0] == "blocks")
+    np.testing.assert_array_equal(cached.rows(split.train), A_all[split.train])

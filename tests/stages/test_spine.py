@@ -207,3 +207,22 @@ def test_dvc_repro_killed_mid_extraction_resumes(tmp_path):
     assert len(ActivationStore(repo / "data/tiny/activations")) == 24 and not ckpt.exists()
     st = subprocess.run([DVC, "status"], cwd=repo, env=env, capture_output=True, text=True)
     assert "up to date" in st.stdout
+
+
+def test_the_command_line_restarts_once_with_the_malloc_tunables(monkeypatch):
+    calls = []
+    monkeypatch.setattr(cli.os, "execv", lambda exe, args: calls.append((exe, args)))
+    monkeypatch.setattr(cli.sys, "platform", "linux")
+    monkeypatch.delenv("JAXCONCEPTS_MALLOC", raising=False)
+    monkeypatch.setenv("GLIBC_TUNABLES", "glibc.pthread.rseq=0")
+    cli.tune_malloc_and_reexec(["c2mf", "--dataset", "x"])
+    assert calls == [(cli.sys.executable,
+                      [cli.sys.executable, "-m", "jaxconcepts.cli", "c2mf", "--dataset", "x"])]
+    assert cli.os.environ["GLIBC_TUNABLES"] == "glibc.pthread.rseq=0:" + cli.MALLOC_TUNABLES
+    cli.tune_malloc_and_reexec(["c2mf"])  # already set (the restarted process): no second exec
+    monkeypatch.setenv("GLIBC_TUNABLES", "glibc.malloc.arena_max=2")  # the user's own: kept
+    cli.tune_malloc_and_reexec(["c2mf"])
+    monkeypatch.delenv("GLIBC_TUNABLES")
+    monkeypatch.setenv("JAXCONCEPTS_MALLOC", "0")
+    cli.tune_malloc_and_reexec(["c2mf"])
+    assert len(calls) == 1
