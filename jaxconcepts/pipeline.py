@@ -1,0 +1,180 @@
+"""``python -m jaxconcepts.pipeline [--jobs N] [--force] [STAGE ...]``: the DVC pipeline with up to
+N stages running at once, recorded in ``dvc.lock`` as ``dvc repro`` records them.
+
+``dvc repro`` runs one stage at a time. On a small CPU many stages leave a core idle (compiling,
+Python, writing figures), so running two independent stages at once shortens the whole run; the
+README has the measured times. This runner keeps DVC's own rules and records:
+
+- the stages are the ones ``dvc.yaml`` defines, in its dependency order (a stage starts only when
+  every stage it depends on has finished and been recorded);
+- a stage runs when DVC says it changed (``Stage.changed``: its command, params, dependencies or
+  outputs), checked just before it would start, after the stages upstream were recorded, so a
+  stage whose inputs came out byte-identical is skipped as ``dvc repro`` skips it; ``--force``
+  runs every selected stage;
+- before a stage runs, DVC removes its outputs (``Stage.remove_outs``, as ``dvc repro``); after it
+  succeeds, ``Repo.commit`` saves its outputs to the DVC cache and writes its ``dvc.lock`` entry
+  (what ``dvc commit`` does);
+- only this process talks to DVC; the stages themselves are the plain commands of ``dvc.yaml``.
+
+Each stage's output goes to ``.dvc/tmp/run-logs/<stage>.log``; the terminal gets one line per
+stage started, skipped or finished. When a stage fails, nothing new starts, the running stages
+finish and are recorded, the failed stage's log tail is printed and the exit status is 1. With
+targets, only they and the stages they depend on are considered. ``--jobs 1`` runs the stages
+one at a time (as ``dvc repro``, with logs in files).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+__all__ = ["main", "run_pipeline"]
+
+LOG_DIR = Path(".dvc") / "tmp" / "run-logs"
+SECONDS = Path(".dvc") / "tmp" / "run-seconds.json"  # last run's time per stage (ordering only)
+
+
+def _say(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def _select(graph, targets):
+    """The stages to consider: all, or the targets and everything they depend on."""
+    import networkx as nx
+
+    by_name = {s.addressing: s for s in graph.nodes}
+    if not targets:
+        return set(graph.nodes)
+    unknown = [t for t in targets if t not in by_name]
+    if unknown:
+        raise SystemExit(f"unknown stage(s) {unknown}; stages: {sorted(by_name)}")
+    chosen = set()
+    for t in targets:  # edges point from a stage to the stages it depends on
+        chosen |= {by_name[t]} | nx.descendants(graph, by_name[t])
+    return chosen
+
+
+def _priorities(graph, stages, seconds):
+    """Longest chain of (last-run seconds, else 1) from each stage to the end of the pipeline:
+    among ready stages the one heading the longest remaining chain starts first."""
+    import networkx as nx
+
+    prio = {}
+    for s in nx.topological_sort(graph):  # a stage comes before the stages it depends on
+        if s in stages:
+            own = float(seconds.get(s.addressing, 1.0))
+            after = [prio[d] for d in graph.predecessors(s) if d in prio]  # stages needing s
+            prio[s] = own + max(after, default=0.0)
+    return prio
+
+
+def run_pipeline(root=".", *, jobs: int = 2, force: bool = False, targets=()) -> int:
+    """Run the pipeline of the DVC repository at ``root`` (module docstring); returns the exit
+    status (0: every selected stage is up to date or ran and was recorded)."""
+    from dvc.repo import Repo
+
+    if jobs < 1:
+        raise SystemExit(f"--jobs={jobs} should be >= 1")
+    root, cwd = Path(root).resolve(), os.getcwd()
+    os.chdir(root)  # stage addresses (targets, logs, commits) are relative to the repository
+    try:
+        return _run(root, jobs=jobs, force=force, targets=targets)
+    finally:
+        os.chdir(cwd)
+
+
+def _run(root: Path, *, jobs: int, force: bool, targets) -> int:
+    from dvc.repo import Repo
+
+    repo = Repo(str(root))
+    graph = repo.index.graph
+    stages = _select(graph, list(targets))
+    seconds_path = root / SECONDS
+    seconds = json.loads(seconds_path.read_text()) if seconds_path.is_file() else {}
+    prio = _priorities(graph, stages, seconds)
+    (root / LOG_DIR).mkdir(parents=True, exist_ok=True)
+    waiting, running, failed = set(stages), {}, None
+    done: set = set()
+    t_all = time.perf_counter()
+    try:
+        while waiting or running:
+            ready = sorted((s for s in waiting if not (set(graph.successors(s)) & stages) - done),
+                           key=lambda s: -prio[s])
+            for s in ready:
+                if failed is not None or len(running) >= jobs:
+                    break
+                waiting.discard(s)
+                with repo.lock:
+                    changed = force or bool(s.changed())
+                    if changed:
+                        s.remove_outs(ignore_remove=False, force=False)
+                if not changed:
+                    _say(f"skip  {s.addressing} (unchanged)")
+                    done.add(s)
+                    continue
+                log = root / LOG_DIR / f"{s.addressing}.log"
+                fh = open(log, "w")
+                _say(f"start {s.addressing}: {s.cmd}")
+                proc = subprocess.Popen(s.cmd, shell=True, cwd=root, stdout=fh,
+                                        stderr=subprocess.STDOUT)
+                running[proc] = (s, fh, time.perf_counter(), log)
+            if failed is not None and not running:
+                break
+            if not running:
+                if waiting and not ready:  # cannot happen with a DAG; guard against a hang
+                    raise RuntimeError(f"no stage can start: {sorted(x.addressing for x in waiting)}")
+                continue
+            proc = _wait_any(running)
+            s, fh, t0, log = running.pop(proc)
+            fh.close()
+            secs = time.perf_counter() - t0
+            if proc.returncode != 0:
+                failed = failed or (s, log, proc.returncode)
+                _say(f"FAIL  {s.addressing} (exit {proc.returncode}, {secs:.0f} s)")
+                continue
+            repo.commit(s.addressing, force=True)
+            seconds[s.addressing] = round(secs, 1)
+            done.add(s)
+            _say(f"done  {s.addressing} ({secs:.0f} s)")
+    except KeyboardInterrupt:
+        for proc in running:
+            proc.terminate()
+        _say("interrupted: running stages stopped; finished stages are recorded in dvc.lock")
+        return 130
+    finally:
+        seconds_path.write_text(json.dumps(seconds, indent=1, sort_keys=True))
+    if failed is not None:
+        s, log, rc = failed
+        tail = log.read_text(errors="replace").splitlines()[-40:]
+        print("\n".join(tail), file=sys.stderr)
+        _say(f"stage {s.addressing} failed (exit {rc}); its full log: {log}")
+        return 1
+    _say(f"pipeline done in {time.perf_counter() - t_all:.0f} s ({jobs} at a time)")
+    return 0
+
+
+def _wait_any(running) -> subprocess.Popen:
+    while True:
+        for proc in running:
+            if proc.poll() is not None:
+                return proc
+        time.sleep(0.2)
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("targets", nargs="*", help="stages (default: all), e.g. report@photos")
+    ap.add_argument("--jobs", "-j", type=int, default=int(os.environ.get("JAXCONCEPTS_JOBS", 2)),
+                    help="stages running at once (default 2, or $JAXCONCEPTS_JOBS)")
+    ap.add_argument("--force", "-f", action="store_true", help="run every selected stage")
+    args = ap.parse_args(argv)
+    sys.exit(run_pipeline(jobs=args.jobs, force=args.force, targets=args.targets))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,93 @@
+"""The parallel pipeline runner: DVC's stages and lock, two stages at once, failures stop it."""
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from jaxconcepts.pipeline import run_pipeline
+
+pytestmark = pytest.mark.slow  # DVC repositories in subprocesses and Repo objects
+
+
+def _stage(name, body, deps=(), outs=()):
+    cmd = f'{sys.executable} -c "{body}"'
+    lines = [f"  {name}:", f"    cmd: {cmd}"]
+    if deps:
+        lines.append(f"    deps: [{', '.join(deps)}]")
+    lines.append(f"    outs: [{', '.join(outs)}]")
+    return "\n".join(lines)
+
+
+def _repo(tmp_path, stages):
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+    subprocess.run([sys.executable, "-m", "dvc", "init", "-q"], cwd=tmp_path, check=True)
+    (tmp_path / "dvc.yaml").write_text("stages:\n" + "\n".join(stages) + "\n")
+    return tmp_path
+
+
+def _stamp(name, dep=None, sleep=1.0, fail=False):
+    """A stage writing <name>.txt (its dep's text + its name) and its start/end times."""
+    read = f"open('{dep}.txt').read()" if dep else "''"
+    return textwrap.dedent(f"""\
+        import time; t0 = time.time(); time.sleep({sleep}); {'raise SystemExit(3)' if fail else ''}
+        open('{name}.txt', 'w').write({read} + '{name}'); open('{name}.t', 'w').write(f'{{t0}} {{time.time()}}')
+        """).replace("\n", "; ").rstrip("; ").replace(";;", ";").replace("; ;", ";")
+
+
+def _run(root, *args):
+    """The runner's command line in ``root``: (exit status, stdout + stderr)."""
+    p = subprocess.run([sys.executable, "-m", "jaxconcepts.pipeline", *args], cwd=root,
+                       capture_output=True, text=True)
+    return p.returncode, p.stdout + p.stderr
+
+
+def _status(root):
+    from dvc.repo import Repo
+
+    return Repo(str(root)).status()
+
+
+def test_two_stages_run_at_once_and_dvc_lock_is_what_dvc_repro_writes(tmp_path):
+    root = _repo(tmp_path, [
+        _stage("a", _stamp("a"), outs=["a.txt", "a.t"]),
+        _stage("b", _stamp("b", "a"), deps=["a.txt"], outs=["b.txt", "b.t"]),
+        _stage("c", _stamp("c"), outs=["c.txt", "c.t"])])
+    assert run_pipeline(root, jobs=2) == 0
+    (a0, a1), (c0, c1), (b0, _) = ([float(x) for x in (root / f"{n}.t").read_text().split()]
+                                   for n in "acb")
+    assert c0 < a1 and a0 < c1  # a and c overlapped
+    assert b0 >= a1  # b waited for a
+    assert (root / "b.txt").read_text() == "ab"
+    assert _status(root) == {}  # dvc status: everything recorded and up to date
+    out = subprocess.run([sys.executable, "-m", "dvc", "repro"], cwd=root, capture_output=True,
+                         text=True, check=True).stdout
+    assert "up to date" in out and "Running stage" not in out
+    rc, out = _run(root)
+    assert rc == 0 and out.count("skip ") == 3
+
+
+def test_a_failed_stage_stops_what_depends_on_it_and_keeps_the_rest(tmp_path):
+    root = _repo(tmp_path, [
+        _stage("a", _stamp("a", fail=True), outs=["a.txt", "a.t"]),
+        _stage("b", _stamp("b", "a"), deps=["a.txt"], outs=["b.txt", "b.t"]),
+        _stage("c", _stamp("c", sleep=2.0), outs=["c.txt", "c.t"])])
+    rc, out = _run(root, "--jobs", "2")
+    assert rc == 1 and "stage a failed (exit 3)" in out and "run-logs/a.log" in out
+    assert not (root / "b.txt").exists()
+    assert (root / "c.txt").read_text() == "c"  # running when a failed: finished and recorded
+    assert {k.rsplit(":", 1)[-1] for k in _status(root)} == {"a", "b"}
+
+
+def test_targets_run_with_their_upstream_only(tmp_path):
+    root = _repo(tmp_path, [
+        _stage("a", _stamp("a", sleep=0), outs=["a.txt", "a.t"]),
+        _stage("b", _stamp("b", "a", sleep=0), deps=["a.txt"], outs=["b.txt", "b.t"]),
+        _stage("c", _stamp("c", sleep=0), outs=["c.txt", "c.t"])])
+    assert run_pipeline(root, jobs=2, targets=["b"]) == 0
+    assert not (root / "c.txt").exists() and (root / "b.txt").is_file()
+    rc, out = _run(root, "--force", "b")
+    assert rc == 0 and "start a" in out and "start b" in out and "start c" not in out
+    with pytest.raises(SystemExit, match="unknown stage"):
+        run_pipeline(root, targets=["nope"])
