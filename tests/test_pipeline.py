@@ -1,5 +1,6 @@
 """The parallel pipeline runner: DVC's stages and lock, two stages at once, failures stop it."""
 
+import json
 import subprocess
 import sys
 import textwrap
@@ -61,6 +62,7 @@ def test_two_stages_run_at_once_and_dvc_lock_is_what_dvc_repro_writes(tmp_path):
     assert b0 >= a1  # b waited for a
     assert (root / "b.txt").read_text() == "ab"
     assert _status(root) == {}  # dvc status: everything recorded and up to date
+    assert set(json.loads((root / ".dvc/tmp/run-seconds.json").read_text())) == {"a", "b", "c"}
     out = subprocess.run([sys.executable, "-m", "dvc", "repro"], cwd=root, capture_output=True,
                          text=True, check=True).stdout
     assert "up to date" in out and "Running stage" not in out
@@ -91,3 +93,18 @@ def test_targets_run_with_their_upstream_only(tmp_path):
     assert rc == 0 and "start a" in out and "start b" in out and "start c" not in out
     with pytest.raises(SystemExit, match="unknown stage"):
         run_pipeline(root, targets=["nope"])
+
+
+def test_ready_stages_heading_the_longest_chain_go_first():
+    import networkx as nx
+
+    from jaxconcepts.pipeline import _priorities
+
+    class S:
+        def __init__(self, name):
+            self.addressing = name
+
+    a, b, c, d = (S(n) for n in "abcd")
+    g = nx.DiGraph([(b, a), (d, c)])  # b needs a, d needs c
+    p = _priorities(g, {a, b, c, d}, {"a": 5, "b": 100, "c": 50, "d": 1})
+    assert p[a] == 105 and p[c] == 51 and p[a] > p[c] > p[b] - 50
