@@ -17,8 +17,10 @@ README has the measured times. This runner keeps DVC's own rules and records:
 - only this process talks to DVC; the stages themselves are the plain commands of ``dvc.yaml``.
 
 Among the stages ready to start, the one heading the longest remaining chain of stage times goes
-first (this checkout's last run, ``.dvc/tmp/run-seconds.json``, else the measured run committed in
-``reports/benchmarks/pipeline.json``): the long C2MF fits do not wait behind short stages.
+first (the one-at-a-time run committed in ``reports/benchmarks/pipeline.json``, else this
+checkout's last run, ``.dvc/tmp/run-seconds.json``): the long C2MF fits do not wait behind short stages. Two
+heavy stages (``HEAVY_SECONDS`` or more) never run at once: each already keeps both cores busy,
+and together they ran slower than one after the other; a light stage runs beside a heavy one.
 
 Each stage's output goes to ``.dvc/tmp/run-logs/<stage>.log``; the terminal gets one line per
 stage started, skipped or finished. When a stage fails, nothing new starts, the running stages
@@ -42,6 +44,7 @@ __all__ = ["main", "run_pipeline"]
 LOG_DIR = Path(".dvc") / "tmp" / "run-logs"
 SECONDS = Path(".dvc") / "tmp" / "run-seconds.json"  # last run's time per stage (ordering only)
 REFERENCE = Path("reports") / "benchmarks" / "pipeline.json"  # a measured run, for a fresh clone
+HEAVY_SECONDS = 20.0  # a stage this long alone is heavy (:func:`_heavy`)
 
 
 def _say(msg: str) -> None:
@@ -65,13 +68,20 @@ def _select(graph, targets):
 
 
 def _seconds(root: Path) -> dict:
-    """Each stage's time: this checkout's last run, else the reference run in the repository
-    (ordering only; a stage in neither counts 1 s)."""
-    if (root / SECONDS).is_file():
-        return json.loads((root / SECONDS).read_text())
-    if (root / REFERENCE).is_file():
-        return dict(json.loads((root / REFERENCE).read_text()).get("stage_seconds", {}))
-    return {}
+    """Each stage's time alone: the reference run committed in the repository (one stage at a
+    time), else this checkout's last run (times beside another stage: longer); a stage in neither
+    counts 1 s. Ordering only."""
+    last = json.loads((root / SECONDS).read_text()) if (root / SECONDS).is_file() else {}
+    ref = (json.loads((root / REFERENCE).read_text()).get("stage_seconds", {})
+           if (root / REFERENCE).is_file() else {})
+    return {**last, **ref}
+
+
+def _heavy(stage, seconds) -> bool:
+    """A stage that keeps both cores of a small CPU busy on its own (torch's and XLA's threads):
+    two of them at once ran slower together than one after the other (thread oversubscription),
+    so they never share the machine; a light stage runs beside one."""
+    return float(seconds.get(stage.addressing, 1.0)) >= HEAVY_SECONDS
 
 
 def _priorities(graph, stages, seconds):
@@ -111,6 +121,7 @@ def _run(root: Path, *, jobs: int, force: bool, targets) -> int:
     stages = _select(graph, list(targets))
     seconds_path = root / SECONDS
     seconds = _seconds(root)
+    last_run = json.loads(seconds_path.read_text()) if seconds_path.is_file() else {}
     prio = _priorities(graph, stages, seconds)
     (root / LOG_DIR).mkdir(parents=True, exist_ok=True)
     waiting, running, failed = set(stages), {}, None
@@ -123,6 +134,8 @@ def _run(root: Path, *, jobs: int, force: bool, targets) -> int:
             for s in ready:
                 if failed is not None or len(running) >= jobs:
                     break
+                if _heavy(s, seconds) and any(_heavy(r[0], seconds) for r in running.values()):
+                    continue  # one heavy stage at a time; a lighter one may take the slot
                 waiting.discard(s)
                 with repo.lock:
                     changed = force or bool(s.changed())
@@ -156,7 +169,7 @@ def _run(root: Path, *, jobs: int, force: bool, targets) -> int:
                 s.save()     # every dvc.yaml): hash deps and outs, outs into the cache, lock entry
                 s.commit()
                 s.dump(update_pipeline=False)
-            seconds[s.addressing] = round(secs, 1)
+            last_run[s.addressing] = round(secs, 1)
             done.add(s)
             _say(f"done  {s.addressing} ({secs:.0f} s)")
     except KeyboardInterrupt:
@@ -165,7 +178,7 @@ def _run(root: Path, *, jobs: int, force: bool, targets) -> int:
         _say("interrupted: running stages stopped; finished stages are recorded in dvc.lock")
         return 130
     finally:
-        seconds_path.write_text(json.dumps(seconds, indent=1, sort_keys=True))
+        seconds_path.write_text(json.dumps(last_run, indent=1, sort_keys=True))
     if failed is not None:
         s, log, rc = failed
         tail = log.read_text(errors="replace").splitlines()[-40:]
