@@ -18,9 +18,7 @@ README has the measured times. This runner keeps DVC's own rules and records:
 
 Among the stages ready to start, the one heading the longest remaining chain of stage times goes
 first (the one-at-a-time run committed in ``reports/benchmarks/pipeline.json``, else this
-checkout's last run, ``.dvc/tmp/run-seconds.json``): the long C2MF fits do not wait behind short stages. Two
-heavy stages (``HEAVY_SECONDS`` or more) never run at once: each already keeps both cores busy,
-and together they ran slower than one after the other; a light stage runs beside a heavy one.
+checkout's last run, ``.dvc/tmp/run-seconds.json``): the long C2MF fits do not wait behind short stages.
 
 Each stage's output goes to ``.dvc/tmp/run-logs/<stage>.log``; the terminal gets one line per
 stage started, skipped or finished. When a stage fails, nothing new starts, the running stages
@@ -44,7 +42,6 @@ __all__ = ["main", "run_pipeline"]
 LOG_DIR = Path(".dvc") / "tmp" / "run-logs"
 SECONDS = Path(".dvc") / "tmp" / "run-seconds.json"  # last run's time per stage (ordering only)
 REFERENCE = Path("reports") / "benchmarks" / "pipeline.json"  # a measured run, for a fresh clone
-HEAVY_SECONDS = 20.0  # a stage this long alone is heavy (:func:`_heavy`)
 
 
 def _say(msg: str) -> None:
@@ -75,13 +72,6 @@ def _seconds(root: Path) -> dict:
     ref = (json.loads((root / REFERENCE).read_text()).get("stage_seconds", {})
            if (root / REFERENCE).is_file() else {})
     return {**last, **ref}
-
-
-def _heavy(stage, seconds) -> bool:
-    """A stage that keeps both cores of a small CPU busy on its own (torch's and XLA's threads):
-    two of them at once ran slower together than one after the other (thread oversubscription),
-    so they never share the machine; a light stage runs beside one."""
-    return float(seconds.get(stage.addressing, 1.0)) >= HEAVY_SECONDS
 
 
 def _priorities(graph, stages, seconds):
@@ -134,8 +124,6 @@ def _run(root: Path, *, jobs: int, force: bool, targets) -> int:
             for s in ready:
                 if failed is not None or len(running) >= jobs:
                     break
-                if _heavy(s, seconds) and any(_heavy(r[0], seconds) for r in running.values()):
-                    continue  # one heavy stage at a time; a lighter one may take the slot
                 waiting.discard(s)
                 with repo.lock:
                     changed = force or bool(s.changed())

@@ -109,17 +109,3 @@ def test_ready_stages_heading_the_longest_chain_go_first():
     p = _priorities(g, {a, b, c, d}, {"a": 5, "b": 100, "c": 50, "d": 1})
     assert p[a] == 105 and p[c] == 51 and p[a] > p[c] > p[b] - 50
 
-
-def test_two_heavy_stages_never_share_the_machine(tmp_path):
-    root = _repo(tmp_path, [
-        _stage("a", _stamp("a"), outs=["a.txt", "a.t"]),
-        _stage("c", _stamp("c"), outs=["c.txt", "c.t"]),
-        _stage("d", _stamp("d", sleep=0.2), outs=["d.txt", "d.t"])])
-    (root / "reports" / "benchmarks").mkdir(parents=True)
-    (root / "reports" / "benchmarks" / "pipeline.json").write_text(
-        json.dumps({"stage_seconds": {"a": 100, "c": 90, "d": 1}}))
-    assert _run(root, "--jobs", "2")[0] == 0
-    (a0, a1), (c0, c1), (d0, d1) = ([float(x) for x in (root / f"{n}.t").read_text().split()]
-                                    for n in "acd")
-    assert c0 >= a1 or a0 >= c1  # the heavy ones one after the other ...
-    assert d0 < a1 and a0 < d1  # ... the light one beside the first (a: the longest chain)
