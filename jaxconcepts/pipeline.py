@@ -64,14 +64,13 @@ def _select(graph, targets):
     return chosen
 
 
-def _seconds(root: Path) -> dict:
+def _seconds(root: Path, last_run: dict) -> dict:
     """Each stage's time alone: the reference run committed in the repository (one stage at a
-    time), else this checkout's last run (times beside another stage: longer); a stage in neither
-    counts 1 s. Ordering only."""
-    last = json.loads((root / SECONDS).read_text()) if (root / SECONDS).is_file() else {}
+    time), else this checkout's ``last_run`` (times beside another stage: longer); a stage in
+    neither counts 1 s. Ordering only."""
     ref = (json.loads((root / REFERENCE).read_text()).get("stage_seconds", {})
            if (root / REFERENCE).is_file() else {})
-    return {**last, **ref}
+    return {**last_run, **ref}
 
 
 def _priorities(graph, stages, seconds):
@@ -110,8 +109,8 @@ def _run(root: Path, *, jobs: int, force: bool, targets) -> int:
     graph = repo.index.graph
     stages = _select(graph, list(targets))
     seconds_path = root / SECONDS
-    seconds = _seconds(root)
     last_run = json.loads(seconds_path.read_text()) if seconds_path.is_file() else {}
+    seconds = _seconds(root, last_run)
     prio = _priorities(graph, stages, seconds)
     (root / LOG_DIR).mkdir(parents=True, exist_ok=True)
     waiting, running, failed = set(stages), {}, None
