@@ -1,7 +1,8 @@
 """CGAP and CPHA concepts of every image of an activation store, batched (the ``concepts`` stage).
 
-``run_concepts`` streams the store in fixed-size batches (the last one padded with masked rows, so
-one compiled program serves the whole store; image ``i`` uses ``fold_in(key(seed), i)``, so results
+``run_concepts`` streams the store in fixed-size batches (the last one, or a store smaller than a
+batch, padded with masked rows, so one compiled program serves the whole store and any other
+store of the same channels and map size; image ``i`` uses ``fold_in(key(seed), i)``, so results
 do not depend on the batch size) and ``summarise`` reduces the per-image results to the stage's
 metrics. ``cfg`` is the ``concepts`` params section as a dict (checked by
 :mod:`jaxconcepts._params`).
@@ -62,7 +63,7 @@ def run_concepts(store, cfg: dict[str, Any], *, progress: bool = True, mesh=None
     if n == 0:
         raise ValueError(f"activation store {str(store.path)!r} holds no images")
     mesh = local_mesh() if mesh is None else mesh
-    bs = min(cfg["batch_size"], n)
+    bs = cfg["batch_size"]  # even for a smaller store: stores with the same channels share a program
     padded = padded_size(bs, mesh.size)
     key = jax.random.key(cfg["seed"])
 

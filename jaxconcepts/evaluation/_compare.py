@@ -114,6 +114,8 @@ def _ours(A, index, n_concepts, cfg):
     out = {}
     for name, f in (("cgap", cgap), ("cpha", cpha)):
         kw = dict(n_concepts=n_concepts, n_sub_concepts=0, n_init=cfg["n_init"])
+        if name == "cgap":  # a few hundred images at most: one padded size (concepts.n_buckets)
+            kw["n_buckets"] = 1  # compiles in about half the time of the default's
         mets, ncs, secs, compile_s = [], [], 0.0, None
         for i in range(0, len(A), bs):
             a, ix = A[i:i + bs], index[i:i + bs]
