@@ -205,6 +205,22 @@ def check_params(params: Mapping[str, Any]) -> None:
             if name not in merged:
                 raise ValueError(f"params: missing section {name!r} (dataset {ds!r})")
             parse_section(name, merged[name])
+        _check_crops_readers(ds, merged)
+
+
+def _check_crops_readers(ds: str, merged: Mapping[str, Any]) -> None:
+    """A dataset whose crops stage is off must not run a stage that reads the crops."""
+    if merged["crops"]["enabled"]:
+        return
+    c2mf = merged["c2mf"]
+    readers = (["ood"] if merged["ood"]["enabled"] else []) + (
+        ["c2mf (CRAFT on crops)"] if c2mf["enabled"] and "craft" in c2mf["methods"]
+        and c2mf["craft_source"] == "crops" else [])
+    if readers:
+        raise ValueError(
+            f"datasets.{ds}: crops.enabled is false but {' and '.join(readers)} read the crops; "
+            "set crops.enabled: true, or turn those off (ood.enabled: false; c2mf.enabled: false "
+            "or c2mf.craft_source: rows)")
 
 
 # The sections register themselves with ``section`` on import (one dataclass per params.yaml

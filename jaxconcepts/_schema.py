@@ -206,6 +206,7 @@ class Crops:
     n_crops: int
     crop_fraction: float
     batch_size: int
+    enabled: bool
 
 
 @section("ood")

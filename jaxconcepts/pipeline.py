@@ -105,6 +105,10 @@ def run_pipeline(root=".", *, jobs: int = 2, force: bool = False, targets=()) ->
 def _run(root: Path, *, jobs: int, force: bool, targets) -> int:
     from dvc.repo import Repo
 
+    from jaxconcepts._params import check_params, load_params
+
+    if (root / "params.yaml").is_file():  # a bad combination fails before any stage starts
+        check_params(load_params(root / "params.yaml"))
     repo = Repo(str(root))
     graph = repo.index.graph
     stages = _select(graph, list(targets))

