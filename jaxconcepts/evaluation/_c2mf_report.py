@@ -451,15 +451,22 @@ def ranking_lines(fitted, class_names=()) -> list[str]:
 
 def disabled_report(dataset: str, n_images: int, n_classes: int) -> tuple[dict, str]:
     """``(metrics, markdown)`` of a dataset whose ``c2mf.enabled`` is false: nothing is fitted,
-    and the page says why (C2MF's evaluation needs several images per class)."""
-    reason = (f"not supported on this dataset: {n_images} images in {n_classes} classes "
-              f"({n_images / max(n_classes, 1):.1f} per class). C2MF's gates, the per-class "
-              "baselines (CRAFT, PCA) and every table (reconstruction accuracy per class, "
-              "insertion/deletion on test images, consistency) need a train/test split *within* "
-              "each class, i.e. at least 2 images per class and many more for a mean ± std; with "
-              "about one image per class only a dictionary over all images could be fitted, which "
-              "tests nothing the paper claims. Set `c2mf.enabled: true` for a dataset with "
-              "several images per class (e.g. `planted`).")
+    and the page says why: with fewer than 2 images per class, C2MF's evaluation is not
+    supported; otherwise the dataset's params turned it off."""
+    per_class = n_images / max(n_classes, 1)
+    counts = f"{n_images} images in {n_classes} classes ({per_class:.1f} per class)"
+    if per_class < 2:
+        reason = (f"not supported on this dataset: {counts}. C2MF's gates, the per-class "
+                  "baselines (CRAFT, PCA) and every table (reconstruction accuracy per class, "
+                  "insertion/deletion on test images, consistency) need a train/test split "
+                  "*within* each class, i.e. at least 2 images per class and many more for a "
+                  "mean ± std; with about one image per class only a dictionary over all images "
+                  "could be fitted, which tests nothing the paper claims. Set `c2mf.enabled: "
+                  "true` for a dataset with several images per class (e.g. `planted`).")
+    else:
+        reason = (f"turned off for this dataset (`c2mf.enabled: false` in its params.yaml "
+                  f"entry); nothing was fitted. It has {counts}, counting each image's explained "
+                  "class; set `c2mf.enabled: true` to run the C2MF suite on it.")
     metrics = {"dataset": dataset, "enabled": False, "note": reason, "n_images": n_images,
                "n_classes": n_classes}
     md = f"## C2MF evaluation ({dataset})\n\n**C2MF is {reason}**\n"

@@ -153,6 +153,12 @@ def describe_images(images, pred, concepts, importance, methods, k: int, s: int,
     return entries
 
 
+def _short(name: str) -> str:
+    """A class name for a figure title: its first lemma (ImageNet names list up to a dozen, e.g.
+    "dragonfly, darning needle, devil's darning needle, ..."; the page keeps the whole name)."""
+    return name.split(",")[0]
+
+
 def image_figures(entry: Mapping[str, Any], gray: np.ndarray, maps: Mapping[str, tuple],
                   importance: Mapping[str, np.ndarray], row: int, k: int,
                   s: int) -> Iterator[tuple[str, str, Any]]:
@@ -166,8 +172,8 @@ def image_figures(entry: Mapping[str, Any], gray: np.ndarray, maps: Mapping[str,
         None)}`` of this image.
       importance: the importance file's arrays; ``row`` is this image's row in them.
     """
-    title = (f"{entry['name']}: predicted {entry['pred_name']} "
-             f"(target {entry['target_name']}, p_t={entry['p_t']:.3f})")
+    title = (f"{entry['name']}: predicted {_short(entry['pred_name'])} "
+             f"(target {_short(entry['target_name'])}, p_t={entry['p_t']:.3f})")
     stem = f"{entry['index']:05d}"
     cmp_rows = {}
     for m, (lab, sub, m_maps, sub_maps) in maps.items():
