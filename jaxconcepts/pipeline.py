@@ -67,21 +67,31 @@ def _select(graph, targets):
 def _seconds(root: Path, last_run: dict) -> dict:
     """Each stage's time alone: the reference run committed in the repository (one stage at a
     time), else this checkout's ``last_run`` (times beside another stage: longer); a stage in
-    neither counts 1 s. Ordering only."""
+    neither is estimated by :func:`_estimate`. Ordering only."""
     ref = (json.loads((root / REFERENCE).read_text()).get("stage_seconds", {})
            if (root / REFERENCE).is_file() else {})
     return {**last_run, **ref}
 
 
+def _estimate(name: str, seconds: dict) -> float:
+    """A stage's time: its own when known, else the median of the same stage on the other
+    datasets (``extract@new`` like ``extract@objects``, ...), else 1 s."""
+    if name in seconds:
+        return float(seconds[name])
+    same = sorted(float(v) for k, v in seconds.items()
+                  if "@" in name and k.split("@")[0] == name.split("@")[0])
+    return same[len(same) // 2] if same else 1.0
+
+
 def _priorities(graph, stages, seconds):
-    """Longest chain of (last-run seconds, else 1) from each stage to the end of the pipeline:
-    among ready stages the one heading the longest remaining chain starts first."""
+    """Longest chain of stage seconds (:func:`_estimate`) from each stage to the end of the
+    pipeline: among ready stages the one heading the longest remaining chain starts first."""
     import networkx as nx
 
     prio = {}
     for s in nx.topological_sort(graph):  # a stage comes before the stages it depends on
         if s in stages:
-            own = float(seconds.get(s.addressing, 1.0))
+            own = _estimate(s.addressing, seconds)
             after = [prio[d] for d in graph.predecessors(s) if d in prio]  # stages needing s
             prio[s] = own + max(after, default=0.0)
     return prio

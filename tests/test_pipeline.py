@@ -109,3 +109,12 @@ def test_ready_stages_heading_the_longest_chain_go_first():
     p = _priorities(g, {a, b, c, d}, {"a": 5, "b": 100, "c": 50, "d": 1})
     assert p[a] == 105 and p[c] == 51 and p[a] > p[c] > p[b] - 50
 
+
+
+def test_a_stage_with_no_recorded_time_is_estimated_from_the_same_stage_elsewhere():
+    from jaxconcepts.pipeline import _estimate
+
+    seconds = {"extract@a": 10, "extract@b": 30, "extract@c": 20, "train": 5}
+    assert _estimate("extract@a", seconds) == 10  # its own
+    assert _estimate("extract@new", seconds) == 20  # the median of extract@*
+    assert _estimate("recovery@new", seconds) == 1.0 and _estimate("index", seconds) == 1.0
