@@ -182,7 +182,7 @@ def fit_c2mf(
     k: int,
     *,
     key: jax.Array,
-    alpha: float,
+    alpha: float = 1e-3,
     n_classes: int | None = None,
     atom_norm: float | None = None,
     max_steps: int = 500,
@@ -205,6 +205,8 @@ def fit_c2mf(
         k: number of shared concepts, ``1 ≤ k ≤ min(n, c)``.
         key: PRNG key; the fit is a deterministic function of it.
         alpha: relative L1 weight on the gates: ``α_y = alpha · ‖A(y)‖²_F`` (module docstring).
+            Default 1e-3, the pipeline's ``c2mf.alpha`` (chosen by the planted α sweep on a
+            validation split: ``reports/planted/c2mf_alpha_sweep.md``).
         n_classes: Y (default ``max(y) + 1``); classes without rows are reported (a warning and
             ``fitted``) and their gates are 0.
         atom_norm: ρ, fixed norm of every dictionary row (default: 99th percentile of ‖a_i‖).
