@@ -13,7 +13,9 @@ README has the measured times. This runner keeps DVC's own rules and records:
   runs every selected stage;
 - before a stage runs, DVC removes its outputs (``Stage.remove_outs``, as ``dvc repro``); after it
   succeeds, its outputs are saved to the DVC cache and its ``dvc.lock`` entry written
-  (``Stage.save``, ``commit``, ``dump``: what ``dvc commit`` does for one stage);
+  (``Stage.save``, ``commit``, ``dump``: what ``dvc commit`` does for one stage), right after the
+  slot it freed has been given to a ready stage that does not need it (hashing outputs takes
+  seconds; the stages that need it start once it is recorded);
 - only this process talks to DVC; the stages themselves are the plain commands of ``dvc.yaml``.
 
 Among the stages ready to start, the one heading the longest remaining chain of stage times goes
@@ -129,9 +131,10 @@ def _run(root: Path, *, jobs: int, force: bool, targets) -> int:
     (root / LOG_DIR).mkdir(parents=True, exist_ok=True)
     waiting, running, failed = set(stages), {}, None
     done: set = set()
+    finished: list = []  # (stage, seconds): ended well, not yet recorded
     t_all = time.perf_counter()
     try:
-        while waiting or running:
+        while waiting or running or finished:
             ready = sorted((s for s in waiting if not (set(graph.successors(s)) & stages) - done),
                            key=lambda s: -prio[s])
             for s in ready:
@@ -152,6 +155,16 @@ def _run(root: Path, *, jobs: int, force: bool, targets) -> int:
                 proc = subprocess.Popen(s.cmd, shell=True, cwd=root, stdout=fh,
                                         stderr=subprocess.STDOUT)
                 running[proc] = (s, fh, time.perf_counter(), log)
+            if finished:  # recorded once the free slot has a stage: it does not wait on hashing
+                s, secs = finished.pop(0)
+                with repo.lock:  # `dvc commit` of this one stage (Repo.commit without re-reading
+                    s.save()     # every dvc.yaml): hash deps and outs, outs into the cache, lock
+                    s.commit()
+                    s.dump(update_pipeline=False)
+                last_run[s.addressing] = round(secs, 1)
+                done.add(s)
+                _say(f"done  {s.addressing} ({secs:.0f} s)")
+                continue  # the stages waiting on it may start now
             if failed is not None and not running:
                 break
             if not running:
@@ -166,13 +179,7 @@ def _run(root: Path, *, jobs: int, force: bool, targets) -> int:
                 failed = failed or (s, log, proc.returncode)
                 _say(f"FAIL  {s.addressing} (exit {proc.returncode}, {secs:.0f} s)")
                 continue
-            with repo.lock:  # `dvc commit` of this one stage (Repo.commit without re-reading
-                s.save()     # every dvc.yaml): hash deps and outs, outs into the cache, lock entry
-                s.commit()
-                s.dump(update_pipeline=False)
-            last_run[s.addressing] = round(secs, 1)
-            done.add(s)
-            _say(f"done  {s.addressing} ({secs:.0f} s)")
+            finished.append((s, secs))
     except KeyboardInterrupt:
         for proc in running:
             proc.terminate()
