@@ -34,6 +34,27 @@ def _clean(fig_dir):
             old.unlink()
 
 
+def _write_disabled(store, ds, out, *, alpha) -> None:
+    """Every output of a dataset with ``c2mf.enabled: false``, each saying why."""
+    from jaxconcepts.evaluation import loss_csv
+    from jaxconcepts.evaluation._alpha_sweep import alpha_sweep_markdown
+    from jaxconcepts.evaluation._c2mf_report import disabled_report
+    from jaxconcepts.viz._c2mf_figures import c2mf_figures
+
+    metrics, md = disabled_report(ds, len(store), len(set(store.read("target").tolist())))
+    _clean(out / FIGURES)
+    c2mf_figures(metrics, out / FIGURES)  # NONE.txt with the reason
+    save_arrays(dataset_dir(ds, "c2mf") / "dictionaries.safetensors",
+                {"classes": np.zeros(0, np.int32)}, metadata={"enabled": "false"})
+    write_json(out / "c2mf.json", metrics)
+    write_text(out / "c2mf_loss.csv", loss_csv({}))
+    for name, text in (("c2mf.md", md), ("c2mf_atlas.md", md),
+                       ("c2mf_alpha_sweep.md", alpha_sweep_markdown([], dataset=ds, alpha=alpha))):
+        write_text(out / name, text)
+    write_json(out / "c2mf_alpha_sweep.json", {"rows": []})
+    print(f"c2mf ({ds}): disabled ({metrics['note'][:60]}...)")
+
+
 def main(argv: list[str] | None = None) -> None:
     from jaxconcepts.datasets import load_truth
     from jaxconcepts.evaluation import loss_csv, markdown_report, run_c2mf
@@ -43,7 +64,7 @@ def main(argv: list[str] | None = None) -> None:
         fitted_atlases,
         objects_name_accuracy,
     )
-    from jaxconcepts.evaluation._c2mf_report import c2mf_summary, disabled_report
+    from jaxconcepts.evaluation._c2mf_report import c2mf_summary
     from jaxconcepts.evaluation._c2mf_seeds import split_seed_runs
     from jaxconcepts.evaluation._rows import store_head_outputs
     from jaxconcepts.viz import load_model_view
@@ -64,21 +85,8 @@ def main(argv: list[str] | None = None) -> None:
     fig_dir = out / FIGURES
     store = open_store(args)
     if not cfg["enabled"]:
-        if jax.process_index() != 0:
-            return
-        metrics, md = disabled_report(ds, len(store), len(set(store.read("target").tolist())))
-        _clean(fig_dir)
-        c2mf_figures(metrics, fig_dir)  # NONE.txt with the reason
-        save_arrays(dataset_dir(ds, "c2mf") / "dictionaries.safetensors",
-                    {"classes": np.zeros(0, np.int32)}, metadata={"enabled": "false"})
-        write_json(out / "c2mf.json", metrics)
-        write_text(out / "c2mf_loss.csv", loss_csv({}))
-        for name, text in (("c2mf.md", md), ("c2mf_atlas.md", md),
-                           ("c2mf_alpha_sweep.md", alpha_sweep_markdown([], dataset=ds,
-                                                                          alpha=cfg["alpha"]))):
-            write_text(out / name, text)
-        write_json(out / "c2mf_alpha_sweep.json", {"rows": []})
-        print(f"c2mf ({ds}): disabled ({metrics['note'][:60]}...)")
+        if jax.process_index() == 0:
+            _write_disabled(store, ds, out, alpha=cfg["alpha"])
         return
     crops = dataset_dir(ds, "crops")
     if "craft" in cfg["methods"] and cfg["craft_source"] == "crops" and not (
