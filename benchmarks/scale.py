@@ -81,6 +81,10 @@ def child(argv):
     ap.add_argument("--update-shards", type=int, default=None)
     ap.add_argument("--forget", type=float, default=0.0)
     ap.add_argument("--target-error", type=float, default=None)
+    ap.add_argument("--stat-rounds", type=int, default=5)
+    ap.add_argument("--init-steps", type=int, default=0)
+    ap.add_argument("--no-extrapolate", action="store_true")
+    ap.add_argument("--tol", type=float, default=0.0)
     a = ap.parse_args(argv)
     initialize_distributed()
     mesh = data_mesh()
@@ -103,8 +107,10 @@ def child(argv):
     t0 = time.perf_counter()
     if a.method == "c2mf":
         m = fit_c2mf_streamed(rows, a.k, key=jax.random.key(0), alpha=0.01, max_steps=a.passes,
-                              tol=0.0, code_sweeps=a.code_sweeps, gate_steps=10, dict_sweeps=10,
-                              learning_rate=0.05, init_rows=a.init_rows, mesh=mesh, callback=cb)
+                              tol=a.tol, code_sweeps=a.code_sweeps, gate_steps=10, dict_sweeps=10,
+                              learning_rate=0.05, init_rows=a.init_rows, mesh=mesh, callback=cb,
+                              stat_rounds=a.stat_rounds, init_steps=a.init_steps,
+                              extrapolate=not a.no_extrapolate, update_shards=a.update_shards)
         W = np.asarray(m.W)
     else:
         view = rows

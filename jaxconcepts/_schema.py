@@ -242,6 +242,10 @@ class C2MF:
     gate_steps: int
     dict_sweeps: int
     init_rows: int
+    stat_rounds: int
+    init_steps: int
+    extrapolate: bool
+    update_shards: int | None
     nmf_max_iter: int
     nmf_code_sweeps: int
     nmf_update_shards: int | None
@@ -269,7 +273,10 @@ class C2MF:
                   images_per_batch=self.images_per_batch, code_sweeps=self.code_sweeps,
                   gate_steps=self.gate_steps, dict_sweeps=self.dict_sweeps,
                   init_rows=self.init_rows, max_steps=self.max_steps,
+                  stat_rounds=self.stat_rounds, update_shards=self.update_shards,
                   nmf_code_sweeps=self.nmf_code_sweeps, nmf_update_shards=self.nmf_update_shards)
+        if self.init_steps < 0:
+            raise ValueError(f"c2mf.init_steps={self.init_steps} should be >= 0 (0: no warm start)")
         if self.nmf_forget < 0:
             raise ValueError(f"c2mf.nmf_forget={self.nmf_forget} should be >= 0")
         if self.alpha < 0:

@@ -39,7 +39,8 @@ METHODS = ("c2mf", "craft", "pca")
 FIT_KEYS = ("alpha", "max_steps", "tol", "learning_rate", "nmf_max_iter")
 #: the params of ``c2mf`` that :func:`fit_streamed` takes (the stage's path)
 STREAM_KEYS = FIT_KEYS + ("images_per_batch", "code_sweeps", "nmf_code_sweeps", "gate_steps",
-                          "dict_sweeps", "init_rows", "nmf_update_shards", "nmf_forget")
+                          "dict_sweeps", "init_rows", "stat_rounds", "init_steps", "extrapolate",
+                          "update_shards", "nmf_update_shards", "nmf_forget")
 _RANKINGS = ("gradcam", "ig")
 
 
@@ -95,11 +96,11 @@ def fit_method(method: str, A, y, k: int, *, key, n_classes: int, alpha, max_ste
 
 def fit_streamed(method: str, view, k: int, *, key, crops=None, alpha, max_steps, tol,
                  learning_rate, nmf_max_iter, images_per_batch, code_sweeps, nmf_code_sweeps,
-                 gate_steps,
-                 dict_sweeps, init_rows, nmf_update_shards, nmf_forget):
+                 gate_steps, dict_sweeps, init_rows, stat_rounds, init_steps, extrapolate,
+                 update_shards, nmf_update_shards, nmf_forget):
     """Fit one method with k concepts on the train images of ``view``, streamed from the store.
 
-    C2MF: one exact BCD step per pass over the store (:func:`jaxconcepts.streaming.fit_c2mf_streamed`);
+    C2MF: block-coordinate steps on each pass's sums (:func:`jaxconcepts.streaming.fit_c2mf_streamed`);
     PCA: a streamed per-class covariance, then one ``eigh`` (``fit_pca_streamed``); CRAFT: streamed
     per-class NMF (``fit_nmf_streamed``, which needs A ≥ 0) of its crops (``crops``: a rows view of
     the crop store, one row per crop, ``view.stream(..., crops=...)``) or, without crops, of the
@@ -115,7 +116,10 @@ def fit_streamed(method: str, view, k: int, *, key, crops=None, alpha, max_steps
                                  max_steps=int(max_steps), tol=float(tol),
                                  code_sweeps=int(code_sweeps), gate_steps=int(gate_steps),
                                  dict_sweeps=int(dict_sweeps), learning_rate=float(learning_rate),
-                                 init_rows=int(init_rows))
+                                 init_rows=int(init_rows), stat_rounds=int(stat_rounds),
+                                 init_steps=int(init_steps), extrapolate=bool(extrapolate),
+                                 update_shards=None if update_shards is None
+                                 else int(update_shards))
     if method == "craft":
         from jaxconcepts.concepts._craft import Craft
         from jaxconcepts.streaming import fit_nmf_streamed

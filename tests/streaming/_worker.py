@@ -36,10 +36,11 @@ def main(store, out, method, max_steps="3", kill_after=None):
 
             os.kill(os.getpid(), signal.SIGKILL)
 
-    if method == "c2mf":
+    if method.startswith("c2mf"):  # c2mf_online: an online first pass, a group per 2 shards
         m = fit_c2mf_streamed(rows, 4, key=jax.random.key(0), alpha=0.01, max_steps=int(max_steps),
                               tol=0.0, code_sweeps=20, gate_steps=10, dict_sweeps=5,
-                              learning_rate=0.05, init_rows=2048, mesh=mesh, callback=crash)
+                              learning_rate=0.05, init_rows=2048, mesh=mesh, callback=crash,
+                              update_shards=2 if method == "c2mf_online" else None)
         res = {"W": np.asarray(m.W), "logits": np.asarray(m.logits), "loss": m.loss_history}
     else:  # nmf: one update per pass; nmf_online: an online first pass, a group per 2 shards
         m = fit_nmf_streamed(rows, 4, key=jax.random.key(0), max_steps=int(max_steps), tol=0.0,

@@ -63,13 +63,13 @@ def nn_store(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def single_run(request, tmp_path_factory):
-    """``single_run(method)``: the 1-device, 1-process run of ``method`` (c2mf on ``store``, the
+    """``single_run(method)``: the 1-device, 1-process run of ``method`` (C2MF on ``store``, the
     NMFs on ``nn_store``), run once per session and shared by the tests comparing against it."""
     runs = {}
 
     def get(method):
         if method not in runs:
-            store = request.getfixturevalue("store" if method == "c2mf" else "nn_store")
+            store = request.getfixturevalue("store" if method.startswith("c2mf") else "nn_store")
             runs[method] = run_worker(store, tmp_path_factory.mktemp("single") / "one.npz",
                                       method)
         return runs[method]
