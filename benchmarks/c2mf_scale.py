@@ -11,6 +11,8 @@ devices, ``fit_c2mf_streamed`` (k = ``--k``, alpha 0.01, 30 code sweeps, 10 gate
 - ``default``: the library's defaults (5 rounds on each pass's sums, extrapolation);
 - ``warm``: the defaults plus a warm start (40 in-memory iterations on the sampled rows);
 - ``online``: the defaults plus an online first pass (a group per 1/8 of the shards).
+- ``default_long``: the defaults for ``--long-passes`` passes (none at 0.5 M rows by default),
+  so that the reference below comes closer to the converged objective.
 
 Each run reports its objective after every pass and the seconds since the fit began (start
 included). The **reference** is the lowest objective any schedule reached on that store (the
@@ -20,14 +22,17 @@ reference (None if it never was within its passes: then at least its total time)
 the child's ``VmHWM``.
 
 Usage: ``python -m benchmarks c2mf_scale [--sizes 500000,3200000] [--passes-today 40,22]
-[--passes 16,10]``. Writes ``reports/benchmarks/c2mf_scale.json``.
+[--passes 16,10] [--long-passes 0,24]``; ``--merge`` reruns only the given sizes and schedules
+and keeps the other runs of the JSON. Writes ``reports/benchmarks/c2mf_scale.json``.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -38,12 +43,11 @@ SCHEDULES = {
     "default": (),
     "warm": ("--init-steps", "40"),
     "online": None,  # the defaults + --update-shards (a group per 1/8 of the shards)
+    "default_long": (),  # the defaults for --long-passes passes: a lower reference objective
 }
 
 
 def _n_shards(store) -> int:
-    import json
-
     return len(json.loads((store / "manifest.json").read_text())["shards"])
 
 
@@ -66,7 +70,7 @@ def summarise(runs: dict) -> dict:
             "peak_rss_bytes": r["peak_rss_bytes"],
         }
     s = out["schedules"]
-    for name in s:
+    for name in s if "today" in s else ():
         a, b = s["today"]["seconds_to_1pct"], s[name]["seconds_to_1pct"]
         # today never within 1 %: its total time is a lower bound on its time to 1 %
         s[name]["speedup_vs_today"] = (a / b) if a and b else None
@@ -81,7 +85,11 @@ def main(argv=None):
     ap.add_argument("--sizes", default="500000,3200000")
     ap.add_argument("--passes-today", default="40,22", help="passes of `today`, per size")
     ap.add_argument("--passes", default="16,10", help="passes of the other schedules, per size")
-    ap.add_argument("--schedules", default="today,default,warm,online")
+    ap.add_argument("--schedules", default="today,default,warm,online,default_long")
+    ap.add_argument("--long-passes", default="0,24",
+                    help="passes of `default_long` per size (0: not run)")
+    ap.add_argument("--merge", action="store_true",
+                    help="keep the runs of --out's other schedules and sizes (rerun only these)")
     ap.add_argument("--channels", type=int, default=2048)
     ap.add_argument("--classes", type=int, default=1000)
     ap.add_argument("--k", type=int, default=50)
@@ -95,16 +103,24 @@ def main(argv=None):
     sizes = [int(float(s)) for s in args.sizes.split(",")]
     p_today = [int(p) for p in args.passes_today.split(",")]
     p_other = [int(p) for p in args.passes.split(",")]
+    p_long = [int(p) for p in args.long_passes.split(",")]
     report = {"args": vars(args), "machine": machine_info(), "load_before": os.getloadavg(),
               "gpu": "no GPU was lent to this session: CPU figures only", "sizes": {}}
+    if args.merge and Path(args.out).is_file():
+        old = json.loads(Path(args.out).read_text())
+        report["sizes"] = old["sizes"]
+        report["merged"] = old.get("merged", []) + [{"args": old["args"],
+                                                      "load_before": old["load_before"]}]
     for i, n in enumerate(sizes):
         store = ensure_store(args, n)
-        runs = {}
+        runs = dict(report["sizes"].get(str(n), {}).get("runs", {}))
         for name in args.schedules.split(","):
             extra = SCHEDULES[name]
             if extra is None:
                 extra = ("--update-shards", str(max(1, _n_shards(store) // 8)))
-            passes = p_today[i] if name == "today" else p_other[i]
+            passes = {"today": p_today, "default_long": p_long}.get(name, p_other)[i]
+            if passes == 0:
+                continue
             print(f"{n} rows, {name}: {passes} passes", flush=True)
             runs[name] = run_child(args, store, "c2mf", passes=passes, devices=args.devices,
                                    extra=extra)
@@ -114,8 +130,9 @@ def main(argv=None):
         for name, s in report["sizes"][str(n)]["schedules"].items():
             print(f"  {name}: to 1 % in {s['seconds_to_1pct']} s ({s['passes_to_1pct']} "
                   f"passes), last {100 * s['last_objective_vs_reference']:+.2f} %", flush=True)
-    d = [report["sizes"][str(n)]["schedules"].get("default") for n in sizes]
-    if len(sizes) > 1 and all(d):
+    d = [report["sizes"][n]["schedules"].get("default")
+         for n in sorted(report["sizes"], key=int)]
+    if len(d) > 1 and all(d):
         report["default_peak_rss_ratio_largest_vs_smallest"] = (d[-1]["peak_rss_bytes"]
                                                                 / d[0]["peak_rss_bytes"])
     report["load_after"] = os.getloadavg()
