@@ -237,13 +237,13 @@ def fit_c2mf_streamed(rows, k: int, *, key: jax.Array, alpha: float, max_steps: 
     """
     check_c2mf_settings(alpha=alpha, max_steps=max_steps, n_sweeps=code_sweeps,
                         dict_sweeps=dict_sweeps, gate_steps=gate_steps)
-    for name, v, low in (("stat_rounds", stat_rounds, 1), ("init_steps", init_steps, 0),
-                         ("update_shards", update_shards, 1)):
-        if not (v is None and name == "update_shards") and not (
-                isinstance(v, (int, np.integer)) and v >= low):
-            raise ValueError(f"{name}={v!r} should be an int >= {low}"
-                             + (" or None (no online first pass)" if name == "update_shards"
-                                else ""))
+    for name, v, low in (("stat_rounds", stat_rounds, 1), ("init_steps", init_steps, 0)):
+        if not (isinstance(v, (int, np.integer)) and v >= low):
+            raise ValueError(f"{name}={v!r} should be an int >= {low}")
+    if update_shards is not None and not (isinstance(update_shards, (int, np.integer))
+                                          and update_shards >= 1):
+        raise ValueError(f"update_shards={update_shards!r} should be an int >= 1 or None (no "
+                         "online first pass)")
     mesh = data_mesh() if mesh is None else mesh
     optimizer = default_gate_optimizer(float(learning_rate)) if optimizer is None else optimizer
     solver = dict(optimizer=optimizer, gate_steps=int(gate_steps), dict_sweeps=int(dict_sweeps))
@@ -261,9 +261,12 @@ def fit_c2mf_streamed(rows, k: int, *, key: jax.Array, alpha: float, max_steps: 
                                                    rounds=int(stat_rounds), **solver)
         return W, lam, opt_state, bool(ok), float(loss)
 
-    def accumulate(state, sums):  # online: running sums, updated after every group
-        run = sums if state[5] is None else tuple(a + b for a, b in zip(state[5], sums))
-        return update(state[:5], run) + (run,)
+    running = None  # the online pass's sums so far
+
+    def accumulate(state, sums):  # online: update from the running sums after every group
+        nonlocal running
+        running = sums if running is None else tuple(a + b for a, b in zip(running, sums))
+        return update(state, running)
 
     state = (W, lam, optimizer.init(lam), True, float("nan"))
     extra = _Extrapolation() if extrapolate else None
@@ -271,8 +274,8 @@ def fit_c2mf_streamed(rows, k: int, *, key: jax.Array, alpha: float, max_steps: 
     for step in range(int(max_steps)):
         t0 = time.perf_counter()
         if step == 0 and update_shards is not None:
-            state = _group_sums(rows, mesh, prog, int(update_shards), state + (None,),
-                                accumulate)[:5]
+            state = _group_sums(rows, mesh, prog, int(update_shards), state, accumulate)
+            running = None
         else:
             state = _group_sums(rows, mesh, prog, len(rows.files), state, update)
         W, lam, _, ok, loss = state
