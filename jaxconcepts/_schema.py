@@ -315,6 +315,19 @@ class Atlas:
                   max_images=self.max_images)
 
 
+@section("explorer")
+class Explorer:
+    chunk_size: int
+    thumb: int
+    workers: int
+    enabled: bool
+
+    def check(self):
+        _positive("explorer", chunk_size=self.chunk_size, workers=self.workers)
+        if self.thumb < 16:
+            raise ValueError(f"explorer.thumb={self.thumb} should be >= 16 (pixels)")
+
+
 @section("report")
 class Report:
     title: str

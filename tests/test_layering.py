@@ -30,8 +30,9 @@ ALLOWED: dict[str, set[str]] = {
     "streaming": {"kernels", "concepts", "features"},
     "evaluation": {"kernels", "concepts", "importance", "features", "datasets", "streaming"},
     "viz": {"kernels", "concepts", "importance"},
+    "explorer": {"viz"},  # the page's numbers are arrays; the model view of an image is viz's
     "stages": {"<root>", "kernels", "concepts", "importance", "features", "datasets",
-               "streaming", "evaluation", "viz"},
+               "streaming", "evaluation", "viz", "explorer"},
     "cli": {"<root>", "stages"},
     "<root>": {"kernels", "concepts", "importance", "features", "datasets", "evaluation",
                "viz"},  # the package root's lazy re-exports

@@ -23,6 +23,7 @@ their usage matrix is block-diagonal by construction, which is the point of the 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
@@ -31,7 +32,9 @@ import numpy as np
 from jaxconcepts.evaluation._naming import ConceptName, name_accuracy, name_concepts
 from jaxconcepts.evaluation._rows import RowsView, fitted_classes
 
-__all__ = ["AtlasData", "atlas_data", "atlas_markdown", "clip_concept_names", "fitted_atlases",
+__all__ = ["AtlasData", "all_codes", "atlas_data", "atlas_markdown", "atlas_arrays",
+           "clip_concept_names",
+           "fitted_atlases", "load_atlases",
            "top_concepts", "objects_name_accuracy", "name_accuracy_markdown", "TOP_CONCEPT"]
 
 #: How :func:`top_concepts` picks a class's concept (written beside the numbers).
@@ -200,6 +203,99 @@ def fitted_atlases(fits, store, class_names: Sequence[str], load_image, *, metho
                                                     scale=clip_scale, n_words=n_words)
                       for at in atlases}
     return atlases, clip_names
+
+
+def all_codes(model, method: str, view: RowsView, *, grid: tuple[int, int],
+              batch_images: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every fitted image's own codes, streamed from the store (the concept explorer codes every
+    image, the atlas only a sample): ``(images (N,) store rows, y (N,) fitted class, codes
+    (N, k, h, w) float16)``; C2MF's codes are gated (code × σ(λ_y), as the atlas'), CRAFT's and
+    PCA's are the image's class's k concepts."""
+    split = view.split
+    imgs = np.sort(np.concatenate([split.train, split.test]))
+    y_all = fitted_classes(split, view.data.cls[imgs])
+    h, w = grid
+    out, s = [], 0
+    for pos, A in view.blocks(imgs, batch_images):
+        m = len(pos)
+        y = np.repeat(y_all[s:s + m], view.p)
+        s += m
+        U = np.asarray(model.transform(A.reshape(-1, view.c), y), np.float32)
+        if method == "c2mf":
+            U = U * np.asarray(model.gates, np.float32)[y]
+        out.append(U.reshape(m, h, w, -1).transpose(0, 3, 1, 2).astype(np.float16))
+    return imgs, y_all, np.concatenate(out)
+
+
+def atlas_arrays(atlases: Sequence[AtlasData], every: Mapping[str, tuple] | None = None
+                 ) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """The atlases as safetensors arrays and string metadata (``data/<ds>/c2mf/atlas.safetensors``,
+    read back by :func:`load_atlases`; the concept explorer's dictionary views read it).
+
+    Per method ``m``: ``{m}_images`` int32 (N,) store row positions, ``{m}_y`` int32 (N,) fitted
+    class, ``{m}_codes`` float32 (N, k, h, w) the image's own codes (C2MF: all G = k concepts,
+    gated; CRAFT / PCA: the k concepts of the image's class, whose concept ids are y·k + j: the
+    others are zero by construction), ``{m}_usage`` float32 (Y, G); with ``every`` (method ->
+    :func:`all_codes`), ``{m}_all_images``, ``{m}_all_y``, ``{m}_all_codes`` (float16) for every
+    fitted image. Metadata ``atlas``: JSON with per method k, labels, order, shared, class names
+    and each concept's words and mean code.
+    """
+    arrays, meta = {}, {}
+    for m, (imgs, y, codes) in (every or {}).items():
+        arrays[f"{m}_all_images"] = np.asarray(imgs, np.int32)
+        arrays[f"{m}_all_y"] = np.asarray(y, np.int32)
+        arrays[f"{m}_all_codes"] = np.asarray(codes, np.float16)
+    for at in atlases:
+        m, k = at.method, at.k
+        if at.shared:
+            own = at.code_maps
+        else:
+            cols = at.y_img[:, None] * k + np.arange(k)[None]
+            own = np.take_along_axis(at.code_maps, cols[:, :, None, None], axis=1)
+        arrays[f"{m}_images"] = np.asarray(at.images, np.int32)
+        arrays[f"{m}_y"] = np.asarray(at.y_img, np.int32)
+        arrays[f"{m}_codes"] = np.asarray(own, np.float32)
+        arrays[f"{m}_usage"] = np.asarray(at.usage, np.float32)
+        meta[m] = {"k": int(k), "labels": list(at.labels), "order": [int(j) for j in at.order],
+                   "shared": bool(at.shared), "class_names": list(at.class_names),
+                   "names": [{"words": [[str(w), float(p)] for w, p in n.words],
+                              "mean_code": float(n.mean_code),
+                              "outputs": [int(o) for o in n.outputs]} for n in at.names]}
+    return arrays, {"atlas": json.dumps(meta, sort_keys=True)}
+
+
+def _keys(path) -> list[str]:
+    from safetensors import safe_open
+
+    with safe_open(str(path), "np") as f:
+        return list(f.keys())
+
+
+def load_atlases(path) -> list[AtlasData]:
+    """The atlases :func:`atlas_arrays` wrote (the names keep their words, mean code and outputs;
+    their patch rows are not stored). An empty list when the file holds none."""
+    from safetensors import safe_open
+
+    from jaxconcepts._io import load_arrays
+
+    with safe_open(str(path), "np") as f:
+        meta = json.loads((f.metadata() or {}).get("atlas", "{}"))
+    arrays = load_arrays(path, [k for k in _keys(path) if "_all_" not in k]) if meta else {}
+    out = []
+    for m, d in meta.items():
+        k, own, y = d["k"], arrays[f"{m}_codes"], arrays[f"{m}_y"]
+        usage = arrays[f"{m}_usage"]
+        if d["shared"]:
+            code_maps = own
+        else:
+            code_maps = np.zeros((own.shape[0], usage.shape[1]) + own.shape[2:], np.float32)
+            cols = y[:, None] * k + np.arange(k)[None]
+            np.put_along_axis(code_maps, cols[:, :, None, None], own, axis=1)
+        names = [ConceptName(j, [(w, p) for w, p in n["words"]], np.zeros(0, np.int64),
+                             n["mean_code"], tuple(n["outputs"])) for j, n in enumerate(d["names"])]
+        out.append(AtlasData(m, k, arrays[f"{m}_images"], y, code_maps, usage, d["labels"], names,
+                             d["order"], d["class_names"], d["shared"]))
+    return out
 
 
 def top_concepts(at: AtlasData, *, gate_threshold: float) -> list[int | None]:

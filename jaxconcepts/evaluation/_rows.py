@@ -182,6 +182,11 @@ class RowsView:
                 yield positions[s:s + n], b.A[:n]
                 s += n
 
+    def blocks(self, positions, batch_images: int = 64):
+        """``(positions (m,), A (m, p, c))`` for sorted image ``positions``, streamed in order
+        (memory: a few batches)."""
+        return self._blocks(np.sort(np.asarray(positions, np.int64)), batch_images)
+
     def rows(self, positions, batch_images: int = 64) -> np.ndarray:
         """``(m, p, c)`` row blocks of the given image positions, in memory (small subsets only:
         the atlas' images, the α sweep)."""

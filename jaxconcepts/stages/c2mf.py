@@ -46,6 +46,7 @@ def _write_disabled(store, ds, out, *, alpha) -> None:
     c2mf_figures(metrics, out / FIGURES)  # NONE.txt with the reason
     save_arrays(dataset_dir(ds, "c2mf") / "dictionaries.safetensors",
                 {"classes": np.zeros(0, np.int32)}, metadata={"enabled": "false"})
+    save_arrays(dataset_dir(ds, "c2mf") / "atlas.safetensors", {}, metadata={"atlas": "{}"})
     write_json(out / "c2mf.json", metrics)
     write_text(out / "c2mf_loss.csv", loss_csv({}))
     for name, text in (("c2mf.md", md), ("c2mf_atlas.md", md),
@@ -60,6 +61,8 @@ def main(argv: list[str] | None = None) -> None:
     from jaxconcepts.evaluation import loss_csv, markdown_report, run_c2mf
     from jaxconcepts.evaluation._alpha_sweep import alpha_sweep_markdown, sweep_fitted_split
     from jaxconcepts.evaluation._c2mf_atlas import (
+        all_codes,
+        atlas_arrays,
         atlas_markdown,
         fitted_atlases,
         objects_name_accuracy,
@@ -144,6 +147,10 @@ def main(argv: list[str] | None = None) -> None:
     save_arrays(dataset_dir(ds, "c2mf") / "dictionaries.safetensors", arrays,
                 metadata={"settings": json.dumps(metrics["settings"]),
                           "classes": json.dumps([c["name"] for c in metrics["classes"]])})
+    every = {at.method: all_codes(fits.get(at.method, at.k), at.method, fits.view,
+                                  grid=tuple(int(x) for x in store.shape[1:]),
+                                  batch_images=cfg["eval_batch"]) for at in atlases}
+    save_arrays(dataset_dir(ds, "c2mf") / "atlas.safetensors", *atlas_arrays(atlases, every))
     write_json(out / "c2mf.json", metrics)
     write_text(out / "c2mf_loss.csv", loss_csv(histories))
     write_text(out / "c2mf.md", markdown_report(metrics))

@@ -52,7 +52,10 @@ def build_index(params: dict[str, Any], *, title: str) -> str:
     from jaxconcepts import __version__
     from jaxconcepts.viz import render_report
 
-    return render_report([], title=title, generated=__version__, pages=_pages(params)[1:])
+    pages = _pages(params)[1:]
+    return render_report([], title=title, generated=__version__, pages=pages,
+                         explorers=[(f"{ds}: concept explorer", f"{ds}/explorer/index.html")
+                                    for ds, _ in pages])
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -81,6 +81,7 @@ def _section(sec: dict[str, Any]) -> dict[str, Any]:
         "name": sec["name"],
         "anchor": _anchor(sec["name"]),
         "summary": summary,
+        "explorer": sec.get("explorer"),
         "params": json.dumps(params, indent=2, sort_keys=True, default=str) if params else "",
         "notes": sec.get("notes", []),
         "tables": [{"title": t["title"],
@@ -93,12 +94,15 @@ def _section(sec: dict[str, Any]) -> dict[str, Any]:
 
 
 def render_report(sections: list[dict], *, title: str = "jaxconcepts report",
-                  generated: str = "", pages: list[tuple[str, str]] | None = None) -> str:
+                  generated: str = "", pages: list[tuple[str, str]] | None = None,
+                  explorers: list[tuple[str, str]] | None = None) -> str:
     """The full HTML page for the given dataset sections (see the module docstring).
 
-    ``pages``: ``(name, href)`` links to other report pages, shown as navigation.
+    ``pages``: ``(name, href)`` links to other report pages, shown as navigation;
+    ``explorers``: ``(name, href)`` links to the datasets' concept explorers (the index).
     """
     return _template().render(title=title, generated=generated, pages=pages or [],
+                              explorers=explorers or [],
                               sections=[_section(s) for s in sections])
 
 

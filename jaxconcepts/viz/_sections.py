@@ -101,6 +101,12 @@ def dataset_section(ds: str, ds_params: dict[str, Any], *, manifest: str | Path,
     else:
         sec["notes"].append(f"no activation store at {mpath.parent}: run `extract` first")
     d = Path(reports) / ds
+    if (d / "explorer" / "index.html").is_file():
+        sec["explorer"] = f"{ds}/explorer/index.html"
+    elif (d / "explorer" / "DISABLED.txt").is_file():
+        sec["notes"].append((d / "explorer" / "DISABLED.txt").read_text().strip())
+    else:
+        sec["notes"].append(f"no concept explorer at {d / 'explorer'}: run `explore` first")
     mds = sorted(d.glob("*.md"), key=lambda p: (p.name != "compare.md", p.name))
     sec["tables"] = [{"title": p.name, "markdown": p.read_text(), "base": f"{ds}/"} for p in mds]
     sec["json"] = [{"title": p.name, "text": p.read_text()} for p in sorted(d.glob("*.json"))]

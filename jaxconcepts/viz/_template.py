@@ -34,11 +34,21 @@ Overlays: grayscale input weighted by the normalised concept map, hot
 colour map; panels sorted by decreasing I<sub>l</sub>; A_N = number of channels in the concept.</p>
 {% if pages %}<nav>{% for name, href in pages %}<a href="{{ href }}">{{ name }}</a>{% endfor %}</nav>
 {% endif %}
+{% if explorers %}<h2>Concept explorers</h2>
+<p>One static page per dataset (no server, no network): images with their concepts toggled over
+them, concept and class views, methods side by side, search, and concept suppression.</p>
+<ul>{% for name, href in explorers %}<li><a href="{{ href }}">{{ name }}</a></li>
+{% endfor %}</ul>
+{% endif %}
 {% if sections %}<nav>{% for s in sections %}<a href="#{{ s.anchor }}">{{ s.name }}</a>{% endfor %}</nav>
 {% elif not pages %}<p>No dataset.</p>
 {% endif %}
 {% for s in sections %}
 <h2 id="{{ s.anchor }}">Dataset: {{ s.name }}</h2>
+{% if s.explorer %}<p><a href="{{ s.explorer }}"><strong>Open the concept explorer</strong></a>
+(images with their concepts toggled over them, concept and class views, methods side by side,
+search, suppression): a static page, figures drawn in the browser.</p>
+{% endif %}
 {% if s.summary %}<h3>Run and model</h3>
 <table>
 {% for k, v in s.summary %}<tr><th>{{ k }}</th><td>{{ v }}</td></tr>

@@ -151,7 +151,7 @@ def project(tmp_path, monkeypatch):
 
 @pytest.mark.slow
 def test_pipeline_importance_figures_report(project):
-    from jaxconcepts.stages import figures, importance, report
+    from jaxconcepts.stages import explore, figures, importance, report
 
     importance.main(["--dataset", "toy"])
     assert os.listdir("data/toy/importance") == ["part-00000-of-00001.safetensors"]
@@ -200,6 +200,12 @@ def test_pipeline_importance_figures_report(project):
     assert fj["images"][0]["pred_name"] in ["ant", "bee", "cat", "dog", "eel"]
     assert any("fewer than 3 concepts" in f for f in fj["images"][1]["flags"])
 
+    explore.main(["--dataset", "toy"])  # the concept explorer, linked from the report
+    meta = Path("reports/toy/explorer/data/meta.js").read_text()
+    assert '"n_images":3' in meta and "no atlas at data/toy/c2mf" in meta
+    assert "no crop store at data/toy/crops" in meta
+    assert Path("reports/toy/explorer/img/0.jpg").is_file()
+
     with _reads() as read:
         report.main(["--dataset", "toy"])
     page = Path("reports/toy.html").read_text()
@@ -216,7 +222,8 @@ def test_pipeline_importance_figures_report(project):
         assert (Path("reports") / link).is_file(), link
     for link in [l for l in links if l.startswith("#")]:
         assert f'id="{link[1:]}"' in page
-    assert [l for l in links if l.endswith(".html")] == ["index.html", "toy.html", "empty.html"]
+    assert [l for l in links if l.endswith(".html")] == [
+        "index.html", "toy.html", "empty.html", "toy/explorer/index.html"]
     assert "http" not in page
     assert (
         "all activations are zero" in page
@@ -227,9 +234,11 @@ def test_pipeline_importance_figures_report(project):
     assert "broken.jpg" in page
     report.main(["--dataset", "empty"])
     assert "no figures at" in Path("reports/empty.html").read_text()
+    assert "no concept explorer at reports/empty/explorer" in Path("reports/empty.html").read_text()
     report.main(["--index"])
     index = Path("reports/index.html").read_text()
-    assert report_links(index) == ["toy.html", "empty.html"] and "Toy report" in index
+    assert report_links(index) == ["toy.html", "empty.html", "toy/explorer/index.html",
+                                   "empty/explorer/index.html"] and "Toy report" in index
     with pytest.raises(SystemExit):
         report.main([])  # neither --dataset nor --index
 
