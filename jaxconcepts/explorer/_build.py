@@ -31,6 +31,7 @@ __all__ = ["DictionaryCodes", "ExplorerInputs", "build_explorer", "dictionary_co
            "dictionary_payload"]
 
 CLUSTERING = ("cgap", "cpha")
+FIRST_PAGE = 48  # thumbnails on the first page of the image grid (explorer.js: ``per``)
 TITLES = {"cgap": "CGAP", "cpha": "CPHA", "c2mf": "C2MF", "craft": "CRAFT", "pca": "PCA"}
 SUPPRESS_HOW = ("computed in the page from the stored codes and the head: with h = GAP + linear, "
                 "removing concept j (a_p − u_pj w_j at every position p) changes the logits by "
@@ -333,8 +334,11 @@ def build_explorer(out: Path, inp: ExplorerInputs, *, chunk_size: int = 100, thu
         bar.close()
         if pool is not None:
             pool.shutdown()
+    # the first view: the page, its scripts, meta.js and the first page of thumbnails
+    thumbs = [out / "thumbs" / f"{i}.jpg" for i in table["index"][:FIRST_PAGE]]
     first = sum((out / p).stat().st_size for p in (
-        "index.html", "assets/explorer.js", "assets/explorer.css", "data/meta.js"))
+        "index.html", "assets/explorer.js", "assets/explorer.css", "data/meta.js")) + sum(
+        t.stat().st_size for t in thumbs if t.is_file())
     return {"images": len(images), "chunks": writer.n_chunks, "data_bytes": writer.bytes_written,
             "first_view_bytes": first, "missing": missing,
             "seconds": round(time.perf_counter() - t0, 2)}

@@ -228,3 +228,38 @@ def test_views_not_computed_say_so(browser, tmp_path):
         assert "not computed" in p.open(route).inner_text("main"), route
     p.shot(tmp_path, "not_computed")
     assert not p.errors, p.errors
+
+
+def test_keyboard_and_screen_reader_basics(browser, site, tmp_path):
+    """Every picture has alt text, every control a label, no positive tabindex, and a concept
+    toggles from the keyboard alone (Tab to it, Space)."""
+    p = Page(browser, site)
+    for route in ("#/", "#/image/0/cgap", "#/image/0/c2mf", "#/concept/c2mf/0", "#/class/c2mf/0"):
+        page = p.open(route)
+        page.wait_for_timeout(100)
+        no_alt = page.evaluate("""() => Array.from(document.images)
+            .filter(i => !(i.getAttribute('alt') || '').trim()).map(i => i.src)""")
+        assert not no_alt, (route, no_alt)
+        unlabeled = page.evaluate("""() => Array.from(document.querySelectorAll('input, select'))
+            .filter(e => !(e.labels && e.labels.length) && !e.getAttribute('aria-label'))
+            .map(e => e.outerHTML)""")
+        assert not unlabeled, (route, unlabeled)
+        assert page.evaluate("document.querySelectorAll('[tabindex]:not([tabindex=\"-1\"])')"
+                             ".length") == 0, route
+    page = p.open("#/image/0/cgap")
+    before = _overlay(page)
+    target = page.evaluate("document.querySelectorAll('input.toggle')[1].id")  # off at first
+    assert not page.is_checked(f"#{target}")
+    for _ in range(80):  # tab through the page until that toggle has focus
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.id") == target:
+            break
+    else:
+        pytest.fail("no concept toggle reached with Tab")
+    page.keyboard.press("Space")
+    assert page.is_checked(f"#{target}")
+    assert _overlay(page) != before
+    if target.count("-") == 3:  # a sub-concept: showing it hides its parent (it lies under it)
+        assert not page.is_checked(f"#{target.rsplit('-', 1)[0]}")
+    p.shot(tmp_path, "keyboard")
+    assert not p.errors, p.errors

@@ -357,8 +357,20 @@ function clusteringPanel(right, rec, method, maps, redraw) {
     const key = "c" + c.l;
     maps[key] = { map: gridMap(c.map, c.r), on: i === 0 };
     const id = "toggle-" + method + "-" + c.l;
+    /* a sub-concept lies under its parent (normalised by the parent's min / max, §3.4): showing
+       one hides the other, so that what is toggled is what is seen */
+    const set = function (k, on) {
+      maps[k].on = on;
+      const input = document.querySelector("input.toggle[data-key='" + k + "']");
+      if (input) input.checked = on;
+    };
+    const subKeys = (c.subs || []).map(function (s) { return "c" + c.l + "s" + s.s; });
     const box = el("input", { type: "checkbox", id: id, class: "toggle", "data-key": key,
-      onchange: function (e) { maps[key].on = e.target.checked; redraw(); } });
+      onchange: function (e) {
+        maps[key].on = e.target.checked;
+        if (e.target.checked) subKeys.forEach(function (k) { set(k, false); });
+        redraw();
+      } });
     box.checked = i === 0;
     right.appendChild(el("div", { class: "concept" }, [box,
       el("label", { for: id }, ["concept " + (c.l + 1) + " (" + c.n + " channels)"]),
@@ -367,7 +379,11 @@ function clusteringPanel(right, rec, method, maps, redraw) {
       const sk = "c" + c.l + "s" + s.s, sid = "toggle-" + method + "-" + c.l + "-" + s.s;
       maps[sk] = { map: gridMap(s.map, s.r), on: false };
       const sb = el("input", { type: "checkbox", id: sid, class: "toggle", "data-key": sk,
-        onchange: function (e) { maps[sk].on = e.target.checked; redraw(); } });
+        onchange: function (e) {
+          maps[sk].on = e.target.checked;
+          if (e.target.checked) set(key, false);
+          redraw();
+        } });
       right.appendChild(el("div", { class: "concept sub" }, [sb,
         el("label", { for: sid }, ["sub-concept " + (c.l + 1) + "." + (s.s + 1) + " (" + s.n + ")"]),
         s.imp === null ? el("span", {}, ["–"]) : bar(s.imp, scale, "importance")]));
