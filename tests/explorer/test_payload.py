@@ -109,3 +109,20 @@ def test_b64_round_trip_and_data_script():
     assert json.loads(text[len('JC_DATA("meta",'):-3]) == {"name": "café #1?", "x": [1.5]}
     with pytest.raises(ValueError):
         data_script("meta", {"x": float("nan")})
+
+
+def test_the_page_colour_map_reads_in_greyscale():
+    """The overlay's colour map (viridis, embedded in explorer.js): its luma rises with the value,
+    so a greyscale print or a colour-blind reader still orders the heat correctly."""
+    import re
+    from pathlib import Path
+
+    import jaxconcepts.explorer as ex
+
+    js = (Path(ex.__file__).parent / "assets" / "explorer.js").read_text()
+    hexes = re.search(r'const hex = "([0-9a-f]+)"', js).group(1)
+    rgb = np.frombuffer(bytes.fromhex(hexes), np.uint8).reshape(256, 3).astype(float)
+    luma = rgb @ np.array([0.299, 0.587, 0.114])
+    assert np.all(np.diff(luma) > -0.5)  # uint8 rounding: never a visible step back
+    assert np.all(luma[4:] > luma[:-4])  # and rising over any 4 of the 256 steps
+    assert luma[-1] - luma[0] > 150
