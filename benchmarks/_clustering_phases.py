@@ -218,7 +218,8 @@ def profile_phases(A, *, n_concepts=5, n_sub=3, n_init=1, max_iter=300, tol=1e-4
         for s in sorted({0, n_sub}):
             first = {}
             _, *rows[f"fused_program_sub_concepts_{s}"] = _timed(
-                lambda a, s=s: f(a, n_sub_concepts=s, **common, **fkw), A4, first=first)
+                lambda a, s=s, f=f, fkw=fkw: f(a, n_sub_concepts=s, **common, **fkw), A4,
+                first=first)
             first_call[name][f"fused_program_sub_concepts_{s}"] = first["s"]
 
     def ms(rows):
@@ -244,10 +245,9 @@ def n_init_curve(A, *, n_inits=(1, 3, 10), n_concepts=5, seed=0, repeats=2, **me
     for name, f in (("cgap", cgap), ("cpha", cpha)):
         rows = {}
         for n_init in n_inits:
-            r, wall, cpu = _timed(lambda a, n=n_init: f(a, key=jax.random.key(seed),
-                                                        n_concepts=n_concepts,
-                                                        n_sub_concepts=0, n_init=n,
-                                                        **method_kw.get(name, {})),
+            r, wall, cpu = _timed(lambda a, n=n_init, f=f, kw=method_kw.get(name, {}):
+                                  f(a, key=jax.random.key(seed), n_concepts=n_concepts,
+                                    n_sub_concepts=0, n_init=n, **kw),
                                   A4, repeats=repeats)
             rows[n_init] = (np.asarray(r.inertia, np.float64), wall, cpu)
         ref = rows[max(n_inits)][0]

@@ -102,8 +102,6 @@ def _priorities(graph, stages, seconds):
 def run_pipeline(root=".", *, jobs: int = 2, force: bool = False, targets=()) -> int:
     """Run the pipeline of the DVC repository at ``root`` (module docstring); returns the exit
     status (0: every selected stage is up to date or ran and was recorded)."""
-    from dvc.repo import Repo
-
     if jobs < 1:
         raise SystemExit(f"--jobs={jobs} should be >= 1")
     root, cwd = Path(root).resolve(), os.getcwd()

@@ -76,7 +76,8 @@ def analyse(name, labels, imp, acts, truth, tr, recipes, ok, K):
     for i in np.nonzero(ok)[0]:
         m = valid[i]
         if m.sum() >= 3 and np.ptp(sizes[i, m]) > 0 and np.ptp(imp[i, m]) > 0:
-            a = np.argsort(np.argsort(imp[i, m])); b = np.argsort(np.argsort(sizes[i, m]))
+            a = np.argsort(np.argsort(imp[i, m]))
+            b = np.argsort(np.argsort(sizes[i, m]))
             rs.append(np.corrcoef(a, b)[0, 1])
     res["spearman_imp_size"] = float(np.mean(rs)) if rs else None
     # images where every valid concept points at a defining part (AUROC undefined there)
@@ -104,7 +105,8 @@ def main():
     tr = match_rows(store.images, truth.files)
     cpos = {int(i): r for r, i in enumerate(conc["index"])}
     ipos = {int(i): r for r, i in enumerate(impf["index"])}
-    cr = np.array([cpos[int(i)] for i in idx]); ir = np.array([ipos[int(i)] for i in idx])
+    cr = np.array([cpos[int(i)] for i in idx])
+    ir = np.array([ipos[int(i)] for i in idx])
     target = impf["target"][ir]
     ok = target == truth.label[tr]
     recipes = np.zeros((len(truth.meta["recipes"]), len(truth.part_names)), bool)

@@ -22,7 +22,6 @@ head output and is explained as itself.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Iterator, NamedTuple
 
 import numpy as np

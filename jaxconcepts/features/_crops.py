@@ -95,7 +95,7 @@ def extract_crops(
     # the image exactly as extraction fed it to the model (its resize backend and JPEG decode)
     transform = model_input(lm.data_config, resize=store.manifest.get("resize", "pil"),
                             jpeg_draft=store.manifest.get("jpeg_draft"))
-    model = lm.model.to(memory_format=torch.channels_last).eval()
+    lm.model.to(memory_format=torch.channels_last).eval()  # in place: lm.trunk shares its modules
     C = store.shape[0]
     per_image = {k: store.read(k, dtype=np.int32) for k in CROP_FIELDS}  # small: one int each
     if not np.array_equal(per_image["index"], [int(r["index"]) for r in images]):

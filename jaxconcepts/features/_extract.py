@@ -228,7 +228,7 @@ def extract(
                                        jpeg_draft), batches,
                           workers=int(workers), prefetch=int(prefetch),
                           pin_memory=dev.type == "cuda", nice=nice)
-    model = lm.model.to(device=device, memory_format=torch.channels_last)
+    lm.model.to(device=device, memory_format=torch.channels_last)  # in place: lm.trunk's modules
     amp = (torch.autocast(dev.type, dtype=_AUTOCAST[autocast]) if autocast
            else contextlib.nullcontext())
     pending: dict[int, dict[str, Any]] = {}

@@ -11,6 +11,7 @@ one (:mod:`jaxconcepts._parts`).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from tqdm import tqdm

@@ -5,7 +5,6 @@ import json
 import jax.numpy as jnp
 import numpy as np
 import pytest
-import torch
 
 from jaxconcepts.features import ActivationStore, HeadParams, StoreWriter, extract
 from jaxconcepts.features._extract import NonFiniteActivationError

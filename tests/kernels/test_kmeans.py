@@ -54,7 +54,7 @@ def test_same_init_matches_sklearn_exactly():
 @pytest.mark.slow
 def test_distribution_close_to_sklearn():
     """Over many random starts: inertia and ARI as close to scikit-learn as it is to itself."""
-    ours, sk_a, sk_b = [], [], []
+    ours, sk_b = [], []
     for s in range(12):
         x, _ = blobs(100 + s, n=150, k=5, d=4, spread=2.5)
         r = kmeans(x, n_clusters=5, key=jax.random.key(s), n_init=3)

@@ -9,7 +9,7 @@ import yaml
 
 from jaxconcepts import cli
 from jaxconcepts.features import ActivationStore
-from jaxconcepts.stages import extract, prepare
+from jaxconcepts.stages import prepare
 from jaxconcepts.stages._common import dataset_params
 from tests.features.conftest import write_image
 
