@@ -292,8 +292,9 @@ def main(argv=None):
         for n in sizes:
             stores[n] = ensure_store(args, n)
             for method in memory_methods:
-                online = ("--update-shards", str(args.nmf_update_shards), "--forget",
-                          str(args.nmf_forget)) if method == "nmf" and args.nmf_update_shards else ()
+                online = (("--update-shards", str(args.nmf_update_shards), "--forget",
+                           str(args.nmf_forget))
+                          if method == "nmf" and args.nmf_update_shards else ())
                 mem.append(run_child(args, stores[n], method, passes=args.passes, extra=online))
                 write_json(args.out, report)  # partial results survive an interrupted run
         for method in memory_methods:

@@ -12,10 +12,10 @@ only force every process to step in lockstep.
 **Processes.** Process ``p`` of ``P`` (:func:`process_slot`: the launcher's variables, as for
 ``extract``; no coordinator is needed, since nothing is exchanged) reads store shards
 ``p, p + P, …`` (:func:`process_view`) and writes its own part
-``<dir>/part-0000p-of-0000P.safetensors`` (:func:`write_part`). :func:`load_parts` reads every part of a folder as one, rows ordered by
-image index, and checks the parts are complete: all ``P`` parts present, the same metadata, every
-image of the store exactly once. Process 0 waits for the other parts (:func:`gather_parts`) and
-writes the stage's metrics JSON from the whole.
+``<dir>/part-0000p-of-0000P.safetensors`` (:func:`write_part`). :func:`load_parts` reads every
+part of a folder as one, rows ordered by image index, and checks the parts are complete: all ``P``
+parts present, the same metadata, every image of the store exactly once. Process 0 waits for the
+other parts (:func:`gather_parts`) and writes the stage's metrics JSON from the whole.
 """
 
 from __future__ import annotations

@@ -16,7 +16,8 @@ import jaxconcepts.stages as _stages
 
 
 def stages() -> list[str]:
-    return sorted(m.name for m in pkgutil.iter_modules(_stages.__path__) if not m.name.startswith("_"))
+    return sorted(m.name for m in pkgutil.iter_modules(_stages.__path__)
+                  if not m.name.startswith("_"))
 
 
 def use_compilation_cache(directory: str | os.PathLike = ".jax_cache") -> None:

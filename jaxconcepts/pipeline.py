@@ -20,7 +20,8 @@ README has the measured times. This runner keeps DVC's own rules and records:
 
 Among the stages ready to start, the one heading the longest remaining chain of stage times goes
 first (the one-at-a-time run committed in ``reports/benchmarks/pipeline.json``, else this
-checkout's last run, ``.dvc/tmp/run-seconds.json``): the long C2MF fits do not wait behind short stages.
+checkout's last run, ``.dvc/tmp/run-seconds.json``): the long C2MF fits do not wait behind short
+stages.
 
 Each stage's output goes to ``.dvc/tmp/run-logs/<stage>.log``; the terminal gets one line per
 stage started, skipped or finished. When a stage fails, nothing new starts, the running stages
@@ -167,7 +168,8 @@ def _run(root: Path, *, jobs: int, force: bool, targets) -> int:
                 break
             if not running:
                 if waiting and not ready:  # cannot happen with a DAG; guard against a hang
-                    raise RuntimeError(f"no stage can start: {sorted(x.addressing for x in waiting)}")
+                    raise RuntimeError("no stage can start: "
+                                       f"{sorted(x.addressing for x in waiting)}")
                 continue
             proc = _wait_any(running)
             s, fh, t0, log = running.pop(proc)

@@ -33,7 +33,8 @@ def _stamp(name, dep=None, sleep=1.0, fail=False):
     read = f"open('{dep}.txt').read()" if dep else "''"
     return textwrap.dedent(f"""\
         import time; t0 = time.time(); time.sleep({sleep}); {'raise SystemExit(3)' if fail else ''}
-        open('{name}.txt', 'w').write({read} + '{name}'); open('{name}.t', 'w').write(f'{{t0}} {{time.time()}}')
+        open('{name}.txt', 'w').write({read} + '{name}')
+        open('{name}.t', 'w').write(f'{{t0}} {{time.time()}}')
         """).replace("\n", "; ").rstrip("; ").replace(";;", ";").replace("; ;", ";")
 
 

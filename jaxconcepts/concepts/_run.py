@@ -63,7 +63,8 @@ def run_concepts(store, cfg: dict[str, Any], *, progress: bool = True, mesh=None
     if n == 0:
         raise ValueError(f"activation store {str(store.path)!r} holds no images")
     mesh = local_mesh() if mesh is None else mesh
-    bs = cfg["batch_size"]  # even for a smaller store: stores with the same channels share a program
+    # the full batch even for a smaller store: stores with the same channels share a program
+    bs = cfg["batch_size"]
     padded = padded_size(bs, mesh.size)
     key = jax.random.key(cfg["seed"])
 

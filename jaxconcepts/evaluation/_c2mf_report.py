@@ -17,7 +17,8 @@ from __future__ import annotations
 import math
 from typing import Mapping, Sequence
 
-__all__ = ["solved_note", "disabled_report", "c2mf_summary", "loss_csv", "markdown_report", "fmt_pm"]
+__all__ = ["solved_note", "disabled_report", "c2mf_summary", "loss_csv", "markdown_report",
+           "fmt_pm"]
 
 METHOD_NAMES = {"c2mf": "Ours (C2MF)", "craft": "CRAFT-style NMF", "pca": "PCA"}
 #: fewest test images (per class, or in all) behind a reported mean ± std: a per-class accuracy from
@@ -128,7 +129,8 @@ def markdown_report(metrics: Mapping) -> str:
                 if f"k{k}" in ctl[n]["results"]]
 
     # Table 1 — similarity
-    lines += ["### Table 1 — concept similarity (lower = less redundant), mean ± std over pairs", "",
+    lines += ["### Table 1 — concept similarity (lower = less redundant), "
+              "mean ± std over pairs", "",
               "| method | k | Pearson | Cosine |", "|---|---|---|---|"]
     for m, e in fitted:
         s = e.get("similarity") or {}
@@ -294,7 +296,8 @@ def markdown_report(metrics: Mapping) -> str:
            if e.get("sobol_total_indices")]
     if sob:
         lines += ["### CRAFT's own importance — Sobol total indices per class (most important "
-                  "concepts first)", "", "| class | k | top concepts (index: S_T) |", "|---|---|---|"]
+                  "concepts first)", "", "| class | k | top concepts (index: S_T) |",
+                  "|---|---|---|"]
         for kk, per_class in sob[:1]:  # the smallest k; every k is in c2mf.json
             for cname, st in per_class.items():
                 order = sorted(range(len(st)), key=lambda j: -st[j])[:3]
@@ -309,7 +312,8 @@ def markdown_report(metrics: Mapping) -> str:
                   "| recipe recall |", "|---|---|---|---|---|---|"]
         for m, per_k in planted.get("results", {}).items():
             for kk, p in per_k.items():
-                lines.append(f"| {METHOD_NAMES.get(m, m)} | {kk[1:]} | {_num(p['matched_fraction'])} "
+                lines.append(f"| {METHOD_NAMES.get(m, m)} | {kk[1:]} | "
+                             f"{_num(p['matched_fraction'])} "
                              f"| {_num(p['mean_best_corr'])} | {_num(p['precision'])} "
                              f"| {_num(p['recall'])} |")
         lines += ["", planted.get("legend", ""), ""]
@@ -428,7 +432,8 @@ def ranking_lines(fitted, class_names=()) -> list[str]:
         lines.append(
             f"| {METHOD_NAMES.get(m, m)} | {_k_label(e)} | "
             f"{fmt_pm(im['spearman_mean'], im['spearman_std'])} | "
-            f"{fmt_pm(im['kendall_mean'], im['kendall_std'])} | {_num(im['top_differs'], '{:.0%}')} "
+            f"{fmt_pm(im['kendall_mean'], im['kendall_std'])} | "
+            f"{_num(im['top_differs'], '{:.0%}')} "
             f"| {_num(min(rho_c) if rho_c else None)} / "
             f"{_num(sum(rho_c) / len(rho_c) if rho_c else None)} | "
             f"{_num(a['top_differs_classes'], '{:.0%}')} |")

@@ -3,7 +3,8 @@
 :func:`~jaxconcepts.evaluation.run_c2mf` fits every method for every k on the train images of a
 :class:`RowsView` and evaluates each fitted model with :func:`evaluate_model`: concept similarity
 (Table 1), per-class reconstruction accuracy (Table 2), train/test consistency (Table 3),
-insertion/deletion with Grad-CAM and IG ranking (Figs. 2–3); then the multi-class ablation (Fig. 4, :func:`ablation`).
+insertion/deletion with Grad-CAM and IG ranking (Figs. 2–3); then the multi-class ablation
+(Fig. 4, :func:`ablation`).
 :func:`evaluate_controls` evaluates each fitted model's test-time controls (:data:`CONTROLS`:
 PCA without the class mean, C2MF with uniform or another class's gates, random dictionaries).
 
@@ -100,7 +101,8 @@ def fit_streamed(method: str, view, k: int, *, key, crops=None, alpha, max_steps
                  update_shards, nmf_update_shards, nmf_forget):
     """Fit one method with k concepts on the train images of ``view``, streamed from the store.
 
-    C2MF: block-coordinate steps on each pass's sums (:func:`jaxconcepts.streaming.fit_c2mf_streamed`);
+    C2MF: block-coordinate steps on each pass's sums
+    (:func:`jaxconcepts.streaming.fit_c2mf_streamed`);
     PCA: a streamed per-class covariance, then one ``eigh`` (``fit_pca_streamed``); CRAFT: streamed
     per-class NMF (``fit_nmf_streamed``, which needs A ≥ 0) of its crops (``crops``: a rows view of
     the crop store, one row per crop, ``view.stream(..., crops=...)``) or, without crops, of the

@@ -199,7 +199,8 @@ def confidence_study(full_logits, crops_logits, *, tpr: float = 0.95) -> Confide
     """
     full = np.asarray(full_logits, np.float64)
     cr = np.asarray(crops_logits, np.float64)
-    if full.ndim != 2 or cr.ndim != 3 or cr.shape[0] != full.shape[0] or cr.shape[2] != full.shape[1]:
+    if (full.ndim != 2 or cr.ndim != 3 or cr.shape[0] != full.shape[0]
+            or cr.shape[2] != full.shape[1]):
         raise ValueError(f"full_logits (N, K) and crops_logits (N, n_crops, K) disagree: "
                          f"{full.shape} vs {cr.shape}")
     return confidence_study_from_msp(full, max_softmax(cr), cr.argmax(-1), tpr=tpr)
@@ -254,7 +255,8 @@ def ood_table(studies: Mapping[str, ConfidenceStudy], *,
     """
     backbones = backbones or {}
     head = ("| source | dataset | backbone | images | crops | μ images | μ crops | Δμ | AUROC↑ "
-            "| FPR@95TPR↓ | AUPR-In↑ | AUPR-Out↑ |\n|---|---|---|---|---|---|---|---|---|---|---|---|")
+            "| FPR@95TPR↓ | AUPR-In↑ | AUPR-Out↑ |\n"
+            "|---|---|---|---|---|---|---|---|---|---|---|---|")
     rows = [head]
     for name, s in studies.items():
         m = s.metrics

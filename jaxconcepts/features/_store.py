@@ -220,7 +220,8 @@ class ActivationStore:
                 "run `jaxconcepts extract` (or `dvc repro`) first"
             )
         self.manifest = json.loads(mpath.read_text())
-        self.image_root = Path(image_root) if image_root is not None else self.path.parent / "images"
+        self.image_root = (Path(image_root) if image_root is not None
+                           else self.path.parent / "images")
         for s in self.manifest["shards"]:
             if not (self.path / s["file"]).is_file():
                 raise FileNotFoundError(f"store {str(self.path)!r} is missing shard {s['file']!r}")

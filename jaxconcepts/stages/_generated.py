@@ -32,7 +32,7 @@ def write_planted_dataset(args) -> None:
 
 
 def write_objects_dataset(args) -> None:
-    """``prepare.source: objects``: the params section ``objects`` → the pasted-objects benchmark."""
+    """``prepare.source: objects``: params section ``objects`` → the pasted-objects benchmark."""
     from jaxconcepts.datasets import ObjectsConfig, write_objects
 
     p = stage_config(args, "objects")

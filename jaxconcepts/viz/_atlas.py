@@ -56,7 +56,7 @@ def top_images(code_maps, *, top: int, score: str = "max") -> np.ndarray:
 
 
 def concept_usage(gates, class_names: Sequence[str], *, threshold: float) -> list[list[tuple]]:
-    """Per concept, ``[(class name, gate)]`` of the classes with gate >= threshold, largest first."""
+    """Per concept, ``[(class name, gate)]`` of the classes with gate ≥ threshold, largest first."""
     g = _check_gates(gates, class_names)
     out = []
     for j in range(g.shape[1]):

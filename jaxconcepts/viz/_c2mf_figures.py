@@ -67,8 +67,8 @@ def plot_insertion_deletion(results: Mapping, ranking: str, *, title: str = "") 
                 ax.set_ylabel("score of the class")
             if i == 1:
                 ax.set_xlabel("fraction of concepts")
-    fig.suptitle(title or f"Concept insertion / deletion, ranked by {_RANKING.get(ranking, ranking)}",
-                 fontsize=10)
+    fig.suptitle(title or ("Concept insertion / deletion, ranked by "
+                           f"{_RANKING.get(ranking, ranking)}"), fontsize=10)
     fig.tight_layout()
     return fig
 

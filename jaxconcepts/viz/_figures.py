@@ -59,7 +59,8 @@ def _concept_row(ax, gray, maps, importance, counts, prefix, label, n_panels):
     (matplotlib's per-axes cost dominated the figures stage)."""
     order = concept_order(importance, counts)
     panels = [(np.repeat(gray[..., None], 3, -1), label)]
-    panels += [(overlay(gray, maps[l]), f"{prefix}C{l}  A_N={int(counts[l])}\nI={importance[l]:.3f}")
+    panels += [(overlay(gray, maps[l]),
+                f"{prefix}C{l}  A_N={int(counts[l])}\nI={importance[l]:.3f}")
                for l in order]
     h, w = gray.shape
     gap = max(2, w // 24)

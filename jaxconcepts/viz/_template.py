@@ -32,7 +32,8 @@ nav a { margin-right: 1em; }
 (I<sub>l</sub> = (p<sub>t</sub> &minus; p<sub>c<sub>l</sub></sub>) / p<sub>t</sub> &times; 100).
 Overlays: grayscale input weighted by the normalised concept map, hot
 colour map; panels sorted by decreasing I<sub>l</sub>; A_N = number of channels in the concept.</p>
-{% if pages %}<nav>{% for name, href in pages %}<a href="{{ href }}">{{ name }}</a>{% endfor %}</nav>
+{% if pages %}<nav>{% for name, href in pages %}\
+<a href="{{ href }}">{{ name }}</a>{% endfor %}</nav>
 {% endif %}
 {% if explorers %}<h2>Concept explorers</h2>
 <p>One static page per dataset (no server, no network): images with their concepts toggled over
@@ -40,7 +41,8 @@ them, concept and class views, methods side by side, search, and concept suppres
 <ul>{% for name, href in explorers %}<li><a href="{{ href }}">{{ name }}</a></li>
 {% endfor %}</ul>
 {% endif %}
-{% if sections %}<nav>{% for s in sections %}<a href="#{{ s.anchor }}">{{ s.name }}</a>{% endfor %}</nav>
+{% if sections %}<nav>{% for s in sections %}\
+<a href="#{{ s.anchor }}">{{ s.name }}</a>{% endfor %}</nav>
 {% elif not pages %}<p>No dataset.</p>
 {% endif %}
 {% for s in sections %}

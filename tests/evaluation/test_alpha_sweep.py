@@ -1,4 +1,4 @@
-"""α sweep: bookkeeping with a fake solver (exact numbers), and the real C2MF closes gates as α grows."""
+"""α sweep: bookkeeping on a fake solver (exact numbers); the real C2MF closes gates as α grows."""
 
 import jax
 import jax.numpy as jnp

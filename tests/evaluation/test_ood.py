@@ -90,12 +90,14 @@ def test_max_softmax_stable_and_exact():
 def test_crop_logits_head_and_callable_agree():
     rng = np.random.default_rng(0)
     crops = rng.normal(size=(5, 3, 6)).astype(np.float32)
-    head = HeadParams(rng.normal(size=(4, 6)).astype(np.float32), rng.normal(size=4).astype(np.float32))
+    head = HeadParams(rng.normal(size=(4, 6)).astype(np.float32),
+                      rng.normal(size=4).astype(np.float32))
     a = crop_logits(crops, head)
     b = crop_logits(crops, h=lambda r: r @ np.asarray(head.weight).T + np.asarray(head.bias))
     assert a.shape == (5, 3, 4)
     np.testing.assert_allclose(a, b, rtol=1e-6)
-    np.testing.assert_allclose(a[2, 1], crops[2, 1] @ np.asarray(head.weight).T + head.bias, rtol=1e-5)
+    np.testing.assert_allclose(a[2, 1], crops[2, 1] @ np.asarray(head.weight).T + head.bias,
+                               rtol=1e-5)
 
 
 def test_confidence_study_gap_and_table():

@@ -42,8 +42,9 @@ def test_scores_are_clip_softmax(clip):
     assert sum(s for _, s in words) == pytest.approx(1.0, abs=1e-5)
     # reference: the same computation written out
     with torch.no_grad():
-        t = (torch.from_numpy(patches).permute(0, 3, 1, 2) - torch.tensor(clip.mean).view(1, 3, 1, 1)) \
-            / torch.tensor(clip.std).view(1, 3, 1, 1)
+        t = ((torch.from_numpy(patches).permute(0, 3, 1, 2)
+              - torch.tensor(clip.mean).view(1, 3, 1, 1))
+             / torch.tensor(clip.std).view(1, 3, 1, 1))
         img = torch.nn.functional.normalize(clip.model.encode_image(t), dim=-1)
         txt = torch.nn.functional.normalize(
             clip.model.encode_text(clip.tokenizer([f"a photo of a {v}." for v in VOCAB])), dim=-1)

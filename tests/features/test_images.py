@@ -47,7 +47,8 @@ def test_truncated_jpeg_is_an_error(tmp_path):
 
 def test_flat_and_imagefolder_layouts(tmp_path, image_folder):
     recs, skipped = list_images(image_folder)
-    assert [(r.path.name, r.label_name) for r in recs] == [("x.png", "a"), ("y.jpg", "a"), ("z.png", "b")]
+    assert ([(r.path.name, r.label_name) for r in recs]
+            == [("x.png", "a"), ("y.jpg", "a"), ("z.png", "b")])
     assert skipped == []
     flat = tmp_path / "flat"
     write_image(flat / "b.png")
@@ -73,7 +74,8 @@ def test_uint8_workers_plus_batch_normalisation_equal_timms_transform(tmp_path, 
     from jaxconcepts.features._loader import collate as _collate
     from jaxconcepts.features._preprocess import make_transform, normalize_batch, split_transform
 
-    ims = [load_rgb(write_image(tmp_path / f"{i}.png", size=(90 + i, 70), seed=i)) for i in range(3)]
+    ims = [load_rgb(write_image(tmp_path / f"{i}.png", size=(90 + i, 70), seed=i))
+           for i in range(3)]
     ref = torch.stack([make_transform(tiny_model.data_config)(im) for im in ims])
     pil_ops, mean, std = split_transform(tiny_model.data_config)
     items = [(i, torch.from_numpy(np.array(pil_ops(im), np.uint8)), None, [], None)

@@ -1,4 +1,4 @@
-"""Any layer: g up to a named block, h = the rest of the network in torch, rebuilt from the store."""
+"""Any layer: g up to a named block, h = the rest of the network (torch), rebuilt from the store."""
 
 import numpy as np
 import pytest

@@ -18,7 +18,8 @@ def _predict(lm, path):
 
 @pytest.mark.slow
 def test_embedded_mapping_is_strict_and_covers_every_key(embedded_model):
-    from jaxconcepts.features import embedded_weights_path, load_checkpoint, map_efficientnet_lite0_keys
+    from jaxconcepts.features import (embedded_weights_path, load_checkpoint,
+                                      map_efficientnet_lite0_keys)
     from jaxconcepts.features._models import _timm_block_ids
 
     raw = load_checkpoint(embedded_weights_path())

@@ -157,7 +157,8 @@ def test_stage_end_to_end_reports_small_classes_and_planted_truth(tmp_path, monk
     assert sorted(arrays["classes"].tolist()) == sorted(c["class"] for c in m["classes"])
     with open(root / "reports/fake/c2mf_loss.csv") as f:
         rows = list(csv.DictReader(f))
-    assert set(rows[0]) == {"step", "k3"} and len(rows) == m["results"]["c2mf"]["k3"]["solver"]["n_steps"]
+    assert (set(rows[0]) == {"step", "k3"}
+            and len(rows) == m["results"]["c2mf"]["k3"]["solver"]["n_steps"])
     assert all(math.isfinite(float(r["k3"])) for r in rows)
     md = (root / "reports/fake/c2mf.md").read_text()
     assert "Table 1" in md and "Table 2" in md and "Table 3" in md
@@ -232,7 +233,8 @@ def test_k_too_large_is_capped_and_recorded(fake):
     assert e40["reconstruction"] == e64["reconstruction"]  # one fit serves both
     assert e3["reconstruction"]["acc_label_mean"] is None  # the fake store has no labels
     assert m["planted"] is None  # no ground truth for this dataset
-    assert load_arrays(root / "data/fake/c2mf/dictionaries.safetensors")["pca_k16_W"].shape == (3, 16, C)
+    assert (load_arrays(root / "data/fake/c2mf/dictionaries.safetensors")["pca_k16_W"].shape
+            == (3, 16, C))
     assert "capped from 40" in (root / "reports/fake/c2mf.md").read_text()
     assert m["ablation"] == {"note": "needs c2mf and a baseline in c2mf.methods"}
 
@@ -344,7 +346,8 @@ def _write_planted(root, n_per_class=6, seed=0):
     truth.mkdir(parents=True)
     (truth / "truth.json").write_text(json.dumps({
         "parts": ["p0", "p1", "p2", "p3"], "classes": ["a", "b", "c", "d"],
-        "recipes": [[0, 3], [1, 3], [2, 3], [3]], "images": {"test": [{"file": f} for f in files]}}))
+        "recipes": [[0, 3], [1, 3], [2, 3], [3]],
+        "images": {"test": [{"file": f} for f in files]}}))
     np.savez(truth / "test.npz", part_map=part_map, label=cls, present=present, defining=present)
 
 

@@ -78,7 +78,8 @@ def test_imagenet_synset_folders_map_to_imagenet_indices():
 
 
 def test_dataset_overrides_merge_deeply():
-    params = {"extract": {"model": "a", "batch_size": 4}, "datasets": {"x": {"extract": {"model": "b"}}}}
+    params = {"extract": {"model": "a", "batch_size": 4},
+              "datasets": {"x": {"extract": {"model": "b"}}}}
     assert dataset_params(params, "x")["extract"] == {"model": "b", "batch_size": 4}
     with pytest.raises(ValueError, match="valid choices: \\['x'\\]"):
         dataset_params(params, "y")

@@ -47,7 +47,7 @@ def test_killed_fit_rerun_is_identical(store, tmp_path, single_run):
 
     first = single_run("c2mf")  # an uninterrupted run
     env = dict(os.environ, PYTHONPATH=str(ROOT), JAX_PLATFORMS="cpu")
-    # SIGKILL after 2 of 50 passes, from inside the fit (deterministic, whatever the machine's speed)
+    # SIGKILL after 2 of 50 passes, from inside the fit (deterministic whatever the machine's speed)
     rc = subprocess.run([sys.executable, "-m", "tests.streaming._worker", str(store),
                          str(tmp_path / "killed.npz"), "c2mf", "50", "2"], cwd=ROOT, env=env,
                         timeout=600).returncode

@@ -57,7 +57,8 @@ def test_pick_rows_first_and_spread():
     from jaxconcepts.viz import pick_rows
 
     assert pick_rows(10, 3, "first") == [0, 1, 2]
-    assert pick_rows(900, 18, "spread")[:3] == [0, 53, 106] and pick_rows(900, 18, "spread")[-1] == 899
+    assert (pick_rows(900, 18, "spread")[:3] == [0, 53, 106]
+            and pick_rows(900, 18, "spread")[-1] == 899)
     assert len(pick_rows(900, 18, "spread")) == 18
     # 9 classes x 100 images sorted by class: two images of every class
     classes = {r // 100 for r in pick_rows(900, 18, "spread")}
