@@ -10,6 +10,7 @@ from jaxconcepts.explorer._payload import (
 )
 from jaxconcepts.explorer._write import ExplorerWriter, data_script
 
-__all__ = ["DictionaryCodes", "ExplorerInputs", "dictionary_codes", "build_explorer", "dictionary_payload", "b64", "code_maps_u8",
+__all__ = ["DictionaryCodes", "ExplorerInputs", "dictionary_codes", "build_explorer",
+           "dictionary_payload", "b64", "code_maps_u8",
            "concept_logits", "grid_maps", "nearest_concepts", "softmax", "top_k",
            "ExplorerWriter", "data_script"]

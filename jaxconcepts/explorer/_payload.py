@@ -28,8 +28,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["GridMaps", "b64", "grid_maps", "code_maps_u8", "concept_logits", "nearest_concepts", "softmax",
-           "top_k"]
+__all__ = ["GridMaps", "b64", "grid_maps", "code_maps_u8", "concept_logits", "nearest_concepts",
+           "softmax", "top_k"]
 
 
 def b64(a: np.ndarray) -> str:
