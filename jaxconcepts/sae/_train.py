@@ -1,0 +1,290 @@
+"""Training SAEs with optax: one step function, in memory (:func:`fit_sae`) or streamed from the
+activation store over a device mesh and processes (:func:`fit_sae_streamed`).
+
+**Units.** Training runs on ``A / σ`` with ``σ² = s² / c`` (``s²`` the rows' total variance,
+from the initialisation sample): every coordinate has unit variance on average, so Adam's
+learning rate, JumpReLU's bandwidth and its initial threshold mean the same on any backbone. The
+fitted :class:`~jaxconcepts.sae._models.SAE` is mapped back to the data's units
+(``b_dec, b_enc, θ`` times σ; ``W_enc``, ``W_dec`` unchanged), so it encodes raw activations.
+
+**Step** (:func:`train_step`): the loss of :func:`~jaxconcepts.sae._models.sae_loss` averaged over
+the batch's valid rows; its gradient, the decoder gradient's component parallel to each row
+removed; one Adam update; decoder rows back to unit norm; for each latent, rows since it last
+fired (dead latents feed AuxK); BatchTopK's running threshold.
+
+**Data parallel.** The streamed fit places each batch sharded over the mesh's ``data`` axis
+(:func:`~jaxconcepts.streaming._mesh.put_rows`) and the state replicated; the step is one jitted
+program whose loss is a global mean over the sharded batch, so XLA all-reduces the gradient:
+the update is that of the whole batch whatever the number of devices or processes. BatchTopK's
+batch budget is likewise global.
+
+**Order.** :func:`fit_sae` shuffles rows each epoch (``shuffle=True``, by ``key``) and runs an
+epoch as one ``lax.scan`` of the step; the streamed fit sees the store's batches in manifest
+order every epoch (whole images; write the store shuffled). With ``shuffle=False`` and a batch
+of the store's rows per batch, both give the same updates.
+
+**Errors.** Settings are checked before anything runs (ValueError naming the valid range); a
+non-finite loss raises ``FloatingPointError`` naming the method, its settings and the epoch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from typing import Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jax import lax
+
+from jaxconcepts.sae._models import (METHODS, SAE, Params, SAEConfig, _unit_rows, init_params,
+                                     sae_loss)
+from jaxconcepts.streaming._mesh import data_mesh, put_rows, replicate, replicated, to_host
+
+__all__ = ["TrainState", "fit_sae", "fit_sae_streamed", "make_config", "train_step"]
+
+
+class TrainState(NamedTuple):
+    """params, Adam state, ``since (d,)`` rows since each latent fired, BatchTopK threshold sum
+    and count (the inference threshold is their ratio)."""
+
+    params: Params
+    opt_state: optax.OptState
+    since: jax.Array
+    thr_sum: jax.Array
+    thr_n: jax.Array
+
+
+@dataclasses.dataclass(frozen=True)
+class _Opt:
+    learning_rate: float
+    inv_sigma: float
+
+
+def make_config(method: str, *, width: int, k: int, channels: int, sparsity: float = 1e-3,
+                bandwidth: float = 0.05, prefixes=None, aux_k: int | None = None,
+                aux_coef: float = 1 / 32, dead_after: int = 1_000_000) -> SAEConfig:
+    """Check the settings (ValueError naming the valid range) and build the static config.
+
+    ``prefixes`` (Matryoshka): default ``(d/8, d/4, d/2, d)`` (those ≥ k); ``aux_k``: default
+    ``min(d, c/2)`` (Gao et al.'s "about half the input dimension"); JumpReLU has no AuxK."""
+    if method not in METHODS:
+        raise ValueError(f"method={method!r}; valid choices: {list(METHODS)}")
+    if not isinstance(width, (int, np.integer)) or width < 1:
+        raise ValueError(f"width={width!r} should be an int >= 1")
+    if method != "jumprelu" and not 1 <= k <= width:
+        raise ValueError(f"{method} SAE: k={k} should be in [1, width={width}]")
+    if sparsity < 0 or not np.isfinite(sparsity):
+        raise ValueError(f"{method} SAE: sparsity={sparsity} should be finite and >= 0")
+    if not bandwidth > 0:
+        raise ValueError(f"{method} SAE: bandwidth={bandwidth} should be > 0")
+    if dead_after < 1:
+        raise ValueError(f"dead_after={dead_after} should be >= 1 rows")
+    aux_k = min(width, max(1, channels // 2)) if aux_k is None else int(aux_k)
+    if not 0 <= aux_k <= width:
+        raise ValueError(f"{method} SAE: aux_k={aux_k} should be in [0, width={width}]")
+    if method == "matryoshka":
+        if prefixes is None:
+            prefixes = sorted({m for m in (width // 8, width // 4, width // 2) if m >= k} | {width})
+        prefixes = tuple(int(m) for m in prefixes)
+        if list(prefixes) != sorted(set(prefixes)) or prefixes[0] < 1 or prefixes[-1] != width:
+            raise ValueError(f"matryoshka SAE: prefixes={prefixes} should increase strictly "
+                             f"within [1, width={width}] and end at width")
+    else:
+        prefixes = (width,)
+    return SAEConfig(method=method, width=int(width), k=int(k) if method != "jumprelu" else 0,
+                     sparsity=float(sparsity), bandwidth=float(bandwidth), prefixes=prefixes,
+                     aux_k=aux_k, aux_coef=float(aux_coef), dead_after=int(dead_after),
+                     var=float(channels), channels=int(channels))
+
+
+def _optimizer(opt: _Opt):
+    return optax.adam(opt.learning_rate)
+
+
+def init_state(key, cfg: SAEConfig, opt: _Opt, sample_scaled: np.ndarray) -> TrainState:
+    p = init_params(key, cfg, sample_scaled)
+    return TrainState(p, _optimizer(opt).init(p), jnp.zeros((cfg.width,), jnp.float32),
+                      jnp.float32(0.0), jnp.float32(0.0))
+
+
+def train_step(state: TrainState, A, mask, cfg: SAEConfig, opt: _Opt):
+    """One optimiser step on rows ``A (n, c)`` (raw units) with valid-row ``mask (n,)``.
+
+    Returns ``(state, (loss, recon, l0))`` (recon = unexplained share of variance)."""
+    A = A.astype(jnp.float32) * opt.inv_sigma
+    dead = state.since >= cfg.dead_after
+    (loss, (U, terms)), g = jax.value_and_grad(sae_loss, has_aux=True)(
+        state.params, cfg, A, mask, dead)
+    W = state.params.W_dec
+    g = g._replace(W_dec=g.W_dec - jnp.sum(g.W_dec * W, axis=1, keepdims=True) * W)
+    upd, opt_state = _optimizer(opt).update(g, state.opt_state, state.params)
+    p = optax.apply_updates(state.params, upd)
+    p = p._replace(W_dec=_unit_rows(p.W_dec))
+    n_valid = jnp.sum(mask).astype(jnp.float32)
+    fired = jnp.any((U > 0) & mask[:, None], axis=0)
+    since = jnp.where(fired, 0.0, state.since + n_valid)
+    has = (n_valid > 0).astype(jnp.float32)
+    new = TrainState(p, opt_state, since, state.thr_sum + has * terms["thr"], state.thr_n + has)
+    # a batch of padding only (a process with fewer shards) leaves the state as it was
+    new = jax.tree.map(lambda a, b: jnp.where(n_valid > 0, a, b), new, state)
+    return new, (loss, terms["recon"], terms["l0"])
+
+
+@functools.partial(jax.jit, static_argnums=(4, 5), donate_argnums=0)
+def _epoch_in_memory(state, A, idx, mask, cfg, opt):
+    """One epoch: ``lax.scan`` of :func:`train_step` over batches ``A[idx[b]]``."""
+    def body(s, im):
+        i, m = im
+        return train_step(s, A[i], m, cfg, opt)
+
+    return lax.scan(body, state, (idx, mask))
+
+
+@functools.lru_cache(maxsize=None)
+def _sharded_step(mesh, cfg, opt):
+    rep = replicated(mesh)
+    return jax.jit(functools.partial(train_step, cfg=cfg, opt=opt), donate_argnums=0,
+                   out_shardings=(rep, rep))
+
+
+def _to_model(state: TrainState, cfg: SAEConfig, sigma: float, losses, deads,
+              n_classes: int) -> SAE:
+    p = jax.tree.map(lambda x: jnp.asarray(to_host(x)), state.params)
+    if cfg.method == "jumprelu":
+        theta = jnp.exp(p.log_theta) * sigma
+    elif cfg.method in ("batchtopk", "matryoshka"):
+        thr = float(to_host(state.thr_sum)) / max(float(to_host(state.thr_n)), 1.0)
+        theta = jnp.full((cfg.width,), thr * sigma, jnp.float32)
+    else:
+        theta = jnp.zeros((cfg.width,), jnp.float32)
+    n_dead = int(np.sum(to_host(state.since) >= cfg.dead_after))
+    return SAE(W_enc=p.W_enc, b_enc=p.b_enc * sigma, W_dec=p.W_dec, b_dec=p.b_dec * sigma,
+               theta=theta, config=cfg, n_classes=int(n_classes),
+               loss_history=np.asarray(losses, np.float64), dead_history=np.asarray(deads),
+               n_dead=n_dead)
+
+
+def _scale(sample: np.ndarray, method: str) -> tuple[float, np.ndarray]:
+    """σ = √(s²/c) from a sample (float64 sums), and the sample in σ units."""
+    s = np.asarray(sample, np.float64)
+    var = float(np.mean(np.sum((s - s.mean(0)) ** 2, axis=1)))
+    if not np.isfinite(var) or var <= 0:
+        raise ValueError(f"{method} SAE: the rows have zero or non-finite variance ({var}); "
+                         "nothing to fit")
+    sigma = float(np.sqrt(var / s.shape[1]))
+    return sigma, (s / sigma).astype(np.float32)
+
+
+def _check_finite(loss, cfg, opt, epoch, batch_size):
+    bad = ~np.isfinite(loss)
+    if bad.any():
+        raise FloatingPointError(
+            f"{cfg.method} SAE diverged: non-finite loss at epoch {epoch}, step "
+            f"{int(np.flatnonzero(bad)[0])} (width={cfg.width}, k={cfg.k}, "
+            f"sparsity={cfg.sparsity}, learning_rate={opt.learning_rate}, "
+            f"batch_size={batch_size}); lower learning_rate or check the activations")
+
+
+def fit_sae(A, *, method: str = "topk", width: int, k: int = 8, key, epochs: int = 10,
+            batch_size: int = 4096, learning_rate: float = 1e-3, shuffle: bool = True,
+            init_rows: int = 65536, n_classes: int = 1, callback: Callable | None = None,
+            **settings) -> SAE:
+    """Fit an SAE on in-memory rows ``A`` ``(n, c)`` (module docstring).
+
+    Args:
+        A: ``(n, c)`` float rows. key: PRNG key (init, then shuffling).
+        method: ``"topk"``, ``"batchtopk"``, ``"jumprelu"`` or ``"matryoshka"``.
+        width, k: latents d and active latents per row; further settings (``sparsity``,
+            ``bandwidth``, ``prefixes``, ``aux_k``, ``aux_coef``, ``dead_after``) go to
+            :func:`make_config`.
+        epochs, batch_size, learning_rate: Adam over ``ceil(n / batch_size)`` mini-batches per
+            epoch (the last one padded and masked).
+        init_rows: rows of the initialisation sample (σ, ``b_dec``): the first ``init_rows`` of a
+            key-drawn permutation (of ``A`` itself when ``shuffle=False``).
+        callback: ``callback(epoch, mean_loss)`` after each epoch.
+
+    Raises:
+        ValueError: bad shapes or settings, non-finite or constant rows.
+        FloatingPointError: a non-finite loss.
+    """
+    A = np.asarray(A)
+    if A.ndim != 2 or A.shape[0] == 0:
+        raise ValueError(f"A should be a non-empty 2-D (n, c) array, got shape {A.shape}")
+    if not np.isfinite(A).all():
+        raise ValueError(f"{method} SAE: A has NaN/Inf entries")
+    if epochs < 1 or batch_size < 1 or not learning_rate > 0:
+        raise ValueError(f"epochs={epochs} and batch_size={batch_size} should be >= 1 and "
+                         f"learning_rate={learning_rate} > 0")
+    n, c = A.shape
+    settings.setdefault("dead_after", min(n, 1_000_000))
+    cfg = make_config(method, width=width, k=k, channels=c, **settings)
+    k_init, key = jax.random.split(key)
+    order = np.asarray(jax.random.permutation(key, n)) if shuffle else np.arange(n)
+    sigma, sample = _scale(A[np.sort(order[:init_rows])], method)
+    opt = _Opt(float(learning_rate), 1.0 / sigma)
+    state = init_state(k_init, cfg, opt, sample)
+    b = min(batch_size, n)
+    nb = -(-n // b)
+    A_dev = jnp.asarray(A)
+    losses, deads = [], []
+    for epoch in range(epochs):
+        key, sub = jax.random.split(key)
+        perm = np.asarray(jax.random.permutation(sub, n)) if shuffle else np.arange(n)
+        idx = np.zeros(nb * b, np.int32)
+        idx[:n] = perm
+        mask = (np.arange(nb * b) < n).reshape(nb, b)
+        state, (loss, _, _) = _epoch_in_memory(state, A_dev, jnp.asarray(idx.reshape(nb, b)),
+                                               jnp.asarray(mask), cfg, opt)
+        loss = np.asarray(loss)
+        _check_finite(loss, cfg, opt, epoch, b)
+        losses.append(float(loss.mean()))
+        deads.append(int(np.sum(np.asarray(state.since) >= cfg.dead_after)))
+        if callback is not None:
+            callback(epoch, losses[-1])
+    return _to_model(state, cfg, sigma, losses, deads, n_classes)
+
+
+def fit_sae_streamed(rows, *, method: str = "topk", width: int, k: int = 8, key,
+                     epochs: int = 10, learning_rate: float = 1e-3, init_rows: int = 65536,
+                     init_seed: int = 0, mesh=None, callback: Callable | None = None,
+                     **settings) -> SAE:
+    """Fit an SAE on a :class:`~jaxconcepts.features.RowsView`, data-parallel over ``mesh``.
+
+    Each of the view's batches (whole images; padding images masked out) is one optimiser step
+    on the global batch (every process's rows); ``epochs`` passes over the store. The
+    initialisation sample is ``rows.sample(init_rows, seed=init_seed)`` (the same on every
+    process); ``key`` draws the initial decoder. Other arguments as :func:`fit_sae`; ``n_classes``
+    is the view's. Memory: a few batches, independent of the store's size.
+
+    Raises:
+        ValueError: bad settings; FloatingPointError: a non-finite loss.
+    """
+    if epochs < 1 or not learning_rate > 0:
+        raise ValueError(f"epochs={epochs} should be >= 1 and learning_rate={learning_rate} > 0")
+    mesh = data_mesh() if mesh is None else mesh
+    c = rows.channels
+    settings.setdefault("dead_after", min(rows.n_rows, 1_000_000))
+    cfg = make_config(method, width=width, k=k, channels=c, **settings)
+    sample, _ = rows.sample(init_rows, seed=init_seed)
+    sigma, sample = _scale(sample, method)
+    opt = _Opt(float(learning_rate), 1.0 / sigma)
+    state = jax.tree.map(lambda x: replicate(mesh, x), init_state(key, cfg, opt, sample))
+    step = _sharded_step(mesh, cfg, opt)
+    losses, deads = [], []
+    for epoch in range(epochs):
+        out = []
+        for batch in rows:
+            n_img, ch, _ = batch.A.shape
+            A_g, m_g = put_rows(mesh, batch.A.reshape(n_img * ch, c), np.repeat(batch.valid, ch))
+            state, (loss, _, _) = step(state, A_g, m_g)
+            out.append(loss)
+        loss = np.asarray([to_host(x) for x in out])
+        _check_finite(loss, cfg, opt, epoch, rows.images_per_batch * rows.rows_per_image)
+        losses.append(float(loss.mean()))
+        deads.append(int(np.sum(to_host(state.since) >= cfg.dead_after)))
+        if callback is not None:
+            callback(epoch, losses[-1])
+    return _to_model(state, cfg, sigma, losses, deads, rows.n_classes)
