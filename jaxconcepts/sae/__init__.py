@@ -8,3 +8,15 @@
 - recovery and stability metrics on arrays: :func:`mcc`, :func:`atom_recovery`,
   :func:`explained_variance`, :func:`pairwise_mcc`, :func:`shared_atoms`.
 """
+
+from jaxconcepts.sae._metrics import (abs_cosine, atom_recovery, dead_latents, explained_variance,
+                                      match, mcc, pairwise_mcc, shared_atoms, stability)
+from jaxconcepts.sae._models import METHODS, SAE, SAEConfig
+from jaxconcepts.sae._synthetic import (SynthFeatures, feature_model, synthetic_features,
+                                        write_feature_store)
+from jaxconcepts.sae._train import fit_sae, fit_sae_streamed, make_config
+
+__all__ = ["METHODS", "SAE", "SAEConfig", "fit_sae", "fit_sae_streamed", "make_config",
+           "SynthFeatures", "feature_model", "synthetic_features", "write_feature_store",
+           "abs_cosine", "atom_recovery", "dead_latents", "explained_variance", "match", "mcc",
+           "pairwise_mcc", "shared_atoms", "stability"]

@@ -64,7 +64,7 @@ class _Opt:
 
 
 def make_config(method: str, *, width: int, k: int, channels: int, sparsity: float = 1e-3,
-                bandwidth: float = 0.05, prefixes=None, aux_k: int | None = None,
+                bandwidth: float = 0.5, prefixes=None, aux_k: int | None = None,
                 aux_coef: float = 1 / 32, dead_after: int = 1_000_000) -> SAEConfig:
     """Check the settings (ValueError naming the valid range) and build the static config.
 
@@ -271,7 +271,8 @@ def fit_sae_streamed(rows, *, method: str = "topk", width: int, k: int = 8, key,
     sample, _ = rows.sample(init_rows, seed=init_seed)
     sigma, sample = _scale(sample, method)
     opt = _Opt(float(learning_rate), 1.0 / sigma)
-    state = jax.tree.map(lambda x: replicate(mesh, x), init_state(key, cfg, opt, sample))
+    k_init, _ = jax.random.split(key)  # as fit_sae
+    state = jax.tree.map(lambda x: replicate(mesh, x), init_state(k_init, cfg, opt, sample))
     step = _sharded_step(mesh, cfg, opt)
     losses, deads = [], []
     for epoch in range(epochs):
