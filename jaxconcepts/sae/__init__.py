@@ -3,20 +3,62 @@
 - :func:`fit_sae` (in memory) and :func:`fit_sae_streamed` (from the activation store, over a
   device mesh and processes): TopK, BatchTopK, JumpReLU and Matryoshka BatchTopK SAEs, returning
   an :class:`SAE` with the ``concepts`` / ``transform`` / ``reconstruct`` protocol;
+- :func:`fit_seminmf` (SemiNMF, signed atoms, codes ≥ 0) and :func:`fit_kmeans_dictionary`
+  (k-means centroids as a dictionary, one-hot projected codes), in memory;
 - :func:`synthetic_features`: SynthSAEBench-style ground truth (more atoms than dimensions,
   Zipfian firing, hierarchy, noise);
 - recovery and stability metrics on arrays: :func:`mcc`, :func:`atom_recovery`,
   :func:`explained_variance`, :func:`pairwise_mcc`, :func:`shared_atoms`.
 """
 
-from jaxconcepts.sae._metrics import (abs_cosine, atom_recovery, dead_latents, explained_variance,
-                                      match, mcc, pairwise_mcc, shared_atoms, stability)
+from jaxconcepts.sae._dictionaries import (
+                                           KMeansDictionary,
+                                           SemiNMF,
+                                           fit_kmeans_dictionary,
+                                           fit_seminmf,
+)
+from jaxconcepts.sae._metrics import (
+                                           abs_cosine,
+                                           atom_recovery,
+                                           dead_latents,
+                                           explained_variance,
+                                           match,
+                                           mcc,
+                                           pairwise_mcc,
+                                           shared_atoms,
+                                           stability,
+)
 from jaxconcepts.sae._models import METHODS, SAE, SAEConfig
-from jaxconcepts.sae._synthetic import (SynthFeatures, feature_model, synthetic_features,
-                                        write_feature_store)
+from jaxconcepts.sae._synthetic import (
+                                           SynthFeatures,
+                                           feature_model,
+                                           synthetic_features,
+                                           write_feature_store,
+)
 from jaxconcepts.sae._train import fit_sae, fit_sae_streamed, make_config
 
-__all__ = ["METHODS", "SAE", "SAEConfig", "fit_sae", "fit_sae_streamed", "make_config",
-           "SynthFeatures", "feature_model", "synthetic_features", "write_feature_store",
-           "abs_cosine", "atom_recovery", "dead_latents", "explained_variance", "match", "mcc",
-           "pairwise_mcc", "shared_atoms", "stability"]
+__all__ = [
+                                           "METHODS",
+                                           "SAE",
+                                           "KMeansDictionary",
+                                           "SAEConfig",
+                                           "SemiNMF",
+                                           "SynthFeatures",
+                                           "abs_cosine",
+                                           "atom_recovery",
+                                           "dead_latents",
+                                           "explained_variance",
+                                           "feature_model",
+                                           "fit_kmeans_dictionary",
+                                           "fit_sae",
+                                           "fit_sae_streamed",
+                                           "fit_seminmf",
+                                           "make_config",
+                                           "match",
+                                           "mcc",
+                                           "pairwise_mcc",
+                                           "shared_atoms",
+                                           "stability",
+                                           "synthetic_features",
+                                           "write_feature_store",
+]

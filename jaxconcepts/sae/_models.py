@@ -50,7 +50,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-__all__ = ["METHODS", "SAE", "SAEConfig", "Params", "encode_train", "init_params", "sae_loss"]
+__all__ = ["METHODS", "SAE", "Params", "SAEConfig", "encode_train", "init_params", "sae_loss"]
 
 METHODS = ("topk", "batchtopk", "jumprelu", "matryoshka")
 

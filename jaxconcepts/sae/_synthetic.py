@@ -59,7 +59,7 @@ def feature_model(*, dim: int, n_features: int, seed: int, zipf: float = 1.0,
     p = (np.arange(1, n_features + 1, dtype=np.float64)) ** (-zipf)
     p = np.minimum(p * mean_active / p.sum(), 1.0)
     parent = np.full(n_features, -1, np.int64)
-    n_child = int(round(hierarchy * n_features))
+    n_child = round(hierarchy * n_features)
     if n_child:
         half = n_features // 2
         children = rng.choice(np.arange(half, n_features), size=n_child, replace=False)

@@ -31,7 +31,8 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -39,8 +40,15 @@ import numpy as np
 import optax
 from jax import lax
 
-from jaxconcepts.sae._models import (METHODS, SAE, Params, SAEConfig, _unit_rows, init_params,
-                                     sae_loss)
+from jaxconcepts.sae._models import (
+    METHODS,
+    SAE,
+    Params,
+    SAEConfig,
+    _unit_rows,
+    init_params,
+    sae_loss,
+)
 from jaxconcepts.streaming._mesh import data_mesh, put_rows, replicate, replicated, to_host
 
 __all__ = ["TrainState", "fit_sae", "fit_sae_streamed", "make_config", "train_step"]
@@ -143,7 +151,7 @@ def _epoch_in_memory(state, A, idx, mask, cfg, opt):
     return lax.scan(body, state, (idx, mask))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _sharded_step(mesh, cfg, opt):
     rep = replicated(mesh)
     return jax.jit(functools.partial(train_step, cfg=cfg, opt=opt), donate_argnums=0,

@@ -1,4 +1,5 @@
-"""Run streamed SAE fits in a subprocess: ``python -m tests.sae._worker STORE OUT METHOD[,METHOD...]``.
+"""Run streamed SAE fits in a subprocess:
+``python -m tests.sae._worker STORE OUT METHOD[,METHOD...]``.
 
 Forced CPU devices come from XLA_FLAGS; multi-process runs set JAX_COORDINATOR_ADDRESS /
 JAX_NUM_PROCESSES / JAX_PROCESS_ID. Writes ``OUT`` (npz) from process 0 only.
@@ -10,7 +11,7 @@ import jax
 
 jax.config.update("jax_cpu_collectives_implementation", "gloo")
 
-from jaxconcepts.streaming import initialize_distributed  # noqa: E402
+from jaxconcepts.streaming import initialize_distributed
 
 
 def main(store, out, methods):

@@ -3,8 +3,16 @@
 import numpy as np
 import pytest
 
-from jaxconcepts.sae import (abs_cosine, atom_recovery, dead_latents, explained_variance, mcc,
-                             pairwise_mcc, shared_atoms, stability)
+from jaxconcepts.sae import (
+    abs_cosine,
+    atom_recovery,
+    dead_latents,
+    explained_variance,
+    mcc,
+    pairwise_mcc,
+    shared_atoms,
+    stability,
+)
 
 
 def _unit(rng, k, c):

@@ -2,16 +2,22 @@
 
 Measured on this problem (seeds 0-2, 10 epochs of 256 rows): MCC 0.84-0.86, F1 at cos ≥ 0.9
 0.70-0.73, R² 0.84, PW-MCC between the seeds 0.84 (61 % of atoms shared at cos ≥ 0.9); 20
-random unit decoders: MCC 0.40-0.43, F1 0; PW-MCC between random decoders 0.42. The bounds below leave a
-margin for other machines' float rounding, not for a different result.
+random unit decoders: MCC 0.40-0.43, F1 0; PW-MCC between random decoders 0.42. The bounds
+below leave a margin for other machines' float rounding, not for a different result.
 """
 
 import jax
 import numpy as np
 import pytest
 
-from jaxconcepts.sae import (atom_recovery, explained_variance, fit_sae, mcc, stability,
-                             synthetic_features)
+from jaxconcepts.sae import (
+    atom_recovery,
+    explained_variance,
+    fit_sae,
+    mcc,
+    stability,
+    synthetic_features,
+)
 
 
 @pytest.fixture(scope="module")
