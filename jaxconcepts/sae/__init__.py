@@ -8,9 +8,19 @@
 - :func:`synthetic_features`: SynthSAEBench-style ground truth (more atoms than dimensions,
   Zipfian firing, hierarchy, noise);
 - recovery and stability metrics on arrays: :func:`mcc`, :func:`atom_recovery`,
-  :func:`explained_variance`, :func:`pairwise_mcc`, :func:`shared_atoms`.
+  :func:`explained_variance`, :func:`pairwise_mcc`, :func:`shared_atoms`;
+- sanity baselines: :func:`fit_random_sae` (random frozen decoder), :func:`random_directions`,
+  :func:`paired_interval`, :func:`compare_to_random`, :func:`sae_vs_random`;
 """
 
+from jaxconcepts.sae._baselines import (
+                                           atoms_of,
+                                           compare_to_random,
+                                           fit_random_sae,
+                                           paired_interval,
+                                           random_directions,
+                                           sae_vs_random,
+)
 from jaxconcepts.sae._dictionaries import (
                                            KMeansDictionary,
                                            SemiNMF,
@@ -46,17 +56,23 @@ __all__ = [
                                            "SynthFeatures",
                                            "abs_cosine",
                                            "atom_recovery",
+                                           "atoms_of",
+                                           "compare_to_random",
                                            "dead_latents",
                                            "explained_variance",
                                            "feature_model",
                                            "fit_kmeans_dictionary",
+                                           "fit_random_sae",
                                            "fit_sae",
                                            "fit_sae_streamed",
                                            "fit_seminmf",
                                            "make_config",
                                            "match",
                                            "mcc",
+                                           "paired_interval",
                                            "pairwise_mcc",
+                                           "random_directions",
+                                           "sae_vs_random",
                                            "shared_atoms",
                                            "stability",
                                            "synthetic_features",

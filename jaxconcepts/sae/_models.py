@@ -37,6 +37,20 @@ stop-gradient), added with weight ``aux_coef`` (the paper's 1/32). It is zero wh
 **Unit-norm decoder.** After every optimiser step the decoder rows are rescaled to unit norm;
 before the step the gradient's component parallel to each row is removed (Bricken et al. 2023),
 so Adam's moments see only directions that survive the projection.
+
+**Archetypal** (RA-SAE, Fel et al. 2025, Eq. 4): TopK codes, and the dictionary is not free but
+``D = softmax(S) C + Λ``: ``C`` ``(m, c)`` fixed candidate points (k-means centroids of a data
+sample, chosen at initialisation, never trained), ``S`` ``(d, m)`` trainable logits (each row of
+``softmax(S)`` is a point of the simplex, so ``softmax(S) C`` lies in the convex hull of the
+candidates) and a relaxation ``Λ`` ``(d, c)`` kept at ``‖Λ_i‖ ≤ δ · r`` after every step
+(``r`` the candidates' rms norm; overcomplete projects Λ the same way). Like the other SAEs'
+atoms, the decoder rows are ``D_i / ‖D_i‖`` (a per-atom positive scale: the conic hull, as the
+paper's multiplier does, one scale per atom); the *direction* of every atom stays within the
+relaxed hull. Atom ``i`` starts at candidate ``π(i)`` (weight 0.9, a key-drawn permutation).
+
+**Random frozen decoder** (the sanity baseline of issue 24, item 3): ``freeze_decoder=True`` in
+the fits keeps the random unit decoder of the initialisation; only ``W_enc``, ``b_enc`` and
+``b_dec`` (and JumpReLU's thresholds) are trained.
 """
 
 from __future__ import annotations
@@ -50,9 +64,10 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-__all__ = ["METHODS", "SAE", "Params", "SAEConfig", "encode_train", "init_params", "sae_loss"]
+__all__ = ["METHODS", "SAE", "Params", "SAEConfig", "decoder", "encode_train", "init_params",
+           "project_relax", "sae_loss"]
 
-METHODS = ("topk", "batchtopk", "jumprelu", "matryoshka")
+METHODS = ("topk", "batchtopk", "jumprelu", "matryoshka", "archetypal")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,6 +86,9 @@ class SAEConfig:
         aux_coef: weight of the AuxK loss.
         dead_after: rows without firing after which a latent counts as dead.
         var: ``s²``, the total variance of the rows (from the init sample).
+        channels: ``c``.
+        candidates: archetypal: ``m``, the number of candidate points (0 for the others).
+        delta: archetypal: the relaxation bound δ (units of the candidates' rms norm).
     """
 
     method: str
@@ -84,32 +102,84 @@ class SAEConfig:
     dead_after: int
     var: float
     channels: int
+    candidates: int = 0
+    delta: float = 0.0
 
 
 class Params(NamedTuple):
     """Trainable arrays: ``W_enc (c, d)``, ``b_enc (d,)``, ``W_dec (d, c)``, ``b_dec (c,)``,
-    ``log_theta (d,)`` (JumpReLU's thresholds; unused by the others)."""
+    ``log_theta (d,)`` (JumpReLU's thresholds; unused by the others); archetypal only (else
+    ``(0, 0)``): ``logits (d, m)``, ``relax (d, c)`` and the fixed ``cands (m, c)`` (under
+    stop-gradient: Adam never moves them). For the archetypal SAE ``W_dec`` is not trained but
+    kept equal to :func:`decoder` after each step."""
 
     W_enc: jax.Array
     b_enc: jax.Array
     W_dec: jax.Array
     b_dec: jax.Array
     log_theta: jax.Array
+    logits: jax.Array = jnp.zeros((0, 0), jnp.float32)
+    relax: jax.Array = jnp.zeros((0, 0), jnp.float32)
+    cands: jax.Array = jnp.zeros((0, 0), jnp.float32)
 
 
 def _unit_rows(W):
     return W / jnp.maximum(jnp.linalg.norm(W, axis=1, keepdims=True), 1e-12)
 
 
-def init_params(key, cfg: SAEConfig, sample: np.ndarray) -> Params:
-    """Random unit decoder rows, tied encoder ``W_enc = W_decᵀ`` (Gao et al. 2024 §2.3), zero
-    encoder bias, ``b_dec`` = the sample's mean; JumpReLU thresholds at ``0.1 s / √c``."""
+def decoder(p: Params, cfg: SAEConfig):
+    """The unit decoder rows ``(d, c)``: ``W_dec``, or the archetypal ``unit(softmax(S) C + Λ)``."""
+    if cfg.method != "archetypal":
+        return p.W_dec
+    return _unit_rows(jax.nn.softmax(p.logits, axis=1) @ lax.stop_gradient(p.cands) + p.relax)
+
+
+def relax_bound(p: Params, cfg: SAEConfig):
+    """``δ · r``: the bound on each ``‖Λ_i‖`` (r = the candidates' rms norm)."""
+    return cfg.delta * jnp.sqrt(jnp.mean(jnp.sum(p.cands ** 2, axis=1)))
+
+
+def project_relax(p: Params, cfg: SAEConfig) -> Params:
+    """Archetypal: ``Λ_i ← Λ_i · min(1, δ r / ‖Λ_i‖)`` and ``W_dec`` ← :func:`decoder`."""
+    if cfg.method != "archetypal":
+        return p
+    nrm = jnp.linalg.norm(p.relax, axis=1, keepdims=True)
+    relax = p.relax * jnp.minimum(1.0, relax_bound(p, cfg) / jnp.maximum(nrm, 1e-12))
+    p = p._replace(relax=relax)
+    return p._replace(W_dec=decoder(p, cfg))
+
+
+def init_params(key, cfg: SAEConfig, sample: np.ndarray, *, decoder_init=None,
+                candidates=None) -> Params:
+    """Random unit decoder rows (or the unit rows of ``decoder_init`` ``(d, c)``), tied encoder
+    ``W_enc = W_decᵀ`` (Gao et al. 2024 §2.3), zero encoder bias, ``b_dec`` = the sample's mean;
+    JumpReLU thresholds at ``0.1 s / √c``. Archetypal: ``candidates`` ``(m, c)`` (required), atom
+    ``i`` at 0.9 on candidate ``π(i)`` (``π`` drawn by ``key``), ``Λ = 0``."""
     c = sample.shape[1]
-    W_dec = _unit_rows(jax.random.normal(key, (cfg.width, c), jnp.float32))
+    if decoder_init is not None:
+        W_dec = _unit_rows(jnp.asarray(decoder_init, jnp.float32))
+        if W_dec.shape != (cfg.width, c):
+            raise ValueError(f"decoder_init should be (width={cfg.width}, c={c}), got "
+                             f"{W_dec.shape}")
+    else:
+        W_dec = _unit_rows(jax.random.normal(key, (cfg.width, c), jnp.float32))
     unit = float(np.sqrt(cfg.var / c))
-    return Params(W_enc=W_dec.T, b_enc=jnp.zeros((cfg.width,), jnp.float32), W_dec=W_dec,
-                  b_dec=jnp.asarray(sample.mean(0), jnp.float32),
-                  log_theta=jnp.full((cfg.width,), np.log(0.1 * unit), jnp.float32))
+    p = Params(W_enc=W_dec.T, b_enc=jnp.zeros((cfg.width,), jnp.float32), W_dec=W_dec,
+               b_dec=jnp.asarray(sample.mean(0), jnp.float32),
+               log_theta=jnp.full((cfg.width,), np.log(0.1 * unit), jnp.float32),
+               # fresh (0, 0) arrays: the fits donate the state, so no shared default object
+               logits=jnp.zeros((0, 0), jnp.float32), relax=jnp.zeros((0, 0), jnp.float32),
+               cands=jnp.zeros((0, 0), jnp.float32))
+    if cfg.method == "archetypal":
+        C = jnp.asarray(candidates, jnp.float32)
+        m = C.shape[0]
+        pick = jax.random.permutation(key, max(m, cfg.width))[:cfg.width] % m
+        hot = np.log(0.9 * max(m - 1, 1) / 0.1) if m > 1 else 0.0
+        logits = hot * jax.nn.one_hot(pick, m, dtype=jnp.float32)
+        p = p._replace(logits=logits, relax=jnp.zeros((cfg.width, c), jnp.float32), cands=C)
+        p = p._replace(W_dec=decoder(p, cfg))
+        p = p._replace(W_enc=p.W_dec.T)
+    return p
 
 
 def preactivations(p: Params, A):
@@ -178,7 +248,7 @@ def encode_train(p: Params, cfg: SAEConfig, A, mask):
     activation of the batch (BatchTopK / Matryoshka; else 0)."""
     z = preactivations(p, A)
     zero = jnp.float32(0.0)
-    if cfg.method == "topk":
+    if cfg.method in ("topk", "archetypal"):
         return _topk_rows(z, cfg.k), zero, zero
     if cfg.method in ("batchtopk", "matryoshka"):
         thr, keep = _batch_threshold(z, mask, cfg.k)
@@ -204,15 +274,16 @@ def sae_loss(p: Params, cfg: SAEConfig, A, mask, dead):
         ``(loss, (U, terms))``: terms = ``{"recon", "aux", "l0", "thr"}``.
     """
     U, l0, thr = encode_train(p, cfg, A, mask)
+    W = decoder(p, cfg)
     w = mask.astype(A.dtype) / jnp.maximum(jnp.sum(mask), 1)
     if cfg.method == "matryoshka":
         recon = 0.0
         for m in cfg.prefixes:
-            recon += jnp.sum(w * _sq_err(A, U[:, :m] @ p.W_dec[:m] + p.b_dec))
+            recon += jnp.sum(w * _sq_err(A, U[:, :m] @ W[:m] + p.b_dec))
         recon = recon / (len(cfg.prefixes) * cfg.var)
-        R = U @ p.W_dec + p.b_dec
+        R = U @ W + p.b_dec
     else:
-        R = U @ p.W_dec + p.b_dec
+        R = U @ W + p.b_dec
         recon = jnp.sum(w * _sq_err(A, R)) / cfg.var
     loss = recon
     aux = jnp.float32(0.0)
@@ -225,7 +296,7 @@ def sae_loss(p: Params, cfg: SAEConfig, A, mask, dead):
         rows = jnp.arange(z.shape[0])[:, None]
         Ud = jnp.zeros_like(z).at[rows, idx].set(jnp.where(jnp.isfinite(vals),
                                                            jax.nn.relu(vals), 0.0))
-        aux = jnp.sum(w * _sq_err(e, Ud @ p.W_dec)) / cfg.var
+        aux = jnp.sum(w * _sq_err(e, Ud @ W)) / cfg.var
         aux = jnp.where(jnp.any(dead), aux, 0.0)
         loss = loss + cfg.aux_coef * aux
     l0m = jnp.sum(w * l0)
@@ -241,7 +312,9 @@ class SAE(eqx.Module):
         W_enc, b_enc, W_dec, b_dec: encoder ``(c, d)``, ``(d,)``; decoder ``(d, c)`` unit rows,
             ``(c,)``.
         theta: ``(d,)`` inference thresholds (JumpReLU: learnt; BatchTopK / Matryoshka: the
-            running batch threshold, the same for every latent; TopK: unused zeros).
+            running batch threshold, the same for every latent; TopK, archetypal: unused zeros).
+        candidates: archetypal: the candidate points ``C`` ``(m, c)`` (data units) and
+            weights: ``softmax(S)`` ``(d, m)``; ``None`` for the others.
         config: the :class:`SAEConfig` (static).
         n_classes: Y, the number of classes ``concepts`` is broadcast to (static).
         loss_history: mean training loss per epoch; dead_history: dead latents after each epoch.
@@ -258,6 +331,8 @@ class SAE(eqx.Module):
     loss_history: np.ndarray | None = None
     dead_history: np.ndarray | None = None
     n_dead: int = eqx.field(static=True, default=0)
+    candidates: jax.Array | None = None
+    weights: jax.Array | None = None
 
     @property
     def concepts(self) -> jax.Array:
@@ -267,7 +342,7 @@ class SAE(eqx.Module):
     def encode(self, A) -> jax.Array:
         """Inference codes ``(n, d)`` of rows ``A`` ``(n, c)``."""
         z = (jnp.asarray(A, jnp.float32) - self.b_dec) @ self.W_enc + self.b_enc
-        if self.config.method == "topk":
+        if self.config.method in ("topk", "archetypal"):
             return _topk_rows(z, self.config.k)
         return jnp.where(z > jnp.maximum(self.theta, 0.0), z, 0.0)
 

@@ -47,6 +47,7 @@ from jaxconcepts.sae._models import (
     SAEConfig,
     _unit_rows,
     init_params,
+    project_relax,
     sae_loss,
 )
 from jaxconcepts.streaming._mesh import data_mesh, put_rows, replicate, replicated, to_host
@@ -69,15 +70,19 @@ class TrainState(NamedTuple):
 class _Opt:
     learning_rate: float
     inv_sigma: float
+    freeze_decoder: bool = False
 
 
 def make_config(method: str, *, width: int, k: int, channels: int, sparsity: float = 1e-3,
                 bandwidth: float = 0.5, prefixes=None, aux_k: int | None = None,
-                aux_coef: float = 1 / 32, dead_after: int = 1_000_000) -> SAEConfig:
+                aux_coef: float = 1 / 32, dead_after: int = 1_000_000, candidates: int = 0,
+                delta: float = 0.1) -> SAEConfig:
     """Check the settings (ValueError naming the valid range) and build the static config.
 
     ``prefixes`` (Matryoshka): default ``(d/8, d/4, d/2, d)`` (those ≥ k); ``aux_k``: default
-    ``min(d, c/2)`` (Gao et al.'s "about half the input dimension"); JumpReLU has no AuxK."""
+    ``min(d, c/2)`` (Gao et al.'s "about half the input dimension"); JumpReLU has no AuxK.
+    Archetypal: ``candidates`` ``m ≥ 1`` k-means candidate points (0: ``4 d``; the fits cap it
+    at the init sample's rows), ``delta`` ≥ 0 the relaxation bound."""
     if method not in METHODS:
         raise ValueError(f"method={method!r}; valid choices: {list(METHODS)}")
     if not isinstance(width, (int, np.integer)) or width < 1:
@@ -102,18 +107,40 @@ def make_config(method: str, *, width: int, k: int, channels: int, sparsity: flo
                              f"within [1, width={width}] and end at width")
     else:
         prefixes = (width,)
+    if method == "archetypal":
+        candidates = int(candidates) or 4 * int(width)
+        if candidates < 1 or not (delta >= 0 and np.isfinite(delta)):
+            raise ValueError(f"archetypal SAE: candidates={candidates} should be >= 1 and "
+                             f"delta={delta} finite and >= 0")
+    else:
+        candidates, delta = 0, 0.0
     return SAEConfig(method=method, width=int(width), k=int(k) if method != "jumprelu" else 0,
                      sparsity=float(sparsity), bandwidth=float(bandwidth), prefixes=prefixes,
                      aux_k=aux_k, aux_coef=float(aux_coef), dead_after=int(dead_after),
-                     var=float(channels), channels=int(channels))
+                     var=float(channels), channels=int(channels), candidates=int(candidates),
+                     delta=float(delta))
 
 
 def _optimizer(opt: _Opt):
     return optax.adam(opt.learning_rate)
 
 
-def init_state(key, cfg: SAEConfig, opt: _Opt, sample_scaled: np.ndarray) -> TrainState:
-    p = init_params(key, cfg, sample_scaled)
+def _candidates(key, cfg: SAEConfig, sample_scaled: np.ndarray, n_iter: int = 25):
+    """Archetypal: ``m`` k-means centroids (Lloyd, ``n_iter`` steps from ``m`` key-chosen rows) of
+    the σ-scaled init sample; ``m`` capped at the sample's rows."""
+    from jaxconcepts.sae._dictionaries import _lloyd
+
+    m = min(cfg.candidates, sample_scaled.shape[0])
+    idx = np.asarray(jax.random.choice(key, sample_scaled.shape[0], (m,), replace=False))
+    C, _ = _lloyd(jnp.asarray(sample_scaled), jnp.asarray(sample_scaled[idx]), n_iter)
+    return C
+
+
+def init_state(key, cfg: SAEConfig, opt: _Opt, sample_scaled: np.ndarray, *,
+               decoder_init=None, candidates=None) -> TrainState:
+    if cfg.method == "archetypal" and candidates is None:
+        candidates = _candidates(jax.random.fold_in(key, 1), cfg, sample_scaled)
+    p = init_params(key, cfg, sample_scaled, decoder_init=decoder_init, candidates=candidates)
     return TrainState(p, _optimizer(opt).init(p), jnp.zeros((cfg.width,), jnp.float32),
                       jnp.float32(0.0), jnp.float32(0.0))
 
@@ -127,10 +154,17 @@ def train_step(state: TrainState, A, mask, cfg: SAEConfig, opt: _Opt):
     (loss, (U, terms)), g = jax.value_and_grad(sae_loss, has_aux=True)(
         state.params, cfg, A, mask, dead)
     W = state.params.W_dec
-    g = g._replace(W_dec=g.W_dec - jnp.sum(g.W_dec * W, axis=1, keepdims=True) * W)
+    if opt.freeze_decoder or cfg.method == "archetypal":  # archetypal: W_dec is derived
+        g = g._replace(W_dec=jnp.zeros_like(g.W_dec))
+    else:
+        g = g._replace(W_dec=g.W_dec - jnp.sum(g.W_dec * W, axis=1, keepdims=True) * W)
+    g = g._replace(cands=jnp.zeros_like(g.cands))
     upd, opt_state = _optimizer(opt).update(g, state.opt_state, state.params)
     p = optax.apply_updates(state.params, upd)
-    p = p._replace(W_dec=_unit_rows(p.W_dec))
+    if opt.freeze_decoder:
+        p = p._replace(W_dec=W)
+    p = project_relax(p, cfg) if cfg.method == "archetypal" else p._replace(
+        W_dec=_unit_rows(p.W_dec))
     n_valid = jnp.sum(mask).astype(jnp.float32)
     fired = jnp.any((U > 0) & mask[:, None], axis=0)
     since = jnp.where(fired, 0.0, state.since + n_valid)
@@ -169,10 +203,13 @@ def _to_model(state: TrainState, cfg: SAEConfig, sigma: float, losses, deads,
     else:
         theta = jnp.zeros((cfg.width,), jnp.float32)
     n_dead = int(np.sum(to_host(state.since) >= cfg.dead_after))
+    arch = {}
+    if cfg.method == "archetypal":
+        arch = {"candidates": p.cands * sigma, "weights": jax.nn.softmax(p.logits, axis=1)}
     return SAE(W_enc=p.W_enc, b_enc=p.b_enc * sigma, W_dec=p.W_dec, b_dec=p.b_dec * sigma,
                theta=theta, config=cfg, n_classes=int(n_classes),
                loss_history=np.asarray(losses, np.float64), dead_history=np.asarray(deads),
-               n_dead=n_dead)
+               n_dead=n_dead, **arch)
 
 
 def _scale(sample: np.ndarray, method: str) -> tuple[float, np.ndarray]:
@@ -184,6 +221,12 @@ def _scale(sample: np.ndarray, method: str) -> tuple[float, np.ndarray]:
                          "nothing to fit")
     sigma = float(np.sqrt(var / s.shape[1]))
     return sigma, (s / sigma).astype(np.float32)
+
+
+def _check_init(cfg, decoder_init, freeze_decoder):
+    if cfg.method == "archetypal" and (decoder_init is not None or freeze_decoder):
+        raise ValueError("archetypal SAE: its atoms come from the candidates; decoder_init and "
+                         "freeze_decoder are for the free-decoder SAEs")
 
 
 def _check_finite(loss, cfg, opt, epoch, batch_size):
@@ -199,6 +242,7 @@ def _check_finite(loss, cfg, opt, epoch, batch_size):
 def fit_sae(A, *, method: str = "topk", width: int, k: int = 8, key, epochs: int = 10,
             batch_size: int = 4096, learning_rate: float = 1e-3, shuffle: bool = True,
             init_rows: int = 65536, n_classes: int = 1, callback: Callable | None = None,
+            decoder_init=None, freeze_decoder: bool = False, order_key=None,
             **settings) -> SAE:
     """Fit an SAE on in-memory rows ``A`` ``(n, c)`` (module docstring).
 
@@ -213,6 +257,12 @@ def fit_sae(A, *, method: str = "topk", width: int, k: int = 8, key, epochs: int
         init_rows: rows of the initialisation sample (σ, ``b_dec``): the first ``init_rows`` of a
             key-drawn permutation (of ``A`` itself when ``shuffle=False``).
         callback: ``callback(epoch, mean_loss)`` after each epoch.
+        decoder_init: ``(width, c)`` initial decoder (normalised to unit rows; the encoder is
+            tied to it) instead of a ``key``-drawn random one, e.g. k-means centroids shared by
+            several runs ("stabilised" runs); not for the archetypal SAE.
+        freeze_decoder: keep the initial decoder (the random frozen-decoder baseline).
+        order_key: if given, draws the init sample and the shuffling instead of ``key`` (so
+            runs can share an initialisation and differ in data order).
 
     Raises:
         ValueError: bad shapes or settings, non-finite or constant rows.
@@ -229,11 +279,14 @@ def fit_sae(A, *, method: str = "topk", width: int, k: int = 8, key, epochs: int
     n, c = A.shape
     settings.setdefault("dead_after", min(n, 1_000_000))
     cfg = make_config(method, width=width, k=k, channels=c, **settings)
+    _check_init(cfg, decoder_init, freeze_decoder)
     k_init, key = jax.random.split(key)
+    if order_key is not None:
+        key = order_key
     order = np.asarray(jax.random.permutation(key, n)) if shuffle else np.arange(n)
     sigma, sample = _scale(A[np.sort(order[:init_rows])], method)
-    opt = _Opt(float(learning_rate), 1.0 / sigma)
-    state = init_state(k_init, cfg, opt, sample)
+    opt = _Opt(float(learning_rate), 1.0 / sigma, bool(freeze_decoder))
+    state = init_state(k_init, cfg, opt, sample, decoder_init=decoder_init)
     b = min(batch_size, n)
     nb = -(-n // b)
     A_dev = jnp.asarray(A)
@@ -258,7 +311,7 @@ def fit_sae(A, *, method: str = "topk", width: int, k: int = 8, key, epochs: int
 def fit_sae_streamed(rows, *, method: str = "topk", width: int, k: int = 8, key,
                      epochs: int = 10, learning_rate: float = 1e-3, init_rows: int = 65536,
                      init_seed: int = 0, mesh=None, callback: Callable | None = None,
-                     **settings) -> SAE:
+                     decoder_init=None, freeze_decoder: bool = False, **settings) -> SAE:
     """Fit an SAE on a :class:`~jaxconcepts.features.RowsView`, data-parallel over ``mesh``.
 
     Each of the view's batches (whole images; padding images masked out) is one optimiser step
@@ -276,11 +329,13 @@ def fit_sae_streamed(rows, *, method: str = "topk", width: int, k: int = 8, key,
     c = rows.channels
     settings.setdefault("dead_after", min(rows.n_rows, 1_000_000))
     cfg = make_config(method, width=width, k=k, channels=c, **settings)
+    _check_init(cfg, decoder_init, freeze_decoder)
     sample, _ = rows.sample(init_rows, seed=init_seed)
     sigma, sample = _scale(sample, method)
-    opt = _Opt(float(learning_rate), 1.0 / sigma)
+    opt = _Opt(float(learning_rate), 1.0 / sigma, bool(freeze_decoder))
     k_init, _ = jax.random.split(key)  # as fit_sae
-    state = jax.tree.map(lambda x: replicate(mesh, x), init_state(k_init, cfg, opt, sample))
+    state = jax.tree.map(lambda x: replicate(mesh, x),
+                         init_state(k_init, cfg, opt, sample, decoder_init=decoder_init))
     step = _sharded_step(mesh, cfg, opt)
     losses, deads = [], []
     for epoch in range(epochs):
