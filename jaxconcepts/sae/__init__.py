@@ -11,6 +11,8 @@
   :func:`explained_variance`, :func:`pairwise_mcc`, :func:`shared_atoms`;
 - sanity baselines: :func:`fit_random_sae` (random frozen decoder), :func:`random_directions`,
   :func:`paired_interval`, :func:`compare_to_random`, :func:`sae_vs_random`;
+- stability over seeds, resumable per seed: :func:`stability_runs`, :func:`sae_stability`
+  (independent vs shared / k-means initialisations);
 """
 
 from jaxconcepts.sae._baselines import (
@@ -39,6 +41,7 @@ from jaxconcepts.sae._metrics import (
                                            stability,
 )
 from jaxconcepts.sae._models import METHODS, SAE, SAEConfig
+from jaxconcepts.sae._stability import INITS, sae_stability, stability_runs
 from jaxconcepts.sae._synthetic import (
                                            SynthFeatures,
                                            feature_model,
@@ -48,6 +51,7 @@ from jaxconcepts.sae._synthetic import (
 from jaxconcepts.sae._train import fit_sae, fit_sae_streamed, make_config
 
 __all__ = [
+                                           "INITS",
                                            "METHODS",
                                            "SAE",
                                            "KMeansDictionary",
@@ -72,9 +76,11 @@ __all__ = [
                                            "paired_interval",
                                            "pairwise_mcc",
                                            "random_directions",
+                                           "sae_stability",
                                            "sae_vs_random",
                                            "shared_atoms",
                                            "stability",
+                                           "stability_runs",
                                            "synthetic_features",
                                            "write_feature_store",
 ]
