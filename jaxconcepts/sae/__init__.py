@@ -13,6 +13,7 @@
   :func:`paired_interval`, :func:`compare_to_random`, :func:`sae_vs_random`;
 - stability over seeds, resumable per seed: :func:`stability_runs`, :func:`sae_stability`
   (independent vs shared / k-means initialisations);
+- matched explained variance: :func:`match_r2` (bisection over k or the L0 penalty).
 """
 
 from jaxconcepts.sae._baselines import (
@@ -42,6 +43,7 @@ from jaxconcepts.sae._metrics import (
 )
 from jaxconcepts.sae._models import METHODS, SAE, SAEConfig
 from jaxconcepts.sae._stability import INITS, sae_stability, stability_runs
+from jaxconcepts.sae._sweep import match_r2, sae_fitter, score_fit
 from jaxconcepts.sae._synthetic import (
                                            SynthFeatures,
                                            feature_model,
@@ -72,12 +74,15 @@ __all__ = [
                                            "fit_seminmf",
                                            "make_config",
                                            "match",
+                                           "match_r2",
                                            "mcc",
                                            "paired_interval",
                                            "pairwise_mcc",
                                            "random_directions",
+                                           "sae_fitter",
                                            "sae_stability",
                                            "sae_vs_random",
+                                           "score_fit",
                                            "shared_atoms",
                                            "stability",
                                            "stability_runs",
