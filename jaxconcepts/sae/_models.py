@@ -89,6 +89,9 @@ class SAEConfig:
         channels: ``c``.
         candidates: archetypal: ``m``, the number of candidate points (0 for the others).
         delta: archetypal: the relaxation bound δ (units of the candidates' rms norm).
+        logit_scale: archetypal: the weights are ``softmax(logit_scale · S)`` (Adam moves each
+            logit by about the learning rate per step; the scale lets the weights move as fast
+            as a free decoder's entries).
     """
 
     method: str
@@ -104,6 +107,7 @@ class SAEConfig:
     channels: int
     candidates: int = 0
     delta: float = 0.0
+    logit_scale: float = 1.0
 
 
 class Params(NamedTuple):
@@ -131,7 +135,8 @@ def decoder(p: Params, cfg: SAEConfig):
     """The unit decoder rows ``(d, c)``: ``W_dec``, or the archetypal ``unit(softmax(S) C + Λ)``."""
     if cfg.method != "archetypal":
         return p.W_dec
-    return _unit_rows(jax.nn.softmax(p.logits, axis=1) @ lax.stop_gradient(p.cands) + p.relax)
+    weights = jax.nn.softmax(cfg.logit_scale * p.logits, axis=1)
+    return _unit_rows(weights @ lax.stop_gradient(p.cands) + p.relax)
 
 
 def relax_bound(p: Params, cfg: SAEConfig):
@@ -175,7 +180,7 @@ def init_params(key, cfg: SAEConfig, sample: np.ndarray, *, decoder_init=None,
         m = C.shape[0]
         pick = jax.random.permutation(key, max(m, cfg.width))[:cfg.width] % m
         hot = np.log(0.9 * max(m - 1, 1) / 0.1) if m > 1 else 0.0
-        logits = hot * jax.nn.one_hot(pick, m, dtype=jnp.float32)
+        logits = hot / cfg.logit_scale * jax.nn.one_hot(pick, m, dtype=jnp.float32)
         p = p._replace(logits=logits, relax=jnp.zeros((cfg.width, c), jnp.float32), cands=C)
         p = p._replace(W_dec=decoder(p, cfg))
         p = p._replace(W_enc=p.W_dec.T)

@@ -76,13 +76,15 @@ class _Opt:
 def make_config(method: str, *, width: int, k: int, channels: int, sparsity: float = 1e-3,
                 bandwidth: float = 0.5, prefixes=None, aux_k: int | None = None,
                 aux_coef: float = 1 / 32, dead_after: int = 1_000_000, candidates: int = 0,
-                delta: float = 0.1) -> SAEConfig:
+                delta: float = 0.1, logit_scale: float = 10.0) -> SAEConfig:
     """Check the settings (ValueError naming the valid range) and build the static config.
 
     ``prefixes`` (Matryoshka): default ``(d/8, d/4, d/2, d)`` (those ≥ k); ``aux_k``: default
     ``min(d, c/2)`` (Gao et al.'s "about half the input dimension"); JumpReLU has no AuxK.
     Archetypal: ``candidates`` ``m ≥ 1`` k-means candidate points (0: ``4 d``; the fits cap it
-    at the init sample's rows), ``delta`` ≥ 0 the relaxation bound."""
+    at the init sample's rows), ``delta`` ≥ 0 the relaxation bound, ``logit_scale`` > 0 (10:
+    measured on the synthetic problem of ``tests/sae``, TopK k = 4: MCC 0.61 at scale 1, 0.78 at
+    10, 0.77 at 30; the weights barely leave their start at 1)."""
     if method not in METHODS:
         raise ValueError(f"method={method!r}; valid choices: {list(METHODS)}")
     if not isinstance(width, (int, np.integer)) or width < 1:
@@ -109,16 +111,16 @@ def make_config(method: str, *, width: int, k: int, channels: int, sparsity: flo
         prefixes = (width,)
     if method == "archetypal":
         candidates = int(candidates) or 4 * int(width)
-        if candidates < 1 or not (delta >= 0 and np.isfinite(delta)):
-            raise ValueError(f"archetypal SAE: candidates={candidates} should be >= 1 and "
-                             f"delta={delta} finite and >= 0")
+        if candidates < 1 or not (delta >= 0 and np.isfinite(delta)) or not logit_scale > 0:
+            raise ValueError(f"archetypal SAE: candidates={candidates} should be >= 1, "
+                             f"delta={delta} finite and >= 0, logit_scale={logit_scale} > 0")
     else:
-        candidates, delta = 0, 0.0
+        candidates, delta, logit_scale = 0, 0.0, 1.0
     return SAEConfig(method=method, width=int(width), k=int(k) if method != "jumprelu" else 0,
                      sparsity=float(sparsity), bandwidth=float(bandwidth), prefixes=prefixes,
                      aux_k=aux_k, aux_coef=float(aux_coef), dead_after=int(dead_after),
                      var=float(channels), channels=int(channels), candidates=int(candidates),
-                     delta=float(delta))
+                     delta=float(delta), logit_scale=float(logit_scale))
 
 
 def _optimizer(opt: _Opt):
@@ -205,7 +207,8 @@ def _to_model(state: TrainState, cfg: SAEConfig, sigma: float, losses, deads,
     n_dead = int(np.sum(to_host(state.since) >= cfg.dead_after))
     arch = {}
     if cfg.method == "archetypal":
-        arch = {"candidates": p.cands * sigma, "weights": jax.nn.softmax(p.logits, axis=1)}
+        arch = {"candidates": p.cands * sigma, "weights": jax.nn.softmax(cfg.logit_scale * p.logits,
+                                                                 axis=1)}
     return SAE(W_enc=p.W_enc, b_enc=p.b_enc * sigma, W_dec=p.W_dec, b_dec=p.b_dec * sigma,
                theta=theta, config=cfg, n_classes=int(n_classes),
                loss_history=np.asarray(losses, np.float64), dead_history=np.asarray(deads),
