@@ -269,45 +269,71 @@ def _sq_err(A, R):
     return jnp.sum((A - R) ** 2, axis=1)
 
 
+def _fired(U, mask):
+    """``(d,)`` bool: latents active on some valid row of dense codes ``U``."""
+    return jnp.any((U > 0) & mask[:, None], axis=0)
+
+
 def sae_loss(p: Params, cfg: SAEConfig, A, mask, dead):
     """Mean over valid rows of the (normalised) reconstruction loss plus the method's terms.
+
+    TopK and archetypal codes are kept sparse, ``(n, k)`` values and indices: the decoder is a
+    gather of ``k`` rows per row, ``â = Σ_j u_j W[idx_j] + b_dec`` (``n k c`` multiply-adds
+    instead of the dense ``n d c``; the same sum, so the same fit up to float rounding). The
+    AuxK term is computed only on steps where some latent is dead (``lax.cond``).
 
     Args:
         A: ``(n, c)`` rows; mask: ``(n,)`` valid rows; dead: ``(d,)`` bool, dead latents.
 
     Returns:
-        ``(loss, (U, terms))``: terms = ``{"recon", "aux", "l0", "thr"}``.
+        ``(loss, (fired, terms))``: ``fired`` ``(d,)`` bool, the latents active on some valid
+        row; terms = ``{"recon", "aux", "l0", "thr"}``.
     """
-    U, l0, thr = encode_train(p, cfg, A, mask)
     W = decoder(p, cfg)
     w = mask.astype(A.dtype) / jnp.maximum(jnp.sum(mask), 1)
-    if cfg.method == "matryoshka":
-        recon = 0.0
-        for m in cfg.prefixes:
-            recon += jnp.sum(w * _sq_err(A, U[:, :m] @ W[:m] + p.b_dec))
-        recon = recon / (len(cfg.prefixes) * cfg.var)
-        R = U @ W + p.b_dec
-    else:
-        R = U @ W + p.b_dec
+    zero = jnp.float32(0.0)
+    if cfg.method in ("topk", "archetypal"):
+        z = preactivations(p, A)
+        vals, idx = lax.top_k(z, cfg.k)
+        vals = jax.nn.relu(vals)
+        R = jnp.einsum("nk,nkc->nc", vals, W[idx]) + p.b_dec
         recon = jnp.sum(w * _sq_err(A, R)) / cfg.var
+        fired = jnp.zeros((cfg.width,), bool).at[idx].max((vals > 0) & mask[:, None])
+        l0, thr = zero, zero
+    else:
+        U, l0, thr = encode_train(p, cfg, A, mask)
+        fired = _fired(U, mask)
+        z = None
+        if cfg.method == "matryoshka":
+            recon = 0.0
+            for m in cfg.prefixes:
+                recon += jnp.sum(w * _sq_err(A, U[:, :m] @ W[:m] + p.b_dec))
+            recon = recon / (len(cfg.prefixes) * cfg.var)
+        R = U @ W + p.b_dec
+        if cfg.method != "matryoshka":
+            recon = jnp.sum(w * _sq_err(A, R)) / cfg.var
     loss = recon
-    aux = jnp.float32(0.0)
+    aux = zero
     if cfg.aux_k > 0 and cfg.method != "jumprelu":
         e = lax.stop_gradient(A - R)
-        z = preactivations(p, A)
-        zd = jnp.where(dead[None, :], z, -jnp.inf)
+        if z is None:
+            z = preactivations(p, A)
         ka = min(cfg.aux_k, cfg.width)
-        vals, idx = lax.top_k(zd, ka)
-        rows = jnp.arange(z.shape[0])[:, None]
-        Ud = jnp.zeros_like(z).at[rows, idx].set(jnp.where(jnp.isfinite(vals),
-                                                           jax.nn.relu(vals), 0.0))
-        aux = jnp.sum(w * _sq_err(e, Ud @ W)) / cfg.var
-        aux = jnp.where(jnp.any(dead), aux, 0.0)
+
+        def aux_loss(z, W):
+            zd = jnp.where(dead[None, :], z, -jnp.inf)
+            v, ix = lax.top_k(zd, ka)
+            rows = jnp.arange(z.shape[0])[:, None]
+            Ud = jnp.zeros_like(z).at[rows, ix].set(jnp.where(jnp.isfinite(v),
+                                                              jax.nn.relu(v), 0.0))
+            return jnp.sum(w * _sq_err(e, Ud @ W)) / cfg.var
+
+        aux = lax.cond(jnp.any(dead), aux_loss, lambda z, W: zero, z, W)
         loss = loss + cfg.aux_coef * aux
     l0m = jnp.sum(w * l0)
     if cfg.method == "jumprelu":
         loss = loss + cfg.sparsity * l0m
-    return loss, (U, {"recon": recon, "aux": aux, "l0": l0m, "thr": thr})
+    return loss, (fired, {"recon": recon, "aux": aux, "l0": l0m, "thr": thr})
 
 
 class SAE(eqx.Module):

@@ -150,10 +150,20 @@ def init_state(key, cfg: SAEConfig, opt: _Opt, sample_scaled: np.ndarray, *,
 def train_step(state: TrainState, A, mask, cfg: SAEConfig, opt: _Opt):
     """One optimiser step on rows ``A (n, c)`` (raw units) with valid-row ``mask (n,)``.
 
+    A batch of padding only (a process with fewer shards) leaves the state as it was
+    (``lax.cond``: no work, no select over the state on ordinary steps).
+
     Returns ``(state, (loss, recon, l0))`` (recon = unexplained share of variance)."""
+    n_valid = jnp.sum(mask).astype(jnp.float32)
+    zero = jnp.float32(0.0)
+    return lax.cond(n_valid > 0, functools.partial(_step, cfg=cfg, opt=opt),
+                    lambda s, A, mask, nv: (s, (zero, zero, zero)), state, A, mask, n_valid)
+
+
+def _step(state: TrainState, A, mask, n_valid, *, cfg: SAEConfig, opt: _Opt):
     A = A.astype(jnp.float32) * opt.inv_sigma
     dead = state.since >= cfg.dead_after
-    (loss, (U, terms)), g = jax.value_and_grad(sae_loss, has_aux=True)(
+    (loss, (fired, terms)), g = jax.value_and_grad(sae_loss, has_aux=True)(
         state.params, cfg, A, mask, dead)
     W = state.params.W_dec
     if opt.freeze_decoder or cfg.method == "archetypal":  # archetypal: W_dec is derived
@@ -167,13 +177,8 @@ def train_step(state: TrainState, A, mask, cfg: SAEConfig, opt: _Opt):
         p = p._replace(W_dec=W)
     p = project_relax(p, cfg) if cfg.method == "archetypal" else p._replace(
         W_dec=_unit_rows(p.W_dec))
-    n_valid = jnp.sum(mask).astype(jnp.float32)
-    fired = jnp.any((U > 0) & mask[:, None], axis=0)
     since = jnp.where(fired, 0.0, state.since + n_valid)
-    has = (n_valid > 0).astype(jnp.float32)
-    new = TrainState(p, opt_state, since, state.thr_sum + has * terms["thr"], state.thr_n + has)
-    # a batch of padding only (a process with fewer shards) leaves the state as it was
-    new = jax.tree.map(lambda a, b: jnp.where(n_valid > 0, a, b), new, state)
+    new = TrainState(p, opt_state, since, state.thr_sum + terms["thr"], state.thr_n + 1.0)
     return new, (loss, terms["recon"], terms["l0"])
 
 
