@@ -89,6 +89,8 @@ class SAEConfig:
         channels: ``c``.
         candidates: archetypal: ``m``, the number of candidate points (0 for the others).
         delta: archetypal: the relaxation bound δ (units of the candidates' rms norm).
+        topk_bins: TopK / archetypal training: 0 for the exact top-k; else the binned
+            approximate top-k of :func:`approx_top_k` with this many bins (inference stays exact).
         logit_scale: archetypal: the weights are ``softmax(logit_scale · S)`` (Adam moves each
             logit by about the learning rate per step; the scale lets the weights move as fast
             as a free decoder's entries).
@@ -108,6 +110,7 @@ class SAEConfig:
     candidates: int = 0
     delta: float = 0.0
     logit_scale: float = 1.0
+    topk_bins: int = 0
 
 
 class Params(NamedTuple):
@@ -199,6 +202,26 @@ def _topk_rows(z, k):
     return jnp.zeros_like(z).at[rows, idx].set(jax.nn.relu(vals))
 
 
+def approx_top_k(z, k: int, bins: int):
+    """Binned approximate top-k of each row (the TPU ``approx_max_k`` recipe, on any backend):
+    entry ``j`` falls in bin ``j mod bins``; each bin keeps its maximum and the ``k`` largest
+    bin maxima are returned as ``(values, indices)``. Exact unless two of a row's true top-k share
+    a bin (expected recall about ``1 − (k − 1) / (2 bins)``: 0.977 measured for k = 16, 256 bins of
+    2048); every returned entry is a true entry of ``z`` and the gradient flows to it.
+    ``bins`` must divide the row length."""
+    n, d = z.shape
+    zb = lax.stop_gradient(z).reshape(n, d // bins, bins)
+    _, ib = lax.top_k(zb.max(axis=1), k)
+    idx = jnp.take_along_axis(zb.argmax(axis=1), ib, axis=1) * bins + ib
+    return jnp.take_along_axis(z, idx, axis=1), idx
+
+
+def _train_top_k(z, cfg):
+    if cfg.topk_bins:
+        return approx_top_k(z, cfg.k, cfg.topk_bins)
+    return lax.top_k(z, cfg.k)
+
+
 def _batch_threshold(z, mask, k):
     """The value of the ``k · n_valid``-th largest entry of the valid rows (padding rows never
     win), and the mask of kept entries: positive and at least that value."""
@@ -279,8 +302,10 @@ def sae_loss(p: Params, cfg: SAEConfig, A, mask, dead):
 
     TopK and archetypal codes are kept sparse, ``(n, k)`` values and indices: the decoder is a
     gather of ``k`` rows per row, ``â = Σ_j u_j W[idx_j] + b_dec`` (``n k c`` multiply-adds
-    instead of the dense ``n d c``; the same sum, so the same fit up to float rounding). The
-    AuxK term is computed only on steps where some latent is dead (``lax.cond``).
+    instead of the dense ``n d c``; the same sum, so the same fit up to float rounding). (A
+    sparse encoder gradient, the chosen values recomputed as ``k`` gathered dot products, was
+    measured slower on CPU than the dense ``(a − b_dec)ᵀ dz`` product, 30 vs 26 ms a step.)
+    The AuxK term is computed only on steps where some latent is dead (``lax.cond``).
 
     Args:
         A: ``(n, c)`` rows; mask: ``(n,)`` valid rows; dead: ``(d,)`` bool, dead latents.
@@ -293,8 +318,7 @@ def sae_loss(p: Params, cfg: SAEConfig, A, mask, dead):
     w = mask.astype(A.dtype) / jnp.maximum(jnp.sum(mask), 1)
     zero = jnp.float32(0.0)
     if cfg.method in ("topk", "archetypal"):
-        z = preactivations(p, A)
-        vals, idx = lax.top_k(z, cfg.k)
+        vals, idx = _train_top_k(preactivations(p, A), cfg)
         vals = jax.nn.relu(vals)
         R = jnp.einsum("nk,nkc->nc", vals, W[idx]) + p.b_dec
         recon = jnp.sum(w * _sq_err(A, R)) / cfg.var
@@ -303,7 +327,6 @@ def sae_loss(p: Params, cfg: SAEConfig, A, mask, dead):
     else:
         U, l0, thr = encode_train(p, cfg, A, mask)
         fired = _fired(U, mask)
-        z = None
         if cfg.method == "matryoshka":
             recon = 0.0
             for m in cfg.prefixes:
@@ -316,11 +339,10 @@ def sae_loss(p: Params, cfg: SAEConfig, A, mask, dead):
     aux = zero
     if cfg.aux_k > 0 and cfg.method != "jumprelu":
         e = lax.stop_gradient(A - R)
-        if z is None:
-            z = preactivations(p, A)
         ka = min(cfg.aux_k, cfg.width)
 
-        def aux_loss(z, W):
+        def aux_loss(p, W):
+            z = preactivations(p, A)
             zd = jnp.where(dead[None, :], z, -jnp.inf)
             v, ix = lax.top_k(zd, ka)
             rows = jnp.arange(z.shape[0])[:, None]
@@ -328,7 +350,7 @@ def sae_loss(p: Params, cfg: SAEConfig, A, mask, dead):
                                                               jax.nn.relu(v), 0.0))
             return jnp.sum(w * _sq_err(e, Ud @ W)) / cfg.var
 
-        aux = lax.cond(jnp.any(dead), aux_loss, lambda z, W: zero, z, W)
+        aux = lax.cond(jnp.any(dead), aux_loss, lambda p, W: zero, p, W)
         loss = loss + cfg.aux_coef * aux
     l0m = jnp.sum(w * l0)
     if cfg.method == "jumprelu":
