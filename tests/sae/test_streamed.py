@@ -59,3 +59,57 @@ def test_two_devices_equal_one(feature_store, two_devices, method):
     one = _streamed(feature_store, method)
     np.testing.assert_allclose(two_devices[f"{method}_W"], np.asarray(one.W_dec), atol=1e-5)
     np.testing.assert_allclose(two_devices[f"{method}_loss"], one.loss_history, rtol=1e-5)
+
+
+GROUP = {"shards_per_step": 2, "images_per_batch": 32}  # 2 shards of 16 images per step
+
+
+def _grouped(store, method, **kw):
+    from jaxconcepts.features._rows import RowsView
+
+    rows = RowsView(store, images_per_batch=kw.pop("images_per_batch"), prefetch=0)
+    return fit_sae_streamed(rows, method=method, key=jax.random.key(0), **{**FIT, **kw})
+
+
+def test_group_aligned_steps_equal_in_memory_batches(feature_store, store_rows):
+    """One step per 2 shards (512 rows, manifest order): the in-memory fit on 512-row batches."""
+    s = _grouped(feature_store, "topk", **GROUP)
+    m = fit_sae(store_rows, method="topk", key=jax.random.key(0), shuffle=False,
+                batch_size=512, **FIT)
+    assert len(s.loss_history) == 3
+    np.testing.assert_allclose(np.asarray(s.W_dec), np.asarray(m.W_dec), atol=2e-6)
+    np.testing.assert_allclose(s.loss_history, m.loss_history, rtol=1e-5)
+    with pytest.raises(ValueError, match="shards_per_step=2: a group of 2 shards does not fit"):
+        _grouped(feature_store, "topk", shards_per_step=2, images_per_batch=16)
+    with pytest.raises(ValueError, match="shards_per_step=0"):
+        _grouped(feature_store, "topk", shards_per_step=0, images_per_batch=16)
+
+
+@pytest.mark.slow
+def test_two_processes_equal_one_with_group_aligned_steps(feature_store, tmp_path):
+    """2 processes (jax.distributed on CPU, gloo), each reading every other shard: with one step
+    per group of 2 shards the global batches hold the same rows as with 1 process (each process
+    adds 16 padding images), so the atoms agree to float noise."""
+    from tests.streaming.conftest import free_port
+
+    out = tmp_path / "two.npz"
+    env = dict(os.environ, PYTHONPATH=str(ROOT), JAX_PLATFORMS="cpu")
+    port = free_port()
+    cmd = [sys.executable, "-m", "tests.sae._worker", str(feature_store), str(out),
+           "topk,batchtopk", "2", "32"]
+    procs = [subprocess.Popen(cmd, cwd=ROOT, env=dict(
+        env, JAX_COORDINATOR_ADDRESS=f"127.0.0.1:{port}", JAX_NUM_PROCESSES="2",
+        JAX_PROCESS_ID=str(i))) for i in range(2)]
+    try:
+        codes = [p.wait(timeout=300) for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+    assert codes == [0, 0], codes
+    two = dict(np.load(out))
+    assert int(two["devices"]) == 2
+    for method in ("topk", "batchtopk"):
+        one = _grouped(feature_store, method, **GROUP)
+        np.testing.assert_allclose(two[f"{method}_W"], np.asarray(one.W_dec), atol=1e-5)
+        np.testing.assert_allclose(two[f"{method}_loss"], one.loss_history, rtol=1e-5)
