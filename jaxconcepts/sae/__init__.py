@@ -13,7 +13,9 @@
   :func:`paired_interval`, :func:`compare_to_random`, :func:`sae_vs_random`;
 - stability over seeds, resumable per seed: :func:`stability_runs`, :func:`sae_stability`
   (independent vs shared / k-means initialisations);
-- matched explained variance: :func:`match_r2` (bisection over k or the L0 penalty).
+- matched explained variance: :func:`match_r2` (bisection over k or the L0 penalty);
+- the synthetic ground's scoreboard rows: :func:`synthetic_scoreboard` (every method at
+  matched R², against its random counterpart, and its stability).
 """
 
 from jaxconcepts.sae._baselines import (
@@ -42,6 +44,7 @@ from jaxconcepts.sae._metrics import (
                                            stability,
 )
 from jaxconcepts.sae._models import METHODS, SAE, SAEConfig
+from jaxconcepts.sae._scoreboard import METHOD_KNOBS, synthetic_scoreboard
 from jaxconcepts.sae._stability import INITS, sae_stability, stability_runs
 from jaxconcepts.sae._sweep import match_r2, sae_fitter, score_fit
 from jaxconcepts.sae._synthetic import (
@@ -55,6 +58,7 @@ from jaxconcepts.sae._train import fit_sae, fit_sae_streamed, make_config
 __all__ = [
                                            "INITS",
                                            "METHODS",
+                                           "METHOD_KNOBS",
                                            "SAE",
                                            "KMeansDictionary",
                                            "SAEConfig",
@@ -87,5 +91,6 @@ __all__ = [
                                            "stability",
                                            "stability_runs",
                                            "synthetic_features",
+                                           "synthetic_scoreboard",
                                            "write_feature_store",
 ]

@@ -6,7 +6,7 @@ import pytest
 
 from jaxconcepts.sae import atom_recovery, fit_sae, make_config, mcc, synthetic_features
 
-FIT = {"method": "archetypal", "width": 32, "k": 3, "epochs": 3, "batch_size": 128,
+FIT = {"method": "archetypal", "width": 32, "k": 3, "epochs": 3, "batch_size": 256,
        "learning_rate": 3e-3}
 
 

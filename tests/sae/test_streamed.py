@@ -90,11 +90,13 @@ def test_two_processes_equal_one_with_group_aligned_steps(feature_store, tmp_pat
     """2 processes (jax.distributed on CPU, gloo), each reading every other shard: with one step
     per group of 2 shards the global batches hold the same rows as with 1 process (each process
     adds 16 padding images), so the atoms agree to float noise."""
-    from tests.streaming.conftest import free_port
+    import socket
 
+    with socket.socket() as sock:  # a free port for the coordinator
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
     out = tmp_path / "two.npz"
     env = dict(os.environ, PYTHONPATH=str(ROOT), JAX_PLATFORMS="cpu")
-    port = free_port()
     cmd = [sys.executable, "-m", "tests.sae._worker", str(feature_store), str(out),
            "topk,batchtopk", "2", "32"]
     procs = [subprocess.Popen(cmd, cwd=ROOT, env=dict(
