@@ -5,7 +5,8 @@ Same data, same width, k, batch size, epochs and Adam learning rate, on this CPU
 - **data**: rows of :func:`jaxconcepts.sae.synthetic_features` (``--n`` rows of ``--dim``,
   ``--features`` Zipfian atoms, ``--active`` firing per row on average), float32, in memory;
 - **ours**: ``fit_sae(method="topk")`` with its defaults otherwise (AuxK on dead latents, rows
-  shuffled each epoch, one ``lax.scan`` per epoch). Compiled once on the same shapes first; the
+  shuffled each epoch, one ``lax.scan`` per epoch; sparse codes, the decoder a gather of ``k``
+  rows; exact top-k unless ``--topk-bins``). Compiled once on the same shapes first; the
   timed run is a second call (host → device copy, init and checks included);
 - **overcomplete**: ``TopKSAE(dim, width, top_k=k)`` (its default encoder, Linear + BatchNorm),
   ``train_sae(..., monitoring=0)`` (no per-step logging: its fastest setting) with its
@@ -80,7 +81,7 @@ def _run_ours(A, args, epochs=None):
     from jaxconcepts.sae import fit_sae
 
     kw = dict(method="topk", width=args.width, k=args.k, epochs=epochs or args.epochs,
-              batch_size=args.batch, learning_rate=args.lr)
+              batch_size=args.batch, learning_rate=args.lr, topk_bins=args.topk_bins)
     t0 = time.perf_counter()
     fit_sae(A, key=jax.random.key(args.seed + 1), **{**kw, "epochs": 1})  # compile
     t_compile = time.perf_counter() - t0
@@ -106,6 +107,8 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--epochs", type=int, default=5)
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--max-epochs", type=int, default=12, help="ours, for equal R²")
+    ap.add_argument("--topk-bins", type=int, default=0,
+                    help="ours: 0 exact top-k in training (the default), else binned approximate")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default="reports/benchmarks/methods.json")
     args = ap.parse_args(argv)
@@ -144,7 +147,8 @@ def main(argv: list[str] | None = None) -> dict:
         "data": {"rows": args.n, "dim": args.dim, "features": args.features,
                  "mean_active": args.active, "seed": args.seed},
         "settings": {"width": args.width, "k": args.k, "batch_size": args.batch,
-                     "epochs": args.epochs, "learning_rate": args.lr},
+                     "epochs": args.epochs, "learning_rate": args.lr,
+                     "ours_topk_bins": args.topk_bins},
         **sides,
         "speedup_rows_per_second": ours["rows_per_second"] / oc["rows_per_second"],
         "r2_difference_ours_minus_overcomplete": ours["r2"] - oc["r2"],
