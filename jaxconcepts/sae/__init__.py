@@ -1,8 +1,9 @@
 """Sparse autoencoders and dictionary baselines for the methods' scoreboard (issue 24).
 
 - :func:`fit_sae` (in memory) and :func:`fit_sae_streamed` (from the activation store, over a
-  device mesh and processes): TopK, BatchTopK, JumpReLU and Matryoshka BatchTopK SAEs, returning
-  an :class:`SAE` with the ``concepts`` / ``transform`` / ``reconstruct`` protocol;
+  device mesh and processes; ``shards_per_step`` for steps that do not depend on the process
+  count): TopK, BatchTopK, JumpReLU, Matryoshka BatchTopK and archetypal (RA-SAE) SAEs,
+  returning an :class:`SAE` with the ``concepts`` / ``transform`` / ``reconstruct`` protocol;
 - :func:`fit_seminmf` (SemiNMF, signed atoms, codes ≥ 0) and :func:`fit_kmeans_dictionary`
   (k-means centroids as a dictionary, one-hot projected codes), in memory;
 - :func:`synthetic_features`: SynthSAEBench-style ground truth (more atoms than dimensions,
