@@ -15,7 +15,9 @@ For each method and each target R² (0.7, 0.9), :func:`synthetic_scoreboard`:
    (independent initialisations: "stable").
 
 A target that the knob's range cannot reach gives a row with ``"reached": False`` and no
-recovery numbers.
+recovery numbers. MCC, F1 and stability come from every seed's kept atoms; R² and dead latents
+need the fitted model, so they average the seeds fitted by this call (all of them on a fresh
+folder) and fall back to seed 0's sweep point when every seed was resumed from the folder.
 """
 
 from __future__ import annotations
