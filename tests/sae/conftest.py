@@ -1,0 +1,28 @@
+import numpy as np
+import pytest
+
+from jaxconcepts.sae import synthetic_features, write_feature_store
+
+
+@pytest.fixture(scope="session")
+def small():
+    """1 024 rows of 16 dims from 24 Zipfian features (about 3 active per row)."""
+    return synthetic_features(1024, dim=16, n_features=24, seed=3, mean_active=3)
+
+
+@pytest.fixture(scope="session")
+def feature_store(tmp_path_factory):
+    """64 images of 4x4 rows x 16 dims, float32, 4 shards of 16 images."""
+    p = tmp_path_factory.mktemp("sae_store")
+    write_feature_store(p, n_images=64, hw=(4, 4), dim=16, n_features=24, seed=3,
+                        images_per_shard=16, mean_active=3)
+    return p
+
+
+@pytest.fixture(scope="session")
+def store_rows(feature_store):
+    """The store's rows in manifest order ``(1024, 16)``."""
+    from jaxconcepts.features._rows import RowsView
+
+    rows = RowsView(feature_store, images_per_batch=8, prefetch=0)
+    return np.concatenate([b.A.reshape(-1, 16)[np.repeat(b.valid, 16)] for b in rows])

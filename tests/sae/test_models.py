@@ -1,0 +1,154 @@
+"""SAE codes, the protocol, the losses' terms and the settings' checks."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxconcepts.concepts._protocol import ConceptDecomposition
+from jaxconcepts.sae import METHODS, fit_sae, make_config
+from jaxconcepts.sae._models import encode_train, init_params, sae_loss
+
+FIT = dict(width=32, k=3, epochs=4, batch_size=128, learning_rate=3e-3, sparsity=0.03)
+
+
+@pytest.fixture(scope="module")
+def fitted(small):
+    return {m: fit_sae(small.A, method=m, key=jax.random.key(0), **FIT) for m in METHODS}
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_protocol_shapes_and_unit_decoder(fitted, small, method):
+    m = fitted[method]
+    assert isinstance(m, ConceptDecomposition)
+    y = np.zeros(10, np.int32)
+    U = m.transform(small.A[:10], y)
+    assert U.shape == (10, 32) and (np.asarray(U) >= 0).all()
+    assert m.reconstruct(U, y).shape == (10, 16)
+    assert m.concepts.shape == (1, 32, 16)
+    np.testing.assert_allclose(np.linalg.norm(np.asarray(m.W_dec), axis=1), 1.0, rtol=1e-5)
+    assert m.loss_history.shape == (4,) and m.dead_history.shape == (4,)
+    assert 0 <= m.n_dead <= 32
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_loss_decreases(fitted, method):
+    h = fitted[method].loss_history
+    assert h[-1] < 0.9 * h[0], h
+
+
+def test_topk_exactly_k_per_row(fitted, small):
+    U = np.asarray(fitted["topk"].transform(small.A))
+    np.testing.assert_array_equal((U > 0).sum(1), 3)
+
+
+def _params(small, method, width=32, k=3):
+    cfg = make_config(method, width=width, k=k, channels=16, aux_k=8)
+    return init_params(jax.random.key(1), cfg, small.A[:512]), cfg
+
+
+@pytest.mark.parametrize("method", ["batchtopk", "matryoshka"])
+def test_batchtopk_keeps_k_per_row_per_batch(small, method):
+    p, cfg = _params(small, method)
+    A = jnp.asarray(small.A[:100])
+    mask = jnp.arange(100) < 70  # 30 padding rows never take a share of the budget
+    U, _, thr = encode_train(p, cfg, A, mask)
+    U = np.asarray(U)
+    assert (U > 0).sum() == 3 * 70
+    assert not U[70:].any()
+    assert float(thr) == pytest.approx(U[U > 0].min())
+    assert len(set((U > 0).sum(1)[:70])) > 1  # the budget is shared, not per row
+
+
+def test_inference_threshold_from_training(fitted, small):
+    m = fitted["batchtopk"]
+    theta = np.asarray(m.theta)
+    assert theta.min() == theta.max() > 0
+    l0 = (np.asarray(m.transform(small.A)) > 0).sum(1).mean()
+    assert 1.5 < l0 < 6  # about k = 3 on average
+
+
+def test_auxk_feeds_dead_latents(small):
+    p, cfg = _params(small, "topk")
+    A, mask = jnp.asarray(small.A[:64]), jnp.ones(64, bool)
+    none = jnp.zeros(32, bool)
+    dead = none.at[jnp.arange(16, 32)].set(True)
+    grad = jax.jit(jax.value_and_grad(sae_loss, has_aux=True), static_argnums=1)
+    (_, (_, t0)), g0 = grad(p, cfg, A, mask, none)
+    (_, (_, t1)), g = grad(p, cfg, A, mask, dead)
+    assert float(t0["aux"]) == 0.0 and float(t1["aux"]) > 0.0
+    # only the dead latents' decoder rows get the auxiliary gradient beyond the main loss's
+    diff = np.abs(np.asarray(g.W_dec - g0.W_dec)).sum(1)
+    assert diff[16:].min() > 0 and diff[:16].max() == 0
+
+
+def test_jumprelu_sparsity_lowers_l0(small):
+    l0 = []
+    for lam in (0.003, 0.1):
+        m = fit_sae(small.A, method="jumprelu", key=jax.random.key(0),
+                    **{**FIT, "sparsity": lam, "epochs": 6, "batch_size": 32,
+                       "learning_rate": 1e-2})
+        l0.append((np.asarray(m.transform(small.A)) > 0).sum(1).mean())
+    assert l0[1] < 0.5 * l0[0], l0
+
+
+def test_jumprelu_threshold_gets_gradient(small):
+    p, cfg = _params(small, "jumprelu")
+    cfg = make_config("jumprelu", width=32, k=0, channels=16, sparsity=0.1, bandwidth=1.0)
+    g = jax.grad(lambda q: sae_loss(q, cfg, jnp.asarray(small.A[:256]), jnp.ones(256, bool),
+                                    jnp.zeros(32, bool))[0])(p)
+    assert np.abs(np.asarray(g.log_theta)).max() > 0
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(method="topk", k=0), r"k=0 should be in \[1, width=32\]"),
+    (dict(method="batchtopk", k=33), r"k=33 should be in \[1, width=32\]"),
+    (dict(method="sparse"), "valid choices"),
+    (dict(method="topk", aux_k=40), r"aux_k=40 should be in \[0, width=32\]"),
+    (dict(method="matryoshka", prefixes=(8, 4, 32)), "prefixes"),
+    (dict(method="matryoshka", prefixes=(8, 16)), "end at width"),
+    (dict(method="jumprelu", sparsity=-1.0), "sparsity"),
+    (dict(method="jumprelu", bandwidth=0.0), "bandwidth"),
+])
+def test_bad_settings_raise(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        make_config(width=32, channels=16, **{"k": 3, **kwargs})
+
+
+def test_bad_data_raise(small):
+    key = jax.random.key(0)
+    with pytest.raises(ValueError, match="NaN"):
+        fit_sae(np.full((8, 4), np.nan, np.float32), width=4, k=1, key=key)
+    with pytest.raises(ValueError, match="zero or non-finite variance"):
+        fit_sae(np.ones((8, 4), np.float32), width=4, k=1, key=key)
+    with pytest.raises(ValueError, match="2-D"):
+        fit_sae(np.ones(8, np.float32), width=4, k=1, key=key)
+    with pytest.raises(ValueError, match=r"k=5 should be in \[1, width=4\]"):
+        fit_sae(small.A, width=4, k=5, key=key)
+
+
+def test_nan_loss_raises_naming_the_setting(small):
+    with pytest.raises(FloatingPointError,
+                       match=r"topk SAE diverged.*width=32, k=3.*learning_rate=1e\+30"):
+        fit_sae(small.A, method="topk", key=jax.random.key(0),
+                **{**FIT, "learning_rate": 1e30})
+
+
+def test_approx_top_k_recall_and_gradient():
+    from jaxconcepts.sae._models import approx_top_k
+
+    z = jax.random.normal(jax.random.key(0), (512, 2048))
+    v, i = approx_top_k(z, 16, 256)
+    tv, ti = jax.lax.top_k(z, 16)
+    np.testing.assert_array_equal(np.take_along_axis(np.asarray(z), np.asarray(i), 1), v)
+    recall = np.mean([len(set(a) & set(b)) for a, b in zip(np.asarray(i), np.asarray(ti))]) / 16
+    assert 0.96 < recall < 0.99, recall  # measured 0.977; 1 - 15/512 = 0.971 expected
+    assert np.asarray(i).max() < 2048 and (np.diff(np.sort(np.asarray(i), 1), axis=1) > 0).all()
+    g = np.asarray(jax.grad(lambda z: approx_top_k(z, 16, 256)[0].sum())(z))
+    assert g.sum() == 512 * 16 and set(np.unique(g)) == {0.0, 1.0}
+    z2 = jax.random.normal(jax.random.key(1), (8, 64))  # bins = width / 2: exact when no clash
+    _, i2 = approx_top_k(z2, 2, 32)
+    assert i2.shape == (8, 2)
+    with pytest.raises(ValueError, match="topk_bins=24"):
+        make_config("topk", width=64, k=3, channels=4, topk_bins=24)
+    assert make_config("topk", width=64, k=3, channels=4).topk_bins == 0
