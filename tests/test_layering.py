@@ -31,6 +31,7 @@ ALLOWED: dict[str, set[str]] = {
     "evaluation": {"kernels", "concepts", "importance", "features", "datasets", "streaming"},
     "viz": {"kernels", "concepts", "importance"},
     "explorer": {"viz"},  # the page's numbers are arrays; the model view of an image is viz's
+    "sae": {"streaming"},  # the device mesh and the tensor writer of the streamed core
     "stages": {"<root>", "kernels", "concepts", "importance", "features", "datasets",
                "streaming", "evaluation", "viz", "explorer"},
     "cli": {"<root>", "stages"},

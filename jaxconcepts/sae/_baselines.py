@@ -118,7 +118,9 @@ def compare_to_random(fit: Callable[[int], object], fit_random: Callable[[int], 
     if score is None:
         if W_true is None:
             raise ValueError("give W_true (score = MCC against it) or a score function")
-        score = lambda W: mcc(W, W_true)
+
+        def score(W):
+            return mcc(W, W_true)
     ours = [float(score(atoms_of(fit(s)))) for s in seeds]
     rand = [float(score(atoms_of(fit_random(s)))) for s in seeds]
     return {**paired_interval(ours, rand, **interval), "scores": ours, "random_scores": rand,

@@ -12,7 +12,7 @@ import jax
 
 jax.config.update("jax_cpu_collectives_implementation", "gloo")
 
-from jaxconcepts.streaming import initialize_distributed
+from jaxconcepts.streaming import initialize_distributed  # noqa: E402 (after the gloo setting)
 
 
 def main(store, out, methods, shards_per_step=None, images_per_batch=8):

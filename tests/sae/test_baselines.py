@@ -81,7 +81,8 @@ def test_compare_to_random_decides_both_ways():
 
 
 def test_random_sae_keeps_its_decoder_and_trains_the_encoder(small):
-    kw = {"method": "topk", "width": 32, "k": 3, "epochs": 2, "batch_size": 128, "learning_rate": 3e-3}
+    kw = {"method": "topk", "width": 32, "k": 3, "epochs": 2, "batch_size": 128,
+          "learning_rate": 3e-3}
     r = fit_random_sae(small.A, key=jax.random.key(0), **kw)
     t = fit_sae(small.A, key=jax.random.key(0), **kw)
     # the trained SAE starts from the same random decoder; the frozen one never leaves it
@@ -115,7 +116,10 @@ def test_methods_beat_their_random_counterparts():
     assert r["excludes_zero"] and r["low"] > 0.35, r
     assert min(r["r2"]) > 0.8 and max(r["random_r2"]) < 0.5
     assert max(r["random_scores"]) < 0.5  # chance: random directions' MCC
-    rand = lambda s: random_directions(64, 32, seed=s)
+
+    def rand(s):
+        return random_directions(64, 32, seed=s)
+
     for fit in (lambda s: fit_seminmf(d.A[:5000], 64, key=jax.random.key(s), max_iter=50),
                 lambda s: fit_kmeans_dictionary(d.A, 64, key=jax.random.key(s))):
         c = compare_to_random(fit, rand, range(5), W_true=d.W)

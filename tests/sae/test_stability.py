@@ -88,7 +88,8 @@ def test_other_settings_refuse_the_folder(tmp_path):
 @pytest.mark.slow
 def test_topk_stable_vs_stabilised(tmp_path):
     d = synthetic_features(20000, dim=32, n_features=64, seed=0, mean_active=4)
-    fit = {"method": "topk", "width": 64, "k": 4, "epochs": 10, "batch_size": 256, "learning_rate": 3e-3}
+    fit = {"method": "topk", "width": 64, "k": 4, "epochs": 10, "batch_size": 256,
+           "learning_rate": 3e-3}
     r = {i: sae_stability(d.A, range(5), tmp_path / i, init=i, **fit)
          for i in ("independent", "shared", "kmeans")}
     assert r["independent"]["mode"] == "stable"

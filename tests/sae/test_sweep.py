@@ -9,7 +9,9 @@ from jaxconcepts.sae._sweep import bisect_increasing_int, bisect_log_decreasing
 
 
 def test_smallest_k_reaching_the_target():
-    curve = lambda k: 1 - 1 / (k + 1)  # 0.5, 0.667, 0.75, ...; >= 0.9 from k = 9
+    def curve(k):  # 0.5, 0.667, 0.75, ...; >= 0.9 from k = 9
+        return 1 - 1 / (k + 1)
+
     k, seen = bisect_increasing_int(curve, 0.9, 1, 64)
     assert k == 9 and curve(8) < 0.9
     assert len(seen) <= 8 and max(seen) == 16  # doubling stops at the first k reaching 0.9
@@ -18,14 +20,18 @@ def test_smallest_k_reaching_the_target():
                                                                 8: curve(8), 16: curve(16),
                                                                 20: curve(20)})
     # a curve that falls again past the answer (archetypal / SemiNMF at large k) is fine
-    bumpy = lambda k: 0.95 if 5 <= k <= 8 else (0.1 * k if k < 5 else 0.3)
+    def bumpy(k):
+        return 0.95 if 5 <= k <= 8 else (0.1 * k if k < 5 else 0.3)
+
     assert bisect_increasing_int(bumpy, 0.9, 1, 64)[0] == 5
     with pytest.raises(ValueError):
         bisect_increasing_int(curve, 0.9, 0, 4)
 
 
 def test_largest_penalty_reaching_the_target():
-    curve = lambda lam: 1 - lam
+    def curve(lam):
+        return 1 - lam
+
     lam, seen = bisect_log_decreasing(curve, 0.7, 1e-3, 1.0, iters=12)
     assert curve(lam) >= 0.7 and lam == pytest.approx(0.3, rel=0.01)
     assert len(seen) == 14
