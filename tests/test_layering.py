@@ -33,7 +33,7 @@ ALLOWED: dict[str, set[str]] = {
     "explorer": {"viz"},  # the page's numbers are arrays; the model view of an image is viz's
     "sae": {"streaming"},  # the device mesh and the tensor writer of the streamed core
     "stages": {"<root>", "kernels", "concepts", "importance", "features", "datasets",
-               "streaming", "evaluation", "viz", "explorer"},
+               "streaming", "evaluation", "viz", "explorer", "sae"},
     "cli": {"<root>", "stages"},
     "<root>": {"kernels", "concepts", "importance", "features", "datasets", "evaluation",
                "viz"},  # the package root's lazy re-exports

@@ -126,3 +126,22 @@ def test_the_page_colour_map_reads_in_greyscale():
     assert np.all(np.diff(luma) > -0.5)  # uint8 rounding: never a visible step back
     assert np.all(luma[4:] > luma[:-4])  # and rising over any 4 of the 256 steps
     assert luma[-1] - luma[0] > 150
+
+
+@pytest.mark.parametrize("n, size", [(8, 224), (8, 256), (5, 40), (6, 48), (7, 7), (14, 224),
+                                     (3, 10), (8, 64)])
+def test_extreme_rows_give_the_upsampled_min_and_max_exactly(n, size):
+    """grid_maps upsamples only the rows and columns that can hold an extremum: the min and max
+    equal the full ``jax.image.resize``'s on random and peaky maps."""
+    from jaxconcepts.explorer._payload import _interp
+
+    rng = np.random.default_rng(n * 1000 + size)
+    Ry, Rx = _interp(n, size), _interp(n + 1, size + size // n)
+    for t in range(25):
+        X = rng.normal(size=(n, n + 1))
+        if t % 2:  # sparse, sharp peaks: the interpolation misses the grid's max most there
+            X = np.maximum(X, 0) ** 3
+        full = np.asarray(jax.image.resize(X, (size, size + size // n), "bilinear"))
+        sub = Ry @ X @ Rx.T
+        assert sub.max() == pytest.approx(full.max(), abs=1e-5)
+        assert sub.min() == pytest.approx(full.min(), abs=1e-5)
