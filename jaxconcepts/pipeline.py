@@ -52,12 +52,14 @@ def _say(msg: str) -> None:
 
 
 def _select(graph, targets):
-    """The stages to consider: all, or the targets and everything they depend on."""
+    """The stages to consider: the root ``dvc.yaml``'s (as a plain ``dvc repro``; the
+    scoreboard's second pipeline, ``scoreboard/dvc.yaml``, runs only when named), or the targets
+    and everything they depend on."""
     import networkx as nx
 
     by_name = {s.addressing: s for s in graph.nodes}
     if not targets:
-        return set(graph.nodes)
+        return {s for s in graph.nodes if Path(s.path).parent == Path(s.repo.root_dir)}
     unknown = [t for t in targets if t not in by_name]
     if unknown:
         raise SystemExit(f"unknown stage(s) {unknown}; stages: {sorted(by_name)}")
@@ -148,10 +150,10 @@ def _run(root: Path, *, jobs: int, force: bool, targets) -> int:
                     _say(f"skip  {s.addressing} (unchanged)")
                     done.add(s)
                     continue
-                log = root / LOG_DIR / f"{s.addressing}.log"
+                log = root / LOG_DIR / f"{s.addressing.replace('/', '__')}.log"  # a/dvc.yaml:s
                 fh = open(log, "w")
                 _say(f"start {s.addressing}: {s.cmd}")
-                proc = subprocess.Popen(s.cmd, shell=True, cwd=root, stdout=fh,
+                proc = subprocess.Popen(s.cmd, shell=True, cwd=s.wdir, stdout=fh,  # as dvc
                                         stderr=subprocess.STDOUT)
                 running[proc] = (s, fh, time.perf_counter(), log)
             if finished:  # recorded once the free slot has a stage: it does not wait on hashing

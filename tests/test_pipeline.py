@@ -119,3 +119,16 @@ def test_a_stage_with_no_recorded_time_is_estimated_from_the_same_stage_elsewher
     assert _estimate("extract@a", seconds) == 10  # its own
     assert _estimate("extract@new", seconds) == 20  # the median of extract@*
     assert _estimate("recovery@new", seconds) == 1.0 and _estimate("index", seconds) == 1.0
+
+
+def test_a_second_pipeline_runs_only_when_named(tmp_path):
+    """Like a plain ``dvc repro``, the runner runs the root dvc.yaml; a dvc.yaml in a sub-folder
+    (the scoreboard's) runs only when its stage is named."""
+    root = _repo(tmp_path, [_stage("a", _stamp("a", sleep=0), outs=["a.txt", "a.t"])])
+    (root / "second").mkdir()
+    (root / "second" / "dvc.yaml").write_text(
+        "stages:\n" + _stage("s", _stamp("s", sleep=0), outs=["s.txt", "s.t"]) + "\n")
+    assert run_pipeline(root, jobs=2) == 0
+    assert (root / "a.txt").is_file() and not (root / "second" / "s.txt").exists()
+    assert run_pipeline(root, jobs=2, targets=["second/dvc.yaml:s"]) == 0
+    assert (root / "second" / "s.txt").read_text() == "s"
