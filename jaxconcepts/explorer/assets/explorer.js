@@ -204,7 +204,9 @@ function main() {
 function route() {
   const parts = (location.hash || "#/").slice(2).split("/").map(decodeURIComponent);
   const view = parts[0] || "";
+  const here = location.hash || "#/";
   JC.state.removed = null;
+  document.body.removeAttribute("data-ready");
   const show = {
     "": home, "image": function () { imageView(+parts[1], parts[2]); },
     "compare": function () { compareView(+parts[1]); },
@@ -214,6 +216,8 @@ function route() {
   }[view] || home;
   Promise.resolve(show()).catch(function (e) {
     main().appendChild(note("This view could not be shown: " + e.message));
+  }).then(function () {  /* the view is drawn (tests and scripts wait for this) */
+    if ((location.hash || "#/") === here) document.body.setAttribute("data-ready", here);
   });
   window.scrollTo(0, 0);
 }
