@@ -34,7 +34,7 @@ from jaxconcepts.evaluation._rows import RowsView, fitted_classes
 
 __all__ = ["AtlasData", "all_codes", "atlas_data", "atlas_markdown", "atlas_arrays",
            "clip_concept_names",
-           "fitted_atlases", "load_atlases",
+           "fitted_atlases",
            "top_concepts", "objects_name_accuracy", "name_accuracy_markdown", "TOP_CONCEPT"]
 
 #: How :func:`top_concepts` picks a class's concept (written beside the numbers).
@@ -230,7 +230,7 @@ def all_codes(model, method: str, view: RowsView, *, grid: tuple[int, int],
 def atlas_arrays(atlases: Sequence[AtlasData], every: Mapping[str, tuple] | None = None
                  ) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     """The atlases as safetensors arrays and string metadata (``data/<ds>/c2mf/atlas.safetensors``,
-    read back by :func:`load_atlases`; the concept explorer's dictionary views read it).
+    read back by :func:`jaxconcepts.explorer.dictionary_codes` for the concept explorer).
 
     Per method ``m``: ``{m}_images`` int32 (N,) store row positions, ``{m}_y`` int32 (N,) fitted
     class, ``{m}_codes`` float32 (N, k, h, w) the image's own codes (C2MF: all G = k concepts,
@@ -262,40 +262,6 @@ def atlas_arrays(atlases: Sequence[AtlasData], every: Mapping[str, tuple] | None
                               "mean_code": float(n.mean_code),
                               "outputs": [int(o) for o in n.outputs]} for n in at.names]}
     return arrays, {"atlas": json.dumps(meta, sort_keys=True)}
-
-
-def _keys(path) -> list[str]:
-    from safetensors import safe_open
-
-    with safe_open(str(path), "np") as f:
-        return list(f.keys())
-
-
-def load_atlases(path) -> list[AtlasData]:
-    """The atlases :func:`atlas_arrays` wrote (the names keep their words, mean code and outputs;
-    their patch rows are not stored). An empty list when the file holds none."""
-    from safetensors import safe_open
-
-    from jaxconcepts._io import load_arrays
-
-    with safe_open(str(path), "np") as f:
-        meta = json.loads((f.metadata() or {}).get("atlas", "{}"))
-    arrays = load_arrays(path, [k for k in _keys(path) if "_all_" not in k]) if meta else {}
-    out = []
-    for m, d in meta.items():
-        k, own, y = d["k"], arrays[f"{m}_codes"], arrays[f"{m}_y"]
-        usage = arrays[f"{m}_usage"]
-        if d["shared"]:
-            code_maps = own
-        else:
-            code_maps = np.zeros((own.shape[0], usage.shape[1]) + own.shape[2:], np.float32)
-            cols = y[:, None] * k + np.arange(k)[None]
-            np.put_along_axis(code_maps, cols[:, :, None, None], own, axis=1)
-        names = [ConceptName(j, [(w, p) for w, p in n["words"]], np.zeros(0, np.int64),
-                             n["mean_code"], tuple(n["outputs"])) for j, n in enumerate(d["names"])]
-        out.append(AtlasData(m, k, arrays[f"{m}_images"], y, code_maps, usage, d["labels"], names,
-                             d["order"], d["class_names"], d["shared"]))
-    return out
 
 
 def top_concepts(at: AtlasData, *, gate_threshold: float) -> list[int | None]:

@@ -248,6 +248,7 @@ def _clustering_record(m, g, j: int, row_c: int, row_i: int, inp: ExplorerInputs
     K, S = inp.n_concepts, inp.n_sub
     lab = c[f"{m}_labels"][row_c]
     sub = c.get(f"{m}_sub_labels")
+    sub_of = None if sub is None or not S else sub[row_c][:, None] == np.arange(S)[None]  # (C, S)
     cnt = (lab[:, None] == np.arange(K)[None]).sum(0)
     I = imp[f"{m}_importance"][row_i]
     sub_I = imp.get(f"{m}_sub_importance")
@@ -258,7 +259,7 @@ def _clustering_record(m, g, j: int, row_c: int, row_i: int, inp: ExplorerInputs
         e = {"l": int(l), "n": int(cnt[l]), "imp": round(float(I[l]), 3), "map": b64(g.maps[j, l]),
              "r": rounded(g.ranges[j, l], 4)}
         if g.sub_maps is not None:
-            s_cnt = ((lab == l)[:, None] & (sub[row_c][:, None] == np.arange(S)[None])).sum(0)
+            s_cnt = ((lab == l)[:, None] & sub_of).sum(0)
             e["subs"] = [{"s": s, "n": int(s_cnt[s]),
                           "imp": None if sub_I is None else round(float(sub_I[row_i][l, s]), 3),
                           "map": b64(g.sub_maps[j, l, s]), "r": rounded(g.sub_ranges[j, l, s], 4)}

@@ -34,7 +34,7 @@ def _reconstruction(ds: str, atlases) -> dict:
             for at in atlases}
 
 
-def _inputs(args, cfg):
+def _inputs(args):
     """The :class:`ExplorerInputs` of ``args.dataset`` from disk, with a note for each view off."""
     from jaxconcepts._io import load_arrays
     from jaxconcepts._parts import load_concepts, load_importance
@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> None:
         return
     from jaxconcepts.explorer import build_explorer
 
-    inp = _inputs(args, cfg)
+    inp = _inputs(args)
     with atomic_dir(out) as tmp:
         summary = build_explorer(tmp, inp, chunk_size=cfg.chunk_size, thumb=cfg.thumb,
                                  workers=cfg.workers)
