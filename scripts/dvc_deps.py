@@ -1,4 +1,4 @@
-"""Rewrite the code deps of every stage in dvc.yaml from what the stage can actually run.
+"""Rewrite the code deps of every stage (dvc.yaml, scoreboard/dvc.yaml) from what it can run.
 
     .venv/bin/python scripts/dvc_deps.py          # rewrite dvc.yaml in place
     .venv/bin/python scripts/dvc_deps.py --check  # exit 1 and list the stages that would change
@@ -43,14 +43,9 @@ def compress(files: list[str]) -> list[str]:
     return sorted(out + whole)
 
 
-def main(argv: list[str]) -> int:
-    yaml = YAML()
-    yaml.preserve_quotes = True
-    yaml.width = 100
-    yaml.indent(mapping=2, sequence=4, offset=2)
-    path = ROOT / "dvc.yaml"
+def rewrite(path: Path, yaml: YAML, cache: dict[str, list[str]], check: bool) -> list[str]:
+    """Rewrite (with ``check``: only list) the stages of one dvc.yaml with stale code deps."""
     doc = yaml.load(path.read_text())
-    cache: dict[str, list[str]] = {}
     changed = []
     for name, stage in doc["stages"].items():
         body = stage.get("do", stage)
@@ -61,16 +56,29 @@ def main(argv: list[str]) -> int:
         keep = [d for d in deps if not str(d).startswith("jaxconcepts/")]
         new = keep + cache[module]
         if [str(d) for d in deps] != new:
-            changed.append(name)
+            changed.append(f"{path.relative_to(ROOT)}:{name}")
             deps.clear()
             deps.extend(new)
-    if "--check" in argv:
+    if changed and not check:
+        with path.open("w") as f:
+            yaml.dump(doc, f)
+    return changed
+
+
+def main(argv: list[str]) -> int:
+    yaml = YAML()
+    yaml.preserve_quotes = True
+    yaml.width = 100
+    yaml.indent(mapping=2, sequence=4, offset=2)
+    cache: dict[str, list[str]] = {}
+    check = "--check" in argv
+    changed = [c for path in (ROOT / "dvc.yaml", ROOT / "scoreboard" / "dvc.yaml")
+               for c in rewrite(path, yaml, cache, check)]
+    if check:
         if changed:
-            print("stale code deps in dvc.yaml:", ", ".join(changed))
+            print("stale code deps:", ", ".join(changed))
             return 1
         return 0
-    with path.open("w") as f:
-        yaml.dump(doc, f)
     print("rewrote code deps of:", ", ".join(changed) or "nothing")
     return 0
 
