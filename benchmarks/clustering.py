@@ -3,7 +3,7 @@ the batched JAX path, on the same activations, in one run.
 
 Per image, both sides do CGAP (mask, PCA to N-1, k-means N) and CPHA (argmax coordinates,
 k-means N), each with silhouette, Calinski-Harabasz and Davies-Bouldin. scikit-learn runs with
-one thread (``threadpoolctl``; its best case on small problems, see MEASUREMENTS.md) and,
+one thread (``threadpoolctl``; its best case on small problems) and,
 optionally, its default threads on a subset. Sub-concepts are off on both sides.
 
 The JAX side runs as the ``concepts`` stage does: each batch split over the process's JAX CPU
@@ -17,14 +17,14 @@ run, compile time (first call) apart from steady state, a check that a second ba
 shape does not recompile, peak RSS of each side (and for two JAX batch sizes), quality parity
 (below; mean metrics of both sides from the timed run), and machine info.
 
-Quality parity (issue 3: k-means "as close to scikit-learn as scikit-learn is to itself with
+Quality parity (k-means "as close to scikit-learn as scikit-learn is to itself with
 another seed") runs apart from the timing, on more (image, seed) pairs than the timed images
 (``--parity-images-cpha``, ``--parity-images-cgap``; ``--parity-seeds-per-image`` S runs each
 image S times with new seeds on both sides; a store with fewer images is cycled). For each pair,
 scikit-learn runs with two seeds (a, b) and ours with its own key; ours is compared with a exactly
 as b is. Reported per method:
 
-- the issue's literal criteria: mean inertia ratio ours/a within 1 % of 1, and mean ARI(ours, a)
+- the original literal criteria: mean inertia ratio ours/a within 1 % of 1, and mean ARI(ours, a)
   >= mean ARI(b, a). Both are unsound as stated: for X, Y iid, E[X/Y] > 1 (Jensen), so even b/a
   has a mean ratio above 1 (≈ 1.014 on synthetic CPHA), and a distributionally identical
   implementation has a mean ARI below scikit-learn's seed-to-seed figure half the time;
@@ -133,7 +133,7 @@ def sklearn_loop(A, *, n_concepts, n_init, seed_base, with_metrics=True):
     return t, out
 
 
-def run_jax(A, index, *, batch_size, n_concepts, n_init, seed, group, between=None):
+def run_jax(A, index, *, batch_size, n_concepts, n_init, seed, between=None):
     """Batched JAX path over all images, as the ``concepts`` stage runs it (each batch split over
     this process's devices, ``jaxconcepts._parts.sharded_batch``); returns results and timings.
 
@@ -173,7 +173,7 @@ def run_jax(A, index, *, batch_size, n_concepts, n_init, seed, group, between=No
         return sharded_batch(fn, mesh)
 
     progs = {"cpha": program("cpha", cpha, {"group": 16}),
-             "cgap": program("cgap", cgap, {"group": group})}
+             "cgap": program("cgap", cgap, {})}
     compile_s = {}
     for name in ("cpha", "cgap"):
         with Timer() as tm:
@@ -245,7 +245,7 @@ def parity_pairs(args, n_pairs, method):
         Ap = np.concatenate([A, np.zeros((bs - (hi - lo),) + A.shape[1:], A.dtype)])
         kw = dict(n_concepts=args.n_concepts, n_sub_concepts=0, n_init=args.n_init)
         if method == "cgap":
-            r = cgap(Ap, mask, key=key, index=np.arange(lo, lo + bs), group=args.group, **kw)
+            r = cgap(Ap, mask, key=key, index=np.arange(lo, lo + bs), **kw)
         else:
             r = cpha(Ap, mask, key=key, index=np.arange(lo, lo + bs), group=16, **kw)
         r = jax.device_get(r)
@@ -290,7 +290,7 @@ def _bootstrap(group, num, den=None, *, n_boot=2000, seed=0):
 def parity(rows, *, margin_inertia=0.01, margin_ari=0.01):
     """Inertia and ARI of ours vs scikit-learn seed a, next to scikit-learn seed b vs seed a.
 
-    ``rows`` from :func:`parity_pairs`. Keeps the issue's literal criteria and adds sound ones
+    ``rows`` from :func:`parity_pairs`. Keeps the original literal criteria and adds sound ones
     (see the module docstring).
     """
     g, a, b, o = rows["group"], rows["in_a"], rows["in_b"], rows["in_o"]
@@ -320,7 +320,7 @@ def parity(rows, *, margin_inertia=0.01, margin_ari=0.01):
         "inertia_ratio_sklearn_seed_b_over_seed_a": q(ratio_s),
         "ari_ours_vs_sklearn": q(ari_o),
         "ari_sklearn_seed_b_vs_seed_a": q(ari_s),
-        # the issue's criteria, literally
+        # the original criteria, literally
         "inertia_ratio_mean_within_1pct": bool(abs(ratio_o.mean() - 1.0) <= 0.01),
         "inertia_ratio_mean_within_1pct_of_sklearn_seed_to_seed":
             bool(abs(ratio_o.mean() - ratio_s.mean()) <= 0.01),
@@ -419,7 +419,6 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--memory-batch-sizes", type=int, nargs="*", default=[32],
                    help="extra JAX batch sizes for the peak-memory sweep (each compiles again)")
-    p.add_argument("--group", type=int, default=4, help="CGAP images per vmap group")
     p.add_argument("--n-concepts", type=int, default=5)
     p.add_argument("--n-init", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
@@ -499,7 +498,7 @@ def main(argv: list[str] | None = None) -> None:
 
     ours, secs, compile_s, _, retraced, jax_cpu, n_devices, jax_cold = run_jax(
         A, index, batch_size=args.batch_size, n_concepts=args.n_concepts, n_init=args.n_init,
-        seed=args.seed, group=args.group, between=between)
+        seed=args.seed, between=between)
     print(f"scikit-learn 1 thread: {sk_t} s; jax: {secs} s steady, compile {compile_s}",
           flush=True)
     default_threads = None
@@ -516,8 +515,7 @@ def main(argv: list[str] | None = None) -> None:
     mem_sweep = {}
     for bs in sorted(set(args.memory_batch_sizes) | {args.batch_size}):
         *_, pm_b, _, _, _, _ = run_jax(A[: 2 * bs], index[: 2 * bs], batch_size=bs,
-                              n_concepts=args.n_concepts, n_init=args.n_init, seed=args.seed,
-                              group=args.group)
+                              n_concepts=args.n_concepts, n_init=args.n_init, seed=args.seed)
         mem_sweep[bs] = (pm_b.bytes, pm_b.delta)
     pm_jax_bytes, pm_jax_delta = mem_sweep[args.batch_size]
     profile = curve = None

@@ -52,8 +52,7 @@ class Concepts(NamedTuple):
 def image_keys(key, index):
     """Per-image keys fold_in(key, index[b]): an image's result never depends on its batch.
 
-    Compiled: run eagerly, the ``vmap`` of ``fold_in`` dispatches op by op (~7 ms per call on
-    the 2-core benchmark machine, i.e. ~0.05 ms per image of a 128-image batch)."""
+    Compiled: run eagerly, the ``vmap`` of ``fold_in`` dispatches op by op."""
     return jax.vmap(lambda i: jax.random.fold_in(key, i))(index)
 
 
@@ -117,8 +116,9 @@ def _check_int(name, v, lo):
 
 
 def validate_batch(A, mask, index, key, *, n_concepts, n_sub_concepts, n_init, max_iter, tol,
-                   group):
-    """Check the public arguments of :func:`cgap` / :func:`cpha`; returns jax arrays."""
+                   group=None):
+    """Check the public arguments of :func:`cgap` / :func:`cpha` (``group``: CPHA's only);
+    returns jax arrays."""
     A = jnp.asarray(A)
     if A.ndim != 4:
         raise ValueError(f"A should have shape (B, C, H, W), got shape {A.shape}")
@@ -159,7 +159,8 @@ def validate_batch(A, mask, index, key, *, n_concepts, n_sub_concepts, n_init, m
         raise ValueError("n_sub_concepts=1 should be 0 (disabled) or >= 2")
     _check_int("n_init", n_init, 1)
     _check_int("max_iter", max_iter, 1)
-    _check_int("group", group, 1)
+    if group is not None:
+        _check_int("group", group, 1)
     if not (isinstance(tol, (int, float)) and tol >= 0):
         raise ValueError(f"tol={tol!r} should be a float >= 0")
     return A, mask, index, key

@@ -211,7 +211,6 @@ def cgap(
     n_init: int = 1,
     max_iter: int = 300,
     tol: float = 1e-4,
-    group: int = 4,
     n_buckets: int | None = None,
     block: tuple[int, int] = (256, 2048),
 ) -> Concepts:
@@ -230,15 +229,13 @@ def cgap(
       n_init, max_iter, tol: k-means restarts (1 = scikit-learn's "auto" for k-means++), Lloyd
         iteration cap, and tolerance relative to the mean feature variance. ``max_iter`` and
         ``tol`` are traced: changing them does not recompile.
-      group: accepted for compatibility and unused (images run one at a time, each in the padded
-        size of its live channels).
       n_buckets: number of padded sizes for the live channels (:func:`bucket_sizes`); default
         None: one per ``2 * block[0]`` channels (:func:`default_n_buckets`: 4 for C = 2048, 1
-        for C <= 512). More buckets waste fewer rows but compile more branches. Measured on 256
-        synthetic 2048-channel images (~52 % live, 2 CPU devices, one process): 4 buckets ran
-        ~3 % faster than 2 (~6 % with 3 sub-concepts) and compiled in ~10 s instead of ~7 s
-        (~23 s instead of ~12 s with sub-concepts); 8 and 16 buckets were within 3 % of 4 and
-        compiled in ~18 s and ~34 s (~44 s for 8 with sub-concepts).
+        for C <= 512). More buckets waste fewer rows but compile more branches. On 256
+        synthetic 2048-channel images (~52 % live, 2 CPU devices, one process), 4 buckets ran
+        ~3 % faster than 2 (~6 % with 3 sub-concepts) and took ~1.4x their compile time (~2x
+        with sub-concepts); 8 and 16 buckets ran within 3 % of 4 and took ~1.8x and ~3.4x its
+        compile time.
       block: (size step, rows per product). Inside its bucket, an image's PCA covariance and
         silhouette take only the smallest multiple of ``step // 4`` rows above the bucket below
         that holds the live channels; each concept's sub-concept k-means the smallest of step,
@@ -249,7 +246,7 @@ def cgap(
     """
     A, mask, index, key = validate_batch(
         A, mask, index, key, n_concepts=n_concepts, n_sub_concepts=n_sub_concepts,
-        n_init=n_init, max_iter=max_iter, tol=tol, group=group,
+        n_init=n_init, max_iter=max_iter, tol=tol,
     )
     b, c, h, wd = A.shape
     if n_components is None:

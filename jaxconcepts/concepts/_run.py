@@ -35,8 +35,10 @@ _FIELDS = ("labels", "sub_labels", "n_concepts", "n_sub_concepts", "flags", "met
 def _method_kwargs(cfg, method):
     kw = dict(
         n_concepts=cfg["n_concepts"], n_sub_concepts=cfg["n_sub_concepts"], n_init=cfg["n_init"],
-        max_iter=cfg["max_iter"], tol=float(cfg["tol"]), group=cfg["group"],
+        max_iter=cfg["max_iter"], tol=float(cfg["tol"]),
     )
+    if method == "cpha":
+        kw["group"] = cfg["group"]
     if method == "cgap":
         kw["n_components"] = cfg["n_components"]
         kw["n_buckets"] = cfg["n_buckets"]

@@ -11,7 +11,12 @@ from jaxconcepts.concepts import FLAG_ALL_ZERO, FLAG_FEW_CONCEPTS, cgap, cpha
 from jaxconcepts.kernels import kmeans_t
 
 C, H, W = 48, 4, 4
-KW = dict(n_concepts=3, n_sub_concepts=2, group=2)
+KW = dict(n_concepts=3, n_sub_concepts=2)
+
+
+def kw(method):
+    """KW, and CPHA's vmap group (CGAP has none)."""
+    return KW | {"group": 2} if method is cpha else KW
 
 
 def planted(n, seed=0):
@@ -36,11 +41,11 @@ def acts():
 @pytest.mark.slow
 @pytest.mark.parametrize("method", [cgap, cpha])
 def test_labels_identical_across_batch_sizes(method, acts, key):
-    full = method(acts, key=key, index=np.arange(10, 14), **KW)
+    full = method(acts, key=key, index=np.arange(10, 14), **kw(method))
     # batches of 2, and the images in another order and batch position
-    parts = [method(acts[i:i + 2], key=key, index=np.arange(10 + i, 12 + i), **KW)
+    parts = [method(acts[i:i + 2], key=key, index=np.arange(10 + i, 12 + i), **kw(method))
              for i in (0, 2)]
-    swapped = method(acts[[3, 0]], key=key, index=np.array([13, 10]), **KW)
+    swapped = method(acts[[3, 0]], key=key, index=np.array([13, 10]), **kw(method))
     for f in ("labels", "sub_labels", "n_concepts", "flags"):
         a = np.asarray(getattr(full, f))
         np.testing.assert_array_equal(a, np.concatenate([np.asarray(getattr(p, f)) for p in parts]))
@@ -52,7 +57,7 @@ def test_labels_identical_across_batch_sizes(method, acts, key):
 @pytest.mark.slow
 @pytest.mark.parametrize("method", [cgap, cpha])
 def test_output_contract_and_metrics_match_sklearn(method, acts, key):
-    r = method(acts, key=key, **KW)
+    r = method(acts, key=key, **kw(method))
     live = (acts != 0).any((2, 3))
     lab, sub = np.asarray(r.labels), np.asarray(r.sub_labels)
     assert lab.shape == sub.shape == (4, C) and lab.dtype == np.int32
@@ -79,7 +84,7 @@ def test_output_contract_and_metrics_match_sklearn(method, acts, key):
 @pytest.mark.slow
 def test_cpha_grid_equals_raw_points(acts, key):
     """k-means on the weighted grid == k-means on the C raw coordinates (sorted by position)."""
-    r = cpha(acts, key=key, **KW)  # sub-concepts do not touch the main labels
+    r = cpha(acts, key=key, **kw(cpha))  # sub-concepts do not touch the main labels
     a = acts[0].reshape(C, -1)
     live = (a != 0).any(1)
     idx = a.argmax(1)[live]
@@ -100,7 +105,7 @@ def test_cpha_grid_equals_raw_points(acts, key):
 def test_all_zero_and_too_few_channels_are_flagged(method, key):
     a = np.zeros((4, C, H, W), np.float32)
     a[1, :2] = 1.0  # two identical live channels: one concept
-    r = method(a, key=key, **KW)
+    r = method(a, key=key, **kw(method))
     assert np.all(np.isfinite(np.asarray(r.metrics)))
     np.testing.assert_array_equal(np.asarray(r.n_concepts), [0, 1, 0, 0])
     assert np.asarray(r.flags)[0] == FLAG_ALL_ZERO | FLAG_FEW_CONCEPTS
@@ -116,8 +121,8 @@ def test_channel_permutation_and_mask(acts, key):
     channels exactly like zeroing them."""
     perm = np.random.default_rng(0).permutation(C)
     for method in (cgap, cpha):
-        a = method(acts, key=key, **KW)
-        b = method(acts[:, perm], key=key, **KW)
+        a = method(acts, key=key, **kw(method))
+        b = method(acts[:, perm], key=key, **kw(method))
         for i in range(4):
             la, lb = np.asarray(a.labels[i])[perm], np.asarray(b.labels[i])
             assert skm.adjusted_rand_score(la[la >= 0], lb[lb >= 0]) == 1.0
@@ -174,13 +179,13 @@ def test_no_recompile_for_other_live_counts_max_iter_or_tol(method, acts, key):
     from jaxconcepts.concepts import cgap_batch, cpha_batch
 
     jitted = cgap_batch if method is cgap else cpha_batch
-    method(acts, key=key, **KW)
+    method(acts, key=key, **kw(method))
     before = jitted._cache_size()
     sparse = acts.copy()
     sparse[:, : C // 2] = 0  # fewer live channels: a smaller bucket for CGAP
-    method(sparse, key=key, **KW)
-    short = method(acts, key=key, max_iter=1, tol=0.0, **KW)
-    full = method(acts, key=key, max_iter=300, tol=1e-6, **KW)
+    method(sparse, key=key, **kw(method))
+    short = method(acts, key=key, max_iter=1, tol=0.0, **kw(method))
+    full = method(acts, key=key, max_iter=300, tol=1e-6, **kw(method))
     assert jitted._cache_size() == before
     assert np.all(np.asarray(full.inertia) <= np.asarray(short.inertia) * (1 + 1e-5))
 
@@ -206,3 +211,9 @@ def test_split_concepts_sequential_equals_vmapped():
     np.testing.assert_array_equal(np.asarray(na), np.asarray(nb))
     assert np.all(np.asarray(na) == 3)
     np.testing.assert_array_equal(np.asarray(sa) >= 0, np.asarray(labels) >= 0)
+
+
+def test_cgap_takes_no_vmap_group(acts, key):
+    """Images run one at a time in CGAP (each in its live channels' padded size): no ``group``."""
+    with pytest.raises(TypeError, match="group"):
+        cgap(acts, key=key, group=2, **KW)

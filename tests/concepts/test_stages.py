@@ -59,7 +59,7 @@ def test_concepts_stage_writes_the_contract(workdir):
 
     from jaxconcepts.concepts import cgap
     r = cgap(A[2:4], key=jax.random.key(0), index=np.array([2, 3]), n_concepts=3,
-             n_sub_concepts=2, group=2)
+             n_sub_concepts=2)
     np.testing.assert_array_equal(out["cgap_labels"][2:4], np.asarray(r.labels))
     summary = json.loads((root / "reports/toy/concepts.json").read_text())
     assert summary["n_images"] == 5 and summary["cgap"]["n_flag_all_zero"] == 1
