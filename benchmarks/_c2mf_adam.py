@@ -1,4 +1,4 @@
-"""Reference: the first C2MF solver ("adam"), moved out of the library (issue 10).
+"""Reference: the first C2MF solver ("adam"), moved out of the library.
 
 Each step (i) solves U for the current rows by a few warm-started sweeps of box-constrained
 coordinate descent and (ii) takes one optax step on ``(D, λ)`` with the envelope gradient of
@@ -186,7 +186,7 @@ def _fit_batched(A, y_np, params, rho, alpha, tol, key, *, optimizer, max_epochs
 
 def fit_c2mf_adam(A, y, k, *, key, alpha=1.0, n_classes=None, atom_norm=None, max_steps=500,
                   tol=1e-6, learning_rate=0.05, optimizer=None, n_sweeps=3, batch_size=None):
-    """The former ``fit_c2mf(..., solver="adam")``; returns a :class:`C2MF`."""
+    """An Adam solver of the C2MF objective (formerly in the library); returns a :class:`C2MF`."""
     A, y_np, n_classes = check_rows_and_labels(A, y, n_classes=n_classes)
     n, c = A.shape
     rho = float(atom_norm) if atom_norm is not None else _row_norm_quantile(A, 0.99)

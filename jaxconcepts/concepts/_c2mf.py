@@ -19,8 +19,7 @@ largest share of an atom class y may use, in units of ρ, and shrinking a gate i
 **Solver.** Block coordinate descent (:mod:`jaxconcepts.concepts._c2mf_bcd`): exact box-CD on
 the codes, a few optax steps on the gate logits (kept per class only if they decreased the
 objective), exact row updates of W on the sphere; the objective comes free from the statistics.
-Full batch runs inside one jitted ``lax.while_loop``; with ``batch_size`` the same iteration is
-streamed from the host (codes of all rows kept on the host). For data larger than memory use
+The fit runs inside one jitted ``lax.while_loop``. For data larger than memory use
 :func:`jaxconcepts.streaming.fit_c2mf_streamed` (codes never stored, any number of devices and
 processes). The first implementation (Adam on ``(W, λ)``) lives on as a reference in
 ``benchmarks/_c2mf_adam.py``. **Convergence**: the objective fell by at most ``tol`` relatively
@@ -43,8 +42,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxconcepts.concepts._c2mf_bcd import (default_gate_optimizer, fit_bcd_batched, fit_bcd_full,
-                                            gather_rows, make_layout)
+from jaxconcepts.concepts._c2mf_bcd import (default_gate_optimizer, fit_bcd_full, gather_rows,
+                                            make_layout)
 from jaxconcepts.concepts._protocol import check_rows_and_labels
 from jaxconcepts.kernels._nnls import nnls_gram
 
@@ -190,9 +189,6 @@ def fit_c2mf(
     learning_rate: float = 0.05,
     optimizer=None,
     n_sweeps: int = 1,
-    batch_size: int | None = None,
-    progress: bool = False,
-    solver: str = "bcd",
     gate_steps: int = 10,
     dict_sweeps: int = 10,
 ) -> C2MF:
@@ -200,7 +196,7 @@ def fit_c2mf(
 
     Args:
         A: ``(n, c)`` activations (rows = spatial positions of full images, any sign). A JAX or
-            NumPy array; with ``batch_size`` a NumPy memmap works (rows are read batch by batch).
+            NumPy array (a NumPy memmap works: only its rows are copied, once).
         y: ``(n,)`` int class of each row (predicted class by default upstream).
         k: number of shared concepts, ``1 ≤ k ≤ min(n, c)``.
         key: PRNG key; the fit is a deterministic function of it.
@@ -210,17 +206,13 @@ def fit_c2mf(
         n_classes: Y (default ``max(y) + 1``); classes without rows are reported (a warning and
             ``fitted``) and their gates are 0.
         atom_norm: ρ, fixed norm of every dictionary row (default: 99th percentile of ‖a_i‖).
-        max_steps: outer iterations (one per pass over the data with mini-batches).
+        max_steps: outer iterations.
         tol: convergence tolerance (module docstring); ``0`` runs all ``max_steps``.
         learning_rate: the default gate optimizer's rate
             (:func:`jaxconcepts.concepts._c2mf_bcd.default_gate_optimizer`).
         optimizer: any optax transformation of the ``(Y, k)`` gate logits (its ``update`` also
             gets ``value``/``grad``/``value_fn``, so ``optax.lbfgs()`` works).
         n_sweeps: coordinate-descent sweeps of the U-step per outer iteration.
-        batch_size: rows per mini-batch; ``None`` = full batch on device (rounded to whole
-            single-class chunks of rows).
-        progress: show a tqdm bar over epochs (mini-batch mode).
-        solver: ``"bcd"`` (the only one; the former ``"adam"`` is ``benchmarks/_c2mf_adam.py``).
         gate_steps: optimizer steps on the gate logits per outer iteration.
         dict_sweeps: passes of exact row updates of W per outer iteration.
 
@@ -238,19 +230,14 @@ def fit_c2mf(
             f"k={k} should be an int in [1, min(n_rows, n_channels)={min(n, c)}]: the data "
             f"(A of shape {A.shape}) do not support more concepts")
     k = int(k)
-    if solver != "bcd":
-        raise ValueError(f"solver={solver!r} should be 'bcd' (the former 'adam' solver is a "
-                         "reference in benchmarks/_c2mf_adam.py)")
     check_c2mf_settings(alpha=alpha, max_steps=max_steps, n_sweeps=n_sweeps,
                         dict_sweeps=dict_sweeps, gate_steps=gate_steps)
-    if batch_size is not None and not 1 <= batch_size:
-        raise ValueError(f"batch_size={batch_size} should be >= 1 or None")
     rho = float(atom_norm) if atom_norm is not None else _row_norm_quantile(A, 0.99)
     if not rho > 0:
         raise ValueError(f"atom_norm={rho} should be > 0 (is A all zeros?)")
     fitted = np.bincount(y_np, minlength=n_classes) > 0
     warn_empty_classes(fitted)
-    k_init, k_order = jax.random.split(key)
+    k_init, _ = jax.random.split(key)
     W = jnp.float32(rho) * _init_dictionary(A, k, k_init, sample_rows=100_000)
     lam = jnp.zeros((n_classes, k), jnp.float32)
     if optimizer is None:
@@ -258,33 +245,24 @@ def fit_c2mf(
     rho_j, alpha_j = jnp.float32(rho), jnp.float32(alpha)
     max_steps, n_sweeps, gate_steps, dict_sweeps = (int(v) for v in (max_steps, n_sweeps,
                                                                      gate_steps, dict_sweeps))
-    if batch_size is None or batch_size >= n:
-        layout = make_layout(y_np, n_classes)
-        if isinstance(A, jax.Array):
-            flat = layout.idx.reshape(-1)
-            flat = jnp.asarray(np.where(flat >= 0, flat, A.shape[0]))  # out of range -> zero row
-            Ap = jnp.take(jnp.asarray(A, jnp.float32), flat, axis=0, mode="fill", fill_value=0.0)
-        else:
-            Ap = jnp.asarray(gather_rows(A, layout.idx))
-        W, lam, steps, history, bad, conv = fit_bcd_full(
-            Ap, jnp.asarray(layout.cid), W, lam, rho_j, alpha_j, jnp.float32(tol),
-            optimizer=optimizer, max_steps=max_steps, n_sweeps=n_sweeps, gate_steps=gate_steps,
-            dict_sweeps=dict_sweeps, ch=layout.ch)
-        bad = int(bad)
-        if bad >= 0:
-            raise FloatingPointError(
-                f"C2MF objective became non-finite at step {bad}; check A for NaN/inf or the "
-                "gate optimizer's settings")
-        steps = int(steps)
-        history, converged = np.asarray(history)[:steps], bool(conv)
+    layout = make_layout(y_np, n_classes)
+    if isinstance(A, jax.Array):
+        flat = layout.idx.reshape(-1)
+        flat = jnp.asarray(np.where(flat >= 0, flat, A.shape[0]))  # out of range -> zero row
+        Ap = jnp.take(jnp.asarray(A, jnp.float32), flat, axis=0, mode="fill", fill_value=0.0)
     else:
-        ch = make_layout(y_np, n_classes).ch
-        batch_chunks = max(1, int(batch_size) // ch)
-        layout = make_layout(y_np, n_classes, multiple=batch_chunks)
-        W, lam, steps, history, converged = fit_bcd_batched(
-            A, layout, W, lam, rho_j, alpha_j, float(tol), k_order, optimizer=optimizer,
-            max_epochs=max_steps, n_sweeps=n_sweeps, gate_steps=gate_steps,
-            dict_sweeps=dict_sweeps, batch_chunks=batch_chunks, progress=progress)
+        Ap = jnp.asarray(gather_rows(A, layout.idx))
+    W, lam, steps, history, bad, conv = fit_bcd_full(
+        Ap, jnp.asarray(layout.cid), W, lam, rho_j, alpha_j, jnp.float32(tol),
+        optimizer=optimizer, max_steps=max_steps, n_sweeps=n_sweeps, gate_steps=gate_steps,
+        dict_sweeps=dict_sweeps, ch=layout.ch)
+    bad = int(bad)
+    if bad >= 0:
+        raise FloatingPointError(
+            f"C2MF objective became non-finite at step {bad}; check A for NaN/inf or the "
+            "gate optimizer's settings")
+    steps = int(steps)
+    history, converged = np.asarray(history)[:steps], bool(conv)
     return C2MF(W, lam, rho, history, steps, converged, jnp.asarray(fitted))
 
 

@@ -1,4 +1,4 @@
-"""Block-coordinate-descent solver for C2MF (the default ``solver="bcd"`` of ``fit_c2mf``).
+"""Block-coordinate-descent solver for C2MF (the one ``fit_c2mf`` runs).
 
 One outer iteration, with ``W = ρ D`` (rows of norm ρ), gates ``g_y = σ(λ_y)`` and the rows'
 effective codes ``V = U ⊙ g_y``, is three block updates of the objective
@@ -25,16 +25,13 @@ one class each, so per-class Gram matrices are one batched ``(k × ch) @ (ch × 
 sum over the chunks of each class (no scatter over rows). Codes are stored transposed, ``(k, n)``.
 Zero rows with zero codes stay at zero and contribute nothing to any statistic.
 
-**Mini-batches.** The same iteration streamed from the host in groups of chunks: pass 1 runs
-step 1 per batch and accumulates ``P_y``, ``c_y``; step 2 runs on the totals; pass 2 accumulates
-``S`` with the new gates; step 3 runs on the totals. The iterates equal the full-batch ones up to
-floating-point summation order, at the price of reading A twice per epoch.
+**Rows larger than memory.** :func:`jaxconcepts.streaming.fit_c2mf_streamed` runs the same
+block updates on statistics summed over a store's batches.
 """
 
 from __future__ import annotations
 
 import functools
-import math
 from typing import Any, NamedTuple
 
 import jax
@@ -43,7 +40,7 @@ import numpy as np
 import optax
 from jax import lax
 
-__all__ = ["Layout", "make_layout", "fit_bcd_full", "fit_bcd_batched", "default_gate_optimizer"]
+__all__ = ["Layout", "make_layout", "fit_bcd_full", "default_gate_optimizer"]
 
 # classes up to this many: per-class sums over chunks by a one-hot matmul, else a sorted segment sum
 _ONE_HOT_MAX_CLASSES = 64
@@ -314,84 +311,3 @@ def fit_bcd_full(Ap, cid, W, lam, rho, alpha, tol, *, optimizer, max_steps, n_sw
 
     s = lax.while_loop(cond, body, state)
     return s.W, s.lam, s.step, s.history, s.bad_step, converged_at(s.history, s.step, tol)
-
-
-# --------------------------------------------------------------------------------------------
-# mini-batches: the same iteration, rows streamed from the host in groups of chunks
-
-
-@functools.partial(jax.jit, static_argnames=("n_sweeps",))
-def _pass1(Ab, Ub, cid, W, lam, *, n_sweeps):
-    Ub, P, cvec = codes_and_class_stats(Ab, Ub, cid, W, lam, n_sweeps)
-    return Ub, P, cvec, class_energy(Ab, cid, lam.shape[0], Ub.shape[2])
-
-
-_pass2 = jax.jit(effective_cross)
-
-
-@functools.partial(jax.jit, static_argnames=("optimizer", "gate_steps"))
-def gates_update(lam, opt_state, P, cvec, W, alpha, *, optimizer, gate_steps):
-    return gate_step(lam, opt_state, P, cvec, W @ W.T, alpha, optimizer=optimizer,
-                     gate_steps=gate_steps)
-
-
-@functools.partial(jax.jit, static_argnames=("dict_sweeps",))
-def dictionary_update(W, S, P, lam, normA2, rho, alpha, *, dict_sweeps):
-    Q = effective_gram(P, jax.nn.sigmoid(lam))
-    W = dictionary_sweeps(W, S, Q, rho, dict_sweeps)
-    return W, objective_from_stats(normA2, S, Q, W, lam, alpha)
-
-
-def fit_bcd_batched(A, layout: Layout, W, lam, rho, alpha, tol, key, *, optimizer, max_epochs,
-                    n_sweeps, gate_steps, dict_sweeps, batch_chunks, progress):
-    """Mini-batch BCD (two passes over the rows per epoch). Returns
-    ``(W, lam, n_steps, history, converged)``; raises FloatingPointError on a non-finite step."""
-    idx, cid, ch = layout
-    n_chunks = cid.shape[0]
-    k = W.shape[0]
-    n_batches = n_chunks // batch_chunks
-    Ut = np.zeros((k, n_chunks, ch), np.float32)
-    opt_state = optimizer.init(lam)
-    history, converged = [], False
-    epochs = range(max_epochs)
-    if progress:
-        from tqdm.auto import tqdm
-
-        epochs = tqdm(epochs, desc="C2MF epochs")
-
-    def batches(epoch):
-        order = np.asarray(jax.random.permutation(jax.random.fold_in(key, epoch), n_batches))
-        for b in order:
-            sl = slice(int(b) * batch_chunks, (int(b) + 1) * batch_chunks)
-            yield sl, jnp.asarray(gather_rows(A, idx[sl])), jnp.asarray(cid[sl])
-
-    step = 0
-    for epoch in epochs:
-        P = cvec = energy = None
-        for sl, Ab, cb in batches(epoch):
-            Ub, Pb, cb_vec, eb = _pass1(Ab, jnp.asarray(Ut[:, sl]), cb, W, lam, n_sweeps=n_sweeps)
-            Ut[:, sl] = np.asarray(Ub)
-            P = Pb if P is None else P + Pb
-            cvec = cb_vec if cvec is None else cvec + cb_vec
-            energy = eb if energy is None else energy + eb
-        normA2, alpha_y = jnp.sum(energy), alpha * energy
-        lam_new, opt_state, finite = gates_update(lam, opt_state, P, cvec, W, alpha_y,
-                                                  optimizer=optimizer, gate_steps=gate_steps)
-        S = None
-        for sl, Ab, cb in batches(epoch):
-            Sb = _pass2(Ab, jnp.asarray(Ut[:, sl]), cb, lam_new)
-            S = Sb if S is None else S + Sb
-        W_new, loss = dictionary_update(W, S, P, lam_new, normA2, rho, alpha_y,
-                                        dict_sweeps=dict_sweeps)
-        loss = float(loss)
-        if not (bool(finite) and math.isfinite(loss) and bool(jnp.all(jnp.isfinite(W_new)))):
-            raise FloatingPointError(
-                f"C2MF objective became non-finite at step {step} (epoch {epoch}); check A for "
-                "NaN/inf or the gate optimizer's settings")
-        W, lam = W_new, lam_new
-        history.append(loss)
-        step += 1
-        if bool(converged_at(np.asarray(history), step, tol)):
-            converged = True
-            break
-    return W, lam, step, np.asarray(history, np.float32), converged

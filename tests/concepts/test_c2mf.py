@@ -97,31 +97,18 @@ def test_fitted_reconstruction_on_held_out_rows(fits):
 
 
 @pytest.mark.slow
-def test_minibatch_mode_agrees_with_full_batch(data, tmp_path):
-    """Mini-batch BCD is the full-batch iteration streamed in two passes: same iterates up to
-    float summation order; a memmap gives the same fit as an in-memory array."""
+def test_a_memmap_gives_the_fit_of_the_array(data, tmp_path):
+    """Rows on disk (a NumPy memmap) fit exactly as the same rows in memory; rows larger than
+    memory go through ``jaxconcepts.streaming.fit_c2mf_streamed`` (tests/streaming)."""
     A, y, _, _ = data
     kw = dict(key=jax.random.key(0), alpha=0.01, n_classes=Y, max_steps=15, tol=0.0)
-    full = fit_c2mf(A, y, K, **kw)
-    m = fit_c2mf(A, y, K, batch_size=64, **kw)
-    h = m.loss_history
-    assert m.n_steps == h.shape[0] == 15 and not m.converged
-    np.testing.assert_allclose(h, full.loss_history, rtol=1e-4)
-    np.testing.assert_allclose(np.asarray(m.W), np.asarray(full.W), atol=1e-3)
-    np.testing.assert_allclose(np.asarray(m.gates), np.asarray(full.gates), atol=1e-3)
+    m = fit_c2mf(A, y, K, **kw)
+    assert m.n_steps == m.loss_history.shape[0] == 15 and not m.converged
     mm = np.lib.format.open_memmap(tmp_path / "A.npy", mode="w+", dtype=np.float32, shape=A.shape)
     mm[:] = A
-    m2 = fit_c2mf(mm, y, K, batch_size=64, **kw)
-    np.testing.assert_array_equal(m2.loss_history, h)
+    m2 = fit_c2mf(mm, y, K, **kw)
+    np.testing.assert_array_equal(m2.loss_history, m.loss_history)
     np.testing.assert_array_equal(np.asarray(m2.W), np.asarray(m.W))
-
-
-@pytest.mark.slow
-def test_minibatch_converges_with_defaults(data):
-    A, y, _, _ = data
-    m = fit_c2mf(A, y, K, key=jax.random.key(0), alpha=0.01, n_classes=Y, batch_size=100)
-    assert m.converged and m.n_steps == m.loss_history.shape[0]
-    assert np.all(np.diff(m.loss_history) <= 2e-6 * float(np.sum(A.astype(np.float64) ** 2)))
 
 
 @pytest.mark.slow
@@ -186,10 +173,11 @@ def test_each_block_step_does_not_increase_the_objective(data):
         np.testing.assert_allclose(Lg, L3, rtol=1e-4)
 
 
-def test_adam_solver_moved_to_benchmarks(data):
+def test_one_solver_and_no_solver_argument(data):
+    """Block coordinate descent is the only solver (Adam is a benchmark reference)."""
     A, y, _, _ = data
-    with pytest.raises(ValueError, match="benchmarks/_c2mf_adam.py"):
-        fit_c2mf(A, y, K, key=jax.random.key(0), alpha=0.01, solver="adam")
+    with pytest.raises(TypeError, match="solver"):
+        fit_c2mf(A, y, K, key=jax.random.key(0), alpha=0.01, solver="bcd")
 
 
 @pytest.mark.slow
@@ -221,13 +209,12 @@ def test_model_is_a_pytree(fits):
     assert out.shape == (2, m.W.shape[1])
 
 @pytest.mark.slow
-@pytest.mark.parametrize("batch_size", [None, 64])
-def test_nan_loss_stops_with_step_named(data, batch_size):
+def test_nan_loss_stops_with_step_named(data):
     A, y, _, _ = data
     opt = optax.chain(optax.scale(float("nan")))
     with pytest.raises(FloatingPointError, match="non-finite at step 0"):
         fit_c2mf(A, y, K, key=jax.random.key(0), alpha=0.01, optimizer=opt, n_classes=Y,
-                 max_steps=5, batch_size=batch_size)
+                 max_steps=5)
 
 
 @pytest.mark.slow
@@ -252,5 +239,3 @@ def test_bad_input_is_a_clear_error(data):
         fit_c2mf(A, y[:-1], K, key=jax.random.key(0), alpha=0.01)
     with pytest.raises(TypeError, match="integer"):
         fit_c2mf(A, y.astype(float), K, key=jax.random.key(0), alpha=0.01)
-    with pytest.raises(ValueError, match="solver"):
-        fit_c2mf(A, y, K, key=jax.random.key(0), alpha=0.01, solver="sgd")

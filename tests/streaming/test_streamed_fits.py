@@ -105,6 +105,17 @@ def test_class_without_rows_reported_and_gated_off(tmp_path):
 
 
 @pytest.mark.slow
+def test_non_finite_objective_stops_with_the_pass_named(store):
+    """A gate optimizer that returns NaN stops the streamed fit at its first pass."""
+    import optax
+
+    rows = RowsView(store, images_per_batch=16)
+    with pytest.raises(FloatingPointError, match="non-finite at pass 0"):
+        fit_c2mf_streamed(rows, 6, key=jax.random.key(0), optimizer=optax.scale(float("nan")),
+                          **dict(C2, max_steps=3))
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("update_shards", [None, 1])
 def test_streamed_nmf_decreases_and_matches_scale(nn_store, update_shards):
     rows = RowsView(nn_store, images_per_batch=16)
