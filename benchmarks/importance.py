@@ -104,7 +104,8 @@ def main(argv: list[str] | None = None) -> dict:
     import torch
 
     from jaxconcepts._io import write_json
-    from jaxconcepts.importance import HostHead, LinearHead, concept_importance
+    from jaxconcepts.features import HeadParams
+    from jaxconcepts.importance import HostHead, concept_importance
 
     source = "synthetic"
     a = None
@@ -165,7 +166,7 @@ def main(argv: list[str] | None = None) -> dict:
             return h(torch.from_numpy(np.array(x, np.float32))).numpy()
 
     paths = {
-        "jax_closed_form": lambda: run_jax(LinearHead(weight, bias)),
+        "jax_closed_form": lambda: run_jax(HeadParams(weight, bias)),
         "jax_generic_head": lambda: run_jax(jax_head),
         "torch_batched": lambda: run_jax(HostHead(torch_fn, batch_size=256)),
     }

@@ -220,7 +220,7 @@ def test_process_slot_reads_the_launcher(monkeypatch):
 
 def test_importance_with_a_jax_callable_head_equals_the_closed_form(tmp_path):
     """The sharded program traces a callable head too (same numbers as the closed form)."""
-    from jaxconcepts.importance import LinearHead, run_importance
+    from jaxconcepts.importance import run_importance
 
     _project(tmp_path)
     store = ActivationStore(tmp_path / "data/toy/activations")
@@ -232,7 +232,7 @@ def test_importance_with_a_jax_callable_head_equals_the_closed_form(tmp_path):
     w, b = store.head
     kw = dict(n_concepts=3, n_sub=2, target="pred", batch_size=5, min_p=None,
               methods=("cgap",), progress=False, process=(0, 1))
-    closed, s1 = run_importance(store, conc, head=LinearHead(w, b), **kw)
+    closed, s1 = run_importance(store, conc, head=HeadParams(w, b), **kw)
     traced, s2 = run_importance(store, conc, head=lambda x: x.mean((2, 3)) @ w.T + b, **kw)
     for k, v in closed.items():
         # importance is in percent: float32 rounding of p (~1e-7) shows up as ~1e-5 here

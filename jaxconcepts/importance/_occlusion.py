@@ -15,7 +15,7 @@ masks (1 = channel kept, 0 = channel zeroed), M = 1 + 2K + K*S rows per image:
     rows K+1 .. 2K              everything but concept l zeroed  -> keep_importance
     rows 2K+1 .. 2K+K*S         sub-concept (l, s) occluded      -> sub_importance
 
-When h is global-average-pool + linear (``LinearHead``, the extraction stage stores it) zeroing
+When h is global-average-pool + linear (``HeadParams``, the extraction stage stores it) zeroing
 channels commutes with the pooling, so the masked logits have the closed form
 ``(mean(A) * keep) @ W.T + b`` and the masked maps are never materialised.
 
@@ -43,7 +43,6 @@ __all__ = [
     "DEFAULT_MIN_P",
     "HostHead",
     "ImportanceResult",
-    "LinearHead",
     "concept_importance",
     "importance_from_log_probs",
     "importance_from_probs",
@@ -52,12 +51,6 @@ __all__ = [
 ]
 
 DEFAULT_MIN_P = float(np.finfo(np.float32).eps)
-
-
-#: Global-average-pool + linear head, ``logits = A.mean((-2, -1)) @ weight.T + bias`` (weight
-#: ``(n_classes, C)``, bias ``(n_classes,)``): the store's one head type, under the name this
-#: module has always used.
-LinearHead = HeadParams
 
 
 class HostHead(NamedTuple):
@@ -124,11 +117,11 @@ def occlusion_masks(labels, sub_labels, *, n_concepts: int, n_sub: int = 3):
 
 
 def _as_linear(head):
-    """A ``LinearHead`` for any other weight/bias record, else ``head``."""
-    if isinstance(head, LinearHead):
+    """A ``HeadParams`` for any other weight/bias record, else ``head``."""
+    if isinstance(head, HeadParams):
         return head
     if not callable(head) and hasattr(head, "weight") and hasattr(head, "bias"):
-        return LinearHead(head.weight, head.bias)
+        return HeadParams(head.weight, head.bias)
     return head
 
 
@@ -138,7 +131,7 @@ def masked_logits(activations, keep, head):
     Args:
         activations: float32 (B, C, H, W).
         keep: float32 (B, M, C) keep masks (1 keep, 0 zero; fractional values scale the channel).
-        head: ``LinearHead`` (closed form from the pooled features) or a JAX-traceable callable
+        head: ``HeadParams`` (closed form from the pooled features) or a JAX-traceable callable
             (n, C, H, W) -> (n, n_classes), run on the (M, C, H, W) masked maps of one image at a
             time (``lax.map`` over images keeps memory at one image's masked maps).
 
@@ -148,7 +141,7 @@ def masked_logits(activations, keep, head):
     activations = jnp.asarray(activations, jnp.float32)
     keep = jnp.asarray(keep, jnp.float32)
     head = _as_linear(head)
-    if isinstance(head, LinearHead):
+    if isinstance(head, HeadParams):
         return _closed_form_logits(
             activations, keep, jnp.asarray(head.weight), jnp.asarray(head.bias)
         )
@@ -233,7 +226,7 @@ def _pipeline(activations, labels, sub_labels, target, head, n_concepts, n_sub, 
     return _finish(logits, nonempty, target, n_concepts, n_sub, min_p)
 
 
-# a LinearHead is a pytree of arrays (traced); any other head is a static callable
+# a HeadParams is a pytree of arrays (traced); any other head is a static callable
 _pipeline_linear = jax.jit(_pipeline, static_argnums=(5, 6, 7))
 _pipeline_callable = jax.jit(_pipeline, static_argnums=(4, 5, 6, 7))
 
@@ -279,17 +272,17 @@ def _validate(activations, labels, sub_labels, target, head, n_concepts, n_sub, 
             f"[{sub_np.min()}, {sub_np.max()}]"
         )
     n_classes = None
-    if isinstance(head, LinearHead):
+    if isinstance(head, HeadParams):
         w, bias = np.shape(head.weight), np.shape(head.bias)
         if len(w) != 2 or w[1] != a[1] or bias != w[:1]:
             raise ValueError(
-                f"head should be LinearHead(weight (n_classes, C={a[1]}), bias (n_classes,)), "
+                f"head should be HeadParams(weight (n_classes, C={a[1]}), bias (n_classes,)), "
                 f"got weight {w}, bias {bias}"
             )
         n_classes = w[0]
     elif not (isinstance(head, HostHead) or callable(head)):
         raise TypeError(
-            f"head should be a LinearHead, a HostHead or a JAX callable, got {type(head).__name__}"
+            f"head should be a HeadParams, a HostHead or a JAX callable, got {type(head).__name__}"
         )
     tgt_np = np.asarray(target)
     if tgt_np.size and (tgt_np.min() < 0 or (n_classes is not None and tgt_np.max() >= n_classes)):
@@ -317,10 +310,11 @@ def concept_importance(
         labels: int (B, C), concept per channel in [0, K), -1 for dead (all-zero) channels.
         sub_labels: int (B, C), sub-concept per channel within its parent in [0, S), -1 dead.
         target: int (B,), the class t whose probability is read.
-        head: ``LinearHead`` or any record with ``weight`` / ``bias`` such as
-            ``features.HeadParams`` (closed form, one jitted call), a JAX callable (n, C, H, W) ->
-            (n, n_classes) (traced into the same jitted call), or a ``HostHead`` (e.g. torch, run
-            on the masked maps in chunks; masks and Eq. 3 still in JAX).
+        head: ``features.HeadParams`` or any record with ``weight`` / ``bias`` (GAP + linear,
+            ``logits = A.mean((-2, -1)) @ weight.T + bias``: closed form, one jitted call), a JAX
+            callable (n, C, H, W) -> (n, n_classes) (traced into the same jitted call), or a
+            ``HostHead`` (e.g. torch, run on the masked maps in chunks; masks and Eq. 3 still in
+            JAX).
         n_concepts: K.
         n_sub: S (maximum sub-concepts per concept; 3 in the paper).
         min_p: p_t below this gives importance 0 and ``valid`` False (module docstring).
@@ -352,8 +346,8 @@ def concept_importance(
                 f"{logits.shape[-1]} classes"
             )
         return _finish_jit(logits, nonempty, target, n_concepts, n_sub, float(min_p))
-    if isinstance(head, LinearHead):
-        head = LinearHead(
+    if isinstance(head, HeadParams):
+        head = HeadParams(
             jnp.asarray(head.weight, jnp.float32), jnp.asarray(head.bias, jnp.float32)
         )
         run = _pipeline_linear

@@ -70,15 +70,16 @@ def concept_sizes(
 
 def _device_importance(head, *, n_concepts, n_sub, min_p, mesh):
     """The occlusion pipeline of a JAX head (closed form or callable), split over ``mesh``."""
-    from jaxconcepts.importance._occlusion import LinearHead, _pipeline
+    from jaxconcepts.features._store import HeadParams
+    from jaxconcepts.importance._occlusion import _pipeline
     from jaxconcepts._parts import sharded_batch
 
-    if isinstance(head, LinearHead):
+    if isinstance(head, HeadParams):
         run = sharded_batch(lambda h, a, lab, sub, tgt: _pipeline(a, lab, sub, tgt, h, n_concepts,
                                                                   n_sub, min_p),
                             mesh, n_replicated=1)
         w = (np.asarray(head.weight, np.float32), np.asarray(head.bias, np.float32))
-        return lambda *args: run(LinearHead(*w), *args)
+        return lambda *args: run(HeadParams(*w), *args)
     return sharded_batch(lambda a, lab, sub, tgt: _pipeline(a, lab, sub, tgt, head, n_concepts,
                                                             n_sub, min_p), mesh)
 
@@ -103,7 +104,7 @@ def run_importance(
 
     Args:
         store: the activation store; concepts: the concepts' arrays (:func:`load_concepts`).
-        head: ``LinearHead`` (closed form) or ``HostHead`` / JAX callable (see
+        head: ``HeadParams`` (closed form) or ``HostHead`` / JAX callable (see
             :func:`~jaxconcepts.importance.concept_importance`).
         n_concepts, n_sub: K and S (:func:`concept_sizes`).
         target: ``pred`` or ``label`` (the label when the image has one, else the prediction).

@@ -47,7 +47,6 @@ def main(argv: list[str] | None = None) -> None:
         raise ValueError("importance.methods=[] should name at least one of ['cgap', 'cpha']")
 
     from jaxconcepts.features import ActivationStore
-    from jaxconcepts.importance import LinearHead
 
     store = ActivationStore(dataset_dir(args.dataset, "activations"))
     cpath = dataset_dir(args.dataset, "concepts")
@@ -66,7 +65,7 @@ def main(argv: list[str] | None = None) -> None:
             f"(manifest head.kind={store.manifest.get('head', {}).get('kind')!r})"
         )
     if head_mode != "torch" and store.head is not None:
-        head, head_name = LinearHead(store.head.weight, store.head.bias), "closed_form (gap_linear)"
+        head, head_name = store.head, "closed_form (gap_linear)"
     else:
         head = HostHead(torch_head(store), batch_size=256)
         head_name = "torch (model head on masked maps)"

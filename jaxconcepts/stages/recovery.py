@@ -45,7 +45,6 @@ def main(argv: list[str] | None = None) -> None:
 
     from jaxconcepts.datasets import load_truth
     from jaxconcepts.features import ActivationStore
-    from jaxconcepts.importance import LinearHead
 
     truth_dir = dataset_dir(args.dataset, "prepare") / "truth"
     if not (truth_dir / "truth.json").is_file():
@@ -64,7 +63,7 @@ def main(argv: list[str] | None = None) -> None:
         )
     concepts = load_concepts(dataset_dir(args.dataset, "concepts")).arrays
     importance = load_importance(dataset_dir(args.dataset, "importance")).arrays
-    head = None if store.head is None else LinearHead(store.head.weight, store.head.bias)
+    head = store.head  # HeadParams, or None when h is not GAP + linear
 
     t0 = time.perf_counter()
     summaries, per_part, baseline = run_recovery(store, concepts, importance, truth, cfg, head=head)

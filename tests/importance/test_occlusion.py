@@ -7,10 +7,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from jaxconcepts.features import HeadParams
 from jaxconcepts.importance import (
     DEFAULT_MIN_P,
     HostHead,
-    LinearHead,
     _occlusion,
     concept_importance,
     importance_from_log_probs,
@@ -76,7 +76,7 @@ def test_hand_computed_toy():
     a = np.array([[[[2.0]], [[1.0]]]], np.float32)
     lab = np.array([[0, 1]], np.int32)
     sub = np.array([[0, 0]], np.int32)
-    head = LinearHead(np.eye(2, dtype=np.float32), np.zeros(2, np.float32))
+    head = HeadParams(np.eye(2, dtype=np.float32), np.zeros(2, np.float32))
     r = concept_importance(a, lab, sub, np.array([0], np.int32), head=head, n_concepts=2, n_sub=1)
     p_t = np.exp(2) / (np.exp(2) + np.exp(1))
     # occlude concept 0 -> logits (0, 1): p = 1/(1+e); occlude concept 1 -> logits (2, 0)
@@ -94,7 +94,7 @@ def test_hand_computed_toy():
 
 def test_matches_float64_reference():
     a, lab, sub, weight, bias, target = _problem()
-    r = concept_importance(a, lab, sub, target, head=LinearHead(weight, bias), n_concepts=3)
+    r = concept_importance(a, lab, sub, target, head=HeadParams(weight, bias), n_concepts=3)
     p_t, imp, keep, sub_imp = _reference(a, lab, sub, weight, bias, target, 3, 3)
     np.testing.assert_allclose(r.p_t, p_t, rtol=1e-5)
     np.testing.assert_allclose(r.importance, imp, rtol=1e-4, atol=1e-3)
@@ -108,7 +108,7 @@ def test_closed_form_equals_head_on_masked_maps():
     """The GAP+linear shortcut equals h run on every explicitly masked map (JAX and host paths)."""
     a, lab, sub, weight, bias, target = _problem(seed=1)
     keep, _ = occlusion_masks(lab, sub, n_concepts=3, n_sub=3)
-    closed = masked_logits(a, keep, LinearHead(weight, bias))
+    closed = masked_logits(a, keep, HeadParams(weight, bias))
     direct = np.stack(
         [
             np.stack(
@@ -127,7 +127,7 @@ def test_closed_form_equals_head_on_masked_maps():
 
     np.testing.assert_allclose(masked_logits(a, keep, h), closed, rtol=1e-5, atol=1e-5)
     kw = {"n_concepts": 3, "n_sub": 3}
-    r_lin = concept_importance(a, lab, sub, target, head=LinearHead(weight, bias), **kw)
+    r_lin = concept_importance(a, lab, sub, target, head=HeadParams(weight, bias), **kw)
     r_jax = concept_importance(a, lab, sub, target, head=h, **kw)
     r_host = concept_importance(
         a, lab, sub, target, head=HostHead(lambda x: np.asarray(h(x)), batch_size=7), **kw
@@ -140,7 +140,7 @@ def test_closed_form_equals_head_on_masked_maps():
 @pytest.mark.slow
 def test_closed_form_equals_timm_forward_head():
     """Against a real timm head (EfficientNet-Lite0, random weights) run in torch on masked maps."""
-    torch = pytest.importorskip("torch")
+    import torch
     from jaxconcepts.features import load_model
 
     lm = load_model("tf_efficientnet_lite0", weights="random", num_classes=10)
@@ -156,7 +156,7 @@ def test_closed_form_equals_timm_forward_head():
 
     kw = {"n_concepts": 4, "n_sub": 3}
     r_lin = concept_importance(
-        a, lab, sub, target, head=LinearHead(lm.head_weight, lm.head_bias), **kw
+        a, lab, sub, target, head=HeadParams(lm.head_weight, lm.head_bias), **kw
     )
     r_torch = concept_importance(a, lab, sub, target, head=HostHead(torch_h, batch_size=16), **kw)
     for f in ("p_t", "importance", "keep_importance", "sub_importance"):
@@ -166,14 +166,14 @@ def test_closed_form_equals_timm_forward_head():
 def test_occluding_nothing_gives_zero():
     a, lab, sub, weight, bias, target = _problem(seed=3)
     keep = jnp.ones((a.shape[0], 4, a.shape[1]))
-    logits = masked_logits(a, keep, LinearHead(weight, bias))
+    logits = masked_logits(a, keep, HeadParams(weight, bias))
     lp = jax.nn.log_softmax(logits, -1)[jnp.arange(a.shape[0]), :, target]
     imp, valid = importance_from_log_probs(lp[:, 0], lp[:, 1:])
     assert valid.all()
     np.testing.assert_array_equal(imp, 0.0)
     # an empty concept (no channel) occludes nothing: exactly 0 in every output
     lab2 = np.where(lab == 2, 1, lab).astype(np.int32)
-    r = concept_importance(a, lab2, sub, target, head=LinearHead(weight, bias), n_concepts=3)
+    r = concept_importance(a, lab2, sub, target, head=HeadParams(weight, bias), n_concepts=3)
     np.testing.assert_array_equal(r.importance[:, 2], 0.0)
     np.testing.assert_array_equal(r.keep_importance[:, 2], 0.0)
     np.testing.assert_array_equal(r.sub_importance[:, 2], 0.0)
@@ -186,7 +186,7 @@ def test_occluding_every_channel_gives_bias_softmax():
     lab = np.zeros(a.shape[:2], np.int32)
     sub = np.zeros(a.shape[:2], np.int32)
     r = concept_importance(
-        a, lab, sub, target, head=LinearHead(weight, bias), n_concepts=2, n_sub=2
+        a, lab, sub, target, head=HeadParams(weight, bias), n_concepts=2, n_sub=2
     )
     logits = a.astype(np.float64).mean((2, 3)) @ weight.T.astype(np.float64) + bias
     p_t = _softmax64(logits)[np.arange(len(target)), target]
@@ -216,7 +216,7 @@ def test_zero_p_t_gives_documented_zero():
     a, lab, sub, weight, bias, target = _problem(seed=5)
     bias = bias.copy()
     bias[target] = -1e4
-    r = concept_importance(a, lab, sub, target, head=LinearHead(weight, bias), n_concepts=3)
+    r = concept_importance(a, lab, sub, target, head=HeadParams(weight, bias), n_concepts=3)
     assert not r.valid.any() and (np.asarray(r.p_t) == 0).all()
     for f in ("importance", "keep_importance", "sub_importance"):
         assert np.array_equal(getattr(r, f), np.zeros_like(getattr(r, f)))
@@ -235,26 +235,28 @@ def test_no_sub_concepts():
     a, lab, _, weight, bias, target = _problem(seed=8)
     sub = np.full(lab.shape, -1, np.int32)
     r = concept_importance(
-        a, lab, sub, target, head=LinearHead(weight, bias), n_concepts=3, n_sub=0
+        a, lab, sub, target, head=HeadParams(weight, bias), n_concepts=3, n_sub=0
     )
     assert r.sub_importance.shape == (a.shape[0], 3, 0) and r.importance.shape == (a.shape[0], 3)
 
 
-def test_head_params_record_is_accepted():
-    from jaxconcepts.features import HeadParams
+def test_any_weight_bias_record_is_the_linear_head():
+    """The store's ``HeadParams`` is the one linear head; any record with weight / bias reads
+    as one."""
+    from types import SimpleNamespace
 
-    assert LinearHead is HeadParams  # one head type: the store's record is the importance head
     a, lab, sub, weight, bias, target = _problem(seed=6)
     r1 = concept_importance(
         a, lab, sub, target, head=HeadParams(jnp.asarray(weight), jnp.asarray(bias)), n_concepts=3
     )
-    r2 = concept_importance(a, lab, sub, target, head=LinearHead(weight, bias), n_concepts=3)
+    r2 = concept_importance(a, lab, sub, target, head=SimpleNamespace(weight=weight, bias=bias),
+                            n_concepts=3)
     np.testing.assert_array_equal(r1.importance, r2.importance)
 
 
 def test_jit_no_retrace_second_call():
     a, lab, sub, weight, bias, target = _problem(seed=7)
-    kw = {"head": LinearHead(weight, bias), "n_concepts": 3}
+    kw = {"head": HeadParams(weight, bias), "n_concepts": 3}
     concept_importance(a, lab, sub, target, **kw)
     n = _occlusion._pipeline_linear._cache_size()
     concept_importance(a + 1.0, lab, sub, target, **kw)
@@ -290,7 +292,7 @@ def test_mask_layout():
 def test_validation_names_argument(kwargs, match):
     a, lab, sub, weight, bias, target = _problem()
     args = {"activations": a, "labels": lab, "sub_labels": sub, "target": target}
-    opts = {"head": LinearHead(weight, bias), "n_concepts": 3}
+    opts = {"head": HeadParams(weight, bias), "n_concepts": 3}
     for k, v in kwargs.items():
         (args if k in args else opts)[k] = v
     with pytest.raises((ValueError, TypeError), match=match):
@@ -312,7 +314,7 @@ def test_property_bounded_and_finite(seed, k, scale):
     rng = np.random.default_rng(seed)
     lab = rng.integers(-1, k, size=a.shape[:2]).astype(np.int32)
     sub = np.where(lab >= 0, rng.integers(0, 2, size=a.shape[:2]), -1).astype(np.int32)
-    head = LinearHead(weight * scale, bias)
+    head = HeadParams(weight * scale, bias)
     r = concept_importance(a, lab, sub, target, head=head, n_concepts=k, n_sub=2)
     for f in ("p_t", "importance", "keep_importance", "sub_importance"):
         assert np.isfinite(getattr(r, f)).all()

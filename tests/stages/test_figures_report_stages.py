@@ -14,7 +14,7 @@ from PIL import Image
 from jaxconcepts._parts import write_part
 from jaxconcepts.concepts import load_concepts
 from jaxconcepts.features import ActivationStore, HeadParams, StoreWriter
-from jaxconcepts.importance import LinearHead, concept_importance, load_importance
+from jaxconcepts.importance import concept_importance, load_importance
 from jaxconcepts.viz import report_links
 from tests._params import write_params
 
@@ -169,7 +169,7 @@ def test_pipeline_importance_figures_report(project):
         conc["cpha_labels"],
         conc["cpha_sub_labels"],
         b.pred,
-        head=LinearHead(*store.head),
+        head=store.head,
         n_concepts=K,
         n_sub=S,
     )
@@ -183,7 +183,7 @@ def test_pipeline_importance_figures_report(project):
     lab_arrays, lab_stats = run_importance(  # the library function (importance/_run.py)
         store,
         conc,
-        head=LinearHead(*store.head),
+        head=store.head,
         n_concepts=K,
         n_sub=S,
         target="label",
