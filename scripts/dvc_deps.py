@@ -12,6 +12,7 @@ result, so a new import that is not declared fails the tests until this script i
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
@@ -65,13 +66,16 @@ def rewrite(path: Path, yaml: YAML, cache: dict[str, list[str]], check: bool) ->
     return changed
 
 
-def main(argv: list[str]) -> int:
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--check", action="store_true",
+                    help="rewrite nothing: exit 1 and list the stages whose code deps would change")
+    check = ap.parse_args(argv).check
     yaml = YAML()
     yaml.preserve_quotes = True
     yaml.width = 100
     yaml.indent(mapping=2, sequence=4, offset=2)
     cache: dict[str, list[str]] = {}
-    check = "--check" in argv
     changed = [c for path in (ROOT / "dvc.yaml", ROOT / "scoreboard" / "dvc.yaml")
                for c in rewrite(path, yaml, cache, check)]
     if check:

@@ -1,5 +1,8 @@
 """Does the ImageNet classifier recognise the objects dataset's classes? (a measurement, not a test)
 
+The ``recovery`` stage measures recognition on the extracted ``objects`` store (with intervals,
+``reports/objects/recovery.md``); this script measures it on freshly generated images instead, so
+generator settings (``--scale``, ``--image-size``) can be tried without running the pipeline.
 Generates ``--n`` images per class (in memory, test-split seeds) and runs the pipeline's model
 (``extract`` defaults: embedded EfficientNet-Lite0 at 256 px, timm's eval transform) on them.
 Prints, per class, the share of images whose top-1 / top-5 prediction is one of the class's
@@ -18,8 +21,7 @@ import numpy as np
 import torch
 
 from jaxconcepts.datasets import ObjectsConfig, generate_object_split, load_sources
-from jaxconcepts.features import load_model
-from jaxconcepts.features._preprocess import make_transform
+from jaxconcepts.features import load_model, make_transform
 
 
 def imagenet_lemmas() -> tuple[list[str], dict[str, str]]:

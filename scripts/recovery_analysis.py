@@ -1,10 +1,17 @@
-"""Why is concept importance no better than a random channel grouping? (issue 13, item 10)
+"""Why is concept importance no better than a random channel grouping? Diagnostics beyond the
+recovery stage's.
 
-Run after `prepare/train/extract/concepts/importance --dataset planted`:
-    PYTHONPATH=$PWD python scripts/recovery_analysis.py [--seeds 10] > out.json
-Prints JSON: per source the recovery stage's importance AUROC, the AUROC that concept *size*
-(channels) alone reaches on the same pairs, importance per channel, category shares by size,
-and the spread of the random baseline over seeds. Findings: docs/PAPERS_FINDINGS.md.
+Run after the pipeline's stages up to ``importance`` on a dataset with planted ground truth:
+
+    PYTHONPATH=$PWD python scripts/recovery_analysis.py [--seeds 10] [--dataset planted]
+        [--data data] > out.json
+
+Reads ``<data>/<dataset>/{activations,concepts,importance,prepare/truth}`` (nothing is written).
+Prints JSON: per source the importance AUROC (defining vs other concepts), the AUROC that concept
+*size* (channels) alone reaches on the same pairs, importance per channel, the keep-only and
+logit-drop importances, category shares by size, and the spread of the random baseline over
+seeds. The ``recovery`` stage reports the importance AUROC, the size-only AUROC and the paired
+random baseline with intervals (``reports/<dataset>/recovery.md``); this script adds the rest.
 """
 
 import argparse
@@ -13,13 +20,11 @@ import json
 import jax
 import numpy as np
 
-from jaxconcepts._parts import load_concepts, load_importance
-from jaxconcepts.concepts import group_maps
+from jaxconcepts.concepts import group_maps, load_concepts
 from jaxconcepts.datasets import load_truth
-from jaxconcepts.evaluation import random_grouping, score_maps
-from jaxconcepts.evaluation._recovery_suite import match_rows
+from jaxconcepts.evaluation import match_rows, random_grouping, score_maps
 from jaxconcepts.features import ActivationStore
-from jaxconcepts.importance import LinearHead, concept_importance
+from jaxconcepts.importance import concept_importance, load_importance
 
 
 def pair_auroc(x, pos, neg):
@@ -90,12 +95,13 @@ def analyse(name, labels, imp, acts, truth, tr, recipes, ok, K):
     return res
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--seeds", type=int, default=10)
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seeds", type=int, default=10, help="random groupings per baseline")
     ap.add_argument("--dataset", default="planted")
-    args = ap.parse_args()
-    d = f"data/{args.dataset}"
+    ap.add_argument("--data", default="data", help="the pipeline's data folder (read only)")
+    args = ap.parse_args(argv)
+    d = f"{args.data}/{args.dataset}"
     store = ActivationStore(f"{d}/activations")
     conc = load_concepts(f"{d}/concepts").arrays
     impf = load_importance(f"{d}/importance").arrays
@@ -112,7 +118,7 @@ def main():
     recipes = np.zeros((len(truth.meta["recipes"]), len(truth.part_names)), bool)
     for c, r in enumerate(truth.meta["recipes"]):
         recipes[c, r] = True
-    head = LinearHead(store.head.weight, store.head.bias)
+    head = store.head  # GAP + linear (HeadParams)
     K = impf["cgap_importance"].shape[1]
     out = {"n_images": int(len(idx)), "n_target_is_label": int(ok.sum()),
            "p_t_quantiles": np.quantile(impf["p_t"][ir], [0.1, 0.5, 0.9]).round(4).tolist()}
