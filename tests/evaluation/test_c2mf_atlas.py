@@ -154,7 +154,6 @@ def test_bad_method_and_class_names(view):
 
 @pytest.mark.slow
 def test_clip_names_of_the_drawn_concepts(view):
-    pytest.importorskip("open_clip")
     import torch
 
     from jaxconcepts.evaluation._c2mf_atlas import clip_concept_names

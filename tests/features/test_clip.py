@@ -3,11 +3,9 @@ and the score is CLIP's softmax over the vocabulary."""
 
 import numpy as np
 import pytest
+import torch
 
-pytest.importorskip("open_clip")
-import torch  # noqa: E402
-
-from jaxconcepts.features._clip import clip_name, concept_patches, load_clip  # noqa: E402
+from jaxconcepts.features._clip import clip_name, concept_patches, load_clip
 
 CFG = {"embed_dim": 16,
        "vision_cfg": {"layers": 1, "width": 32, "head_width": 16, "patch_size": 8,

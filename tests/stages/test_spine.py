@@ -1,6 +1,7 @@
 """The spine's stages and CLI, run as a user would, in a scratch directory."""
 
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -120,9 +121,14 @@ def test_dvc_pipeline_declares_every_stage_module():
     json.dumps(lock)  # plain data
 
 
-# dvc is a dependency of the package: the running interpreter's environment has it, wherever
-# the checkout is (a fresh clone's own .venv, CI's, a developer's)
-DVC = Path(sys.executable).with_name("dvc")
+def _dvc() -> str:
+    """``dvc`` is a dependency of the package, so the running interpreter's environment has it
+    wherever the checkout is (a fresh clone's own .venv, CI's, a developer's): its ``bin``
+    first, then PATH. Missing is a failure, not a skip."""
+    here = Path(sys.executable).parent
+    found = shutil.which("dvc", path=str(here)) or shutil.which("dvc")
+    assert found, f"dvc (a jaxconcepts dependency) is neither beside {sys.executable} nor on PATH"
+    return found
 
 
 @pytest.mark.slow
@@ -130,8 +136,8 @@ def test_dvc_push_clone_pull_is_up_to_date_without_rerunning(tmp_path):
     """repro → push to a folder remote → fresh clone → pull → `dvc status` clean, no rerun."""
     import os
     import subprocess
-    import sys
 
+    DVC = _dvc()
     root = Path(__file__).parents[2]
     env = dict(os.environ, PYTHONPATH=str(root), DVC_NO_ANALYTICS="1", GIT_AUTHOR_NAME="t",
                GIT_AUTHOR_EMAIL="t@t", GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@t")
@@ -175,9 +181,9 @@ def test_dvc_repro_killed_mid_extraction_resumes(tmp_path):
     import os
     import signal
     import subprocess
-    import sys
     import time
 
+    DVC = _dvc()
     root = Path(__file__).parents[2]
     env = dict(os.environ, PYTHONPATH=str(root), DVC_NO_ANALYTICS="1")
     repo = tmp_path / "repo"
