@@ -153,7 +153,7 @@ def synthetic_activations(
 
     Each image has ``rank`` Gaussian spatial "parts"; channels load sparsely on them, plus noise,
     minus a per-channel bias, then ReLU. At 2048 x 8 x 8 about 30-55 % of the channels are all zero
-    and the channel maxima fall on 20-40 distinct positions, like MEASUREMENTS.md's synthetic data.
+    and the channel maxima fall on 20-40 distinct positions.
     """
     rng = np.random.default_rng(seed)
     out = np.empty((n, c, h, w), np.float32)

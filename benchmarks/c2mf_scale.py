@@ -1,4 +1,4 @@
-"""Benchmark: streamed C2MF to convergence on ImageNet-val-sized stores (issue 26).
+"""Benchmark: streamed C2MF to convergence on ImageNet-val-sized stores.
 
 Synthetic float16 stores (``benchmarks/scale.py``'s: planted non-negative rows, 8 × 8 positions
 per image, ``--channels`` channels, ``--classes`` classes, written once under ``--data-dir``) of

@@ -1,6 +1,6 @@
 """``python -m benchmarks explorer [--images N] [--channels C] [--reference-images M] [--out F]``:
-building the concept explorer for a 10 k-image synthetic dataset (issue 25's bar: ≤ 2 minutes on
-2 cores, first view ≤ 2 MB).
+building the concept explorer for a 10 k-image synthetic dataset (the bar: ≤ 2 minutes on 2
+cores, first view ≤ 2 MB).
 
 The dataset: a float16 activation store (C channels, 8 × 8 grid, 1000-way linear head, logits),
 one JPEG per image (160 × 120), CGAP / CPHA labels and importance for every image, and C2MF-like

@@ -13,12 +13,12 @@ At equal relative error ``‖A − UW‖_F / ‖A‖_F``, on the same data:
    recomputed from ``U, W`` like scikit-learn's and must be ``≤ e_sk`` (else ``s + 1`` is tried).
 
 The machine is shared: load averages are recorded before and after each side. Data: non-negative
-rank-k signal + ReLU noise (CRAFT-like activations). The default size is the one the issue measured
-(50 000 × 2048, k = 10: scikit-learn ≈ 36 s on the quiet 2-core machine).
+rank-k signal + ReLU noise (CRAFT-like activations). The default size is the one first measured
+(50 000 × 2048, k = 10).
 
 Writes ``reports/benchmarks/nmf.json``.
 Usage: ``python -m benchmarks nmf [--n 50000 --c 2048 --k 10 --inner 10 --extrapolation 0.3]``
-(defaults: the issue's size and :func:`nmf`'s own defaults; ``--init nndsvda`` for the SVD start).
+(defaults: that size and :func:`nmf`'s own defaults; ``--init nndsvda`` for the SVD start).
 """
 
 from __future__ import annotations

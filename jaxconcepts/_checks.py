@@ -3,7 +3,7 @@
 - :func:`safe_div` — ``num / den`` where ``den > 0``, else 0 (no epsilon that hides a dead
   denominator; the caller decides what a zero denominator means and reports it);
 - :func:`check_choice`, :func:`check_positive_ints` — errors that name the
-  argument, what was expected and what came (STYLE.md §5).
+  argument, what was expected and what came.
 
 Private kernels assume valid input; these checks run eagerly at the public boundary, once.
 """

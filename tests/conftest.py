@@ -30,7 +30,7 @@ if "xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
 
 # One OpenMP thread for torch's forwards (and OpenMP BLAS), in this process and the ones tests
 # launch: on a 2-core machine shared with other jobs, torch's spinning thread pool made model
-# tests 5-10x slower (tests/features/test_layers.py + test_models.py: 65 s -> 11 s). Tests that
+# tests 5-10x slower (e.g. tests/features/test_layers.py + test_models.py). Tests that
 # need a thread count set it themselves; OMP_NUM_THREADS set by the caller wins.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 

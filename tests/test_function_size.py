@@ -1,4 +1,4 @@
-"""A function-size budget for ``jaxconcepts/``, in place of the old file-size cap (issue 23).
+"""A function-size budget for ``jaxconcepts/``, in place of the old file-size cap.
 
 A cap on file length split files at arbitrary seams (and created import cycles) while 200-line
 functions went untouched. What makes code hard to read is a long function, so the budget is on

@@ -1,4 +1,4 @@
-"""The α sweep of C2MF's gate penalty: gate sparsity against reconstruction (issue 13, item 4).
+"""The α sweep of C2MF's gate penalty: gate sparsity against reconstruction.
 
 For each α, fit C2MF (Eq. 11) on the train rows and record
 

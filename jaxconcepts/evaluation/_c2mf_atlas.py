@@ -1,4 +1,4 @@
-"""What the concept atlas of a fitted dictionary shows: codes, usage, names (issue 13, items 2-3).
+"""What the concept atlas of a fitted dictionary shows: codes, usage, names.
 
 For one fitted model of the C2MF suite (C2MF, CRAFT or PCA, one k) and every image of the kept
 classes, :func:`atlas_data` computes

@@ -27,7 +27,7 @@ its normalised map's mass on defining parts. Importance vs recipe, per image ove
 - ``imp_spearman``: Spearman correlation of importance with ``defining_mass`` (NaN with fewer than
   3 valid concepts or a constant side).
 
-Every kernel is written for one image and vmapped (STYLE.md §1). Aggregation over images is
+Every kernel is written for one image and vmapped. Aggregation over images is
 :func:`summarise`. **Extension point**: anything that yields per-image concept maps (e.g. C2MF codes
 ``U`` reshaped to (G, h, w), with gate-derived validity) is scored by :func:`score_maps` unchanged;
 class-level scores (dictionary atoms vs parts, gates vs recipes) belong in new functions that

@@ -1,4 +1,4 @@
-"""Build the concept explorer of one dataset from what the stages computed (issue 25).
+"""Build the concept explorer of one dataset from what the stages computed.
 
 :func:`build_explorer` streams the activation store once, batch by batch: for each image it draws
 nothing, but writes the numbers the page draws from (:mod:`._payload`): CGAP / CPHA concept and

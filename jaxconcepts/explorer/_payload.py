@@ -12,7 +12,7 @@ Dictionary methods (C2MF, CRAFT, PCA) show code maps: each concept's code at eac
 divided by the concept's largest code over the coded images (PCA's signed codes by their largest
 magnitude, shown as ``|code|``), so a weak code shows as weak across images.
 
-**Suppression** (issue 25, item 6) is computed in the page: with a GAP + linear head
+**Suppression** is computed in the page: with a GAP + linear head
 ``z = mean_p(a_p) Hᵀ + b`` and a reconstruction ``a_p ≈ Σ_j u_pj w_j (+ mean)``, removing concept
 ``j`` from the activations (``a_p − u_pj w_j``) changes the logits by exactly
 ``−ū_j (w_j Hᵀ)`` with ``ū_j = mean_p u_pj``. The page holds each coded image's logits, ``ū``

@@ -7,9 +7,10 @@ implementations (``extract.resize``):
 - ``torch``: the same geometry (shorter side to ``floor(image_size / crop_pct)``, torchvision's
   output-size and crop-offset rules) computed by torch's antialiased ``interpolate`` on uint8
   pixels (its AVX2 path, Pillow's separable filters in fixed point). About 4x less CPU than
-  PIL's resize on the packaged photos (0.67 vs 2.77 ms per image, one thread); pixels differ
-  from PIL's by at most 1 grey level (rounding of the fixed-point filters; mean |Δ| 0.003 on
-  the packaged photos; see ``benchmarks/extraction.py``'s ``preprocessing`` section). Used for
+  PIL's resize on the packaged photos (one thread; ``reports/benchmarks/extraction.json``,
+  ``preprocessing_torch_vs_pil``); pixels differ from PIL's by at most 1 grey level (rounding of
+  the fixed-point filters; mean |Δ| 0.003 on the packaged photos; see
+  ``benchmarks/extraction.py``'s ``preprocessing`` section). Used for
   timm's usual eval transform (``Resize(int, bilinear|bicubic)`` + square ``CenterCrop``) when the
   resized image covers the crop; any other transform, or a crop that would pad, runs PIL's.
 """

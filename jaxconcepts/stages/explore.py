@@ -1,4 +1,4 @@
-"""Stage ``explore``: the concept explorer of one dataset, ``reports/<ds>/explorer/`` (issue 25).
+"""Stage ``explore``: the concept explorer of one dataset, ``reports/<ds>/explorer/``.
 
 A static page that opens from ``file://`` (no server, no network): images with their CGAP / CPHA
 concepts and sub-concepts toggled over them, importance bars, the dictionary methods' code maps,

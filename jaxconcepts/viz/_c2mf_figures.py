@@ -4,7 +4,7 @@
   method, concepts ranked by Grad-CAM (Fig. 2) or Integrated Gradients (Fig. 3); one column per k.
 - Fig. 4: multi-class reconstruction accuracy against the number of shared concepts (the ablation).
 - The concept atlas and the class × concept usage matrix of each method (:func:`atlas_figures`),
-  and the α sweep (issue 13, items 3-4).
+  and the α sweep.
 
 Pure plotting of the metrics dict; nothing is computed here.
 """

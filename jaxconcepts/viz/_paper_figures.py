@@ -2,7 +2,7 @@
 
 - :func:`plot_confidence_histograms`: MSP of complete images vs CRAFT's crops, one panel per
   dataset, with μ of each and Δμ (C2MF App. C, Fig. 5);
-- :func:`plot_alpha_sweep`: gate sparsity and reconstruction against α (issue 13, item 4);
+- :func:`plot_alpha_sweep`: gate sparsity and reconstruction against α;
 - :func:`plot_cluster_boxplots`: per-label boxplots of SS, CHI and DBI for the clustering
   algorithms, one row per method (CGAP, CPHA) — Fig. 2 of Lambert et al.
 

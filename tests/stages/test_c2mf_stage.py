@@ -540,8 +540,8 @@ def _write_objects_truth(root, cls):
 
 @pytest.mark.slow
 def test_folder_classes_under_a_1000_output_head_run_end_to_end(tmp_path, monkeypatch):
-    """The issue: 4 folder classes, a 1000-output head, ``labels: label``. C2MF's classes are the
-    folders (gates, split, per-class accuracy, recipes); the head keeps its 1000 outputs. With an
+    """4 folder classes, a 1000-output head, ``labels: label``: C2MF's classes are the folders
+    (gates, split, per-class accuracy, recipes); the head keeps its 1000 outputs. With an
     ``objects`` truth the atlas's names are scored against each object's accepted synsets."""
     monkeypatch.chdir(tmp_path)
     cls, _ = _write_folder_store(tmp_path)

@@ -1,4 +1,4 @@
-"""The streamed C2MF schedule (issue 26): rounds on the sums, warm start, extrapolation, online
+"""The streamed C2MF schedule: rounds on the sums, warm start, extrapolation, online
 first pass — the same end point as one block step per pass, bad settings refused."""
 
 import json
