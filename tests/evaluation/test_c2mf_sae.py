@@ -9,6 +9,7 @@ import yaml
 
 from jaxconcepts.evaluation import markdown_report, run_c2mf
 from jaxconcepts.evaluation._c2mf_atlas import atlas_data
+from jaxconcepts.evaluation._c2mf_host import affine_recon
 from jaxconcepts.evaluation._c2mf_sae import SAE_METHODS, SAEConcepts
 from jaxconcepts.evaluation._c2mf_suite import (
     CONTROLS,
@@ -33,6 +34,7 @@ def test_the_suite_knows_every_sae_of_the_library():
                for m in SAE_METHODS)
 
 
+@pytest.mark.slow  # an SAE fit (one compiled scan): about 2 s
 def test_adapter_protocol_on_a_trained_toy():
     A, y, _, _ = planted(0, signed=False)  # rows use at most 3 of 5 non-negative atoms
     fit_kw = dict(alpha=0.0, max_steps=1, tol=0.0, learning_rate=0.1, nmf_max_iter=1)
@@ -47,6 +49,9 @@ def test_adapter_protocol_on_a_trained_toy():
     concepts = np.asarray(model.concepts)  # one dictionary for every class, unit rows
     assert concepts.shape == (Y, 5, A.shape[1]) and (concepts == concepts[:1]).all()
     np.testing.assert_allclose(np.linalg.norm(concepts[0], axis=1), 1.0, atol=1e-5)
+    M, b = affine_recon(model, Y, 5)  # the host (non-linear h) path reads it affinely
+    np.testing.assert_allclose(M, np.broadcast_to(concepts[0], M.shape), atol=1e-5)
+    np.testing.assert_allclose(b[0], np.asarray(model.sae.b_dec), atol=1e-5)
     with pytest.raises(ValueError, match="random_decoder=True is the SAEs' control"):
         fit_method("pca", A, y, 2, key=jax.random.key(0), n_classes=Y, random_decoder=True,
                    **fit_kw, **SAE_KW)
