@@ -10,7 +10,7 @@ import yaml
 from jaxconcepts.evaluation import markdown_report, run_c2mf
 from jaxconcepts.evaluation._c2mf_atlas import atlas_data
 from jaxconcepts.evaluation._c2mf_host import affine_recon
-from jaxconcepts.evaluation._c2mf_sae import SAE_METHODS, SAEConcepts
+from jaxconcepts.evaluation._c2mf_sae import SAE_METHODS, SAE_NAMES, SAEConcepts
 from jaxconcepts.evaluation._c2mf_suite import (
     CONTROLS,
     control_models,
@@ -29,7 +29,12 @@ N_IMG, C, HW = 24, 8, 2  # images (3 classes), channels, grid side
 def test_the_suite_knows_every_sae_of_the_library():
     from jaxconcepts import sae
 
+    from jaxconcepts.explorer._build import TITLES
+    from jaxconcepts.viz._c2mf_figures import _NAMES
+
     assert SAE_METHODS == sae.METHODS
+    # the names are spelled out where evaluation cannot be imported (figures, explorer)
+    assert all(_NAMES[m] == TITLES[m] == SAE_NAMES[m] for m in SAE_METHODS)
     assert all(f"random_{m}" in CONTROLS and CONTROLS[f"random_{m}"].own_concepts
                for m in SAE_METHODS)
 
