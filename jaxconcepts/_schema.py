@@ -250,6 +250,10 @@ class C2MF:
     nmf_code_sweeps: int
     nmf_update_shards: int | None
     nmf_forget: float
+    sae_active: int
+    sae_epochs: int
+    sae_learning_rate: float
+    sae_sparsity: float
     ig_steps: int
     eval_batch: int
     ablation: bool
@@ -274,7 +278,11 @@ class C2MF:
                   gate_steps=self.gate_steps, dict_sweeps=self.dict_sweeps,
                   init_rows=self.init_rows, max_steps=self.max_steps,
                   stat_rounds=self.stat_rounds, update_shards=self.update_shards,
-                  nmf_code_sweeps=self.nmf_code_sweeps, nmf_update_shards=self.nmf_update_shards)
+                  nmf_code_sweeps=self.nmf_code_sweeps, nmf_update_shards=self.nmf_update_shards,
+                  sae_active=self.sae_active, sae_epochs=self.sae_epochs,
+                  sae_learning_rate=self.sae_learning_rate)
+        if not self.sae_sparsity >= 0:
+            raise ValueError(f"c2mf.sae_sparsity={self.sae_sparsity} should be >= 0")
         if self.init_steps < 0:
             raise ValueError(f"c2mf.init_steps={self.init_steps} should be >= 0 (0: no warm start)")
         if self.nmf_forget < 0:

@@ -15,7 +15,10 @@ classes, :func:`atlas_data` computes
   does each class's top concept (:func:`top_concepts`) carry a name that is one of the ImageNet
   synsets accepted for the object?
 
-Concepts: C2MF has one shared dictionary, so G = k. CRAFT and PCA fit one dictionary per class:
+Concepts: C2MF has one shared dictionary, so G = k; so has an SAE (``topk``, ``batchtopk``, …:
+shared, without gates), whose usage of concept j by class y is its mean code over the class's
+rows divided by the class's largest (as the baselines' usage). CRAFT and PCA fit one dictionary
+per class:
 their concept ``j`` of class ``y`` is unrelated to concept ``j`` of another class, so they get
 G = Y·k concepts named ``<class>/<j>``, each coded only on its own class's rows (zero elsewhere);
 their usage matrix is block-diagonal by construction, which is the point of the comparison.
@@ -29,6 +32,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from jaxconcepts.evaluation._c2mf_sae import SAE_METHODS, SAE_NAMES
 from jaxconcepts.evaluation._naming import ConceptName, name_accuracy, name_concepts
 from jaxconcepts.evaluation._rows import RowsView, fitted_classes
 
@@ -48,7 +52,8 @@ TOP_CONCEPT = ("among the concepts a class uses (usage >= the gate threshold: C2
 class AtlasData(NamedTuple):
     """method, k; images: (N,) store row positions; y_img: (N,) fitted class of each image;
     code_maps: (N, G, h, w); usage: (Y, G); labels: G concept labels; names: G ConceptName;
-    order: the concepts to draw; class_names: Y names; shared: True for C2MF's gates."""
+    order: the concepts to draw; class_names: Y names; shared: True for one dictionary of every
+    class (C2MF, whose usage is its gates; the SAEs, whose usage is the mean code)."""
 
     method: str
     k: int
@@ -63,11 +68,18 @@ class AtlasData(NamedTuple):
     shared: bool
 
 
+def _shared(method: str) -> bool:
+    """One dictionary for every class: C2MF and the SAEs."""
+    return method == "c2mf" or method in SAE_METHODS
+
+
 def _codes(model, method: str, A: np.ndarray, y: np.ndarray, n_classes: int) -> np.ndarray:
     """(n, G) codes of rows ``A`` of fitted classes ``y`` (module docstring)."""
     U = np.asarray(model.transform(A, y), np.float32)
     if method == "c2mf":
         return U * np.asarray(model.gates, np.float32)[y]
+    if method in SAE_METHODS:
+        return U
     k = U.shape[1]
     full = np.zeros((U.shape[0], n_classes * k), np.float32)
     cols = y[:, None] * k + np.arange(k)[None]
@@ -82,8 +94,10 @@ def atlas_data(model, method: str, view: RowsView, head, *, label_names: Sequenc
     """Codes, usage, names and drawing order of one fitted model (module docstring).
 
     Args:
-        model: a fitted C2MF / Craft / PCABaseline (``transform(A, y)``; C2MF: ``gates``).
-        method: ``"c2mf"``, ``"craft"`` or ``"pca"``.
+        model: a fitted C2MF / Craft / PCABaseline / SAE adapter (``transform(A, y)``; C2MF:
+            ``gates``).
+        method: ``"c2mf"``, ``"craft"``, ``"pca"`` or an SAE of
+            :data:`~jaxconcepts.evaluation._c2mf_sae.SAE_METHODS`.
         view: the rows of the split the model was fitted on (all kept images are coded).
         head: the store's GAP + linear head (names are its classes).
         label_names: the head's K output names (the naming's words); class_names: the Y fitted
@@ -94,8 +108,9 @@ def atlas_data(model, method: str, view: RowsView, head, *, label_names: Sequenc
         max_concepts: concepts in ``order``; top, per_image, n_words: the naming's settings.
         batch_images: images coded at a time.
     """
-    if method not in ("c2mf", "craft", "pca"):
-        raise ValueError(f"method={method!r}; valid choices: ['c2mf', 'craft', 'pca']")
+    valid = ["c2mf", "craft", "pca", *SAE_METHODS]
+    if method not in valid:
+        raise ValueError(f"method={method!r}; valid choices: {valid}")
     split, data = view.split, view.data
     imgs = np.sort(np.concatenate([split.train, split.test]))
     if imgs.size > max_images:  # a seeded sample: the atlas holds its images' rows in memory
@@ -112,18 +127,22 @@ def atlas_data(model, method: str, view: RowsView, head, *, label_names: Sequenc
         parts.append(_codes(model, method, A, np.repeat(y_img[sl], p), Y))
     codes = np.concatenate(parts)  # (N·p, G)
     G = codes.shape[1]
-    k = G if method == "c2mf" else G // Y
+    shared = _shared(method)
+    k = G if shared else G // Y
     h, w = grid
     code_maps = codes.reshape(imgs.size, h, w, G).transpose(0, 3, 1, 2)
     if method == "c2mf":
         usage = np.asarray(model.gates, np.float64)
-        labels = [f"C{j}" for j in range(G)]
-        score = (usage >= gate_threshold).sum(0) + usage.mean(0) / 2  # shared first, then gate
     else:
         y_rows = np.repeat(y_img, p)
-        raw = np.stack([np.abs(codes[y_rows == c]).mean(0) for c in range(Y)])  # (Y, G)
+        raw = np.stack([np.abs(codes[y_rows == c]).mean(0) if np.any(y_rows == c)
+                        else np.zeros(G, codes.dtype) for c in range(Y)])  # (Y, G)
         top_c = raw.max(1, keepdims=True)
         usage = np.where(top_c > 0, raw / np.where(top_c > 0, top_c, 1.0), 0.0)
+    if shared:  # most shared first, then by mean usage
+        labels = [f"C{j}" for j in range(G)]
+        score = (usage >= gate_threshold).sum(0) + usage.mean(0) / 2
+    else:
         labels = [f"{class_names[j // k]}/{j % k}" for j in range(G)]
         score = raw.max(0)
     order = [int(j) for j in np.argsort(-score, kind="stable")[:max_concepts]]
@@ -132,7 +151,7 @@ def atlas_data(model, method: str, view: RowsView, head, *, label_names: Sequenc
                           n_words=min(n_words, len(label_names)),
                           groups=np.repeat(np.arange(imgs.size), p), per_group=per_image)
     return AtlasData(method, k, imgs, y_img, code_maps, usage, labels, names, order,
-                     [str(c) for c in class_names], method == "c2mf")
+                     [str(c) for c in class_names], shared)
 
 
 def clip_concept_names(atlas: AtlasData, load_image, clip, *, grid: tuple[int, int],
@@ -209,8 +228,8 @@ def all_codes(model, method: str, view: RowsView, *, grid: tuple[int, int],
               batch_images: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Every fitted image's own codes, streamed from the store (the concept explorer codes every
     image, the atlas only a sample): ``(images (N,) store rows, y (N,) fitted class, codes
-    (N, k, h, w) float16)``; C2MF's codes are gated (code × σ(λ_y), as the atlas'), CRAFT's and
-    PCA's are the image's class's k concepts."""
+    (N, k, h, w) float16)``; C2MF's codes are gated (code × σ(λ_y), as the atlas'), an SAE's are
+    its k latents, CRAFT's and PCA's are the image's class's k concepts."""
     split = view.split
     imgs = np.sort(np.concatenate([split.train, split.test]))
     y_all = fitted_classes(split, view.data.cls[imgs])
@@ -415,7 +434,8 @@ def atlas_markdown(atlases: Sequence[AtlasData], *, figures: dict, recipes: dict
     (``recipes[method]``: Markdown, e.g. :func:`jaxconcepts.viz.recipe_table`); with
     ``naming_accuracy`` (:func:`objects_name_accuracy`) its table comes first."""
     title = {"c2mf": "C2MF (shared dictionary, gated)", "craft": "CRAFT (per-class NMF)",
-             "pca": "PCA (per class)"}
+             "pca": "PCA (per class)",
+             **{m: f"{n} (shared dictionary, no gates)" for m, n in SAE_NAMES.items()}}
     lines = [f"## Concept atlas ({dataset})", "",
              "How people read a dictionary (CRAFT's and Lens's concept pages): per concept, the "
              "images where its code peaks with the code map over them, its name and the classes "
@@ -425,7 +445,9 @@ def atlas_markdown(atlases: Sequence[AtlasData], *, figures: dict, recipes: dict
              "trained on its own classes the word says which class a concept evokes, not what it "
              "depicts). Usage: C2MF's gates σ(λ_y); for the per-class baselines the mean |code| "
              "per class relative to the class's largest (block-diagonal by construction: their "
-             f"concepts are not shared). A class uses a concept when usage ≥ {gate_threshold}.",
+             "concepts are not shared); for the SAEs (one dictionary, no gates) the same mean "
+             "code per class relative to the class's largest. A class uses a concept when "
+             f"usage ≥ {gate_threshold}.",
              ""]
     if naming_accuracy is not None:
         lines += [name_accuracy_markdown(naming_accuracy), ""]

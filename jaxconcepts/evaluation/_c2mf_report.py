@@ -8,8 +8,10 @@ class, or in all) says so instead of printing a mean ± std from one or two imag
 - :func:`markdown_report` — Table 1 (concept similarity), Table 2 (per-class reconstruction
   accuracy), Table 3 (consistency), insertion/deletion AUCs, each with the test-time controls'
   rows (``metrics["controls"]``: PCA without the class mean, C2MF with uniform or another class's
-  gates, random dictionaries) and what each control tells, the multi-class ablation, C2MF's
-  recipe recall across k on planted data and the classes left out of split metrics.
+  gates, random dictionaries, the SAEs' random frozen decoders) and what each control tells, the
+  multi-class ablation, the SAEs' dead latents, the ground-truth table (atoms vs parts, recipes,
+  Coverage@τ), C2MF's recipe recall across k on planted data and the classes left out of split
+  metrics. Every method of the suite has a row, the SAEs under their readable names.
 """
 
 from __future__ import annotations
@@ -17,10 +19,14 @@ from __future__ import annotations
 import math
 from typing import Mapping, Sequence
 
+from jaxconcepts.evaluation._c2mf_sae import SAE_NAMES
+
 __all__ = ["solved_note", "disabled_report", "c2mf_summary", "loss_csv", "markdown_report",
            "fmt_pm"]
 
-METHOD_NAMES = {"c2mf": "Ours (C2MF)", "craft": "CRAFT-style NMF", "pca": "PCA"}
+METHOD_NAMES = {"c2mf": "Ours (C2MF)", "craft": "CRAFT-style NMF", "pca": "PCA", **SAE_NAMES}
+#: the report's method order: the paper's, then the SAEs
+_ORDER = ("c2mf", "craft", "pca", *SAE_NAMES)
 #: fewest test images (per class, or in all) behind a reported mean ± std: a per-class accuracy from
 #: one or two images is 0, 50 or 100 %, and its spread over classes measures nothing
 MIN_SUPPORT = 3
@@ -57,8 +63,7 @@ def loss_csv(histories: Mapping[int, Sequence[float]]) -> str:
 
 
 def _methods(results: Mapping) -> list[str]:
-    return [m for m in ("c2mf", "craft", "pca") if m in results] + sorted(
-        m for m in results if m not in ("c2mf", "craft", "pca"))
+    return [m for m in _ORDER if m in results] + sorted(m for m in results if m not in _ORDER)
 
 
 def _k_label(entry: Mapping) -> str:
@@ -123,8 +128,9 @@ def markdown_report(metrics: Mapping) -> str:
     fitted = [(m, res[m][f"k{k}"]) for m in methods for k in ks if f"k{k}" in res[m]]
     # (row label, control record, entry) of every test-time control and requested k
     ctl = metrics.get("controls") or {}
-    rank = {m: i for i, m in enumerate(("c2mf", "craft", "pca"))}  # by method, random last
-    order = sorted(ctl, key=lambda n: (rank.get(ctl[n]["of"], 3), n.startswith("random"), n))
+    rank = {m: i for i, m in enumerate(_ORDER)}  # by method, random last
+    order = sorted(ctl, key=lambda n: (rank.get(ctl[n]["of"], len(_ORDER)),
+                                       n.startswith("random"), n))
     controls = [(ctl[n]["label"], ctl[n], ctl[n]["results"][f"k{k}"]) for n in order for k in ks
                 if f"k{k}" in ctl[n]["results"]]
 
@@ -305,24 +311,57 @@ def markdown_report(metrics: Mapping) -> str:
                              + ", ".join(f"{j}: {st[j]:.3f}" for j in order) + " |")
         lines.append("")
 
+    lines += sae_lines(res)
     planted = metrics.get("planted")
     if planted:
-        lines += ["### Planted ground truth — atoms vs parts, class concepts vs recipes", "",
-                  "| method | k | atoms matched to a part | mean best corr. | recipe precision "
-                  "| recipe recall |", "|---|---|---|---|---|---|"]
-        for m, per_k in planted.get("results", {}).items():
-            for kk, p in per_k.items():
-                lines.append(f"| {METHOD_NAMES.get(m, m)} | {kk[1:]} | "
-                             f"{_num(p['matched_fraction'])} "
-                             f"| {_num(p['mean_best_corr'])} | {_num(p['precision'])} "
-                             f"| {_num(p['recall'])} |")
-        lines += ["", planted.get("legend", ""), ""]
-        lines += recipe_lines(planted, res)
+        lines += planted_lines(planted) + recipe_lines(planted, res)
 
     if not res:
         lines += ["_No results: no class had enough images for a train/test split._", ""]
     return "\n".join(lines) + "\n"
 
+
+
+def planted_lines(planted: Mapping) -> list[str]:
+    """Markdown: the ground-truth table (atoms vs parts, recipes, Coverage@τ) and its legend."""
+    res = planted.get("results") or {}
+    taus = sorted({t for per_k in res.values() for p in per_k.values()
+                   for t in (p.get("coverage") or {})}, key=float)
+    lines = ["### Planted ground truth — atoms vs parts, class concepts vs recipes, coverage", "",
+             "| method | k | atoms matched to a part | mean best corr. | recipe precision "
+             "| recipe recall |" + "".join(f" Coverage@{t} |" for t in taus)
+             + (" parts present |" if taus else ""),
+             "|---|---|---|---|---|---|" + "---|" * (len(taus) + bool(taus))]
+    for m in _methods(res):
+        for kk, p in res[m].items():
+            cov = p.get("coverage") or {}
+            lines.append(f"| {METHOD_NAMES.get(m, m)} | {kk[1:]} | {_num(p['matched_fraction'])} "
+                         f"| {_num(p['mean_best_corr'])} | {_num(p['precision'])} "
+                         f"| {_num(p['recall'])} |"
+                         + "".join(f" {_num(cov.get(t), '{:.2f}')} |" for t in taus)
+                         + (f" {p.get('n_classes', '–')} |" if taus else ""))
+    return lines + ["", planted.get("legend", ""), ""]
+
+
+def sae_lines(results: Mapping) -> list[str]:
+    """Markdown: the SAEs' dead latents (none when no SAE was fitted)."""
+    rows = [(m, e) for m in _methods(results) if m in SAE_NAMES
+            for e in results[m].values() if "solver" in e]
+    if not rows:
+        return []
+    lines = ["### SAEs — dead latents", "",
+             "A latent is dead when it fired on none of the train rows of the last pass (AuxK "
+             "trains the dead ones on the residual). *Active*: latents kept per row (TopK, "
+             "archetypal) or on average (BatchTopK, Matryoshka); *final loss*: the last pass's "
+             "mean loss (unexplained share of variance plus the method's terms).", "",
+             "| method | k (width) | active | dead latents | epochs | final loss |",
+             "|---|---|---|---|---|---|"]
+    for m, e in rows:
+        s = e["solver"]
+        lines.append(f"| {METHOD_NAMES[m]} | {_k_label(e)} | {s.get('active') or '–'} | "
+                     f"{s['n_dead']} / {s['width']} | {s['epochs']} | "
+                     f"{_num(s.get('final_loss'), '{:.4f}')} |")
+    return lines + [""]
 
 
 def _acc(entry, ref: str) -> str:
@@ -337,7 +376,8 @@ def control_lines(controls, results: Mapping, per_class_ok: bool) -> list[str]:
     lines = ["#### Controls — per-class reconstruction accuracy (%) on test images", "",
              "Each control changes one ingredient of a fitted model and is scored like the method "
              "it controls; *fitted* is that method's own score at the same k. Only CRAFT "
-             "(full-image rows) is refitted; the others change the fitted model at test time. "
+             "(full-image rows) and the SAEs' random frozen decoders are refitted; the others "
+             "change the fitted model at test time. "
              "The same rows are in Table 3 (test MSE), the insertion/deletion table and, for the "
              "controls with concepts of their own, Table 1.", ""]
     if per_class_ok:

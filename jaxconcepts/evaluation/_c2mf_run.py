@@ -13,6 +13,7 @@ import jax
 import numpy as np
 
 from jaxconcepts._checks import check_choice, check_positive_ints
+from jaxconcepts.evaluation._c2mf_sae import SAE_METHODS
 from jaxconcepts.evaluation._c2mf_suite import (
     CONTROLS,
     FIT_KEYS,
@@ -116,10 +117,36 @@ def _model_record(m, model, used, arrays, histories, view, head, craft_rows, key
         arrays[f"craft_k{used}_sobol"] = sob
         extra["sobol_total_indices"] = {cname(int(c)): [round(float(v), 5) for v in sob[j]]
                                         for j, c in enumerate(view.split.classes)}
-    else:
+    elif m == "pca":
         arrays[f"pca_k{used}_W"] = np.asarray(model.W)
         arrays[f"pca_k{used}_mean"] = np.asarray(model.mean)
+    else:  # an SAE: its decoder rows and bias; the dead latents are in the results
+        from jaxconcepts.evaluation._c2mf_sae import sae_solver
+
+        arrays[f"{m}_k{used}_W"] = np.asarray(model.W)
+        arrays[f"{m}_k{used}_b_dec"] = np.asarray(model.sae.b_dec)
+        extra["solver"] = sae_solver(model)
     return extra
+
+
+def _controls(m, model, used, view, head, key, cfg, stream_kw, crops: bool) -> dict:
+    """The test-time controls of one fit (:func:`evaluate_controls`): random atoms are one seeded
+    draw per (method, k); an SAE's random frozen decoder is refitted with the fit's own key (its
+    initial decoder); CRAFT on crops also gets CRAFT refitted on the full-image rows."""
+    fit_key = jax.random.fold_in(key, used)
+    refit = None
+    if m in SAE_METHODS:
+        def refit():
+            return fit_streamed(m, view, used, key=fit_key, random_decoder=True, **stream_kw)
+    ev = {"ig_steps": int(cfg["ig_steps"]), "eval_batch": int(cfg["eval_batch"])}
+    ctl = evaluate_controls(m, model, view, head, refit=refit, **ev,
+                            key=jax.random.fold_in(jax.random.fold_in(key, 104729),
+                                                   METHODS.index(m) * 4096 + used))
+    if m == "craft" and crops:  # CRAFT on rows: the crops' control
+        on_rows = fit_streamed("craft", view, used, key=fit_key, crops=None, **stream_kw)
+        ctl["craft_rows"] = evaluate_model(on_rows, view, head, train=False, similarity=True,
+                                           **ev)
+    return ctl
 
 
 def store_head(store, *, batch_size: int = 256):
@@ -200,6 +227,8 @@ def run_c2mf(store, cfg: Mapping, *, dataset: str, crops_path=None, truth=None,
         if "craft" in methods and cfg["craft_source"] == "crops":
             own_rows = view.stream("train", int(cfg["images_per_batch"]), crops=crops_path)
         caps = k_caps(rows_per_class, C, None if own_rows is None else own_rows.class_rows)
+        # an SAE may be overcomplete (width > C): at most one latent per train row
+        caps.update({m: int(rows_per_class.sum()) for m in SAE_METHODS})
         plan = _plan(ks, methods, caps, rows_per_class, C, cfg["cap_k"])  # k errors: before work
     head = store_head(store) if head is None else head
     n_imgs = {int(c): int(np.sum(data.cls == c)) for c in np.unique(data.cls)}
@@ -283,19 +312,10 @@ def run_c2mf(store, cfg: Mapping, *, dataset: str, crops_path=None, truth=None,
             if "solver" in extra:
                 entry["solver"] = extra.pop("solver")
             ev.update(extra)
-            if k in cfg["controls"] or used in cfg["controls"]:  # random atoms: one seeded
-                # draw per (method, k)
+            if k in cfg["controls"] or used in cfg["controls"]:
                 t0 = time.perf_counter()
-                ctl = evaluate_controls(m, model, view, head, ig_steps=int(cfg["ig_steps"]),
-                                        eval_batch=int(cfg["eval_batch"]),
-                                        key=jax.random.fold_in(jax.random.fold_in(key, 104729),
-                                                               METHODS.index(m) * 4096 + used))
-                if m == "craft" and own_rows is not None:  # CRAFT on rows: the crops' control
-                    on_rows = fit_streamed("craft", view, used, key=jax.random.fold_in(key, used),
-                                           crops=None, **stream_kw)
-                    ctl["craft_rows"] = evaluate_model(
-                        on_rows, view, head, ig_steps=int(cfg["ig_steps"]),
-                        eval_batch=int(cfg["eval_batch"]), train=False, similarity=True)
+                ctl = _controls(m, model, used, view, head, key, cfg, stream_kw,
+                                own_rows is not None)
                 secs = round((time.perf_counter() - t0) / max(len(ctl), 1), 3)
                 for name, cev in ctl.items():
                     controls.setdefault(name, {})[f"k{k}"] = {
@@ -318,7 +338,7 @@ def run_c2mf(store, cfg: Mapping, *, dataset: str, crops_path=None, truth=None,
                                for kk, e in per_k.items()}}
             for name, per_k in ((n, controls[n]) for n in CONTROLS if n in controls)}
     if cfg["ablation"]:
-        if "c2mf" in fitted and len(fitted) >= 2:
+        if "c2mf" in fitted and {"craft", "pca"} & set(fitted):
             ns = cfg["ablation_n"]
             if ns is None:
                 ns = sorted({e["k_used"] for e in fitted["c2mf"].values()} | {Y})
@@ -327,7 +347,7 @@ def run_c2mf(store, cfg: Mapping, *, dataset: str, crops_path=None, truth=None,
                                            methods=[m for m in METHODS if m in fitted],
                                            eval_batch=int(cfg["eval_batch"]))
         else:
-            metrics["ablation"] = {"note": "needs c2mf and a baseline in c2mf.methods"}
+            metrics["ablation"] = {"note": "needs c2mf and CRAFT or PCA in c2mf.methods"}
     if truth is not None:
         from jaxconcepts.evaluation._recovery_suite import planted_scores
 

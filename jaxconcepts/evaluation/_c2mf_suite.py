@@ -1,4 +1,5 @@
-"""The C2MF paper's evaluation (§3.3, Tables 1–3, Figs. 2–4) of C2MF, CRAFT and PCA, as a library.
+"""The C2MF paper's evaluation (§3.3, Tables 1–3, Figs. 2–4) of C2MF, CRAFT, PCA and the SAEs, as a
+library.
 
 :func:`~jaxconcepts.evaluation.run_c2mf` fits every method for every k on the train images of a
 :class:`RowsView` and evaluates each fitted model with :func:`evaluate_model`: concept similarity
@@ -6,7 +7,13 @@
 insertion/deletion with Grad-CAM and IG ranking (Figs. 2–3); then the multi-class ablation
 (Fig. 4, :func:`ablation`).
 :func:`evaluate_controls` evaluates each fitted model's test-time controls (:data:`CONTROLS`:
-PCA without the class mean, C2MF with uniform or another class's gates, random dictionaries).
+PCA without the class mean, C2MF with uniform or another class's gates, random dictionaries, the
+SAEs' random frozen decoders).
+
+SAEs (:data:`~jaxconcepts.evaluation._c2mf_sae.SAE_METHODS`: ``topk``, ``batchtopk``,
+``jumprelu``, ``matryoshka``, ``archetypal``) run through the same functions via
+:class:`~jaxconcepts.evaluation._c2mf_sae.SAEConcepts`: a dictionary shared by all classes, ``k``
+its width.
 
 Streaming: the evaluation consumes batches of images from the view and accumulates (codes, MSE
 sums, reconstructed predictions, curves); it never concatenates all rows. Fitting goes through
@@ -29,20 +36,28 @@ from jaxconcepts.evaluation._c2mf_host import (
     head_predictions,
     ranking_agreement,
 )
+from jaxconcepts.evaluation._c2mf_sae import (
+    SAE_KEYS,
+    SAE_METHODS,
+    SAE_NAMES,
+    fit_sae_concepts,
+)
 from jaxconcepts.evaluation._rows import RowsView
 
 __all__ = ["METHODS", "FIT_KEYS", "STREAM_KEYS", "CONTROLS", "Control", "SharedDictionary",
            "fit_method", "fit_streamed", "evaluate_model", "control_models", "evaluate_controls",
            "cluster_pool", "ablation"]
 
-METHODS = ("c2mf", "craft", "pca")
+#: the C2MF paper's methods, then the SAEs
+METHODS = ("c2mf", "craft", "pca") + SAE_METHODS
 #: the params of ``c2mf`` that :func:`fit_method` takes
-FIT_KEYS = ("alpha", "max_steps", "tol", "learning_rate", "nmf_max_iter")
+FIT_KEYS = ("alpha", "max_steps", "tol", "learning_rate", "nmf_max_iter") + SAE_KEYS
 #: the params of ``c2mf`` that :func:`fit_streamed` takes (the stage's path)
 STREAM_KEYS = FIT_KEYS + ("images_per_batch", "code_sweeps", "nmf_code_sweeps", "gate_steps",
                           "dict_sweeps", "init_rows", "stat_rounds", "init_steps", "extrapolate",
                           "update_shards", "nmf_update_shards", "nmf_forget")
 _RANKINGS = ("gradcam", "ig")
+_PAPER = ("c2mf", "craft", "pca")
 
 
 class SharedDictionary(eqx.Module):
@@ -72,13 +87,23 @@ class SharedDictionary(eqx.Module):
 
 
 def fit_method(method: str, A, y, k: int, *, key, n_classes: int, alpha, max_steps, tol,
-               learning_rate, nmf_max_iter):
+               learning_rate, nmf_max_iter, sae_active, sae_epochs, sae_learning_rate,
+               sae_sparsity, random_decoder: bool = False):
     """Fit one method with k concepts on rows ``A`` ``(n, c)`` of classes ``y`` ``(n,)``, in memory.
 
     The in-memory reference (the α sweep, tests, research scripts on small data); the stage fits
     through :func:`fit_streamed`. Hyperparameters are the ``c2mf`` params of :data:`FIT_KEYS`.
+    An SAE (``y`` unused) is fitted by :func:`~jaxconcepts.sae.fit_sae` on the rows shuffled;
+    ``random_decoder``: its random frozen-decoder control (SAEs only).
     """
     check_choice("method", method, METHODS)
+    _check_random_decoder(method, random_decoder)
+    if method in SAE_METHODS:
+        return fit_sae_concepts(method, np.asarray(A, np.float32), k, key=key,
+                                n_classes=n_classes, init_rows=65536,
+                                random_decoder=random_decoder, sae_active=sae_active,
+                                sae_epochs=sae_epochs, sae_learning_rate=sae_learning_rate,
+                                sae_sparsity=sae_sparsity)
     if method == "c2mf":
         from jaxconcepts.concepts._c2mf import fit_c2mf
 
@@ -98,7 +123,8 @@ def fit_method(method: str, A, y, k: int, *, key, n_classes: int, alpha, max_ste
 def fit_streamed(method: str, view, k: int, *, key, crops=None, alpha, max_steps, tol,
                  learning_rate, nmf_max_iter, images_per_batch, code_sweeps, nmf_code_sweeps,
                  gate_steps, dict_sweeps, init_rows, stat_rounds, init_steps, extrapolate,
-                 update_shards, nmf_update_shards, nmf_forget):
+                 update_shards, nmf_update_shards, nmf_forget, sae_active, sae_epochs,
+                 sae_learning_rate, sae_sparsity, random_decoder: bool = False):
     """Fit one method with k concepts on the train images of ``view``, streamed from the store.
 
     C2MF: block-coordinate steps on each pass's sums
@@ -106,11 +132,19 @@ def fit_streamed(method: str, view, k: int, *, key, crops=None, alpha, max_steps
     PCA: a streamed per-class covariance, then one ``eigh`` (``fit_pca_streamed``); CRAFT: streamed
     per-class NMF (``fit_nmf_streamed``, which needs A ≥ 0) of its crops (``crops``: a rows view of
     the crop store, one row per crop, ``view.stream(..., crops=...)``) or, without crops, of the
-    train rows.
+    train rows; an SAE: :func:`~jaxconcepts.sae.fit_sae_streamed` (``sae_epochs`` passes in the
+    store's order, one Adam step per batch of ``images_per_batch`` images; ``random_decoder``:
+    its random frozen-decoder control).
     Rows are sharded over every device (and process) of the default mesh.
     """
     check_choice("method", method, METHODS)
+    _check_random_decoder(method, random_decoder)
     rows = view.stream("train", images_per_batch)
+    if method in SAE_METHODS:
+        return fit_sae_concepts(method, rows, k, key=key, init_rows=init_rows,
+                                random_decoder=random_decoder, sae_active=sae_active,
+                                sae_epochs=sae_epochs, sae_learning_rate=sae_learning_rate,
+                                sae_sparsity=sae_sparsity)
     if method == "c2mf":
         from jaxconcepts.streaming import fit_c2mf_streamed
 
@@ -140,6 +174,12 @@ def fit_streamed(method: str, view, k: int, *, key, crops=None, alpha, max_steps
     from jaxconcepts.streaming import fit_pca_streamed
 
     return fit_pca_streamed(rows, int(k))
+
+
+def _check_random_decoder(method: str, random_decoder: bool) -> None:
+    if random_decoder and method not in SAE_METHODS:
+        raise ValueError(f"random_decoder=True is the SAEs' control; method={method!r} is not an "
+                         f"SAE ({list(SAE_METHODS)})")
 
 
 def _none_if_nan(x):
@@ -297,16 +337,30 @@ CONTROLS = {
         "pca", "random (PCA shape)",
         "per class a random orthonormal k-frame in place of PCA's components, the class mean "
         "kept: chance at the same k when the true class's mean is added back.", True),
+    **{f"random_{m}": Control(
+        m, f"random ({SAE_NAMES[m]} decoder)",
+        "the same SAE refitted with the random unit decoder of its initialisation frozen (only "
+        "the encoder and biases learn; issue 24's random frozen decoder): chance atoms at the "
+        "same width and sparsity, with an encoder trained to use them.", True)
+       for m in SAE_METHODS},
 }
 
 
-def control_models(method: str, model, *, key) -> dict:
+def control_models(method: str, model, *, key, refit: Callable | None = None) -> dict:
     """``{name: model}``: the controls of :data:`CONTROLS` for one fitted model of ``method``
-    (none for a single fitted class: there is no other class's gates to borrow)."""
+    (none for a single fitted class: there is no other class's gates to borrow). An SAE's
+    control is refitted: ``refit()`` returns its random frozen-decoder fit (e.g.
+    :func:`fit_streamed` with ``random_decoder=True`` and the fit's own key, so the frozen
+    decoder is the fitted SAE's initial one)."""
     from jaxconcepts.concepts._controls import (other_class_gates, random_dictionary,
                                                 uniform_gates, without_class_mean)
 
     check_choice("method", method, METHODS)
+    if method in SAE_METHODS:
+        if refit is None:
+            raise ValueError(f"refit=None: the control of the {method} SAE (its random frozen "
+                             "decoder) is refitted; give refit() returning that fit")
+        return {f"random_{method}": refit()}
     out = {}
     if method == "pca":
         out["pca_no_mean"] = without_class_mean(model)
@@ -319,14 +373,15 @@ def control_models(method: str, model, *, key) -> dict:
 
 
 def evaluate_controls(method: str, model, view: RowsView, head, *, key, ig_steps: int,
-                      eval_batch: int) -> dict:
+                      eval_batch: int, refit: Callable | None = None) -> dict:
     """``{name: metrics}``: every control of one fitted model, evaluated on the test images only
     (:func:`evaluate_model` with ``train=False``): reconstruction accuracy (Table 2), test MSE
     (Table 3), insertion/deletion; Table 1's similarity for the random dictionaries only. Nothing
-    is fitted: the controls reuse the fitted model and solve codes on the test rows."""
+    is fitted (the SAEs' random frozen decoders excepted: ``refit``, :func:`control_models`):
+    the controls reuse the fitted model and solve codes on the test rows."""
     return {name: evaluate_model(ctl, view, head, ig_steps=ig_steps, eval_batch=eval_batch,
                                  train=False, similarity=CONTROLS[name].own_concepts)
-            for name, ctl in control_models(method, model, key=key).items()}
+            for name, ctl in control_models(method, model, key=key, refit=refit).items()}
 
 
 def cluster_pool(per_class_W, n: int, *, seed: int, signed: bool):
@@ -357,11 +412,13 @@ def ablation(get: Callable, ns, view: RowsView, head, *, seed: int, methods,
     C2MF with k = n shared gated concepts, against the per-class concepts of CRAFT and of PCA (k = n
     per class) pooled over classes and clustered into n shared concepts (:func:`cluster_pool`;
     codes by NNLS for CRAFT, least squares for PCA, no class mean). ``get(method, n)`` returns the
-    fitted model or ``None``.
+    fitted model or ``None``. The SAEs in ``methods`` are left out (the figure is the paper's:
+    C2MF against clustered per-class concepts).
     """
     p, c = view.p, view.c
     hw = tuple(view.store.shape[1:])
     Y = view.n_classes
+    methods = [m for m in methods if m in _PAPER]  # the SAEs are not in Fig. 4
     out = {"n_concepts": [], **{m: [] for m in ("c2mf", "craft_clustered", "pca_clustered")
                                 if m.split("_")[0] in methods}}
     for n in ns:

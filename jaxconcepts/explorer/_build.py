@@ -32,7 +32,9 @@ __all__ = ["DictionaryCodes", "ExplorerInputs", "build_explorer", "dictionary_co
 
 CLUSTERING = ("cgap", "cpha")
 FIRST_PAGE = 48  # thumbnails on the first page of the image grid (explorer.js: ``per``)
-TITLES = {"cgap": "CGAP", "cpha": "CPHA", "c2mf": "C2MF", "craft": "CRAFT", "pca": "PCA"}
+TITLES = {"cgap": "CGAP", "cpha": "CPHA", "c2mf": "C2MF", "craft": "CRAFT", "pca": "PCA",
+          "topk": "TopK SAE", "batchtopk": "BatchTopK SAE", "jumprelu": "JumpReLU SAE",
+          "matryoshka": "Matryoshka SAE", "archetypal": "Archetypal SAE"}
 SUPPRESS_HOW = ("computed in the page from the stored codes and the head: with h = GAP + linear, "
                 "removing concept j (a_p − u_pj w_j at every position p) changes the logits by "
                 "exactly −ū_j (w_j Hᵀ), ū_j the image's mean code; the page adds that to the "
@@ -203,6 +205,7 @@ def dictionary_payload(dc: DictionaryCodes, inp: ExplorerInputs, *,
     payload = {
         "method": dc.method, "title": TITLES.get(dc.method, dc.method), "k": int(dc.k),
         "n_concepts": int(G), "shared": bool(dc.shared), "signed": signed,
+        "gated": dc.method == "c2mf",
         "labels": list(dc.labels), "order": [int(j) for j in dc.order],
         "names": [[[w, round(float(p), 4)] for w, p in n] for n in dc.names],
         "class_names": list(dc.class_names), "usage": rounded(dc.usage, 3),

@@ -22,7 +22,10 @@ from jaxconcepts.viz._figures import save_png
 __all__ = ["plot_insertion_deletion", "plot_ablation", "c2mf_figures", "atlas_figures"]
 
 _NAMES = {"c2mf": "Ours (C2MF)", "craft": "CRAFT", "pca": "PCA",
-          "craft_clustered": "CRAFT (clustered)", "pca_clustered": "PCA (clustered)"}
+          "craft_clustered": "CRAFT (clustered)", "pca_clustered": "PCA (clustered)",
+          # the SAEs in the suite (evaluation._c2mf_sae.SAE_NAMES; viz sits below evaluation)
+          "topk": "TopK SAE", "batchtopk": "BatchTopK SAE", "jumprelu": "JumpReLU SAE",
+          "matryoshka": "Matryoshka SAE", "archetypal": "Archetypal SAE"}
 _COLORS = {"c2mf": "C3", "craft": "C0", "pca": "C2", "craft_clustered": "C0",
            "pca_clustered": "C2"}
 _RANKING = {"gradcam": "Grad-CAM", "ig": "Integrated Gradients"}

@@ -62,3 +62,14 @@ def test_views_not_computed_say_why(tmp_path):
     assert meta["dictionaries"] == {"_note": "c2mf.enabled is false for this dataset"}
     assert not meta["suppress"]["computed"] and "no dictionary" in meta["suppress"]["note"]
     assert not meta["ood"]["computed"]
+
+
+def test_another_dictionary_method_is_another_tab(toy):
+    """An SAE (the c2mf stage's atlas file holds one per method): shared, no gates."""
+    from jaxconcepts.explorer._build import dictionary_payload
+
+    sae, _ = dictionary_payload(toy.atlases[0]._replace(method="topk"), toy)
+    assert sae["title"] == "TopK SAE" and sae["shared"] and not sae["gated"]
+    assert sae["n_concepts"] == toy.atlases[0].k
+    c2mf, _ = dictionary_payload(toy.atlases[0], toy)
+    assert c2mf["gated"] and not dictionary_payload(toy.atlases[1], toy)[0]["gated"]

@@ -523,9 +523,9 @@ function conceptView(method, g) {
     const users = [];
     d.usage.forEach(function (row, y) { if (row[g] >= d.gate_threshold) users.push([y, row[g]]); });
     users.sort(function (a, b) { return b[1] - a[1]; });
-    mn.appendChild(el("h3", {}, [d.shared ? "Classes whose gate uses it (σ(λ_y) ≥ " + d.gate_threshold + ")" : "Its class (per-class dictionary)"]));
+    mn.appendChild(el("h3", {}, [d.gated ? "Classes whose gate uses it (σ(λ_y) ≥ " + d.gate_threshold + ")" : d.shared ? "Classes that use it (mean code ÷ the class's largest ≥ " + d.gate_threshold + ")" : "Its class (per-class dictionary)"]));
     const ul = el("ul", {});
-    users.forEach(function (u) { ul.appendChild(el("li", {}, [el("a", { href: "#/class/" + method + "/" + u[0] }, [d.class_names[u[0]]]), " " + (d.shared ? "gate " : "usage ") + fmt(u[1], 3)])); });
+    users.forEach(function (u) { ul.appendChild(el("li", {}, [el("a", { href: "#/class/" + method + "/" + u[0] }, [d.class_names[u[0]]]), " " + (d.gated ? "gate " : "usage ") + fmt(u[1], 3)])); });
     if (!users.length) ul.appendChild(el("li", {}, ["none"]));
     mn.appendChild(ul);
     mn.appendChild(el("h3", {}, ["Top images (code map over each)"]));
@@ -602,7 +602,7 @@ function classView(method, y) {
       (acc !== undefined ? fmt(acc, 3) + " against the labels" : "") + (acc !== undefined && accp !== undefined ? ", " : "") +
       (accp !== undefined ? fmt(accp, 3) + " against the model's predictions" : "") + (acc === undefined && accp === undefined ? "not reported for this class" : "") + "."]));
     const row = d.usage[y], order = row.map(function (_, g) { return g; }).filter(function (g) { return row[g] > 0; }).sort(function (a, b) { return row[b] - row[a]; });
-    mn.appendChild(el("h3", {}, [d.shared ? "Gates σ(λ_y) (open at ≥ " + d.gate_threshold + ")" : "Usage (mean |code|, divided by the class's largest)"]));
+    mn.appendChild(el("h3", {}, [d.gated ? "Gates σ(λ_y) (open at ≥ " + d.gate_threshold + ")" : "Usage (mean |code|, divided by the class's largest)"]));
     const gates = el("div", { class: "panel" });
     order.slice(0, 20).forEach(function (g) {
       gates.appendChild(el("div", { class: "concept" }, [el("span", {}, [row[g] >= d.gate_threshold ? "●" : "○"]),
@@ -611,7 +611,7 @@ function classView(method, y) {
     mn.appendChild(gates);
     mn.appendChild(el("h3", {}, ["Top concepts with example patches from this class"]));
     (d.recipes[y] || []).forEach(function (e) {
-      mn.appendChild(el("h4", {}, [el("a", { href: "#/concept/" + method + "/" + e[0] }, [conceptLabel(d, e[0])]), " (" + (d.shared ? "gate " : "usage ") + fmt(e[1], 3) + ")"]));
+      mn.appendChild(el("h4", {}, [el("a", { href: "#/concept/" + method + "/" + e[0] }, [conceptLabel(d, e[0])]), " (" + (d.gated ? "gate " : "usage ") + fmt(e[1], 3) + ")"]));
       mn.appendChild(examples(e[2], d, e[0], d.title + " " + d.labels[e[0]]));
     });
     if (!(d.recipes[y] || []).length) mn.appendChild(el("p", { class: "muted" }, ["No concept is used at the threshold."]));
