@@ -29,7 +29,7 @@ ALLOWED: dict[str, set[str]] = {
     "importance": {"kernels", "concepts", "features"},
     "streaming": {"kernels", "concepts", "features"},
     "evaluation": {"kernels", "concepts", "importance", "features", "datasets", "streaming",
-                   "sae"},  # the SAEs in the suites and the image grounds (sae imports only streaming: no cycle)
+                   "sae"},  # SAEs in the suites and the image grounds (sae imports only streaming)
     "viz": {"kernels", "concepts", "importance"},
     "explorer": {"viz"},  # the page's numbers are arrays; the model view of an image is viz's
     "sae": {"streaming"},  # the device mesh and the tensor writer of the streamed core

@@ -11,7 +11,9 @@ ignored) and ``reconstruct(U, y) = U W + b_dec`` (affine in the codes, as the ho
 
 The random-of-shape control of an SAE is the random frozen decoder of issue 24 (item 3): the
 same fit with the random unit decoder of the initialisation kept, only the encoder and biases
-trained (:func:`fit_sae_concepts` with ``random_decoder=True``). Unlike the other methods'
+trained (:func:`fit_sae_concepts` with ``random_decoder=True``; the archetypal SAE's atoms are
+points of the data's hull and cannot be frozen, so its control is a TopK SAE of its width and k
+with a random frozen decoder). Unlike the other methods'
 random dictionaries it is refitted (its encoder must learn to use the random atoms).
 """
 
@@ -93,6 +95,8 @@ def fit_sae_concepts(method: str, rows, k: int, *, key, n_classes: int | None = 
     from jaxconcepts.sae import fit_sae, fit_sae_streamed
 
     kw = sae_settings(method, k, **sae_kw)
+    if random_decoder and method == "archetypal":  # its atoms come from the data's candidates
+        kw["method"] = "topk"  # and cannot be frozen: chance is a TopK SAE of its width and k
     if isinstance(rows, np.ndarray | jax.Array):
         if n_classes is None:
             raise ValueError("n_classes=None: the in-memory SAE fit needs the number of classes")

@@ -10,6 +10,9 @@ setting and seed, and scored on the test images whose ground truth is known:
 - **localisation** (:func:`~jaxconcepts.evaluation._recovery_suite.planted_scores`): each
   concept's code map correlated with every part (planted) or object (objects) mask on the feature
   grid; the share of classes whose concepts reach corr ≥ 0.3, the recipe's precision / recall;
+  **Coverage@τ** (:mod:`~jaxconcepts.evaluation._localisation`: saev's class coverage with IoU of
+  binarised code maps in place of average precision), the share of parts / objects whose best
+  concept reaches IoU ≥ τ (0.3, 0.5), and their mean best IoU;
 - **importance against the known parts** (GAP + linear heads only): per class, the concept whose
   removal lowers the class's logit most (Eq. 3 in closed form: ``ū_j (e_j W_y) Hᵀ``, ``e_j W_y``
   the concept's contribution to the reconstruction) is a *hit* when its code map localises a part
@@ -37,11 +40,12 @@ from typing import Any, Mapping, Sequence
 import jax
 import numpy as np
 
+from jaxconcepts.evaluation._c2mf_sae import SAE_METHODS
+
 __all__ = ["SAE_METHODS", "DICT_METHODS", "GROUND_METHODS", "reconstruction_r2",
            "part_correlations", "importance_hits", "fit_ground_model", "random_counterpart",
            "score_model", "image_ground"]
 
-SAE_METHODS = ("topk", "batchtopk", "jumprelu", "matryoshka", "archetypal")
 DICT_METHODS = ("c2mf", "craft", "pca")
 GROUND_METHODS = SAE_METHODS + DICT_METHODS
 _MATCH = 0.3  # planted_scores' correlation threshold for an atom to localise a part
@@ -146,30 +150,24 @@ def importance_hits(model, view, truth, store_images, head, *, batch_images: int
 
 def fit_ground_model(method: str, view, knob, seed: int, *, settings: Mapping,
                      stream_kw: Mapping, random: bool = False):
-    """Fit ``method`` at ``knob`` (an SAE's active latents ``k``, JumpReLU's sparsity
-    coefficient, or C2MF / CRAFT / PCA's dictionary size) with ``seed``, streamed on the view's
-    train images; ``random``: its random counterpart (module docstring)."""
+    """Fit ``method`` at ``knob`` (an SAE's active latents, JumpReLU's sparsity coefficient, or
+    C2MF / CRAFT / PCA's dictionary size) with ``seed``, streamed on the view's train images by
+    the C2MF suite's :func:`~jaxconcepts.evaluation._c2mf_suite.fit_streamed` (an SAE's width is
+    ``settings["sae_width"]``); ``random``: its random counterpart (module docstring)."""
     from jaxconcepts.evaluation._c2mf_suite import fit_streamed
 
-    key = jax.random.key(int(seed))
+    key = jax.random.fold_in(jax.random.key(int(seed)), 7919)
+    kw = dict(stream_kw)
     if method in SAE_METHODS:
-        from jaxconcepts.sae import fit_sae_streamed, random_directions
-
-        rows = view.stream("train", int(stream_kw["images_per_batch"]))
-        kw: dict[str, Any] = dict(width=int(settings["sae_width"]), key=key, init_seed=int(seed),
-                                  epochs=int(settings["sae_epochs"]),
-                                  learning_rate=float(settings["sae_learning_rate"]))
+        kw.update(sae_epochs=int(settings["sae_epochs"]),
+                  sae_learning_rate=float(settings["sae_learning_rate"]))
         if method == "jumprelu":
-            kw["sparsity"] = float(knob)
+            kw["sae_sparsity"] = float(knob)
         else:
-            kw["k"] = int(knob)
-        if not random:
-            return fit_sae_streamed(rows, method=method, **kw)
-        W0 = random_directions(kw["width"], view.c, seed=int(seed))
-        return fit_sae_streamed(rows, method="topk" if method == "archetypal" else method,
-                                decoder_init=W0, freeze_decoder=True, **kw)
-    model = fit_streamed(method, view, int(knob), key=jax.random.fold_in(key, int(knob)),
-                         crops=None, **stream_kw)
+            kw["sae_active"] = int(knob)
+        return fit_streamed(method, view, int(settings["sae_width"]), key=key,
+                            random_decoder=random, **kw)
+    model = fit_streamed(method, view, int(knob), key=key, crops=None, **kw)
     return random_counterpart(model, seed) if random else model
 
 
@@ -181,7 +179,7 @@ def random_counterpart(model, seed: int):
 
 
 def _atoms(model) -> np.ndarray:
-    W = np.asarray(model.W_dec if hasattr(model, "W_dec") else model.concepts, np.float32)
+    W = np.asarray(model.W if hasattr(model, "n_dead") else model.concepts, np.float32)
     W = W.reshape(-1, W.shape[-1])
     return W[np.linalg.norm(W, axis=1) > 0]
 
@@ -193,7 +191,14 @@ def score_model(model, view, truth, store, *, batch_images: int) -> dict:
     out: dict[str, Any] = {"r2": reconstruction_r2(model, view, batch_images=batch_images)}
     loc = planted_scores(truth, store.images, store.shape, view,
                          {"m": {"x": {"model": model}}}, batch_images=batch_images)
-    out.update((loc or {}).get("results", {}).get("m", {}).get("x", {}))
+    sc = dict((loc or {}).get("results", {}).get("m", {}).get("x", {}))
+    cov = sc.pop("coverage", None) or {}
+    best = sc.pop("best_iou", None) or {}
+    sc.pop("best_concept", None)
+    out.update((k, v) for k, v in sc.items() if not isinstance(v, dict | list))
+    for tau, share in cov.items():
+        out[f"coverage@{tau}"] = share
+    out["mean_best_iou"] = float(np.mean(list(best.values()))) if best else None
     imp = importance_hits(model, view, truth, store.images, store.head,
                           batch_images=batch_images)
     out["importance_hit"] = None if imp is None else imp["importance_hit"]
@@ -234,11 +239,11 @@ def _summary(fits: list[dict], rand: list[dict], atoms: list[np.ndarray]) -> dic
         return float(np.mean(v)) if v else None
 
     keys = ("r2", "mean_best_corr", "matched_fraction", "precision", "recall",
-            "importance_hit", "dead")
+            "coverage@0.3", "coverage@0.5", "mean_best_iou", "importance_hit", "dead")
     out = {k: mean(fits, k) for k in keys}
     out["random"] = {k: mean(rand, k) for k in keys if k != "dead"}
     vs = {}
-    for key in ("mean_best_corr", "importance_hit"):
+    for key in ("mean_best_corr", "mean_best_iou", "importance_hit"):
         a = [r.get(key) for r in fits]
         b = [r.get(key) for r in rand]
         if all(x is not None for x in a + b):

@@ -48,7 +48,8 @@ def test_tiny_ground_end_to_end_and_resume(tmp_path, monkeypatch):
     for r in out["rows"]:
         assert len(r["per_seed"]) == 5 and r["stability"]["pairs"] == 10
         assert -1.0 <= r["mean_best_corr"] <= 1.0 and r["r2"] <= 1.0
-        assert set(r["vs_random"]) == {"mean_best_corr", "importance_hit"}
+        assert set(r["vs_random"]) == {"mean_best_corr", "mean_best_iou", "importance_hit"}
+        assert 0.0 <= r["coverage@0.3"] <= 1.0 and r["mean_best_iou"] is not None
     md = Path("reports/scoreboard/fake.md").read_text()
     assert "| topk | k active = 2 |" in md and "| pca | k = 2 |" in md
     assert Path("reports/scoreboard/fake.png").stat().st_size > 1000
