@@ -100,7 +100,7 @@ def _kmeans_program(mesh):
     return device_stats_program(mesh, fold, n_replicated=1)
 
 
-def _passes(rows, mesh, prog, zeros, replicated):
+def _pass_sums(rows, mesh, prog, zeros, replicated):
     """One pass: every batch folded by ``prog`` into per-device sums (from ``zeros``), with the
     ``replicated`` host arrays on every device; the sums over devices and processes (NumPy)."""
     acc = zero_device_stats(mesh, *zeros)
@@ -146,7 +146,7 @@ def fit_kmeans_dictionary_streamed(rows, k: int, *, key, n_iter: int = 50,
     prog = _kmeans_program(mesh)
     history = []
     for step in range(int(n_iter)):
-        S, n, inertia = _passes(rows, mesh, prog, (np.zeros((k, c)), np.zeros(k), 0.0), [C])
+        S, n, inertia = _pass_sums(rows, mesh, prog, (np.zeros((k, c)), np.zeros(k), 0.0), [C])
         _check_finite(float(inertia), name, k, step)
         history.append(float(inertia))
         C = np.where(n[:, None] > 0, S / np.maximum(n, 1)[:, None], C)
@@ -222,7 +222,7 @@ def fit_seminmf_streamed(rows, k: int, *, key, max_iter: int = 50, code_iters: i
         # the first update from the start codes themselves, as the in-memory first step's
         prog = _seminmf_program(mesh, int(code_iters) if step else 0)
         W_pinv = np.linalg.pinv(W)  # on the host: no SVD inside a sharded program
-        P, T, r, e = _passes(rows, mesh, prog,
+        P, T, r, e = _pass_sums(rows, mesh, prog,
                              (np.zeros((k, k)), np.zeros((k, c)), 0.0, 0.0),
                              [W, W_pinv, _start_delta(sample, W_pinv)])
         with np.errstate(invalid="ignore", over="ignore"):  # non-finite: raised just below
