@@ -5,7 +5,9 @@
   count): TopK, BatchTopK, JumpReLU, Matryoshka BatchTopK and archetypal (RA-SAE) SAEs,
   returning an :class:`SAE` with the ``concepts`` / ``transform`` / ``reconstruct`` protocol;
 - :func:`fit_seminmf` (SemiNMF, signed atoms, codes ≥ 0) and :func:`fit_kmeans_dictionary`
-  (k-means centroids as a dictionary, one-hot projected codes), in memory;
+  (k-means centroids as a dictionary, one-hot projected codes), in memory, and
+  :func:`fit_seminmf_streamed`, :func:`fit_kmeans_dictionary_streamed` (from the activation
+  store over a device mesh and processes: per-pass sums, one exact update per pass);
 - :func:`synthetic_features`: SynthSAEBench-style ground truth (more atoms than dimensions,
   Zipfian firing, hierarchy, noise);
 - recovery and stability metrics on arrays: :func:`mcc`, :func:`atom_recovery`,
@@ -47,6 +49,10 @@ from jaxconcepts.sae._metrics import (
 from jaxconcepts.sae._models import METHODS, SAE, SAEConfig
 from jaxconcepts.sae._scoreboard import METHOD_KNOBS, synthetic_scoreboard
 from jaxconcepts.sae._stability import INITS, sae_stability, stability_runs
+from jaxconcepts.sae._streamed_dicts import (
+                                           fit_kmeans_dictionary_streamed,
+                                           fit_seminmf_streamed,
+)
 from jaxconcepts.sae._sweep import match_r2, sae_fitter, score_fit
 from jaxconcepts.sae._synthetic import (
                                            SynthFeatures,
@@ -73,10 +79,12 @@ __all__ = [
                                            "explained_variance",
                                            "feature_model",
                                            "fit_kmeans_dictionary",
+                                           "fit_kmeans_dictionary_streamed",
                                            "fit_random_sae",
                                            "fit_sae",
                                            "fit_sae_streamed",
                                            "fit_seminmf",
+                                           "fit_seminmf_streamed",
                                            "make_config",
                                            "match",
                                            "match_r2",

@@ -85,20 +85,16 @@ def test_group_aligned_steps_equal_in_memory_batches(feature_store, store_rows):
         _grouped(feature_store, "topk", shards_per_step=0, images_per_batch=16)
 
 
-@pytest.mark.slow
-def test_two_processes_equal_one_with_group_aligned_steps(feature_store, tmp_path):
-    """2 processes (jax.distributed on CPU, gloo), each reading every other shard: with one step
-    per group of 2 shards the global batches hold the same rows as with 1 process (each process
-    adds 16 padding images), so the atoms agree to float noise."""
+def _two_processes(store, out, *args):
+    """``tests.sae._worker STORE OUT *args`` in 2 processes (jax.distributed on CPU, gloo, one
+    device each); the npz that process 0 writes."""
     import socket
 
     with socket.socket() as sock:  # a free port for the coordinator
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    out = tmp_path / "two.npz"
     env = dict(os.environ, PYTHONPATH=str(ROOT), JAX_PLATFORMS="cpu")
-    cmd = [sys.executable, "-m", "tests.sae._worker", str(feature_store), str(out),
-           "topk,batchtopk", "2", "32"]
+    cmd = [sys.executable, "-m", "tests.sae._worker", str(store), str(out), *args]
     procs = [subprocess.Popen(cmd, cwd=ROOT, env=dict(
         env, JAX_COORDINATOR_ADDRESS=f"127.0.0.1:{port}", JAX_NUM_PROCESSES="2",
         JAX_PROCESS_ID=str(i))) for i in range(2)]
@@ -109,7 +105,15 @@ def test_two_processes_equal_one_with_group_aligned_steps(feature_store, tmp_pat
             if p.poll() is None:
                 p.kill()
     assert codes == [0, 0], codes
-    two = dict(np.load(out))
+    return dict(np.load(out))
+
+
+@pytest.mark.slow
+def test_two_processes_equal_one_with_group_aligned_steps(feature_store, tmp_path):
+    """2 processes (jax.distributed on CPU, gloo), each reading every other shard: with one step
+    per group of 2 shards the global batches hold the same rows as with 1 process (each process
+    adds 16 padding images), so the atoms agree to float noise."""
+    two = _two_processes(feature_store, tmp_path / "two.npz", "topk,batchtopk", "2", "32")
     assert int(two["devices"]) == 2
     for method in ("topk", "batchtopk"):
         one = _grouped(feature_store, method, **GROUP)
