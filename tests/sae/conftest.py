@@ -26,3 +26,24 @@ def store_rows(feature_store):
 
     rows = RowsView(feature_store, images_per_batch=8, prefetch=0)
     return np.concatenate([b.A.reshape(-1, 16)[np.repeat(b.valid, 16)] for b in rows])
+
+
+@pytest.fixture(scope="session")
+def two_devices(feature_store, tmp_path_factory):
+    """Every SAE's and both streamed dictionaries' fits on a forced 2-device CPU mesh (one
+    subprocess for ``tests/sae/test_streamed.py`` and ``test_streamed_dicts.py``)."""
+    from jaxconcepts.sae import METHODS
+    from tests.sae.test_streamed import _two_devices
+
+    return _two_devices(feature_store, tmp_path_factory.mktemp("two") / "two.npz",
+                        ",".join((*METHODS, "seminmf", "kmeans")))
+
+
+@pytest.fixture(scope="session")
+def two_processes(feature_store, tmp_path_factory):
+    """TopK, BatchTopK (one step per group of 2 shards) and both streamed dictionaries in 2
+    processes (one launch for both test files; the dictionaries do not depend on the batches)."""
+    from tests.sae.test_streamed import _two_processes
+
+    return _two_processes(feature_store, tmp_path_factory.mktemp("twop") / "two.npz",
+                          "topk,batchtopk,seminmf,kmeans", "2", "32")

@@ -34,13 +34,6 @@ def test_streamed_equals_in_memory_on_the_same_batches(feature_store, store_rows
     assert s.n_classes == 1 and s.n_dead == m.n_dead
 
 
-@pytest.fixture(scope="module")
-def two_devices(feature_store, tmp_path_factory):
-    """Every method's streamed fit on a forced 2-device CPU mesh (one subprocess)."""
-    return _two_devices(feature_store, tmp_path_factory.mktemp("two") / "two.npz",
-                        ",".join(METHODS))
-
-
 def _two_devices(store, out, methods):
     env = dict(os.environ, PYTHONPATH=str(ROOT), JAX_PLATFORMS="cpu",
                XLA_FLAGS=f"{os.environ.get('XLA_FLAGS', '')} "
@@ -109,11 +102,11 @@ def _two_processes(store, out, *args):
 
 
 @pytest.mark.slow
-def test_two_processes_equal_one_with_group_aligned_steps(feature_store, tmp_path):
+def test_two_processes_equal_one_with_group_aligned_steps(feature_store, two_processes):
     """2 processes (jax.distributed on CPU, gloo), each reading every other shard: with one step
     per group of 2 shards the global batches hold the same rows as with 1 process (each process
     adds 16 padding images), so the atoms agree to float noise."""
-    two = _two_processes(feature_store, tmp_path / "two.npz", "topk,batchtopk", "2", "32")
+    two = two_processes
     assert int(two["devices"]) == 2
     for method in ("topk", "batchtopk"):
         one = _grouped(feature_store, method, **GROUP)

@@ -18,7 +18,6 @@ from jaxconcepts.sae import (
     write_feature_store,
 )
 from jaxconcepts.sae._streamed_dicts import sample_seed
-from tests.sae.test_streamed import _two_devices, _two_processes
 
 
 class _ArrayRows:
@@ -148,17 +147,15 @@ def _assert_same(two, store):
 
 
 @pytest.mark.slow
-def test_two_devices_equal_one(feature_store, tmp_path):
+def test_two_devices_equal_one(feature_store, two_devices):
     """The batches sharded over a forced 2-device CPU mesh: per-device sums, summed once a
     pass, give the same dictionaries up to the order of float sums."""
-    _assert_same(_two_devices(feature_store, tmp_path / "two.npz", "seminmf,kmeans"),
-                 feature_store)
+    _assert_same(two_devices, feature_store)
 
 
 @pytest.mark.slow
-def test_two_processes_equal_one(feature_store, tmp_path):
+def test_two_processes_equal_one(feature_store, two_processes):
     """2 processes, each reading every other shard: the pass sums hold the same rows, and a
     row's SemiNMF codes depend on the row and W only (δ from the shared sample), so the same
     dictionaries."""
-    _assert_same(_two_processes(feature_store, tmp_path / "two.npz", "seminmf,kmeans"),
-                 feature_store)
+    _assert_same(two_processes, feature_store)
