@@ -1,8 +1,9 @@
 """The methods' scoreboard on image grounds: planted parts and the real-photo objects.
 
 Every concept method (the SAEs of :mod:`jaxconcepts.sae`; C2MF, CRAFT's NMF on full-image rows and
-the PCA baseline of the C2MF paper's suite) is fitted, streamed, on the train images of a store
-split as the C2MF suite splits it (:func:`~jaxconcepts.evaluation._rows.split_by_image`), once per
+the PCA baseline of the C2MF paper's suite; SemiNMF and the k-means dictionary) is fitted,
+streamed, on the train images of a store split as the C2MF suite splits it
+(:func:`~jaxconcepts.evaluation._rows.split_by_image`), once per
 setting and seed, and scored on the test images whose ground truth is known:
 
 - **R²** of the reconstruction of the test rows (``1 − Σ‖a − â‖² / Σ‖a − ā‖²``, ``ā`` the test
@@ -21,7 +22,8 @@ setting and seed, and scored on the test images whose ground truth is known:
 - **against chance**: the same scores of the method's random counterpart (SAEs: the same SAE with a
   frozen random decoder, trained encoder — the archetypal SAE's is a TopK SAE of its width and k,
   since its atoms cannot be frozen; C2MF / CRAFT / PCA: random atoms of their shape, codes solved,
-  as the suite's controls) on every seed, and a paired 95 % interval of the difference;
+  as the suite's controls; SemiNMF / k-means: random unit atoms, codes by the model's own rule)
+  on every seed, and a paired 95 % interval of the difference;
 - **stability**: PW-MCC (mean matched |cos|) and the share of atoms found again at |cos| ≥ 0.9
   between every pair of seeds' dictionaries (per-class dictionaries pooled: ``Y·k`` atoms);
 - **dead latents** (SAEs: not fired on the last training rows).
@@ -42,12 +44,13 @@ import numpy as np
 
 from jaxconcepts.evaluation._c2mf_sae import SAE_METHODS
 
-__all__ = ["SAE_METHODS", "DICT_METHODS", "GROUND_METHODS", "reconstruction_r2",
+__all__ = ["SAE_METHODS", "DICT_METHODS", "STREAMED_DICTS", "GROUND_METHODS", "reconstruction_r2",
            "part_correlations", "importance_hits", "fit_ground_model", "random_counterpart",
            "score_model", "image_ground"]
 
 DICT_METHODS = ("c2mf", "craft", "pca")
-GROUND_METHODS = SAE_METHODS + DICT_METHODS
+STREAMED_DICTS = ("seminmf", "kmeans")  # jaxconcepts.sae's, streamed; not in the C2MF suite
+GROUND_METHODS = SAE_METHODS + DICT_METHODS + STREAMED_DICTS
 _MATCH = 0.3  # planted_scores' correlation threshold for an atom to localise a part
 
 
@@ -167,8 +170,32 @@ def fit_ground_model(method: str, view, knob, seed: int, *, settings: Mapping,
             kw["sae_active"] = int(knob)
         return fit_streamed(method, view, int(settings["sae_width"]), key=key,
                             random_decoder=random, **kw)
+    if method in STREAMED_DICTS:
+        return _streamed_dictionary(method, view, int(knob), key, seed, kw, random)
     model = fit_streamed(method, view, int(knob), key=key, crops=None, **kw)
     return random_counterpart(model, seed) if random else model
+
+
+def _streamed_dictionary(method, view, k, key, seed, kw, random):
+    """SemiNMF or the k-means dictionary streamed on the train rows; ``random``: the fitted
+    model with random unit atoms in place of its own (k-means: scaled to the centroids' norms;
+    codes solved by the model's own rule)."""
+    import equinox as eqx
+    import jax.numpy as jnp
+
+    from jaxconcepts.sae import (fit_kmeans_dictionary_streamed, fit_seminmf_streamed,
+                                 random_directions)
+
+    rows = view.stream("train", int(kw["images_per_batch"]))
+    fit = fit_seminmf_streamed if method == "seminmf" else fit_kmeans_dictionary_streamed
+    model = fit(rows, k, key=key, init_rows=int(kw["init_rows"]))
+    if not random:
+        return model
+    R = jnp.asarray(random_directions(k, view.c, seed=int(seed)))
+    if method == "seminmf":
+        return eqx.tree_at(lambda m: m.W, model, R)
+    norms = jnp.linalg.norm(model.centroids, axis=1, keepdims=True)
+    return eqx.tree_at(lambda m: m.centroids, model, R * norms)
 
 
 def random_counterpart(model, seed: int):

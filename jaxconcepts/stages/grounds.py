@@ -159,7 +159,8 @@ def _markdown(res: dict, ds: str) -> str:
         "important concept (Eq. 3 in closed form with the linear head) localises a part of the "
         "class's recipe. The random counterpart is the same method with random atoms (SAEs: a "
         "frozen random decoder, encoder trained; the archetypal SAE's is a TopK SAE of its width "
-        "and k; C2MF / CRAFT / PCA: the C2MF suite's random dictionaries), on the same seeds; "
+        "and k; C2MF / CRAFT / PCA: the C2MF suite's random dictionaries; SemiNMF / k-means: "
+        "random unit atoms), on the same seeds; "
         "the intervals are paired 95 % t intervals over the seeds. PW-MCC: mean matched |cos| "
         "between seeds' dictionaries (per-class ones pooled).\n\n" + ground_table(res["rows"]) +
         f"\n![R² against localisation]({ds}.png)\n")

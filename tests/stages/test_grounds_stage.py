@@ -10,7 +10,8 @@ import yaml
 
 from tests.stages.test_c2mf_stage import _params, _write_planted
 
-BOARD = {"methods": ["topk", "pca"], "seeds": [0, 1, 2, 3, 4], "sae_width": 4, "sae_active": [2],
+BOARD = {"methods": ["topk", "pca", "kmeans"], "seeds": [0, 1, 2, 3, 4], "sae_width": 4,
+         "sae_active": [2],
          "jumprelu_sparsity": [0.01], "dict_k": [2], "sae_epochs": 2,
          "sae_learning_rate": 0.01, "c2mf_max_steps": 5, "batch_images": 4}
 
@@ -44,7 +45,7 @@ def test_tiny_ground_end_to_end_and_resume(tmp_path, monkeypatch):
     argv = ["--dataset", "fake", "--board", _board(tmp_path)]
     grounds.main(argv)
     out = json.loads(Path("reports/scoreboard/fake.json").read_text())
-    assert [r["method"] for r in out["rows"]] == ["topk", "pca"]
+    assert [r["method"] for r in out["rows"]] == ["topk", "pca", "kmeans"]
     for r in out["rows"]:
         assert len(r["per_seed"]) == 5 and r["stability"]["pairs"] == 10
         assert -1.0 <= r["mean_best_corr"] <= 1.0 and r["r2"] <= 1.0
