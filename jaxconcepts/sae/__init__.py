@@ -15,8 +15,14 @@
 - stability over seeds, resumable per seed: :func:`stability_runs`, :func:`sae_stability`
   (independent vs shared / k-means initialisations);
 - matched explained variance: :func:`match_r2` (bisection over k or the L0 penalty);
+- the ground's classes for the class-conditional methods: :func:`feature_groups`,
+  :func:`synthetic_classes` (a row's strongest top-level feature group), read back with
+  :func:`load_feature_store`;
+- C2MF, CRAFT's NMF and the per-class PCA scored like the SAEs: :func:`class_fitters`
+  (:class:`ClassDictionary`: per-class atoms pooled), :func:`nonnegative_ceiling`;
 - the synthetic ground's scoreboard rows: :func:`synthetic_scoreboard` (every method at
-  matched R², against its random counterpart, and its stability).
+  matched R², against its random counterpart, and its stability; streamed SAE rows beside the
+  in-memory ones).
 """
 
 from jaxconcepts.sae._baselines import (
@@ -26,6 +32,12 @@ from jaxconcepts.sae._baselines import (
                                            paired_interval,
                                            random_directions,
                                            sae_vs_random,
+)
+from jaxconcepts.sae._classwise import (
+                                           CLASS_METHODS,
+                                           ClassDictionary,
+                                           class_fitters,
+                                           nonnegative_ceiling,
 )
 from jaxconcepts.sae._dictionaries import (
                                            KMeansDictionary,
@@ -50,17 +62,22 @@ from jaxconcepts.sae._stability import INITS, sae_stability, stability_runs
 from jaxconcepts.sae._sweep import match_r2, sae_fitter, score_fit
 from jaxconcepts.sae._synthetic import (
                                            SynthFeatures,
+                                           feature_groups,
                                            feature_model,
+                                           load_feature_store,
+                                           synthetic_classes,
                                            synthetic_features,
                                            write_feature_store,
 )
 from jaxconcepts.sae._train import fit_sae, fit_sae_streamed, make_config
 
 __all__ = [
+                                           "CLASS_METHODS",
                                            "INITS",
                                            "METHODS",
                                            "METHOD_KNOBS",
                                            "SAE",
+                                           "ClassDictionary",
                                            "KMeansDictionary",
                                            "SAEConfig",
                                            "SemiNMF",
@@ -68,19 +85,23 @@ __all__ = [
                                            "abs_cosine",
                                            "atom_recovery",
                                            "atoms_of",
+                                           "class_fitters",
                                            "compare_to_random",
                                            "dead_latents",
                                            "explained_variance",
+                                           "feature_groups",
                                            "feature_model",
                                            "fit_kmeans_dictionary",
                                            "fit_random_sae",
                                            "fit_sae",
                                            "fit_sae_streamed",
                                            "fit_seminmf",
+                                           "load_feature_store",
                                            "make_config",
                                            "match",
                                            "match_r2",
                                            "mcc",
+                                           "nonnegative_ceiling",
                                            "paired_interval",
                                            "pairwise_mcc",
                                            "random_directions",
@@ -91,6 +112,7 @@ __all__ = [
                                            "shared_atoms",
                                            "stability",
                                            "stability_runs",
+                                           "synthetic_classes",
                                            "synthetic_features",
                                            "synthetic_scoreboard",
                                            "write_feature_store",
