@@ -126,11 +126,13 @@ def _figure(rows: list[dict], path: Path) -> None:
 
     fig = Figure(figsize=(6.8, 4.4))
     ax = fig.subplots()
-    for i, m in enumerate(dict.fromkeys(_label(r) for r in rows)):
+    shown = dict.fromkeys(_label(r) for r in rows if r["reached"])  # a colour each (<= 10)
+    for i, m in enumerate(shown):
         pts = [r for r in rows if _label(r) == m and r["reached"]]
-        if pts:
-            ax.plot([r["r2"] for r in pts], [r["mcc"] for r in pts], marker="os^vDP<>Xh*"[i % 11],
-                    linestyle="--" if "(streamed)" in m else "-", label=m, color=f"C{i % 10}")
+        streamed = "(streamed)" in m  # hollow and dashed: the in-memory row stays visible
+        ax.plot([r["r2"] for r in pts], [r["mcc"] for r in pts], marker="os^vDP<>Xh*"[i % 11],
+                linestyle="--" if streamed else "-", label=m, color=f"C{i % 10}",
+                markerfacecolor="none" if streamed else None, markersize=9 if streamed else 6)
     ax.set_xlabel("explained variance R² (matched to each target)")
     ax.set_ylabel("MCC against the true atoms")
     ax.set_ylim(0, 1.02)

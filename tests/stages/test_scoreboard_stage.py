@@ -89,7 +89,8 @@ def test_tiny_scoreboard_end_to_end_and_resume(tmp_path, monkeypatch):
     if row["reached"]:
         assert set(row) >= {"mcc", "f1", "dead", "vs_random", "stability"}
     md = Path("reports/scoreboard/scoreboard.md").read_text()
-    assert "| topk | in memory (A) | 0.7 |" in md and Path("reports/scoreboard/scoreboard.png").stat().st_size
+    assert "| topk | in memory (A) | 0.7 |" in md
+    assert Path("reports/scoreboard/scoreboard.png").stat().st_size
     runs = list(Path("data/scoreboard/runs").iterdir())
     assert len(runs) == 1  # one folder per settings
     kept = sorted(p.name for p in runs[0].rglob("seed-*.npz"))
