@@ -17,8 +17,14 @@
 - stability over seeds, resumable per seed: :func:`stability_runs`, :func:`sae_stability`
   (independent vs shared / k-means initialisations);
 - matched explained variance: :func:`match_r2` (bisection over k or the L0 penalty);
+- the ground's classes for the class-conditional methods: :func:`feature_groups`,
+  :func:`synthetic_classes` (a row's strongest top-level feature group), read back with
+  :func:`load_feature_store`;
+- C2MF, CRAFT's NMF and the per-class PCA scored like the SAEs: :func:`class_fitters`
+  (:class:`ClassDictionary`: per-class atoms pooled), :func:`nonnegative_ceiling`;
 - the synthetic ground's scoreboard rows: :func:`synthetic_scoreboard` (every method at
-  matched R², against its random counterpart, and its stability).
+  matched R², against its random counterpart, and its stability; streamed SAE rows beside the
+  in-memory ones).
 """
 
 from jaxconcepts.sae._baselines import (
@@ -28,6 +34,12 @@ from jaxconcepts.sae._baselines import (
                                            paired_interval,
                                            random_directions,
                                            sae_vs_random,
+)
+from jaxconcepts.sae._classwise import (
+                                           CLASS_METHODS,
+                                           ClassDictionary,
+                                           class_fitters,
+                                           nonnegative_ceiling,
 )
 from jaxconcepts.sae._dictionaries import (
                                            KMeansDictionary,
@@ -56,17 +68,22 @@ from jaxconcepts.sae._streamed_dicts import (
 from jaxconcepts.sae._sweep import match_r2, sae_fitter, score_fit
 from jaxconcepts.sae._synthetic import (
                                            SynthFeatures,
+                                           feature_groups,
                                            feature_model,
+                                           load_feature_store,
+                                           synthetic_classes,
                                            synthetic_features,
                                            write_feature_store,
 )
 from jaxconcepts.sae._train import fit_sae, fit_sae_streamed, make_config
 
 __all__ = [
+                                           "CLASS_METHODS",
                                            "INITS",
                                            "METHODS",
                                            "METHOD_KNOBS",
                                            "SAE",
+                                           "ClassDictionary",
                                            "KMeansDictionary",
                                            "SAEConfig",
                                            "SemiNMF",
@@ -74,9 +91,11 @@ __all__ = [
                                            "abs_cosine",
                                            "atom_recovery",
                                            "atoms_of",
+                                           "class_fitters",
                                            "compare_to_random",
                                            "dead_latents",
                                            "explained_variance",
+                                           "feature_groups",
                                            "feature_model",
                                            "fit_kmeans_dictionary",
                                            "fit_kmeans_dictionary_streamed",
@@ -85,10 +104,12 @@ __all__ = [
                                            "fit_sae_streamed",
                                            "fit_seminmf",
                                            "fit_seminmf_streamed",
+                                           "load_feature_store",
                                            "make_config",
                                            "match",
                                            "match_r2",
                                            "mcc",
+                                           "nonnegative_ceiling",
                                            "paired_interval",
                                            "pairwise_mcc",
                                            "random_directions",
@@ -99,6 +120,7 @@ __all__ = [
                                            "shared_atoms",
                                            "stability",
                                            "stability_runs",
+                                           "synthetic_classes",
                                            "synthetic_features",
                                            "synthetic_scoreboard",
                                            "write_feature_store",

@@ -42,22 +42,28 @@ def atoms_of(result) -> np.ndarray:
     return np.asarray(result, np.float64)
 
 
-def random_directions(k: int, c: int, *, seed: int, kind: str = "gaussian") -> np.ndarray:
-    """``(k, c)`` unit rows drawn by ``seed`` (module docstring for ``kind``)."""
+def random_directions(k: int, c: int, *, seed: int, kind: str = "gaussian",
+                      blocks: int = 1) -> np.ndarray:
+    """``(blocks · k, c)`` unit rows drawn by ``seed`` (module docstring for ``kind``):
+    ``blocks`` independent ``(k, c)`` dictionaries stacked, the counterpart of per-class
+    dictionaries pooled (one block per class; orthonormal within a block)."""
     if kind not in KINDS:
         raise ValueError(f"kind={kind!r}; valid choices: {list(KINDS)}")
-    if k < 1 or c < 1:
-        raise ValueError(f"k={k} and c={c} should be >= 1")
+    if k < 1 or c < 1 or blocks < 1:
+        raise ValueError(f"k={k}, c={c} and blocks={blocks} should be >= 1")
+    if kind == "orthonormal" and k > c:
+        raise ValueError(f"orthonormal directions need k={k} <= c={c}")
     rng = np.random.default_rng([seed, 24])
-    G = rng.standard_normal((k, c))
-    if kind == "orthonormal":
-        if k > c:
-            raise ValueError(f"orthonormal directions need k={k} <= c={c}")
-        Q, R = np.linalg.qr(G.T)
-        G = (Q * np.sign(np.diag(R))).T  # Haar-distributed rows
-    elif kind == "nonnegative":
-        G = np.abs(G)
-    return (G / np.linalg.norm(G, axis=1, keepdims=True)).astype(np.float32)
+    out = []
+    for _ in range(blocks):
+        G = rng.standard_normal((k, c))
+        if kind == "orthonormal":
+            Q, R = np.linalg.qr(G.T)
+            G = (Q * np.sign(np.diag(R))).T  # Haar-distributed rows
+        elif kind == "nonnegative":
+            G = np.abs(G)
+        out.append(G / np.linalg.norm(G, axis=1, keepdims=True))
+    return np.concatenate(out).astype(np.float32)
 
 
 def fit_random_sae(A, *, key, **fit_kwargs):

@@ -33,11 +33,14 @@ __all__ = ["bisect_increasing_int", "bisect_log_decreasing", "match_r2", "sae_fi
            "score_fit"]
 
 
-def score_fit(model, A, W_true) -> dict:
-    """``{"r2", "mcc", "f1", "dead"}`` of a fitted model on rows ``A`` against ``W_true``."""
-    U = np.asarray(model.transform(A))
+def score_fit(model, A, W_true, y=None) -> dict:
+    """``{"r2", "mcc", "f1", "dead"}`` of a fitted model on rows ``A`` against ``W_true``;
+    with classes ``y`` ``(n,)``, a class-conditional model's ``transform(A, y)`` and
+    ``reconstruct(U, y)`` (each row coded and rebuilt with its class's dictionary or gates)."""
+    cls = () if y is None else (y,)
+    U = np.asarray(model.transform(A, *cls))
     W = atoms_of(model)
-    return {"r2": explained_variance(A, np.asarray(model.reconstruct(U))),
+    return {"r2": explained_variance(A, np.asarray(model.reconstruct(U, *cls))),
             "mcc": mcc(W, W_true), "f1": atom_recovery(W, W_true)["f1"],
             "dead": dead_latents(U)}
 
@@ -115,13 +118,14 @@ def sae_fitter(A, method: str, *, seed: int = 0, **fit_kwargs) -> Callable:
 
 
 def match_r2(fit: Callable, A, W_true, *, knob: str, lo, hi,
-             targets: Sequence[float] = (0.7, 0.9), iters: int = 6) -> list[dict]:
+             targets: Sequence[float] = (0.7, 0.9), iters: int = 6, y=None) -> list[dict]:
     """For each target R², the setting reaching it and the scores there (module docstring).
 
     Args:
         fit: ``knob value -> fitted model`` (``transform`` / ``reconstruct`` / atoms).
         knob: ``"k"`` (integer, raises R²) or ``"sparsity"`` (continuous, lowers R²).
         lo, hi: the knob's range.
+        y: ``(n,)`` classes of ``A`` for a class-conditional model (:func:`score_fit`).
 
     Returns:
         One dict per target: ``{"target", "knob", "value", "reached", "r2", "mcc", "f1",
@@ -134,7 +138,7 @@ def match_r2(fit: Callable, A, W_true, *, knob: str, lo, hi,
 
     def at(x):
         if x not in scores:
-            scores[x] = score_fit(fit(x), A, W_true)
+            scores[x] = score_fit(fit(x), A, W_true, y)
         return scores[x]["r2"]
 
     out = []

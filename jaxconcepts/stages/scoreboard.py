@@ -3,14 +3,18 @@ the synthetic ground with known atoms (issue 24), at matched explained variance.
 
 Reads its own params file (``scoreboard/params.yaml``, section ``scoreboard``: the ground's
 size and the methods' training settings; the main pipeline's ``params.yaml`` is untouched).
-Draws a SynthSAEBench-style ground (:func:`jaxconcepts.sae.synthetic_features`: more atoms than
-dimensions, Zipfian firing, hierarchy, noise), runs :func:`jaxconcepts.sae.synthetic_scoreboard`
-(each method's sparsity or size matched to each target R²; MCC, F1 at |cos| ≥ 0.9, dead latents;
-a paired 95 % interval against its random counterpart; PW-MCC over independent seeds), keeps
-each seed's atoms under ``data/scoreboard/runs/<settings hash>/`` (a killed run resumes per
-seed), and writes ``reports/scoreboard/scoreboard.{json,md}`` and ``scoreboard.png`` (R²
-against MCC, one point per method and target). The ground is in memory (``n_rows`` rows); the
-streamed fits are :func:`jaxconcepts.sae.fit_sae_streamed`'s, tested equal to these.
+Writes a SynthSAEBench-style ground (more atoms than dimensions, Zipfian firing, hierarchy,
+noise) as a feature store (:func:`jaxconcepts.sae.write_feature_store`, one row per image, each
+row's class its strongest top-level feature group) in a temporary folder, reads its rows back
+(:func:`jaxconcepts.sae.load_feature_store`: every method is scored on these rows), and runs
+:func:`jaxconcepts.sae.synthetic_scoreboard`: each method's sparsity or size matched to each
+target R²; MCC, F1 at |cos| ≥ 0.9, dead latents; a paired 95 % interval against its random
+counterpart; PW-MCC over independent seeds. The SAEs, SemiNMF and k-means fit in memory; C2MF
+and the per-class PCA stream from the store; CRAFT's NMF fits in memory on ``max(A, 0)``; the
+``streamed`` SAEs are fitted a second time with :func:`jaxconcepts.sae.fit_sae_streamed` from
+the store. Each seed's atoms are kept under ``data/scoreboard/runs/<settings hash>/`` (a killed
+run resumes per seed); the stage writes ``reports/scoreboard/scoreboard.{json,md}`` and
+``scoreboard.png`` (R² against MCC, one point per method and target).
 """
 
 from __future__ import annotations
@@ -18,8 +22,11 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import tempfile
+import time
 from pathlib import Path
 
+import numpy as np
 import yaml
 
 from jaxconcepts._io import atomic_path, write_json, write_text
@@ -41,6 +48,8 @@ class Settings:
     hierarchy: float
     noise: float
     ground_seed: int
+    n_classes: int
+    shard_rows: int
     width: int
     epochs: int
     batch_size: int
@@ -48,6 +57,9 @@ class Settings:
     seeds: list
     targets: list
     methods: list
+    streamed: list
+    c2mf: dict
+    craft: dict
 
     @classmethod
     def load(cls, path) -> "Settings":
@@ -64,77 +76,138 @@ class Settings:
             raise ValueError(f"scoreboard.seeds={s.seeds}: stability needs >= 5 distinct seeds")
         if not all(0.0 < t < 1.0 for t in s.targets):
             raise ValueError(f"scoreboard.targets={s.targets} should be R² values in (0, 1)")
+        s._check_class_methods()
         return s
+
+    def _check_class_methods(self) -> None:
+        from jaxconcepts.sae._classwise import C2MF_KEYS, CRAFT_KEYS
+
+        if not (isinstance(self.n_classes, int) and self.n_classes >= 2):
+            raise ValueError(f"scoreboard.n_classes={self.n_classes!r} should be an int >= 2")
+        for name, keys in (("c2mf", C2MF_KEYS), ("craft", CRAFT_KEYS)):
+            got = getattr(self, name)
+            if not isinstance(got, dict) or sorted(got) != sorted(keys):
+                raise ValueError(f"scoreboard.{name} should have the keys {sorted(keys)}, got "
+                                 f"{sorted(got) if isinstance(got, dict) else got!r}")
+        if not set(self.streamed) <= set(self.methods):
+            raise ValueError(f"scoreboard.streamed={self.streamed} should be among "
+                             f"scoreboard.methods={self.methods}")
+
+
+def _fmt_setting(r: dict) -> str:
+    return f"{r['knob']} = {r['value']:g}"
 
 
 def _table(rows: list[dict]) -> str:
-    out = ["| method | R² target | setting | R² | MCC | F1 | dead | vs random (MCC diff, 95 %) "
-           "| PW-MCC (independent seeds) | atoms found again |", "|" + "---|" * 10]
+    out = ["| method | fit (rows) | R² target | setting | R² | MCC | F1 | dead | vs random (MCC "
+           "diff, 95 %) | PW-MCC (independent seeds) | atoms found again |", "|" + "---|" * 11]
     for r in rows:
+        head = f"| {r['method']} | {r['path'].replace('_', ' ')} ({r['data']}) | {r['target']} |"
         if not r["reached"]:
-            out.append(f"| {r['method']} | {r['target']} | not reached (R² "
-                       f"{r.get('r2_at_range_end', float('nan')):.3f} at the knob's range end) "
-                       "| | | | | | | |")
+            out.append(f"{head} not reached (R² {r.get('r2_at_range_end', float('nan')):.3f} "
+                       "at the knob's range end) | | | | | | | |")
             continue
         v, st = r["vs_random"], r["stability"]
         verdict = "beats it" if v["low"] > 0 else "does not beat it"
         out.append(
-            f"| {r['method']} | {r['target']} | {r['knob']} = {r['value']:g} | {r['r2']:.3f} | "
-            f"{r['mcc']:.3f} | {r['f1']:.2f} | {r['dead']:.1f} | {v['mean']:+.3f} "
-            f"[{v['low']:+.3f}, {v['high']:+.3f}]: {verdict} | {st['pw_mcc']:.3f} | "
-            f"{st['shared']:.2f} |")
+            f"{head} {_fmt_setting(r)} | {r['r2']:.3f} | {r['mcc']:.3f} | {r['f1']:.2f} | "
+            f"{r['dead']:.1f} | {v['mean']:+.3f} [{v['low']:+.3f}, {v['high']:+.3f}]: "
+            f"{verdict} | {st['pw_mcc']:.3f} | {st['shared']:.2f} |")
     return "\n".join(out) + "\n"
+
+
+def _label(r: dict) -> str:
+    return r["method"] + (" (streamed)" if r["path"] == "streamed" and r["method"] not in
+                          ("c2mf", "pca") else "")
 
 
 def _figure(rows: list[dict], path: Path) -> None:
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(6.4, 4.2))
+    fig = Figure(figsize=(6.8, 4.4))
     ax = fig.subplots()
-    for i, m in enumerate(dict.fromkeys(r["method"] for r in rows)):
-        pts = [r for r in rows if r["method"] == m and r["reached"]]
-        if pts:
-            ax.plot([r["r2"] for r in pts], [r["mcc"] for r in pts], marker="os^vDP<>"[i % 8],
-                    linestyle="-", label=m, color=f"C{i % 10}")
+    shown = dict.fromkeys(_label(r) for r in rows if r["reached"])  # a colour each (<= 10)
+    for i, m in enumerate(shown):
+        pts = [r for r in rows if _label(r) == m and r["reached"]]
+        streamed = "(streamed)" in m  # hollow and dashed: the in-memory row stays visible
+        ax.plot([r["r2"] for r in pts], [r["mcc"] for r in pts], marker="os^vDP<>Xh*"[i % 11],
+                linestyle="--" if streamed else "-", label=m, color=f"C{i % 10}",
+                markerfacecolor="none" if streamed else None, markersize=9 if streamed else 6)
     ax.set_xlabel("explained variance R² (matched to each target)")
     ax.set_ylabel("MCC against the true atoms")
     ax.set_ylim(0, 1.02)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=7, ncol=2)
     ax.set_title("Synthetic ground: recovery at matched R²", fontsize=10)
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=90)
 
 
+def _legend(s: Settings, counts, ceiling: float) -> str:
+    share = ", ".join(f"{c / sum(counts):.0%}" for c in counts)
+    return (
+        f"{s.n_rows} rows of dimension {s.dim} from {s.n_features} known atoms (Zipfian firing, "
+        f"hierarchy {s.hierarchy}, noise {s.noise}), written as a feature store (one row per "
+        "image) and read back: every method is scored on these rows. Each method's sparsity or "
+        "size is matched to each target R² on seed 0, then fitted on every seed: MCC and F1 "
+        "(|cos| ≥ 0.9) against the true atoms, dead latents, the paired 95 % t interval of its "
+        "MCC minus its random counterpart's on the same seeds (random frozen decoder for the "
+        "SAEs, random directions of the method's shape for the others: Gaussian for SemiNMF, "
+        "k-means and C2MF, non-negative for CRAFT, orthonormal per class for PCA), and PW-MCC "
+        f"between independently initialised seeds ({len(s.seeds)}).\n\n"
+        f"**Classes** (C2MF, CRAFT, PCA): the top-level atoms are dealt round-robin into "
+        f"{s.n_classes} groups (a child atom joins its parent's); a row's class is the group "
+        f"with the largest code mass, its strongest group (shares of the rows: {share}). "
+        "**C2MF** (streamed from the store): k shared atoms, each row coded with its class's "
+        "gates. **CRAFT** is its per-class NMF only (synthetic rows have no crops); NMF needs "
+        "A ≥ 0, so it is fitted on **max(A, 0)** of the same rows and its R² is of max(A, 0), "
+        "while its atoms are compared with the same signed true atoms: a perfect non-negative "
+        f"dictionary would reach MCC {ceiling:.3f} here. **PCA** (streamed): k components per "
+        "class plus the class mean; deterministic, so its PW-MCC of 1 says nothing about "
+        "initialisations. CRAFT and PCA have k atoms per class: all Y·k are pooled and matched "
+        "to the true atoms (F1's precision counts all Y·k), and R² rebuilds each row with its own "
+        "class's dictionary. Their knob k is at most the dimension. **Streamed** SAE rows: the "
+        "same method, setting and seeds fitted with `fit_sae_streamed` from the store (batches "
+        f"of {s.batch_size} rows in store order, no shuffling), beside the in-memory row.\n\n")
+
+
 def main(argv: list[str] | None = None) -> None:
-    from jaxconcepts.sae import synthetic_features, synthetic_scoreboard
+    from jaxconcepts.sae import (load_feature_store, nonnegative_ceiling, synthetic_scoreboard,
+                                 write_feature_store)
 
     parser = stage_parser(__doc__.splitlines()[0], dataset=False)
     parser.set_defaults(params="scoreboard/params.yaml")
     args = parser.parse_args(argv)
     s = Settings.load(args.params)
-    d = synthetic_features(s.n_rows, dim=s.dim, n_features=s.n_features, seed=s.ground_seed,
-                           hierarchy=s.hierarchy, noise=s.noise)
+    t0 = time.perf_counter()
     fit_kwargs = {"width": s.width, "epochs": s.epochs, "batch_size": s.batch_size,
                   "learning_rate": s.learning_rate}
     key = hashlib.sha256(json.dumps(dataclasses.asdict(s), sort_keys=True).encode()).hexdigest()
-    rows = synthetic_scoreboard(d.A, d.W, RUNS / key[:16], methods=s.methods,
-                                targets=s.targets, seeds=s.seeds, fit_kwargs=fit_kwargs)
+    with tempfile.TemporaryDirectory() as tmp:
+        store = Path(tmp) / "ground"
+        write_feature_store(store, n_images=s.n_rows, hw=(1, 1), dim=s.dim,
+                            n_features=s.n_features, seed=s.ground_seed,
+                            images_per_shard=s.shard_rows, n_classes=s.n_classes,
+                            hierarchy=s.hierarchy, noise=s.noise)
+        A, y, W = load_feature_store(store)
+        rows = synthetic_scoreboard(A, W, RUNS / key[:16], methods=s.methods, targets=s.targets,
+                                    seeds=s.seeds, fit_kwargs=fit_kwargs, y=y, store=store,
+                                    n_classes=s.n_classes, streamed=s.streamed,
+                                    class_kwargs={"c2mf": s.c2mf, "craft": s.craft})
     json.dumps(rows, allow_nan=False)  # refuse NaN before writing anything
+    counts = [int(c) for c in np.bincount(y, minlength=s.n_classes)]
+    ceiling = nonnegative_ceiling(W)
     OUT.mkdir(parents=True, exist_ok=True)
-    write_json(OUT / "scoreboard.json", {"settings": dataclasses.asdict(s), "rows": rows})
-    write_text(OUT / "scoreboard.md", (
-        "## Methods' scoreboard: synthetic ground\n\n"
-        f"{s.n_rows} rows of dimension {s.dim} from {s.n_features} known atoms (Zipfian firing, "
-        f"hierarchy {s.hierarchy}, noise {s.noise}). Each method's sparsity or size is matched "
-        "to each target R² on seed 0, then fitted on every seed: MCC and F1 (|cos| ≥ 0.9) "
-        "against the true atoms, dead latents, the paired 95 % t interval of its MCC minus its "
-        "random counterpart's on the same seeds (random frozen decoder for the SAEs, random "
-        "directions for SemiNMF and k-means), and PW-MCC between independently initialised "
-        f"seeds ({len(s.seeds)}).\n\n" + _table(rows) + "\n![R² against MCC](scoreboard.png)\n"))
+    write_json(OUT / "scoreboard.json", {
+        "settings": dataclasses.asdict(s), "class_rows": counts,
+        "nonnegative_mcc_ceiling": ceiling, "seconds": time.perf_counter() - t0, "rows": rows})
+    write_text(OUT / "scoreboard.md", "## Methods' scoreboard: synthetic ground\n\n"
+               + _legend(s, counts, ceiling) + _table(rows)
+               + "\n![R² against MCC](scoreboard.png)\n")
     _figure(rows, OUT / "scoreboard.png")
-    print(f"scoreboard: {len(rows)} rows -> {OUT}/scoreboard.md")
+    print(f"scoreboard: {len(rows)} rows in {time.perf_counter() - t0:.0f} s -> "
+          f"{OUT}/scoreboard.md")
 
 
 if __name__ == "__main__":

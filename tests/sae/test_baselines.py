@@ -61,6 +61,18 @@ def test_random_directions(kind):
         random_directions(11, 10, seed=0, kind="orthonormal")
 
 
+def test_random_directions_in_blocks_are_orthonormal_per_block():
+    W = random_directions(4, 6, seed=1, kind="orthonormal", blocks=3)
+    assert W.shape == (12, 6)
+    for b in range(3):
+        block = W[4 * b:4 * b + 4]
+        np.testing.assert_allclose(block @ block.T, np.eye(4), atol=1e-5)
+    assert np.abs(W[:4] @ W[4:8].T).max() > 1e-3  # independent blocks, not one basis
+    np.testing.assert_array_equal(W[:4], random_directions(4, 6, seed=1, kind="orthonormal"))
+    with pytest.raises(ValueError, match="blocks=0 should be >= 1"):
+        random_directions(4, 6, seed=1, blocks=0)
+
+
 def test_compare_to_random_decides_both_ways():
     W = random_directions(20, 12, seed=99)
 

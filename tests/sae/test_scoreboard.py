@@ -31,5 +31,7 @@ def test_kmeans_rows(problem, tmp_path):
     assert again[0]["mcc"] == reached["mcc"]
     assert again[0]["stability"] == reached["stability"]
     with pytest.raises(ValueError, match="valid choices"):
+        synthetic_scoreboard(problem.A, problem.W, tmp_path, methods=["nmf"])
+    with pytest.raises(ValueError, match="pca needs each row's class"):
         synthetic_scoreboard(problem.A, problem.W, tmp_path, methods=["pca"])
     assert np.isfinite(reached["vs_random"]["low"])
