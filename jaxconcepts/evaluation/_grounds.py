@@ -156,14 +156,16 @@ def fit_ground_model(method: str, view, knob, seed: int, *, settings: Mapping,
     """Fit ``method`` at ``knob`` (an SAE's active latents, JumpReLU's sparsity coefficient, or
     C2MF / CRAFT / PCA's dictionary size) with ``seed``, streamed on the view's train images by
     the C2MF suite's :func:`~jaxconcepts.evaluation._c2mf_suite.fit_streamed` (an SAE's width is
-    ``settings["sae_width"]``); ``random``: its random counterpart (module docstring)."""
+    ``settings["sae_width"]``, one Adam step per ``settings["sae_images_per_batch"]`` images);
+    ``random``: its random counterpart (module docstring)."""
     from jaxconcepts.evaluation._c2mf_suite import fit_streamed
 
     key = jax.random.fold_in(jax.random.key(int(seed)), 7919)
     kw = dict(stream_kw)
     if method in SAE_METHODS:
         kw.update(sae_epochs=int(settings["sae_epochs"]),
-                  sae_learning_rate=float(settings["sae_learning_rate"]))
+                  sae_learning_rate=float(settings["sae_learning_rate"]),
+                  images_per_batch=int(settings["sae_images_per_batch"]))
         if method == "jumprelu":
             kw["sae_sparsity"] = float(knob)
         else:
@@ -234,8 +236,14 @@ def score_model(model, view, truth, store, *, batch_images: int) -> dict:
     return out
 
 
-def _run_file(runs_dir: Path, method: str, knob, seed: int, random: bool) -> Path:
-    return runs_dir / f"{method}-{knob:g}-s{int(seed)}{'-random' if random else ''}.npz"
+def _run_file(runs_dir: Path, method: str, knob, seed: int, random: bool,
+              settings: Mapping) -> Path:
+    """The kept fit of one method, setting and seed (SAEs: keyed by their settings too)."""
+    sae = ""
+    if method in SAE_METHODS:
+        key = json.dumps(dict(settings), sort_keys=True).encode()
+        sae = "-" + hashlib.sha1(key).hexdigest()[:8]
+    return runs_dir / f"{method}-{knob:g}-s{int(seed)}{'-random' if random else ''}{sae}.npz"
 
 
 def _fit_and_score(method, knob, seed, random, *, view, truth, store, settings, stream_kw,
@@ -243,7 +251,7 @@ def _fit_and_score(method, knob, seed, random, *, view, truth, store, settings, 
     """One fit's scores and atoms, read back from ``runs_dir`` when an earlier run kept them."""
     from jaxconcepts._io import atomic_path
 
-    path = _run_file(runs_dir, method, knob, seed, random)
+    path = _run_file(runs_dir, method, knob, seed, random, settings)
     if path.is_file():
         with np.load(path) as z:
             return json.loads(str(z["scores"])), z["atoms"]
@@ -288,7 +296,7 @@ def image_ground(store, truth, view, *, methods: Sequence[str], knobs: Mapping[s
 
     Returns ``{"rows": [...]}``: one row per (method, setting) with the seeds' mean scores, the
     random counterpart's, the paired intervals and the stability. ``runs_dir`` keeps each fit
-    (keyed by a hash of ``settings`` and ``stream_kw``)."""
+    (keyed by a hash of ``stream_kw`` and the train images, an SAE's by ``settings`` too)."""
     from tqdm.auto import tqdm
 
     bad = [m for m in methods if m not in GROUND_METHODS]
@@ -296,8 +304,8 @@ def image_ground(store, truth, view, *, methods: Sequence[str], knobs: Mapping[s
         raise ValueError(f"methods {bad} unknown; valid choices: {list(GROUND_METHODS)}")
     if len(set(int(s) for s in seeds)) < 2:
         raise ValueError(f"seeds={list(seeds)}: stability and intervals need >= 2 seeds")
-    tag = hashlib.sha1(json.dumps([dict(settings), dict(stream_kw)], sort_keys=True,
-                                  default=str).encode()).hexdigest()[:10]
+    tag = hashlib.sha1(json.dumps(dict(stream_kw), sort_keys=True, default=str).encode()
+                       + np.asarray(view.split.train, np.int64).tobytes()).hexdigest()[:10]
     runs = Path(runs_dir) / tag
     plan = [(m, kn) for m in methods for kn in knobs[m]]
     rows = []

@@ -39,6 +39,7 @@ class GroundSettings:
     dict_k: list
     sae_epochs: int
     sae_learning_rate: float
+    sae_images_per_batch: int
     c2mf_max_steps: int
     batch_images: int
 
@@ -191,7 +192,8 @@ def main(argv: list[str] | None = None) -> None:
     stream_kw = {k: cfg[k] for k in STREAM_KEYS}
     stream_kw["max_steps"] = int(s.c2mf_max_steps)
     settings = {"sae_width": s.sae_width, "sae_epochs": s.sae_epochs,
-                "sae_learning_rate": s.sae_learning_rate}
+                "sae_learning_rate": s.sae_learning_rate,
+                "sae_images_per_batch": s.sae_images_per_batch}
     res = image_ground(store, load_truth(truth_dir, "test"), view, methods=s.methods,
                        knobs=s.knobs(), seeds=s.seeds, settings=settings, stream_kw=stream_kw,
                        runs_dir=RUNS / args.dataset, batch_images=s.batch_images)

@@ -13,7 +13,8 @@ from tests.stages.test_c2mf_stage import _params, _write_planted
 BOARD = {"methods": ["topk", "pca", "kmeans"], "seeds": [0, 1, 2, 3, 4], "sae_width": 4,
          "sae_active": [2],
          "jumprelu_sparsity": [0.01], "dict_k": [2], "sae_epochs": 2,
-         "sae_learning_rate": 0.01, "c2mf_max_steps": 5, "batch_images": 4}
+         "sae_learning_rate": 0.01, "sae_images_per_batch": 2, "c2mf_max_steps": 5,
+         "batch_images": 4}
 
 
 def _board(root, **change):
