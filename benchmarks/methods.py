@@ -1,33 +1,49 @@
-"""Benchmark: our JAX TopK SAE (``jaxconcepts.sae.fit_sae``) vs overcomplete 0.3.0's torch TopKSAE.
+"""Benchmark: our JAX SAEs (``jaxconcepts.sae.fit_sae``) vs overcomplete 0.3.0's torch versions of
+the same SAEs: TopK, BatchTopK, JumpReLU and Archetypal (RA-TopK).
 
-Same data, same width, k, batch size, epochs and Adam learning rate, on this CPU:
+Same data, same width, k (or JumpReLU's L0 coefficient), batch size, epochs and Adam learning
+rate, on this CPU:
 
 - **data**: rows of :func:`jaxconcepts.sae.synthetic_features` (``--n`` rows of ``--dim``,
   ``--features`` Zipfian atoms, ``--active`` firing per row on average), float32, in memory;
-- **ours**: ``fit_sae(method="topk")`` with its defaults otherwise (AuxK on dead latents, rows
-  shuffled each epoch, one ``lax.scan`` per epoch; sparse codes, the decoder a gather of ``k``
-  rows; exact top-k unless ``--topk-bins``). Compiled once on the same shapes first; the
-  timed run is a second call (host → device copy, init and checks included);
-- **overcomplete**: ``TopKSAE(dim, width, top_k=k)`` (its default encoder, Linear + BatchNorm),
-  ``train_sae(..., monitoring=0)`` (no per-step logging: its fastest setting) with its
-  ``top_k_auxiliary_loss`` (AuxK on the top half of the unchosen codes, its default penalty
-  0.1) and its default gradient clipping, a shuffled ``DataLoader`` over a float32 tensor; torch
-  with as many threads as cores (``torch.get_num_threads()`` recorded).
+- **ours**: ``fit_sae(method=...)`` with its defaults otherwise (AuxK on dead latents, rows
+  shuffled each epoch, one ``lax.scan`` per epoch; TopK / archetypal: sparse codes, exact top-k
+  unless ``--topk-bins``). Compiled once on the same shapes first; the timed run is a second
+  call (host → device copy, init and checks included; archetypal: its k-means candidates too);
+- **overcomplete**: its default encoder (Linear + BatchNorm), ``train_sae(..., monitoring=0)``
+  (no per-step logging: its fastest setting) with its default gradient clipping, a shuffled
+  ``DataLoader`` over a float32 tensor; torch with as many threads as cores
+  (``torch.get_num_threads()`` recorded). Per method:
+
+  - ``topk``: ``TopKSAE(top_k=k)``, loss ``top_k_auxiliary_loss`` (AuxK on the top half of the
+    unchosen codes, its default penalty 0.1);
+  - ``batchtopk``: ``BatchTopKSAE(top_k=k · batch)`` (its ``top_k`` counts the whole batch's
+    codes), the same loss;
+  - ``jumprelu``: ``JumpSAE(kernel="rectangle", bandwidth=ε σ)``, loss MSE + ``λ σ²`` × mean L0
+    (its ``heaviside`` with its pseudo-gradient): our loss (MSE in units of the rows' variance
+    ``c σ²``, plus λ L0) times ``σ²``, σ² the rows' mean per-coordinate variance;
+  - ``archetypal``: ``RATopKSAE(points=C, top_k=k, delta=δ · rms‖C‖)`` with ``C`` our fitted
+    model's ``--arch-candidates`` k-means candidates (so both sides share them; theirs are not
+    timed), the TopK loss.
 
 Speed is rows/s = ``n · epochs / seconds`` of training; quality is R² (``1 − Σ‖a − â‖² /
-Σ‖a − ā‖²``) of each trained model on the training rows (overcomplete in ``eval()`` mode), and
-MCC against the true atoms. The issue's target is ≥ 5× rows/s at equal R². "Equal R²" is
-the fewest whole epochs at which ours reaches overcomplete's R² after ``--epochs``: where our R²
-after the same epochs is below overcomplete's, ours is refitted from scratch with one more epoch
-at a time (at most ``--max-epochs``); where it is above, with one fewer at a time while it still
-reaches it. That fit's time gives ``speedup_at_equal_r2`` (null if never reached). The JSON
-records whatever was measured.
+Σ‖a − ā‖²``) of each trained model on the training rows (overcomplete in ``eval()`` mode), MCC
+against the true atoms and L0 (mean active latents per row at inference). The issue's target
+is ≥ 5× rows/s at equal R². "Equal R²" is the fewest whole epochs at which ours reaches
+overcomplete's R² after ``--epochs``: where our R² after the same epochs is below
+overcomplete's, ours is refitted from scratch with one more epoch at a time (at most
+``--max-epochs``); where it is above, with one fewer at a time while it still reaches it. That
+fit's time gives ``speedup_at_equal_r2`` (null if never reached). All ratios of one JSON come
+from the same run; the load average is recorded before and after each side.
 
 overcomplete 0.3.0 imports ``matplotlib.cm.get_cmap``, which matplotlib ≥ 3.9 removed; the
 benchmark sets it to ``matplotlib.colormaps.get_cmap`` before the import (here only).
 
-Writes ``reports/benchmarks/methods.json``.
-Usage: ``python -m benchmarks methods [--n 65536 --dim 256 --width 2048 --k 16 --epochs 5]``
+Writes ``reports/benchmarks/methods.json``: TopK's block at the top level (as before this
+benchmark covered more methods), every method's under ``methods``, the ratios under
+``summary``.
+Usage: ``python -m benchmarks methods [--methods topk,batchtopk,jumprelu,archetypal --n 65536
+--dim 256 --width 2048 --k 16 --epochs 5]``
 """
 
 from __future__ import annotations
@@ -40,6 +56,8 @@ import numpy as np
 
 from benchmarks._common import machine_info
 
+METHODS = ("topk", "batchtopk", "jumprelu", "archetypal")
+
 
 def _overcomplete():
     import matplotlib
@@ -48,42 +66,93 @@ def _overcomplete():
     if not hasattr(matplotlib.cm, "get_cmap"):
         matplotlib.cm.get_cmap = matplotlib.colormaps.get_cmap
     import overcomplete
-    from overcomplete.sae import TopKSAE, train_sae
+
+    return overcomplete
+
+
+def _oc_model(method, A, args, ours_model):
+    """overcomplete's model of ``method``, its criterion and a description."""
+    import torch
+    from overcomplete.sae import BatchTopKSAE, JumpSAE, RATopKSAE, TopKSAE
+    from overcomplete.sae.jump_sae import heaviside
     from overcomplete.sae.losses import top_k_auxiliary_loss
 
-    return overcomplete, TopKSAE, train_sae, top_k_auxiliary_loss
+    dim, aux = A.shape[1], "top_k_auxiliary_loss (penalty 0.1)"
+    if method == "topk":
+        return TopKSAE(dim, nb_concepts=args.width, top_k=args.k, device="cpu"), \
+            top_k_auxiliary_loss, {"loss": aux}
+    if method == "batchtopk":
+        return BatchTopKSAE(dim, nb_concepts=args.width, top_k=args.k * args.batch,
+                            device="cpu"), top_k_auxiliary_loss, {"loss": aux,
+                                                                  "top_k": args.k * args.batch}
+    if method == "archetypal":
+        C = torch.from_numpy(np.array(ours_model.candidates, np.float32))
+        delta = float(args.delta * torch.sqrt((C ** 2).sum(1).mean()))
+        return RATopKSAE(dim, nb_concepts=args.width, points=C, top_k=args.k, delta=delta,
+                         device="cpu"), top_k_auxiliary_loss, {
+                             "loss": aux, "candidates": int(C.shape[0]), "delta": delta}
+    var = float(np.mean(np.sum((A - A.mean(0)) ** 2, axis=1)) / dim)  # σ²
+    model = JumpSAE(dim, nb_concepts=args.width, kernel="rectangle",
+                    bandwidth=args.bandwidth * np.sqrt(var), device="cpu")
+    lam = args.sparsity * var
+
+    def criterion(x, x_hat, pre_codes, codes, dictionary):
+        l0 = heaviside(torch.relu(pre_codes), torch.exp(model.thresholds), model.kernel_fn,
+                       model.bandwidth).sum(1).mean()
+        return (x - x_hat).square().mean() + lam * l0
+
+    return model, criterion, {"loss": f"MSE + {lam:.4g} * L0 (heaviside, rectangle kernel)",
+                              "bandwidth": args.bandwidth * np.sqrt(var)}
 
 
-def _run_overcomplete(A, args):
+def _run_overcomplete(A, args, method, ours_model):
     import torch
 
-    overcomplete, TopKSAE, train_sae, aux_loss = _overcomplete()
+    overcomplete = _overcomplete()  # before any overcomplete import
+    from overcomplete.sae import train_sae
+
     torch.manual_seed(args.seed)
     X = torch.from_numpy(A)
     loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(X),
                                          batch_size=args.batch, shuffle=True)
-    model = TopKSAE(A.shape[1], nb_concepts=args.width, top_k=args.k, device="cpu")
+    model, criterion, info = _oc_model(method, A, args, ours_model)
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
     t0 = time.perf_counter()
-    train_sae(model, loader, aux_loss, opt, nb_epochs=args.epochs, monitoring=0, device="cpu")
+    train_sae(model, loader, criterion, opt, nb_epochs=args.epochs, monitoring=0, device="cpu")
     secs = time.perf_counter() - t0
     model.eval()
+    R, l0 = [], 0
     with torch.no_grad():
-        R = np.concatenate([model(X[i:i + 8192])[2].numpy() for i in range(0, len(X), 8192)])
+        for i in range(0, len(X), 8192):
+            _, codes, x_hat = model(X[i:i + 8192])
+            R.append(x_hat.numpy())
+            l0 += int((codes != 0).sum())
         W = model.get_dictionary().numpy()
     return {"seconds": secs, "version": overcomplete.__version__,
             "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
-            "loss": "top_k_auxiliary_loss (penalty 0.1)", "encoder": "default (Linear+BatchNorm)",
-            "clip_grad": 1.0}, R, W
+            "encoder": "default (Linear+BatchNorm)", "clip_grad": 1.0, "l0": l0 / len(A),
+            **info}, np.concatenate(R), W
 
 
-def _run_ours(A, args, epochs=None):
+def _ours_kw(method, args, epochs):
+    kw = dict(method=method, width=args.width, epochs=epochs, batch_size=args.batch,
+              learning_rate=args.lr)
+    if method == "jumprelu":
+        return {**kw, "sparsity": args.sparsity, "bandwidth": args.bandwidth}
+    kw["k"] = args.k
+    if method in ("topk", "archetypal"):
+        kw["topk_bins"] = args.topk_bins
+    if method == "archetypal":
+        kw.update(candidates=args.arch_candidates, delta=args.delta)
+    return kw
+
+
+def _run_ours(A, args, method, epochs=None):
     import jax
 
     from jaxconcepts.sae import fit_sae
 
-    kw = dict(method="topk", width=args.width, k=args.k, epochs=epochs or args.epochs,
-              batch_size=args.batch, learning_rate=args.lr, topk_bins=args.topk_bins)
+    kw = _ours_kw(method, args, epochs or args.epochs)
     t0 = time.perf_counter()
     fit_sae(A, key=jax.random.key(args.seed + 1), **{**kw, "epochs": 1})  # compile
     t_compile = time.perf_counter() - t0
@@ -91,20 +160,98 @@ def _run_ours(A, args, epochs=None):
     m = fit_sae(A, key=jax.random.key(args.seed), **kw)
     m.W_dec.block_until_ready()
     secs = time.perf_counter() - t0
-    R = np.concatenate([np.asarray(m.reconstruct(m.transform(A[i:i + 8192])))
-                        for i in range(0, len(A), 8192)])
+    R, l0 = [], 0
+    for i in range(0, len(A), 8192):
+        U = m.transform(A[i:i + 8192])
+        R.append(np.asarray(m.reconstruct(U)))
+        l0 += int((np.asarray(U) != 0).sum())
     return {"seconds": secs, "first_call_seconds_1_epoch": t_compile, "jax": jax.__version__,
-            "n_dead": m.n_dead, "loss_history": m.loss_history.tolist()}, R, np.asarray(m.W_dec)
+            "n_dead": m.n_dead, "l0": l0 / len(A),
+            "loss_history": m.loss_history.tolist()}, np.concatenate(R), m
+
+
+def _equal_r2(A, args, method, ours, oc_r2):
+    """Fewest whole epochs at which ours reaches ``oc_r2`` (module docstring), or None."""
+    from jaxconcepts.sae import explained_variance
+
+    def fit(e):
+        info, R, _ = _run_ours(A, args, method, epochs=e)
+        r2 = explained_variance(A, R)
+        print(f"  jaxconcepts {method}, {e} epochs: {info['seconds']:.2f} s, R² {r2:.4f}",
+              flush=True)
+        return {"epochs": e, "seconds": info["seconds"], "r2": r2}
+
+    if ours["r2"] >= oc_r2:
+        equal = {"epochs": args.epochs, "seconds": ours["seconds"], "r2": ours["r2"]}
+        for e in range(args.epochs - 1, 0, -1):
+            res = fit(e)
+            if res["r2"] < oc_r2:
+                break
+            equal = res
+        return equal
+    for e in range(args.epochs + 1, args.max_epochs + 1):
+        res = fit(e)
+        if res["r2"] >= oc_r2:
+            return res
+    return None
+
+
+def bench_method(A, data, args, method) -> dict:
+    """One method, both sides, then ours at equal R²: the block of the JSON."""
+    from jaxconcepts.sae import explained_variance, mcc
+
+    rows = len(A) * args.epochs
+    sides, model = {}, None
+    for name in ("jaxconcepts", "overcomplete"):
+        load0 = os.getloadavg()
+        if name == "jaxconcepts":
+            info, R, model = _run_ours(A, args, method)
+            W = np.asarray(model.W_dec)
+        else:
+            info, R, W = _run_overcomplete(A, args, method, model)
+        info.update(rows_per_second=rows / info["seconds"], r2=explained_variance(A, R),
+                    mcc=mcc(W, data.W), load_average_before_after=[load0, os.getloadavg()])
+        sides[name] = info
+        print(f"{method} {name}: {info['seconds']:.2f} s, {info['rows_per_second']:.0f} rows/s,"
+              f" R² {info['r2']:.4f}, MCC {info['mcc']:.3f}, L0 {info['l0']:.1f}", flush=True)
+    ours, oc = sides["jaxconcepts"], sides["overcomplete"]
+    equal = _equal_r2(A, args, method, ours, oc["r2"])
+    block = {
+        "method": method, **sides,
+        "speedup_rows_per_second": ours["rows_per_second"] / oc["rows_per_second"],
+        "r2_difference_ours_minus_overcomplete": ours["r2"] - oc["r2"],
+        "ours_at_equal_r2": equal,
+        "speedup_at_equal_r2": None if equal is None else oc["seconds"] / equal["seconds"],
+    }
+    print(f"{method}: speedup {block['speedup_rows_per_second']:.2f}x at equal epochs, "
+          f"{block['speedup_at_equal_r2']} at equal R² (target 5x)", flush=True)
+    return block
+
+
+def _summary(blocks: dict) -> dict:
+    keys = ("speedup_rows_per_second", "speedup_at_equal_r2")
+    return {m: {**{k: b[k] for k in keys},
+                "epochs_ours_at_equal_r2": (b["ours_at_equal_r2"] or {}).get("epochs"),
+                **{f"{s}_{q}": b[side][q] for s, side in (("ours", "jaxconcepts"),
+                                                          ("overcomplete", "overcomplete"))
+                   for q in ("r2", "mcc", "l0")}}
+            for m, b in blocks.items()}
 
 
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--methods", default=",".join(METHODS),
+                    help=f"comma list of: {','.join(METHODS)}")
     ap.add_argument("--n", type=int, default=65536)
     ap.add_argument("--dim", type=int, default=256)
     ap.add_argument("--features", type=int, default=1024)
     ap.add_argument("--active", type=float, default=16.0)
     ap.add_argument("--width", type=int, default=2048)
     ap.add_argument("--k", type=int, default=16)
+    ap.add_argument("--sparsity", type=float, default=1e-3, help="JumpReLU's λ (ours' units)")
+    ap.add_argument("--bandwidth", type=float, default=0.5, help="JumpReLU's ε (units of σ)")
+    ap.add_argument("--arch-candidates", type=int, default=2048, help="archetypal's m")
+    ap.add_argument("--delta", type=float, default=0.1, help="archetypal's relaxation δ")
     ap.add_argument("--batch", type=int, default=1024)
     ap.add_argument("--epochs", type=int, default=5)
     ap.add_argument("--lr", type=float, default=1e-3)
@@ -114,61 +261,34 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default="reports/benchmarks/methods.json")
     args = ap.parse_args(argv)
+    methods = [m for m in args.methods.split(",") if m]
+    if bad := [m for m in methods if m not in METHODS]:
+        raise SystemExit(f"--methods: {bad} not in {list(METHODS)}")
 
     from jaxconcepts._io import write_json
-    from jaxconcepts.sae import explained_variance, mcc, synthetic_features
+    from jaxconcepts.sae import synthetic_features
 
     data = synthetic_features(args.n, dim=args.dim, n_features=args.features, seed=args.seed,
                               mean_active=args.active)
-    A = data.A
-    rows = args.n * args.epochs
-    sides = {}
-    for name, run in (("jaxconcepts", _run_ours), ("overcomplete", _run_overcomplete)):
-        load0 = os.getloadavg()
-        info, R, W = run(A, args)
-        info.update(rows_per_second=rows / info["seconds"], r2=explained_variance(A, R),
-                    mcc=mcc(W, data.W), load_average_before_after=[load0, os.getloadavg()])
-        sides[name] = info
-        print(f"{name}: {info['seconds']:.2f} s, {info['rows_per_second']:.0f} rows/s, "
-              f"R² {info['r2']:.4f}, MCC {info['mcc']:.3f}", flush=True)
-    ours, oc = sides["jaxconcepts"], sides["overcomplete"]
-    equal = None
-    if ours["r2"] >= oc["r2"]:
-        equal = {"epochs": args.epochs, "seconds": ours["seconds"], "r2": ours["r2"]}
-        for e in range(args.epochs - 1, 0, -1):
-            info, R, _ = _run_ours(A, args, epochs=e)
-            r2 = explained_variance(A, R)
-            print(f"jaxconcepts, {e} epochs: {info['seconds']:.2f} s, R² {r2:.4f}", flush=True)
-            if r2 < oc["r2"]:
-                break
-            equal = {"epochs": e, "seconds": info["seconds"], "r2": r2}
-    else:
-        for e in range(args.epochs + 1, args.max_epochs + 1):
-            info, R, _ = _run_ours(A, args, epochs=e)
-            r2 = explained_variance(A, R)
-            print(f"jaxconcepts, {e} epochs: {info['seconds']:.2f} s, R² {r2:.4f}", flush=True)
-            if r2 >= oc["r2"]:
-                equal = {"epochs": e, "seconds": info["seconds"], "r2": r2}
-                break
+    load0 = os.getloadavg()
+    blocks = {m: bench_method(data.A, data, args, m) for m in methods}
     report = {
         "benchmark": "methods",
-        "method": "topk",
         "data": {"rows": args.n, "dim": args.dim, "features": args.features,
                  "mean_active": args.active, "seed": args.seed},
         "settings": {"width": args.width, "k": args.k, "batch_size": args.batch,
                      "epochs": args.epochs, "learning_rate": args.lr,
-                     "ours_topk_bins": args.topk_bins},
-        **sides,
-        "speedup_rows_per_second": ours["rows_per_second"] / oc["rows_per_second"],
-        "r2_difference_ours_minus_overcomplete": ours["r2"] - oc["r2"],
-        "ours_at_equal_r2": equal,
-        "speedup_at_equal_r2": None if equal is None else oc["seconds"] / equal["seconds"],
+                     "ours_topk_bins": args.topk_bins, "jumprelu_sparsity": args.sparsity,
+                     "jumprelu_bandwidth": args.bandwidth,
+                     "archetypal_candidates": args.arch_candidates,
+                     "archetypal_delta": args.delta},
+        **blocks.get("topk", {}),
+        "methods": blocks,
+        "summary": _summary(blocks),
         "target_speedup": 5.0,
+        "load_average_before_after_run": [load0, os.getloadavg()],
         "machine": machine_info(),
     }
-    print(f"speedup {report['speedup_rows_per_second']:.2f}x at equal epochs, "
-          f"{report['speedup_at_equal_r2']} at equal R² (target 5x); R² ours {ours['r2']:.4f}"
-          f" vs overcomplete {oc['r2']:.4f}")
     write_json(args.out, report)
     return report
 

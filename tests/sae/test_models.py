@@ -152,3 +152,74 @@ def test_approx_top_k_recall_and_gradient():
     with pytest.raises(ValueError, match="topk_bins=24"):
         make_config("topk", width=64, k=3, channels=4, topk_bins=24)
     assert make_config("topk", width=64, k=3, channels=4).topk_bins == 0
+
+
+@pytest.mark.parametrize("k", [1, 4])  # d / k = 128: the sparse VJP; 32: the dense one
+def test_chosen_pre_gradient_is_the_dense_gradient(k):
+    from jaxconcepts.sae._models import _chosen_pre, _flat, _sparse_pays
+
+    n, c, d = 24, 6, 128
+    ks = jax.random.split(jax.random.key(3), 5)
+    args = (jax.random.normal(ks[0], (n, c)), jax.random.normal(ks[1], (c,)),
+            jax.random.normal(ks[2], (c, d)), jax.random.normal(ks[3], (d,)))
+    g = jax.random.normal(ks[4], (n, k))
+    idx = jax.lax.top_k((args[0] - args[1]) @ args[2] + args[3], k)[1]
+    assert _sparse_pays(k, d) == (k == 1)
+
+    def dense(A, b_dec, W_enc, b_enc):
+        return jnp.sum(g * jnp.take_along_axis((A - b_dec) @ W_enc + b_enc, idx, axis=1))
+
+    def chosen(A, b_dec, W_enc, b_enc):
+        z = jax.lax.stop_gradient((A - b_dec) @ W_enc + b_enc)
+        return jnp.sum(g.reshape(-1) * _chosen_pre(z, A, b_dec, W_enc, b_enc, *_flat(idx)))
+
+    for want, got in zip(jax.grad(dense, argnums=(0, 1, 2, 3))(*args),
+                         jax.grad(chosen, argnums=(0, 1, 2, 3))(*args)):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("method", ["topk", "batchtopk"])
+@pytest.mark.parametrize("k,aux_k", [(1, 1), (3, 40)])  # sparse and dense branches, AuxK on
+def test_sparse_loss_and_gradient_are_the_dense_formulas(small, method, k, aux_k):
+    """The sparse TopK / BatchTopK loss (gathered decoder, sparse encoder VJP, AuxK on shared
+    pre-activations) has the value and gradient of the dense formulas, dead latents and padding
+    rows included."""
+    from jax import lax
+
+    A = jnp.asarray(small.A[:64]) / float(np.std(small.A))
+    width = 128
+    cfg = make_config(method, width=width, k=k, channels=A.shape[1], aux_k=aux_k)
+    p = init_params(jax.random.key(0), cfg, np.asarray(A))
+    p = p._replace(b_enc=0.1 * jax.random.normal(jax.random.key(1), (width,)))
+    mask = jnp.arange(64) < 60
+    dead = jnp.arange(width) % 3 == 0
+    w = mask / jnp.sum(mask)
+
+    def dense_codes(z, v, i):
+        return jnp.zeros_like(z).at[jnp.arange(z.shape[0])[:, None], i].set(v)
+
+    def reference(p):
+        z = (A - p.b_dec) @ p.W_enc + p.b_enc
+        if method == "topk":
+            v, i = lax.top_k(z, k)
+            U = dense_codes(z, jax.nn.relu(v), i)
+        else:
+            U = encode_train(p, cfg, A, mask)[0]
+        R = U @ p.W_dec + p.b_dec
+        recon = jnp.sum(w * jnp.sum((A - R) ** 2, 1)) / cfg.var
+        va, ia = lax.top_k(jnp.where(dead[None], z, -jnp.inf), aux_k)
+        Ud = dense_codes(z, jnp.where(jnp.isfinite(va), jax.nn.relu(va), 0.0), ia)
+        e = lax.stop_gradient(A - R)
+        return recon + cfg.aux_coef * jnp.sum(w * jnp.sum((e - Ud @ p.W_dec) ** 2, 1)) / cfg.var
+
+    want, g_want = jax.value_and_grad(reference)(p)
+    (got, (fired, terms)), g_got = jax.value_and_grad(sae_loss, has_aux=True)(p, cfg, A, mask,
+                                                                              dead)
+    np.testing.assert_allclose(got, want, rtol=1e-5)
+    if method == "batchtopk":
+        U, _, thr = encode_train(p, cfg, A, mask)
+        np.testing.assert_array_equal(fired, np.asarray(((U > 0) & mask[:, None]).any(0)))
+        np.testing.assert_allclose(terms["thr"], thr, rtol=1e-6)
+    for name in ("W_enc", "b_enc", "W_dec", "b_dec"):
+        np.testing.assert_allclose(getattr(g_got, name), getattr(g_want, name), rtol=1e-4,
+                                   atol=1e-6, err_msg=name)
