@@ -43,6 +43,7 @@ import numpy as np
 from jaxconcepts.sae._baselines import atoms_of, paired_interval, random_directions
 from jaxconcepts.sae._classwise import CLASS_METHODS, class_fitters
 from jaxconcepts.sae._metrics import atom_recovery, mcc
+from jaxconcepts.sae._models import METHODS
 from jaxconcepts.sae._stability import stability_runs
 from jaxconcepts.sae._sweep import match_r2, score_fit
 
@@ -54,7 +55,7 @@ METHOD_KNOBS = {
     "seminmf": ("k", 1, 64), "kmeans": ("k", 1, 64),
     "c2mf": ("k", 1, 32), "craft": ("k", 1, 32), "pca": ("k", 1, 32),
 }
-SAE_METHODS = ("topk", "batchtopk", "jumprelu", "matryoshka", "archetypal")
+SAE_METHODS = METHODS  # the SAEs (jaxconcepts.sae._models)
 
 
 def _fitters(method, A, fit_kwargs, seminmf_rows):
