@@ -223,3 +223,19 @@ def test_sparse_loss_and_gradient_are_the_dense_formulas(small, method, k, aux_k
     for name in ("W_enc", "b_enc", "W_dec", "b_dec"):
         np.testing.assert_allclose(getattr(g_got, name), getattr(g_want, name), rtol=1e-4,
                                    atol=1e-6, err_msg=name)
+
+
+@pytest.mark.parametrize("heavy", [False, True])  # two stages; a row holding many: all entries
+def test_batch_top_is_the_flat_top_k(heavy):
+    from jaxconcepts.sae._models import _batch_top
+
+    z = jax.random.normal(jax.random.key(5), (32, 256))
+    if heavy:
+        z = z.at[3].add(10.0)  # row 3 holds the 256 largest: more than its 8 · 2 candidates
+    mask = jnp.arange(32) < 30
+    zm = jnp.where(mask[:, None], z, -jnp.inf)
+    top, rows, cols = _batch_top(zm, 2 * 32, 2 * 30)
+    want, flat = jax.lax.top_k(zm.reshape(-1), 2 * 32)
+    np.testing.assert_array_equal(top[:60], want[:60])
+    np.testing.assert_array_equal(rows[:60] * 256 + cols[:60], flat[:60])
+    np.testing.assert_array_equal(zm[rows[:60], cols[:60]], top[:60])
