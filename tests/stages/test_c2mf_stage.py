@@ -236,7 +236,7 @@ def test_k_too_large_is_capped_and_recorded(fake):
     assert (load_arrays(root / "data/fake/c2mf/dictionaries.safetensors")["pca_k16_W"].shape
             == (3, 16, C))
     assert "capped from 40" in (root / "reports/fake/c2mf.md").read_text()
-    assert m["ablation"] == {"note": "needs c2mf and a baseline in c2mf.methods"}
+    assert m["ablation"] == {"note": "needs c2mf and CRAFT or PCA in c2mf.methods"}
 
 
 def test_split_is_by_image_seeded_and_per_class():
