@@ -123,7 +123,7 @@ def _figure(rows: list[dict], path: Path, title: str) -> None:
                        [r["random"]["mean_best_iou"] for r in pts], marker="x",
                        color=f"C{i % 10}", alpha=0.6)
     ax.set_xlabel("R² of the test rows (x: the method's random counterpart)")
-    ax.set_ylabel("mean best IoU of a concept map with a part / object mask")
+    ax.set_ylabel("mean best IoU with a part / object mask")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     ax.set_title(title, fontsize=10)
