@@ -16,7 +16,6 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-import yaml
 
 from jaxconcepts._io import atomic_path, write_json, write_text
 from jaxconcepts.stages._common import stage_parser
@@ -47,17 +46,9 @@ class GroundSettings:
     def load(cls, path) -> "GroundSettings":
         from jaxconcepts.evaluation._grounds import GROUND_METHODS
 
-        section = (yaml.safe_load(Path(path).read_text()) or {}).get("grounds")
-        if not isinstance(section, dict):
-            raise ValueError(f"{str(path)!r} has no `grounds` section")
-        names = [f.name for f in dataclasses.fields(cls)]
-        bad, missing = sorted(set(section) - set(names)), sorted(set(names) - set(section))
-        if bad or missing:
-            raise ValueError(f"grounds params: unknown keys {bad}, missing keys {missing}; "
-                             f"valid keys: {names}")
-        s = cls(**section)
-        if len(set(s.seeds)) < 5:
-            raise ValueError(f"grounds.seeds={s.seeds}: stability needs >= 5 distinct seeds")
+        from jaxconcepts.stages._board import board_section
+
+        s = board_section(cls, path, "grounds")
         unknown = [m for m in s.methods if m not in GROUND_METHODS]
         if unknown:
             raise ValueError(f"grounds.methods: {unknown} unknown; valid choices: "

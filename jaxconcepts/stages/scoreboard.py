@@ -27,9 +27,9 @@ import time
 from pathlib import Path
 
 import numpy as np
-import yaml
 
 from jaxconcepts._io import atomic_path, write_json, write_text
+from jaxconcepts.stages._board import board_section
 from jaxconcepts.stages._common import stage_parser
 
 __all__ = ["Settings", "main"]
@@ -63,17 +63,7 @@ class Settings:
 
     @classmethod
     def load(cls, path) -> "Settings":
-        section = (yaml.safe_load(Path(path).read_text()) or {}).get("scoreboard")
-        if not isinstance(section, dict):
-            raise ValueError(f"{str(path)!r} has no `scoreboard` section")
-        names = [f.name for f in dataclasses.fields(cls)]
-        bad, missing = sorted(set(section) - set(names)), sorted(set(names) - set(section))
-        if bad or missing:
-            raise ValueError(f"scoreboard params: unknown keys {bad}, missing keys {missing}; "
-                             f"valid keys: {names}")
-        s = cls(**section)
-        if len(set(s.seeds)) < 5:
-            raise ValueError(f"scoreboard.seeds={s.seeds}: stability needs >= 5 distinct seeds")
+        s = board_section(cls, path, "scoreboard")
         if not all(0.0 < t < 1.0 for t in s.targets):
             raise ValueError(f"scoreboard.targets={s.targets} should be R² values in (0, 1)")
         s._check_class_methods()
