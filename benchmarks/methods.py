@@ -39,6 +39,10 @@ from the same run; the load average is recorded before and after each side.
 overcomplete 0.3.0 imports ``matplotlib.cm.get_cmap``, which matplotlib ≥ 3.9 removed; the
 benchmark sets it to ``matplotlib.colormaps.get_cmap`` before the import (here only).
 
+**Ceiling** (``ceiling`` in each method's block): the products no step of that SAE can skip,
+timed alone the way ours trains (:func:`_ceiling`); ``speedup_bound`` is the most any
+implementation of ours on XLA's float32 products could show against the same overcomplete run.
+
 Writes ``reports/benchmarks/methods.json``: TopK's block at the top level (as before this
 benchmark covered more methods), every method's under ``methods``, the ratios under
 ``summary``.
@@ -170,6 +174,60 @@ def _run_ours(A, args, method, epochs=None):
             "loss_history": m.loss_history.tolist()}, np.concatenate(R), m
 
 
+def _ceiling(A, args, method) -> dict:
+    """The products no SAE step of ``method`` can skip, alone, timed the way ours trains (one
+    jitted ``lax.scan`` over an epoch's batches of ``--batch`` rows, ``--epochs`` epochs):
+
+    - every method: the dense pre-activations ``(x − b) W_enc`` ``(batch, c) × (c, width)``:
+      the encoder must score every latent of every row before any selection or threshold;
+    - archetypal: also ``softmax(S) C`` ``(width, m) × (m, c)`` and its gradient with respect
+      to the weights, ``G Cᵀ`` ``(width, c) × (c, m)``: ``S`` changes every step, so both are
+      recomputed every step.
+
+    Everything else (selection, decoding, the encoder's gradient, Adam) is left out, so the
+    rows/s measured here bound ours from above for any implementation on XLA's float32
+    products on this CPU; ``speedup_bound`` = that bound ÷ overcomplete's rows/s is the largest
+    speedup any of ours could show against the same overcomplete run. Each step's products
+    depend on the loop's carry so that XLA cannot hoist them out of the loop."""
+    import jax
+    import jax.numpy as jnp
+    from jax import lax
+
+    n, c = A.shape
+    steps = n // args.batch
+    X = jnp.asarray(A[:steps * args.batch].reshape(steps, args.batch, c))
+    key = jax.random.key(args.seed)
+    W = jax.random.normal(key, (c, args.width), jnp.float32) / np.sqrt(c)
+    m = args.arch_candidates
+    S = jax.random.normal(key, (args.width, m), jnp.float32)
+    C = jax.random.normal(key, (m, c), jnp.float32)
+    arch = method == "archetypal"
+
+    @jax.jit
+    def epochs(X, W, S, C):
+        def step(t, x):
+            z = (x - t) @ (W + t)
+            out = t + 1e-9 * jnp.max(z)
+            if arch:
+                D = jax.nn.softmax(S + t, axis=1) @ C
+                out = out + 1e-9 * jnp.max(D @ C.T)
+            return out, None
+
+        def epoch(t, _):
+            return lax.scan(step, t, X)[0], None
+
+        return lax.scan(epoch, jnp.float32(0.0), None, length=args.epochs)[0]
+
+    epochs(X, W, S, C).block_until_ready()  # compile
+    t0 = time.perf_counter()
+    epochs(X, W, S, C).block_until_ready()
+    secs = time.perf_counter() - t0
+    products = "(x − b) W_enc per batch" + (
+        "; softmax(S) C and G Cᵀ per step" if arch else "")
+    return {"products": products, "seconds": secs,
+            "rows_per_second": steps * args.batch * args.epochs / secs}
+
+
 def _equal_r2(A, args, method, ours, oc_r2):
     """Fewest whole epochs at which ours reaches ``oc_r2`` (module docstring), or None."""
     from jaxconcepts.sae import explained_variance
@@ -215,12 +273,17 @@ def bench_method(A, data, args, method) -> dict:
         print(f"{method} {name}: {info['seconds']:.2f} s, {info['rows_per_second']:.0f} rows/s,"
               f" R² {info['r2']:.4f}, MCC {info['mcc']:.3f}, L0 {info['l0']:.1f}", flush=True)
     ours, oc = sides["jaxconcepts"], sides["overcomplete"]
+    ceiling = _ceiling(A, args, method)
+    ceiling["speedup_bound"] = ceiling["rows_per_second"] / oc["rows_per_second"]
+    print(f"{method} ceiling: {ceiling['rows_per_second']:.0f} rows/s, at most "
+          f"{ceiling['speedup_bound']:.2f}x overcomplete", flush=True)
     equal = _equal_r2(A, args, method, ours, oc["r2"])
     block = {
         "method": method, **sides,
         "speedup_rows_per_second": ours["rows_per_second"] / oc["rows_per_second"],
         "r2_difference_ours_minus_overcomplete": ours["r2"] - oc["r2"],
         "ours_at_equal_r2": equal,
+        "ceiling": ceiling,
         "speedup_at_equal_r2": None if equal is None else oc["seconds"] / equal["seconds"],
     }
     print(f"{method}: speedup {block['speedup_rows_per_second']:.2f}x at equal epochs, "
@@ -231,6 +294,7 @@ def bench_method(A, data, args, method) -> dict:
 def _summary(blocks: dict) -> dict:
     keys = ("speedup_rows_per_second", "speedup_at_equal_r2")
     return {m: {**{k: b[k] for k in keys},
+                "speedup_bound": b["ceiling"]["speedup_bound"],
                 "epochs_ours_at_equal_r2": (b["ours_at_equal_r2"] or {}).get("epochs"),
                 **{f"{s}_{q}": b[side][q] for s, side in (("ours", "jaxconcepts"),
                                                           ("overcomplete", "overcomplete"))

@@ -142,29 +142,12 @@ def _run(root: Path, *, jobs: int, force: bool, targets) -> int:
                 if failed is not None or len(running) >= jobs:
                     break
                 waiting.discard(s)
-                with repo.lock:
-                    changed = force or bool(s.changed())
-                    if changed:
-                        s.remove_outs(ignore_remove=False, force=False)
-                if not changed:
-                    _say(f"skip  {s.addressing} (unchanged)")
+                if not _start(repo, s, root, force, running):
                     done.add(s)
-                    continue
-                log = root / LOG_DIR / f"{s.addressing.replace('/', '__')}.log"  # a/dvc.yaml:s
-                fh = open(log, "w")
-                _say(f"start {s.addressing}: {s.cmd}")
-                proc = subprocess.Popen(s.cmd, shell=True, cwd=s.wdir, stdout=fh,  # as dvc
-                                        stderr=subprocess.STDOUT)
-                running[proc] = (s, fh, time.perf_counter(), log)
             if finished:  # recorded once the free slot has a stage: it does not wait on hashing
                 s, secs = finished.pop(0)
-                with repo.lock:  # `dvc commit` of this one stage (Repo.commit without re-reading
-                    s.save()     # every dvc.yaml): hash deps and outs, outs into the cache, lock
-                    s.commit()
-                    s.dump(update_pipeline=False)
-                last_run[s.addressing] = round(secs, 1)
+                _record(repo, s, secs, last_run)
                 done.add(s)
-                _say(f"done  {s.addressing} ({secs:.0f} s)")
                 continue  # the stages waiting on it may start now
             if failed is not None and not running:
                 break
@@ -190,13 +173,47 @@ def _run(root: Path, *, jobs: int, force: bool, targets) -> int:
     finally:
         seconds_path.write_text(json.dumps(last_run, indent=1, sort_keys=True))
     if failed is not None:
-        s, log, rc = failed
-        tail = log.read_text(errors="replace").splitlines()[-40:]
-        print("\n".join(tail), file=sys.stderr)
-        _say(f"stage {s.addressing} failed (exit {rc}); its full log: {log}")
+        _tell_failure(*failed)
         return 1
     _say(f"pipeline done in {time.perf_counter() - t_all:.0f} s ({jobs} at a time)")
     return 0
+
+
+def _start(repo, s, root: Path, force: bool, running: dict) -> bool:
+    """Start stage ``s`` in a subprocess (its log under ``LOG_DIR``) into ``running``, after
+    removing its outputs, as ``dvc repro`` does; False (nothing started) when it is unchanged
+    and not forced."""
+    with repo.lock:
+        changed = force or bool(s.changed())
+        if changed:
+            s.remove_outs(ignore_remove=False, force=False)
+    if not changed:
+        _say(f"skip  {s.addressing} (unchanged)")
+        return False
+    log = root / LOG_DIR / f"{s.addressing.replace('/', '__')}.log"  # a/dvc.yaml:s
+    fh = open(log, "w")
+    _say(f"start {s.addressing}: {s.cmd}")
+    proc = subprocess.Popen(s.cmd, shell=True, cwd=s.wdir, stdout=fh,  # as dvc
+                            stderr=subprocess.STDOUT)
+    running[proc] = (s, fh, time.perf_counter(), log)
+    return True
+
+
+def _record(repo, s, secs: float, last_run: dict) -> None:
+    """``dvc commit`` of the one stage ``s`` that ended well (Repo.commit without re-reading
+    every dvc.yaml): hash deps and outs, outs into the cache, its dvc.lock entry."""
+    with repo.lock:
+        s.save()
+        s.commit()
+        s.dump(update_pipeline=False)
+    last_run[s.addressing] = round(secs, 1)
+    _say(f"done  {s.addressing} ({secs:.0f} s)")
+
+
+def _tell_failure(s, log: Path, rc: int) -> None:
+    tail = log.read_text(errors="replace").splitlines()[-40:]
+    print("\n".join(tail), file=sys.stderr)
+    _say(f"stage {s.addressing} failed (exit {rc}); its full log: {log}")
 
 
 def _wait_any(running) -> subprocess.Popen:

@@ -36,17 +36,15 @@ BUDGET = 80
 KNOWN = {
     "jaxconcepts.evaluation._c2mf_report:markdown_report": 231,
     "jaxconcepts.evaluation._c2mf_run:run_c2mf": 180,
-    "jaxconcepts.features._extract:extract": 166,
+    "jaxconcepts.features._extract:extract": 143,
     "jaxconcepts.evaluation._recovery_suite:run_recovery": 137,
     "jaxconcepts.importance._run:run_importance": 112,
     "jaxconcepts.concepts._c2mf:fit_c2mf": 110,
-    "jaxconcepts.stages.c2mf:main": 107,
     "jaxconcepts.streaming._c2mf:fit_c2mf_streamed": 97,
     "jaxconcepts.features._train:fit_classifier": 93,
     "jaxconcepts.evaluation._alpha_sweep:alpha_sweep": 88,
     "jaxconcepts.features._crops:extract_crops": 88,
     "jaxconcepts._parts:load_parts": 85,
-    "jaxconcepts.pipeline:_run": 82,
 }
 
 

@@ -182,14 +182,7 @@ def extract(
         ValueError: empty folder, every image unreadable, bad option, stale multi-process
             checkpoint. NonFiniteActivationError: NaN/Inf activations (names the image).
     """
-    if autocast not in _AUTOCAST:
-        raise ValueError(f"autocast={autocast!r}; valid choices: {list(_AUTOCAST)}")
-    for name, v, lo in (("batch_size", batch_size, 1), ("shard_size", shard_size, 1),
-                        ("workers", workers, 0), ("prefetch", prefetch, 1)):
-        if int(v) < lo:
-            raise ValueError(f"{name}={v} should be >= {lo}")
-    if jpeg_draft is not None and not float(jpeg_draft) >= 1:
-        raise ValueError(f"jpeg_draft={jpeg_draft!r} should be None or >= 1")
+    _check_options(autocast, batch_size, shard_size, workers, prefetch, jpeg_draft)
     np_dtype = store_dtype(dtype)
     pixel_ops, mean, std = split_transform(lm.data_config, resize=resize)  # checks ``resize``
     if process_index is None or process_count is None:
@@ -214,11 +207,7 @@ def extract(
     if done and progress:
         tqdm.write(f"extract: resuming, {len(done)} of {len(mine)} shards already done "
                    f"in {str(ckpt)!r}")
-    batches = []
-    for k in todo:  # batches never cross a shard: a shard's bytes depend only on its images
-        end = min((k + 1) * shard_size, len(records))
-        batches += [list(range(b, min(b + batch_size, end)))
-                    for b in range(k * shard_size, end, batch_size)]
+    batches = _batches(todo, len(records), shard_size, batch_size)
     size = lm.data_config["input_size"][-1]
     crop_pct = float(lm.data_config.get("crop_pct") or 1.0)
     dev = torch.device(device)
@@ -250,27 +239,15 @@ def extract(
             k = meta[0][0] // shard_size
             sh = pending.setdefault(k, {"rows": [], "images": [], "skipped": [], "seen": 0})
             sh["seen"] += len(meta)
-            kept = [m for m in meta if m[1] is None]
-            for i, reason, *_ in meta:
-                if reason is not None:
-                    warnings.warn(f"skipping {records[i].rel}: {reason}", stacklevel=2)
-                    sh["skipped"].append({"path": records[i].rel, "reason": reason})
+            kept = _note_skips(meta, records, sh)
             clock.add_images(meta)
             if x is not None:
                 with torch.inference_mode(), amp:
-                    with clock("normalize"):
-                        x = normalize_batch(x.to(dev, non_blocking=True), mean, std)
-                        x = x.contiguous(memory_format=torch.channels_last)
-                    with clock("forward"):
-                        f, logits = _forward(lm, x)
-                        if dev.type == "cuda" and timings is not None:
-                            torch.cuda.synchronize(dev)  # else the copy to the host waits
+                    f, logits = _normalise_and_forward(lm, x, dev, mean, std, clock,
+                                                       sync=timings is not None)
                 sh["rows"].append(functools.partial(_rows, f, logits, kept, records, labels,
                                                     use_label_as_target, num_classes, np_dtype))
-                for i, _, notes, sha, _ in kept:
-                    im = {"path": records[i].rel, "sha256": sha, "label": int(labels[i]),
-                          "label_name": records[i].label_name}
-                    sh["images"].append(dict(im, notes=notes) if notes else im)
+                sh["images"] += _image_records(kept, records, labels)
             end = min((k + 1) * shard_size, len(records))
             if sh["seen"] == end - k * shard_size:
                 writer.submit(k, pending.pop(k))
@@ -290,6 +267,60 @@ def extract(
     head = HeadParams(lm.head_weight, lm.head_bias) if lm.head_kind == "gap_linear" else None
     with clock("merge"):
         return _merge(ckpt, out, n_shards, process_count, verified, root, base, head)
+
+
+def _check_options(autocast, batch_size, shard_size, workers, prefetch, jpeg_draft) -> None:
+    if autocast not in _AUTOCAST:
+        raise ValueError(f"autocast={autocast!r}; valid choices: {list(_AUTOCAST)}")
+    for name, v, lo in (("batch_size", batch_size, 1), ("shard_size", shard_size, 1),
+                        ("workers", workers, 0), ("prefetch", prefetch, 1)):
+        if int(v) < lo:
+            raise ValueError(f"{name}={v} should be >= {lo}")
+    if jpeg_draft is not None and not float(jpeg_draft) >= 1:
+        raise ValueError(f"jpeg_draft={jpeg_draft!r} should be None or >= 1")
+
+
+def _batches(shards, n_records: int, shard_size: int, batch_size: int) -> list[list[int]]:
+    """The image indices of each forward batch of ``shards``, in order. Batches never cross a
+    shard: a shard's bytes depend only on its images."""
+    batches = []
+    for k in shards:
+        end = min((k + 1) * shard_size, n_records)
+        batches += [list(range(b, min(b + batch_size, end)))
+                    for b in range(k * shard_size, end, batch_size)]
+    return batches
+
+
+def _note_skips(meta, records, sh: dict) -> list:
+    """Warn about and record (in shard ``sh``) the batch's unreadable images; the others."""
+    for i, reason, *_ in meta:
+        if reason is not None:
+            warnings.warn(f"skipping {records[i].rel}: {reason}", stacklevel=3)
+            sh["skipped"].append({"path": records[i].rel, "reason": reason})
+    return [m for m in meta if m[1] is None]
+
+
+def _normalise_and_forward(lm: LoadedModel, x, dev, mean, std, clock, *, sync: bool):
+    """A loaded batch on ``dev``, normalised (where the loaders did not), channels-last, and
+    its forward: ``(features, logits)``. ``sync``: wait for a CUDA forward (phase timings)."""
+    with clock("normalize"):
+        x = normalize_batch(x.to(dev, non_blocking=True), mean, std)
+        x = x.contiguous(memory_format=torch.channels_last)
+    with clock("forward"):
+        f, logits = _forward(lm, x)
+        if dev.type == "cuda" and sync:
+            torch.cuda.synchronize(dev)  # else the copy to the host waits
+    return f, logits
+
+
+def _image_records(kept, records, labels) -> list[dict]:
+    """The manifest's record of each kept image (path, sha256, label, decoding notes)."""
+    out = []
+    for i, _, notes, sha, _ in kept:
+        im = {"path": records[i].rel, "sha256": sha, "label": int(labels[i]),
+              "label_name": records[i].label_name}
+        out.append(dict(im, notes=notes) if notes else im)
+    return out
 
 
 def _rows(f, logits, kept, records, labels, use_label_as_target, num_classes, np_dtype):
