@@ -85,12 +85,14 @@ class Page:
         """Whether ``main`` shows ``needle`` within ``timeout_ms``. Read once, ``main`` was
         seen empty in one CI run right after the view marked itself drawn (not reproduced in
         40 runs here), so the text is polled until it shows or the time is up."""
+        from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
         try:
             self.page.wait_for_function(
                 "n => document.getElementById('main').innerText.includes(n)", arg=needle,
                 timeout=timeout_ms)
             return True
-        except Exception:  # playwright's TimeoutError
+        except PlaywrightTimeout:
             return False
 
     def shot(self, tmp_path, name):
