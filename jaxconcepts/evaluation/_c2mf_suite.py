@@ -132,9 +132,10 @@ def fit_streamed(method: str, view, k: int, *, key, crops=None, alpha, max_steps
     PCA: a streamed per-class covariance, then one ``eigh`` (``fit_pca_streamed``); CRAFT: streamed
     per-class NMF (``fit_nmf_streamed``, which needs A ≥ 0) of its crops (``crops``: a rows view of
     the crop store, one row per crop, ``view.stream(..., crops=...)``) or, without crops, of the
-    train rows; an SAE: :func:`~jaxconcepts.sae.fit_sae_streamed` (``sae_epochs`` passes in the
-    store's order, one Adam step per batch of ``images_per_batch`` images; ``random_decoder``:
-    its random frozen-decoder control).
+    train rows, in memory instead when those rows are no more than ``init_rows``
+    (:func:`_craft_in_memory`); an SAE: :func:`~jaxconcepts.sae.fit_sae_streamed` (``sae_epochs``
+    passes in the store's order, one Adam step per batch of ``images_per_batch`` images;
+    ``random_decoder``: its random frozen-decoder control).
     Rows are sharded over every device (and process) of the default mesh.
     """
     check_choice("method", method, METHODS)
@@ -161,19 +162,37 @@ def fit_streamed(method: str, view, k: int, *, key, crops=None, alpha, max_steps
         from jaxconcepts.streaming import fit_nmf_streamed
 
         src = rows if crops is None else crops
-        # the online first pass pays where the rows outnumber the in-memory start's sample; on
-        # fewer, that start already sees every row (planted crops: 2 560 rows, and the online
-        # start from k rows then needed 10x the passes: 56 s against 4 s at k = 50)
-        online = nmf_update_shards if src.n_rows > int(init_rows) else None
+        if src.n_rows <= int(init_rows):
+            return _craft_in_memory(src, int(k), key=key, max_iter=int(nmf_max_iter),
+                                    tol=float(tol))
         nmf = fit_nmf_streamed(src, int(k), key=key, max_steps=int(nmf_max_iter), tol=float(tol),
                                code_sweeps=int(nmf_code_sweeps), dict_sweeps=int(dict_sweeps),
-                               init_rows=int(init_rows), update_shards=online,
+                               init_rows=int(init_rows), update_shards=nmf_update_shards,
                                forget=float(nmf_forget))
         err = np.full(view.n_classes, float(nmf.error_history[-1]), np.float32)
         return Craft(nmf.W, err, np.asarray(nmf.fitted))
     from jaxconcepts.streaming import fit_pca_streamed
 
     return fit_pca_streamed(rows, int(k))
+
+
+def _craft_in_memory(src, k: int, *, key, max_iter: int, tol: float):
+    """CRAFT's per-class NMF of every row of ``src`` in memory (:func:`fit_craft`, accelerated
+    HALS to convergence), atoms scaled to unit norm as the streamed fit leaves them.
+
+    Used when the rows are no more than ``init_rows``: the streamed fit's in-memory start then
+    already sees every row, and its passes (each re-solving every code from zero by HALS sweeps)
+    only approach what the in-memory solver reaches directly. ``src.sample`` reads the global
+    shard list, so every process fits the same rows and gets the same atoms."""
+    from jaxconcepts.concepts._craft import Craft, fit_craft
+
+    A, y = src.sample(src.n_rows, seed=0)
+    if A.min() < 0:
+        raise ValueError(f"NMF needs non-negative activations; the rows have min {A.min():.4g}")
+    model = fit_craft(A, y, k, key=key, max_iter=max_iter, tol=tol, n_classes=src.n_classes)
+    n = jnp.linalg.norm(model.W, axis=2, keepdims=True)
+    W = jnp.where(n > 0, model.W / jnp.where(n > 0, n, 1.0), model.W)
+    return Craft(W, model.rel_error, model.fitted)
 
 
 def _check_random_decoder(method: str, random_decoder: bool) -> None:

@@ -16,10 +16,10 @@ the feature store that :func:`~jaxconcepts.sae.write_feature_store` wrote with `
   ``max(A, 0)`` of the same rows, while its atoms are compared with the same signed true atoms
   as every other method's. A non-negative atom matches a signed atom ``w`` at most to
   ``max(‖w⁺‖, ‖w⁻‖)``: :func:`nonnegative_ceiling` is the MCC that a perfect non-negative
-  dictionary would reach. In memory, not streamed: :func:`jaxconcepts.streaming.fit_nmf_streamed`
-  solves every row's HALS codes each pass (up to 50 sweeps), and at ``k = 32`` per class on the
-  20 000-row, 4-class ground one fit took 196 s (44 passes) against 12 s for ``fit_craft``
-  (200 HALS iterations), one run each on the shared 2-core CPU. Random counterpart: ``Y``
+  dictionary would reach. In memory, not streamed, as the C2MF suite fits CRAFT whenever its
+  rows are no more than ``init_rows``: :func:`jaxconcepts.streaming.fit_nmf_streamed` re-solves
+  every row's HALS codes from zero each pass, and on this ground it took over ten times
+  ``fit_craft``'s time for the same error. Random counterpart: ``Y``
   blocks of ``k`` random non-negative unit directions.
 - **PCA** (:func:`jaxconcepts.streaming.fit_pca_streamed`, streamed): per class, the top ``k``
   components and the class mean. Deterministic: every seed is the same fit, so its stability is

@@ -218,10 +218,9 @@ def approx_top_k(z, k: int, bins: int):
 
 def _sparse_pays(k: float, d: int) -> bool:
     """Whether ``k`` chosen latents a row (on average) of ``d`` are few enough for gathers /
-    scatter-adds of ``n k`` rows to beat dense ``n d c`` products. Measured on this CPU (the
-    loss's gradient, TopK, 1024 rows, all sparse vs all dense): ``d / k`` = 128 (c 256): sparse
-    in 0.46× the dense time; ``d / k`` = 64 (c 2048) and 32 (c 256): 1.9× and 2.5× the dense
-    time."""
+    scatter-adds of ``n k`` rows to beat dense ``n d c`` products: from ``d / k`` ≈ 96 up
+    (measured on the loss's gradient, TopK, all sparse against all dense: sparse won at
+    ``d / k`` = 128 and lost at 64 and 32)."""
     return 96 * k <= d
 
 
@@ -290,7 +289,7 @@ def _batch_top(zm, budget: int, n_keep, per_row: int = 8):
     decreasing order, exact in the first ``n_keep``: from each row's ``per_row · budget / n``
     largest (two small top-k's), unless some row's last candidate reaches the ``n_keep``-th
     value (that row may hold more): then from all entries. (XLA on CPU sorts the whole batch for
-    a top-k this large inside a ``scan``: 0.4 s a step at 1024 × 2048 with k 16. On the
+    a top-k this large inside a ``scan``, which dominated the step at 1024 × 2048. On the
     methods benchmark's data the most any row of a batch of 1024 held was 131 after one epoch
     (median over batches 84), 78 (56) after three: ``per_row`` 8, i.e. 128 for k 16, is
     nearly always enough.)"""

@@ -88,10 +88,9 @@ def make_config(method: str, *, width: int, k: int, channels: int, sparsity: flo
     10, 0.77 at 30; the weights barely leave their start at 1).
 
     ``topk_bins`` (TopK, archetypal; training only): 0 (default) the exact top-k, else the binned
-    approximate top-k (:func:`~jaxconcepts.sae._models.approx_top_k`) with that many bins.
-    Measured on the benchmark's setting (1024 × 256 rows, width 2048, k 16, 256 bins, load
-    about 2.3 on 2 cores): 24-25 vs 25-28 ms a step, R² after 5 epochs 0.5928 vs 0.5953 —
-    too small a gain to make it the default."""
+    approximate top-k (:func:`~jaxconcepts.sae._models.approx_top_k`) with that many bins (not
+    the default: on the methods benchmark its gain in step time was small against the loss in
+    R²; the README's benchmark section has the figures)."""
     if method not in METHODS:
         raise ValueError(f"method={method!r}; valid choices: {list(METHODS)}")
     if not isinstance(width, (int, np.integer)) or width < 1:

@@ -112,3 +112,24 @@ def test_two_processes_equal_one_with_group_aligned_steps(feature_store, two_pro
         one = _grouped(feature_store, method, **GROUP)
         np.testing.assert_allclose(two[f"{method}_W"], np.asarray(one.W_dec), atol=1e-5)
         np.testing.assert_allclose(two[f"{method}_loss"], one.loss_history, rtol=1e-5)
+
+
+@pytest.mark.slow
+def test_streamed_dictionaries_two_devices_equal_one(feature_store, two_devices):
+    """SemiNMF and the k-means dictionary sharded over a forced 2-device CPU mesh: per-device
+    sums, summed once a pass, give the same dictionaries up to the order of float sums. (Here,
+    not in ``test_streamed_dicts.py``: a test file runs on one worker, so the session's 2-device
+    and 2-process runs launch once.)"""
+    from tests.sae.test_streamed_dicts import _assert_same
+
+    _assert_same(two_devices, feature_store)
+
+
+@pytest.mark.slow
+def test_streamed_dictionaries_two_processes_equal_one(feature_store, two_processes):
+    """2 processes, each reading every other shard: the pass sums hold the same rows, and a
+    row's SemiNMF codes depend on the row and W only (δ from the shared sample), so the same
+    dictionaries."""
+    from tests.sae.test_streamed_dicts import _assert_same
+
+    _assert_same(two_processes, feature_store)

@@ -1,6 +1,7 @@
 """SemiNMF and the k-means dictionary streamed from the store: k-means equal to the in-memory one
-on the same rows, SemiNMF as good as the in-memory one, checked input, 1 = 2 devices = 2
-processes."""
+on the same rows, SemiNMF as good as the in-memory one, checked input. 1 = 2 devices = 2
+processes: ``tests/sae/test_streamed.py`` runs those checks (:func:`_assert_same`), beside the
+SAEs', so the one worker that runs that file launches the shared 2-device and 2-process runs."""
 
 import jax
 import numpy as np
@@ -144,18 +145,3 @@ def _assert_same(two, store):
         W, hist = _fit_one(store, method)
         np.testing.assert_allclose(two[f"{method}_W"], W, atol=1e-5)
         np.testing.assert_allclose(two[f"{method}_loss"], hist, rtol=1e-5)
-
-
-@pytest.mark.slow
-def test_two_devices_equal_one(feature_store, two_devices):
-    """The batches sharded over a forced 2-device CPU mesh: per-device sums, summed once a
-    pass, give the same dictionaries up to the order of float sums."""
-    _assert_same(two_devices, feature_store)
-
-
-@pytest.mark.slow
-def test_two_processes_equal_one(feature_store, two_processes):
-    """2 processes, each reading every other shard: the pass sums hold the same rows, and a
-    row's SemiNMF codes depend on the row and W only (δ from the shared sample), so the same
-    dictionaries."""
-    _assert_same(two_processes, feature_store)
