@@ -76,7 +76,7 @@ COLD_NOTE = ("on this machine a thread left idle for ~1 s takes tens of ms to ru
 
 def load_activations(args) -> tuple[np.ndarray, np.ndarray, str]:
     if args.store:
-        from jaxconcepts.features import ActivationStore
+        from jaxconcepts.store import ActivationStore
 
         store = ActivationStore(args.store)
         parts, idx, n = [], [], 0

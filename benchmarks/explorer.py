@@ -33,7 +33,7 @@ def make_dataset(root: Path, n: int, channels: int, *, seed: int = 0):
     from PIL import Image
 
     from jaxconcepts.explorer import DictionaryCodes, ExplorerInputs
-    from jaxconcepts.features import ActivationStore, HeadParams, StoreWriter
+    from jaxconcepts.store import ActivationStore, HeadParams, StoreWriter
 
     rng = np.random.default_rng(seed)
     img_dir = root / "images"

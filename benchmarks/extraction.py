@@ -101,7 +101,7 @@ def _per_image_profile(files, lm, batch_size: int, tmp: Path, resize: str) -> di
     from jaxconcepts.features._images import _orient, _to_rgb
     from jaxconcepts.features._loader import collate
     from jaxconcepts.features._preprocess import normalize_uint8, split_transform
-    from jaxconcepts.features._store import write_shard
+    from jaxconcepts.store import write_shard
 
     ops = {b: split_transform(lm.data_config, resize=b)[0] for b in ("pil", "torch")}
     _, mean, std = split_transform(lm.data_config)

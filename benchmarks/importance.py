@@ -104,13 +104,13 @@ def main(argv: list[str] | None = None) -> dict:
     import torch
 
     from jaxconcepts._io import write_json
-    from jaxconcepts.features import HeadParams
+    from jaxconcepts.store import HeadParams
     from jaxconcepts.importance import HostHead, concept_importance
 
     source = "synthetic"
     a = None
     if Path(args.store, "manifest.json").is_file():
-        from jaxconcepts.features import ActivationStore
+        from jaxconcepts.store import ActivationStore
 
         st = ActivationStore(args.store)
         a = st.read("activations")

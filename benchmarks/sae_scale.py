@@ -35,7 +35,7 @@ def child(argv):
     """One streamed SAE fit in this process; prints a ``RESULT {json}`` line."""
     import jax
 
-    from jaxconcepts.features._rows import RowsView
+    from jaxconcepts.store import RowsView
     from jaxconcepts.sae import fit_sae_streamed
 
     ap = argparse.ArgumentParser()

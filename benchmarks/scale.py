@@ -66,7 +66,7 @@ def child(argv):
     import jax
 
     jax.config.update("jax_cpu_collectives_implementation", "gloo")
-    from jaxconcepts.features._rows import RowsView
+    from jaxconcepts.store import RowsView
     from jaxconcepts.streaming import (data_mesh, fit_c2mf_streamed, fit_nmf_streamed,
                                        initialize_distributed)
 
@@ -179,7 +179,7 @@ def sklearn_minibatch(args, store):
     """MiniBatchNMF by partial_fit over the stream; returns (seconds, error)."""
     from sklearn.decomposition import MiniBatchNMF
 
-    from jaxconcepts.features._rows import RowsView
+    from jaxconcepts.store import RowsView
 
     rows = RowsView(store, images_per_batch=32)
     c = rows.channels

@@ -3,8 +3,9 @@
 Notation (the papers'): A = activations (C × H × W per image, or rows × C), W = dictionary,
 U = codes (A ≈ U W), g = input → last feature map, h = feature map → logits.
 
-The public API, in the order data flows: the activation store (``ActivationStore``; model
-loading and extraction live in :mod:`jaxconcepts.features`), concept extraction (``cgap``,
+The public API, in the order data flows: the activation store (``ActivationStore``, in the
+torch-free :mod:`jaxconcepts.store`; model loading and extraction live in
+:mod:`jaxconcepts.features`), concept extraction (``cgap``,
 ``cpha``, ``fit_c2mf`` and the baselines), importance (``concept_importance``), concept maps
 (``concept_maps``, ``sub_concept_maps``). Kernels are in :mod:`jaxconcepts.kernels`.
 
@@ -16,9 +17,9 @@ settings, and a DVC stage loads only the modules it uses (the deps test checks t
 __version__ = "0.1.0"
 
 _LAZY = {
-    "ActivationStore": "jaxconcepts.features",
-    "Batch": "jaxconcepts.features",
-    "HeadParams": "jaxconcepts.features",
+    "ActivationStore": "jaxconcepts.store",
+    "Batch": "jaxconcepts.store",
+    "HeadParams": "jaxconcepts.store",
     "Concepts": "jaxconcepts.concepts",
     "cgap": "jaxconcepts.concepts",
     "cpha": "jaxconcepts.concepts",

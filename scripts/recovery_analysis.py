@@ -23,7 +23,7 @@ import numpy as np
 from jaxconcepts.concepts import group_maps, load_concepts
 from jaxconcepts.datasets import load_truth
 from jaxconcepts.evaluation import match_rows, random_grouping, score_maps
-from jaxconcepts.features import ActivationStore
+from jaxconcepts.store import ActivationStore
 from jaxconcepts.importance import concept_importance, load_importance
 
 

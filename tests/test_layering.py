@@ -1,7 +1,8 @@
 """The import layering of docs/ARCHITECTURE.md, checked on the source (every import statement,
 function-level ones included).
 
-- torch, torchvision and timm are imported only under ``jaxconcepts/features/``;
+- torch, torchvision and timm are imported only under ``jaxconcepts/features/`` (the store,
+  ``jaxconcepts/store/``, reads and writes activations without them);
 - each folder imports only the folders below it (``ALLOWED``): nothing imports upward;
 - a stage imports no other stage (only ``stages/_common.py``).
 
@@ -23,23 +24,25 @@ BASE = {"_io", "_params", "_schema", "_typing", "_checks", "_numerics", "_valida
 # folder -> the jaxconcepts folders it may import (besides itself and BASE)
 ALLOWED: dict[str, set[str]] = {
     "kernels": set(),
-    "features": set(),
+    "store": set(),  # the activation store, its rows view, the crop store, the label names
+    "features": {"store"},  # extraction and crops write stores
     "datasets": set(),
     "concepts": {"kernels"},
-    "importance": {"kernels", "concepts", "features"},
-    "streaming": {"kernels", "concepts", "features"},
-    "evaluation": {"kernels", "concepts", "importance", "features", "datasets", "streaming",
-                   "sae"},  # SAEs in the suites and the image grounds (sae imports only streaming)
-    "viz": {"kernels", "concepts", "importance"},
+    "importance": {"kernels", "concepts", "store"},  # the store's head (HeadParams)
+    "streaming": {"kernels", "concepts", "store"},  # the rows view
+    "evaluation": {"kernels", "concepts", "importance", "features", "store", "datasets",
+                   "streaming", "sae"},  # SAEs in the suites and the image grounds (sae imports
+    # only streaming); features: torch's h with its gradient (non-linear heads) and CLIP naming
+    "viz": {"kernels", "concepts", "importance", "store"},  # store: the ImageNet class names
     "explorer": {"viz"},  # the page's numbers are arrays; the model view of an image is viz's
     # the device mesh and the tensor writer of the streamed core; concepts: CRAFT's NMF in
     # memory on the synthetic ground (fit_craft; the streamed NMF's per-row HALS codes cost
     # 196 s against 12 s per fit at k = 32) — concepts imports only kernels: no cycle
     "sae": {"streaming", "concepts"},
-    "stages": {"<root>", "kernels", "concepts", "importance", "features", "datasets",
+    "stages": {"<root>", "kernels", "concepts", "importance", "features", "store", "datasets",
                "streaming", "evaluation", "viz", "explorer", "sae"},
     "cli": {"<root>", "stages"},
-    "<root>": {"kernels", "concepts", "importance", "features", "datasets", "evaluation",
+    "<root>": {"kernels", "concepts", "importance", "store", "datasets", "evaluation",
                "viz"},  # the package root's lazy re-exports
 }
 for _b in BASE:

@@ -14,7 +14,7 @@ from jaxconcepts._parts import (
     gather_parts, load_parts, process_slot, process_view, write_part,
 )
 from jaxconcepts.concepts import load_concepts
-from jaxconcepts.features import ActivationStore, HeadParams, StoreWriter
+from jaxconcepts.store import ActivationStore, HeadParams, StoreWriter
 from jaxconcepts.importance import load_importance
 from tests._params import write_params
 

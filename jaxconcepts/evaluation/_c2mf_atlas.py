@@ -190,14 +190,14 @@ def fitted_atlases(fits, store, class_names: Sequence[str], load_image, *, metho
         fits: :class:`~jaxconcepts.evaluation._c2mf_run.C2MFFits`; store: the activation store
             (head, manifest class names, grid); class_names: the Y fitted (C2MF) classes'
             names, which need not be the head's outputs (the words come from
-            :func:`~jaxconcepts.features._labels.head_label_space`);
+            :func:`~jaxconcepts.store.head_label_space`);
             load_image: store row position -> the image as the model saw it (CLIP only).
 
     Returns:
         ``(atlases, clip_names)``: a list of :class:`AtlasData` and ``{method: {concept: words}}``
         (empty without CLIP).
     """
-    from jaxconcepts.features._labels import head_label_space
+    from jaxconcepts.store import head_label_space
 
     # names are the head's outputs; the store's class names only when they name those (folder
     # classes under a pretrained head are C2MF's classes, ``class_names``, not the head's words)
@@ -349,7 +349,7 @@ def objects_name_accuracy(atlases: Sequence[AtlasData], meta: Mapping, *, n_outp
         out["note"] = (f"the head has {n_outputs} outputs: the objects' accepted synsets are "
                        "ImageNet-1k classes, so names cannot be checked")
         return out
-    from jaxconcepts.features._labels import imagenet_lemmas, imagenet_synsets
+    from jaxconcepts.store import imagenet_lemmas, imagenet_synsets
 
     index = {w: i for i, w in enumerate(imagenet_synsets())}
     words = [ls[0] for ls in imagenet_lemmas()]

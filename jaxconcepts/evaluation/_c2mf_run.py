@@ -165,7 +165,7 @@ def store_head(store, *, batch_size: int = 256):
 def _class_namer(store, space: str):
     """C2MF class id -> name: the manifest's ``class_names`` for folder classes; for classes that
     are head outputs, the head's names when it has some (the store's, ImageNet's), else the id."""
-    from jaxconcepts.features._labels import head_label_space
+    from jaxconcepts.store import head_label_space
 
     names = store.manifest.get("class_names")
     if space == "head":

@@ -6,7 +6,7 @@ words. Offline, the classifier itself can answer in its own label space: for con
 ``U[:, j]``, read each row as a one-position activation map, pass it through the head ``h``
 (GAP + linear: ``row @ W.T + b``; any callable on rows otherwise), average the softmax over the
 patches and report the ``top_words`` classes with their mean probability. With an ImageNet head the
-words are ImageNet lemmas (:func:`jaxconcepts.features._labels.label_space`); with a model trained
+words are ImageNet lemmas (:func:`jaxconcepts.store.label_space`); with a model trained
 on its own classes they are its class names, which says *which class a concept evokes* rather than
 what it depicts (documented limitation; the CLIP path in ``features/_clip.py`` names with free
 words when the user supplies CLIP weights).

@@ -93,7 +93,7 @@ def crop_logits(crops, head=None, *, h: Callable | None = None) -> np.ndarray:
     Args:
         crops: ``(N, n_crops, C)`` g of each crop averaged over space (``crops`` stage output).
         head: a GAP + linear head (anything with ``weight`` (K, C) and ``bias`` (K,), e.g. the
-            store's :class:`~jaxconcepts.features.HeadParams`): logits = crops @ W.T + b, exact
+            store's :class:`~jaxconcepts.store.HeadParams`): logits = crops @ W.T + b, exact
             because averaging then a linear map equals the head on the pooled row.
         h: instead of ``head``, a callable mapping ``(m, C)`` pooled rows to ``(m, K)`` logits.
 
@@ -227,8 +227,7 @@ def stream_crop_confidence(crops, head=None, *, store_index, h: Callable | None 
     folder), streamed image batch by image batch in the activation store's order
     (``store_index``, checked): only per-crop scalars are held, never the crops or their logits.
     ``head`` / ``h`` as in :func:`crop_logits`."""
-    from jaxconcepts.features import RowsView
-    from jaxconcepts.features._crop_store import read_crop_store
+    from jaxconcepts.store import RowsView, read_crop_store
 
     read_crop_store(crops, check_index=store_index)
     rows = RowsView(crops, images_per_batch=int(images_per_batch))
@@ -390,7 +389,7 @@ def object_fractions(part_map, defining, boxes, *, input_size: tuple[int, int]) 
             (:class:`~jaxconcepts.datasets.PlantedTruth`).
         defining: ``(N, P)`` bool, the parts that define each image's class.
         boxes: ``(N, n_crops, 4)`` int crop boxes in model-input pixels
-            (:func:`~jaxconcepts.features._crop_store.read_crop_boxes`).
+            (:func:`~jaxconcepts.store.read_crop_boxes`).
         input_size: ``(H, W)`` of the model input the boxes refer to; the masks must have that
             size (the dataset was extracted with the input equal to the image, crop_pct 1.0).
 

@@ -2,7 +2,7 @@
 
 An image's activation map ``(c, h, w)`` is the ``(p, c)`` block of rows (``p = h·w``) the C2MF
 methods factorise. :class:`RowsView` streams these blocks from the store (through
-:class:`jaxconcepts.features.RowsView`, shard by shard with prefetch) as fixed-size batches of
+:class:`jaxconcepts.store.RowsView`, shard by shard with prefetch) as fixed-size batches of
 images, so every fit and every evaluation accumulates over batches and never holds all rows. Only
 per-image scalars are held (:class:`ImageRows`: class, label, prediction, index).
 
@@ -27,7 +27,7 @@ from typing import Iterator, NamedTuple
 import numpy as np
 
 from jaxconcepts._checks import check_choice
-from jaxconcepts.features._labels import labels_are_head_outputs as _labels_on_head
+from jaxconcepts.store import labels_are_head_outputs as _labels_on_head
 
 __all__ = ["LABELS", "ImageRows", "Split", "RowsView", "TestBatch", "fitted_classes",
            "load_image_rows", "split_by_image", "check_label_classes", "k_caps",
@@ -89,13 +89,13 @@ class RowsView:
     """Train and test images of one split, streamed from the store as batches of row blocks.
 
     Args:
-        store: the :class:`~jaxconcepts.features.ActivationStore`; data: its per-image scalars;
+        store: the :class:`~jaxconcepts.store.ActivationStore`; data: its per-image scalars;
         split: the split by image.
         prefetch: batches read ahead on a background thread.
         cache_bytes: each streamed view (the train rows, the test rows, the crops' rows) keeps
             its batches in memory after its first whole pass when they take at most this many
             bytes, so the solvers' later passes and the evaluations do not read and convert the
-            shards again (``features.RowsView``'s ``cache_bytes``; 0: stream every pass). The
+            shards again (``store.RowsView``'s ``cache_bytes``; 0: stream every pass). The
             views are made once per (part, batch size, crops) and reused.
     """
 
@@ -134,7 +134,7 @@ class RowsView:
         return cls
 
     def stream(self, part: str, images_per_batch: int, *, crops=None):
-        """A :class:`jaxconcepts.features.RowsView` over the ``train`` or ``test`` images with
+        """A :class:`jaxconcepts.store.RowsView` over the ``train`` or ``test`` images with
         their fitted classes (what the streamed fits take); process-aware via JAX.
 
         ``crops``: a crop store's folder (the ``crops`` stage's) to stream the images' crop rows
@@ -142,7 +142,7 @@ class RowsView:
         order (checked)."""
         import jax
 
-        from jaxconcepts.features import RowsView as StoreRows
+        from jaxconcepts.store import RowsView as StoreRows
 
         check_choice("part", part, ("train", "test"))
         key = ("stream", part, int(images_per_batch), None if crops is None else str(crops))
@@ -152,7 +152,7 @@ class RowsView:
                   else (self.split.test, self.y_img_test))
         path = self.store.path
         if crops is not None:
-            from jaxconcepts.features._crop_store import read_crop_store
+            from jaxconcepts.store import read_crop_store
 
             read_crop_store(crops, check_index=self.data.index)
             path = crops
@@ -168,7 +168,7 @@ class RowsView:
         key = ("blocks", np.asarray(positions, np.int64).tobytes(), int(batch_images))
         rows = self._views.get(key)
         if rows is None:
-            from jaxconcepts.features import RowsView as StoreRows
+            from jaxconcepts.store import RowsView as StoreRows
 
             rows = self._views[key] = StoreRows(
                 self.store.path, images_per_batch=int(batch_images), n_classes=1,

@@ -1,22 +1,12 @@
-"""The only place that imports torch/timm: model loading, extraction, the activation store.
+"""The only place that imports torch/timm: model loading, heads, extraction, crops, training, CLIP.
 
-``ActivationStore`` and its record types import no torch, so JAX stages can read a store
-without paying torch's import; the torch-backed names load on first use.
+Every name loads on first use, so importing the package pays for no torch. The activation store
+these write (and every later stage reads) is torch-free and lives in :mod:`jaxconcepts.store`.
 
 One model loader serves every stage: ``load_model_from_params(params["extract"], seed=...)``
 builds the model an extraction will use, ``load_model_from_store(store)`` rebuilds the one a
 store was made with (g and h at the recorded layer, weights checked by sha256).
 """
-
-from jaxconcepts.features._store import (
-    FIELDS,
-    STORE_DTYPES,
-    ActivationStore,
-    Batch,
-    HeadParams,
-    StoreWriter,
-)
-from jaxconcepts.features._rows import RowBatch, RowsView
 
 _LAZY = {
     "load_model": "_models", "LoadedModel": "_models", "load_checkpoint": "_models",
@@ -33,9 +23,7 @@ _LAZY = {
     "save_model": "_train",
 }
 
-__all__ = ["ActivationStore", "Batch", "HeadParams", "StoreWriter", "FIELDS", "STORE_DTYPES",
-           "RowBatch", "RowsView",
-           "torch_head", "set_threads", *_LAZY]
+__all__ = ["torch_head", "set_threads", *_LAZY]
 
 
 def set_threads(n: int | None) -> None:

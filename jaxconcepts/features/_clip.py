@@ -9,7 +9,7 @@ the nearest WordNet words. Here:
 - :func:`concept_patches` cuts, for given (image, grid position) pairs, the image region of that
   activation cell (enlarged by ``scale``) and resizes it to CLIP's input;
 - :func:`clip_name` embeds the patches and the prompts ``prompt.format(word)`` for a vocabulary
-  (default: the ImageNet / WordNet lemmas of :mod:`jaxconcepts.features._labels`) and returns the
+  (default: the ImageNet / WordNet lemmas of :mod:`jaxconcepts.store._labels`) and returns the
   ``n_words`` words with the highest mean softmax over the vocabulary (CLIP's own logit scale).
 
 ``open_clip_torch`` is an optional dependency (the ``clip`` / ``test`` extras); importing this
@@ -149,7 +149,7 @@ def clip_name(clip: Clip, patches, *, vocabulary: Sequence[str] | None = None,
         ``[(word, mean softmax probability over the vocabulary)]``, best first.
     """
     if vocabulary is None:
-        from jaxconcepts.features._labels import imagenet_lemmas
+        from jaxconcepts.store import imagenet_lemmas
 
         vocabulary = [x[0] for x in imagenet_lemmas()]
     vocabulary = list(vocabulary)

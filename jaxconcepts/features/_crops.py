@@ -7,8 +7,8 @@ with torch (like the rest of ``features/``), and writes the rows as a **crop sto
 of an activation store whose "spatial positions" are the crops — shards of ``activations
 (B, C, n_crops, 1)`` with the images' ``index``, ``pred``, ``target``, ``label`` and the crop
 ``boxes (B, n_crops, 4)``, and a ``manifest.json`` (``kind: crops``). So the crops stream through
-:class:`~jaxconcepts.features.RowsView` like any store (CRAFT's NMF, the OOD study): memory is one
-shard, whatever the number of images (format and reader: :mod:`jaxconcepts.features._crop_store`).
+:class:`~jaxconcepts.store.RowsView` like any store (CRAFT's NMF, the OOD study): memory is one
+shard, whatever the number of images (format and reader: :mod:`jaxconcepts.store._crop_store`).
 
 Crop positions are a deterministic function of ``(seed, image index)`` only, so an image's crops
 do not depend on the batch it runs in. Images are re-read from the paths in the store's manifest
@@ -28,8 +28,7 @@ from jaxconcepts._io import sha256_file
 from jaxconcepts.features._extract import NonFiniteActivationError
 from jaxconcepts.features._preprocess import model_input
 from jaxconcepts.features._models import LoadedModel
-from jaxconcepts.features._crop_store import CROP_FIELDS, CropStoreWriter
-from jaxconcepts.features._store import ActivationStore
+from jaxconcepts.store import CROP_FIELDS, ActivationStore, CropStoreWriter
 
 __all__ = ["crop_boxes", "crop_and_resize", "extract_crops"]
 

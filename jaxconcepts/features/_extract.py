@@ -41,16 +41,15 @@ from jaxconcepts.features import _loader
 from jaxconcepts.features._loader import (ImageDataset, PhaseClock, ShardWriter, iter_batches,
                                           second_openmp_team)
 from jaxconcepts.features._models import LoadedModel
-from jaxconcepts.features._store import HeadParams, store_dtype, write_head, write_shard
-from jaxconcepts.features._labels import label_indices
 from jaxconcepts.features._preprocess import (
     make_transform,
     normalize_batch,
     split_transform,
 )
+from jaxconcepts.store import HeadParams, label_indices, write_shard
+from jaxconcepts.store._activations import store_dtype, write_head
 
-__all__ = ["extract", "NonFiniteActivationError", "label_indices", "make_transform",
-           "process_split", "FORMAT"]
+__all__ = ["extract", "NonFiniteActivationError", "make_transform", "process_split", "FORMAT"]
 
 FORMAT = 2
 _AUTOCAST = {None: None, "bfloat16": torch.bfloat16, "float16": torch.float16}

@@ -37,7 +37,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxconcepts.features._store import HeadParams
+from jaxconcepts.store import HeadParams
 
 __all__ = [
     "DEFAULT_MIN_P",
@@ -310,7 +310,7 @@ def concept_importance(
         labels: int (B, C), concept per channel in [0, K), -1 for dead (all-zero) channels.
         sub_labels: int (B, C), sub-concept per channel within its parent in [0, S), -1 dead.
         target: int (B,), the class t whose probability is read.
-        head: ``features.HeadParams`` or any record with ``weight`` / ``bias`` (GAP + linear,
+        head: ``store.HeadParams`` or any record with ``weight`` / ``bias`` (GAP + linear,
             ``logits = A.mean((-2, -1)) @ weight.T + bias``: closed form, one jitted call), a JAX
             callable (n, C, H, W) -> (n, n_classes) (traced into the same jitted call), or a
             ``HostHead`` (e.g. torch, run on the masked maps in chunks; masks and Eq. 3 still in

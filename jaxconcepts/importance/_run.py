@@ -70,7 +70,7 @@ def concept_sizes(
 
 def _device_importance(head, *, n_concepts, n_sub, min_p, mesh):
     """The occlusion pipeline of a JAX head (closed form or callable), split over ``mesh``."""
-    from jaxconcepts.features._store import HeadParams
+    from jaxconcepts.store import HeadParams
     from jaxconcepts.importance._occlusion import _pipeline
     from jaxconcepts._parts import sharded_batch
 

@@ -1,7 +1,7 @@
 """SemiNMF and the k-means dictionary streamed from the activation store, over a device mesh and
 processes: the algorithms of :mod:`jaxconcepts.sae._dictionaries`, one dictionary update per pass.
 
-Each pass streams the :class:`~jaxconcepts.features.RowsView`'s batches (this process's shards,
+Each pass streams the :class:`~jaxconcepts.store.RowsView`'s batches (this process's shards,
 padding images masked out), sharded over the mesh's ``data`` axis
 (:func:`~jaxconcepts.streaming._mesh.put_rows`). Every device folds its rows into per-pass
 sufficient statistics of its own, in a program with no collective
@@ -119,7 +119,7 @@ def _check_finite(value, name, k, step):
 def fit_kmeans_dictionary_streamed(rows, k: int, *, key, n_iter: int = 50,
                                    init_rows: int = 65536, mesh=None) -> KMeansDictionary:
     """Lloyd's k-means with ``k`` centroids on a store's rows, one update per pass over
-    ``rows`` (a :class:`~jaxconcepts.features.RowsView`), data-parallel over ``mesh`` (default:
+    ``rows`` (a :class:`~jaxconcepts.store.RowsView`), data-parallel over ``mesh`` (default:
     every device of every process); module docstring.
 
     Args:
@@ -188,7 +188,7 @@ def _least_squares(P, T):
 def fit_seminmf_streamed(rows, k: int, *, key, max_iter: int = 50, code_iters: int = 30,
                          init_rows: int = 65536, mesh=None) -> SemiNMF:
     """SemiNMF (signed atoms ``W (k, c)``, codes ``U ≥ 0``) of a store's rows, one exact
-    dictionary update per pass over ``rows`` (a :class:`~jaxconcepts.features.RowsView`),
+    dictionary update per pass over ``rows`` (a :class:`~jaxconcepts.store.RowsView`),
     data-parallel over ``mesh`` (default: every device of every process); module docstring,
     which says how it differs from the in-memory :func:`fit_seminmf`.
 

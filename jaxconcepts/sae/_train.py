@@ -350,7 +350,7 @@ def fit_sae_streamed(rows, *, method: str = "topk", width: int, k: int = 8, key,
                      init_seed: int = 0, mesh=None, callback: Callable | None = None,
                      decoder_init=None, freeze_decoder: bool = False,
                      shards_per_step: int | None = None, **settings) -> SAE:
-    """Fit an SAE on a :class:`~jaxconcepts.features.RowsView`, data-parallel over ``mesh``.
+    """Fit an SAE on a :class:`~jaxconcepts.store.RowsView`, data-parallel over ``mesh``.
 
     Each of the view's batches (whole images; padding images masked out) is one optimiser step
     on the global batch (every process's rows); ``epochs`` passes over the store. The

@@ -12,7 +12,7 @@ __all__ = ["open_store"]
 def open_store(args: argparse.Namespace):
     """The dataset's activation store, its images resolved against ``extract.image_root`` (the
     folder ``extract`` read them from) or, when that is null, ``data/<dataset>/images``."""
-    from jaxconcepts.features import ActivationStore
+    from jaxconcepts.store import ActivationStore
 
     ext = stage_config(args, "extract")
     return ActivationStore(dataset_dir(args.dataset, "activations"),

@@ -15,7 +15,7 @@ import numpy as np
 
 from jaxconcepts._io import write_json, write_text
 from jaxconcepts.evaluation._compare import load_subset, records_csv, run_compare, to_markdown
-from jaxconcepts.features import ActivationStore
+from jaxconcepts.store import ActivationStore
 from jaxconcepts.stages._common import (
     REPORTS, dataset_dir, stage_config, stage_parser, write_disabled,
 )

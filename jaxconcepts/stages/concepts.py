@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> None:
 
     use_cpu_devices(cfg["cpu_devices"])  # before any JAX work in this process
     from jaxconcepts.concepts._run import write_concepts
-    from jaxconcepts.features import ActivationStore
+    from jaxconcepts.store import ActivationStore
 
     store = ActivationStore(dataset_dir(args.dataset, "activations"))
     out = dataset_dir(args.dataset, "concepts")

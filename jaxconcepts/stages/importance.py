@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> None:
     if not methods:
         raise ValueError("importance.methods=[] should name at least one of ['cgap', 'cpha']")
 
-    from jaxconcepts.features import ActivationStore
+    from jaxconcepts.store import ActivationStore
 
     store = ActivationStore(dataset_dir(args.dataset, "activations"))
     cpath = dataset_dir(args.dataset, "concepts")

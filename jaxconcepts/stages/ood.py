@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> None:
 
     from jaxconcepts.evaluation._ood import (confidence_study_from_msp, ood_markdown,
                                              stream_crop_confidence)
-    from jaxconcepts.features import ActivationStore
+    from jaxconcepts.store import ActivationStore
     from jaxconcepts.viz._figures import save_png
     from jaxconcepts.viz._paper_figures import plot_confidence_histograms
 
@@ -102,7 +102,7 @@ def _object_fractions(store, crops_path, truth_dir):
     from jaxconcepts.datasets import load_truth
     from jaxconcepts.evaluation._ood import object_fractions
     from jaxconcepts.evaluation._recovery_suite import match_rows
-    from jaxconcepts.features._crop_store import read_crop_boxes
+    from jaxconcepts.store import read_crop_boxes
 
     pre = store.manifest.get("preprocessing") or {}
     if "input_size" not in pre:

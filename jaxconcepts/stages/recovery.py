@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> None:
     cfg = dataclasses.asdict(stage_config(args, "recovery"))
 
     from jaxconcepts.datasets import load_truth
-    from jaxconcepts.features import ActivationStore
+    from jaxconcepts.store import ActivationStore
 
     truth_dir = dataset_dir(args.dataset, "prepare") / "truth"
     if not (truth_dir / "truth.json").is_file():
@@ -95,7 +95,7 @@ def _recognition(store, truth, dataset: str, seed: int):
 
     from jaxconcepts.evaluation._recovery_suite import match_rows
     from jaxconcepts.evaluation._recognition import recognition, recognition_markdown
-    from jaxconcepts.features._labels import imagenet_lemmas, imagenet_synsets
+    from jaxconcepts.store import imagenet_lemmas, imagenet_synsets
 
     logits = store.read("logits")
     rows = match_rows(store.images, truth.files)

@@ -8,10 +8,10 @@
 - new data: :func:`stream_c2mf_codes`, :func:`stream_codes`;
 - evaluation streams in :mod:`jaxconcepts.evaluation` (the C2MF suite reads the same rows view).
 
-Rows come from :class:`jaxconcepts.features.RowsView` (``features/_rows.py``).
+Rows come from :class:`jaxconcepts.store.RowsView` (``store/_rows.py``).
 """
 
-from jaxconcepts.features._rows import RowsView
+from jaxconcepts.store import RowsView
 from jaxconcepts.streaming._c2mf import fit_c2mf_streamed, stream_c2mf_codes
 from jaxconcepts.streaming._nmf import (StreamedNMF, fit_nmf_streamed, fit_pca_streamed,
                                         stream_codes)

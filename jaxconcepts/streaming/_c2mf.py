@@ -206,7 +206,7 @@ def fit_c2mf_streamed(rows, k: int, *, key: jax.Array, alpha: float, max_steps: 
     """Fit C2MF (Eq. 11, scale-free ``alpha``) to the rows of a store, streamed (module doc).
 
     Args:
-        rows: a :class:`jaxconcepts.features.RowsView` (or anything with its attributes:
+        rows: a :class:`jaxconcepts.store.RowsView` (or anything with its attributes:
             ``groups``, iteration, ``channels``, ``n_classes``, ``class_rows``, ``sample``).
         k: shared concepts.
         key: PRNG key (sampled rows, initial dictionary); the fit is a deterministic function of

@@ -2,7 +2,7 @@
 
 Rows of image i of class y are ``relu?((U ⊙ recipe_y) W_true + noise)`` with per-class recipes
 of concepts, so a store of any size is generated with memory of one shard. The store has the
-layout of :class:`jaxconcepts.features.ActivationStore` (``manifest.json`` + safetensors shards
+layout of :class:`jaxconcepts.store.ActivationStore` (``manifest.json`` + safetensors shards
 with ``activations (B, C, H, W)``, ``pred``, ``target``, ``label``, ``index``).
 """
 

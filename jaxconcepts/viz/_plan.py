@@ -9,14 +9,13 @@ methods side by side, paper Figs. 3-6). Nothing here reads or writes files.
 
 from __future__ import annotations
 
-import csv
-import importlib.util
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from jaxconcepts.store import imagenet_descriptions
 from jaxconcepts.viz._figures import plot_compare, plot_concepts, plot_sub_concepts
 
 __all__ = [
@@ -34,18 +33,12 @@ FLAG_FEW, FLAG_ZERO = 1, 2  # bits of {m}_flags in the concepts parts (ARCHITECT
 
 
 def _imagenet_descriptions() -> list[str] | None:
-    """timm's bundled ImageNet-1k class descriptions (its ``ImageNetInfo`` lemmas), read as data
-    files: importing timm would import torch, which only ``features/`` may do."""
-    spec = importlib.util.find_spec("timm")
-    if spec is None or not spec.submodule_search_locations:
+    """The ImageNet-1k class descriptions (each class's lemmas, from timm's data files: the
+    store's vocabulary, :func:`~jaxconcepts.store.imagenet_descriptions`); None without them."""
+    try:
+        return imagenet_descriptions()
+    except (ModuleNotFoundError, FileNotFoundError):
         return None
-    info = Path(list(spec.submodule_search_locations)[0]) / "data" / "_info"
-    synsets_file, lemma_file = info / "imagenet_synsets.txt", info / "imagenet_synset_to_lemma.txt"
-    if not (synsets_file.is_file() and lemma_file.is_file()):
-        return None
-    synsets = synsets_file.read_text(encoding="utf-8").splitlines()
-    lemmas = dict(csv.reader(lemma_file.read_text(encoding="utf-8").splitlines(), delimiter="\t"))
-    return [lemmas[s] for s in synsets]
 
 
 def class_namer(manifest: Mapping[str, Any]) -> Callable[[int], str]:

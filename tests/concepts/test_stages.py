@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from jaxconcepts.concepts import load_concepts
-from jaxconcepts.features import StoreWriter
+from jaxconcepts.store import StoreWriter
 from jaxconcepts.stages import compare, concepts
 
 from tests._params import write_params

@@ -10,8 +10,7 @@ from jaxconcepts.evaluation._c2mf_atlas import (
     top_concepts,
 )
 from jaxconcepts.evaluation._rows import RowsView, load_image_rows, split_by_image
-from jaxconcepts.features import ActivationStore, StoreWriter
-from jaxconcepts.features import HeadParams
+from jaxconcepts.store import ActivationStore, HeadParams, StoreWriter
 
 N, P, C, K = 12, 4, 6, 2  # images, positions (2x2), channels, concepts
 
@@ -108,7 +107,7 @@ def test_top_concept_is_the_used_concept_with_the_largest_mean_code(view):
 def test_objects_name_accuracy_and_its_table(view):
     """Folder classes 00_x, 01_y, 02_z under a stand-in ImageNet head: x is accepted as the
     synset its top concept is named by (a hit), y as another (a miss), z has none (left out)."""
-    from jaxconcepts.features._labels import imagenet_lemmas, imagenet_synsets
+    from jaxconcepts.store import imagenet_lemmas, imagenet_synsets
 
     syn = imagenet_synsets()
     folders = ["00_x", "01_y", "02_z"]

@@ -18,7 +18,7 @@ from jaxconcepts.evaluation._c2mf_suite import (
     fit_method,
     fit_streamed,
 )
-from jaxconcepts.features import ActivationStore, HeadParams, StoreWriter
+from jaxconcepts.store import ActivationStore, HeadParams, StoreWriter
 from tests.planted import Y, planted
 
 REPO_C2MF = yaml.safe_load((Path(__file__).parents[2] / "params.yaml").read_text())["c2mf"]

@@ -45,7 +45,7 @@ class _Model:
 def planted_view(tmp_path):
     from jaxconcepts.datasets import load_truth
     from jaxconcepts.evaluation._rows import RowsView, load_image_rows, split_by_image
-    from jaxconcepts.features import ActivationStore
+    from jaxconcepts.store import ActivationStore
 
     _write_planted(tmp_path, n_per_class=6)
     store = ActivationStore(tmp_path / "data/fake/activations")

@@ -9,7 +9,7 @@ from jaxconcepts.evaluation._naming import (
     naming_table,
     top_patches,
 )
-from jaxconcepts.features import HeadParams
+from jaxconcepts.store import HeadParams
 
 
 def test_top_patches_order_ties_and_groups():

@@ -17,7 +17,7 @@ from jaxconcepts.evaluation._ood import (
     ood_metrics,
     ood_table,
 )
-from jaxconcepts.features import HeadParams
+from jaxconcepts.store import HeadParams
 
 
 def _sk(a, b):

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from jaxconcepts.evaluation import RowsView, k_caps, load_image_rows, split_by_image
-from jaxconcepts.features import ActivationStore, HeadParams, StoreWriter
+from jaxconcepts.store import ActivationStore, HeadParams, StoreWriter
 
 
 def _data(tmp_path, n=11, hw=(2, 2), c=3, seed=0, shard_size=4):

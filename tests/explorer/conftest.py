@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from jaxconcepts.explorer import DictionaryCodes, ExplorerInputs
-from jaxconcepts.features import ActivationStore, HeadParams, StoreWriter
+from jaxconcepts.store import ActivationStore, HeadParams, StoreWriter
 
 C, H, W, K, S, Y, NOUT, KD = 12, 4, 4, 3, 2, 3, 5, 4
 N = 12

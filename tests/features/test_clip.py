@@ -66,7 +66,7 @@ def test_checkpoint_by_path(clip, tmp_path):
 def test_default_vocabulary_is_imagenet(clip):
     x = np.random.default_rng(2).uniform(0, 1, (1, 32, 32, 3)).astype(np.float32)
     words = clip_name(clip, x, n_words=3)
-    from jaxconcepts.features._labels import imagenet_lemmas
+    from jaxconcepts.store import imagenet_lemmas
 
     lem = {x[0] for x in imagenet_lemmas()}
     assert len(words) == 3 and all(w in lem for w, _ in words)

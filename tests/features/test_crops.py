@@ -6,12 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from jaxconcepts.features import ActivationStore
-from jaxconcepts.features import RowsView
-from jaxconcepts.features._crop_store import read_crop_store
 from jaxconcepts.features._crops import crop_and_resize, crop_boxes, extract_crops
 from jaxconcepts.features._extract import extract, make_transform
 from jaxconcepts.features._images import load_rgb
+from jaxconcepts.store import ActivationStore, RowsView, read_crop_store
 
 
 def test_crop_boxes_depend_only_on_seed_and_index():
@@ -69,7 +67,7 @@ def _crops(path, store):
     """A crop store's arrays, concatenated: ``crops (N, n_crops, C)``, boxes, per-image fields."""
     import json
 
-    from jaxconcepts.features._store import read_shard
+    from jaxconcepts.store import read_shard
 
     read_crop_store(path, check_index=store.read("index", dtype=np.int32))
     shards = [read_shard(path / s["file"]) for s in

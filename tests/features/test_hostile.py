@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from jaxconcepts.features import ActivationStore, ImageLoadError, extract, load_image
+from jaxconcepts.features import ImageLoadError, extract, load_image
+from jaxconcepts.store import ActivationStore
 from tests.features.conftest import write_image
 
 

@@ -5,13 +5,13 @@ import pytest
 import torch
 
 from jaxconcepts.features import (
-    ActivationStore,
     extract,
     load_model,
     load_model_from_params,
     load_model_from_store,
     torch_head,
 )
+from jaxconcepts.store import ActivationStore
 from tests.features.conftest import write_image
 
 

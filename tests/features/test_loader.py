@@ -21,7 +21,7 @@ from jaxconcepts.features._loader import (
     iter_batches,
 )
 from jaxconcepts.features._preprocess import split_transform
-from jaxconcepts.features._store import write_shard
+from jaxconcepts.store import write_shard
 from tests.features.conftest import write_image
 
 

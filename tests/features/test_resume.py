@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from jaxconcepts.features import ActivationStore
+from jaxconcepts.store import ActivationStore
 from tests.features.conftest import write_image
 
 ROOT = Path(__file__).parents[2]

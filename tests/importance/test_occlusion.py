@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from jaxconcepts.features import HeadParams
+from jaxconcepts.store import HeadParams
 from jaxconcepts.importance import (
     DEFAULT_MIN_P,
     HostHead,

@@ -36,7 +36,7 @@ def main(store, out, methods, shards_per_step=None, images_per_batch=8):
     initialize_distributed()
     import numpy as np
 
-    from jaxconcepts.features._rows import RowsView
+    from jaxconcepts.store import RowsView
     from jaxconcepts.sae import fit_sae_streamed
     from jaxconcepts.streaming import data_mesh
 

@@ -22,7 +22,7 @@ def feature_store(tmp_path_factory):
 @pytest.fixture(scope="session")
 def store_rows(feature_store):
     """The store's rows in manifest order ``(1024, 16)``."""
-    from jaxconcepts.features._rows import RowsView
+    from jaxconcepts.store import RowsView
 
     rows = RowsView(feature_store, images_per_batch=8, prefetch=0)
     return np.concatenate([b.A.reshape(-1, 16)[np.repeat(b.valid, 16)] for b in rows])

@@ -16,7 +16,7 @@ FIT = dict(width=32, k=3, epochs=3, learning_rate=3e-3, init_rows=4096, sparsity
 
 
 def _streamed(store, method):
-    from jaxconcepts.features._rows import RowsView
+    from jaxconcepts.store import RowsView
 
     rows = RowsView(store, images_per_batch=8, prefetch=0)
     return fit_sae_streamed(rows, method=method, key=jax.random.key(0), **FIT)
@@ -58,7 +58,7 @@ GROUP = {"shards_per_step": 2, "images_per_batch": 32}  # 2 shards of 16 images 
 
 
 def _grouped(store, method, **kw):
-    from jaxconcepts.features._rows import RowsView
+    from jaxconcepts.store import RowsView
 
     rows = RowsView(store, images_per_batch=kw.pop("images_per_batch"), prefetch=0)
     return fit_sae_streamed(rows, method=method, key=jax.random.key(0), **{**FIT, **kw})

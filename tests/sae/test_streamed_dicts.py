@@ -7,7 +7,7 @@ import jax
 import numpy as np
 import pytest
 
-from jaxconcepts.features._rows import RowBatch, RowsView
+from jaxconcepts.store import RowBatch, RowsView
 from jaxconcepts.sae import (
     KMeansDictionary,
     SemiNMF,

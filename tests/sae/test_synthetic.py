@@ -43,7 +43,7 @@ def test_deterministic_and_bad_settings():
 
 
 def test_store_round_trip(tmp_path):
-    from jaxconcepts.features._rows import RowsView
+    from jaxconcepts.store import RowsView
 
     write_feature_store(tmp_path, n_images=10, hw=(2, 3), dim=8, n_features=6, seed=0,
                         images_per_shard=4, noise=0.0)

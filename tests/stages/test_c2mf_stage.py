@@ -14,7 +14,7 @@ import yaml
 
 from jaxconcepts._io import load_arrays
 from jaxconcepts.evaluation import split_by_image
-from jaxconcepts.features import HeadParams, StoreWriter
+from jaxconcepts.store import HeadParams, StoreWriter
 from jaxconcepts.stages import c2mf as stage
 from PIL import Image
 
@@ -354,8 +354,7 @@ def _write_planted(root, n_per_class=6, seed=0):
 
 def _write_crops(root, n_crops=4, seed=1):
     """Crop rows that look like their image's class (class c lights channels of class c)."""
-    from jaxconcepts.features import ActivationStore
-    from jaxconcepts.features._crop_store import CROP_FIELDS, write_crop_store
+    from jaxconcepts.store import CROP_FIELDS, ActivationStore, write_crop_store
 
     store = ActivationStore(root / "data/fake/activations")
     A = np.concatenate([b["activations"] for b in store.iter_batches(64, fields=("activations",),
@@ -412,7 +411,7 @@ def test_craft_fits_on_crops_when_the_crops_stage_ran(fake):
 
 def test_stale_crops_are_an_error(fake):
     root, _ = fake
-    from jaxconcepts.features._crop_store import write_crop_store
+    from jaxconcepts.store import write_crop_store
 
     two = np.arange(2, dtype=np.int32)
     write_crop_store(root / "data/fake/crops", np.zeros((2, 4, C), np.float32), index=two,
@@ -521,7 +520,7 @@ def _write_objects_truth(root, cls):
     """An ``objects`` truth for the folder store (each image is its object). Accepted synsets: ant
     every output the store's classes light (its top concept is named by one of them: a hit), bee
     tench (output 0, which no class lights: a miss), cat none (not counted), dog its own output."""
-    from jaxconcepts.features._labels import imagenet_synsets
+    from jaxconcepts.store import imagenet_synsets
 
     syn = imagenet_synsets()
     files = [f"{FOLDERS[c]}/img{i}.png" for i, c in enumerate(cls)]
@@ -629,7 +628,7 @@ def test_labels_that_are_head_outputs_keep_their_classes(tmp_path):
     folders (one name per output) are head outputs: a class is explained as itself. Folder classes
     of another vocabulary explain the head's prediction and have no label accuracy."""
     from jaxconcepts.evaluation import load_image_rows
-    from jaxconcepts.features import ActivationStore
+    from jaxconcepts.store import ActivationStore
 
     cls, pred = _write_folder_store(tmp_path, images=False, class_names=FOLDERS)
     folder = load_image_rows(ActivationStore(tmp_path / "data/fake/activations"), labels="label")

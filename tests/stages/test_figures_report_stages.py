@@ -13,7 +13,7 @@ from PIL import Image
 
 from jaxconcepts._parts import write_part
 from jaxconcepts.concepts import load_concepts
-from jaxconcepts.features import ActivationStore, HeadParams, StoreWriter
+from jaxconcepts.store import ActivationStore, HeadParams, StoreWriter
 from jaxconcepts.importance import concept_importance, load_importance
 from jaxconcepts.viz import report_links
 from tests._params import write_params

@@ -5,8 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from jaxconcepts.features._crop_store import write_crop_store
-from jaxconcepts.features import HeadParams, StoreWriter
+from jaxconcepts.store import HeadParams, StoreWriter, write_crop_store
 from tests._params import write_params
 
 

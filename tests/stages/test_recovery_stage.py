@@ -27,7 +27,7 @@ def _setup(tmp_path, *, crop_pct=1.0):
     for c in range(2):
         weight[c, list(RECIPES[c])] = 10.0
     logits = acts.mean((-2, -1)) @ weight.T
-    from jaxconcepts.features import HeadParams, StoreWriter
+    from jaxconcepts.store import HeadParams, StoreWriter
 
     images = [{"index": i, "path": str(tmp_path / "data/planted/images" / f),
                "label": int(truth.label[i])} for i, f in enumerate(truth.files)]
@@ -128,8 +128,7 @@ def test_recovery_stage_on_objects_scores_every_image_and_the_recognition(tmp_pa
     object classes; every image is scored for importance, and the per-class recognition of the
     head against each class's synsets is written."""
     from jaxconcepts.datasets import ObjectsConfig, write_objects
-    from jaxconcepts.features import HeadParams, StoreWriter
-    from jaxconcepts.features._labels import imagenet_synsets
+    from jaxconcepts.store import HeadParams, StoreWriter, imagenet_synsets
     from jaxconcepts.stages import recovery
 
     monkeypatch.chdir(tmp_path)

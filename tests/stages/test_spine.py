@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from jaxconcepts import cli
-from jaxconcepts.features import ActivationStore
+from jaxconcepts.store import ActivationStore
 from jaxconcepts.stages import prepare
 from jaxconcepts.stages._common import dataset_params
 from tests.features.conftest import write_image
@@ -70,7 +70,7 @@ def test_prepare_keeps_only_chosen_classes(workdir):
 
 
 def test_imagenet_synset_folders_map_to_imagenet_indices():
-    from jaxconcepts.features._extract import label_indices
+    from jaxconcepts.store import label_indices
 
     idx, names = label_indices(["n01440764", None, "n03000684"], 1000)
     assert idx == [0, -1, 491] and names is None

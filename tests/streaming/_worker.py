@@ -21,7 +21,7 @@ def main(store, out, method, max_steps="3", kill_after=None):
     initialize_distributed()
     import numpy as np
 
-    from jaxconcepts.features._rows import RowsView
+    from jaxconcepts.store import RowsView
     from jaxconcepts.streaming import data_mesh, fit_c2mf_streamed, fit_nmf_streamed
 
     mesh = data_mesh()

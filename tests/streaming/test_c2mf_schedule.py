@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from jaxconcepts.concepts._c2mf_bcd import default_gate_optimizer
-from jaxconcepts.features._rows import RowsView
+from jaxconcepts.store import RowsView
 from jaxconcepts.streaming import fit_c2mf_streamed, write_synthetic_store
 from jaxconcepts.streaming._c2mf import block_rounds
 from jaxconcepts.streaming._synthetic import write_tensors

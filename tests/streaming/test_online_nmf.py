@@ -6,7 +6,7 @@ import jax
 import numpy as np
 import pytest
 
-from jaxconcepts.features._rows import RowsView
+from jaxconcepts.store import RowsView
 from jaxconcepts.streaming import fit_nmf_streamed, write_synthetic_store
 from jaxconcepts.streaming._nmf import nmf_error
 from jaxconcepts.streaming._synthetic import write_tensors

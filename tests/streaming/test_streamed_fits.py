@@ -8,7 +8,7 @@ import pytest
 
 from jaxconcepts.concepts._c2mf import c2mf_objective, fit_c2mf
 from jaxconcepts.concepts._pca_baseline import fit_pca_baseline
-from jaxconcepts.features._rows import RowsView
+from jaxconcepts.store import RowsView
 from jaxconcepts.streaming import (fit_c2mf_streamed, fit_nmf_streamed, fit_pca_streamed,
                                    stream_c2mf_codes, write_synthetic_store)
 from jaxconcepts.streaming._synthetic import write_tensors

@@ -5,7 +5,7 @@ g of ``n_crops`` random crops averaged over space. They are kept as an activatio
 "spatial positions" are the crops: shards of ``activations (B, C, n_crops, 1)`` float32 with the
 images' ``index``, ``pred``, ``target``, ``label`` and the crop ``boxes (B, n_crops, 4)``, and a
 ``manifest.json`` with ``kind: crops``. So the crops stream through
-:class:`~jaxconcepts.features.RowsView` (one row per crop, the image's class) like any store.
+:class:`~jaxconcepts.store.RowsView` (one row per crop, the image's class) like any store.
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ class CropStoreWriter:
             self._flush(self.shard_size)
 
     def _flush(self, n: int) -> None:
-        from jaxconcepts.features._store import write_shard
+        from jaxconcepts.store._activations import write_shard
 
         cat = {k: np.concatenate([b[k] for b in self._buf]) for k in self._buf[0]}
         name = f"shard-{len(self.shards):05d}.safetensors"
@@ -103,7 +103,7 @@ def read_crop_store(path, *, check_index=None) -> dict:
     """
     import json
 
-    from jaxconcepts.features._store import read_shard
+    from jaxconcepts.store._activations import read_shard
 
     m = Path(path) / "manifest.json"
     if not m.is_file():
@@ -133,7 +133,7 @@ def read_crop_boxes(path) -> np.ndarray:
     Raises:
         FileNotFoundError / ValueError: as :func:`read_crop_store`.
     """
-    from jaxconcepts.features._store import read_shard
+    from jaxconcepts.store._activations import read_shard
 
     manifest = read_crop_store(path)
     return np.concatenate([read_shard(Path(path) / s["file"], ["boxes"])["boxes"]

@@ -6,7 +6,7 @@ import ml_dtypes
 import numpy as np
 import pytest
 
-from jaxconcepts.features._rows import RowsView
+from jaxconcepts.store import RowsView
 from jaxconcepts.streaming._synthetic import write_tensors
 
 

@@ -1,8 +1,10 @@
 """Human-readable class names: ImageNet synset lemmas and definitions (from timm), or the store's.
 
-timm ships the ImageNet-1k synsets with their WordNet lemmas and glosses
-(``timm.data.ImageNetInfo``); concept naming (C2MF App. E) and the CLIP prompts read them from
-here, so nothing is downloaded. :func:`label_space` picks the names of a model's output space:
+timm ships the ImageNet-1k synsets with their WordNet lemmas and glosses as data files
+(``timm/data/_info``, what ``timm.data.ImageNetInfo`` reads); they are read here as files,
+without importing timm (which would import torch: only ``features/`` does), so nothing is
+downloaded. Concept naming (C2MF App. E), the figures' titles and the CLIP prompts read them from
+here. :func:`label_space` picks the names of a model's output space:
 the store's ``class_names`` when it has them (a model trained on its own classes, e.g. planted),
 the ImageNet lemmas for a 1000-way head, and ``class <i>`` otherwise.
 
@@ -17,11 +19,15 @@ the folders' names.
 
 from __future__ import annotations
 
+import csv
+import importlib.util
 from functools import lru_cache
+from pathlib import Path
 from typing import NamedTuple, Sequence
 
 __all__ = ["LabelSpace", "imagenet_synsets", "imagenet_lemmas", "imagenet_definitions",
-           "label_space", "head_label_space", "labels_are_head_outputs", "label_indices"]
+           "imagenet_descriptions", "label_space", "head_label_space", "labels_are_head_outputs",
+           "label_indices"]
 
 
 class LabelSpace(NamedTuple):
@@ -37,30 +43,53 @@ class LabelSpace(NamedTuple):
     source: str
 
 
-@lru_cache(maxsize=1)
-def _info():
-    from timm.data import ImageNetInfo
+def _info_text(name: str) -> str:
+    """One of timm's bundled ImageNet data files (``timm/data/_info/<name>``), found with
+    :func:`importlib.util.find_spec` (timm is not imported)."""
+    spec = importlib.util.find_spec("timm")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError("timm is not installed: the ImageNet-1k class names are its "
+                                  "data files", name="timm")
+    path = Path(list(spec.submodule_search_locations)[0]) / "data" / "_info" / name
+    return path.read_text(encoding="utf-8")
 
-    return ImageNetInfo("imagenet-1k")
+
+@lru_cache(maxsize=1)
+def _info() -> tuple[list[str], dict[str, str], dict[str, str]]:
+    """timm's ImageNet-1k synsets in class order, synset -> lemmas and synset -> gloss (the
+    files ``timm.data.ImageNetInfo("imagenet-1k")`` reads)."""
+    synsets = _info_text("imagenet_synsets.txt").splitlines()
+    lemmas = dict(csv.reader(_info_text("imagenet_synset_to_lemma.txt").splitlines(),
+                             delimiter="\t"))
+    glosses = dict(csv.reader(_info_text("imagenet_synset_to_definition.txt").splitlines(),
+                              delimiter="\t"))
+    return synsets, lemmas, glosses
 
 
 def imagenet_synsets() -> list[str]:
     """The 1000 WordNet ids (``n01440764`` ...) in the standard class order."""
-    return list(_info().label_names())
+    return list(_info()[0])
+
+
+def imagenet_descriptions() -> list[str]:
+    """Per ImageNet-1k class, its lemmas as one string (``"goldfish, Carassius auratus"``)."""
+    synsets, lemmas, _ = _info()
+    return [lemmas[s] for s in synsets]
 
 
 @lru_cache(maxsize=1)
 def imagenet_lemmas() -> list[tuple[str, ...]]:
     """Per ImageNet-1k class, its WordNet lemmas (``("goldfish", "Carassius auratus")``)."""
     return [tuple(x.strip() for x in d.split(",") if x.strip())
-            for d in _info().label_descriptions(detailed=False)]
+            for d in imagenet_descriptions()]
 
 
 @lru_cache(maxsize=1)
 def imagenet_definitions() -> list[str]:
     """Per ImageNet-1k class, its WordNet gloss (the text after ``lemmas:``)."""
+    synsets, lemmas, glosses = _info()
     out = []
-    for d in _info().label_descriptions(detailed=True):
+    for d in (f"{lemmas[s]}: {glosses[s]}" for s in synsets):
         out.append(d.split(":", 1)[1].strip() if ":" in d else "")
     return out
 
@@ -127,10 +156,7 @@ def label_indices(
     if not names:
         return [-1] * len(label_names), None
     if num_classes == 1000 and all(n.startswith("n") and n[1:].isdigit() for n in names):
-        from timm.data import ImageNetInfo
-
-        info = ImageNetInfo()
-        to_idx = {info.index_to_label_name(i): i for i in range(1000)}
+        to_idx = {s: i for i, s in enumerate(imagenet_synsets())}
         unknown = [n for n in names if n not in to_idx]
         if unknown:
             raise ValueError(f"folders {unknown[:5]} are not ImageNet-1k synsets")

@@ -2,12 +2,7 @@
 
 import pytest
 
-from jaxconcepts.features._labels import (
-    imagenet_definitions,
-    imagenet_lemmas,
-    imagenet_synsets,
-    label_space,
-)
+from jaxconcepts.store import imagenet_definitions, imagenet_lemmas, imagenet_synsets, label_space
 
 
 def test_imagenet_lists():
