@@ -36,8 +36,8 @@ ALLOWED: dict[str, set[str]] = {
     "viz": {"kernels", "concepts", "importance", "store"},  # store: the ImageNet class names
     "explorer": {"viz"},  # the page's numbers are arrays; the model view of an image is viz's
     # the device mesh and the tensor writer of the streamed core; concepts: CRAFT's NMF in
-    # memory on the synthetic ground (fit_craft; the streamed NMF's per-row HALS codes cost
-    # 196 s against 12 s per fit at k = 32) — concepts imports only kernels: no cycle
+    # memory on the synthetic ground (fit_craft: sae/_classwise.py says why not streamed) —
+    # concepts imports only kernels: no cycle
     "sae": {"streaming", "concepts"},
     "stages": {"<root>", "kernels", "concepts", "importance", "features", "store", "datasets",
                "streaming", "evaluation", "viz", "explorer", "sae"},

@@ -1,4 +1,4 @@
-"""Sparse autoencoders in the C2MF suite (issue 24): the adapter, the fits and their record.
+"""Sparse autoencoders in the C2MF suite: the adapter, the fits and their record.
 
 An SAE (:mod:`jaxconcepts.sae`: TopK, BatchTopK, JumpReLU, Matryoshka, archetypal) is a
 dictionary shared by all classes, like C2MF's but without gates: :class:`SAEConcepts` gives a
@@ -9,7 +9,7 @@ ignored) and ``reconstruct(U, y) = U W + b_dec`` (affine in the codes, as the ho
 ``c2mf.sae_active`` is its number of active latents per row (TopK, archetypal) or on average
 (BatchTopK, Matryoshka), capped at the width; JumpReLU's sparsity is ``c2mf.sae_sparsity``.
 
-The random-of-shape control of an SAE is the random frozen decoder of issue 24 (item 3): the
+The random-of-shape control of an SAE is the random frozen decoder of the methods' scoreboard: the
 same fit with the random unit decoder of the initialisation kept, only the encoder and biases
 trained (:func:`fit_sae_concepts` with ``random_decoder=True``; the archetypal SAE's atoms are
 points of the data's hull and cannot be frozen, so its control is a TopK SAE of its width and k

@@ -359,8 +359,8 @@ CONTROLS = {
     **{f"random_{m}": Control(
         m, f"random ({SAE_NAMES[m]} decoder)",
         "the same SAE refitted with the random unit decoder of its initialisation frozen (only "
-        "the encoder and biases learn; issue 24's random frozen decoder): chance atoms at the "
-        "same width and sparsity, with an encoder trained to use them.", True)
+        "the encoder and biases learn: the scoreboard's random frozen decoder): chance atoms at "
+        "the same width and sparsity, with an encoder trained to use them.", True)
        for m in SAE_METHODS},
 }
 

@@ -1,4 +1,4 @@
-"""Localisation by concept maps and class coverage (Coverage@τ), on arrays (issue 24).
+"""Localisation by concept maps and class coverage (Coverage@τ), on arrays.
 
 For a set of concepts with code maps on the activation grid (``codes`` ``(B, p, G)``: B images,
 p = h·w positions, G concepts) and ground-truth masks of the *classes to recover* (planted: the

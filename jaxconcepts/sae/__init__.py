@@ -1,4 +1,4 @@
-"""Sparse autoencoders and dictionary baselines for the methods' scoreboard (issue 24).
+"""Sparse autoencoders and dictionary baselines for the methods' scoreboard.
 
 - :func:`fit_sae` (in memory) and :func:`fit_sae_streamed` (from the activation store, over a
   device mesh and processes; ``shards_per_step`` for steps that do not depend on the process

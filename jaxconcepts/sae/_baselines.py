@@ -1,4 +1,4 @@
-"""Sanity baselines (issue 24, item 3): does a method beat its random counterpart?
+"""Sanity baselines: does a method beat its random counterpart?
 
 - :func:`fit_random_sae`: the random frozen-decoder SAE — the same fit as :func:`fit_sae` with
   the random unit decoder of the initialisation kept; only the encoder and the biases learn.

@@ -1,4 +1,4 @@
-"""C2MF, CRAFT (its NMF) and the per-class PCA baseline on the synthetic ground (issue 24),
+"""C2MF, CRAFT (its NMF) and the per-class PCA baseline on the synthetic ground,
 scored like the SAEs.
 
 The three are class-conditional: they need each row's class, the ground's classes of

@@ -48,7 +48,7 @@ atoms, the decoder rows are ``D_i / ‖D_i‖`` (a per-atom positive scale: the 
 paper's multiplier does, one scale per atom); the *direction* of every atom stays within the
 relaxed hull. Atom ``i`` starts at candidate ``π(i)`` (weight 0.9, a key-drawn permutation).
 
-**Random frozen decoder** (the sanity baseline of issue 24, item 3): ``freeze_decoder=True`` in
+**Random frozen decoder** (the scoreboard's sanity baseline): ``freeze_decoder=True`` in
 the fits keeps the random unit decoder of the initialisation; only ``W_enc``, ``b_enc`` and
 ``b_dec`` (and JumpReLU's thresholds) are trained.
 """

@@ -1,4 +1,4 @@
-"""The synthetic ground's scoreboard rows (issue 24): every method at matched R², against its
+"""The synthetic ground's scoreboard rows: every method at matched R², against its
 random counterpart, and its stability across seeds.
 
 For each method and each target R² (0.7, 0.9), :func:`synthetic_scoreboard`:

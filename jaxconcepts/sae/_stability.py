@@ -1,4 +1,4 @@
-"""Stability across seeds (issue 24, item 4), resumable per seed.
+"""Stability across seeds, resumable per seed.
 
 :func:`stability_runs` fits one method on ``≥ 5`` seeds and reports, over every pair of runs,
 PW-MCC (mean matched ``|cos|``, arXiv 2505.20254) and the share of atoms found again at

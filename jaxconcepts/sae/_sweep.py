@@ -1,4 +1,4 @@
-"""Matched explained variance (issue 24, item 2): compare methods at the same R², not the same k.
+"""Matched explained variance: compare methods at the same R², not the same k.
 
 A method's recovery depends on how much it reconstructs: more active latents (or a smaller L0
 penalty) raise R² and change which atoms are learnt. :func:`match_r2` finds, for one method,

@@ -1,5 +1,5 @@
 """Stage ``scoreboard`` (the second pipeline, ``scoreboard/dvc.yaml``): every concept method on
-the synthetic ground with known atoms (issue 24), at matched explained variance.
+the synthetic ground with known atoms, at matched explained variance.
 
 Reads its own params file (``scoreboard/params.yaml``, section ``scoreboard``: the ground's
 size and the methods' training settings; the main pipeline's ``params.yaml`` is untouched).
