@@ -32,5 +32,16 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   fi
   echo "$want" > "$stamp"
 fi
+# Bytecode for every installed module, once per install. uv installs without it, and where
+# PYTHONDONTWRITEBYTECODE is set Python never writes it: then every stage, test subprocess and
+# worker compiled torch's, JAX's and the others' sources again on import (seconds a process).
+pyc=.venv/.jaxconcepts-bytecode
+if [ "$(cat "$pyc" 2>/dev/null)" != "$want" ]; then
+  echo "setup: compiling the installed packages' bytecode (once per install)"
+  # exit status ignored: a few test files inside packages are not valid Python 3 on purpose
+  .venv/bin/python -m compileall -q -j 0 .venv/lib/python3*/site-packages jaxconcepts \
+    >/dev/null 2>&1 || true
+  echo "$want" > "$pyc"
+fi
 # DVC: no analytics from this repo, whatever the user's global config says.
 export DVC_NO_ANALYTICS=1
