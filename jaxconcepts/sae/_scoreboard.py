@@ -28,18 +28,20 @@ second row with ``"path": "streamed"`` beside the in-memory one (``"path": "in_m
 
 A target that the knob's range cannot reach gives a row with ``"reached": False`` and no
 recovery numbers. MCC, F1 and stability come from every seed's kept atoms; R² and dead latents
-need the fitted model, so they average the seeds fitted by this call (all of them on a fresh
-folder) and fall back to seed 0's sweep point when every seed was resumed from the folder.
+need the fitted model, so each seed's are written beside its atoms when it is fitted
+(``score-SSSSS.json``), and a resumed row averages the same five seeds a fresh one does.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
 
 import jax
 import numpy as np
 
+from jaxconcepts._io import write_json
 from jaxconcepts.sae._baselines import atoms_of, paired_interval, random_directions
 from jaxconcepts.sae._classwise import CLASS_METHODS, class_fitters
 from jaxconcepts.sae._metrics import atom_recovery, mcc
@@ -105,26 +107,45 @@ def _streamed_fitters(method, store, fit_kwargs):
     return fit, (lambda x, s: fit(x, s, freeze=True))
 
 
+def _fit_scores(run: Path, seeds) -> list[dict]:
+    """Each seed's R² and dead latents, kept beside its atoms (``score-SSSSS.json``). A seed
+    whose atoms are kept without them (a folder from before they were kept) loses its atoms, so
+    :func:`stability_runs` fits it again: a resumed row reports what a fresh one does."""
+    out = {}
+    for s in seeds:
+        score, atoms = run / f"score-{s:05d}.json", run / f"seed-{s:05d}.npz"
+        if score.is_file():
+            out[s] = json.loads(score.read_text())
+        elif atoms.is_file():
+            atoms.unlink()
+    return out
+
+
 def _score_setting(method, m, fit, rand, A_m, y_m, W_true, seeds, folder, settings):
-    """One reached target's row: every seed's fit (resumable), vs random, stability."""
+    """One reached target's row: every seed's fit (resumable, its R² and dead latents kept
+    beside its atoms), vs random, stability."""
     x, knob = m["value"], m["knob"]
-    models = {}
+    tag = f"{method}-r2_{m['target']}-{knob}_{x:g}"
+    run = folder / tag
+    _fit_scores(run, seeds)  # drops kept atoms that have no kept scores
 
     def fit_seed(s):
-        models[s] = fit(x, s)
-        return models[s]
+        model = fit(x, s)
+        f = score_fit(model, A_m, W_true, y_m)
+        run.mkdir(parents=True, exist_ok=True)
+        write_json(run / f"score-{s:05d}.json", {"r2": float(f["r2"]), "dead": float(f["dead"])})
+        return model
 
-    tag = f"{method}-r2_{m['target']}-{knob}_{x:g}"
-    st = stability_runs(fit_seed, seeds, folder / tag, settings={**settings, knob: x})
-    Ws = [np.load(folder / tag / f"seed-{s:05d}.npz")["W"] for s in seeds]
+    st = stability_runs(fit_seed, seeds, run, settings={**settings, knob: x})
+    Ws = [np.load(run / f"seed-{s:05d}.npz")["W"] for s in seeds]
     scores = [mcc(W, W_true) for W in Ws]
     rscores = [mcc(atoms_of(rand(x, s)), W_true) for s in seeds]
-    fitted = [score_fit(models[s], A_m, W_true, y_m) for s in seeds if s in models]
+    fitted = list(_fit_scores(run, seeds).values())
     return {
         "mcc": float(np.mean(scores)),
         "f1": float(np.mean([atom_recovery(W, W_true)["f1"] for W in Ws])),
-        "r2": float(np.mean([f["r2"] for f in fitted])) if fitted else m["r2"],
-        "dead": float(np.mean([f["dead"] for f in fitted])) if fitted else m["dead"],
+        "r2": float(np.mean([f["r2"] for f in fitted])),
+        "dead": float(np.mean([f["dead"] for f in fitted])),
         "random_mcc": float(np.mean(rscores)),
         "vs_random": {k: v for k, v in paired_interval(scores, rscores).items()
                       if k != "differences"},
