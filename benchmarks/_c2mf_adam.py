@@ -22,7 +22,7 @@ from jax import lax
 
 from jaxconcepts.concepts._c2mf import C2MF, _init_dictionary, _normalise_rows, _row_norm_quantile
 from jaxconcepts.concepts._protocol import check_rows_and_labels
-from jaxconcepts.kernels._nnls import cd_sweep
+from jaxconcepts.kernels import cd_sweep
 
 
 def _fit_term(A, U, y, D, logits, rho):

@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> dict:
     from sklearn.decomposition import NMF
 
     from jaxconcepts._io import write_json
-    from jaxconcepts.kernels._nmf import nmf, nmf_error_history
+    from jaxconcepts.kernels import nmf, nmf_error_history
 
     defaults = inspect.signature(nmf).parameters
     inner = defaults["inner"].default if args.inner is None else args.inner
