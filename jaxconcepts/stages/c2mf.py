@@ -196,8 +196,10 @@ def main(argv: list[str] | None = None) -> None:
     res.metrics["split_seeds"] = split_seed_runs(store, cfg, res.metrics, dataset=ds,
                                                  crops_path=crops)
 
+    images = store.images  # the manifest's records, resolved once (a list of every image)
+
     def load_image(pos):
-        return load_model_view(store.images[pos]["path"], store.manifest["preprocessing"])
+        return load_model_view(images[pos]["path"], store.manifest["preprocessing"])
 
     _atlases(res, store, cfg, atlas, naming, load_image)
     if jax.process_index() != 0:  # the fits (collective) are done; process 0 writes

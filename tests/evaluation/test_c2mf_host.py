@@ -184,3 +184,25 @@ def test_affine_recon_refuses_a_non_affine_model():
 
     with pytest.raises(ValueError, match="not affine"):
         affine_recon(Square(), 2, 2)
+
+
+def test_rank_correlations_equal_scipys_with_ties():
+    """The vectorised Spearman ρ / Kendall τ-b of ``ranking_agreement`` are scipy's, ties and
+    constant rows (NaN) included."""
+    from scipy.stats import kendalltau, spearmanr
+
+    from jaxconcepts.evaluation._c2mf_host import _corr_rows
+
+    rng = np.random.default_rng(0)
+    for k in (2, 3, 10, 50):
+        a = rng.integers(0, 4, (20, k)).astype(float)  # many ties
+        b = rng.standard_normal((20, k))
+        b[:5] = np.round(b[:5])
+        a[0] = 1.0  # constant: NaN
+        got = _corr_rows(a, b)
+        assert np.isnan(got[0]).all()
+        for i in range(1, 20):
+            if np.ptp(b[i]) == 0 or np.ptp(a[i]) == 0:
+                continue
+            assert got[i, 0] == pytest.approx(spearmanr(a[i], b[i]).statistic, abs=1e-12)
+            assert got[i, 1] == pytest.approx(kendalltau(a[i], b[i]).statistic, abs=1e-12)
