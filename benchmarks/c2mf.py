@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> dict:
     import jax.numpy as jnp
 
     from jaxconcepts._io import write_json
-    from jaxconcepts.concepts._c2mf import C2MF, fit_c2mf
+    from jaxconcepts.concepts import C2MF, fit_c2mf
 
     load_before = list(os.getloadavg())
     A, y = _data(args.n, args.c, args.k, args.classes, args.seed)
