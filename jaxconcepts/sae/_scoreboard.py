@@ -107,18 +107,17 @@ def _streamed_fitters(method, store, fit_kwargs):
     return fit, (lambda x, s: fit(x, s, freeze=True))
 
 
-def _fit_scores(run: Path, seeds) -> list[dict]:
-    """Each seed's R² and dead latents, kept beside its atoms (``score-SSSSS.json``). A seed
-    whose atoms are kept without them (a folder from before they were kept) loses its atoms, so
-    :func:`stability_runs` fits it again: a resumed row reports what a fresh one does."""
-    out = {}
+def _score_file(run: Path, seed: int) -> Path:
+    return run / f"score-{seed:05d}.json"
+
+
+def _drop_unscored(run: Path, seeds) -> None:
+    """Kept atoms without kept scores (a folder from before they were kept) are removed, so
+    :func:`stability_runs` fits those seeds again: a resumed row reports what a fresh one does."""
     for s in seeds:
-        score, atoms = run / f"score-{s:05d}.json", run / f"seed-{s:05d}.npz"
-        if score.is_file():
-            out[s] = json.loads(score.read_text())
-        elif atoms.is_file():
+        atoms = run / f"seed-{s:05d}.npz"
+        if atoms.is_file() and not _score_file(run, s).is_file():
             atoms.unlink()
-    return out
 
 
 def _score_setting(method, m, fit, rand, A_m, y_m, W_true, seeds, folder, settings):
@@ -127,20 +126,20 @@ def _score_setting(method, m, fit, rand, A_m, y_m, W_true, seeds, folder, settin
     x, knob = m["value"], m["knob"]
     tag = f"{method}-r2_{m['target']}-{knob}_{x:g}"
     run = folder / tag
-    _fit_scores(run, seeds)  # drops kept atoms that have no kept scores
+    _drop_unscored(run, seeds)
 
     def fit_seed(s):
         model = fit(x, s)
         f = score_fit(model, A_m, W_true, y_m)
         run.mkdir(parents=True, exist_ok=True)
-        write_json(run / f"score-{s:05d}.json", {"r2": float(f["r2"]), "dead": float(f["dead"])})
+        write_json(_score_file(run, s), {"r2": float(f["r2"]), "dead": float(f["dead"])})
         return model
 
     st = stability_runs(fit_seed, seeds, run, settings={**settings, knob: x})
     Ws = [np.load(run / f"seed-{s:05d}.npz")["W"] for s in seeds]
     scores = [mcc(W, W_true) for W in Ws]
     rscores = [mcc(atoms_of(rand(x, s)), W_true) for s in seeds]
-    fitted = list(_fit_scores(run, seeds).values())
+    fitted = [json.loads(_score_file(run, s).read_text()) for s in seeds]
     return {
         "mcc": float(np.mean(scores)),
         "f1": float(np.mean([atom_recovery(W, W_true)["f1"] for W in Ws])),
