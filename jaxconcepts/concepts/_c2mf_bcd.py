@@ -122,13 +122,41 @@ def _row_gates(g, cid, ch):
     return g[cid].T[:, :, None]
 
 
+#: bytes of one tile's codes in :func:`code_sweeps`: a tile's codes, effective codes and ``B``
+#: stay in a core's cache through all the sweeps instead of streaming from memory per coordinate
+_TILE_BYTES = 1 << 18
+
+
 def code_sweeps(Ut, Bt, G, Sg, n_sweeps):
     """Exact box-CD on the codes, all rows per coordinate (HALS columns).
+
+    The chunks are solved in tiles of at most :data:`_TILE_BYTES` of codes, one tile after
+    another: each row's coordinates depend on that row alone, so the tiles give the same codes
+    as one pass over every chunk, with the working set in cache.
 
     Args:
         Ut: ``(k, n_chunks, ch)`` codes in [0, 1]; Bt: same shape, ``A Wᵀ`` transposed;
         G: ``(k, k)`` ``W Wᵀ``; Sg: ``(k, n_chunks, 1)`` row gates; n_sweeps: static.
     """
+    k, n_chunks, ch = Ut.shape
+    n_tiles = -(-n_chunks // max(1, _TILE_BYTES // (Ut.dtype.itemsize * k * ch)))
+    tile = -(-n_chunks // n_tiles)  # equal tiles: at most n_tiles - 1 padded chunks
+    if n_tiles == 1:
+        return _sweeps(Ut, Bt, G, Sg, n_sweeps)
+    pad = n_tiles * tile - n_chunks  # padded chunks: zero codes, B and gates, and stay zero
+
+    def tiles(x):
+        x = jnp.broadcast_to(x, (k, n_chunks) + x.shape[2:])
+        x = jnp.pad(x, ((0, 0), (0, pad)) + ((0, 0),) * (x.ndim - 2))
+        return jnp.moveaxis(x.reshape((k, n_tiles, tile) + x.shape[2:]), 1, 0)
+
+    out = lax.map(lambda t: _sweeps(t[0], t[1], G, t[2], n_sweeps), (tiles(Ut), tiles(Bt),
+                                                                      tiles(Sg)))
+    return jnp.moveaxis(out, 0, 1).reshape(k, n_tiles * tile, ch)[:, :n_chunks]
+
+
+def _sweeps(Ut, Bt, G, Sg, n_sweeps):
+    """:func:`code_sweeps` on one tile of chunks."""
     k = Ut.shape[0]
     dG = jnp.diag(G)
 

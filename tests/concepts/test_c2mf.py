@@ -239,3 +239,25 @@ def test_bad_input_is_a_clear_error(data):
         fit_c2mf(A, y[:-1], K, key=jax.random.key(0), alpha=0.01)
     with pytest.raises(TypeError, match="integer"):
         fit_c2mf(A, y.astype(float), K, key=jax.random.key(0), alpha=0.01)
+
+
+@pytest.mark.parametrize("n_chunks", [7, 12])
+def test_code_sweeps_in_tiles_give_the_codes_of_one_pass(monkeypatch, n_chunks):
+    """The chunks solved tile by tile (padded when the tiles do not divide them) give the codes
+    of one pass over every chunk: each row's coordinates depend on that row alone."""
+    from jaxconcepts.concepts import _c2mf_bcd as bcd
+
+    rng = np.random.default_rng(3)
+    k, ch = 6, 5
+    W = rng.standard_normal((k, 9)).astype(np.float32)
+    A = np.abs(rng.standard_normal((n_chunks * ch, 9))).astype(np.float32)
+    G, Bt = jnp.asarray(W @ W.T), jnp.asarray((W @ A.T).reshape(k, n_chunks, ch))
+    Sg = jnp.asarray(rng.uniform(0.0, 1.0, (k, n_chunks, 1)).astype(np.float32)).at[0, 0].set(0.)
+    U0 = jnp.asarray(rng.uniform(0.0, 1.0, (k, n_chunks, ch)).astype(np.float32))
+    whole = bcd.code_sweeps(U0, Bt, G, Sg, 4)
+    monkeypatch.setattr(bcd, "_TILE_BYTES", 4 * k * ch * 5)  # tiles of 5 chunks
+    tiled = bcd.code_sweeps(U0, Bt, G, Sg, 4)
+    assert tiled.shape == whole.shape
+    np.testing.assert_allclose(np.asarray(tiled), np.asarray(whole), rtol=1e-6, atol=1e-6)
+    assert float(jnp.max(jnp.abs(whole - bcd._sweeps(U0, Bt, G, Sg, 4)))) == 0.0
+    assert float(jnp.min(tiled)) >= 0.0 and float(jnp.max(tiled)) <= 1.0
