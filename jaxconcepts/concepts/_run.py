@@ -4,8 +4,7 @@
 batch, padded with masked rows, so one compiled program serves the whole store and any other
 store of the same channels and map size; image ``i`` uses ``fold_in(key(seed), i)``, so results
 do not depend on the batch size) and ``summarise`` reduces the per-image results to the stage's
-metrics. ``cfg`` is the ``concepts`` params section as a dict (checked by
-:mod:`jaxconcepts._params`).
+metrics. ``cfg`` is the typed ``concepts`` section (:class:`jaxconcepts.config.Concepts`).
 
 Each batch is split along its batch axis over this process's devices (a 1-D ``"data"`` mesh; the
 batch is padded to a multiple of the device count); with many processes, process ``p`` of ``P``
@@ -17,10 +16,13 @@ handles store shards ``p, p + P, …`` and writes its own part of ``data/<ds>/co
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from tqdm import tqdm
+
+if TYPE_CHECKING:
+    from jaxconcepts._schema import Concepts
 
 __all__ = ["METHODS", "METRIC_NAMES", "KEPT_FIELDS", "run_concepts", "summarise",
            "write_concepts"]
@@ -34,21 +36,21 @@ _FIELDS = ("labels", "sub_labels", "n_concepts", "n_sub_concepts", "flags", "met
 
 def _method_kwargs(cfg, method):
     kw = dict(
-        n_concepts=cfg["n_concepts"], n_sub_concepts=cfg["n_sub_concepts"], n_init=cfg["n_init"],
-        max_iter=cfg["max_iter"], tol=float(cfg["tol"]),
+        n_concepts=cfg.n_concepts, n_sub_concepts=cfg.n_sub_concepts, n_init=cfg.n_init,
+        max_iter=cfg.max_iter, tol=float(cfg.tol),
     )
     if method == "cpha":
-        kw["group"] = cfg["group"]
+        kw["group"] = cfg.group
     if method == "cgap":
-        kw["n_components"] = cfg["n_components"]
-        kw["n_buckets"] = cfg["n_buckets"]
+        kw["n_components"] = cfg.n_components
+        kw["n_buckets"] = cfg.n_buckets
     return kw
 
 
-def run_concepts(store, cfg: dict[str, Any], *, progress: bool = True, mesh=None):
+def run_concepts(store, cfg: Concepts, *, progress: bool = True, mesh=None):
     """Concepts of every image of ``store``; returns (arrays dict, timings dict).
 
-    ``cfg`` is the ``concepts`` params section as a dict (checked by :mod:`jaxconcepts._params`);
+    ``cfg`` is the typed ``concepts`` section (:class:`jaxconcepts.config.Concepts`);
     ``mesh``: the 1-D ``"data"`` mesh the batch axis is split over (default: this process's
     devices).
 
@@ -66,19 +68,19 @@ def run_concepts(store, cfg: dict[str, Any], *, progress: bool = True, mesh=None
         raise ValueError(f"activation store {str(store.path)!r} holds no images")
     mesh = local_mesh() if mesh is None else mesh
     # the full batch even for a smaller store: stores with the same channels share a program
-    bs = cfg["batch_size"]
+    bs = cfg.batch_size
     padded = padded_size(bs, mesh.size)
-    key = jax.random.key(cfg["seed"])
+    key = jax.random.key(cfg.seed)
 
     def per_method(m):
         kw = _method_kwargs(cfg, m)
         return sharded_batch(lambda A, mask, index: fns[m](A, mask, key=key, index=index, **kw),
                              mesh)
 
-    run = {m: per_method(m) for m in cfg["methods"]}
+    run = {m: per_method(m) for m in cfg.methods}
     parts: dict[str, list] = {}
-    seconds = {m: 0.0 for m in cfg["methods"]}
-    first = {m: None for m in cfg["methods"]}
+    seconds = {m: 0.0 for m in cfg.methods}
+    first = {m: None for m in cfg.methods}
     bar = tqdm(total=n, desc="concepts", unit="img", disable=not progress)
     for batch in store.iter_batches(bs, fields=("activations", "index"), as_jax=False):
         A, index = batch["activations"], batch["index"]
@@ -89,7 +91,7 @@ def run_concepts(store, cfg: dict[str, Any], *, progress: bool = True, mesh=None
         # pad every batch to one size (a multiple of the devices): one compiled program
         mask = pad_rows(np.ones((b, A.shape[1]), bool), padded, False)
         A, index = pad_rows(A, padded), pad_rows(np.asarray(index, np.int32), padded, -1)
-        for m in cfg["methods"]:
+        for m in cfg.methods:
             t0 = time.perf_counter()
             res = jax.device_get(run[m](A, mask, index))
             dt = time.perf_counter() - t0
@@ -109,12 +111,12 @@ def run_concepts(store, cfg: dict[str, Any], *, progress: bool = True, mesh=None
             "first_batch_seconds_incl_compile": first[m],
             "seconds_per_image": (seconds[m] / n_timed) if n_timed else None,
         }
-        for m in cfg["methods"]
+        for m in cfg.methods
     }
     return arrays, timings
 
 
-def write_concepts(store, cfg: dict[str, Any], directory, *, progress: bool = True):
+def write_concepts(store, cfg: Concepts, directory, *, progress: bool = True):
     """The ``concepts`` stage's work on this process: its shards of ``store``, its part in
     ``directory``; on process 0, once every part exists, the summary of the whole (``None`` on
     the other processes). One process: one part, the whole store.
@@ -127,12 +129,12 @@ def write_concepts(store, cfg: dict[str, Any], directory, *, progress: bool = Tr
     mesh = local_mesh()
     arrays, timings = run_concepts(process_view(store, p, n_proc), cfg, progress=progress,
                                    mesh=mesh)
-    keep = ["index"] + [f"{m}_{f}" for m in cfg["methods"] for f in KEPT_FIELDS]
+    keep = ["index"] + [f"{m}_{f}" for m in cfg.methods for f in KEPT_FIELDS]
     meta = {
-        "n_concepts": str(cfg["n_concepts"]),
-        "n_sub_concepts": str(cfg["n_sub_concepts"]),
-        "seed": str(cfg["seed"]),
-        "methods": ",".join(cfg["methods"]),
+        "n_concepts": str(cfg.n_concepts),
+        "n_sub_concepts": str(cfg.n_sub_concepts),
+        "seed": str(cfg.seed),
+        "methods": ",".join(cfg.methods),
         "metrics": ",".join(METRIC_NAMES),
     }
     info = {"n_devices": int(mesh.size)}
@@ -152,11 +154,11 @@ def write_concepts(store, cfg: dict[str, Any], directory, *, progress: bool = Tr
     return summary
 
 
-def summarise(arrays: dict[str, np.ndarray], cfg: dict[str, Any]) -> dict[str, Any]:
+def summarise(arrays: dict[str, np.ndarray], cfg: Concepts) -> dict[str, Any]:
     """Summary metrics per method (means over images with at least 2 concepts)."""
     out: dict[str, Any] = {"n_images": int(len(arrays["index"]))}
-    k = cfg["n_concepts"]
-    for m in cfg["methods"]:
+    k = cfg.n_concepts
+    for m in cfg.methods:
         met, flags, nc = arrays[f"{m}_metrics"], arrays[f"{m}_flags"], arrays[f"{m}_n_concepts"]
         ok = nc >= 2
         labels = arrays[f"{m}_labels"]

@@ -7,7 +7,7 @@ The ``c2mf`` stage is a thin main around :func:`run_c2mf`; this module holds wha
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, Mapping, NamedTuple
+from typing import TYPE_CHECKING, Any, Callable, NamedTuple
 
 import jax
 import numpy as np
@@ -34,6 +34,9 @@ from jaxconcepts.evaluation._rows import (
 )
 from jaxconcepts.importance._gradients import HostGradHead
 
+if TYPE_CHECKING:
+    from jaxconcepts._schema import C2MF
+
 __all__ = ["CRAFT_SOURCES", "C2MFFits", "run_c2mf", "store_head"]
 
 CRAFT_SOURCES = ("crops", "rows")
@@ -55,13 +58,13 @@ class C2MFFits(NamedTuple):
     key: jax.Array
 
 
-def _check(cfg: Mapping) -> tuple[list[int], list[str]]:
-    ks = check_positive_ints("c2mf.k", cfg["k"])
-    methods = list(cfg["methods"])
+def _check(cfg: C2MF) -> tuple[list[int], list[str]]:
+    ks = check_positive_ints("c2mf.k", cfg.k)
+    methods = list(cfg.methods)
     if not methods or any(m not in METHODS for m in methods):
         raise ValueError(f"c2mf.methods={methods!r}; valid choices: {list(METHODS)}")
-    check_choice("c2mf.craft_source", cfg["craft_source"], CRAFT_SOURCES)
-    if cfg["seed"] is None:
+    check_choice("c2mf.craft_source", cfg.craft_source, CRAFT_SOURCES)
+    if cfg.seed is None:
         raise ValueError("c2mf.seed=None: the stage resolves it to the top-level seed")
     return ks, methods
 
@@ -113,7 +116,7 @@ def _model_record(m, model, used, arrays, histories, view, head, craft_rows, key
             return extra
         sob = class_logit_importance(model, *craft_rows, head, view.head_outputs(),
                                      key=jax.random.fold_in(key, 7919 + used),
-                                     n_designs=int(cfg["sobol_designs"]))
+                                     n_designs=int(cfg.sobol_designs))
         arrays[f"craft_k{used}_sobol"] = sob
         extra["sobol_total_indices"] = {cname(int(c)): [round(float(v), 5) for v in sob[j]]
                                         for j, c in enumerate(view.split.classes)}
@@ -138,7 +141,7 @@ def _controls(m, model, used, view, head, key, cfg, stream_kw, crops: bool) -> d
     if m in SAE_METHODS:
         def refit():
             return fit_streamed(m, view, used, key=fit_key, random_decoder=True, **stream_kw)
-    ev = {"ig_steps": int(cfg["ig_steps"]), "eval_batch": int(cfg["eval_batch"])}
+    ev = {"ig_steps": int(cfg.ig_steps), "eval_batch": int(cfg.eval_batch)}
     ctl = evaluate_controls(m, model, view, head, refit=refit, **ev,
                             key=jax.random.fold_in(jax.random.fold_in(key, 104729),
                                                    METHODS.index(m) * 4096 + used))
@@ -175,19 +178,19 @@ def _class_namer(store, space: str):
     return lambda c: str(names[c]) if names and 0 <= c < len(names) else str(c)
 
 
-def run_c2mf(store, cfg: Mapping, *, dataset: str, crops_path=None, truth=None,
+def run_c2mf(store, cfg: C2MF, *, dataset: str, crops_path=None, truth=None,
              progress: bool = True, head=None):
     """Fit and evaluate every method and k; returns ``(metrics, arrays, loss_histories, fits)``
     (``fits``: :class:`C2MFFits`, None when no class had enough images).
 
-    C2MF's classes (``cfg["labels"]``; :func:`~jaxconcepts.evaluation._rows.load_image_rows`) and
+    C2MF's classes (``cfg.labels``; :func:`~jaxconcepts.evaluation._rows.load_image_rows`) and
     the head's outputs are kept apart: with ``labels: label`` on a folder whose classes are not the
     head's outputs (4 folders under a 1000-way ImageNet head) the gates, the split, every
     per-class table and ``metrics["classes"]`` are per folder class (named by the manifest's
     ``class_names``), while Grad-CAM, IG, insertion/deletion and the reconstructed predictions
     read the head's own outputs (each class's ``head_output`` in ``metrics["classes"]`` is the
     one CRAFT's Sobol indices score). Every check on params × store (labels, class sizes, k)
-    runs before the head is built or anything is fitted. At the k of ``cfg["controls"]`` each fitted
+    runs before the head is built or anything is fitted. At the k of ``cfg.controls`` each fitted
     model's test-time controls (:data:`~jaxconcepts.evaluation._c2mf_suite.CONTROLS`) are
     evaluated on the test images and reported under ``metrics["controls"][name]["results"]
     ["k<k>"]`` (the same fields as ``metrics["results"][method]["k<k>"]``, test MSE only).
@@ -195,8 +198,8 @@ def run_c2mf(store, cfg: Mapping, *, dataset: str, crops_path=None, truth=None,
     Args:
         store: the activation store. With a GAP + linear head (``store.head``) every metric runs
             in JAX; otherwise h is the rest of the network, run by torch (:func:`store_head`).
-        cfg: the ``c2mf`` params section as a mapping (``dataclasses.asdict`` of
-            :class:`jaxconcepts._params.C2MF`; seed resolved).
+        cfg: the typed ``c2mf`` section (:class:`jaxconcepts.config.C2MF`, e.g. from
+            :func:`jaxconcepts.config.load_section`), its seed resolved.
         crops_path: the ``crops`` stage's crop store (with ``craft_source: crops``).
         truth: planted ground truth of the store's images (``datasets.load_truth``) or ``None``.
         head: the h to evaluate with (default: :func:`store_head`).
@@ -211,29 +214,29 @@ def run_c2mf(store, cfg: Mapping, *, dataset: str, crops_path=None, truth=None,
     from tqdm.auto import tqdm
 
     ks, methods = _check(cfg)
-    seed = int(cfg["seed"])
-    data = load_image_rows(store, labels=cfg["labels"])  # checks labels x store
-    split = split_by_image(data.cls, test_fraction=float(cfg["test_fraction"]),
-                           min_images=int(cfg["min_images"]), seed=seed)
+    seed = int(cfg.seed)
+    data = load_image_rows(store, labels=cfg.labels)  # checks labels x store
+    split = split_by_image(data.cls, test_fraction=float(cfg.test_fraction),
+                           min_images=int(cfg.min_images), seed=seed)
     C = store.shape[0]
     cname = _class_namer(store, data.space)
-    if cfg["labels"] == "label":
-        check_label_classes(data, split, min_images=int(cfg["min_images"]),
+    if cfg.labels == "label":
+        check_label_classes(data, split, min_images=int(cfg.min_images),
                             names=store.manifest.get("class_names"))
     own_rows = None  # CRAFT's own rows (its crops), streamed from the crop store
     if split.classes.size:
-        view = RowsView(store, data, split, cache_bytes=int(cfg["cache_mb"]) << 20)
+        view = RowsView(store, data, split, cache_bytes=int(cfg.cache_mb) << 20)
         rows_per_class = view.rows_per_class()
-        if "craft" in methods and cfg["craft_source"] == "crops":
-            own_rows = view.stream("train", int(cfg["images_per_batch"]), crops=crops_path)
+        if "craft" in methods and cfg.craft_source == "crops":
+            own_rows = view.stream("train", int(cfg.images_per_batch), crops=crops_path)
         caps = k_caps(rows_per_class, C, None if own_rows is None else own_rows.class_rows)
         # an SAE may be overcomplete (width > C): at most one latent per train row
         caps.update({m: int(rows_per_class.sum()) for m in SAE_METHODS})
-        plan = _plan(ks, methods, caps, rows_per_class, C, cfg["cap_k"])  # k errors: before work
+        plan = _plan(ks, methods, caps, rows_per_class, C, cfg.cap_k)  # k errors: before work
     head = store_head(store) if head is None else head
     n_imgs = {int(c): int(np.sum(data.cls == c)) for c in np.unique(data.cls)}
     metrics: dict[str, Any] = {
-        "dataset": dataset, "settings": {k: cfg[k] for k in _SETTINGS},
+        "dataset": dataset, "settings": {k: getattr(cfg, k) for k in _SETTINGS},
         "n_images": len(data.cls), "n_train_images": int(split.train.size),
         "n_test_images": int(split.test.size),
         "class_space": data.space,
@@ -252,26 +255,26 @@ def run_c2mf(store, cfg: Mapping, *, dataset: str, crops_path=None, truth=None,
     histories: dict[int, np.ndarray] = {}
     if split.classes.size == 0:
         metrics["note"] = (f"no class with enough images: every class has fewer than "
-                           f"{cfg['min_images']} images, so nothing was fitted or evaluated")
+                           f"{cfg.min_images} images, so nothing was fitted or evaluated")
         return metrics, arrays, histories, None
 
     for entry, out in zip(metrics["classes"], view.head_outputs()):
         entry["head_output"] = int(out)
     Y = view.n_classes
     if own_rows is not None:
-        A_s, y_s = own_rows.sample(int(cfg["init_rows"]), seed=seed)  # for Sobol
+        A_s, y_s = own_rows.sample(int(cfg.init_rows), seed=seed)  # for Sobol
         craft_rows = (np.maximum(A_s, 0.0), y_s)
         metrics["craft_rows"] = (f"per-class NMF on the spatially averaged activations of "
                                  f"{own_rows.rows_per_image} random crops per train image "
                                  "(crops stage), streamed from the crop store")
     else:  # Sobol importance of CRAFT on rows: a seeded sample of train rows, clipped at 0
-        A_s, y_s = view.stream("train", int(cfg["images_per_batch"])).sample(
-            int(cfg["init_rows"]), seed=seed)
+        A_s, y_s = view.stream("train", int(cfg.images_per_batch)).sample(
+            int(cfg.init_rows), seed=seed)
         craft_rows = (np.maximum(A_s, 0.0), y_s)
     metrics["k_caps"] = {m: caps[m] for m in methods}
 
-    fit_kw = {k: cfg[k] for k in FIT_KEYS}
-    stream_kw = {k: cfg[k] for k in STREAM_KEYS}
+    fit_kw = {k: getattr(cfg, k) for k in FIT_KEYS}
+    stream_kw = {k: getattr(cfg, k) for k in STREAM_KEYS}
     key = jax.random.key(seed)
     models: dict[tuple[str, int], tuple[Any, float]] = {}
 
@@ -301,8 +304,8 @@ def run_c2mf(store, cfg: Mapping, *, dataset: str, crops_path=None, truth=None,
         else:
             model = get(m, used)
             t0 = time.perf_counter()
-            ev = evaluate_model(model, view, head, ig_steps=int(cfg["ig_steps"]),
-                                eval_batch=int(cfg["eval_batch"]),
+            ev = evaluate_model(model, view, head, ig_steps=int(cfg.ig_steps),
+                                eval_batch=int(cfg.eval_batch),
                                 own_rows=own_rows if m == "craft" else None)
             entry = {"model": model, "k": k, "k_used": used, "capped": used < k,
                      "fit_seconds": round(models[(m, used)][1], 3),
@@ -312,7 +315,7 @@ def run_c2mf(store, cfg: Mapping, *, dataset: str, crops_path=None, truth=None,
             if "solver" in extra:
                 entry["solver"] = extra.pop("solver")
             ev.update(extra)
-            if k in cfg["controls"] or used in cfg["controls"]:
+            if k in cfg.controls or used in cfg.controls:
                 t0 = time.perf_counter()
                 ctl = _controls(m, model, used, view, head, key, cfg, stream_kw,
                                 own_rows is not None)
@@ -330,28 +333,28 @@ def run_c2mf(store, cfg: Mapping, *, dataset: str, crops_path=None, truth=None,
                  "fit_seconds": e["fit_seconds"], "eval_seconds": e["eval_seconds"],
                  **({"solver": e["solver"]} if "solver" in e else {}), **e["metrics"]}
             for kk, e in per_k.items()}
-    if cfg["controls"]:
+    if cfg.controls:
         metrics["controls"] = {
             name: {"of": CONTROLS[name].of, "label": CONTROLS[name].label,
                    "tells": CONTROLS[name].tells,
                    "results": {kk: {f: v for f, v in e.items() if f != "of"}
                                for kk, e in per_k.items()}}
             for name, per_k in ((n, controls[n]) for n in CONTROLS if n in controls)}
-    if cfg["ablation"]:
+    if cfg.ablation:
         if "c2mf" in fitted and {"craft", "pca"} & set(fitted):
-            ns = cfg["ablation_n"]
+            ns = cfg.ablation_n
             if ns is None:
                 ns = sorted({e["k_used"] for e in fitted["c2mf"].values()} | {Y})
             ns = [int(n) for n in ns if 1 <= int(n) <= caps["c2mf"]]
             metrics["ablation"] = ablation(get, ns, view, head, seed=seed,
                                            methods=[m for m in METHODS if m in fitted],
-                                           eval_batch=int(cfg["eval_batch"]))
+                                           eval_batch=int(cfg.eval_batch))
         else:
             metrics["ablation"] = {"note": "needs c2mf and CRAFT or PCA in c2mf.methods"}
     if truth is not None:
         from jaxconcepts.evaluation._recovery_suite import planted_scores
 
         metrics["planted"] = planted_scores(truth, store.images, store.shape, view, fitted,
-                                            batch_images=int(cfg["eval_batch"]),
-                                            gate_threshold=float(cfg["gate_threshold"]))
+                                            batch_images=int(cfg.eval_batch),
+                                            gate_threshold=float(cfg.gate_threshold))
     return metrics, arrays, histories, C2MFFits(view, get, caps, fit_kw, key)

@@ -20,10 +20,13 @@ the AUROC size alone explains. **Extension point**: a new method adds a function
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable, NamedTuple
+from typing import TYPE_CHECKING, Callable, NamedTuple
 
 import jax
 import numpy as np
+
+if TYPE_CHECKING:
+    from jaxconcepts._schema import Recovery
 
 __all__ = ["SOURCES", "SourceBatch", "Context", "match_rows", "run_recovery",
            "size_auroc", "planted_scores"]
@@ -166,14 +169,14 @@ def match_rows(store_images: list[dict], truth_files: list[str]) -> np.ndarray:
     return np.asarray(rows, np.int64)
 
 
-def run_recovery(store, concepts, importance, truth, cfg: dict, *, head, progress: bool = True):
+def run_recovery(store, concepts, importance, truth, cfg: Recovery, *, head, progress: bool = True):
     """Score every source over the whole store.
 
     Returns:
       ``({source: summary}, {source: per_part}, {source: baseline})``: the summaries hold the
       first seed of each random source and, under ``importance``, ``size_auroc`` (the size-only
       reference); ``baseline`` pairs ``m`` with ``random_m`` and ``m_sub`` with ``random_m_sub``
-      over ``cfg["baseline_seeds"]`` seeds (:func:`~._baseline.paired_baseline`, plus the
+      over ``cfg.baseline_seeds`` seeds (:func:`~._baseline.paired_baseline`, plus the
       size-only AUROC on the method's images and on the first baseline seed's).
     """
     from tqdm.auto import tqdm
@@ -181,24 +184,24 @@ def run_recovery(store, concepts, importance, truth, cfg: dict, *, head, progres
     from jaxconcepts.evaluation._baseline import paired_baseline
     from jaxconcepts.evaluation._recovery import score_maps, summarise
 
-    methods = [m for m in cfg["methods"] if f"{m}_labels" in concepts]
+    methods = [m for m in cfg.methods if f"{m}_labels" in concepts]
     if not methods:
         raise ValueError(
-            f"recovery.methods={cfg['methods']} has no labels in the concepts file "
+            f"recovery.methods={cfg.methods} has no labels in the concepts file "
             f"(keys: {sorted(concepts)})"
         )
-    n_seeds = int(cfg["baseline_seeds"])
-    if cfg["baseline"] and n_seeds < 1:
+    n_seeds = int(cfg.baseline_seeds)
+    if cfg.baseline and n_seeds < 1:
         raise ValueError(f"recovery.baseline_seeds={n_seeds} should be >= 1")
     # (name, function, baseline seed or None); seed 0 of a random source is its table row
     sources: list[tuple[str, Callable[[Context], SourceBatch], int | None]] = []
     pairs: dict[str, str] = {}  # method source -> its random baseline source
     for m in methods:
         sources.append((m, SOURCES["concepts"](m), None))
-        has_sub = cfg["sub_concepts"] and f"{m}_sub_labels" in concepts
+        has_sub = cfg.sub_concepts and f"{m}_sub_labels" in concepts
         if has_sub:
             sources.append((f"{m}_sub", SOURCES["sub"](m), None))
-        if cfg["baseline"]:
+        if cfg.baseline:
             if head is None:
                 raise ValueError("recovery.baseline needs the store's head (head.safetensors)")
             pairs[m] = f"random_{m}"
@@ -227,10 +230,10 @@ def run_recovery(store, concepts, importance, truth, cfg: dict, *, head, progres
     per_img: dict[tuple[str, int | None], list] = {(n, sd): [] for n, _, sd in sources}
     n_mismatch = 0
     own_classes = truth.meta.get("dataset", "planted") != "objects"
-    key = jax.random.key(int(cfg["seed"]))
+    key = jax.random.key(int(cfg.seed))
     store_row = 0
     bar = tqdm(total=len(store), desc="recovery", unit="img", disable=not progress)
-    for b, batch in enumerate(store.iter_batches(int(cfg["batch_size"]))):
+    for b, batch in enumerate(store.iter_batches(int(cfg.batch_size))):
         idx = np.asarray(batch.index)
         try:
             cr = np.asarray([cpos[int(i)] for i in idx])
@@ -260,8 +263,8 @@ def run_recovery(store, concepts, importance, truth, cfg: dict, *, head, progres
             sb = fn(ctx._replace(key=bkey))
             sc = score_maps(
                 sb.maps, sb.valid, part_map[tr], truth.present[tr], recipes[label],
-                sb.importance, tolerance=int(cfg["tolerance"]),
-                iou_threshold=float(cfg["iou_threshold"]), found_iou=float(cfg["found_iou"]),
+                sb.importance, tolerance=int(cfg.tolerance),
+                iou_threshold=float(cfg.iou_threshold), found_iou=float(cfg.found_iou),
                 pixel_aurocs=not sd,  # a table row (not an extra baseline seed)
             )
             sc = sc._replace(
@@ -281,7 +284,7 @@ def run_recovery(store, concepts, importance, truth, cfg: dict, *, head, progres
     for name, parts in collected.items():
         cat = type(parts[0])(*(np.concatenate([np.asarray(getattr(p, f)) for p in parts])
                                for f in parts[0]._fields))
-        summ = summarise(cat, truth.part_names, found_fraction=float(cfg["found_fraction"]))
+        summ = summarise(cat, truth.part_names, found_fraction=float(cfg.found_fraction))
         per_part[name] = summ.pop("per_part")
         summ["n_target_not_label"] = n_mismatch
         summ["importance"]["size_auroc"] = _nanmean(sizes[name])
@@ -301,7 +304,7 @@ def run_recovery(store, concepts, importance, truth, cfg: dict, *, head, progres
     for src, base in pairs.items():
         seeds = [imgs[(base, sd)] for sd in range(n_seeds)]
         baseline[src]["claims"] = claim_intervals(imgs[(src, None)], seeds,
-                                                  seed=int(cfg["seed"]))
+                                                  seed=int(cfg.seed))
     return summaries, per_part, baseline
 
 

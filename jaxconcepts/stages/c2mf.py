@@ -19,6 +19,8 @@ import time
 import numpy as np
 
 from jaxconcepts._io import save_arrays, write_json, write_text
+from jaxconcepts._schema import C2MF
+from jaxconcepts.config import with_seed
 from jaxconcepts.stages._common import REPORTS, dataset_dir, stage_config, stage_parser
 
 from jaxconcepts.stages._store import open_store
@@ -71,52 +73,52 @@ class _Results:
     every: dict = dataclasses.field(default_factory=dict)
 
 
-def _check_crops(cfg: dict, ds: str, crops) -> None:
-    if "craft" in cfg["methods"] and cfg["craft_source"] == "crops" and not (
+def _check_crops(cfg: C2MF, ds: str, crops) -> None:
+    if "craft" in cfg.methods and cfg.craft_source == "crops" and not (
             crops / "manifest.json").is_file():
         raise FileNotFoundError(
             f"no crop activations at {str(crops)!r}: run `jaxconcepts crops --dataset "
             f"{ds}` (or `dvc repro`), or set c2mf.craft_source: rows")
 
 
-def _atlases(res: _Results, store, cfg: dict, atlas, naming, load_image) -> None:
+def _atlases(res: _Results, store, cfg: C2MF, atlas, naming, load_image) -> None:
     """The concept atlas of each fitted method (collective: every process), into ``res``."""
     from jaxconcepts.evaluation._c2mf_atlas import fitted_atlases
 
-    if res.fits is None or not cfg["atlas_k"] or store.head is None:
+    if res.fits is None or not cfg.atlas_k or store.head is None:
         return  # naming scores rows with a linear head
     res.atlases, res.clip_names = fitted_atlases(
         res.fits, store, [c["name"] for c in res.metrics["classes"]], load_image,
-        methods=cfg["methods"], k=cfg["atlas_k"], gate_threshold=cfg["gate_threshold"],
+        methods=cfg.methods, k=cfg.atlas_k, gate_threshold=cfg.gate_threshold,
         max_concepts=atlas.max_concepts, top=naming.top, per_image=naming.per_image,
-        n_words=naming.n_words, batch_images=cfg["eval_batch"], max_images=atlas.max_images,
+        n_words=naming.n_words, batch_images=cfg.eval_batch, max_images=atlas.max_images,
         clip_model=naming.clip_model, clip_checkpoint=naming.clip_checkpoint,
         clip_scale=naming.clip_scale)
 
 
-def _sweep_and_naming(res: _Results, store, cfg: dict, truth) -> None:
+def _sweep_and_naming(res: _Results, store, cfg: C2MF, truth) -> None:
     """The α sweep on the fitted split and the naming's accuracy on objects, into ``res``."""
     from jaxconcepts.evaluation._alpha_sweep import sweep_fitted_split
     from jaxconcepts.evaluation._c2mf_atlas import objects_name_accuracy
     from jaxconcepts.evaluation._rows import store_head_outputs
 
-    if res.fits is not None and cfg["alpha_sweep"] and store.head is not None:
-        res.sweep = sweep_fitted_split(res.fits, store.head, alphas=cfg["alpha_sweep"],
-                                       k=cfg["sweep_k"], gate_threshold=cfg["gate_threshold"],
-                                       seed=int(cfg["seed"]))
+    if res.fits is not None and cfg.alpha_sweep and store.head is not None:
+        res.sweep = sweep_fitted_split(res.fits, store.head, alphas=cfg.alpha_sweep,
+                                       k=cfg.sweep_k, gate_threshold=cfg.gate_threshold,
+                                       seed=int(cfg.seed))
     if truth is not None and "objects" in truth.meta:  # does the naming name the objects?
         res.naming_accuracy = res.metrics["naming_accuracy"] = objects_name_accuracy(
             res.atlases, truth.meta, n_outputs=store_head_outputs(store),
-            gate_threshold=cfg["gate_threshold"], top=3)
+            gate_threshold=cfg.gate_threshold, top=3)
 
 
-def _every_code(res: _Results, store, cfg: dict) -> None:
+def _every_code(res: _Results, store, cfg: C2MF) -> None:
     """Every image's codes in each atlas's dictionary, into ``res``."""
     from jaxconcepts.evaluation._c2mf_atlas import all_codes
 
     res.every = {at.method: all_codes(res.fits.get(at.method, at.k), at.method, res.fits.view,
                                       grid=tuple(int(x) for x in store.shape[1:]),
-                                      batch_images=cfg["eval_batch"]) for at in res.atlases}
+                                      batch_images=cfg.eval_batch) for at in res.atlases}
 
 
 def _save_dictionaries(res: _Results, ds: str) -> None:
@@ -130,7 +132,7 @@ def _save_dictionaries(res: _Results, ds: str) -> None:
                 *atlas_arrays(res.atlases, res.every))
 
 
-def _write_reports(res: _Results, ds: str, out, cfg: dict, atlas, load_image) -> None:
+def _write_reports(res: _Results, ds: str, out, cfg: C2MF, atlas, load_image) -> None:
     """``reports/<ds>/c2mf*``: the figures, metrics, tables, loss curves, atlas and α sweep."""
     from jaxconcepts.evaluation import loss_csv, markdown_report
     from jaxconcepts.evaluation._alpha_sweep import alpha_sweep_markdown
@@ -139,7 +141,7 @@ def _write_reports(res: _Results, ds: str, out, cfg: dict, atlas, load_image) ->
     from jaxconcepts.viz._atlas import recipe_table
     from jaxconcepts.viz._c2mf_figures import atlas_figures, c2mf_figures
 
-    metrics, fig_dir, gate = res.metrics, out / FIGURES, cfg["gate_threshold"]
+    metrics, fig_dir, gate = res.metrics, out / FIGURES, cfg.gate_threshold
     _clean(fig_dir)
     files = c2mf_figures(metrics, fig_dir)
     metrics["figures"] = {f: f"{FIGURES}/{name}" for f, name in files.items()}
@@ -160,7 +162,7 @@ def _write_reports(res: _Results, ds: str, out, cfg: dict, atlas, load_image) ->
         "is not GAP + linear (naming scores single rows with the linear head).\n")
     write_json(out / "c2mf_alpha_sweep.json", {"rows": res.sweep})
     write_text(out / "c2mf_alpha_sweep.md", alpha_sweep_markdown(
-        res.sweep, dataset=ds, alpha=cfg["alpha"], figure=more.get(("sweep", "alpha"))))
+        res.sweep, dataset=ds, alpha=cfg.alpha, figure=more.get(("sweep", "alpha"))))
     print(c2mf_summary(metrics, ds))
 
 
@@ -176,14 +178,12 @@ def main(argv: list[str] | None = None) -> None:
     args = stage_parser(__doc__.splitlines()[0]).parse_args(argv)
     section, seed, naming, atlas = stage_config(args, "c2mf", "seed", "naming", "atlas")
     initialize_distributed()  # JAX_* / SLURM variables; a no-op for one process
-    cfg = dataclasses.asdict(section)
-    if cfg["seed"] is None:
-        cfg["seed"] = seed
+    cfg = with_seed(section, seed)
     ds, out = args.dataset, REPORTS / args.dataset
     store = open_store(args)
-    if not cfg["enabled"]:
+    if not cfg.enabled:
         if jax.process_index() == 0:
-            _write_disabled(store, ds, out, alpha=cfg["alpha"])
+            _write_disabled(store, ds, out, alpha=cfg.alpha)
         return
     crops = dataset_dir(ds, "crops")
     _check_crops(cfg, ds, crops)

@@ -36,15 +36,15 @@ def main(argv: list[str] | None = None) -> None:
     args = stage_parser("CGAP/CPHA concepts of every image in the activation store").parse_args(
         argv
     )
-    cfg = dataclasses.asdict(stage_config(args, "concepts"))  # checked by jaxconcepts._params
-    if not cfg["enabled"]:
+    cfg = stage_config(args, "concepts")  # typed and checked by jaxconcepts._params
+    if not cfg.enabled:
         write_disabled("concepts", args.dataset, dirs=[dataset_dir(args.dataset, "concepts")],
                        json_files=[REPORTS / args.dataset / "concepts.json"])
         return
 
     from jaxconcepts._parts import use_cpu_devices
 
-    use_cpu_devices(cfg["cpu_devices"])  # before any JAX work in this process
+    use_cpu_devices(cfg.cpu_devices)  # before any JAX work in this process
     from jaxconcepts.concepts._run import write_concepts
     from jaxconcepts.store import ActivationStore
 
@@ -53,7 +53,8 @@ def main(argv: list[str] | None = None) -> None:
     summary = write_concepts(store, cfg, out)
     if summary is None:  # not process 0: its part is written
         return
-    summary["params"] = {k: cfg[k] for k in sorted(cfg)}
+    params = dataclasses.asdict(cfg)
+    summary["params"] = {k: params[k] for k in sorted(params)}
     write_json(REPORTS / args.dataset / "concepts.json", summary)
     print(f"concepts: {summary['n_images']} images -> {out}")
 

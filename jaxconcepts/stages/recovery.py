@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = stage_parser(__doc__.splitlines()[0])
     parser.set_defaults(dataset="planted")
     args = parser.parse_args(argv)
-    cfg = dataclasses.asdict(stage_config(args, "recovery"))
+    cfg = stage_config(args, "recovery")
 
     from jaxconcepts.datasets import load_truth
     from jaxconcepts.store import ActivationStore
@@ -70,10 +70,10 @@ def main(argv: list[str] | None = None) -> None:
     out = dict(summaries)
     out["baseline"] = baseline
     keys = ("tolerance", "iou_threshold", "found_iou", "found_fraction", "seed", "baseline_seeds")
-    out["settings"] = {k: cfg[k] for k in keys}
-    md = markdown_table(summaries, cfg, args.dataset, baseline)
+    out["settings"] = {k: getattr(cfg, k) for k in keys}
+    md = markdown_table(summaries, dataclasses.asdict(cfg), args.dataset, baseline)
     if "objects" in truth.meta:  # the real-photo benchmark: does the backbone know the objects?
-        out["recognition"], rec_md = _recognition(store, truth, args.dataset, int(cfg["seed"]))
+        out["recognition"], rec_md = _recognition(store, truth, args.dataset, int(cfg.seed))
         md = rec_md + "\n" + md
     out["seconds"] = round(time.perf_counter() - t0, 2)
     write_json(REPORTS / args.dataset / "recovery.json", out)

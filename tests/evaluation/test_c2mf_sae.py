@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import yaml
 
+from jaxconcepts.config import parse_section
 from jaxconcepts.evaluation import markdown_report, run_c2mf
 from jaxconcepts.evaluation._c2mf_atlas import atlas_data
 from jaxconcepts.evaluation._c2mf_host import affine_recon
@@ -94,6 +95,7 @@ def run(tmp_path_factory):
            "ig_steps": 2, "eval_batch": 8, "images_per_batch": 8, "craft_source": "rows",
            "atlas_k": None, "alpha_sweep": [], "init_rows": 512, "cache_mb": 1, **SAE_KW,
            "sae_epochs": 20}
+    cfg = parse_section("c2mf", cfg)  # the runner takes the typed section
     return store, cfg, run_c2mf(store, cfg, dataset="fake", progress=False)
 
 
@@ -114,7 +116,7 @@ def test_streamed_topk_runs_through_the_suite_with_its_random_decoder(run):
     # the random decoder is the fitted SAE's initial one, frozen: different atoms, same shape
     model = fits.get("topk", 3)
     rnd = fit_streamed("topk", fits.view, 3, key=jax.random.fold_in(fits.key, 3),
-                       random_decoder=True, **{k: cfg[k] for k in _stream_keys()})
+                       random_decoder=True, **{k: getattr(cfg, k) for k in _stream_keys()})
     assert rnd.W.shape == model.W.shape and not np.allclose(rnd.W, model.W)
     ev = evaluate_controls("topk", model, fits.view, store.head, key=jax.random.key(0),
                            ig_steps=2, eval_batch=8, refit=lambda: rnd)
