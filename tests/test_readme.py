@@ -46,7 +46,7 @@ def _run(code: str, old: str, store) -> dict:
 
 
 def test_readme_imports_no_private_module():
-    for code in (_example("cgap("), _example("fit_c2mf(")):
+    for code in (_example("cgap("), _example("fit_c2mf("), _example("run_c2mf(")):
         assert not re.search(r"jaxconcepts[\w.]*\._", code), code
 
 
@@ -79,3 +79,15 @@ def test_readme_c2mf_example_runs_and_reconstructs(tmp_path):
     assert curves.insertion.shape == (n_test, 11) and curves.insertion_auc.shape == (n_test,)
     # a curve is a probability; all concepts inserted = none deleted
     np.testing.assert_allclose(curves.insertion[:, -1], curves.deletion[:, 0], rtol=1e-5)
+
+
+@pytest.mark.slow
+def test_readme_runner_example_runs_with_the_typed_section(tmp_path, monkeypatch):
+    store = _store(tmp_path / "store", n_images=24)
+    monkeypatch.chdir(README.parent)  # load_section reads ./params.yaml, as from the repo root
+    ns = _run(_example("run_c2mf("), "data/planted/activations", store)
+    metrics, cfg = ns["metrics"], ns["cfg"]
+    assert list(cfg.k) == [10] and cfg.methods == ["c2mf", "pca"]
+    assert set(metrics["results"]) == {"c2mf", "pca"}
+    assert set(metrics["results"]["c2mf"]) == {"k10"}
+    assert ns["fits"] is not None
