@@ -41,9 +41,9 @@ ALLOWED: dict[str, set[str]] = {
     "sae": {"streaming", "concepts"},
     # the public metrics on arrays: a facade over the suites' own functions (one convention)
     "metrics": {"kernels", "importance", "evaluation", "sae"},
-    # the typed params sections (jaxconcepts/config.py): imports only _params and _schema
-    "config": set(),
-    "stages": {"<root>", "config", "kernels", "concepts", "importance", "features", "store",
+    # the public params and typed sections (jaxconcepts/params.py): imports only _params, _schema
+    "params": set(),
+    "stages": {"<root>", "params", "kernels", "concepts", "importance", "features", "store",
                "datasets", "streaming", "evaluation", "viz", "explorer", "sae"},
     "cli": {"<root>", "stages"},
     "<root>": {"kernels", "concepts", "importance", "store", "datasets", "evaluation",

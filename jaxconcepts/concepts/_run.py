@@ -4,7 +4,7 @@
 batch, padded with masked rows, so one compiled program serves the whole store and any other
 store of the same channels and map size; image ``i`` uses ``fold_in(key(seed), i)``, so results
 do not depend on the batch size) and ``summarise`` reduces the per-image results to the stage's
-metrics. ``cfg`` is the typed ``concepts`` section (:class:`jaxconcepts.config.Concepts`).
+metrics. ``cfg`` is the typed ``concepts`` section (:class:`jaxconcepts.params.Concepts`).
 
 Each batch is split along its batch axis over this process's devices (a 1-D ``"data"`` mesh; the
 batch is padded to a multiple of the device count); with many processes, process ``p`` of ``P``
@@ -50,7 +50,7 @@ def _method_kwargs(cfg, method):
 def run_concepts(store, cfg: Concepts, *, progress: bool = True, mesh=None):
     """Concepts of every image of ``store``; returns (arrays dict, timings dict).
 
-    ``cfg`` is the typed ``concepts`` section (:class:`jaxconcepts.config.Concepts`);
+    ``cfg`` is the typed ``concepts`` section (:class:`jaxconcepts.params.Concepts`);
     ``mesh``: the 1-D ``"data"`` mesh the batch axis is split over (default: this process's
     devices).
 

@@ -198,8 +198,8 @@ def run_c2mf(store, cfg: C2MF, *, dataset: str, crops_path=None, truth=None,
     Args:
         store: the activation store. With a GAP + linear head (``store.head``) every metric runs
             in JAX; otherwise h is the rest of the network, run by torch (:func:`store_head`).
-        cfg: the typed ``c2mf`` section (:class:`jaxconcepts.config.C2MF`, e.g. from
-            :func:`jaxconcepts.config.load_section`), its seed resolved.
+        cfg: the typed ``c2mf`` section (:class:`jaxconcepts.params.C2MF`, e.g. from
+            :func:`jaxconcepts.params.load_section`), its seed resolved.
         crops_path: the ``crops`` stage's crop store (with ``craft_source: crops``).
         truth: planted ground truth of the store's images (``datasets.load_truth``) or ``None``.
         head: the h to evaluate with (default: :func:`store_head`).

@@ -20,7 +20,7 @@ import numpy as np
 
 from jaxconcepts._io import save_arrays, write_json, write_text
 from jaxconcepts._schema import C2MF
-from jaxconcepts.config import with_seed
+from jaxconcepts.params import with_seed
 from jaxconcepts.stages._common import REPORTS, dataset_dir, stage_config, stage_parser
 
 from jaxconcepts.stages._store import open_store

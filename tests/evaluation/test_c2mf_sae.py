@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import yaml
 
-from jaxconcepts.config import parse_section
+from jaxconcepts.params import parse_section
 from jaxconcepts.evaluation import markdown_report, run_c2mf
 from jaxconcepts.evaluation._c2mf_atlas import atlas_data
 from jaxconcepts.evaluation._c2mf_host import affine_recon

@@ -1,4 +1,4 @@
-"""jaxconcepts.config: the typed params sections the store-level runners take."""
+"""jaxconcepts.params: the typed params sections the store-level runners take."""
 
 import dataclasses
 from pathlib import Path
@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from jaxconcepts.config import C2MF, Concepts, load_section, with_seed
+from jaxconcepts.params import C2MF, Concepts, load_section, with_seed
 
 PARAMS = Path(__file__).resolve().parents[1] / "params.yaml"
 

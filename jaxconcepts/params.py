@@ -1,11 +1,12 @@
-"""The typed settings of the pipeline's sections, for research scripts and the store-level runners.
+"""The pipeline's parameters (``params.yaml``), public: loaded and checked as every stage loads
+them, and the typed sections that the store-level runners take.
 
 Every section of ``params.yaml`` is a frozen dataclass (``Concepts``, ``C2MF``, ``Recovery``, …)
 with no defaults: values live in a params file. The runners that work over a whole activation
 store (:func:`jaxconcepts.concepts.run_concepts`, :func:`jaxconcepts.evaluation.run_c2mf`,
 :func:`jaxconcepts.evaluation.run_recovery`) take one of these, never a dict::
 
-    from jaxconcepts.config import load_section
+    from jaxconcepts.params import load_section
     cfg = load_section("c2mf", dataset="planted")          # params.yaml, with planted's overrides
     cfg = dataclasses.replace(cfg, k=[10], seed=0)          # change what you study
 
@@ -19,14 +20,15 @@ import dataclasses
 from pathlib import Path
 from typing import Any, Mapping
 
-from jaxconcepts._params import dataset_params, load_params, parse_section
+from jaxconcepts._params import check_params, dataset_params, load_params, parse_section
 from jaxconcepts._schema import (C2MF, OOD, Atlas, Compare, Concepts, Crops, Explorer, Extract,
                                  Figures, Importance, Naming, Objects, Planted, Prepare, Recovery,
                                  Report, Train)
 
 __all__ = ["C2MF", "OOD", "Atlas", "Compare", "Concepts", "Crops", "Explorer", "Extract",
            "Figures", "Importance", "Naming", "Objects", "Planted", "Prepare", "Recovery",
-           "Report", "Train", "load_section", "parse_section", "with_seed"]
+           "Report", "Train", "check_params", "dataset_params", "load_params", "load_section",
+           "parse_section", "with_seed"]
 
 
 def with_seed(section: Any, seed: int) -> Any:
