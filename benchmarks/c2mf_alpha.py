@@ -45,7 +45,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
     import jax
 
-    from jaxconcepts._io import write_json
+    from jaxconcepts.io import write_json
     from jaxconcepts.concepts import fit_c2mf
 
     out = {}

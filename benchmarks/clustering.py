@@ -461,7 +461,7 @@ def main(argv: list[str] | None = None) -> None:
 
     from threadpoolctl import threadpool_limits
 
-    from jaxconcepts._io import write_json
+    from jaxconcepts.io import write_json
 
     if args.parity_only:
         source = f"store:{args.store}" if args.store else "synthetic 2048x8x8 ReLU"

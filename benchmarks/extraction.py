@@ -314,7 +314,7 @@ def main(argv: list[str] | None = None) -> dict:
         "seconds_per_run": runs, "torch_threads": torch.get_num_threads(),
         "time": time.strftime("%Y-%m-%d %H:%M:%S"), "machine": machine_info(),
     }
-    from jaxconcepts._io import write_json
+    from jaxconcepts.io import write_json
 
     write_json(args.out, report)
     print(f"extraction: ceiling {best['ceiling']:.1f} img/s; "

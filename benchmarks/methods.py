@@ -329,7 +329,7 @@ def main(argv: list[str] | None = None) -> dict:
     if bad := [m for m in methods if m not in METHODS]:
         raise SystemExit(f"--methods: {bad} not in {list(METHODS)}")
 
-    from jaxconcepts._io import write_json
+    from jaxconcepts.io import write_json
     from jaxconcepts.sae import synthetic_features
 
     data = synthetic_features(args.n, dim=args.dim, n_features=args.features, seed=args.seed,

@@ -116,7 +116,7 @@ def main(argv=None):
     ap.add_argument("--out", default="reports/benchmarks/sae_scale.json")
     args = ap.parse_args(argv)
     from benchmarks._common import machine_info
-    from jaxconcepts._io import write_json
+    from jaxconcepts.io import write_json
 
     report = {"benchmark": "sae_scale", "args": vars(args), "machine": machine_info(),
               "load_before": os.getloadavg(), "runs": []}

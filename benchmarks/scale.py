@@ -230,7 +230,7 @@ def main(argv=None):
     ap.add_argument("--delete-data", action="store_true")
     ap.add_argument("--out", default="reports/benchmarks/scale.json")
     args = ap.parse_args(argv)
-    from jaxconcepts._io import write_json
+    from jaxconcepts.io import write_json
 
     try:
         from benchmarks._common import machine_info

@@ -18,8 +18,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 PKG = ROOT / "jaxconcepts"
 TORCH = ("torch", "torchvision", "timm")
-# shared modules at the root
-BASE = {"_io", "_params", "_schema", "_typing", "_checks", "_numerics", "_validate", "_parts"}
+# shared modules at the root (``io``: the public face of ``_io``)
+BASE = {"_io", "io", "_params", "_schema", "_typing", "_checks", "_numerics", "_validate",
+        "_parts"}
 
 # folder -> the jaxconcepts folders it may import (besides itself and BASE)
 ALLOWED: dict[str, set[str]] = {
