@@ -18,8 +18,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 PKG = ROOT / "jaxconcepts"
 TORCH = ("torch", "torchvision", "timm")
-# shared modules at the root (``io``: the public face of ``_io``)
-BASE = {"_io", "io", "_params", "_schema", "_typing", "_checks", "_numerics", "_validate",
+# shared modules at the root (``io``: the public face of ``_io``; ``mesh``: the device mesh)
+BASE = {"_io", "io", "mesh", "_params", "_schema", "_typing", "_checks", "_numerics", "_validate",
         "_parts"}
 
 # folder -> the jaxconcepts folders it may import (besides itself and BASE)

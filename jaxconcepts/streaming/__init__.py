@@ -1,7 +1,8 @@
 """Dataset-level methods streamed from the activation store, on any number of devices and hosts.
 
-- mesh / processes: :func:`data_mesh`, :func:`initialize_distributed`, :func:`put_rows`,
-  :func:`replicate`, :func:`to_host`;
+- mesh / processes (re-exported from :mod:`jaxconcepts.mesh`, the one mesh module):
+  :func:`data_mesh`, :func:`initialize_distributed`, :func:`put_rows`, :func:`replicate`,
+  :func:`to_host`;
 - fits on sufficient statistics: :func:`fit_c2mf_streamed` (one BCD step per pass),
   :func:`fit_nmf_streamed` (per-class NMF, one ALS step per pass), :func:`fit_pca_streamed`
   (per-class covariance, then one ``eigh`` on the host);
@@ -15,7 +16,7 @@ from jaxconcepts.store import RowsView
 from jaxconcepts.streaming._c2mf import fit_c2mf_streamed, stream_c2mf_codes
 from jaxconcepts.streaming._nmf import (StreamedNMF, fit_nmf_streamed, fit_pca_streamed,
                                         stream_codes)
-from jaxconcepts.streaming._mesh import (data_mesh, initialize_distributed, put_rows, replicate,
+from jaxconcepts.mesh import (data_mesh, initialize_distributed, put_rows, replicate,
                                          to_host)
 from jaxconcepts.streaming._synthetic import write_synthetic_store
 

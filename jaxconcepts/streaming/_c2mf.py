@@ -6,7 +6,7 @@ gates; :mod:`jaxconcepts.concepts._c2mf_bcd`), so no code is ever stored, and ad
 share of the per-class sufficient statistics ``P_y = U_yᵀU_y`` ``(Y, k, k)``,
 ``T_y = U_yᵀ A_y`` ``(Y, k, c)`` and ``‖A_y‖²`` ``(Y,)``. They are summed per device and then,
 once per pass (or group), over devices and processes in an all-reduce program of its own
-(:func:`~jaxconcepts.streaming._mesh.device_total`). With the codes fixed, the whole objective is a
+(:func:`~jaxconcepts.mesh.device_total`). With the codes fixed, the whole objective is a
 function of these sums:
 
     L(W, g) = Σ_y ‖A_y‖² − 2⟨S, W⟩ + ⟨Q, W Wᵀ⟩ + Σ_y α_y ‖g_y‖₁,
@@ -70,7 +70,7 @@ from jaxconcepts.concepts._c2mf_bcd import (code_sweeps, codes_and_class_stats, 
                                             default_gate_optimizer, dictionary_sweeps,
                                             effective_gram, gate_step, objective_from_stats,
                                             per_class)
-from jaxconcepts.streaming._mesh import (data_mesh, device_stats_program, device_total, put_rows,
+from jaxconcepts.mesh import (data_mesh, device_stats_program, device_total, put_rows,
                                         replicate, row_sharding, zero_device_stats)
 
 __all__ = ["fit_c2mf_streamed", "stream_c2mf_codes"]
