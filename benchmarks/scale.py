@@ -125,7 +125,7 @@ def child(argv):
         W = np.asarray(m.W)
     total = time.perf_counter() - t0
     if a.target_error is not None and updates:  # untimed: the snapshots' errors over all rows
-        from jaxconcepts.streaming._nmf import nmf_error
+        from jaxconcepts.streaming import nmf_error
 
         # the dictionary of update t is first used on group t + 1, whose error estimates it
         for u, nxt in zip(updates, updates[1:] + [{"group_error": 0.0}]):

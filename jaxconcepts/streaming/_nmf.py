@@ -49,8 +49,8 @@ from jax import lax
 from jaxconcepts.concepts._c2mf_bcd import converged_at, per_class
 from jaxconcepts.concepts._pca_baseline import PCABaseline
 from jaxconcepts.kernels._nmf import nmf
-from jaxconcepts.mesh import (data_mesh, device_stats_program, device_total,
-                                         put_rows, replicate, row_sharding, zero_device_stats)
+from jaxconcepts.mesh import (data_mesh, device_stats_program, device_total, put_rows, replicate,
+                              row_sharding, zero_device_stats)
 
 __all__ = ["StreamedNMF", "fit_nmf_streamed", "fit_pca_streamed", "nmf_codes", "nmf_error"]
 
