@@ -18,9 +18,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 PKG = ROOT / "jaxconcepts"
 TORCH = ("torch", "torchvision", "timm")
-# shared modules at the root (``io``: the public face of ``_io``; ``mesh``: the device mesh)
-BASE = {"_io", "io", "mesh", "_params", "_schema", "_typing", "_checks", "_numerics", "_validate",
-        "_parts"}
+# shared modules at the root (``io``, ``params``: the public faces of ``_io``, ``_params``;
+# ``mesh``: the device mesh)
+BASE = {"_io", "io", "mesh", "_params", "params", "_schema", "_typing", "_checks", "_numerics",
+        "_validate", "_parts"}
 
 # folder -> the jaxconcepts folders it may import (besides itself and BASE)
 ALLOWED: dict[str, set[str]] = {
