@@ -49,6 +49,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from jaxconcepts._checks import safe_div
+
 __all__ = [
     "NMFState",
     "NMFResult",
@@ -99,11 +101,6 @@ class NMFResult(NamedTuple):
 from jaxconcepts.kernels._nmf_init import nmf_init, nmf_init_nndsvda  # noqa: E402
 
 
-def _safe_div(num, den):
-    ok = den > 0
-    return jnp.where(ok, num / jnp.where(ok, den, 1.0), 0.0)
-
-
 # extrapolation schedule of Ang & Gillis (2019), their defaults: β grows by γ (capped by β̄, which
 # grows by γ̄ up to 1) after an accepted sweep; after a rejected one β shrinks by η and β̄ ← old β.
 _ETA, _GAMMA, _GAMMA_BAR = 1.5, 1.01, 1.005
@@ -124,7 +121,7 @@ def _hals_rows(X, G, B, passes):
         g = lax.dynamic_index_in_dim(G, j, 0, keepdims=False)
         row = lax.dynamic_index_in_dim(X, j, 0, keepdims=False)
         b = lax.dynamic_index_in_dim(B, j, 0, keepdims=False)
-        new = jnp.maximum(row + _safe_div(b - g @ X, g[j]), 0.0)
+        new = jnp.maximum(row + safe_div(b - g @ X, g[j]), 0.0)
         return lax.dynamic_update_index_in_dim(X, new, j, 0)
 
     return lax.fori_loop(0, k * passes, body, X)

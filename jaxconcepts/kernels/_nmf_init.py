@@ -5,14 +5,10 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from jaxconcepts._checks import safe_div
 from jaxconcepts.kernels._nmf import NMFState
 
 __all__ = ["nmf_init", "nmf_init_nndsvda"]
-
-
-def _safe_div(num, den):
-    ok = den > 0
-    return jnp.where(ok, num / jnp.where(ok, den, 1.0), 0.0)
 
 
 def nmf_init(A, k, *, key):
@@ -66,8 +62,8 @@ def nmf_init_nndsvda(A, k, *, key):
         nyp, nyn = jnp.linalg.norm(yp), jnp.linalg.norm(yn)
         mp, mn = nxp * nyp, nxn * nyn
         pos = mp >= mn
-        u = jnp.where(pos, _safe_div(xp, nxp), _safe_div(xn, nxn))
-        v = jnp.where(pos, _safe_div(yp, nyp), _safe_div(yn, nyn))
+        u = jnp.where(pos, safe_div(xp, nxp), safe_div(xn, nxn))
+        v = jnp.where(pos, safe_div(yp, nyp), safe_div(yn, nyn))
         lam = jnp.sqrt(s * jnp.where(pos, mp, mn))
         return lam * u, lam * v
 
