@@ -50,6 +50,7 @@ import numpy as np
 from jax import lax
 
 from jaxconcepts._checks import safe_div
+from jaxconcepts.kernels._nmf_init import NMFState, nmf_init, nmf_init_nndsvda
 
 __all__ = [
     "NMFState",
@@ -60,24 +61,6 @@ __all__ = [
     "nmf_init_nndsvda",
     "nmf_step",
 ]
-
-
-class NMFState(NamedTuple):
-    """Solver state.
-
-    Attributes:
-        U: ``(n, k)`` codes, ≥ 0.
-        W: ``(k, c)`` dictionary, ≥ 0.
-        n_iter: sweeps done (int32).
-        sq_error: ``‖A − U W‖²_F`` after the last sweep.
-        prev_sq_error: the same before the last sweep (``inf`` initially).
-    """
-
-    U: jax.Array
-    W: jax.Array
-    n_iter: jax.Array
-    sq_error: jax.Array
-    prev_sq_error: jax.Array
 
 
 class NMFResult(NamedTuple):
@@ -97,8 +80,6 @@ class NMFResult(NamedTuple):
     rel_error: jax.Array
     converged: jax.Array
 
-
-from jaxconcepts.kernels._nmf_init import nmf_init, nmf_init_nndsvda  # noqa: E402
 
 
 # extrapolation schedule of Ang & Gillis (2019), their defaults: β grows by γ (capped by β̄, which

@@ -1,14 +1,34 @@
-"""Starts for :func:`jaxconcepts.kernels.nmf`: random (scikit-learn's recipe) and NNDSVDa."""
+"""Starts for :func:`jaxconcepts.kernels.nmf`: random (scikit-learn's recipe) and NNDSVDa, and the
+solver state (:class:`NMFState`) they start."""
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 
 from jaxconcepts._checks import safe_div
-from jaxconcepts.kernels._nmf import NMFState
 
-__all__ = ["nmf_init", "nmf_init_nndsvda"]
+__all__ = ["NMFState", "nmf_init", "nmf_init_nndsvda"]
+
+
+class NMFState(NamedTuple):
+    """Solver state.
+
+    Attributes:
+        U: ``(n, k)`` codes, ≥ 0.
+        W: ``(k, c)`` dictionary, ≥ 0.
+        n_iter: sweeps done (int32).
+        sq_error: ``‖A − U W‖²_F`` after the last sweep.
+        prev_sq_error: the same before the last sweep (``inf`` initially).
+    """
+
+    U: jax.Array
+    W: jax.Array
+    n_iter: jax.Array
+    sq_error: jax.Array
+    prev_sq_error: jax.Array
 
 
 def nmf_init(A, k, *, key):
