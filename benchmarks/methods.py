@@ -28,7 +28,7 @@ rate, on this CPU:
 
 Speed is rows/s = ``n · epochs / seconds`` of training; quality is R² (``1 − Σ‖a − â‖² /
 Σ‖a − ā‖²``) of each trained model on the training rows (overcomplete in ``eval()`` mode), MCC
-against the true atoms and L0 (mean active latents per row at inference). The issue's target
+against the true atoms and L0 (mean active latents per row at inference). The target
 is ≥ 5× rows/s at equal R². "Equal R²" is the fewest whole epochs at which ours reaches
 overcomplete's R² after ``--epochs``: where our R² after the same epochs is below
 overcomplete's, ours is refitted from scratch with one more epoch at a time (at most

@@ -1,4 +1,4 @@
-"""Benchmark: dictionary methods streamed from stores larger than memory (issue 11).
+"""Benchmark: dictionary methods streamed from stores larger than memory.
 
 1. **Flat memory.** Synthetic float16 stores (non-negative planted rows, ``--classes`` classes,
    8 × 8 positions per image, ``--channels`` channels) of each size in ``--sizes`` rows are

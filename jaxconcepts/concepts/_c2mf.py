@@ -123,7 +123,7 @@ def class_gate_weights(alpha, A, y, n_classes):
     return alpha * e
 
 
-def c2mf_objective(A, U, y, W, logits, *, alpha, n_classes=None):
+def c2mf_objective(A, U, y, W, logits, *, alpha):
     """Eq. 11 evaluated directly (reference form, no Gram trick), relative alpha.
 
     Args:

@@ -46,7 +46,7 @@ class Context(NamedTuple):
     concepts: dict[str, np.ndarray]  # concepts file rows for this batch
     importance: dict[str, np.ndarray]  # importance file rows for this batch
     target: np.ndarray  # (B,)
-    head: object  # LinearHead / HostHead for recomputing importance
+    head: object  # HeadParams / HostHead (concept_importance's head) for recomputing importance
     n_concepts: int
     n_sub: int
     key: jax.Array
