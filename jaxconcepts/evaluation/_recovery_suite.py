@@ -439,7 +439,7 @@ def planted_scores(truth, store_images: list[dict], shape, view, fitted: dict, *
     ``truth``: the planted ground truth of the store's split (``datasets.load_truth``; on the
     objects benchmark the objects are the parts); ``store_images``: the store's image records;
     ``shape``: its ``(C, H, W)``; ``view``: the
-    :class:`~jaxconcepts.evaluation.RowsView` the models were evaluated on, read
+    :class:`~jaxconcepts.evaluation.SplitRowsView` the models were evaluated on, read
     ``batch_images`` test images at a time (only the ``(p, k)`` code maps are kept). For each
     method and k, on the test images that have ground truth: every concept's code map (H×W) is
     correlated (Pearson, over images × positions) with each part's mask averaged to H×W; an atom
