@@ -23,6 +23,7 @@ _LAZY = {
     "make_transform": "_preprocess", "split_transform": "_preprocess",
     "normalize_batch": "_preprocess", "normalize_uint8": "_preprocess",
     "collate": "_loader", "LOADER_NICE": "_loader", "second_openmp_team": "_loader",
+    "set_loader_nice": "_loader",
     "Trunk": "_heads", "Rest": "_heads", "torch_head_with_grad": "_heads", "host_fns": "_heads",
     "extract_crops": "_crops", "crop_boxes": "_crops",
     "list_images": "_images", "load_rgb": "_images", "load_image": "_images",
@@ -31,7 +32,7 @@ _LAZY = {
     "save_model": "_train",
 }
 
-__all__ = ["torch_head", "set_threads", "set_loader_nice", *_LAZY]
+__all__ = ["torch_head", "set_threads", *_LAZY]
 
 
 def set_threads(n: int | None) -> None:
@@ -40,14 +41,6 @@ def set_threads(n: int | None) -> None:
         import torch
 
         torch.set_num_threads(int(n))
-
-
-def set_loader_nice(nice: int) -> None:
-    """The niceness added to the image loaders and the shard writer when extraction's forward
-    runs on the CPU (``LOADER_NICE``, 10 by default), for the extractions that follow."""
-    from jaxconcepts.features import _loader
-
-    _loader.LOADER_NICE = int(nice)
 
 
 def torch_head(store):
