@@ -20,8 +20,8 @@ import numpy as np
 import optax
 from jax import lax
 
-from jaxconcepts.concepts._c2mf import C2MF, _init_dictionary, _normalise_rows, _row_norm_quantile
-from jaxconcepts.concepts._protocol import check_rows_and_labels
+from jaxconcepts.concepts import (C2MF, check_rows_and_labels, init_dictionary, normalise_rows,
+                                  row_norm_quantile)
 from jaxconcepts.kernels import cd_sweep
 
 
@@ -61,7 +61,7 @@ def _param_step(params, opt_state, A, U, y, rho, alpha, weight, optimizer):
     grads = {"D": _tangent(grads["D"], params["D"]), "lam": grads["lam"]}
     updates, opt_state = optimizer.update(grads, opt_state, params)
     params = optax.apply_updates(params, updates)
-    params = {"D": _normalise_rows(params["D"]), "lam": params["lam"]}
+    params = {"D": normalise_rows(params["D"]), "lam": params["lam"]}
     return params, opt_state, loss
 
 
@@ -189,9 +189,9 @@ def fit_c2mf_adam(A, y, k, *, key, alpha=1.0, n_classes=None, atom_norm=None, ma
     """An Adam solver of the C2MF objective (formerly in the library); returns a :class:`C2MF`."""
     A, y_np, n_classes = check_rows_and_labels(A, y, n_classes=n_classes)
     n, c = A.shape
-    rho = float(atom_norm) if atom_norm is not None else _row_norm_quantile(A, 0.99)
+    rho = float(atom_norm) if atom_norm is not None else row_norm_quantile(A, 0.99)
     k_init, k_order = jax.random.split(key)
-    params = {"D": _init_dictionary(A, k, k_init, sample_rows=100_000),
+    params = {"D": init_dictionary(A, k, k_init, sample_rows=100_000),
               "lam": jnp.zeros((n_classes, k), jnp.float32)}
     batched = batch_size is not None and batch_size < n
     if optimizer is None:

@@ -1,11 +1,11 @@
 """Per-phase profile of the batched CGAP / CPHA programs, and the n_init quality/time curve.
 
-Each phase runs as its own compiled program over the whole batch, with the same structure as the
-method (CGAP: one image at a time, each in the padded size bucket of its live channels; CPHA: the
-batch-wide argmax, then the weighted grids), fed with the previous phases' outputs. The sum of
-the phases is therefore close to, not equal to, the fused program's time (XLA fuses across
-phases in the real one). Wall and process CPU seconds are both reported: on a loaded machine
-the CPU time is the steadier figure of the work done.
+The phases are the library's own (:func:`jaxconcepts.concepts.cgap_phases`, ``cpha_phases``):
+each runs as its own compiled program over the whole batch, with the same structure as the
+method, fed with the previous phases' outputs. The sum of the phases is therefore close to, not
+equal to, the fused program's time (XLA fuses across phases in the real one). Wall and process
+CPU seconds are both reported: on a loaded machine the CPU time is the steadier figure of the
+work done.
 """
 
 from __future__ import annotations
@@ -36,160 +36,39 @@ def _timed(f, *args, repeats=3, first=None):
     return out, min(wall), min(cpu)
 
 
-def _cgap_phases(A, keys, *, n_concepts, n_sub, n_init, max_iter, tol, n_buckets, block):
-    import jax
-    import jax.numpy as jnp
-    from jax import lax
-
-    from jaxconcepts.concepts._base import live_channels
-    from jaxconcepts.concepts._cgap import (
-        _bucket_floors,
-        _compact_order,
-        _inner_step,
-        _main_concepts,
-        _pca_scores,
-        _sub_concepts,
-        bucket_sizes,
-        default_n_buckets,
-    )
-    from jaxconcepts.kernels import calinski_harabasz_t, davies_bouldin_t, silhouette_t
-
-    b, c, _ = A.shape
-    buckets = bucket_sizes(c, default_n_buckets(c, block[0]) if n_buckets is None else n_buckets)
-    below = dict(zip(buckets, _bucket_floors(buckets)))
-    fine = (_inner_step(block[0]), block[1])
-    sizes = jnp.asarray(buckets)
-    mi, tl = jnp.int32(max_iter), jnp.float32(tol)
-    d = n_concepts - 1
-
-    def bucketed(fn, which, *arrays):
-        """lax.map over images of lax.switch over buckets; fn(s, *image arrays)."""
-        return lax.map(lambda a: lax.switch(a[0], [lambda *x, s=s: fn(s, *x) for s in buckets],
-                                            *a[1:]), (which, *arrays))
-
-    @jax.jit
-    def compact(A):
-        live = live_channels(A, jnp.ones(A.shape[:2], bool))
-        order = jax.vmap(_compact_order)(live)
-        n_live = jnp.sum(live, axis=1).astype(jnp.int32)
-        return live, order, n_live, jnp.sum(sizes[None, :] < n_live[:, None], axis=1)
-
-    def gather(s, a, lv, order):
-        idx = order[:s]
-        return a[idx], lv[idx].astype(a.dtype)
-
-    def pad(v, s):  # (..., s) -> (..., C)
-        return jnp.pad(v, [(0, 0)] * (v.ndim - 1) + [(0, c - s)])
-
-    @jax.jit
-    def pca(which, A, live, order, n_live):
-        def f(s, a, lv, o, nl):
-            return pad(_pca_scores(*gather(s, a, lv, o), d, nl, fine[0], below[s]), s)
-        return bucketed(f, which, A, live, order, n_live)
-
-    @jax.jit
-    def kmeans(which, pt, live, order, keys):
-        def f(s, pt, lv, o, k):
-            w = lv[o[:s]].astype(pt.dtype)
-            lab, _, inertia = _main_concepts(pt[:, :s], w, jax.random.split(k)[0], mi, tl,
-                                             n_concepts=n_concepts, n_init=n_init)
-            return jnp.pad(lab, (0, c - s), constant_values=-1), inertia
-        return bucketed(f, which, pt, live, order, keys)
-
-    @jax.jit
-    def sub(which, A, live, order, lab, keys):
-        def f(s, a, lv, o, lab, k):
-            x, w = gather(s, a, lv, o)
-            sl, _ = _sub_concepts(x, w, lab[:s], jax.random.split(k)[1], mi, tl,
-                                  n_concepts=n_concepts, n_sub=n_sub, n_init=n_init,
-                                  step=block[0])
-            return jnp.pad(sl, (0, c - s), constant_values=-1)
-        return bucketed(f, which, A, live, order, lab, keys)
-
-    def metric(fn):
-        @jax.jit
-        def run(which, pt, live, order, lab):
-            def f(s, pt, lv, o, lab):
-                return fn(pt[:, :s], lv[o[:s]].astype(pt.dtype), lab[:s], below[s])
-            return bucketed(f, which, pt, live, order, lab)
-        return run
+def _profile(phases, state, *, slow=()):
+    """Run ``phases`` on ``state``, each timed (:func:`_timed`; the phases in ``slow`` once):
+    their ``{name: (wall s, CPU s)}`` and the final state."""
+    from jaxconcepts.concepts import run_phases
 
     rows = {}
-    (live, order, n_live, which), *t = _timed(compact, A)
-    rows["live_channels_and_compaction"] = t
-    pt, *rows["pca"] = _timed(pca, which, A, live, order, n_live)
-    (lab, _), *rows["kmeans"] = _timed(kmeans, which, pt, live, order, keys)
-    if n_sub:
-        _, *rows["sub_concepts"] = _timed(sub, which, A, live, order, lab, keys, repeats=1)
-    # the three calls of _cgap._metrics, timed one by one
-    for name, fn in (
-        ("silhouette", lambda p, w, l, fl: silhouette_t(p, w, l, n_concepts, block=fine,
-                                                          floor=fl)),
-        ("calinski_harabasz", lambda p, w, l, fl: calinski_harabasz_t(p, w, l, n_concepts)),
-        ("davies_bouldin", lambda p, w, l, fl: davies_bouldin_t(p, w, l, n_concepts)),
-    ):
-        _, *rows[name] = _timed(metric(fn), which, pt, live, order, lab)
+
+    def timed(ph, args):
+        out, *rows[ph.name] = _timed(ph.program, *args, repeats=1 if ph.name in slow else 3)
+        return out
+
+    return rows, run_phases(phases, state, call=timed)
+
+
+def _cgap_phases(A, keys, *, n_concepts, n_sub, n_init, max_iter, tol, n_buckets, block):
+    from jaxconcepts.concepts import bucket_sizes, cgap_phases, default_n_buckets
+
+    c = A.shape[1]
+    phases = cgap_phases(c, n_concepts=n_concepts, n_sub_concepts=n_sub, n_init=n_init,
+                         max_iter=max_iter, tol=tol, n_buckets=n_buckets, block=block)
+    rows, state = _profile(phases, {"A": A, "keys": keys}, slow=("sub_concepts",))
+    buckets = bucket_sizes(c, default_n_buckets(c, block[0]) if n_buckets is None else n_buckets)
     return rows, {"bucket_sizes": list(buckets),
-                  "images_per_bucket": np.bincount(np.asarray(which), minlength=len(buckets))
-                  .tolist()}
+                  "images_per_bucket": np.bincount(np.asarray(state["which"]),
+                                                   minlength=len(buckets)).tolist()}
 
 
 def _cpha_phases(A, keys, *, n_concepts, n_sub, n_init, max_iter, tol, hw, group):
-    import jax
-    import jax.numpy as jnp
-    from jax import lax
+    from jaxconcepts.concepts import cpha_phases
 
-    from jaxconcepts.concepts._base import _divisor, argmax_live, canonical_labels
-    from jaxconcepts.concepts._cpha import grid_weights
-    from jaxconcepts.concepts._subconcepts import split_concepts
-    from jaxconcepts.kernels import (
-        calinski_harabasz_t,
-        davies_bouldin_t,
-        kmeans_t,
-        silhouette_t,
-    )
-
-    h, wd = hw
-    pos = jnp.arange(h * wd)
-    grid = jnp.stack([pos // wd, pos % wd]).astype(jnp.float32)
-    bs = _divisor(A.shape[0], group)
-    km = dict(n_init=n_init, max_iter=jnp.int32(max_iter), tol=jnp.float32(tol))
-
-    @jax.jit
-    def argmax(A):
-        idx, live = argmax_live(A, jnp.ones(A.shape[:2], bool))
-        return grid_weights(idx, live, h * wd)
-
-    @jax.jit
-    def kmeans(gw, keys):
-        def f(a):
-            r = kmeans_t(grid, a[0], jax.random.split(a[1])[0], n_clusters=n_concepts, **km)
-            return canonical_labels(r.labels, a[0], n_concepts)[0]
-        return lax.map(f, (gw, keys), batch_size=bs)
-
-    @jax.jit
-    def sub(gw, glab, keys):
-        return lax.map(lambda a: split_concepts(
-            lambda wl, k: kmeans_t(grid, wl, k, n_clusters=n_sub, **km).labels,
-            a[1], a[0], jax.random.split(a[2])[1], n_concepts=n_concepts,
-            n_sub_concepts=n_sub), (gw, glab, keys), batch_size=bs)
-
-    def metric(fn):
-        return jax.jit(lambda gw, glab: lax.map(lambda a: fn(a[0], a[1]), (gw, glab),
-                                                batch_size=bs))
-
-    rows = {}
-    gw, *rows["argmax_and_grid"] = _timed(argmax, A)
-    glab, *rows["kmeans"] = _timed(kmeans, gw, keys)
-    if n_sub:
-        _, *rows["sub_concepts"] = _timed(sub, gw, glab, keys)
-    for name, fn in (
-        ("silhouette", lambda w, l: silhouette_t(grid, w, l, n_concepts, block=h * wd)),
-        ("calinski_harabasz", lambda w, l: calinski_harabasz_t(grid, w, l, n_concepts)),
-        ("davies_bouldin", lambda w, l: davies_bouldin_t(grid, w, l, n_concepts)),
-    ):
-        _, *rows[name] = _timed(metric(fn), gw, glab)
-    return rows
+    phases = cpha_phases(hw, n_concepts=n_concepts, n_sub_concepts=n_sub, n_init=n_init,
+                         max_iter=max_iter, tol=tol, group=group)
+    return _profile(phases, {"A": A, "keys": keys})[0]
 
 
 def profile_phases(A, *, n_concepts=5, n_sub=3, n_init=1, max_iter=300, tol=1e-4, seed=0,
@@ -200,8 +79,7 @@ def profile_phases(A, *, n_concepts=5, n_sub=3, n_init=1, max_iter=300, tol=1e-4
     import jax
     import jax.numpy as jnp
 
-    from jaxconcepts.concepts import cgap, cpha
-    from jaxconcepts.concepts._base import image_keys
+    from jaxconcepts.concepts import cgap, cpha, image_keys
 
     b, c, h, wd = A.shape
     Aj = jnp.asarray(A.reshape(b, c, h * wd))

@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> dict:
     import jax
     import jax.numpy as jnp
 
-    from jaxconcepts._io import write_json
+    from jaxconcepts.io import write_json
     from jaxconcepts.concepts import C2MF, fit_c2mf
 
     load_before = list(os.getloadavg())

@@ -28,7 +28,7 @@ SETTINGS = {  # name: (n rows, channels, true atoms k, classes, atoms per class,
 
 
 def data(n, c, k, Y, per, noise, seed, rows_seed):
-    from jaxconcepts.streaming._synthetic import planted_dictionary
+    from jaxconcepts.streaming import planted_dictionary
 
     W, rec = planted_dictionary(k, c, Y, seed=seed, per_class=per)
     rng = np.random.default_rng([seed, rows_seed])
@@ -45,7 +45,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
     import jax
 
-    from jaxconcepts._io import write_json
+    from jaxconcepts.io import write_json
     from jaxconcepts.concepts import fit_c2mf
 
     out = {}

@@ -98,7 +98,7 @@ def main(argv=None):
     ap.add_argument("--out", default="reports/benchmarks/c2mf_scale.json")
     args = ap.parse_args(argv)
     from benchmarks._common import machine_info
-    from jaxconcepts._io import write_json
+    from jaxconcepts.io import write_json
 
     sizes = [int(float(s)) for s in args.sizes.split(",")]
     p_today = [int(p) for p in args.passes_today.split(",")]

@@ -135,7 +135,7 @@ def sklearn_loop(A, *, n_concepts, n_init, seed_base, with_metrics=True):
 
 def run_jax(A, index, *, batch_size, n_concepts, n_init, seed, between=None):
     """Batched JAX path over all images, as the ``concepts`` stage runs it (each batch split over
-    this process's devices, ``jaxconcepts._parts.sharded_batch``); returns results and timings.
+    this process's devices, ``jaxconcepts.mesh.sharded_batch``); returns results and timings.
 
     ``between(lo, hi)``, when given, runs before each batch (outside the JAX timers): the
     reference loop on the same images, so both sides see the same machine load over time.
@@ -143,7 +143,7 @@ def run_jax(A, index, *, batch_size, n_concepts, n_init, seed, between=None):
     import jax
     from jax.sharding import NamedSharding, PartitionSpec as P
 
-    from jaxconcepts._parts import DATA, local_mesh, sharded_batch
+    from jaxconcepts.mesh import DATA, local_mesh, sharded_batch
     from jaxconcepts.concepts import cgap, cpha
 
     mesh = local_mesh()
@@ -449,7 +449,7 @@ def main(argv: list[str] | None = None) -> None:
                         "cpu_devices: auto (one per core), an int, or none (JAX's one device)")
     p.add_argument("--out", default=str(DEFAULT_OUT))
     args = p.parse_args(argv)
-    from jaxconcepts._parts import use_cpu_devices
+    from jaxconcepts.mesh import use_cpu_devices
 
     use_cpu_devices(args.cpu_devices)
     if args.n_images < 1 or args.batch_size < 1:
@@ -461,7 +461,7 @@ def main(argv: list[str] | None = None) -> None:
 
     from threadpoolctl import threadpool_limits
 
-    from jaxconcepts._io import write_json
+    from jaxconcepts.io import write_json
 
     if args.parity_only:
         source = f"store:{args.store}" if args.store else "synthetic 2048x8x8 ReLU"

@@ -9,7 +9,7 @@ Writes ``reports/benchmarks/extraction.json``. Usage:
   ``inference_mode``, the same batch size, device, autocast and torch threads), batch after batch;
   measured with and without a second OpenMP team alive in the process (libgomp's spin-wait
   policy depends on it; a CPU extraction keeps one, see
-  ``jaxconcepts.features._loader.second_openmp_team``), the faster of the two counting.
+  ``jaxconcepts.features.second_openmp_team``), the faster of the two counting.
 - **ours**: :func:`jaxconcepts.features.extract` from files to a finished store (listing, decode and
   resize in ``workers`` DataLoader processes or, with 0, one background thread; forward; NaN
   checks; sha256 of every image and shard; fsynced checkpoint commits on a writer thread; merge),
@@ -62,9 +62,7 @@ def _deviation(files, lm) -> dict:
     import numpy as np
     import torch
 
-    from jaxconcepts.features import load_rgb
-    from jaxconcepts.features._extract import _forward
-    from jaxconcepts.features._preprocess import normalize_batch, split_transform
+    from jaxconcepts.features import forward_batch, load_rgb, normalize_batch, split_transform
 
     ims = [load_rgb(p) for p in {p.name.split("-", 1)[1]: p for p in files}.values()]
     xs = {}
@@ -79,7 +77,7 @@ def _deviation(files, lm) -> dict:
         f, z = {}, {}
         for k, x in xs.items():
             x = normalize_batch(x.permute(0, 3, 1, 2), mean, std)
-            f[k], z[k] = _forward(lm, x.contiguous(memory_format=torch.channels_last))
+            f[k], z[k] = forward_batch(lm, x.contiguous(memory_format=torch.channels_last))
     rel = ((f["torch"] - f["pil"]).flatten(1).norm(dim=1) / f["pil"].flatten(1).norm(dim=1))
     out.update({"activations_rel_diff_max": float(rel.max()),
                 "activations_rel_diff_mean": float(rel.mean()),
@@ -97,10 +95,8 @@ def _per_image_profile(files, lm, batch_size: int, tmp: Path, resize: str) -> di
     import torch
     from PIL import Image
 
-    from jaxconcepts.features._extract import _rows
-    from jaxconcepts.features._images import _orient, _to_rgb
-    from jaxconcepts.features._loader import collate
-    from jaxconcepts.features._preprocess import normalize_uint8, split_transform
+    from jaxconcepts.features import (apply_exif_orientation, batch_rows, collate, forward_batch,
+                                      normalize_uint8, split_transform, to_rgb)
     from jaxconcepts.store import write_shard
 
     ops = {b: split_transform(lm.data_config, resize=b)[0] for b in ("pil", "torch")}
@@ -110,7 +106,7 @@ def _per_image_profile(files, lm, batch_size: int, tmp: Path, resize: str) -> di
     ms = dict.fromkeys(phases, 0.0)
     distinct = {p.name.split("-", 1)[1]: p for p in files}.values()
     items = []
-    im0 = _to_rgb(Image.open(next(iter(distinct))), [])
+    im0 = to_rgb(Image.open(next(iter(distinct))), [])
     for b in ("pil", "torch"):  # warm-up: first-call costs (torch's kernels, allocations)
         ops[b](im0)
     for p in distinct:
@@ -122,9 +118,9 @@ def _per_image_profile(files, lm, batch_size: int, tmp: Path, resize: str) -> di
         with Image.open(io.BytesIO(data)) as im:
             im.load()
             t.append(time.thread_time())
-            im = _orient(im, [])
+            im = apply_exif_orientation(im, [])
             t.append(time.thread_time())
-            im = _to_rgb(im, [])
+            im = to_rgb(im, [])
         t.append(time.thread_time())
         for b in ("pil", "torch"):
             x = torch.as_tensor(np.array(ops[b](im), np.uint8))
@@ -146,12 +142,10 @@ def _per_image_profile(files, lm, batch_size: int, tmp: Path, resize: str) -> di
         xn = torch.from_numpy(normalize_uint8(a, mean, std)).permute(0, 3, 1, 2)
         t3 = time.thread_time()
         with torch.inference_mode():
-            from jaxconcepts.features._extract import _forward
-
-            f, logits = _forward(lm, xn)
+            f, logits = forward_batch(lm, xn)
         kept = [(i, None, [], "", {}) for i in range(b)]
         t4 = time.thread_time()
-        rows = _rows(f, logits, kept, [None] * b, [-1] * b, False, logits.shape[1],
+        rows = batch_rows(f, logits, kept, [None] * b, [-1] * b, False, logits.shape[1],
                      np.dtype(np.float32))
         t5 = time.thread_time()
         write_shard(tmp / "profile.safetensors", rows)
@@ -177,7 +171,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--autocast", default=None)
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--loader-nice", type=int, default=None,
-                    help="override features._loader.LOADER_NICE (niceness of loaders and writer)")
+                    help="override features.LOADER_NICE (niceness of loaders and writer)")
     ap.add_argument("--resize", choices=("pil", "torch"), default=None,
                     help="extract.resize (default: params.yaml's)")
     ap.add_argument("--repeats", type=int, default=2)
@@ -186,18 +180,19 @@ def main(argv: list[str] | None = None) -> dict:
 
     import torch
 
-    from jaxconcepts.features import _loader, extract, load_model, load_rgb, make_transform
-    from jaxconcepts.features._extract import _AUTOCAST, _forward
+    from jaxconcepts import features
+    from jaxconcepts.features import (AUTOCAST_DTYPES, extract, forward_batch, load_model,
+                                      load_rgb, make_transform, set_loader_nice)
     from jaxconcepts.stages.prepare import packaged_photos
 
     if args.resize is None:
-        from jaxconcepts._params import load_params
+        from jaxconcepts.params import load_params
 
         args.resize = load_params()["extract"]["resize"]
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.loader_nice is not None:
-        _loader.LOADER_NICE = args.loader_nice
+        set_loader_nice(args.loader_nice)
     photos = packaged_photos()
     tmp = Path(tempfile.mkdtemp())
     images = tmp / "images"
@@ -222,13 +217,13 @@ def main(argv: list[str] | None = None) -> dict:
         prev = torch.get_num_threads()
         if threads:
             torch.set_num_threads(threads)
-        amp = (torch.autocast(dev.type, dtype=_AUTOCAST[args.autocast]) if args.autocast
+        amp = (torch.autocast(dev.type, dtype=AUTOCAST_DTYPES[args.autocast]) if args.autocast
                else torch.autocast(dev.type, enabled=False))
         c0, t0 = _cpu(), time.perf_counter()
         try:
             with torch.inference_mode(), amp:
                 for x in batches[:n_batches]:
-                    _forward(lm, x)
+                    forward_batch(lm, x)
             sync()
         finally:
             torch.set_num_threads(prev)
@@ -251,7 +246,7 @@ def main(argv: list[str] | None = None) -> dict:
         deviation = _deviation(files, lm)
         ceiling()  # warm-up (one pass, untimed)
         regimes = {"ceiling_plain": contextlib.nullcontext,
-                   "ceiling_second_openmp_team": _loader.second_openmp_team}
+                   "ceiling_second_openmp_team": features.second_openmp_team}
         runs = {**dict.fromkeys(regimes, ()), **{f"workers_{w}": [] for w in args.workers}}
         runs = {k: [] for k in runs}
         cpu = {k: [] for k in regimes}
@@ -301,7 +296,7 @@ def main(argv: list[str] | None = None) -> dict:
         "n_images": n, "image_size": args.image_size, "batch_size": args.batch_size,
         "shard_size": args.shard_size, "prefetch": args.prefetch, "device": args.device,
         "autocast": args.autocast, "model": "tf_efficientnet_lite0 (embedded weights)",
-        "loader_nice": _loader.LOADER_NICE, "resize": args.resize,
+        "loader_nice": features.LOADER_NICE, "resize": args.resize,
         "preprocessing_torch_vs_pil": deviation,
         "ceiling_images_per_s": best["ceiling"],
         "ceiling_regimes_images_per_s": {k: best[k] for k in regimes},
@@ -314,7 +309,7 @@ def main(argv: list[str] | None = None) -> dict:
         "seconds_per_run": runs, "torch_threads": torch.get_num_threads(),
         "time": time.strftime("%Y-%m-%d %H:%M:%S"), "machine": machine_info(),
     }
-    from jaxconcepts._io import write_json
+    from jaxconcepts.io import write_json
 
     write_json(args.out, report)
     print(f"extraction: ceiling {best['ceiling']:.1f} img/s; "

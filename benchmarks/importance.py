@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> dict:
     import jax.numpy as jnp
     import torch
 
-    from jaxconcepts._io import write_json
+    from jaxconcepts.io import write_json
     from jaxconcepts.store import HeadParams
     from jaxconcepts.importance import HostHead, concept_importance
 

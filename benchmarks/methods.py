@@ -28,7 +28,7 @@ rate, on this CPU:
 
 Speed is rows/s = ``n · epochs / seconds`` of training; quality is R² (``1 − Σ‖a − â‖² /
 Σ‖a − ā‖²``) of each trained model on the training rows (overcomplete in ``eval()`` mode), MCC
-against the true atoms and L0 (mean active latents per row at inference). The issue's target
+against the true atoms and L0 (mean active latents per row at inference). The target
 is ≥ 5× rows/s at equal R². "Equal R²" is the fewest whole epochs at which ours reaches
 overcomplete's R² after ``--epochs``: where our R² after the same epochs is below
 overcomplete's, ours is refitted from scratch with one more epoch at a time (at most
@@ -329,7 +329,7 @@ def main(argv: list[str] | None = None) -> dict:
     if bad := [m for m in methods if m not in METHODS]:
         raise SystemExit(f"--methods: {bad} not in {list(METHODS)}")
 
-    from jaxconcepts._io import write_json
+    from jaxconcepts.io import write_json
     from jaxconcepts.sae import synthetic_features
 
     data = synthetic_features(args.n, dim=args.dim, n_features=args.features, seed=args.seed,

@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> dict:
     import jax
     from sklearn.decomposition import NMF
 
-    from jaxconcepts._io import write_json
+    from jaxconcepts.io import write_json
     from jaxconcepts.kernels import nmf, nmf_error_history
 
     defaults = inspect.signature(nmf).parameters

@@ -1,4 +1,4 @@
-"""Benchmark: the streamed SAE's peak memory from 0.5 M to 6.5 M rows (issue 24, "Memory").
+"""Benchmark: the streamed SAE's peak memory from 0.5 M to 6.5 M rows.
 
 ``fit_sae_streamed`` (TopK, ``--width`` latents, ``--sae-k`` active, ``--epochs`` pass(es),
 ``--images-per-batch`` images of 64 rows a step, Adam at the library's defaults, AuxK on dead
@@ -8,7 +8,7 @@ processed and the steps (the first pass includes the start: the initialisation s
 compilation). The stores are ``benchmarks/scale.py``'s (planted non-negative rows,
 8 × 8 positions per image; one reused when present under ``--data-dir``). They are written one at
 a time, each just before its run, after checking the disk has room for it (a 6.5 M × 2048 float16
-store is 26.6 GB); ``--delete-data`` removes each store after its run. The issue's target: the
+store is 26.6 GB); ``--delete-data`` removes each store after its run. The target: the
 largest store's peak RSS at most 1.25 × the smallest's.
 
 Usage: ``python -m benchmarks sae_scale [--sizes 500000,6500000] [--delete-data]``; small:
@@ -116,7 +116,7 @@ def main(argv=None):
     ap.add_argument("--out", default="reports/benchmarks/sae_scale.json")
     args = ap.parse_args(argv)
     from benchmarks._common import machine_info
-    from jaxconcepts._io import write_json
+    from jaxconcepts.io import write_json
 
     report = {"benchmark": "sae_scale", "args": vars(args), "machine": machine_info(),
               "load_before": os.getloadavg(), "runs": []}

@@ -1,4 +1,4 @@
-"""Benchmark: dictionary methods streamed from stores larger than memory (issue 11).
+"""Benchmark: dictionary methods streamed from stores larger than memory.
 
 1. **Flat memory.** Synthetic float16 stores (non-negative planted rows, ``--classes`` classes,
    8 × 8 positions per image, ``--channels`` channels) of each size in ``--sizes`` rows are
@@ -125,7 +125,7 @@ def child(argv):
         W = np.asarray(m.W)
     total = time.perf_counter() - t0
     if a.target_error is not None and updates:  # untimed: the snapshots' errors over all rows
-        from jaxconcepts.streaming._nmf import nmf_error
+        from jaxconcepts.streaming import nmf_error
 
         # the dictionary of update t is first used on group t + 1, whose error estimates it
         for u, nxt in zip(updates, updates[1:] + [{"group_error": 0.0}]):
@@ -230,7 +230,7 @@ def main(argv=None):
     ap.add_argument("--delete-data", action="store_true")
     ap.add_argument("--out", default="reports/benchmarks/scale.json")
     args = ap.parse_args(argv)
-    from jaxconcepts._io import write_json
+    from jaxconcepts.io import write_json
 
     try:
         from benchmarks._common import machine_info

@@ -8,7 +8,8 @@ accepts ``null``; ``Literal[...]`` lists its choices; ``list[T]`` checks every i
 add value checks in a ``check(self)`` method.
 
 Adding a key: add a field to the section's dataclass below and the value to ``params.yaml``.
-Adding a section: write a dataclass decorated with ``@section("name")``.
+Adding a section: write a dataclass decorated with ``@section("name")``. The dataclasses and
+their registry (``SECTIONS``) live in :mod:`jaxconcepts._schema`; the checker here.
 
 A dataset entry (``datasets.<name>`` in ``params.yaml``) holds ``model_dep`` (the path the
 ``extract`` and ``crops`` stages of that dataset depend on in ``dvc.yaml``) and, optionally, partial
@@ -27,6 +28,9 @@ from typing import Any, Literal
 
 import yaml
 
+# the sections, one dataclass each, registered in SECTIONS when _schema is imported
+from jaxconcepts._schema import SECTIONS, section
+
 __all__ = [
     "SECTIONS",
     "DATASET_KEYS",
@@ -38,23 +42,8 @@ __all__ = [
     "check_value",
 ]
 
-SECTIONS: dict[str, type] = {}
 DATASET_KEYS = ("model_dep",)  # keys of a dataset entry besides section overrides
 _TOP = ("seed", "datasets")  # top-level keys that are not sections
-
-
-def section(name: str):
-    """Register a dataclass as the schema of the ``params.yaml`` section ``name``."""
-
-    def wrap(cls):
-        cls = dataclasses.dataclass(frozen=True)(cls)
-        for f in dataclasses.fields(cls):
-            if f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING:
-                raise TypeError(f"{name}.{f.name} has a default in code; put it in params.yaml")
-        SECTIONS[name] = cls
-        return cls
-
-    return wrap
 
 
 # -- the checker ---------------------------------------------------------------------------------
@@ -221,8 +210,3 @@ def _check_crops_readers(ds: str, merged: Mapping[str, Any]) -> None:
             f"datasets.{ds}: crops.enabled is false but {' and '.join(readers)} read the crops; "
             "set crops.enabled: true, or turn those off (ood.enabled: false; c2mf.enabled: false "
             "or c2mf.craft_source: rows)")
-
-
-# The sections register themselves with ``section`` on import (one dataclass per params.yaml
-# section, no defaults: params.yaml is the only home of values).
-import jaxconcepts._schema  # noqa: E402, F401

@@ -1,13 +1,7 @@
-"""The per-image stages (``concepts``, ``importance``) on many devices and many processes.
+"""The per-image stages (``concepts``, ``importance``) on many processes: their output parts.
 
-**Devices.** Each image's result depends on that image alone, so a batch is split along its batch
-axis over a 1-D ``"data"`` mesh of this process's devices and every device runs the single-image
-program on its slice (:func:`sharded_batch`: ``jit(shard_map(fn))``, every argument and result
-sharded on ``"data"``; no collective, so no program here can hang on one). The batch is padded to
-a multiple of the device count (:func:`padded_size`); one device is the same code path with a
-mesh of one. The mesh holds *this process's* devices (``jax.local_devices()``, equal to
-``jax.devices()`` for one process): with nothing to reduce across processes, a global mesh would
-only force every process to step in lockstep.
+The devices of one process: :mod:`jaxconcepts.mesh` (:func:`~jaxconcepts.mesh.local_mesh`,
+:func:`~jaxconcepts.mesh.sharded_batch`).
 
 **Processes.** Process ``p`` of ``P`` (:func:`process_slot`: the launcher's variables, as for
 ``extract``; no coordinator is needed, since nothing is exchanged) reads store shards
@@ -27,99 +21,16 @@ import re
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable, NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
-__all__ = ["Parts", "load_concepts", "load_importance", "local_mesh", "padded_size", "pad_rows",
-           "use_cpu_devices",
-           "sharded_batch", "process_slot", "process_view", "part_path", "write_part",
-           "load_parts", "gather_parts"]
+__all__ = ["Parts", "load_concepts", "load_importance", "process_slot", "process_view",
+           "part_path", "write_part", "load_parts", "gather_parts"]
 
-DATA = "data"  # the mesh axis, as jaxconcepts.streaming._mesh.DATA
 PART_RE = re.compile(r"^part-(\d{5})-of-(\d{5})\.safetensors$")
 #: metadata keys that differ between the parts of one output
 PART_KEYS = ("part_index", "part_count", "part_images", "store_images", "part_info")
-
-
-def local_mesh():
-    """The 1-D ``"data"`` mesh over this process's devices (``streaming.data_mesh``'s axis; built
-    here so the per-image stages do not depend on the streaming package)."""
-    import jax
-    from jax.sharding import Mesh
-
-    return Mesh(np.asarray(jax.local_devices()), (DATA,))
-
-
-def use_cpu_devices(n: int | str | None) -> int | None:
-    """Split this process's CPU into ``n`` JAX devices (``"auto"``: one per core it may use;
-    ``None``: JAX's default of one), so :func:`local_mesh` spreads the per-image work over them.
-
-    One device runs a batch's images one after the other, and XLA's CPU runtime parallelises
-    little inside the small per-image operations; on 2 cores, 2 devices made CGAP ~2x faster in
-    wall time and ~35 % cheaper in CPU (``benchmarks/clustering.py``). Results depend on the
-    device count in their last bits only (the count is recorded in each part).
-
-    Takes effect only before JAX starts its backends; afterwards (JAX already used in this
-    process), or when ``XLA_FLAGS`` already sets ``--xla_force_host_platform_device_count``,
-    the devices stay as they are. GPUs and TPUs are not affected. Returns the count asked for,
-    or None when nothing was changed.
-    """
-    if n is None or "xla_force_host_platform_device_count" in os.environ.get("XLA_FLAGS", ""):
-        return None
-    if n == "auto":
-        n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
-        raise ValueError(f"cpu_devices={n!r} should be an int >= 1, 'auto' or None")
-    import jax
-
-    try:
-        jax.config.update("jax_num_cpu_devices", int(n))
-    except RuntimeError:  # backends already initialised: keep them
-        return None
-    return int(n)
-
-
-def padded_size(batch_size: int, n_devices: int) -> int:
-    """``batch_size`` rounded up to a multiple of ``n_devices``."""
-    return -(-int(batch_size) // n_devices) * n_devices
-
-
-def pad_rows(x: np.ndarray, n: int, fill=0) -> np.ndarray:
-    """``x`` with rows of ``fill`` appended up to ``n`` rows."""
-    if len(x) == n:
-        return x
-    return np.concatenate([x, np.full((n - len(x),) + x.shape[1:], fill, x.dtype)])
-
-
-def sharded_batch(fn: Callable, mesh, *, n_replicated: int = 0) -> Callable:
-    """``jit(shard_map(fn))``: the first ``n_replicated`` arguments are replicated, every other
-    argument and every result is split along the batch axis over ``mesh``'s ``"data"`` axis.
-
-    ``fn`` must treat images independently (each device runs it on its own slice).
-    """
-    import jax
-    from jax.sharding import NamedSharding, PartitionSpec as P
-
-    def specs(n_args):
-        return tuple(P() if i < n_replicated else P(DATA) for i in range(n_args))
-
-    compiled: dict[int, Callable] = {}
-
-    def call(*args):
-        n = len(args)
-        if n not in compiled:
-            # check_vma=False: the per-image code is unaware of the mesh (its loops' carries are
-            # not marked device-varying), and it needs no collective
-            compiled[n] = jax.jit(jax.shard_map(fn, mesh=mesh, in_specs=specs(n),
-                                                out_specs=P(DATA), check_vma=False))
-        rows = NamedSharding(mesh, P(DATA))
-        rep = NamedSharding(mesh, P())
-        placed = [jax.device_put(a, rep if i < n_replicated else rows)
-                  for i, a in enumerate(args)]
-        return compiled[n](*placed)
-
-    return call
 
 
 #: (index, count) variables of the launchers, as ``extract`` reads them

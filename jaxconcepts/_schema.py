@@ -1,4 +1,5 @@
-"""One typed dataclass per ``params.yaml`` section (registered with :func:`_params.section`).
+"""One typed dataclass per ``params.yaml`` section (registered in :data:`SECTIONS` by
+:func:`section`; :mod:`jaxconcepts._params` checks ``params.yaml`` against them).
 
 No field has a default: values live only in ``params.yaml``. To add a key, add a field here and its
 value to ``params.yaml``; a ``check`` method validates values beyond their types.
@@ -6,9 +7,24 @@ value to ``params.yaml``; a ``check`` method validates values beyond their types
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Literal
 
-from jaxconcepts._params import section
+SECTIONS: dict[str, type] = {}
+
+
+def section(name: str):
+    """Register a dataclass as the schema of the ``params.yaml`` section ``name``."""
+
+    def wrap(cls):
+        cls = dataclasses.dataclass(frozen=True)(cls)
+        for f in dataclasses.fields(cls):
+            if f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING:
+                raise TypeError(f"{name}.{f.name} has a default in code; put it in params.yaml")
+        SECTIONS[name] = cls
+        return cls
+
+    return wrap
 
 
 def _positive(where: str, **values: Any) -> None:

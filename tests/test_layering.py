@@ -18,8 +18,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 PKG = ROOT / "jaxconcepts"
 TORCH = ("torch", "torchvision", "timm")
-# shared modules at the root
-BASE = {"_io", "_params", "_schema", "_typing", "_checks", "_numerics", "_validate", "_parts"}
+# shared modules at the root (``io``, ``params``: the public faces of ``_io``, ``_params``;
+# ``mesh``: the device mesh)
+BASE = {"_io", "io", "mesh", "_params", "params", "_schema", "_typing", "_checks", "_numerics",
+        "_validate", "_parts"}
 
 # folder -> the jaxconcepts folders it may import (besides itself and BASE)
 ALLOWED: dict[str, set[str]] = {
@@ -41,9 +43,7 @@ ALLOWED: dict[str, set[str]] = {
     "sae": {"streaming", "concepts"},
     # the public metrics on arrays: a facade over the suites' own functions (one convention)
     "metrics": {"kernels", "importance", "evaluation", "sae"},
-    # the public params and typed sections (jaxconcepts/params.py): imports only _params, _schema
-    "params": set(),
-    "stages": {"<root>", "params", "kernels", "concepts", "importance", "features", "store",
+    "stages": {"<root>", "kernels", "concepts", "importance", "features", "store",
                "datasets", "streaming", "evaluation", "viz", "explorer", "sae"},
     "cli": {"<root>", "stages"},
     "<root>": {"kernels", "concepts", "importance", "store", "datasets", "evaluation",

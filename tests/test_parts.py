@@ -269,7 +269,7 @@ def _devices_after(code: str, **env_extra) -> str:
 
 @pytest.mark.slow
 def test_use_cpu_devices_splits_the_cpu_before_jax_starts():
-    ask = ("from jaxconcepts._parts import use_cpu_devices, local_mesh\n"
+    ask = ("from jaxconcepts.mesh import use_cpu_devices, local_mesh\n"
            "n = use_cpu_devices({})\nprint(n, local_mesh().size)")
     assert _devices_after(ask.format(2)) == ["2", "2"]
     assert _devices_after(ask.format(None)) == ["None", "1"]
@@ -279,14 +279,14 @@ def test_use_cpu_devices_splits_the_cpu_before_jax_starts():
     assert _devices_after(ask.format(2), XLA_FLAGS="--xla_force_host_platform_device_count=3") \
         == ["None", "3"]
     # once JAX has run, the devices stay as they are (no error)
-    late = ("import jax.numpy as jnp\nfrom jaxconcepts._parts import use_cpu_devices, local_mesh\n"
+    late = ("import jax.numpy as jnp\nfrom jaxconcepts.mesh import use_cpu_devices, local_mesh\n"
             "jnp.ones(1).block_until_ready()\nprint(use_cpu_devices(2), local_mesh().size)")
     assert _devices_after(late) == ["None", "1"]
 
 
 @pytest.mark.parametrize("bad", [0, -1, "many", 2.5, True])
 def test_use_cpu_devices_rejects_bad_counts(bad):
-    from jaxconcepts._parts import use_cpu_devices
+    from jaxconcepts.mesh import use_cpu_devices
 
     with pytest.raises(ValueError, match="cpu_devices"):
         use_cpu_devices(bad)

@@ -47,7 +47,8 @@ from jaxconcepts.concepts._c2mf_bcd import (default_gate_optimizer, fit_bcd_full
 from jaxconcepts.concepts._protocol import check_rows_and_labels
 from jaxconcepts.kernels._nnls import nnls_gram
 
-__all__ = ["C2MF", "fit_c2mf", "c2mf_objective", "class_gate_weights"]
+__all__ = ["C2MF", "fit_c2mf", "c2mf_objective", "class_gate_weights", "init_dictionary",
+           "normalise_rows", "row_norm_quantile"]
 
 
 class C2MF(eqx.Module):
@@ -122,7 +123,7 @@ def class_gate_weights(alpha, A, y, n_classes):
     return alpha * e
 
 
-def c2mf_objective(A, U, y, W, logits, *, alpha, n_classes=None):
+def c2mf_objective(A, U, y, W, logits, *, alpha):
     """Eq. 11 evaluated directly (reference form, no Gram trick), relative alpha.
 
     Args:
@@ -137,13 +138,15 @@ def c2mf_objective(A, U, y, W, logits, *, alpha, n_classes=None):
     return jnp.sum(R * R) + jnp.sum(a_y[:, None] * g)
 
 
-def _normalise_rows(D):
+def normalise_rows(D):
+    """Each row of ``D`` divided by its norm (zero rows stay zero)."""
     n = jnp.linalg.norm(D, axis=1, keepdims=True)
     return D / jnp.where(n > 0, n, 1.0)
 
 
-def _init_dictionary(A, k, key, sample_rows, chunk=65536):
-    """k distinct rows of A drawn with probability ∝ their norm (by key), normalised.
+def init_dictionary(A, k, key, sample_rows, chunk=65536):
+    """C2MF's initial dictionary: k distinct rows of A drawn with probability ∝ their norm (by
+    key), slightly perturbed, normalised.
 
     The candidates are ``sample_rows`` rows drawn by key; only their norms and the k picked rows
     are read (in chunks), never a copy of the pool."""
@@ -163,10 +166,12 @@ def _init_dictionary(A, k, key, sample_rows, chunk=65536):
     D = jnp.asarray(np.asarray(A[pool[np.sort(pick)]], np.float32)[np.argsort(np.argsort(pick))])
     D = D + 1e-3 * jnp.linalg.norm(D, axis=1, keepdims=True) / math.sqrt(D.shape[1]) * \
         jax.random.normal(k_noise, D.shape)
-    return _normalise_rows(D)
+    return normalise_rows(D)
 
 
-def _row_norm_quantile(A, q, chunk=65536):
+def row_norm_quantile(A, q, chunk=65536):
+    """The ``q`` quantile of the row norms of ``A`` (read in chunks; C2MF's default atom norm is
+    the 0.99 quantile). Raises ``ValueError`` on NaN or inf."""
     norms = np.concatenate([np.linalg.norm(np.asarray(A[i:i + chunk], np.float32), axis=1)
                             for i in range(0, A.shape[0], chunk)])
     if not np.all(np.isfinite(norms)):
@@ -232,13 +237,13 @@ def fit_c2mf(
     k = int(k)
     check_c2mf_settings(alpha=alpha, max_steps=max_steps, n_sweeps=n_sweeps,
                         dict_sweeps=dict_sweeps, gate_steps=gate_steps)
-    rho = float(atom_norm) if atom_norm is not None else _row_norm_quantile(A, 0.99)
+    rho = float(atom_norm) if atom_norm is not None else row_norm_quantile(A, 0.99)
     if not rho > 0:
         raise ValueError(f"atom_norm={rho} should be > 0 (is A all zeros?)")
     fitted = np.bincount(y_np, minlength=n_classes) > 0
     warn_empty_classes(fitted)
     k_init, _ = jax.random.split(key)
-    W = jnp.float32(rho) * _init_dictionary(A, k, k_init, sample_rows=100_000)
+    W = jnp.float32(rho) * init_dictionary(A, k, k_init, sample_rows=100_000)
     lam = jnp.zeros((n_classes, k), jnp.float32)
     if optimizer is None:
         optimizer = default_gate_optimizer(float(learning_rate))

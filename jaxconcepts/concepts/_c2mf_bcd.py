@@ -262,8 +262,8 @@ def objective_from_stats(normA2, S, Q, W, lam, alpha):
     return jnp.maximum(fit, 0.0) + jnp.sum(jnp.reshape(alpha, (-1, 1)) * jax.nn.sigmoid(lam))
 
 
-def class_energy(Ap, cid, n_classes, ch, sorted_classes=True):
-    """``(Y,)`` ``‖A_y‖²_F`` of rows in chunks of ``ch`` (the scale of the relative alpha)."""
+def class_energy(Ap, cid, n_classes, sorted_classes=True):
+    """``(Y,)`` ``‖A_y‖²_F`` of the rows (the scale of the relative alpha)."""
     e = jnp.sum(jnp.square(Ap).reshape(cid.shape[0], -1), axis=1)
     return per_class(e, cid, n_classes, sorted_classes)
 
@@ -316,7 +316,7 @@ def fit_bcd_full(Ap, cid, W, lam, rho, alpha, tol, *, optimizer, max_steps, n_sw
     k = W.shape[0]
     n_chunks = cid.shape[0]
     normA2 = jnp.vdot(Ap, Ap)
-    alpha = alpha * class_energy(Ap, cid, lam.shape[0], ch)  # relative -> per-class weights
+    alpha = alpha * class_energy(Ap, cid, lam.shape[0])  # relative -> per-class weights
     state = _State(W, lam, optimizer.init(lam), jnp.zeros((k, n_chunks, ch), Ap.dtype),
                    jnp.int32(0), jnp.full((max_steps,), jnp.nan, Ap.dtype), jnp.int32(-1))
 

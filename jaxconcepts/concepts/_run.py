@@ -60,7 +60,7 @@ def run_concepts(store, cfg: Concepts, *, progress: bool = True, mesh=None):
     import jax
 
     from jaxconcepts.concepts import cgap, cpha
-    from jaxconcepts._parts import local_mesh, pad_rows, padded_size, sharded_batch
+    from jaxconcepts.mesh import local_mesh, pad_rows, padded_size, sharded_batch
 
     fns = {"cgap": cgap, "cpha": cpha}
     n = len(store)
@@ -121,9 +121,8 @@ def write_concepts(store, cfg: Concepts, directory, *, progress: bool = True):
     ``directory``; on process 0, once every part exists, the summary of the whole (``None`` on
     the other processes). One process: one part, the whole store.
     """
-    from jaxconcepts._parts import (
-        gather_parts, local_mesh, process_slot, process_view, write_part,
-    )
+    from jaxconcepts._parts import gather_parts, process_slot, process_view, write_part
+    from jaxconcepts.mesh import local_mesh
 
     p, n_proc = process_slot()
     mesh = local_mesh()

@@ -44,7 +44,7 @@ from jaxconcepts.evaluation._recovery_suite import (
 )
 from jaxconcepts.evaluation._rows import (
     ImageRows,
-    RowsView,
+    SplitRowsView,
     Split,
     k_caps,
     load_image_rows,
@@ -121,7 +121,7 @@ __all__ = [
     "evaluate_model",
     "fit_method",
     "ImageRows",
-    "RowsView",
+    "SplitRowsView",
     "Split",
     "k_caps",
     "load_image_rows",

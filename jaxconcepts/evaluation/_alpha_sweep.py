@@ -209,7 +209,7 @@ def validation_split(train_pos, y_train, *, seed: int, fraction: float = 0.25):
     """The α sweep's split of the *train* images (the test images are never seen): per class,
     ``max(1, round(fraction · n))`` validation images when the class has at least 2, the rest to
     fit on. Returns ``(fit positions, validation positions, their classes, their classes)``,
-    positions sorted (the order :meth:`RowsView.rows` reads them in)."""
+    positions sorted (the order :meth:`SplitRowsView.rows` reads them in)."""
     train_pos, y_train = np.asarray(train_pos), np.asarray(y_train)
     rng = np.random.default_rng([int(seed), 7])
     val = np.zeros(train_pos.size, bool)

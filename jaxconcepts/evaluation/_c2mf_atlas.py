@@ -34,7 +34,7 @@ import numpy as np
 
 from jaxconcepts.evaluation._c2mf_sae import SAE_METHODS, SAE_NAMES
 from jaxconcepts.evaluation._naming import ConceptName, name_accuracy, name_concepts
-from jaxconcepts.evaluation._rows import RowsView, fitted_classes
+from jaxconcepts.evaluation._rows import SplitRowsView, fitted_classes
 
 __all__ = ["AtlasData", "all_codes", "atlas_data", "atlas_markdown", "atlas_arrays",
            "clip_concept_names",
@@ -87,7 +87,7 @@ def _codes(model, method: str, A: np.ndarray, y: np.ndarray, n_classes: int) -> 
     return full
 
 
-def atlas_data(model, method: str, view: RowsView, head, *, label_names: Sequence[str],
+def atlas_data(model, method: str, view: SplitRowsView, head, *, label_names: Sequence[str],
                class_names: Sequence[str], grid: tuple[int, int], gate_threshold: float,
                max_concepts: int, top: int, per_image: int, n_words: int,
                batch_images: int, max_images: int, seed: int = 0) -> AtlasData:
@@ -224,7 +224,7 @@ def fitted_atlases(fits, store, class_names: Sequence[str], load_image, *, metho
     return atlases, clip_names
 
 
-def all_codes(model, method: str, view: RowsView, *, grid: tuple[int, int],
+def all_codes(model, method: str, view: SplitRowsView, *, grid: tuple[int, int],
               batch_images: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Every fitted image's own codes, streamed from the store (the concept explorer codes every
     image, the atlas only a sample): ``(images (N,) store rows, y (N,) fitted class, codes

@@ -25,7 +25,7 @@ from jaxconcepts.evaluation._c2mf_suite import (
     fit_streamed,
 )
 from jaxconcepts.evaluation._rows import (
-    RowsView,
+    SplitRowsView,
     check_label_classes,
     k_caps,
     load_image_rows,
@@ -51,7 +51,7 @@ class C2MFFits(NamedTuple):
     fitted on (``view``), ``get(method, k)`` (the cached fit, fitting it when needed; None above
     the data's cap), ``caps`` (the largest k per method), ``fit_kwargs`` and the PRNG ``key``."""
 
-    view: RowsView
+    view: SplitRowsView
     get: Callable[[str, int], Any]
     caps: dict
     fit_kwargs: dict
@@ -225,7 +225,7 @@ def run_c2mf(store, cfg: C2MF, *, dataset: str, crops_path=None, truth=None,
                             names=store.manifest.get("class_names"))
     own_rows = None  # CRAFT's own rows (its crops), streamed from the crop store
     if split.classes.size:
-        view = RowsView(store, data, split, cache_bytes=int(cfg.cache_mb) << 20)
+        view = SplitRowsView(store, data, split, cache_bytes=int(cfg.cache_mb) << 20)
         rows_per_class = view.rows_per_class()
         if "craft" in methods and cfg.craft_source == "crops":
             own_rows = view.stream("train", int(cfg.images_per_batch), crops=crops_path)

@@ -2,8 +2,8 @@
 library.
 
 :func:`~jaxconcepts.evaluation.run_c2mf` fits every method for every k on the train images of a
-:class:`RowsView` and evaluates each fitted model with :func:`evaluate_model`: concept similarity
-(Table 1), per-class reconstruction accuracy (Table 2), train/test consistency (Table 3),
+:class:`SplitRowsView` and evaluates each fitted model with :func:`evaluate_model`: concept
+similarity (Table 1), per-class reconstruction accuracy (Table 2), train/test consistency (Table 3),
 insertion/deletion with Grad-CAM and IG ranking (Figs. 2–3); then the multi-class ablation
 (Fig. 4, :func:`ablation`).
 :func:`evaluate_controls` evaluates each fitted model's test-time controls (:data:`CONTROLS`:
@@ -42,7 +42,7 @@ from jaxconcepts.evaluation._c2mf_sae import (
     SAE_NAMES,
     fit_sae_concepts,
 )
-from jaxconcepts.evaluation._rows import RowsView
+from jaxconcepts.evaluation._rows import SplitRowsView
 
 __all__ = ["METHODS", "FIT_KEYS", "STREAM_KEYS", "CONTROLS", "Control", "SharedDictionary",
            "fit_method", "fit_streamed", "evaluate_model", "control_models", "evaluate_controls",
@@ -231,7 +231,7 @@ def _row_blocks(rows):
             yield A.reshape(-1, A.shape[-1]), np.repeat(b.y[b.valid], A.shape[1])
 
 
-def evaluate_model(model, view: RowsView, head, *, ig_steps: int, eval_batch: int,
+def evaluate_model(model, view: SplitRowsView, head, *, ig_steps: int, eval_batch: int,
                    own_rows=None, train: bool = True, similarity: bool = True) -> dict:
     """Every metric of one fitted model, in one pass over the train and one over the test images.
 
@@ -391,7 +391,7 @@ def control_models(method: str, model, *, key, refit: Callable | None = None) ->
     return out
 
 
-def evaluate_controls(method: str, model, view: RowsView, head, *, key, ig_steps: int,
+def evaluate_controls(method: str, model, view: SplitRowsView, head, *, key, ig_steps: int,
                       eval_batch: int, refit: Callable | None = None) -> dict:
     """``{name: metrics}``: every control of one fitted model, evaluated on the test images only
     (:func:`evaluate_model` with ``train=False``): reconstruction accuracy (Table 2), test MSE
@@ -423,7 +423,7 @@ def cluster_pool(per_class_W, n: int, *, seed: int, signed: bool):
     return jnp.asarray(pooled[np.argmin(d, axis=0)], jnp.float32)
 
 
-def ablation(get: Callable, ns, view: RowsView, head, *, seed: int, methods,
+def ablation(get: Callable, ns, view: SplitRowsView, head, *, seed: int, methods,
              eval_batch: int) -> dict:
     """Fig. 4: reconstruction accuracy vs number of shared concepts n (agreement of h on the
     reconstruction with the model's own prediction, mean over C2MF classes).

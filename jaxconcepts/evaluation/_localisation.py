@@ -22,7 +22,7 @@ parts; objects: the objects) as their coverage of each grid cell (``masks`` ``(B
 
 This follows saev's Coverage@τ (Stevens et al., arXiv 2511.17735: "the fraction of classes whose
 best-aligned feature achieves AP ≥ τ") where it applies. Differences: (1) the alignment score is
-the IoU of a binarised map (the issue's definition) where saev uses the average precision of the
+the IoU of a binarised map (Coverage@τ as defined here) where saev uses the average precision of the
 latent's patch scores against the patch labels (threshold-free); (2) the best concept is chosen
 on the scored (test) images, where saev chooses it on training patches and scores it on
 validation patches, so ours is optimistic by the choice, more so with more concepts; (3) a class

@@ -49,7 +49,7 @@ class Context(NamedTuple):
     concepts: dict[str, np.ndarray]  # concepts file rows for this batch
     importance: dict[str, np.ndarray]  # importance file rows for this batch
     target: np.ndarray  # (B,)
-    head: object  # LinearHead / HostHead for recomputing importance
+    head: object  # HeadParams / HostHead (concept_importance's head) for recomputing importance
     n_concepts: int
     n_sub: int
     key: jax.Array
@@ -442,7 +442,7 @@ def planted_scores(truth, store_images: list[dict], shape, view, fitted: dict, *
     ``truth``: the planted ground truth of the store's split (``datasets.load_truth``; on the
     objects benchmark the objects are the parts); ``store_images``: the store's image records;
     ``shape``: its ``(C, H, W)``; ``view``: the
-    :class:`~jaxconcepts.evaluation.RowsView` the models were evaluated on, read
+    :class:`~jaxconcepts.evaluation.SplitRowsView` the models were evaluated on, read
     ``batch_images`` test images at a time (only the ``(p, k)`` code maps are kept). For each
     method and k, on the test images that have ground truth: every concept's code map (H×W) is
     correlated (Pearson, over images × positions) with each part's mask averaged to H×W; an atom

@@ -1,7 +1,7 @@
 """The activation-rows view of a store for the C2MF suite: per-image row blocks, the split by image.
 
 An image's activation map ``(c, h, w)`` is the ``(p, c)`` block of rows (``p = h·w``) the C2MF
-methods factorise. :class:`RowsView` streams these blocks from the store (through
+methods factorise. :class:`SplitRowsView` streams these blocks from the store (through
 :class:`jaxconcepts.store.RowsView`, shard by shard with prefetch) as fixed-size batches of
 images, so every fit and every evaluation accumulates over batches and never holds all rows. Only
 per-image scalars are held (:class:`ImageRows`: class, label, prediction, index).
@@ -29,7 +29,7 @@ import numpy as np
 from jaxconcepts._checks import check_choice
 from jaxconcepts.store import labels_are_head_outputs as _labels_on_head
 
-__all__ = ["LABELS", "ImageRows", "Split", "RowsView", "TestBatch", "fitted_classes",
+__all__ = ["LABELS", "ImageRows", "Split", "SplitRowsView", "TestBatch", "fitted_classes",
            "load_image_rows", "split_by_image", "check_label_classes", "k_caps",
            "store_head_outputs"]
 
@@ -85,8 +85,9 @@ def _pad(a: np.ndarray, size: int) -> np.ndarray:
     return np.concatenate([a, np.repeat(a[:1], size - a.shape[0], axis=0)])
 
 
-class RowsView:
-    """Train and test images of one split, streamed from the store as batches of row blocks.
+class SplitRowsView:
+    """Train and test images of one split, streamed from the store as batches of row blocks
+    (each stream is a :class:`jaxconcepts.store.RowsView`, which knows no split).
 
     Args:
         store: the :class:`~jaxconcepts.store.ActivationStore`; data: its per-image scalars;

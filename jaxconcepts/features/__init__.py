@@ -6,6 +6,11 @@ these write (and every later stage reads) is torch-free and lives in :mod:`jaxco
 One model loader serves every stage: ``load_model_from_params(params["extract"], seed=...)``
 builds the model an extraction will use, ``load_model_from_store(store)`` rebuilds the one a
 store was made with (g and h at the recorded layer, weights checked by sha256).
+
+Extraction's steps, each public so a benchmark times the same code: reading an image
+(``apply_exif_orientation``, ``to_rgb``), the split preprocessing (``split_transform``: pixel ops
+in the loaders, then ``normalize_uint8`` / ``normalize_batch``), batching (``collate``), the
+forward (``forward_batch``, under ``AUTOCAST_DTYPES``) and the store's arrays (``batch_rows``).
 """
 
 _LAZY = {
@@ -14,11 +19,15 @@ _LAZY = {
     "map_efficientnet_lite0_keys": "_embedded", "CheckpointMismatchError": "_embedded",
     "embedded_weights_path": "_embedded",
     "extract": "_extract", "NonFiniteActivationError": "_extract", "process_split": "_extract",
-    "make_transform": "_preprocess",
+    "forward_batch": "_extract", "batch_rows": "_extract", "AUTOCAST_DTYPES": "_extract",
+    "make_transform": "_preprocess", "split_transform": "_preprocess",
+    "normalize_batch": "_preprocess", "normalize_uint8": "_preprocess",
+    "collate": "_loader", "LOADER_NICE": "_loader", "second_openmp_team": "_loader",
+    "set_loader_nice": "_loader",
     "Trunk": "_heads", "Rest": "_heads", "torch_head_with_grad": "_heads", "host_fns": "_heads",
     "extract_crops": "_crops", "crop_boxes": "_crops",
     "list_images": "_images", "load_rgb": "_images", "load_image": "_images",
-    "ImageLoadError": "_images",
+    "ImageLoadError": "_images", "apply_exif_orientation": "_images", "to_rgb": "_images",
     "fit_classifier": "_train", "train_classifier": "_train", "load_split": "_train",
     "save_model": "_train",
 }

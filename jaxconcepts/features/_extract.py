@@ -49,10 +49,12 @@ from jaxconcepts.features._preprocess import (
 from jaxconcepts.store import HeadParams, label_indices, write_shard
 from jaxconcepts.store._activations import store_dtype, write_head
 
-__all__ = ["extract", "NonFiniteActivationError", "make_transform", "process_split", "FORMAT"]
+__all__ = ["extract", "NonFiniteActivationError", "make_transform", "process_split", "FORMAT",
+           "forward_batch", "batch_rows", "AUTOCAST_DTYPES"]
 
 FORMAT = 2
-_AUTOCAST = {None: None, "bfloat16": torch.bfloat16, "float16": torch.float16}
+#: ``extract(autocast=...)``'s choices and the torch dtypes they run the forward in
+AUTOCAST_DTYPES = {None: None, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
 class NonFiniteActivationError(ValueError):
@@ -67,7 +69,9 @@ def process_split() -> tuple[int, int]:
     return process_slot()
 
 
-def _forward(lm: LoadedModel, x: torch.Tensor):
+def forward_batch(lm: LoadedModel, x: torch.Tensor):
+    """A normalised batch's ``(features, logits)``: g(x) at the model's layer (a ViT's tokens as a
+    grid) and h on it; the forward of every extraction."""
     if lm.layer is None:
         raw = lm.model.forward_features(x)
         logits = lm.model.forward_head(raw)  # h on g's raw output: exact for any head
@@ -217,7 +221,7 @@ def extract(
                           workers=int(workers), prefetch=int(prefetch),
                           pin_memory=dev.type == "cuda", nice=nice)
     lm.model.to(device=device, memory_format=torch.channels_last)  # in place: lm.trunk's modules
-    amp = (torch.autocast(dev.type, dtype=_AUTOCAST[autocast]) if autocast
+    amp = (torch.autocast(dev.type, dtype=AUTOCAST_DTYPES[autocast]) if autocast
            else contextlib.nullcontext())
     pending: dict[int, dict[str, Any]] = {}
     clock = PhaseClock(timings)
@@ -244,7 +248,7 @@ def extract(
                 with torch.inference_mode(), amp:
                     f, logits = _normalise_and_forward(lm, x, dev, mean, std, clock,
                                                        sync=timings is not None)
-                sh["rows"].append(functools.partial(_rows, f, logits, kept, records, labels,
+                sh["rows"].append(functools.partial(batch_rows, f, logits, kept, records, labels,
                                                     use_label_as_target, num_classes, np_dtype))
                 sh["images"] += _image_records(kept, records, labels)
             end = min((k + 1) * shard_size, len(records))
@@ -269,8 +273,8 @@ def extract(
 
 
 def _check_options(autocast, batch_size, shard_size, workers, prefetch, jpeg_draft) -> None:
-    if autocast not in _AUTOCAST:
-        raise ValueError(f"autocast={autocast!r}; valid choices: {list(_AUTOCAST)}")
+    if autocast not in AUTOCAST_DTYPES:
+        raise ValueError(f"autocast={autocast!r}; valid choices: {list(AUTOCAST_DTYPES)}")
     for name, v, lo in (("batch_size", batch_size, 1), ("shard_size", shard_size, 1),
                         ("workers", workers, 0), ("prefetch", prefetch, 1)):
         if int(v) < lo:
@@ -306,7 +310,7 @@ def _normalise_and_forward(lm: LoadedModel, x, dev, mean, std, clock, *, sync: b
         x = normalize_batch(x.to(dev, non_blocking=True), mean, std)
         x = x.contiguous(memory_format=torch.channels_last)
     with clock("forward"):
-        f, logits = _forward(lm, x)
+        f, logits = forward_batch(lm, x)
         if dev.type == "cuda" and sync:
             torch.cuda.synchronize(dev)  # else the copy to the host waits
     return f, logits
@@ -322,7 +326,10 @@ def _image_records(kept, records, labels) -> list[dict]:
     return out
 
 
-def _rows(f, logits, kept, records, labels, use_label_as_target, num_classes, np_dtype):
+def batch_rows(f, logits, kept, records, labels, use_label_as_target, num_classes, np_dtype):
+    """One forwarded batch as the store's arrays (``activations`` in ``np_dtype``, ``logits``,
+    ``target``, ``label``, ``pred``, ``prob``), checked finite (else
+    :class:`NonFiniteActivationError` naming the images)."""
     a = f.float().cpu().numpy()
     finite = np.isfinite(a.reshape(len(a), -1)).all(1)
     if not finite.all():

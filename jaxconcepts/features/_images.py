@@ -28,7 +28,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 __all__ = ["ImageRecord", "list_images", "load_rgb", "load_image", "ImageLoadError",
-           "IMAGE_SUFFIXES"]
+           "IMAGE_SUFFIXES", "apply_exif_orientation", "to_rgb"]
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
 
@@ -131,8 +131,8 @@ def load_image(
                 if jpeg_draft and resize_short and fmt == "JPEG":
                     _draft(im, jpeg_draft * resize_short, notes)
                 im.load()
-                im = _orient(im, notes)
-                im = _to_rgb(im, notes)
+                im = apply_exif_orientation(im, notes)
+                im = to_rgb(im, notes)
     except ImageLoadError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
@@ -172,7 +172,9 @@ def _suffix_matches(suffix: str, fmt: str) -> bool:
     return suffix in _FORMAT_SUFFIXES.get(fmt, {fmt.lower()})
 
 
-def _orient(im: Image.Image, notes: list[str]) -> Image.Image:
+def apply_exif_orientation(im: Image.Image, notes: list[str]) -> Image.Image:
+    """``im`` turned upright by its EXIF orientation (unchanged when absent or unreadable); what
+    was done is appended to ``notes``."""
     try:
         orientation = im.getexif().get(0x0112, 1)
     except Exception:  # malformed EXIF: keep the pixels as stored
@@ -189,7 +191,9 @@ def _orient(im: Image.Image, notes: list[str]) -> Image.Image:
     return out
 
 
-def _to_rgb(im: Image.Image, notes: list[str] | None = None) -> Image.Image:
+def to_rgb(im: Image.Image, notes: list[str] | None = None) -> Image.Image:
+    """``im`` as 8-bit RGB (16-bit and float stretched, alpha composited on white); conversions
+    worth noting are appended to ``notes``."""
     notes = [] if notes is None else notes
     mode = im.mode
     if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):

@@ -42,10 +42,17 @@ from jaxconcepts._io import sha256_file
 from jaxconcepts.features._images import ImageLoadError, load_image
 from jaxconcepts.features._preprocess import normalize_uint8
 
-__all__ = ["LOADER_NICE", "ImageDataset", "collate", "iter_batches", "ShardWriter", "PhaseClock",
-           "second_openmp_team"]
+__all__ = ["LOADER_NICE", "set_loader_nice", "ImageDataset", "collate", "iter_batches",
+           "ShardWriter", "PhaseClock", "second_openmp_team"]
 
 LOADER_NICE = 10  # niceness added to loaders and the writer when the forward runs on the CPU
+
+
+def set_loader_nice(nice: int) -> None:
+    """The niceness added to the image loaders and the shard writer when extraction's forward
+    runs on the CPU (:data:`LOADER_NICE`, 10 by default), for the extractions that follow."""
+    global LOADER_NICE
+    LOADER_NICE = int(nice)
 
 
 def _lower_priority(nice: int, *_args) -> None:

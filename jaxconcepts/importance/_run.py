@@ -72,7 +72,7 @@ def _device_importance(head, *, n_concepts, n_sub, min_p, mesh):
     """The occlusion pipeline of a JAX head (closed form or callable), split over ``mesh``."""
     from jaxconcepts.store import HeadParams
     from jaxconcepts.importance._occlusion import _pipeline
-    from jaxconcepts._parts import sharded_batch
+    from jaxconcepts.mesh import sharded_batch
 
     if isinstance(head, HeadParams):
         run = sharded_batch(lambda h, a, lab, sub, tgt: _pipeline(a, lab, sub, tgt, h, n_concepts,
@@ -116,9 +116,8 @@ def run_importance(
     from jaxconcepts.importance._occlusion import (
         DEFAULT_MIN_P, HostHead, _as_linear, _validate, concept_importance,
     )
-    from jaxconcepts._parts import (
-        local_mesh, pad_rows, padded_size, process_slot, process_view,
-    )
+    from jaxconcepts._parts import process_slot, process_view
+    from jaxconcepts.mesh import local_mesh, pad_rows, padded_size
 
     check_choice("importance.target", target, TARGETS)
     min_p = DEFAULT_MIN_P if min_p is None else float(min_p)

@@ -49,6 +49,9 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from jaxconcepts._checks import safe_div
+from jaxconcepts.kernels._nmf_init import NMFState, nmf_init, nmf_init_nndsvda
+
 __all__ = [
     "NMFState",
     "NMFResult",
@@ -58,24 +61,6 @@ __all__ = [
     "nmf_init_nndsvda",
     "nmf_step",
 ]
-
-
-class NMFState(NamedTuple):
-    """Solver state.
-
-    Attributes:
-        U: ``(n, k)`` codes, ≥ 0.
-        W: ``(k, c)`` dictionary, ≥ 0.
-        n_iter: sweeps done (int32).
-        sq_error: ``‖A − U W‖²_F`` after the last sweep.
-        prev_sq_error: the same before the last sweep (``inf`` initially).
-    """
-
-    U: jax.Array
-    W: jax.Array
-    n_iter: jax.Array
-    sq_error: jax.Array
-    prev_sq_error: jax.Array
 
 
 class NMFResult(NamedTuple):
@@ -95,13 +80,6 @@ class NMFResult(NamedTuple):
     rel_error: jax.Array
     converged: jax.Array
 
-
-from jaxconcepts.kernels._nmf_init import nmf_init, nmf_init_nndsvda  # noqa: E402
-
-
-def _safe_div(num, den):
-    ok = den > 0
-    return jnp.where(ok, num / jnp.where(ok, den, 1.0), 0.0)
 
 
 # extrapolation schedule of Ang & Gillis (2019), their defaults: β grows by γ (capped by β̄, which
@@ -124,7 +102,7 @@ def _hals_rows(X, G, B, passes):
         g = lax.dynamic_index_in_dim(G, j, 0, keepdims=False)
         row = lax.dynamic_index_in_dim(X, j, 0, keepdims=False)
         b = lax.dynamic_index_in_dim(B, j, 0, keepdims=False)
-        new = jnp.maximum(row + _safe_div(b - g @ X, g[j]), 0.0)
+        new = jnp.maximum(row + safe_div(b - g @ X, g[j]), 0.0)
         return lax.dynamic_update_index_in_dim(X, new, j, 0)
 
     return lax.fori_loop(0, k * passes, body, X)

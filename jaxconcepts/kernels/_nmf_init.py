@@ -1,18 +1,34 @@
-"""Starts for :func:`jaxconcepts.kernels.nmf`: random (scikit-learn's recipe) and NNDSVDa."""
+"""Starts for :func:`jaxconcepts.kernels.nmf`: random (scikit-learn's recipe) and NNDSVDa, and the
+solver state (:class:`NMFState`) they start."""
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 
-from jaxconcepts.kernels._nmf import NMFState
+from jaxconcepts._checks import safe_div
 
-__all__ = ["nmf_init", "nmf_init_nndsvda"]
+__all__ = ["NMFState", "nmf_init", "nmf_init_nndsvda"]
 
 
-def _safe_div(num, den):
-    ok = den > 0
-    return jnp.where(ok, num / jnp.where(ok, den, 1.0), 0.0)
+class NMFState(NamedTuple):
+    """Solver state.
+
+    Attributes:
+        U: ``(n, k)`` codes, ≥ 0.
+        W: ``(k, c)`` dictionary, ≥ 0.
+        n_iter: sweeps done (int32).
+        sq_error: ``‖A − U W‖²_F`` after the last sweep.
+        prev_sq_error: the same before the last sweep (``inf`` initially).
+    """
+
+    U: jax.Array
+    W: jax.Array
+    n_iter: jax.Array
+    sq_error: jax.Array
+    prev_sq_error: jax.Array
 
 
 def nmf_init(A, k, *, key):
@@ -66,8 +82,8 @@ def nmf_init_nndsvda(A, k, *, key):
         nyp, nyn = jnp.linalg.norm(yp), jnp.linalg.norm(yn)
         mp, mn = nxp * nyp, nxn * nyn
         pos = mp >= mn
-        u = jnp.where(pos, _safe_div(xp, nxp), _safe_div(xn, nxn))
-        v = jnp.where(pos, _safe_div(yp, nyp), _safe_div(yn, nyn))
+        u = jnp.where(pos, safe_div(xp, nxp), safe_div(xn, nxn))
+        v = jnp.where(pos, safe_div(yp, nyp), safe_div(yn, nyn))
         lam = jnp.sqrt(s * jnp.where(pos, mp, mn))
         return lam * u, lam * v
 

@@ -22,6 +22,8 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from jaxconcepts._checks import safe_div
+
 __all__ = ["NNLSResult", "nnls", "nnls_gram", "cd_sweep"]
 
 
@@ -37,11 +39,6 @@ class NNLSResult(NamedTuple):
     codes: jax.Array
     n_iter: jax.Array
     violation: jax.Array
-
-
-def _safe_div(num, den):
-    ok = den > 0
-    return jnp.where(ok, num / jnp.where(ok, den, 1.0), 0.0)
 
 
 def cd_sweep(u, b, G, scale, upper):
@@ -68,7 +65,7 @@ def cd_sweep(u, b, G, scale, upper):
         u, v = carry
         # ∂/∂u_j of ½‖a − v W‖² = s_j (G v − b)_j ; curvature s_j² G_jj
         r = b[j] - v @ G[:, j]
-        step = _safe_div(r, scale[j] * G[j, j])
+        step = safe_div(r, scale[j] * G[j, j])
         uj = jnp.clip(u[j] + step, 0.0, upper)
         return u.at[j].set(uj), v.at[j].set(uj * scale[j])
 

@@ -110,7 +110,7 @@ def compare_to_random(fit: Callable[[int], object], fit_random: Callable[[int], 
 
     Args:
         fit, fit_random: ``seed -> fitted model or (k, c) dictionary``.
-        seeds: at least ``min_seeds`` (5, the issue's minimum) distinct seeds.
+        seeds: at least ``min_seeds`` (default 5) distinct seeds.
         W_true, score: the score of a dictionary: ``score(W)``, or ``mcc(W, W_true)``.
         interval: :func:`paired_interval`'s ``level``, ``method``, ``n_boot``.
 

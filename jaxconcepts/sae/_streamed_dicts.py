@@ -3,10 +3,10 @@ processes: the algorithms of :mod:`jaxconcepts.sae._dictionaries`, one dictionar
 
 Each pass streams the :class:`~jaxconcepts.store.RowsView`'s batches (this process's shards,
 padding images masked out), sharded over the mesh's ``data`` axis
-(:func:`~jaxconcepts.streaming._mesh.put_rows`). Every device folds its rows into per-pass
+(:func:`~jaxconcepts.mesh.put_rows`). Every device folds its rows into per-pass
 sufficient statistics of its own, in a program with no collective
-(:func:`~jaxconcepts.streaming._mesh.device_stats_program`); once per pass they are summed over
-the devices of every process (:func:`~jaxconcepts.streaming._mesh.device_total`) and the
+(:func:`~jaxconcepts.mesh.device_stats_program`); once per pass they are summed over
+the devices of every process (:func:`~jaxconcepts.mesh.device_total`) and the
 dictionary is updated exactly from the sums, on the host in float64, identically on every
 process. Memory: a few batches and ``O(k·c)`` sums, whatever the store's size.
 
@@ -57,7 +57,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxconcepts.sae._dictionaries import KMeansDictionary, SemiNMF, _mu_codes, _unit
-from jaxconcepts.streaming._mesh import (data_mesh, device_stats_program, device_total,
+from jaxconcepts.mesh import (data_mesh, device_stats_program, device_total,
                                          put_rows, replicate, zero_device_stats)
 
 __all__ = ["fit_kmeans_dictionary_streamed", "fit_seminmf_streamed", "sample_seed"]

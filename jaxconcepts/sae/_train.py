@@ -13,7 +13,7 @@ removed; one Adam update; decoder rows back to unit norm; for each latent, rows 
 fired (dead latents feed AuxK); BatchTopK's running threshold.
 
 **Data parallel.** The streamed fit places each batch sharded over the mesh's ``data`` axis
-(:func:`~jaxconcepts.streaming._mesh.put_rows`) and the state replicated; the step is one jitted
+(:func:`~jaxconcepts.mesh.put_rows`) and the state replicated; the step is one jitted
 program whose loss is a global mean over the sharded batch, so XLA all-reduces the gradient:
 the update is that of the whole batch whatever the number of devices or processes. BatchTopK's
 batch budget is likewise global.
@@ -50,7 +50,7 @@ from jaxconcepts.sae._models import (
     project_relax,
     sae_loss,
 )
-from jaxconcepts.streaming._mesh import data_mesh, put_rows, replicate, replicated, to_host
+from jaxconcepts.mesh import data_mesh, put_rows, replicate, replicated, to_host
 
 __all__ = ["TrainState", "fit_sae", "fit_sae_streamed", "make_config", "train_step"]
 

@@ -17,7 +17,7 @@ over this process's devices. Params (section ``concepts``):
   per image and compile longer (see ``concepts.cgap``).
 - ``methods``: subset of ``[cgap, cpha]``.
 - ``cpu_devices``: on a CPU, the JAX devices the batch is split over (``auto`` = one per core,
-  null = one); see ``jaxconcepts._parts.use_cpu_devices``.
+  null = one); see ``jaxconcepts.mesh.use_cpu_devices``.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> None:
                        json_files=[REPORTS / args.dataset / "concepts.json"])
         return
 
-    from jaxconcepts._parts import use_cpu_devices
+    from jaxconcepts.mesh import use_cpu_devices
 
     use_cpu_devices(cfg.cpu_devices)  # before any JAX work in this process
     from jaxconcepts.concepts._run import write_concepts

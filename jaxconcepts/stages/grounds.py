@@ -124,12 +124,12 @@ def _figure(rows: list[dict], path: Path, title: str) -> None:
 
 
 def _view(store, cfg: dict):
-    from jaxconcepts.evaluation._rows import RowsView, load_image_rows, split_by_image
+    from jaxconcepts.evaluation._rows import SplitRowsView, load_image_rows, split_by_image
 
     data = load_image_rows(store, labels=cfg["labels"])
     split = split_by_image(data.cls, test_fraction=float(cfg["test_fraction"]),
                            min_images=int(cfg["min_images"]), seed=int(cfg["seed"]))
-    return RowsView(store, data, split, cache_bytes=int(cfg["cache_mb"]) << 20)
+    return SplitRowsView(store, data, split, cache_bytes=int(cfg["cache_mb"]) << 20)
 
 
 def _markdown(res: dict, ds: str) -> str:

@@ -6,7 +6,7 @@ gates; :mod:`jaxconcepts.concepts._c2mf_bcd`), so no code is ever stored, and ad
 share of the per-class sufficient statistics ``P_y = U_yᵀU_y`` ``(Y, k, k)``,
 ``T_y = U_yᵀ A_y`` ``(Y, k, c)`` and ``‖A_y‖²`` ``(Y,)``. They are summed per device and then,
 once per pass (or group), over devices and processes in an all-reduce program of its own
-(:func:`~jaxconcepts.streaming._mesh.device_total`). With the codes fixed, the whole objective is a
+(:func:`~jaxconcepts.mesh.device_total`). With the codes fixed, the whole objective is a
 function of these sums:
 
     L(W, g) = Σ_y ‖A_y‖² − 2⟨S, W⟩ + ⟨Q, W Wᵀ⟩ + Σ_y α_y ‖g_y‖₁,
@@ -64,14 +64,14 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from jaxconcepts.concepts._c2mf import (C2MF, _init_dictionary, check_c2mf_settings, fit_c2mf,
+from jaxconcepts.concepts._c2mf import (C2MF, check_c2mf_settings, fit_c2mf, init_dictionary,
                                         warn_empty_classes)
 from jaxconcepts.concepts._c2mf_bcd import (code_sweeps, codes_and_class_stats, converged_at,
                                             default_gate_optimizer, dictionary_sweeps,
                                             effective_gram, gate_step, objective_from_stats,
                                             per_class)
-from jaxconcepts.streaming._mesh import (data_mesh, device_stats_program, device_total, put_rows,
-                                        replicate, row_sharding, zero_device_stats)
+from jaxconcepts.mesh import (data_mesh, device_stats_program, device_total, put_rows, replicate,
+                              row_sharding, zero_device_stats)
 
 __all__ = ["fit_c2mf_streamed", "stream_c2mf_codes"]
 
@@ -164,7 +164,7 @@ def _start(rows, k, key, init_rows, atom_norm, init_steps, settings):
         raise ValueError(f"atom_norm={rho} should be > 0 (are the sampled rows all zeros?)")
     lam = jnp.zeros((rows.n_classes, int(k)), jnp.float32)
     if not init_steps:
-        W = rho * _init_dictionary(sample, int(k), k_init, sample_rows=sample.shape[0])
+        W = rho * init_dictionary(sample, int(k), k_init, sample_rows=sample.shape[0])
         return jnp.asarray(W), lam, rho
     with warnings.catch_warnings():  # classes missing from the sample: their gates start at ½
         warnings.simplefilter("ignore")

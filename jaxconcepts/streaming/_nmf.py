@@ -27,7 +27,7 @@ and are transposed and cast to float32 on the device (no host conversion, no tor
 sum of squares after a group makes the checked reader name the shard and row.
 
 Every sum is accumulated per device over a group or pass and reduced over devices and processes
-once per group or pass (:func:`~jaxconcepts.streaming._mesh.device_stats_program`).
+once per group or pass (:func:`~jaxconcepts.mesh.device_stats_program`).
 
 **PCA** per class: counts, sums ``(Y, c)`` and Grams ``(Y, c, c)`` accumulated per device,
 then the covariance's ``eigh`` on the host in
@@ -49,8 +49,8 @@ from jax import lax
 from jaxconcepts.concepts._c2mf_bcd import converged_at, per_class
 from jaxconcepts.concepts._pca_baseline import PCABaseline
 from jaxconcepts.kernels._nmf import nmf
-from jaxconcepts.streaming._mesh import (data_mesh, device_stats_program, device_total,
-                                         put_rows, replicate, row_sharding, zero_device_stats)
+from jaxconcepts.mesh import (data_mesh, device_stats_program, device_total, put_rows, replicate,
+                              row_sharding, zero_device_stats)
 
 __all__ = ["StreamedNMF", "fit_nmf_streamed", "fit_pca_streamed", "nmf_codes", "nmf_error"]
 
@@ -329,7 +329,7 @@ def nmf_error(W, rows, *, code_sweeps: int, mesh=None) -> float:
 def stream_codes(model: StreamedNMF, rows, *, code_sweeps: int, mesh=None):
     """NMF codes of new rows, streamed: yields ``(U (n_img, ch, k), batch)`` (this process's)."""
     from jaxconcepts.streaming._c2mf import local_rows
-    from jaxconcepts.streaming._mesh import row_sharding
+    from jaxconcepts.mesh import row_sharding
 
     mesh = data_mesh() if mesh is None else mesh
     prog = jax.jit(lambda A, y, W: jnp.transpose(nmf_codes(A, y, W, int(code_sweeps)), (1, 2, 0)),

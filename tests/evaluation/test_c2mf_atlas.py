@@ -9,7 +9,7 @@ from jaxconcepts.evaluation._c2mf_atlas import (
     objects_name_accuracy,
     top_concepts,
 )
-from jaxconcepts.evaluation._rows import RowsView, load_image_rows, split_by_image
+from jaxconcepts.evaluation._rows import SplitRowsView, load_image_rows, split_by_image
 from jaxconcepts.store import ActivationStore, HeadParams, StoreWriter
 
 N, P, C, K = 12, 4, 6, 2  # images, positions (2x2), channels, concepts
@@ -45,7 +45,7 @@ def view(tmp_path):
                  HeadParams(np.eye(3, C, dtype=np.float32), np.zeros(3, np.float32)))
     store = ActivationStore(tmp_path / "s")
     data = load_image_rows(store, labels="target")
-    return RowsView(store, data, split_by_image(cls, test_fraction=0.25, min_images=2, seed=0))
+    return SplitRowsView(store, data, split_by_image(cls, test_fraction=0.25, min_images=2, seed=0))
 
 
 def _atlas(model, method, view, **kw):

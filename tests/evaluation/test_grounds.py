@@ -44,14 +44,14 @@ class _Model:
 @pytest.fixture
 def planted_view(tmp_path):
     from jaxconcepts.datasets import load_truth
-    from jaxconcepts.evaluation._rows import RowsView, load_image_rows, split_by_image
+    from jaxconcepts.evaluation._rows import SplitRowsView, load_image_rows, split_by_image
     from jaxconcepts.store import ActivationStore
 
     _write_planted(tmp_path, n_per_class=6)
     store = ActivationStore(tmp_path / "data/fake/activations")
     data = load_image_rows(store, labels="target")
     split = split_by_image(data.cls, test_fraction=0.5, min_images=2, seed=0)
-    return store, load_truth(tmp_path / "data/fake/prepare/truth", "test"), RowsView(
+    return store, load_truth(tmp_path / "data/fake/prepare/truth", "test"), SplitRowsView(
         store, data, split)
 
 

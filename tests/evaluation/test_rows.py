@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from jaxconcepts.evaluation import RowsView, k_caps, load_image_rows, split_by_image
+from jaxconcepts.evaluation import SplitRowsView, k_caps, load_image_rows, split_by_image
 from jaxconcepts.store import ActivationStore, HeadParams, StoreWriter
 
 
@@ -27,7 +27,7 @@ def _data(tmp_path, n=11, hw=(2, 2), c=3, seed=0, shard_size=4):
 def test_train_batches_stream_the_train_rows(tmp_path):
     store, data, A_all = _data(tmp_path)
     split = split_by_image(data.cls, test_fraction=0.3, min_images=2, seed=0)
-    view = RowsView(store, data, split)
+    view = SplitRowsView(store, data, split)
     A, y = view.train_rows()
     np.testing.assert_array_equal(A, A_all[split.train].reshape(-1, 3))
     parts = list(view.train_batches(2))
@@ -40,7 +40,7 @@ def test_train_batches_stream_the_train_rows(tmp_path):
 def test_stream_feeds_the_streamed_fits_only_the_split(tmp_path):
     store, data, A_all = _data(tmp_path)
     split = split_by_image(data.cls, test_fraction=0.3, min_images=2, seed=0)
-    view = RowsView(store, data, split)
+    view = SplitRowsView(store, data, split)
     rows = view.stream("test", 2)
     got = [b for b in rows]
     A = np.concatenate([b.A[b.valid] for b in got])
@@ -54,7 +54,7 @@ def test_stream_feeds_the_streamed_fits_only_the_split(tmp_path):
 def test_test_batches_are_padded_and_cover_each_image_once(tmp_path, batch):
     store, data, A_all = _data(tmp_path)
     split = split_by_image(data.cls, test_fraction=0.3, min_images=2, seed=1)
-    view = RowsView(store, data, split)
+    view = SplitRowsView(store, data, split)
     seen, target, y = [], [], []
     for b in view.test_batches(batch):
         assert b.A.shape == (batch, 4, 3) and b.y.shape == b.target.shape == (batch,)
@@ -76,7 +76,8 @@ def test_k_caps_per_method():
 def test_cached_views_are_reused_and_yield_the_streamed_rows(tmp_path):
     store, data, A_all = _data(tmp_path)
     split = split_by_image(data.cls, test_fraction=0.3, min_images=2, seed=0)
-    plain, cached = RowsView(store, data, split), RowsView(store, data, split, cache_bytes=1 << 20)
+    plain = SplitRowsView(store, data, split)
+    cached = SplitRowsView(store, data, split, cache_bytes=1 << 20)
     assert cached.stream("train", 2) is cached.stream("train", 2)
     assert cached.stream("train", 2) is not cached.stream("train", 3)
     for _ in range(2):  # the second pass comes from memory

@@ -8,7 +8,7 @@ import pytest
 
 from jaxconcepts.store import RowsView
 from jaxconcepts.streaming import fit_nmf_streamed, write_synthetic_store
-from jaxconcepts.streaming._nmf import nmf_error
+from jaxconcepts.streaming import nmf_error
 from jaxconcepts.streaming._synthetic import write_tensors
 
 KW = dict(max_steps=3, tol=0.0, code_sweeps=30, dict_sweeps=5, init_rows=512, forget=1.0)
