@@ -79,6 +79,7 @@ def _section(sec: dict[str, Any]) -> dict[str, Any]:
     params = sec.get("params")
     return {
         "name": sec["name"],
+        "heading": sec.get("heading", f"Dataset: {sec['name']}"),
         "anchor": _anchor(sec["name"]),
         "summary": summary,
         "explorer": sec.get("explorer"),

@@ -46,7 +46,7 @@ them, concept and class views, methods side by side, search, and concept suppres
 {% elif not pages %}<p>No dataset.</p>
 {% endif %}
 {% for s in sections %}
-<h2 id="{{ s.anchor }}">Dataset: {{ s.name }}</h2>
+<h2 id="{{ s.anchor }}">{{ s.heading }}</h2>
 {% if s.explorer %}<p><a href="{{ s.explorer }}"><strong>Open the concept explorer</strong></a>
 (images with their concepts toggled over them, concept and class views, methods side by side,
 search, suppression): a static page, figures drawn in the browser.</p>

@@ -101,3 +101,24 @@ def test_tiny_scoreboard_end_to_end_and_resume(tmp_path, monkeypatch):
     again = json.loads(Path("reports/scoreboard/scoreboard.json").read_text())["rows"][0]
     if row["reached"]:
         assert again["mcc"] == pytest.approx(row["mcc"])  # the same atoms, read back
+
+
+def test_scoreboard_page_renders_the_second_pipelines_tables(tmp_path):
+    """``jaxconcepts report --scoreboard``: the tables present, figures under scoreboard/, every
+    report page's navigation links it; no table at all is a clear error."""
+    from jaxconcepts.stages.report import build_index, build_scoreboard
+
+    params = {"datasets": {"planted": {}, "objects": {}}}
+    with pytest.raises(FileNotFoundError, match="dvc repro scoreboard/dvc.yaml"):
+        build_scoreboard(params, title="t", reports=tmp_path)
+    board = tmp_path / "scoreboard"
+    board.mkdir()
+    (board / "scoreboard.md").write_text("| method | MCC |\n|---|---|\n| topk | 0.8 |\n\n"
+                                         "![fig](scoreboard.png)\n")
+    (board / "planted.md").write_text("| method | IoU |\n|---|---|\n| pca | 0.3 |\n")
+    page = build_scoreboard(params, title="t", reports=tmp_path)
+    assert "<td>topk</td>" in page and "<td>pca</td>" in page
+    assert 'src="scoreboard/scoreboard.png"' in page
+    assert "Real photos" not in page  # objects.md absent: no empty section
+    for html in (page, build_index(params, title="t")):
+        assert 'href="scoreboard.html"' in html
