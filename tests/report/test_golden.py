@@ -3,9 +3,14 @@ data the stages saved beside it (``reports/<ds>/*.json``, ``reports/scoreboard/*
 compared byte for byte with the committed page.
 
 The committed pages were written by the stages at the commit that last reran the pipeline, so a
-difference is a change of report text. Pages whose inputs are not saved (the concept atlas needs
-the fitted atlases; the recognition table's rows are in ``recovery.json``) are rebuilt from what
-is saved where possible and otherwise tested on synthetic data in the modules' own tests.
+difference is a change of report text. The JSON's keys are sorted, so the dicts whose order a page
+shows are put back in the order the evaluation built them. ``c2mf_atlas.md`` needs the atlases:
+they are read back from ``data/<ds>/c2mf/atlas.safetensors`` (a DVC output; skipped when it is not
+checked out). ``c2mf_loss.csv`` is read back into histories and written again.
+
+Branches no saved run reaches (too few test images, no claims, each verdict of the object split,
+a target not reached, CLIP words, ...) are variants of the saved data whose pages were captured
+from the Markdown functions before they moved into the report layer (``golden/``).
 """
 
 from __future__ import annotations
@@ -96,25 +101,33 @@ def ood_pages(ds: str) -> dict[str, str]:
 
 def recovery_pages(ds: str) -> dict[str, str]:
     from jaxconcepts import report
-    from jaxconcepts.evaluation._recovery_suite import CLAIM_FIELDS
 
     path = REPORTS / ds / "recovery.json"
     if not path.is_file():
         return {}
     out = _json(path)
     cfg = _params(ds)["recovery"]
-    # the JSON's keys are sorted: back to run_recovery's order (each method, its sub-concepts,
-    # then their random groupings)
-    order = [f"{r}{m}{s}" for m in cfg["methods"] for r in ("", "random_") for s in ("", "_sub")]
-    summaries = {k: out[k] for k in order if k in out}
-    for d in out["baseline"].values():
-        if d.get("claims"):
-            d["claims"] = {f: d["claims"][f] for f in CLAIM_FIELDS if f in d["claims"]}
-    md = report.recovery_markdown(summaries, cfg, ds, out["baseline"])
+    summaries, baseline = _recovery_inputs(ds)
+    md = report.recovery_markdown(summaries, cfg, ds, baseline)
     if "recognition" in out:
         model = _params(ds)["extract"]["model"]
         md = report.recognition_markdown(out["recognition"], dataset=ds, model=model) + "\n" + md
     return {"recovery.md": md}
+
+
+def _recovery_inputs(ds: str):
+    """recovery.json's summaries and baseline in run_recovery's order (the JSON's keys are sorted:
+    each method, its sub-concepts, then their random groupings; the claims in CLAIM_FIELDS
+    order)."""
+    from jaxconcepts.evaluation._recovery_suite import CLAIM_FIELDS
+
+    out = _json(REPORTS / ds / "recovery.json")
+    cfg = _params(ds)["recovery"]
+    order = [f"{r}{m}{s}" for m in cfg["methods"] for r in ("", "random_") for s in ("", "_sub")]
+    for d in out["baseline"].values():
+        if d.get("claims"):
+            d["claims"] = {f: d["claims"][f] for f in CLAIM_FIELDS if f in d["claims"]}
+    return {k: out[k] for k in order if k in out}, out["baseline"]
 
 
 def atlas_inputs(ds: str):
@@ -171,9 +184,25 @@ def scoreboard_pages() -> dict[str, str]:
     return out
 
 
+def loss_csv_pages(ds: str) -> dict[str, str]:
+    """``c2mf_loss.csv`` (the one CSV the report functions' neighbours write from histories):
+    read back into histories and written again."""
+    from jaxconcepts.evaluation import loss_csv
+
+    lines = (REPORTS / ds / "c2mf_loss.csv").read_text().splitlines()
+    ks = [int(h[1:]) for h in lines[0].split(",")[1:]]
+    hist = {k: [] for k in ks}
+    for line in lines[1:]:
+        for k, cell in zip(ks, line.split(",")[1:]):
+            if cell:
+                hist[k].append(float(cell))
+    return {"c2mf_loss.csv": loss_csv(hist)}
+
+
 def _cases():
     for ds in DATASETS:
-        for fn in (c2mf_pages, atlas_pages, compare_pages, ood_pages, recovery_pages):
+        for fn in (c2mf_pages, atlas_pages, compare_pages, ood_pages, recovery_pages,
+                   loss_csv_pages):
             yield pytest.param(fn, ds, id=f"{ds}-{fn.__name__}")
     yield pytest.param(lambda _: scoreboard_pages(), "scoreboard", id="scoreboard")
 
@@ -238,7 +267,6 @@ def _alpha_variant() -> list[dict]:
 def _ood_variants() -> dict[str, dict]:
     """ood.json variants: too small, no figure; object splits not judged, with an empty side,
     with undefined crops and with each combination of verdicts."""
-    base = _json(REPORTS / "planted" / "ood.json")
     out = {}
     s = _json(REPORTS / "planted" / "ood.json")
     s["auroc"], s["by_object"]["settings"]["n_undefined"] = 0.5, 7
@@ -253,7 +281,6 @@ def _ood_variants() -> dict[str, dict]:
         d = s["by_object"]["loses_minus_keeps"]
         d["delta_mu"]["verdict"], d["auroc"]["verdict"] = a, b
         out[f"{a}_{b}"] = s
-    assert base
     return out
 
 
@@ -269,8 +296,6 @@ def _ood_variant_pages() -> dict[str, str]:
 
 def _recovery_variants() -> dict[str, tuple]:
     """recovery.json variants: no baseline; a baseline without claims, sub-concepts or images."""
-    from jaxconcepts.evaluation._recovery_suite import CLAIM_FIELDS  # noqa: F401 (order only)
-
     cfg = _params("planted")["recovery"]
     out = {}
     summaries, base = _recovery_inputs("planted")
@@ -282,18 +307,6 @@ def _recovery_variants() -> dict[str, tuple]:
         d["n_baseline"] = 0
     out["bare_baseline"] = (summaries, cfg, base)
     return out
-
-
-def _recovery_inputs(ds: str):
-    from jaxconcepts.evaluation._recovery_suite import CLAIM_FIELDS
-
-    out = _json(REPORTS / ds / "recovery.json")
-    cfg = _params(ds)["recovery"]
-    order = [f"{r}{m}{s}" for m in cfg["methods"] for r in ("", "random_") for s in ("", "_sub")]
-    for d in out["baseline"].values():
-        if d.get("claims"):
-            d["claims"] = {f: d["claims"][f] for f in CLAIM_FIELDS if f in d["claims"]}
-    return {k: out[k] for k in order if k in out}, out["baseline"]
 
 
 def _board_variants() -> tuple[dict, dict]:
