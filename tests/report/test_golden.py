@@ -159,8 +159,12 @@ def atlas_inputs(ds: str):
 def atlas_pages(ds: str) -> dict[str, str]:
     from jaxconcepts import report
 
+    if _json(REPORTS / ds / "c2mf.json").get("enabled") is False:
+        return {}  # c2mf_pages checks the disabled page
+    if _params(ds)["c2mf"]["atlas_k"] is None:
+        return {"c2mf_atlas.md": report.no_atlas_markdown(ds)}
     inputs = atlas_inputs(ds)
-    if inputs is None or _json(REPORTS / ds / "c2mf.json").get("enabled") is False:
+    if inputs is None:
         return {}
     atlases, figures, gate, naming = inputs
     recipes = {at.method: report.recipe_table(
