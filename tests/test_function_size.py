@@ -34,7 +34,6 @@ BUDGET = 80
 
 #: ``"module:qualname": lines`` of the functions over :data:`BUDGET` today; may only shrink.
 KNOWN = {
-    "jaxconcepts.evaluation._c2mf_report:markdown_report": 231,
     "jaxconcepts.evaluation._c2mf_run:run_c2mf": 180,
     "jaxconcepts.features._extract:extract": 143,
     "jaxconcepts.evaluation._recovery_suite:run_recovery": 137,

@@ -36,6 +36,9 @@ ALLOWED: dict[str, set[str]] = {
                    "streaming", "sae"},  # SAEs in the suites and the image grounds (sae imports
     # only streaming); features: torch's h with its gradient (non-linear heads) and CLIP naming
     "viz": {"kernels", "concepts", "importance", "store"},  # store: the ImageNet class names
+    # the Markdown pages: data in (dicts, rows, atlases read by attribute), text out; it imports
+    # no other folder (nor JAX), and nothing below the stages imports it
+    "report": set(),
     "explorer": {"viz"},  # the page's numbers are arrays; the model view of an image is viz's
     # the device mesh and the tensor writer of the streamed core; concepts: CRAFT's NMF in
     # memory on the synthetic ground (fit_craft: sae/_classwise.py says why not streamed) —
@@ -43,8 +46,8 @@ ALLOWED: dict[str, set[str]] = {
     "sae": {"streaming", "concepts"},
     # the public metrics on arrays: a facade over the suites' own functions (one convention)
     "metrics": {"kernels", "importance", "evaluation", "sae"},
-    "stages": {"<root>", "kernels", "concepts", "importance", "features", "store",
-               "datasets", "streaming", "evaluation", "viz", "explorer", "sae"},
+    "stages": {"<root>", "kernels", "concepts", "importance", "features", "store", "datasets",
+               "streaming", "evaluation", "viz", "explorer", "sae", "report"},
     "cli": {"<root>", "stages"},
     "<root>": {"kernels", "concepts", "importance", "store", "datasets", "evaluation",
                "viz"},  # the package root's lazy re-exports

@@ -1,13 +1,16 @@
 """Evaluation of extracted concepts: the papers' suites as library code.
 
 - Recovery of planted ground-truth parts (concept maps vs part masks, importance vs recipe), and
-  the recovery stage's sources and table.
+  the recovery stage's sources and scores.
 - The C2MF paper's suite: insertion/deletion in concept space (Grad-CAM / IG ranking on codes),
   concept similarity, per-class reconstruction accuracy, train/test consistency; the rows view and
   the whole run (``run_c2mf``).
 - Lambert et al.'s Tables 1–2 and Fig. 2's records (clustering algorithms compared).
 - C2MF App. B–C (confidence of images vs crops, OOD metrics), App. E (concept naming), the concept
   atlas's data, the α sweep, and the paired random baseline of the recovery table.
+
+Data only: the Markdown pages of these results are :mod:`jaxconcepts.report`'s (the stages call
+it); nothing here imports it.
 """
 
 from jaxconcepts.evaluation._c2mf_eval import (
@@ -21,7 +24,7 @@ from jaxconcepts.evaluation._c2mf_eval import (
     reconstruction_accuracy,
     reconstructed_predictions,
 )
-from jaxconcepts.evaluation._c2mf_report import loss_csv, markdown_report
+from jaxconcepts.evaluation._c2mf_report import loss_csv
 from jaxconcepts.evaluation._c2mf_run import run_c2mf
 from jaxconcepts.evaluation._c2mf_suite import (
     SharedDictionary,
@@ -53,8 +56,6 @@ from jaxconcepts.evaluation._rows import (
 
 from jaxconcepts.evaluation._alpha_sweep import (
     alpha_sweep,
-    alpha_sweep_markdown,
-    alpha_sweep_table,
     sweep_fitted_split,
 )
 from jaxconcepts.evaluation._baseline import paired_baseline
@@ -62,41 +63,31 @@ from jaxconcepts.evaluation._naming import (
     ConceptName,
     name_accuracy,
     name_concepts,
-    naming_table,
     top_patches,
 )
 from jaxconcepts.evaluation._ood import (
-    PAPER_TABLE4,
     ConfidenceStudy,
     align_crops,
     confidence_study,
     crop_logits,
     max_softmax,
-    ood_markdown,
     ood_metrics,
-    ood_table,
 )
 
 __all__ = [
     "alpha_sweep",
-    "alpha_sweep_markdown",
-    "alpha_sweep_table",
     "sweep_fitted_split",
     "paired_baseline",
     "ConceptName",
     "name_accuracy",
     "name_concepts",
-    "naming_table",
     "top_patches",
-    "PAPER_TABLE4",
     "ConfidenceStudy",
     "align_crops",
     "confidence_study",
     "crop_logits",
     "max_softmax",
-    "ood_markdown",
     "ood_metrics",
-    "ood_table",
     "RecoveryScores",
     "auroc_pixels",
     "random_grouping",
@@ -127,5 +118,4 @@ __all__ = [
     "load_image_rows",
     "split_by_image",
     "loss_csv",
-    "markdown_report",
 ]

@@ -13,7 +13,8 @@ For each α, fit C2MF (Eq. 11) on the train rows and record
 - the final objective and the number of solver steps.
 
 ``fit_c2mf`` is called with ``alpha=`` and whatever else is in ``fit_kwargs``, so the sweep
-follows the solver's signature (e.g. a scale-free α) without changes here.
+follows the solver's signature (e.g. a scale-free α) without changes here. The page and table
+of the rows are the report layer's (:func:`jaxconcepts.report.alpha_sweep_markdown`).
 """
 
 from __future__ import annotations
@@ -24,8 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-__all__ = ["alpha_sweep", "alpha_sweep_table", "sweep_fitted_split", "alpha_sweep_markdown",
-           "validation_split"]
+__all__ = ["alpha_sweep", "sweep_fitted_split", "validation_split"]
 
 
 def _recon_rows(model, U, y, gates):
@@ -132,30 +132,6 @@ class _Fixed:
         return self._A_hat
 
 
-def _f(x, fmt="{:.3f}"):
-    return "–" if x is None or (isinstance(x, float) and not np.isfinite(x)) else fmt.format(x)
-
-
-def alpha_sweep_table(rows: Sequence[Mapping], *, title: str = "") -> str:
-    """Markdown table of :func:`alpha_sweep` rows."""
-    lines = [f"### {title}", ""] if title else []
-    lines += ["| α | open gates | concepts / class | mean gate | acc (pred) | acc (label) "
-              "| rel. MSE | acc (pred), open only | rel. MSE, open only | steps |",
-              "|---|---|---|---|---|---|---|---|---|---|"]
-    for r in rows:
-        lines.append(
-            f"| {r['alpha']:g} | {_f(r['frac_open'], '{:.1%}')} | "
-            f"{_f(r['concepts_per_class'], '{:.1f}')}/{r['k']} | {_f(r['mean_gate'])} "
-            f"| {_f(r['acc_pred'])} | {_f(r['acc_label'])} | {_f(r['rel_mse'], '{:.4f}')} "
-            f"| {_f(r['acc_pred_open_only'])} | {_f(r['rel_mse_open_only'], '{:.4f}')} "
-            f"| {r['n_steps']} |")
-    lines += ["", "Open: σ(λ) at or above the gate threshold. Accuracy: the head on the "
-              "reconstructed held-out images (in the c2mf stage: the validation split of the "
-              "train images), mean over classes. Rel. MSE: held-out MSE / mean squared "
-              "activation. *Open only*: closed gates set to 0 before reconstructing."]
-    return "\n".join(lines) + "\n"
-
-
 def _head_labels(data):
     """The images' labels as head outputs (-1 where unknown or a folder class is not one)."""
     return data.label if data.head_label is None else data.head_label
@@ -221,31 +197,3 @@ def validation_split(train_pos, y_train, *, seed: int, fraction: float = 0.25):
     order = np.argsort(train_pos, kind="stable")
     fit, ok = order[~val[order]], order[val[order]]
     return train_pos[fit], train_pos[ok], y_train[fit], y_train[ok]
-
-
-def alpha_sweep_markdown(rows: Sequence[Mapping], *, dataset: str, alpha: float,
-                         figure: str | None = None) -> str:
-    """The α sweep section: the table, the figure and how to read it (empty rows: sweep off)."""
-    lines = [f"## C2MF α sweep ({dataset})", ""]
-    if not rows:
-        return "\n".join(lines + ["The sweep is off for this dataset (`c2mf.alpha_sweep: []`).",
-                                   ""])
-    split = (f" ({rows[0]['n_fit_images']} images) and scored on a validation split of the "
-             f"train images ({rows[0]['n_validation_images']} images); the test images are never "
-             "used to choose α" if "n_validation_images" in rows[0] else "")
-    lines += [f"k = {rows[0]['k']}; each α is a full C2MF fit on the rest of the train "
-              f"split{split}, with the stage's solver settings (the evaluated models use "
-              f"α = {alpha:g}; α in the units of `c2mf.alpha`). The accuracy and MSE columns "
-              "below are validation figures.", "", alpha_sweep_table(rows).rstrip(), ""]
-    if figure:
-        lines += [f"![α sweep: gate sparsity and reconstruction]({figure})", ""]
-    first = next((r for r in rows if r["frac_open"] < rows[0]["frac_open"] * 0.5), None)
-    lines.append("Read the *open only* columns: they reconstruct with the closed gates set to 0, "
-                 "which is what a sparse recipe claims (the open concepts suffice). "
-                 + (f"The share of open gates halves (from {rows[0]['frac_open']:.0%}) first at "
-                    f"α = {first['alpha']:g} ({first['frac_open']:.0%} open, open-only accuracy "
-                    f"{_f(first['acc_pred_open_only'])})."
-                    if first is not None else
-                    "No α of the sweep halves the share of open gates: the penalty does not bite "
-                    "in this range."))
-    return "\n".join(lines + [""])

@@ -32,14 +32,14 @@ from typing import NamedTuple
 
 import numpy as np
 
-from jaxconcepts.evaluation._c2mf_sae import SAE_METHODS, SAE_NAMES
+from jaxconcepts.evaluation._c2mf_sae import SAE_METHODS
 from jaxconcepts.evaluation._naming import ConceptName, name_accuracy, name_concepts
 from jaxconcepts.evaluation._rows import SplitRowsView, fitted_classes
 
-__all__ = ["AtlasData", "all_codes", "atlas_data", "atlas_markdown", "atlas_arrays",
+__all__ = ["AtlasData", "all_codes", "atlas_data", "atlas_arrays",
            "clip_concept_names",
            "fitted_atlases",
-           "top_concepts", "objects_name_accuracy", "name_accuracy_markdown", "TOP_CONCEPT"]
+           "top_concepts", "objects_name_accuracy", "TOP_CONCEPT"]
 
 #: How :func:`top_concepts` picks a class's concept (written beside the numbers).
 TOP_CONCEPT = ("among the concepts a class uses (usage >= the gate threshold: C2MF's open "
@@ -372,104 +372,3 @@ def objects_name_accuracy(atlases: Sequence[AtlasData], meta: Mapping, *, n_outp
         out["note"] = (f"fitted classes {out['unmatched']} are no object of the truth (c2mf.labels "
                        "should be label: the object folders); they are left out")
     return out
-
-
-def name_accuracy_markdown(acc: Mapping) -> str:
-    """The name-accuracy table of :func:`objects_name_accuracy` (a summary and one row per
-    class with each method's top concept, its words and hit / miss)."""
-    lines = ["### Name accuracy (objects benchmark)", "",
-             "Does the naming name the object? **Top concept** — " + acc["top_concept"] + ". "
-             "**Hit** — top-1: its first word is one of the class's accepted ImageNet synsets (the "
-             "object's own and its hand-chosen WordNet neighbours); top-n: one of its first n "
-             "words is. **Chance** — the same for head outputs drawn at random (|accepted| / 1000 "
-             "for top-1), averaged over the counted classes. Classes without synsets are not "
-             "counted.", ""]
-    if acc.get("note"):
-        lines += [f"Note: {acc['note']}", ""]
-    methods = acc["methods"]
-    if not methods:
-        return "\n".join(lines)
-
-    def frac(d):
-        a = "–" if d["accuracy"] is None else f"{d['accuracy']:.2f}"
-        c = "–" if d["chance"] is None else f"{d['chance']:.2g}"
-        return f"{d['hits']}/{d['n_classes']} ({a})", c
-
-    cuts = sorted({key for r in methods.values() for key in r if key.startswith("top")
-                   and key != "top1"}, key=lambda s: int(s[3:]))
-    head = "| method | k | top-1 | chance |" + "".join(f" {c.replace('top', 'top-')} | chance |"
-                                                       for c in cuts)
-    lines += [head, "|---|---|---|---|" + "---|---|" * len(cuts)]
-    for m, r in methods.items():
-        row = f"| {m} | {r['k']} | " + " | ".join(frac(r["top1"])) + " |"
-        for c in cuts:
-            row += (" " + " | ".join(frac(r[c])) + " |") if c in r else " – | – |"
-        lines.append(row)
-    first = next(iter(methods.values()))["per_class"]
-    lines += ["", "| class | accepted | " + " | ".join(methods) + " |",
-              "|---|---|" + "---|" * len(methods)]
-    for i, rec in enumerate(first):
-        cells = []
-        for r in methods.values():
-            pc = r["per_class"][i]
-            if pc["concept"] is None:
-                cells.append("no concept used")
-                continue
-            marks = [("✓" if pc[k] else "✗") for k in pc if k.startswith("hit_top")
-                     and pc[k] is not None]
-            cells.append(f"{pc['concept']}: {', '.join(pc['names'])}"
-                         + (f" ({' '.join(marks)})" if marks else " (not counted)"))
-        lines.append(f"| {rec['class']} | {', '.join(rec['accepted']) or '– (not counted)'} | "
-                     + " | ".join(cells) + " |")
-    lines += ["", "Marks: top-1 then top-n (✓ hit, ✗ miss).", ""]
-    return "\n".join(lines)
-
-
-def atlas_markdown(atlases: Sequence[AtlasData], *, figures: dict, recipes: dict,
-                   gate_threshold: float, dataset: str, clip_names: dict | None = None,
-                   naming_accuracy: Mapping | None = None) -> str:
-    """The atlas section of the report: per method, its figures (``figures[(method, "atlas" |
-    "gates")]``: file names), a table of the drawn concepts (label, top words, classes using it,
-    CLIP words when ``clip_names[method]`` holds G word lists) and its per-class recipes
-    (``recipes[method]``: Markdown, e.g. :func:`jaxconcepts.viz.recipe_table`); with
-    ``naming_accuracy`` (:func:`objects_name_accuracy`) its table comes first."""
-    title = {"c2mf": "C2MF (shared dictionary, gated)", "craft": "CRAFT (per-class NMF)",
-             "pca": "PCA (per class)",
-             **{m: f"{n} (shared dictionary, no gates)" for m, n in SAE_NAMES.items()}}
-    lines = [f"## Concept atlas ({dataset})", "",
-             "How people read a dictionary (CRAFT's and Lens's concept pages): per concept, the "
-             "images where its code peaks with the code map over them, its name and the classes "
-             "that use it. Names: the top patches of the concept (highest codes, at most "
-             "`naming.per_image` per image) read through the classifier's head; the words are the "
-             "classifier's own classes with their mean softmax (App. E offline; with a model "
-             "trained on its own classes the word says which class a concept evokes, not what it "
-             "depicts). Usage: C2MF's gates σ(λ_y); for the per-class baselines the mean |code| "
-             "per class relative to the class's largest (block-diagonal by construction: their "
-             "concepts are not shared); for the SAEs (one dictionary, no gates) the same mean "
-             "code per class relative to the class's largest. A class uses a concept when "
-             f"usage ≥ {gate_threshold}.",
-             ""]
-    if naming_accuracy is not None:
-        lines += [name_accuracy_markdown(naming_accuracy), ""]
-    for at in atlases:
-        clip = (clip_names or {}).get(at.method)
-        lines += [f"### {title[at.method]}, k = {at.k}", ""]
-        for key, cap in (("atlas", "concept atlas"), ("gates", "class × concept usage")):
-            if (at.method, key) in figures:
-                lines += [f"![{at.method} {cap}]({figures[(at.method, key)]})", ""]
-        lines += ["| concept | top words (mean softmax) | classes using it (usage) |"
-                  + (" CLIP words |" if clip else ""), "|---|---|---|" + ("---|" if clip else "")]
-        for j in at.order:
-            words = ", ".join(f"{w} ({s:.2f})" for w, s in at.names[j].words)
-            users = [(at.class_names[c], at.usage[c, j]) for c in np.argsort(-at.usage[:, j])
-                     if at.usage[c, j] >= gate_threshold]
-            used = ", ".join(f"{c} ({g:.2f})" for c, g in users) or "none"
-            row = f"| {at.labels[j]} | {words} | {used} |"
-            if clip:
-                row += " " + ", ".join(f"{w} ({s:.2f})" for w, s in clip[j]) + " |"
-            lines.append(row)
-        if at.method in recipes:
-            lines += ["", "**Recipes** (per class, the concepts it uses, largest first):", "",
-                      recipes[at.method].rstrip()]
-        lines.append("")
-    return "\n".join(lines)

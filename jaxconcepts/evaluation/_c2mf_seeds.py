@@ -23,7 +23,7 @@ import numpy as np
 if TYPE_CHECKING:
     from jaxconcepts._schema import C2MF
 
-__all__ = ["FIELDS", "split_seed_runs", "seed_interval", "split_seeds_markdown"]
+__all__ = ["FIELDS", "split_seed_runs", "seed_interval"]
 
 #: (field, where it is in a results entry, higher is better, label)
 FIELDS = (
@@ -87,41 +87,3 @@ def split_seed_runs(store, cfg: C2MF, first: Mapping, *, dataset: str, crops_pat
             claims[other][f] = {**iv, "verdict": verdict(iv["lo"], iv["hi"])}
     return {"k": k, "seeds": seeds, "per_seed": per_seed, "summary": summary,
             "c2mf_beats": claims}
-
-
-def _fmt(iv: Mapping, scale: float = 1.0, fmt: str = "{:.3f}") -> str:
-    if iv.get("mean") is None:
-        return "–"
-    m = fmt.format(scale * iv["mean"])
-    if iv.get("lo") is None:
-        return m
-    return f"{m} [{fmt.format(scale * iv['lo'])}, {fmt.format(scale * iv['hi'])}]"
-
-
-def split_seeds_markdown(res: Mapping | None, names: Mapping[str, str]) -> str:
-    """The section of ``c2mf.md``: per method the mean and 95 % t-interval over split seeds, and
-    C2MF against each baseline with its verdict ("" without split seeds)."""
-    if not res:
-        return ""
-    n = len(res["seeds"])
-    lines = [f"### Across {n} train/test splits (k = {res['k']}): mean [95 % interval]", "",
-             f"Split seeds {res['seeds']}: each is a new per-class split by image and a new fit "
-             "of every method; values are the test images'. The interval is Student's t over the "
-             f"{n} per-seed values; *C2MF beats X* is judged on the per-seed paired difference "
-             "(holds: its interval lies on C2MF's side of 0; fails: on the other side; tie: it "
-             "contains 0).", ""]
-    head = "| method | " + " | ".join(label for _, _, _, label in FIELDS) + " |"
-    lines += [head, "|---" * (len(FIELDS) + 1) + "|"]
-    for m, per in res["summary"].items():
-        cells = [_fmt(per[f], 100.0, "{:.1f}") if f == "acc_pred" else _fmt(per[f])
-                 for f, _, _, _ in FIELDS]
-        lines.append(f"| {names.get(m, m)} | " + " | ".join(cells) + " |")
-    for other, per in res["c2mf_beats"].items():
-        cells = []
-        for f, _, _, _ in FIELDS:
-            iv = per[f]
-            scale, fmt = (100.0, "{:+.1f}") if f == "acc_pred" else (1.0, "{:+.3f}")
-            cells.append(f"{_fmt(iv, scale, fmt)} {iv['verdict']}")
-        lines.append(f"| C2MF beats {names.get(other, other)} | " + " | ".join(cells) + " |")
-    return "\n".join(lines + ["", "Differences are oriented so that positive favours C2MF "
-                              "(higher accuracy and insertion, lower MSE and deletion).", ""])

@@ -12,7 +12,8 @@ are a seeded sample stratified by class (:func:`load_subset`).
 Fig. 2 of the paper (per-label boxplots) needs the per-image values: :func:`run_compare` keeps, for
 every image, method and algorithm, one long-format record (``index``, ``label`` when labels are
 given, ``method``, ``algorithm``, ``ss``, ``chi``, ``dbi``; NaN where undefined), under
-``records``.
+``records``. The page of the results (the paper's values beside ours) is the report layer's:
+:func:`jaxconcepts.report.compare_markdown`.
 """
 
 from __future__ import annotations
@@ -25,26 +26,11 @@ import numpy as np
 from tqdm import tqdm
 
 
-__all__ = ["ALGORITHMS", "PAPER", "load_subset", "stratified_sample", "run_compare", "findings",
-           "kmeans_claims", "to_markdown", "records_csv"]
+__all__ = ["ALGORITHMS", "load_subset", "stratified_sample", "run_compare", "findings",
+           "kmeans_claims", "records_csv"]
 
 ALGORITHMS = ("kmeans", "agglomerative", "birch", "gmm")
 METRICS = ("ss", "chi", "dbi")
-# Table 1 and Table 2 of the paper (ResNet-50 NF, ImageNet, 11 classes), for the Markdown report.
-PAPER = {
-    "table1": {
-        "cgap": {"agglomerative": [0.61, 398.70, 1.00, 0.14], "birch": [0.62, 398.14, 0.97, 0.22],
-                 "gmm": [-0.03, 111.39, 1.84, 0.73], "kmeans": [0.64, 441.05, 0.97, 0.20]},
-        "cpha": {"agglomerative": [0.41, 892.39, 0.84, 0.14], "birch": [0.37, 724.83, 0.90, 0.22],
-                 "gmm": [0.32, 564.51, 1.41, 0.73], "kmeans": [0.43, 948.69, 0.84, 0.20]},
-    },
-    "table2": {
-        "cgap": {"3": [0.75, 966.00, 0.72], "5": [0.64, 441.05, 0.97], "7": [0.57, 288.34, 1.10],
-                 "9": [0.52, 218.93, 1.17]},
-        "cpha": {"3": [0.43, 900.18, 0.85], "5": [0.43, 948.69, 0.84], "7": [0.44, 979.13, 0.83],
-                 "9": [0.46, 1018.18, 0.81]},
-    },
-}
 
 
 def load_subset(store, n_images, *, seed: int):
@@ -408,85 +394,3 @@ def findings(res: dict[str, Any]) -> dict[str, bool | None]:
         f["cpha_ss_increases_with_n"] = _monotone([t2["cpha"][k]["ss"] for k in ns], False)
         f["cpha_chi_increases_with_n"] = _monotone([t2["cpha"][k]["chi"] for k in ns], False)
     return f
-
-
-_NAMES = {"kmeans": "k-means (ours, JAX)", "agglomerative": "Agglomerative", "birch": "Birch",
-          "gmm": "GMM"}
-_CLAIMS = {
-    "kmeans_best_ss": "k-means has the best SS", "kmeans_best_chi": "k-means has the best CHI",
-    "kmeans_best_dbi": "k-means has the best DBI", "gmm_worst_all_metrics": "GMM is worst",
-    "agglomerative_fastest_sklearn": "Agglomerative is the fastest scikit-learn algorithm",
-    "gmm_slowest_sklearn": "GMM is the slowest",
-    "cpha_higher_chi_than_cgap": "CPHA has a higher CHI than CGAP (k-means)",
-    "cpha_lower_dbi_than_cgap": "CPHA has a lower DBI than CGAP (k-means)",
-    "cpha_lower_ss_than_cgap": "CPHA has a lower SS than CGAP (k-means)",
-    "cgap_ss_decreases_with_n": "CGAP: SS decreases as N grows",
-    "cgap_chi_decreases_with_n": "CGAP: CHI decreases as N grows",
-    "cpha_ss_increases_with_n": "CPHA: SS increases as N grows",
-    "cpha_chi_increases_with_n": "CPHA: CHI increases as N grows",
-}
-
-
-def _fmt(v, nd=2):
-    return "n/a" if v is None else f"{v:.{nd}f}"
-
-
-def to_markdown(res: dict[str, Any], dataset: str, *, figure: str | None = None) -> str:
-    """The tables, the paper's values beside ours, which findings hold, and Fig. 2 (``figure``:
-    the per-label boxplots' file, relative to the Markdown file) when given."""
-    lines = [f"# Clustering comparison on `{dataset}` (paper's Tables 1 and 2)", "",
-             f"{res['n_images']} images, N = {res['n_concepts']} concepts "
-             f"({res['n_images_skipped_too_few_channels']} skipped: fewer than N + 1 live "
-             "channels). Paper values (ResNet-50 NF on ImageNet) in parentheses. Seconds: "
-             "clustering step per image; ours is the batched JAX k-means + metrics, compile "
-             "excluded.", "", "## Table 1", "",
-             "| Method | Algorithm | SS | CHI | DBI | s / image |", "|---|---|---|---|---|---|"]
-    for m in ("cgap", "cpha"):
-        for a, row in res["table1"][m].items():
-            p = PAPER["table1"][m].get(a, [None] * 4)
-            lines.append(
-                f"| {m.upper()} | {_NAMES[a]} | {_fmt(row['ss'])} ({_fmt(p[0])}) | "
-                f"{_fmt(row['chi'])} ({_fmt(p[1])}) | {_fmt(row['dbi'])} ({_fmt(p[2])}) | "
-                f"{_fmt(row['seconds_per_image'], 4)} ({_fmt(p[3])}) |")
-    lines += ["", "## Table 2 (k-means, ours)", "", "| Method | N | SS | CHI | DBI |",
-              "|---|---|---|---|---|"]
-    for m in ("cgap", "cpha"):
-        for k, row in sorted(res["table2"][m].items(), key=lambda kv: int(kv[0])):
-            p = PAPER["table2"][m].get(k, [None] * 3)
-            lines.append(f"| {m.upper()} | {k} | {_fmt(row['ss'])} ({_fmt(p[0])}) | "
-                         f"{_fmt(row['chi'])} ({_fmt(p[1])}) | {_fmt(row['dbi'])} ({_fmt(p[2])}) |")
-    lines += ["", "## Which of the paper's findings hold here", ""]
-    for key, ok in res["findings"].items():
-        m, rest = key[:4], key[5:]
-        if key in _CLAIMS or rest not in _CLAIMS:
-            text = _CLAIMS.get(key, key)
-        else:
-            text = f"{m.upper()}: {_CLAIMS[rest]}"
-        verdict = "n/a" if ok is None else ("holds" if ok else "**does not hold**")
-        lines.append(f"- {text}: {verdict}")
-    from jaxconcepts.evaluation._intervals import fmt_interval
-
-    claims = res.get("claims") or {}
-    if claims:
-        lines += ["", "## k-means against each algorithm, paired per image [95 % CI]", "",
-                  "Difference oriented so that positive favours k-means (SS and CHI higher, DBI "
-                  "lower), with its percentile-bootstrap interval over the images; *holds*: the "
-                  "interval lies above 0 (k-means better), *fails*: below, *tie*: it contains 0. "
-                  "The findings above compare means only.", "",
-                  "| Method | k-means vs | SS | CHI | DBI |", "|---|---|---|---|---|"]
-        for m, per_algo in claims.items():
-            for algo, per_met in per_algo.items():
-                cells = [f"{fmt_interval(per_met[met], '{:+.3g}')} {per_met[met]['verdict']}"
-                         for met in METRICS]
-                lines.append(f"| {m.upper()} | {algo} | " + " | ".join(cells) + " |")
-    lines += ["", "CHI is not scale-free: CGAP's values depend on the activation scale of the "
-              "model, so only the ordering of algorithms and the trend over N are comparable "
-              "with the paper, not the numbers.", ""]
-    if figure:
-        lines += ["## Fig. 2: per-label distributions", "",
-                  f"Per label (the image's label, or its target class when unlabelled), one box "
-                  f"per algorithm over that label's images (box: 25th-75th percentile, whiskers: "
-                  f"extremes, as in the paper), N = {res['n_concepts']}; CGAP row, then CPHA row. "
-                  "Per-image values: `compare_records.csv`.", "",
-                  f"![Fig. 2: SS, CHI and DBI per label and algorithm]({figure})", ""]
-    return "\n".join(lines)

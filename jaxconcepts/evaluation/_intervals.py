@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["bootstrap_mean", "paired_difference", "verdict", "fmt_interval"]
+__all__ = ["bootstrap_mean", "paired_difference", "verdict"]
 
 LEVEL = 0.95
 
@@ -75,10 +75,3 @@ def verdict(lo: float | None, hi: float | None) -> str:
     if hi < 0:
         return "fails"
     return "tie"
-
-
-def fmt_interval(d: dict | None, fmt: str = "{:.3f}") -> str:
-    """``mean [lo, hi]`` of a :func:`bootstrap_mean` / :func:`paired_difference` dict."""
-    if not d or d.get("mean") is None:
-        return "–"
-    return f"{fmt.format(d['mean'])} [{fmt.format(d['lo'])}, {fmt.format(d['hi'])}]"

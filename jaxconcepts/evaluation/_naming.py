@@ -21,7 +21,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["ConceptName", "top_patches", "name_concepts", "naming_table", "name_accuracy"]
+__all__ = ["ConceptName", "top_patches", "name_concepts", "name_accuracy"]
 
 
 class ConceptName(NamedTuple):
@@ -137,17 +137,6 @@ def name_concepts(
         out.append(ConceptName(j, [(str(label_names[c]), float(p[c])) for c in best], r,
                                float(U[r, j].mean()), tuple(int(c) for c in best)))
     return out
-
-
-def naming_table(names: Sequence[ConceptName], *, title: str = "") -> str:
-    """Markdown: one row per concept, its words with scores."""
-    lines = [f"### {title}", ""] if title else []
-    lines += ["| concept | top words (mean softmax of its top patches) | patches | mean code |",
-              "|---|---|---|---|"]
-    for n in names:
-        words = ", ".join(f"{w} ({s:.2f})" for w, s in n.words)
-        lines.append(f"| {n.concept} | {words} | {len(n.rows)} | {n.mean_code:.3g} |")
-    return "\n".join(lines) + "\n"
 
 
 def _chance(n_accepted: int, n_outputs: int, top: int) -> float:

@@ -13,45 +13,27 @@ the same quantities for any store:
   in-distribution (positive) class** and MSP as the score (higher = more in-distribution);
   identical to scikit-learn's ``roc_auc_score``, ``average_precision_score`` and ``roc_curve``
   (tested), ties included;
-- :func:`confidence_study` bundles both; :func:`ood_table` renders our rows beside the paper's;
+- :func:`confidence_study` bundles both (the page beside the paper's rows is the report layer's:
+  :func:`jaxconcepts.report.ood_markdown`);
 - with ground-truth masks (planted, objects): :func:`mask_fraction_in_boxes` /
   :func:`object_fractions` give the share of each image's object (its defining parts) inside each
   crop box, and :func:`object_split` the same metrics for the crops that keep the object and
-  those that lose it, with 95 % bootstrap intervals over images (:func:`object_split_markdown`).
+  those that lose it, with 95 % bootstrap intervals over images
+  (:func:`jaxconcepts.report.object_split_markdown`).
 
 Host-side NumPy: the inputs are a few thousand scores.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["PAPER_TABLE4", "PAPER_CONFIDENCE", "ConfidenceStudy", "max_softmax", "crop_logits",
-           "ood_metrics", "confidence_study", "confidence_study_from_msp",
-           "stream_crop_confidence", "ood_table", "align_crops", "ood_markdown",
-           "mask_fraction_in_boxes", "object_fractions", "object_split", "object_split_markdown"]
-
-#: App. B, Table 4 of the C2MF paper: (dataset, backbone) -> metrics (reference values, quoted).
-PAPER_TABLE4 = {
-    ("CUB", "NF-ResNet50"): {"auroc": 0.8701, "fpr95": 0.2442, "aupr_in": 0.7354,
-                             "aupr_out": 0.9790},
-    ("CUB", "ViT-B/32"): {"auroc": 0.9282, "fpr95": 0.4249, "aupr_in": 0.4944, "aupr_out": 0.9951},
-    ("ImageNet", "NF-ResNet50"): {"auroc": 0.8804, "fpr95": 0.7284, "aupr_in": 0.2348,
-                                  "aupr_out": 0.9910},
-    ("ImageNet", "ViT-B/32"): {"auroc": 0.8400, "fpr95": 0.5872, "aupr_in": 0.3053,
-                               "aupr_out": 0.9854},
-}
-#: App. C of the C2MF paper: (dataset, backbone) -> (mean MSP images, mean MSP patches, Δμ).
-PAPER_CONFIDENCE = {
-    ("CUB", "NF-ResNet50"): (0.63, 0.21, 0.42),
-    ("CUB", "ViT-B/32"): (0.60, 0.21, 0.40),
-    ("ImageNet", "NF-ResNet50"): (0.88, 0.46, 0.41),
-    ("ImageNet", "ViT-B/32"): (0.80, 0.53, 0.27),
-}
-
+__all__ = ["ConfidenceStudy", "max_softmax", "crop_logits", "ood_metrics", "confidence_study",
+           "confidence_study_from_msp", "stream_crop_confidence", "align_crops",
+           "mask_fraction_in_boxes", "object_fractions", "object_split"]
 
 class ConfidenceStudy(NamedTuple):
     """MSP of full images and of their crops, the mean gap and the OOD metrics.
@@ -240,40 +222,6 @@ def stream_crop_confidence(crops, head=None, *, store_index, h: Callable | None 
     return np.concatenate(msp), np.concatenate(am)
 
 
-def _f(x) -> str:
-    return "–" if x is None else f"{x:.3f}"
-
-
-def ood_table(studies: Mapping[str, ConfidenceStudy], *,
-              backbones: Mapping[str, str] | None = None) -> str:
-    """Markdown: our rows (one per dataset) and the paper's Table 4 / App. C rows beneath.
-
-    Args:
-        studies: dataset name -> :class:`ConfidenceStudy`.
-        backbones: dataset name -> model name shown in the table (optional).
-    """
-    backbones = backbones or {}
-    head = ("| source | dataset | backbone | images | crops | μ images | μ crops | Δμ | AUROC↑ "
-            "| FPR@95TPR↓ | AUPR-In↑ | AUPR-Out↑ |\n"
-            "|---|---|---|---|---|---|---|---|---|---|---|---|")
-    rows = [head]
-    for name, s in studies.items():
-        m = s.metrics
-        rows.append(f"| ours | {name} | {backbones.get(name, '–')} | {m['n_in']} | {m['n_out']} "
-                    f"| {_f(s.mu_full)} | {_f(s.mu_crops)} | {_f(s.delta_mu)} | {_f(m['auroc'])} "
-                    f"| {_f(m['fpr95'])} | {_f(m['aupr_in'])} | {_f(m['aupr_out'])} |")
-    for (ds, bb), m in PAPER_TABLE4.items():
-        mu_f, mu_c, d = PAPER_CONFIDENCE[(ds, bb)]
-        rows.append(f"| paper | {ds} | {bb} | – | – | {mu_f:.2f} | {mu_c:.2f} | {d:.2f} "
-                    f"| {m['auroc']:.3f} | {m['fpr95']:.3f} | {m['aupr_in']:.3f} "
-                    f"| {m['aupr_out']:.3f} |")
-    rows += ["", "Score: max-softmax probability; full images are the in-distribution (positive) "
-             "class, CRAFT's crops the OOD class. Paper rows: C2MF App. B Table 4 and App. C "
-             "(μ, Δμ approximate, as printed). AUPR-In depends on the share of positives "
-             "(here 1 image : n_crops crops)."]
-    return "\n".join(rows)
-
-
 def align_crops(crops, crop_index, store_index) -> np.ndarray:
     """The crops file's rows in the store's row order: ``(N, n_crops, C)``.
 
@@ -287,40 +235,6 @@ def align_crops(crops, crop_index, store_index) -> np.ndarray:
         raise ValueError(f"{len(missing)} store images have no crops (first ids {missing[:5]}); "
                          "the crops file is stale: rerun the crops stage")
     return np.asarray(crops)[[pos[int(i)] for i in np.asarray(store_index)]]
-
-
-def ood_markdown(study: ConfidenceStudy, dataset: str, *, backbone: str, min_images: int,
-                 figure: str | None = None) -> str:
-    """The ``ood`` stage's Markdown: our row beside the paper's (:func:`ood_table`), what it shows
-    next to the paper's ImageNet / NF-ResNet50 row, and a warning when the dataset has fewer
-    than ``min_images`` images (then the numbers are an observation, not a result)."""
-    m = study.metrics
-    ref_mu = PAPER_CONFIDENCE[("ImageNet", "NF-ResNet50")]
-    ref = PAPER_TABLE4[("ImageNet", "NF-ResNet50")]
-    lines = [f"## Confidence of complete images vs CRAFT's crops ({dataset})", "",
-             "C2MF §2.1, App. B Table 4 and App. C Fig. 5: CRAFT fits its concepts on random "
-             "crops; if the model treats crops as out-of-distribution, the concepts come from "
-             "inputs it is unsure about.", "",
-             ood_table({dataset: study}, backbones={dataset: backbone}), ""]
-    small = m["n_in"] < min_images
-    if small:
-        lines += [f"**Too small to conclude:** {dataset} has {m['n_in']} images (fewer than "
-                  f"`ood.min_images` = {min_images}). The row above is an observation on these "
-                  "images, not an estimate of the model's behaviour; the AUROC of so few "
-                  "in-distribution samples moves by several points when one image changes.", ""]
-    verdict = ("reproduces" if (m["auroc"] >= 0.75 and study.delta_mu >= 0.2) else
-               "does not reproduce")
-    lines += [f"Against the paper's ImageNet / NF-ResNet50 row (AUROC {ref['auroc']:.2f}, "
-              f"Δμ ≈ {ref_mu[2]:.2f}: μ images {ref_mu[0]:.2f}, μ crops {ref_mu[1]:.2f}) this run "
-              f"has AUROC {_f(m['auroc'])} and Δμ = {_f(study.delta_mu)} (μ images "
-              f"{_f(study.mu_full)}, μ crops {_f(study.mu_crops)}): it {verdict} the paper's "
-              "finding that crops are markedly less confident than complete images "
-              "(here: AUROC ≥ 0.75 and Δμ ≥ 0.2)"
-              + (", on too few images to say more" if small else "") + ". "
-              f"{study.agree:.0%} of the crops keep their image's predicted class.", ""]
-    if figure:
-        lines += [f"![MSP of complete images and crops ({dataset})]({figure})", ""]
-    return "\n".join(lines)
 
 
 # -- crops that keep / lose the object (datasets with ground-truth masks) --------------------------
@@ -567,86 +481,3 @@ def object_split(full_msp, crop_msp, fraction, *, keep_fraction: float, tpr: flo
                        "n_undefined": int((~defined).sum()),
                        "mean_fraction": float(np.nanmean(frac)) if defined.any() else None}
     return out
-
-
-def _ci_text(row: dict, key: str) -> str:
-    from jaxconcepts.evaluation._intervals import fmt_interval
-
-    ci = row.get(f"{key}_ci")
-    if row.get(key) is None or not ci or ci.get("lo") is None:
-        return _f(row.get(key))
-    return fmt_interval({"mean": row[key], "lo": ci["lo"], "hi": ci["hi"]})
-
-
-def object_split_markdown(split: dict, dataset: str) -> str:
-    """Markdown of :func:`object_split`: one row per subset of crops (all, keeps, loses, of which
-    none) beside each other, and what the comparison says."""
-    st = split["settings"]
-    kf = st["keep_fraction"]
-    level = f"{st['level']:.0%}"
-    names = {"all": "all crops", "keeps": f"keeps the object (≥ {kf:.0%} of it inside)",
-             "loses": f"loses the object (< {kf:.0%} inside)",
-             "none": "… of which no object pixel (0%)"}
-    n_all = split["all"]["n_crops"]
-    lines = [f"### Crops that keep the object vs crops that lose it ({dataset})", "",
-             "A complete image always shows its object here (the defining parts for planted), so "
-             "a crop is out of distribution either because it is a crop or because it cut the "
-             "object away. The crops are split by the share of the object's mask area inside "
-             "the crop box; every row is scored against all complete images.", "",
-             f"| crops | n | share | images | μ crops | Δμ [{level}] | AUROC↑ [{level}] "
-             "| FPR@95TPR↓ | AUPR-In↑ | AUPR-Out↑ | class kept |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
-    for k, name in names.items():
-        r = split[k]
-        share = "–" if not n_all else f"{r['n_crops'] / n_all:.0%}"
-        kept = "–" if r["agree"] is None else f"{r['agree']:.0%}"
-        lines.append(f"| {name} | {r['n_crops']} | {share} | {r['n_images']} "
-                     f"| {_f(r['mu_crops'])} | {_ci_text(r, 'delta_mu')} "
-                     f"| {_ci_text(r, 'auroc')} | {_f(r['fpr95'])} | {_f(r['aupr_in'])} "
-                     f"| {_f(r['aupr_out'])} | {kept} |")
-    lines.append("")
-    keeps, loses = split["keeps"], split["loses"]
-    if keeps["n_crops"] == 0 or loses["n_crops"] == 0:
-        which = "keeps" if keeps["n_crops"] == 0 else "loses"
-        lines.append(f"No crop {which} the object at this threshold (`ood.keep_fraction` = "
-                     f"{kf}): the split cannot separate the two causes.")
-    else:
-        lines.append(_split_verdict(keeps, loses, split.get("loses_minus_keeps"), level))
-    if st["n_undefined"]:
-        lines += ["", f"{st['n_undefined']} crops belong to images without object pixels; they "
-                  "are in the all-crops row only."]
-    lines += ["", f"Intervals: {level} percentile bootstrap over images ({st['n_boot']} "
-              f"resamples, seed {st['seed']}), each resampled image taking its crops along; "
-              "all rows share the resamples, so the loses − keeps difference is paired.", ""]
-    return "\n".join(lines)
-
-
-def _split_verdict(keeps: dict, loses: dict, diff: dict | None, level: str) -> str:
-    """One sentence per measure on the paired loses − keeps interval, and what they say
-    together."""
-    txt = (f"Crops that keep the object: Δμ {_f(keeps['delta_mu'])}, AUROC "
-           f"{_f(keeps['auroc'])}; crops that lose it: Δμ {_f(loses['delta_mu'])}, AUROC "
-           f"{_f(loses['auroc'])}.")
-    if not diff or diff["auroc"]["lo"] is None or diff["delta_mu"]["lo"] is None:
-        return txt + " No interval was computed, so the difference is not judged."
-    words = {"delta_mu": ("confidence gap", "larger", "smaller"),
-             "auroc": ("separability from complete images", "higher", "lower")}
-    parts = []
-    for m, (what, up, down) in words.items():
-        d = diff[m]
-        iv = f"[{d['lo']:.3f}, {d['hi']:.3f}]"
-        parts.append(f"the {what} is {up} for crops that lose the object (paired {level} "
-                     f"interval of loses − keeps {iv})" if d["verdict"] == "holds" else
-                     f"the {what} is {down} for crops that lose the object ({iv})"
-                     if d["verdict"] == "fails" else
-                     f"the {what} does not measurably differ ({iv} contains 0)")
-    verdicts = {diff[m]["verdict"] for m in words}
-    if verdicts == {"tie"}:
-        end = ("keeping the object does not change how out of distribution a crop looks: the "
-               "gap comes from cropping itself.")
-    elif "holds" in verdicts and "fails" not in verdicts:
-        end = ("part of the paper's gap is the object being cut away; the keeps row is what "
-               "cropping costs while the object is still in view.")
-    else:
-        end = "the two measures disagree or favour the crops that lose the object; read the rows."
-    return f"{txt} {parts[0][0].upper()}{parts[0][1:]}; {parts[1]}: {end}"

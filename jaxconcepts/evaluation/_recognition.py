@@ -17,7 +17,7 @@ import numpy as np
 
 from jaxconcepts.evaluation._intervals import bootstrap_mean
 
-__all__ = ["recognition", "recognition_markdown"]
+__all__ = ["recognition"]
 
 
 def recognition(logits, labels, class_names: Sequence[str], class_wnids: Sequence[Sequence[str]],
@@ -69,23 +69,3 @@ def recognition(logits, labels, class_names: Sequence[str], class_wnids: Sequenc
                         for i, n in Counter(rows[:, 0].tolist()).most_common(3)],
         })
     return out
-
-
-def recognition_markdown(rows: list[dict], *, dataset: str, model: str) -> str:
-    """The per-class recognition table (with intervals) as Markdown."""
-    from jaxconcepts.evaluation._intervals import fmt_interval
-
-    top = rows[0]["top"] if rows else 5
-    lines = [f"## Does {model} recognise the objects? ({dataset})", "",
-             f"| class | images | accepted synsets | top-1 [95 % CI] | top-{top} [95 % CI] "
-             "| most frequent top-1 answers | status |", "|---|---|---|---|---|---|---|"]
-    for r in rows:
-        ans = ", ".join(f"{a} ({n})" for a, n in r["answers"])
-        lines.append(f"| {r['class']} | {r['n_images']} | {', '.join(r['wnids']) or '–'} "
-                     f"| {fmt_interval(r['top1'])} | {fmt_interval(r[f'top{top}'])} | {ans} "
-                     f"| {r['status']} |")
-    lines += ["", "Accepted synsets: the object's own ImageNet synset and its WordNet neighbours, "
-              "chosen by hand per class (`jaxconcepts.datasets._objects`). *Recognised*: the "
-              f"top-{top} share is at least one half. Classes that are not recognised stay in "
-              "the benchmark; importance (Eq. 3) always reads the model's own prediction.", ""]
-    return "\n".join(lines)

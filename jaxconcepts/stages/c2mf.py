@@ -39,11 +39,12 @@ def _clean(fig_dir):
 def _write_disabled(store, ds, out, *, alpha) -> None:
     """Every output of a dataset with ``c2mf.enabled: false``, each saying why."""
     from jaxconcepts.evaluation import loss_csv
-    from jaxconcepts.evaluation._alpha_sweep import alpha_sweep_markdown
-    from jaxconcepts.evaluation._c2mf_report import disabled_report
+    from jaxconcepts.evaluation._c2mf_report import disabled_metrics
+    from jaxconcepts.report import alpha_sweep_markdown, c2mf_disabled_markdown
     from jaxconcepts.viz._c2mf_figures import c2mf_figures
 
-    metrics, md = disabled_report(ds, len(store), len(set(store.read("target").tolist())))
+    metrics = disabled_metrics(ds, len(store), len(set(store.read("target").tolist())))
+    md = c2mf_disabled_markdown(ds, metrics["note"])
     _clean(out / FIGURES)
     c2mf_figures(metrics, out / FIGURES)  # NONE.txt with the reason
     save_arrays(dataset_dir(ds, "c2mf") / "dictionaries.safetensors",
@@ -134,11 +135,10 @@ def _save_dictionaries(res: _Results, ds: str) -> None:
 
 def _write_reports(res: _Results, ds: str, out, cfg: C2MF, atlas, load_image) -> None:
     """``reports/<ds>/c2mf*``: the figures, metrics, tables, loss curves, atlas and α sweep."""
-    from jaxconcepts.evaluation import loss_csv, markdown_report
-    from jaxconcepts.evaluation._alpha_sweep import alpha_sweep_markdown
-    from jaxconcepts.evaluation._c2mf_atlas import atlas_markdown
+    from jaxconcepts.evaluation import loss_csv
     from jaxconcepts.evaluation._c2mf_report import c2mf_summary
-    from jaxconcepts.viz._atlas import recipe_table
+    from jaxconcepts.report import (alpha_sweep_markdown, atlas_markdown, markdown_report,
+                                    no_atlas_markdown, recipe_table)
     from jaxconcepts.viz._c2mf_figures import atlas_figures, c2mf_figures
 
     metrics, fig_dir, gate = res.metrics, out / FIGURES, cfg.gate_threshold
@@ -158,8 +158,7 @@ def _write_reports(res: _Results, ds: str, out, cfg: C2MF, atlas, load_image) ->
     write_text(out / "c2mf_atlas.md", atlas_markdown(
         res.atlases, figures=more, recipes=recipes, gate_threshold=gate, dataset=ds,
         clip_names=res.clip_names, naming_accuracy=res.naming_accuracy) if res.atlases else
-        f"## Concept atlas ({ds})\n\nNo atlas: c2mf.atlas_k is null, nothing was fitted, or h "
-        "is not GAP + linear (naming scores single rows with the linear head).\n")
+        no_atlas_markdown(ds))
     write_json(out / "c2mf_alpha_sweep.json", {"rows": res.sweep})
     write_text(out / "c2mf_alpha_sweep.md", alpha_sweep_markdown(
         res.sweep, dataset=ds, alpha=cfg.alpha, figure=more.get(("sweep", "alpha"))))

@@ -14,7 +14,7 @@ import dataclasses
 import numpy as np
 
 from jaxconcepts._io import write_json, write_text
-from jaxconcepts.evaluation._compare import load_subset, records_csv, run_compare, to_markdown
+from jaxconcepts.evaluation._compare import load_subset, records_csv, run_compare
 from jaxconcepts.store import ActivationStore
 from jaxconcepts.stages._common import (
     REPORTS, dataset_dir, stage_config, stage_parser, write_disabled,
@@ -37,6 +37,7 @@ def main(argv: list[str] | None = None) -> None:
                        csv_files=[(out / "compare_records.csv",
                                    "index,method,algorithm,label,ss,chi,dbi")])
         return
+    from jaxconcepts.report import compare_markdown
     from jaxconcepts.viz import class_namer, save_png
     from jaxconcepts.viz._paper_figures import plot_cluster_boxplots
 
@@ -58,7 +59,7 @@ def main(argv: list[str] | None = None) -> None:
     save_png(fig, out / FIGURE)
     write_json(out / "compare.json", res)
     write_text(out / "compare_records.csv", records_csv(records))
-    write_text(out / "compare.md", to_markdown(res, args.dataset, figure=FIGURE))
+    write_text(out / "compare.md", compare_markdown(res, args.dataset, figure=FIGURE))
     print(f"compare: {res['n_images']} images -> {out / 'compare.json'}")
 
 

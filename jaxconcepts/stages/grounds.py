@@ -66,40 +66,6 @@ class GroundSettings:
                     self.sae_active if m in SAE_METHODS else self.dict_k) for m in self.methods}
 
 
-def _fmt(x, spec=".3f") -> str:
-    return "–" if x is None else format(x, spec)
-
-
-def _vs(v: dict | None) -> str:
-    if not v:
-        return "–"
-    word = "beats it" if v["low"] > 0 else "below it" if v["high"] < 0 else "not separated"
-    return f"{v['mean']:+.3f} [{v['low']:+.3f}, {v['high']:+.3f}]: {word}"
-
-
-def ground_table(rows: list[dict]) -> str:
-    """The Markdown table of :func:`image_ground`'s rows (each score: the method's mean over the
-    seeds, its random counterpart's in brackets)."""
-    out = ["| method | setting | R² | mean best corr | classes localised | recipe P / R | "
-           "Coverage@0.3 / @0.5 | mean best IoU | importance hit | vs random: best IoU (95 %) | "
-           "vs random: importance hit (95 %) | PW-MCC | atoms found again | dead |",
-           "|" + "---|" * 14]
-    for r in rows:
-        def both(key, spec=".3f", r=r):
-            return f"{_fmt(r[key], spec)} ({_fmt(r['random'][key], spec)})"
-
-        out.append(
-            f"| {r['method']} | {r['knob']} = {r['setting']:g} | {both('r2')} | "
-            f"{both('mean_best_corr')} | {_fmt(r['matched_fraction'], '.2f')} | "
-            f"{_fmt(r['precision'], '.2f')} / {_fmt(r['recall'], '.2f')} | "
-            f"{both('coverage@0.3', '.2f')} / {both('coverage@0.5', '.2f')} | "
-            f"{both('mean_best_iou')} | {both('importance_hit', '.2f')} | "
-            f"{_vs(r['vs_random'].get('mean_best_iou'))} | "
-            f"{_vs(r['vs_random'].get('importance_hit'))} | {r['stability']['pw_mcc']:.3f} | "
-            f"{r['stability']['shared']:.2f} | {_fmt(r['dead'], '.1f')} |")
-    return "\n".join(out) + "\n"
-
-
 def _figure(rows: list[dict], path: Path, title: str) -> None:
     from matplotlib.figure import Figure
 
@@ -132,36 +98,11 @@ def _view(store, cfg: dict):
     return SplitRowsView(store, data, split, cache_bytes=int(cfg["cache_mb"]) << 20)
 
 
-def _markdown(res: dict, ds: str) -> str:
-    what = "planted parts" if ds.startswith("planted") else "objects' masks"
-    mask = "part" if ds.startswith("planted") else "object"
-    return (
-        f"## Methods' scoreboard: the {ds} ground ({what})\n\n"
-        f"Each method fitted on the {res['n_train_images']} train images' rows (streamed from "
-        f"the store; the C2MF suite's split), {len(res['seeds'])} independent seeds per setting, "
-        f"scored on the {res['n_test_images']} test images (those whose class is the true "
-        "label); each score is the mean over the seeds, its random counterpart's in brackets. "
-        f"R² of the test rows; each concept's code map correlated with each {mask} mask on the "
-        "feature grid (mean best correlation, the share of classes localised at corr ≥ 0.3, the "
-        "recipe's precision / recall); Coverage@τ: the share of "
-        f"{mask}s whose best concept map (code ≥ 0.5 × the concept's largest on the test "
-        "images) reaches IoU ≥ τ with the mask (cells ≥ 0.5 covered) — saev's class coverage "
-        "with IoU in place of average precision, the best concept picked on the scored images "
-        "(optimistic) —, and the mean best IoU; importance hit: the share of classes whose most "
-        "important concept (Eq. 3 in closed form with the linear head) localises a part of the "
-        "class's recipe. The random counterpart is the same method with random atoms (SAEs: a "
-        "frozen random decoder, encoder trained; the archetypal SAE's is a TopK SAE of its width "
-        "and k; C2MF / CRAFT / PCA: the C2MF suite's random dictionaries; SemiNMF / k-means: "
-        "random unit atoms), on the same seeds; "
-        "the intervals are paired 95 % t intervals over the seeds. PW-MCC: mean matched |cos| "
-        "between seeds' dictionaries (per-class ones pooled).\n\n" + ground_table(res["rows"]) +
-        f"\n![R² against localisation]({ds}.png)\n")
-
-
 def main(argv: list[str] | None = None) -> None:
     from jaxconcepts.datasets import load_truth
     from jaxconcepts.evaluation._c2mf_suite import STREAM_KEYS
     from jaxconcepts.evaluation._grounds import image_ground
+    from jaxconcepts.report import ground_markdown
     from jaxconcepts.stages._common import dataset_dir, stage_config
     from jaxconcepts.stages._store import open_store
 
@@ -192,7 +133,7 @@ def main(argv: list[str] | None = None) -> None:
                n_train_images=int(view.split.train.size), n_test_images=int(view.split.test.size))
     OUT.mkdir(parents=True, exist_ok=True)
     write_json(OUT / f"{args.dataset}.json", res)  # refuses NaN before anything is written
-    write_text(OUT / f"{args.dataset}.md", _markdown(res, args.dataset))
+    write_text(OUT / f"{args.dataset}.md", ground_markdown(res, args.dataset))
     _figure(res["rows"], OUT / f"{args.dataset}.png", f"{args.dataset} ground")
     print(f"grounds ({args.dataset}): {len(res['rows'])} rows -> {OUT}/{args.dataset}.md")
 

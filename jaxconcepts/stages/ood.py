@@ -42,8 +42,8 @@ def main(argv: list[str] | None = None) -> None:
                        md_files=[out / "ood.md"], png_files=[out / FIGURE])
         return
 
-    from jaxconcepts.evaluation._ood import (confidence_study_from_msp, ood_markdown,
-                                             stream_crop_confidence)
+    from jaxconcepts.evaluation._ood import confidence_study_from_msp, stream_crop_confidence
+    from jaxconcepts.report import object_split_markdown, ood_markdown
     from jaxconcepts.store import ActivationStore
     from jaxconcepts.viz._figures import save_png
     from jaxconcepts.viz._paper_figures import plot_confidence_histograms
@@ -79,11 +79,9 @@ def main(argv: list[str] | None = None) -> None:
                                      "complete images vs crops")
     save_png(fig, REPORTS / ds / FIGURE)
     write_json(REPORTS / ds / "ood.json", summary)
-    md = ood_markdown(study, ds, backbone=str(summary["model"]), min_images=cfg.min_images,
+    md = ood_markdown(summary, ds, backbone=str(summary["model"]), min_images=cfg.min_images,
                       figure=FIGURE)
     if split is not None:
-        from jaxconcepts.evaluation._ood import object_split_markdown
-
         md += "\n" + object_split_markdown(split, ds)
     write_text(REPORTS / ds / "ood.md", md)
     m = study.metrics

@@ -16,7 +16,7 @@ channels regrouped at random with the same concept / sub-concept sizes, importan
 the same head and target, over ``recovery.baseline_seeds`` seeds). ``recovery.json`` holds, under
 ``baseline``, each method's importance AUROC paired with its baseline's (mean ± std over seeds) and
 the size-only reference. The scores are defined in :mod:`jaxconcepts.evaluation._recovery`; the
-sources in :mod:`jaxconcepts.evaluation._recovery_suite`; the table in ``_recovery_report``.
+sources in :mod:`jaxconcepts.evaluation._recovery_suite`; the page in :mod:`jaxconcepts.report`.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import time
 
 from jaxconcepts._io import write_json, write_text
 from jaxconcepts._parts import load_concepts, load_importance
-from jaxconcepts.evaluation._recovery_report import markdown_table
+from jaxconcepts.report import recognition_markdown, recovery_markdown
 from jaxconcepts.evaluation._recovery_suite import run_recovery
 from jaxconcepts.stages._common import REPORTS, dataset_dir, stage_config, stage_parser
 
@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> None:
     out["baseline"] = baseline
     keys = ("tolerance", "iou_threshold", "found_iou", "found_fraction", "seed", "baseline_seeds")
     out["settings"] = {k: getattr(cfg, k) for k in keys}
-    md = markdown_table(summaries, dataclasses.asdict(cfg), args.dataset, baseline)
+    md = recovery_markdown(summaries, dataclasses.asdict(cfg), args.dataset, baseline)
     if "objects" in truth.meta:  # the real-photo benchmark: does the backbone know the objects?
         out["recognition"], rec_md = _recognition(store, truth, args.dataset, int(cfg.seed))
         md = rec_md + "\n" + md
@@ -94,7 +94,7 @@ def _recognition(store, truth, dataset: str, seed: int):
     import numpy as np
 
     from jaxconcepts.evaluation._recovery_suite import match_rows
-    from jaxconcepts.evaluation._recognition import recognition, recognition_markdown
+    from jaxconcepts.evaluation._recognition import recognition
     from jaxconcepts.store import imagenet_lemmas, imagenet_synsets
 
     logits = store.read("logits")

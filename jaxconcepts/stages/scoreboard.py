@@ -84,28 +84,6 @@ class Settings:
                              f"scoreboard.methods={self.methods}")
 
 
-def _fmt_setting(r: dict) -> str:
-    return f"{r['knob']} = {r['value']:g}"
-
-
-def _table(rows: list[dict]) -> str:
-    out = ["| method | fit (rows) | R² target | setting | R² | MCC | F1 | dead | vs random (MCC "
-           "diff, 95 %) | PW-MCC (independent seeds) | atoms found again |", "|" + "---|" * 11]
-    for r in rows:
-        head = f"| {r['method']} | {r['path'].replace('_', ' ')} ({r['data']}) | {r['target']} |"
-        if not r["reached"]:
-            out.append(f"{head} not reached (R² {r.get('r2_at_range_end', float('nan')):.3f} "
-                       "at the knob's range end) | | | | | | | |")
-            continue
-        v, st = r["vs_random"], r["stability"]
-        verdict = "beats it" if v["low"] > 0 else "does not beat it"
-        out.append(
-            f"{head} {_fmt_setting(r)} | {r['r2']:.3f} | {r['mcc']:.3f} | {r['f1']:.2f} | "
-            f"{r['dead']:.1f} | {v['mean']:+.3f} [{v['low']:+.3f}, {v['high']:+.3f}]: "
-            f"{verdict} | {st['pw_mcc']:.3f} | {st['shared']:.2f} |")
-    return "\n".join(out) + "\n"
-
-
 def _label(r: dict) -> str:
     return r["method"] + (" (streamed)" if r["path"] == "streamed" and r["method"] not in
                           ("c2mf", "pca") else "")
@@ -134,35 +112,8 @@ def _figure(rows: list[dict], path: Path) -> None:
         fig.savefig(tmp, format="png", dpi=90)
 
 
-def _legend(s: Settings, counts, ceiling: float) -> str:
-    share = ", ".join(f"{c / sum(counts):.0%}" for c in counts)
-    return (
-        f"{s.n_rows} rows of dimension {s.dim} from {s.n_features} known atoms (Zipfian firing, "
-        f"hierarchy {s.hierarchy}, noise {s.noise}), written as a feature store (one row per "
-        "image) and read back: every method is scored on these rows. Each method's sparsity or "
-        "size is matched to each target R² on seed 0, then fitted on every seed: MCC and F1 "
-        "(|cos| ≥ 0.9) against the true atoms, dead latents, the paired 95 % t interval of its "
-        "MCC minus its random counterpart's on the same seeds (random frozen decoder for the "
-        "SAEs, random directions of the method's shape for the others: Gaussian for SemiNMF, "
-        "k-means and C2MF, non-negative for CRAFT, orthonormal per class for PCA), and PW-MCC "
-        f"between independently initialised seeds ({len(s.seeds)}).\n\n"
-        f"**Classes** (C2MF, CRAFT, PCA): the top-level atoms are dealt round-robin into "
-        f"{s.n_classes} groups (a child atom joins its parent's); a row's class is the group "
-        f"with the largest code mass, its strongest group (shares of the rows: {share}). "
-        "**C2MF** (streamed from the store): k shared atoms, each row coded with its class's "
-        "gates. **CRAFT** is its per-class NMF only (synthetic rows have no crops); NMF needs "
-        "A ≥ 0, so it is fitted on **max(A, 0)** of the same rows and its R² is of max(A, 0), "
-        "while its atoms are compared with the same signed true atoms: a perfect non-negative "
-        f"dictionary would reach MCC {ceiling:.3f} here. **PCA** (streamed): k components per "
-        "class plus the class mean; deterministic, so its PW-MCC of 1 says nothing about "
-        "initialisations. CRAFT and PCA have k atoms per class: all Y·k are pooled and matched "
-        "to the true atoms (F1's precision counts all Y·k), and R² rebuilds each row with its own "
-        "class's dictionary. Their knob k is at most the dimension. **Streamed** SAE rows: the "
-        "same method, setting and seeds fitted with `fit_sae_streamed` from the store (batches "
-        f"of {s.batch_size} rows in store order, no shuffling), beside the in-memory row.\n\n")
-
-
 def main(argv: list[str] | None = None) -> None:
+    from jaxconcepts.report import scoreboard_markdown
     from jaxconcepts.sae import (load_feature_store, nonnegative_ceiling, synthetic_scoreboard,
                                  write_feature_store)
 
@@ -189,12 +140,11 @@ def main(argv: list[str] | None = None) -> None:
     counts = [int(c) for c in np.bincount(y, minlength=s.n_classes)]
     ceiling = nonnegative_ceiling(W)
     OUT.mkdir(parents=True, exist_ok=True)
-    write_json(OUT / "scoreboard.json", {
-        "settings": dataclasses.asdict(s), "class_rows": counts,
-        "nonnegative_mcc_ceiling": ceiling, "seconds": time.perf_counter() - t0, "rows": rows})
-    write_text(OUT / "scoreboard.md", "## Methods' scoreboard: synthetic ground\n\n"
-               + _legend(s, counts, ceiling) + _table(rows)
-               + "\n![R² against MCC](scoreboard.png)\n")
+    result = {"settings": dataclasses.asdict(s), "class_rows": counts,
+              "nonnegative_mcc_ceiling": ceiling, "seconds": time.perf_counter() - t0,
+              "rows": rows}
+    write_json(OUT / "scoreboard.json", result)
+    write_text(OUT / "scoreboard.md", scoreboard_markdown(result))
     _figure(rows, OUT / "scoreboard.png")
     print(f"scoreboard: {len(rows)} rows in {time.perf_counter() - t0:.0f} s -> "
           f"{OUT}/scoreboard.md")

@@ -4,7 +4,6 @@ from jaxconcepts.viz._atlas import (
     concept_usage,
     plot_concept_atlas,
     plot_gate_matrix,
-    recipe_table,
     top_images,
 )
 from jaxconcepts.viz._c2mf_figures import atlas_figures, c2mf_figures
@@ -38,7 +37,6 @@ __all__ = [
     "concept_usage",
     "plot_concept_atlas",
     "plot_gate_matrix",
-    "recipe_table",
     "top_images",
     "atlas_figures",
     "c2mf_figures",

@@ -6,8 +6,8 @@ For any dictionary method (C2MF, CRAFT, PCA) given as plain arrays:
   spatial code map over them, titled with its name and the classes whose gates use it;
 - :func:`plot_gate_matrix`: the class × concept gate matrix (C2MF's σ(λ); for per-class
   dictionaries, any class-concept usage matrix such as the mean code per class);
-- :func:`recipe_table`: per class, its recipe (the concepts it opens, with gate values) in
-  Markdown, and :func:`concept_usage` (which classes use a concept).
+- :func:`concept_usage`: which classes use a concept (the recipes per class in Markdown are the
+  report layer's: :func:`jaxconcepts.report.recipe_table`).
 
 Figures are :class:`matplotlib.figure.Figure` objects built without pyplot (save them with
 :func:`jaxconcepts.viz.save_png`); nothing here computes concepts.
@@ -21,8 +21,7 @@ import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
 
-__all__ = ["top_images", "concept_usage", "plot_concept_atlas", "plot_gate_matrix",
-           "recipe_table"]
+__all__ = ["top_images", "concept_usage", "plot_concept_atlas", "plot_gate_matrix"]
 
 
 def _check_gates(gates, class_names=None):
@@ -192,19 +191,3 @@ def plot_gate_matrix(gates, class_names: Sequence[str], *, concept_names: Sequen
         ax.set_title(title, fontsize=9)
     fig.subplots_adjust(left=0.2, bottom=0.2, right=0.95, top=0.92)
     return fig
-
-
-def recipe_table(gates, class_names: Sequence[str], *, threshold: float,
-                 names: Sequence[str] | None = None) -> str:
-    """Markdown: per class, the concepts its gate opens (>= ``threshold``), largest first."""
-    g = _check_gates(gates, class_names)
-    k = g.shape[1]
-    if names is not None and len(names) != k:
-        raise ValueError(f"names has {len(names)} entries, gates has k={k}")
-    lines = [f"| class | open concepts (gate ≥ {threshold:g}) | recipe |", "|---|---|---|"]
-    for y, cname in enumerate(class_names):
-        order = [j for j in np.argsort(-g[y], kind="stable") if g[y, j] >= threshold]
-        recipe = ", ".join(f"C{j}" + (f" {names[j]}" if names is not None else "")
-                           + f" ({g[y, j]:.2f})" for j in order) or "–"
-        lines.append(f"| {cname} | {len(order)}/{k} | {recipe} |")
-    return "\n".join(lines) + "\n"

@@ -5,7 +5,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxconcepts.evaluation._alpha_sweep import alpha_sweep, alpha_sweep_table
+from jaxconcepts.evaluation._alpha_sweep import alpha_sweep
+from jaxconcepts.report import alpha_sweep_table
 
 
 class _Fake:

@@ -5,11 +5,11 @@ import pytest
 
 from jaxconcepts.evaluation._c2mf_atlas import (
     atlas_data,
-    atlas_markdown,
     objects_name_accuracy,
     top_concepts,
 )
 from jaxconcepts.evaluation._rows import SplitRowsView, load_image_rows, split_by_image
+from jaxconcepts.report import atlas_markdown
 from jaxconcepts.store import ActivationStore, HeadParams, StoreWriter
 
 N, P, C, K = 12, 4, 6, 2  # images, positions (2x2), channels, concepts

@@ -142,7 +142,7 @@ def test_streamed_accumulators_equal_the_one_shot_metrics():
 def test_recipe_recall_across_k_names_the_collapse_and_its_gates():
     """C2MF's recipe recall per k on planted truth, with the open gates behind each value; a k
     whose recall is at most half the best is called out with its gate statistics."""
-    from jaxconcepts.evaluation._c2mf_report import recipe_lines
+    from jaxconcepts.report._c2mf import recipe_lines
 
     def score(recall, n_open, matched=1.0):
         return {"matched_fraction": matched, "mean_best_corr": 0.4, "precision": 1.0,

@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 import yaml
 
+from jaxconcepts.evaluation import run_c2mf
 from jaxconcepts.params import parse_section
-from jaxconcepts.evaluation import markdown_report, run_c2mf
+from jaxconcepts.report import markdown_report
 from jaxconcepts.evaluation._c2mf_atlas import atlas_data
 from jaxconcepts.evaluation._c2mf_host import affine_recon
 from jaxconcepts.evaluation._c2mf_sae import SAE_METHODS, SAE_NAMES, SAEConcepts
@@ -31,11 +32,13 @@ def test_the_suite_knows_every_sae_of_the_library():
     from jaxconcepts import sae
 
     from jaxconcepts.explorer._build import TITLES
+    from jaxconcepts.report._c2mf import SAE_NAMES as REPORT_NAMES
     from jaxconcepts.viz._c2mf_figures import _NAMES
 
     assert SAE_METHODS == sae.METHODS
-    # the names are spelled out where evaluation cannot be imported (figures, explorer)
-    assert all(_NAMES[m] == TITLES[m] == SAE_NAMES[m] for m in SAE_METHODS)
+    # the names are spelled out where evaluation cannot be imported (figures, explorer, report)
+    assert all(_NAMES[m] == TITLES[m] == SAE_NAMES[m] == REPORT_NAMES[m] for m in SAE_METHODS)
+    assert list(REPORT_NAMES) == list(SAE_NAMES)
     assert all(f"random_{m}" in CONTROLS and CONTROLS[f"random_{m}"].own_concepts
                for m in SAE_METHODS)
 

@@ -6,8 +6,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from jaxconcepts.evaluation._intervals import (
-    bootstrap_mean, fmt_interval, paired_difference, verdict,
+    bootstrap_mean, paired_difference, verdict,
 )
+from jaxconcepts.report import interval
 
 
 def test_constant_values_have_a_point_interval():
@@ -29,7 +30,7 @@ def test_nan_dropped_and_all_nan_undefined():
     assert d["n"] == 2 and d["mean"] == 2.0
     e = bootstrap_mean(np.array([np.nan, np.nan]))
     assert e == {"mean": None, "lo": None, "hi": None, "n": 0}
-    assert fmt_interval(e) == "–"
+    assert interval(e) == "–"  # the report layer prints an undefined interval as missing
 
 
 def test_paired_difference_verdicts():

@@ -6,9 +6,9 @@ import pytest
 from jaxconcepts.evaluation._naming import (
     name_accuracy,
     name_concepts,
-    naming_table,
     top_patches,
 )
+from jaxconcepts.report import naming_table
 from jaxconcepts.store import HeadParams
 
 

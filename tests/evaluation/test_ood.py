@@ -13,10 +13,9 @@ from jaxconcepts.evaluation._ood import (
     max_softmax,
     object_fractions,
     object_split,
-    object_split_markdown,
     ood_metrics,
-    ood_table,
 )
+from jaxconcepts.report import object_split_markdown, ood_table
 from jaxconcepts.store import HeadParams
 
 
@@ -113,7 +112,7 @@ def test_confidence_study_gap_and_table():
     summ = s.summary()
     assert summ["delta_mu"] == s.delta_mu and summ["auroc"] == s.metrics["auroc"]
     assert "conf_full" not in summ
-    md = ood_table({"toy": s}, backbones={"toy": "random"})
+    md = ood_table({"toy": s.summary()}, backbones={"toy": "random"})
     assert "| ours | toy | random | 30 | 120 |" in md
     assert "| paper | ImageNet | NF-ResNet50 |" in md and "0.880" in md
 

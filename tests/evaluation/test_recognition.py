@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from jaxconcepts.evaluation._recognition import recognition, recognition_markdown
+from jaxconcepts.evaluation._recognition import recognition
+from jaxconcepts.report import recognition_markdown
 
 SYN = ["n0", "n1", "n2", "n3", "n4", "n5"]
 

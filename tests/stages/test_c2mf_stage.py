@@ -180,7 +180,7 @@ CONTROL_LABELS = {"pca_no_mean": "PCA (no class mean)",
 
 def _check_controls(m, md):
     """The test-time controls: rows of c2mf.json's ``controls`` and of the Markdown tables."""
-    from jaxconcepts.evaluation import markdown_report
+    from jaxconcepts.report import markdown_report
 
     ctl = m["controls"]
     assert set(ctl) == set(CONTROL_LABELS)  # at the k of c2mf.controls
@@ -291,9 +291,11 @@ def test_no_class_with_enough_images_still_writes_outputs(tmp_path, monkeypatch)
 
 
 def test_disabled_dataset_with_enough_images_per_class_says_it_was_turned_off():
-    from jaxconcepts.evaluation._c2mf_report import disabled_report
+    from jaxconcepts.evaluation._c2mf_report import disabled_metrics
+    from jaxconcepts.report import c2mf_disabled_markdown
 
-    metrics, md = disabled_report("big", 900, 9)
+    metrics = disabled_metrics("big", 900, 9)
+    md = c2mf_disabled_markdown("big", metrics["note"])
     assert "turned off for this dataset (`c2mf.enabled: false`" in md
     assert "900 images in 9 classes (100.0 per class)" in md and "not supported" not in md
     assert metrics["enabled"] is False

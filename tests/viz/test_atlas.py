@@ -11,9 +11,9 @@ from jaxconcepts.viz._atlas import (
     concept_usage,
     plot_concept_atlas,
     plot_gate_matrix,
-    recipe_table,
     top_images,
 )
+from jaxconcepts.report import recipe_table
 
 
 def _toy(N=6, k=3, h=4, w=4, H=16):
