@@ -34,10 +34,10 @@ BUDGET = 80
 
 #: ``"module:qualname": lines`` of the functions over :data:`BUDGET` today; may only shrink.
 KNOWN = {
-    "jaxconcepts.evaluation._c2mf_run:run_c2mf": 180,
+    "jaxconcepts.runners._c2mf:run_c2mf": 180,
     "jaxconcepts.features._extract:extract": 143,
-    "jaxconcepts.evaluation._recovery_suite:run_recovery": 137,
-    "jaxconcepts.importance._run:run_importance": 112,
+    "jaxconcepts.runners._recovery:run_recovery": 137,
+    "jaxconcepts.runners._importance:run_importance": 112,
     "jaxconcepts.concepts._c2mf:fit_c2mf": 110,
     "jaxconcepts.streaming._c2mf:fit_c2mf_streamed": 97,
     "jaxconcepts.features._train:fit_classifier": 93,

@@ -46,8 +46,11 @@ ALLOWED: dict[str, set[str]] = {
     "sae": {"streaming", "concepts"},
     # the public metrics on arrays: a facade over the suites' own functions (one convention)
     "metrics": {"kernels", "importance", "evaluation", "sae"},
-    "stages": {"<root>", "kernels", "concepts", "importance", "features", "store", "datasets",
-               "streaming", "evaluation", "viz", "explorer", "sae", "report"},
+    # the store-level runners of the stages: everything on arrays below them, and the store
+    "runners": {"kernels", "concepts", "importance", "features", "store", "datasets",
+                "streaming", "evaluation", "sae"},
+    "stages": {"<root>", "runners", "kernels", "concepts", "importance", "features", "store",
+               "datasets", "streaming", "evaluation", "viz", "explorer", "sae", "report"},
     "cli": {"<root>", "stages"},
     "<root>": {"kernels", "concepts", "importance", "store", "datasets", "evaluation",
                "viz"},  # the package root's lazy re-exports

@@ -220,7 +220,7 @@ def test_process_slot_reads_the_launcher(monkeypatch):
 
 def test_importance_with_a_jax_callable_head_equals_the_closed_form(tmp_path):
     """The sharded program traces a callable head too (same numbers as the closed form)."""
-    from jaxconcepts.importance import run_importance
+    from jaxconcepts.runners import run_importance
 
     _project(tmp_path)
     store = ActivationStore(tmp_path / "data/toy/activations")

@@ -15,7 +15,6 @@ from ._maps import ConceptMaps, concept_maps, group_maps, sub_concept_maps, upsa
 from ._phases import Phase, cgap_phases, cpha_phases, run_phases
 from ._pca_baseline import PCABaseline, fit_pca_baseline
 from ._protocol import ConceptDecomposition, check_rows_and_labels
-from ._run import run_concepts, summarise, write_concepts
 from ._subconcepts import split_concepts
 
 __all__ = [
@@ -58,8 +57,5 @@ __all__ = [
     "sub_concept_maps",
     "group_maps",
     "upsample_maps",
-    "run_concepts",
-    "summarise",
-    "write_concepts",
     "load_concepts",
 ]

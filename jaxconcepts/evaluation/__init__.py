@@ -1,10 +1,10 @@
 """Evaluation of extracted concepts: the papers' suites as library code.
 
-- Recovery of planted ground-truth parts (concept maps vs part masks, importance vs recipe), and
-  the recovery stage's sources and scores.
+- Recovery of planted ground-truth parts (concept maps vs part masks, importance vs recipe), the
+  scores of the recovery stage's runner (:func:`jaxconcepts.runners.run_recovery`).
 - The C2MF paper's suite: insertion/deletion in concept space (Grad-CAM / IG ranking on codes),
-  concept similarity, per-class reconstruction accuracy, train/test consistency; the rows view and
-  the whole run (``run_c2mf``).
+  concept similarity, per-class reconstruction accuracy, train/test consistency; the rows view
+  (the whole run over a store is :func:`jaxconcepts.runners.run_c2mf`).
 - Lambert et al.'s Tables 1–2 and Fig. 2's records (clustering algorithms compared).
 - C2MF App. B–C (confidence of images vs crops, OOD metrics), App. E (concept naming), the concept
   atlas's data, the α sweep, and the paired random baseline of the recovery table.
@@ -25,7 +25,7 @@ from jaxconcepts.evaluation._c2mf_eval import (
     reconstructed_predictions,
 )
 from jaxconcepts.evaluation._c2mf_report import loss_csv
-from jaxconcepts.evaluation._c2mf_run import run_c2mf
+from jaxconcepts.evaluation._c2mf_seeds import seed_interval, seed_summary
 from jaxconcepts.evaluation._c2mf_suite import (
     SharedDictionary,
     ablation,
@@ -35,6 +35,7 @@ from jaxconcepts.evaluation._c2mf_suite import (
 )
 from jaxconcepts.evaluation._recovery import (
     RecoveryScores,
+    finite_mean,
     auroc_pixels,
     random_grouping,
     score_maps,
@@ -43,7 +44,8 @@ from jaxconcepts.evaluation._recovery import (
 from jaxconcepts.evaluation._recovery_suite import (
     match_rows,
     planted_scores,
-    run_recovery,
+    scoring_masks,
+    size_auroc,
 )
 from jaxconcepts.evaluation._rows import (
     ImageRows,
@@ -95,7 +97,9 @@ __all__ = [
     "summarise",
     "match_rows",
     "planted_scores",
-    "run_recovery",
+    "finite_mean",
+    "scoring_masks",
+    "size_auroc",
     "InsertionDeletion",
     "insertion_deletion",
     "model_insertion_deletion",
@@ -105,7 +109,8 @@ __all__ = [
     "concept_similarity",
     "reconstruction_accuracy",
     "consistency",
-    "run_c2mf",
+    "seed_interval",
+    "seed_summary",
     "SharedDictionary",
     "ablation",
     "cluster_pool",

@@ -142,7 +142,7 @@ def sweep_fitted_split(fits, head, *, alphas: Sequence[float], k: int,
     """:func:`alpha_sweep` on the split and with the solver settings of the ``c2mf`` stage's fits.
 
     Args:
-        fits: :class:`jaxconcepts.evaluation._c2mf_run.C2MFFits` (the view, the fit settings and
+        fits: :class:`jaxconcepts.runners.C2MFFits` (the view, the fit settings and
             the key of the stage's run); every α is fitted with the suite's ``fit_method``, so
             the sweep uses the same solver as the evaluated models.
         head: the store's GAP + linear head (``weight`` (K, C), ``bias`` (K,)).

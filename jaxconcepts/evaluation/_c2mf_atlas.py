@@ -187,7 +187,7 @@ def fitted_atlases(fits, store, class_names: Sequence[str], load_image, *, metho
     stage's run, and CLIP's words for them when ``clip_checkpoint`` is given.
 
     Args:
-        fits: :class:`~jaxconcepts.evaluation._c2mf_run.C2MFFits`; store: the activation store
+        fits: :class:`~jaxconcepts.runners.C2MFFits`; store: the activation store
             (head, manifest class names, grid); class_names: the Y fitted (C2MF) classes'
             names, which need not be the head's outputs (the words come from
             :func:`~jaxconcepts.store.head_label_space`);

@@ -14,16 +14,11 @@ is no interval.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from jaxconcepts._schema import C2MF
-
-__all__ = ["FIELDS", "split_seed_runs", "seed_interval"]
+__all__ = ["FIELDS", "seed_interval", "seed_summary"]
 
 #: (field, where it is in a results entry, higher is better, label)
 FIELDS = (
@@ -53,25 +48,13 @@ def seed_interval(values: Sequence[float], level: float = 0.95) -> dict:
             "n": int(v.size)}
 
 
-def split_seed_runs(store, cfg: C2MF, first: Mapping, *, dataset: str, crops_path=None,
-                    head=None) -> dict | None:
-    """Rerun the fits at one k for every seed of ``cfg.split_seeds`` and gather, with the
-    stage's own run ``first`` (its ``metrics``), the per-seed values, intervals and verdicts.
-    None when ``split_seeds`` is empty or nothing was fitted."""
-    from jaxconcepts.evaluation._c2mf_run import run_c2mf
+def seed_summary(runs: Sequence[Mapping], seeds: Sequence[int], k: int) -> dict:
+    """The split seeds' table from the runs' ``metrics`` (one per seed, the stage's own first):
+    per seed each :data:`FIELDS` value at ``k``, its interval over seeds, and whether C2MF beats
+    each other method (paired over seeds)."""
     from jaxconcepts.evaluation._intervals import verdict
 
-    extra = [int(s) for s in cfg.split_seeds if int(s) != int(cfg.seed)]
-    if not extra or not first.get("results"):
-        return None
-    k = int((list(cfg.controls) or list(cfg.k))[0])
-    runs = [first]
-    for s in extra:
-        sub = dataclasses.replace(cfg, seed=s, k=[k], controls=[], ablation=False,
-                                  alpha_sweep=[], atlas_k=None)
-        runs.append(run_c2mf(store, sub, dataset=dataset, crops_path=crops_path, truth=None,
-                             progress=False, head=head)[0])
-    seeds = [int(cfg.seed), *extra]
+    first = runs[0]
     methods = [m for m in first["results"] if f"k{k}" in first["results"][m]]
     per_seed = {m: {f: [_value(r["results"].get(m, {}).get(f"k{k}", {}), path) for r in runs]
                     for f, path, _, _ in FIELDS} for m in methods}
@@ -85,5 +68,5 @@ def split_seed_runs(store, cfg: C2MF, first: Mapping, *, dataset: str, crops_pat
                  for x, y in zip(a, b)]
             iv = seed_interval(d)
             claims[other][f] = {**iv, "verdict": verdict(iv["lo"], iv["hi"])}
-    return {"k": k, "seeds": seeds, "per_seed": per_seed, "summary": summary,
+    return {"k": k, "seeds": [int(s) for s in seeds], "per_seed": per_seed, "summary": summary,
             "c2mf_beats": claims}

@@ -48,6 +48,7 @@ from jaxconcepts.concepts._maps import group_maps, upsample_maps
 
 __all__ = [
     "RecoveryScores",
+    "finite_mean",
     "upsample_maps",
     "group_maps",
     "score_maps",
@@ -316,7 +317,8 @@ def score_maps(
     return out
 
 
-def _nanmean(x) -> float | None:
+def finite_mean(x) -> float | None:
+    """The mean of the finite values of ``x`` (None when there is none)."""
     x = np.asarray(x, np.float64)
     x = x[np.isfinite(x)]
     return float(x.mean()) if x.size else None
@@ -363,11 +365,11 @@ def summarise(scores: RecoveryScores, part_names: list[str] | None = None,
     by_cat = {}
     for c, name in ((0, "defining"), (1, "distractor"), (2, "background")):
         sel = cat == c
-        by_cat[name] = {"n_concepts": int(sel.sum()), "mean_importance": _nanmean(imp[sel])}
+        by_cat[name] = {"n_concepts": int(sel.sum()), "mean_importance": finite_mean(imp[sel])}
     out["importance"] = {
-        "auroc": _nanmean(s["imp_auroc"]),
+        "auroc": finite_mean(s["imp_auroc"]),
         "n_images_auroc": int(np.isfinite(s["imp_auroc"]).sum()),
-        "spearman": _nanmean(s["imp_spearman"]),
+        "spearman": finite_mean(s["imp_spearman"]),
         "n_images_spearman": int(np.isfinite(s["imp_spearman"]).sum()),
         "by_category": by_cat,
     }

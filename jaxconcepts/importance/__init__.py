@@ -1,6 +1,8 @@
 """Every way of ranking concepts: occlusion (Eq. 3 of Lambert et al.), Grad-CAM / Integrated
 Gradients on C2MF codes, and CRAFT's Sobol total indices; plus the importance stage's run."""
 
+from jaxconcepts._parts import load_importance
+from jaxconcepts.importance._files import concept_sizes, safetensors_metadata
 from jaxconcepts.importance._gradients import (
     Head,
     HostGradHead,
@@ -20,15 +22,6 @@ from jaxconcepts.importance._occlusion import (
     masked_logits,
     occlusion_masks,
 )
-from jaxconcepts.importance._run import (
-    IMPORTANCE_METHODS,
-    concept_sizes,
-    importance_stats,
-    load_importance,
-    run_importance,
-    safetensors_metadata,
-    write_importance,
-)
 from jaxconcepts.importance._sobol import (
     class_logit_importance,
     craft_importance,
@@ -38,6 +31,9 @@ from jaxconcepts.importance._sobol import (
 
 __all__ = [
     "DEFAULT_MIN_P",
+    "concept_sizes",
+    "load_importance",
+    "safetensors_metadata",
     "HostHead",
     "ImportanceResult",
     "concept_importance",
@@ -56,11 +52,4 @@ __all__ = [
     "sobol_total_indices",
     "craft_importance",
     "class_logit_importance",
-    "IMPORTANCE_METHODS",
-    "concept_sizes",
-    "run_importance",
-    "load_importance",
-    "write_importance",
-    "importance_stats",
-    "safetensors_metadata",
 ]

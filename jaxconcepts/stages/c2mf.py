@@ -169,8 +169,7 @@ def main(argv: list[str] | None = None) -> None:
     import jax
 
     from jaxconcepts.datasets import load_truth
-    from jaxconcepts.evaluation import run_c2mf
-    from jaxconcepts.evaluation._c2mf_seeds import split_seed_runs
+    from jaxconcepts.runners import run_c2mf, split_seed_runs
     from jaxconcepts.streaming import initialize_distributed
     from jaxconcepts.viz import load_model_view
 

@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> None:
     from jaxconcepts.mesh import use_cpu_devices
 
     use_cpu_devices(cfg.cpu_devices)  # before any JAX work in this process
-    from jaxconcepts.concepts._run import write_concepts
+    from jaxconcepts.runners import write_concepts
     from jaxconcepts.store import ActivationStore
 
     store = ActivationStore(dataset_dir(args.dataset, "activations"))

@@ -25,7 +25,7 @@ from jaxconcepts._io import write_json
 from jaxconcepts._parts import process_slot, process_view
 from jaxconcepts.features import torch_head
 from jaxconcepts.importance import HostHead
-from jaxconcepts.importance._run import (
+from jaxconcepts.runners import (
     concept_sizes, load_concepts, run_importance, write_importance,
 )
 from jaxconcepts.stages._common import (

@@ -99,7 +99,7 @@ def _object_fractions(store, crops_path, truth_dir):
     to the store's images; the masks must be the model input's size (crop_pct 1.0)."""
     from jaxconcepts.datasets import load_truth
     from jaxconcepts.evaluation._ood import object_fractions
-    from jaxconcepts.evaluation._recovery_suite import match_rows
+    from jaxconcepts.evaluation import match_rows
     from jaxconcepts.store import read_crop_boxes
 
     pre = store.manifest.get("preprocessing") or {}

@@ -16,7 +16,7 @@ channels regrouped at random with the same concept / sub-concept sizes, importan
 the same head and target, over ``recovery.baseline_seeds`` seeds). ``recovery.json`` holds, under
 ``baseline``, each method's importance AUROC paired with its baseline's (mean ± std over seeds) and
 the size-only reference. The scores are defined in :mod:`jaxconcepts.evaluation._recovery`; the
-sources in :mod:`jaxconcepts.evaluation._recovery_suite`; the page in :mod:`jaxconcepts.report`.
+sources in :mod:`jaxconcepts.runners` (``run_recovery``); the page in :mod:`jaxconcepts.report`.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import time
 from jaxconcepts._io import write_json, write_text
 from jaxconcepts._parts import load_concepts, load_importance
 from jaxconcepts.report import recognition_markdown, recovery_markdown
-from jaxconcepts.evaluation._recovery_suite import run_recovery
+from jaxconcepts.runners import run_recovery
 from jaxconcepts.stages._common import REPORTS, dataset_dir, stage_config, stage_parser
 
 __all__ = ["main"]
@@ -93,7 +93,7 @@ def _recognition(store, truth, dataset: str, seed: int):
     ``recognition``) and the Markdown table."""
     import numpy as np
 
-    from jaxconcepts.evaluation._recovery_suite import match_rows
+    from jaxconcepts.evaluation import match_rows
     from jaxconcepts.evaluation._recognition import recognition
     from jaxconcepts.store import imagenet_lemmas, imagenet_synsets
 

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import yaml
 
-from jaxconcepts.evaluation import run_c2mf
 from jaxconcepts.params import parse_section
 from jaxconcepts.report import markdown_report
+from jaxconcepts.runners import run_c2mf
 from jaxconcepts.evaluation._c2mf_atlas import atlas_data
 from jaxconcepts.evaluation._c2mf_host import affine_recon
 from jaxconcepts.evaluation._c2mf_sae import SAE_METHODS, SAE_NAMES, SAEConcepts

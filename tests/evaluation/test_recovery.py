@@ -180,7 +180,7 @@ def test_validation_names_the_argument(kw, match):
 
 
 def test_size_auroc_by_hand():
-    from jaxconcepts.evaluation._recovery_suite import size_auroc
+    from jaxconcepts.evaluation import size_auroc
 
     sizes = np.array([[5, 2, 2, 9], [3, 3, 1, 1], [4, 4, 4, 4]])
     category = np.array([[0, 1, 2, -1],  # defining 5 vs others 2, 2 (9 is invalid)
@@ -194,7 +194,7 @@ def test_size_auroc_by_hand():
 
 
 def test_scoring_masks_subsample_large_truths_only():
-    from jaxconcepts.evaluation._recovery_suite import scoring_masks
+    from jaxconcepts.evaluation import scoring_masks
 
     pm = np.full((2, 256, 256), -1, np.int8)
     pm[:, 64:128, 32:96] = 3

@@ -120,7 +120,7 @@ def _recovery_inputs(ds: str):
     """recovery.json's summaries and baseline in run_recovery's order (the JSON's keys are sorted:
     each method, its sub-concepts, then their random groupings; the claims in CLAIM_FIELDS
     order)."""
-    from jaxconcepts.evaluation._recovery_suite import CLAIM_FIELDS
+    from jaxconcepts.runners._recovery import CLAIM_FIELDS
 
     out = _json(REPORTS / ds / "recovery.json")
     cfg = _params(ds)["recovery"]

@@ -592,7 +592,7 @@ def test_folder_classes_under_a_1000_output_head_run_end_to_end(tmp_path, monkey
 
 def _no_work(monkeypatch):
     """Building h (a torch model for a non-linear head) is the first work: fail if reached."""
-    from jaxconcepts.evaluation import _c2mf_run
+    from jaxconcepts.runners import _c2mf as _c2mf_run
 
     def boom(*a, **k):
         raise AssertionError("the check should have failed before building the head")

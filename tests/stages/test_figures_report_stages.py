@@ -178,9 +178,9 @@ def test_pipeline_importance_figures_report(project):
     summary = json.loads(Path("reports/toy/importance.json").read_text())
     assert summary["n_images"] == 3 and summary["cgap"]["n_images_without_concepts"] == 1
     # target "label" falls back to the prediction for unlabelled images
-    from jaxconcepts.importance import run_importance
+    from jaxconcepts.runners import run_importance
 
-    lab_arrays, lab_stats = run_importance(  # the library function (importance/_run.py)
+    lab_arrays, lab_stats = run_importance(  # the library function (runners/_importance.py)
         store,
         conc,
         head=store.head,

@@ -6,8 +6,9 @@ The ``c2mf`` stage is a thin main around :func:`run_c2mf`; this module holds wha
 
 from __future__ import annotations
 
+import dataclasses
 import time
-from typing import TYPE_CHECKING, Any, Callable, NamedTuple
+from typing import TYPE_CHECKING, Any, Callable, Mapping, NamedTuple
 
 import jax
 import numpy as np
@@ -37,7 +38,7 @@ from jaxconcepts.importance._gradients import HostGradHead
 if TYPE_CHECKING:
     from jaxconcepts._schema import C2MF
 
-__all__ = ["CRAFT_SOURCES", "C2MFFits", "run_c2mf", "store_head"]
+__all__ = ["CRAFT_SOURCES", "C2MFFits", "run_c2mf", "split_seed_runs", "store_head"]
 
 CRAFT_SOURCES = ("crops", "rows")
 _SETTINGS = ("k", "methods", "labels", "test_fraction", "min_images", "cap_k", "alpha",
@@ -358,3 +359,24 @@ def run_c2mf(store, cfg: C2MF, *, dataset: str, crops_path=None, truth=None,
                                             batch_images=int(cfg.eval_batch),
                                             gate_threshold=float(cfg.gate_threshold))
     return metrics, arrays, histories, C2MFFits(view, get, caps, fit_kw, key)
+
+
+def split_seed_runs(store, cfg: C2MF, first: Mapping, *, dataset: str, crops_path=None,
+                    head=None) -> dict | None:
+    """Rerun the fits at one k for every seed of ``cfg.split_seeds`` and gather, with the
+    stage's own run ``first`` (its ``metrics``), the per-seed values, intervals and verdicts
+    (:func:`~jaxconcepts.evaluation.seed_summary`). None when ``split_seeds`` is empty or nothing
+    was fitted."""
+    from jaxconcepts.evaluation import seed_summary
+
+    extra = [int(s) for s in cfg.split_seeds if int(s) != int(cfg.seed)]
+    if not extra or not first.get("results"):
+        return None
+    k = int((list(cfg.controls) or list(cfg.k))[0])
+    runs = [first]
+    for s in extra:
+        sub = dataclasses.replace(cfg, seed=s, k=[k], controls=[], ablation=False,
+                                  alpha_sweep=[], atlas_k=None)
+        runs.append(run_c2mf(store, sub, dataset=dataset, crops_path=crops_path, truth=None,
+                             progress=False, head=head)[0])
+    return seed_summary(runs, [int(cfg.seed), *extra], k)
