@@ -177,7 +177,7 @@ def run_recovery(store, concepts, importance, truth, cfg: Recovery, *, head, pro
 
     images = store.images
     truth_rows = match_rows(images, truth.files)
-    part_map = scoring_masks(truth.part_map, cfg.get("mask_size"))
+    part_map = scoring_masks(truth.part_map, cfg.mask_size)
     cpos = {int(i): r for r, i in enumerate(np.asarray(concepts["index"]))}
     ipos = {int(i): r for r, i in enumerate(np.asarray(importance["index"]))}
     recipes = np.zeros((len(truth.meta["recipes"]), len(truth.part_names)), bool)

@@ -223,7 +223,7 @@ def test_pipeline_importance_figures_report(project):
     for link in [l for l in links if l.startswith("#")]:
         assert f'id="{link[1:]}"' in page
     assert [l for l in links if l.endswith(".html")] == [
-        "index.html", "toy.html", "empty.html", "toy/explorer/index.html"]
+        "index.html", "toy.html", "empty.html", "scoreboard.html", "toy/explorer/index.html"]
     assert "http" not in page
     assert (
         "all activations are zero" in page
@@ -237,8 +237,9 @@ def test_pipeline_importance_figures_report(project):
     assert "no concept explorer at reports/empty/explorer" in Path("reports/empty.html").read_text()
     report.main(["--index"])
     index = Path("reports/index.html").read_text()
-    assert report_links(index) == ["toy.html", "empty.html", "toy/explorer/index.html",
-                                   "empty/explorer/index.html"] and "Toy report" in index
+    assert report_links(index) == ["toy.html", "empty.html", "scoreboard.html",
+                                   "toy/explorer/index.html", "empty/explorer/index.html"]
+    assert "Toy report" in index
     with pytest.raises(SystemExit):
         report.main([])  # neither --dataset nor --index
 
