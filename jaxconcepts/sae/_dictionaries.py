@@ -125,16 +125,39 @@ def fit_seminmf(A, k: int, *, key, max_iter: int = 100, code_iters: int = 5,
     return SemiNMF(W=W, error_history=errs, n_classes=int(n_classes))
 
 
+def _nearest(A, C, block: int = 1024):
+    """Each row's nearest centroid ``(n,)`` (the first on ties, as ``argmin``) and its
+    ``‖C_j‖² − 2⟨a, C_j⟩`` ``(n,)``, over blocks of ``block`` rows (``lax.map``): the ``(n, k)``
+    distances never exist at once, and the label is a plain min over the column indices where
+    the row's minimum is reached (XLA's CPU ``argmin`` is a slow two-operand reduction)."""
+    n, c = A.shape
+    block = min(block, n)
+    nb = -(-n // block)
+    Ab = jnp.pad(A, ((0, nb * block - n), (0, 0))).reshape(nb, block, c)
+    cc = jnp.sum(C * C, 1)
+
+    def one(a):
+        d = cc[None, :] - 2 * a @ C.T
+        dmin = jnp.min(d, axis=1)
+        cols = lax.broadcasted_iota(jnp.int32, d.shape, 1)
+        return jnp.min(jnp.where(d == dmin[:, None], cols, d.shape[1]), axis=1), dmin
+
+    lab, dmin = lax.map(one, Ab)
+    return lab.reshape(-1)[:n], dmin.reshape(-1)[:n]
+
+
 @functools.partial(jax.jit, static_argnums=(2,))
 def _lloyd(A, C0, n_iter):
+    """``n_iter`` Lloyd steps from ``C0``: ``(centroids, inertia per step)``; the new centroids
+    are per-cluster sums of rows (``segment_sum``, ``n c`` adds, not a one-hot product)."""
+    sq = jnp.sum(A * A, 1)
+
     def step(C, _):
-        d = jnp.sum(C * C, 1)[None, :] - 2 * A @ C.T
-        lab = jnp.argmin(d, axis=1)
-        oh = jax.nn.one_hot(lab, C.shape[0], dtype=A.dtype)
-        cnt = oh.sum(0)
-        new = jnp.where(cnt[:, None] > 0, (oh.T @ A) / jnp.maximum(cnt, 1)[:, None], C)
-        inertia = jnp.sum(jnp.min(d, axis=1) + jnp.sum(A * A, 1))
-        return new, inertia
+        lab, dmin = _nearest(A, C)
+        cnt = jnp.zeros((C.shape[0],), A.dtype).at[lab].add(1.0)
+        tot = jax.ops.segment_sum(A, lab, C.shape[0])
+        new = jnp.where(cnt[:, None] > 0, tot / jnp.maximum(cnt, 1)[:, None], C)
+        return new, jnp.sum(dmin + sq)
 
     return lax.scan(step, C0, None, length=n_iter)
 

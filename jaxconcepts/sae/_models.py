@@ -56,6 +56,7 @@ the fits keeps the random unit decoder of the initialisation; only ``W_enc``, ``
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import NamedTuple
 
 import equinox as eqx
@@ -118,7 +119,8 @@ class Params(NamedTuple):
     ``log_theta (d,)`` (JumpReLU's thresholds; unused by the others); archetypal only (else
     ``(0, 0)``): ``logits (d, m)``, ``relax (d, c)`` and the fixed ``cands (m, c)`` (under
     stop-gradient: Adam never moves them). For the archetypal SAE ``W_dec`` is not trained but
-    kept equal to :func:`decoder` after each step."""
+    kept equal to :func:`decoder` after each step, and ``dnorm (d,)`` (else ``(0,)``) to the
+    norms of its rows before normalisation (neither gets a gradient)."""
 
     W_enc: jax.Array
     b_enc: jax.Array
@@ -128,23 +130,78 @@ class Params(NamedTuple):
     logits: jax.Array = jnp.zeros((0, 0), jnp.float32)
     relax: jax.Array = jnp.zeros((0, 0), jnp.float32)
     cands: jax.Array = jnp.zeros((0, 0), jnp.float32)
+    dnorm: jax.Array = jnp.zeros((0,), jnp.float32)
+
+
+def _unit_rows_norm(W):
+    """``W``'s rows over their norms (floored at 1e-12), and the norms ``(d,)``."""
+    nrm = jnp.linalg.norm(W, axis=1, keepdims=True)
+    return W / jnp.maximum(nrm, 1e-12), nrm[:, 0]
 
 
 def _unit_rows(W):
-    return W / jnp.maximum(jnp.linalg.norm(W, axis=1, keepdims=True), 1e-12)
+    return _unit_rows_norm(W)[0]
+
+
+def _arch_raw(p: Params, cfg: SAEConfig):
+    """Archetypal: ``softmax(S) C + Λ`` ``(d, c)``, before normalisation."""
+    weights = jax.nn.softmax(cfg.logit_scale * p.logits, axis=1)
+    return weights @ lax.stop_gradient(p.cands) + p.relax
 
 
 def decoder(p: Params, cfg: SAEConfig):
     """The unit decoder rows ``(d, c)``: ``W_dec``, or the archetypal ``unit(softmax(S) C + Λ)``."""
     if cfg.method != "archetypal":
         return p.W_dec
-    weights = jax.nn.softmax(cfg.logit_scale * p.logits, axis=1)
-    return _unit_rows(weights @ lax.stop_gradient(p.cands) + p.relax)
+    return _unit_rows(_arch_raw(p, cfg))
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(5,))
+def _arch_stored(W, dnorm, logits, relax, cands, scale):
+    """The archetypal decoder :func:`decoder` as stored after the last step (``W = W_dec``, its
+    rows' norms ``dnorm`` before normalisation), differentiable in ``logits`` and ``relax``: the
+    same value and gradient as differentiating :func:`decoder`, without its forward product
+    ``softmax(S) C`` (:func:`project_relax` computed it after the last step, from the same
+    ``S`` and ``Λ``); the VJP recomputes ``softmax(S)`` and has the one product ``G Cᵀ``."""
+    return W
+
+
+def _arch_stored_fwd(W, dnorm, logits, relax, cands, scale):
+    return W, (W, dnorm, logits, cands)
+
+
+def _arch_stored_bwd(scale, res, g):
+    W, dnorm, logits, cands = res
+    r = jnp.maximum(dnorm, 1e-12)[:, None]
+    # the unit rows' VJP; below the floor the norm is a constant 1e-12
+    dD = (g - W * jnp.sum(g * W, axis=1, keepdims=True) * (dnorm > 1e-12)[:, None]) / r
+    weights = jax.nn.softmax(scale * logits, axis=1)
+    dw = dD @ cands.T
+    dlogits = scale * weights * (dw - jnp.sum(dw * weights, axis=1, keepdims=True))
+    return None, None, dlogits, dD, None
+
+
+_arch_stored.defvjp(_arch_stored_fwd, _arch_stored_bwd)
+
+
+def _loss_decoder(p: Params, cfg: SAEConfig):
+    """:func:`decoder` for the loss: the archetypal one from the stored ``W_dec``
+    (:func:`_arch_stored`)."""
+    if cfg.method != "archetypal":
+        return p.W_dec
+    return _arch_stored(p.W_dec, p.dnorm, p.logits, p.relax, p.cands, cfg.logit_scale)
 
 
 def relax_bound(p: Params, cfg: SAEConfig):
     """``δ · r``: the bound on each ``‖Λ_i‖`` (r = the candidates' rms norm)."""
     return cfg.delta * jnp.sqrt(jnp.mean(jnp.sum(p.cands ** 2, axis=1)))
+
+
+def _with_decoder(p: Params, cfg: SAEConfig) -> Params:
+    """Archetypal: ``W_dec`` ← :func:`decoder` and ``dnorm`` ← its rows' norms before
+    normalisation."""
+    W, dnorm = _unit_rows_norm(_arch_raw(p, cfg))
+    return p._replace(W_dec=W, dnorm=dnorm)
 
 
 def project_relax(p: Params, cfg: SAEConfig) -> Params:
@@ -153,8 +210,7 @@ def project_relax(p: Params, cfg: SAEConfig) -> Params:
         return p
     nrm = jnp.linalg.norm(p.relax, axis=1, keepdims=True)
     relax = p.relax * jnp.minimum(1.0, relax_bound(p, cfg) / jnp.maximum(nrm, 1e-12))
-    p = p._replace(relax=relax)
-    return p._replace(W_dec=decoder(p, cfg))
+    return _with_decoder(p._replace(relax=relax), cfg)
 
 
 def init_params(key, cfg: SAEConfig, sample: np.ndarray, *, decoder_init=None,
@@ -175,9 +231,9 @@ def init_params(key, cfg: SAEConfig, sample: np.ndarray, *, decoder_init=None,
     p = Params(W_enc=W_dec.T, b_enc=jnp.zeros((cfg.width,), jnp.float32), W_dec=W_dec,
                b_dec=jnp.asarray(sample.mean(0), jnp.float32),
                log_theta=jnp.full((cfg.width,), np.log(0.1 * unit), jnp.float32),
-               # fresh (0, 0) arrays: the fits donate the state, so no shared default object
+               # fresh empty arrays: the fits donate the state, so no shared default object
                logits=jnp.zeros((0, 0), jnp.float32), relax=jnp.zeros((0, 0), jnp.float32),
-               cands=jnp.zeros((0, 0), jnp.float32))
+               cands=jnp.zeros((0, 0), jnp.float32), dnorm=jnp.zeros((0,), jnp.float32))
     if cfg.method == "archetypal":
         C = jnp.asarray(candidates, jnp.float32)
         m = C.shape[0]
@@ -185,7 +241,7 @@ def init_params(key, cfg: SAEConfig, sample: np.ndarray, *, decoder_init=None,
         hot = np.log(0.9 * max(m - 1, 1) / 0.1) if m > 1 else 0.0
         logits = hot / cfg.logit_scale * jax.nn.one_hot(pick, m, dtype=jnp.float32)
         p = p._replace(logits=logits, relax=jnp.zeros((cfg.width, c), jnp.float32), cands=C)
-        p = p._replace(W_dec=decoder(p, cfg))
+        p = _with_decoder(p, cfg)
         p = p._replace(W_enc=p.W_dec.T)
     return p
 
@@ -420,6 +476,10 @@ def sae_loss(p: Params, cfg: SAEConfig, A, mask, dead):
     dense products of the same codes). The AuxK term is computed only on steps where some
     latent is dead (``lax.cond``), on the same pre-activations, the same way.
 
+    Archetypal: the decoder's value is the stored ``W_dec`` (its gradient that of
+    :func:`decoder`, :func:`_arch_stored`), so ``p`` must hold the ``W_dec`` and ``dnorm`` of its
+    ``logits`` and ``relax``, as :func:`init_params` and :func:`project_relax` leave them.
+
     Args:
         A: ``(n, c)`` rows; mask: ``(n,)`` valid rows; dead: ``(d,)`` bool, dead latents.
 
@@ -427,7 +487,7 @@ def sae_loss(p: Params, cfg: SAEConfig, A, mask, dead):
         ``(loss, (fired, terms))``: ``fired`` ``(d,)`` bool, the latents active on some valid
         row; terms = ``{"recon", "aux", "l0", "thr"}``.
     """
-    W = decoder(p, cfg)
+    W = _loss_decoder(p, cfg)
     w = mask.astype(A.dtype) / jnp.maximum(jnp.sum(mask), 1)
     zero = jnp.float32(0.0)
     z = None
