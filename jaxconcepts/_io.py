@@ -123,13 +123,9 @@ def save_arrays(
 
 def load_arrays(path: str | os.PathLike, keys: list[str] | None = None) -> dict[str, np.ndarray]:
     """Load named arrays from a safetensors file as numpy (only ``keys`` when given)."""
-    from safetensors import safe_open
+    from jaxconcepts._safetensors import read
 
-    out = {}
-    with safe_open(str(path), framework="numpy") as f:
-        for k in keys if keys is not None else f.keys():
-            out[k] = f.get_tensor(k)
-    return out
+    return read(path, keys)
 
 
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:

@@ -21,7 +21,7 @@ TORCH = ("torch", "torchvision", "timm")
 # shared modules at the root (``io``, ``params``: the public faces of ``_io``, ``_params``;
 # ``mesh``: the device mesh)
 BASE = {"_io", "io", "mesh", "_params", "params", "_schema", "_typing", "_checks", "_numerics",
-        "_validate", "_parts"}
+        "_validate", "_parts", "_safetensors"}
 
 # folder -> the jaxconcepts folders it may import (besides itself and BASE)
 ALLOWED: dict[str, set[str]] = {

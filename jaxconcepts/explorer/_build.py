@@ -119,12 +119,10 @@ class DictionaryCodes(NamedTuple):
 def dictionary_codes(path) -> list[DictionaryCodes]:
     """The ``c2mf`` stage's ``atlas.safetensors`` as :class:`DictionaryCodes` (every fitted
     image's codes when the file has them, else the atlas' sample)."""
-    from safetensors import safe_open
-
     from jaxconcepts._io import load_arrays
+    from jaxconcepts._safetensors import metadata
 
-    with safe_open(str(path), "np") as f:
-        meta = json.loads((f.metadata() or {}).get("atlas", "{}"))
+    meta = json.loads(metadata(path).get("atlas", "{}"))
     a = load_arrays(path) if meta else {}
     out = []
     for m, d in sorted(meta.items()):

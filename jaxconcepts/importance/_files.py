@@ -12,10 +12,9 @@ __all__ = ["safetensors_metadata", "concept_sizes"]
 
 def safetensors_metadata(path: str | Path) -> dict[str, str]:
     """The string metadata of a safetensors file ({} when none)."""
-    from safetensors import safe_open
+    from jaxconcepts._safetensors import metadata
 
-    with safe_open(str(path), framework="numpy") as f:
-        return f.metadata() or {}
+    return metadata(path)
 
 
 def concept_sizes(

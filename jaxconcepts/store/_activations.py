@@ -12,9 +12,7 @@ float16 or bfloat16 activations). The manifest lists each shard's ``file``, ``ro
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 from pathlib import Path
 from typing import Iterator, NamedTuple
 
@@ -22,7 +20,10 @@ import jax.numpy as jnp
 import ml_dtypes
 import numpy as np
 
-from jaxconcepts._io import atomic_dir, atomic_path, sha256_file, write_json
+from jaxconcepts._safetensors import keys as _tensor_names
+from jaxconcepts._safetensors import read as _read
+from jaxconcepts._safetensors import write as _write
+from jaxconcepts._io import atomic_dir, sha256_file, write_json
 
 __all__ = ["ActivationStore", "StoreWriter", "Batch", "HeadParams", "FIELDS", "STORE_DTYPES",
            "write_shard", "read_shard"]
@@ -34,10 +35,6 @@ _DTYPES = {
 }
 STORE_DTYPES = {"float32": np.dtype(np.float32), "float16": np.dtype(np.float16),
                 "bfloat16": np.dtype(ml_dtypes.bfloat16)}
-_ST = {"F32": np.float32, "F16": np.float16, "BF16": ml_dtypes.bfloat16, "I32": np.int32,
-       "I64": np.int64, "F64": np.float64, "U8": np.uint8, "BOOL": np.bool_, "I8": np.int8,
-       "I16": np.int16, "U16": np.uint16, "U32": np.uint32, "U64": np.uint64}
-_ST_NAME = {np.dtype(v): k for k, v in _ST.items()}
 
 
 def store_dtype(name: str) -> np.dtype:
@@ -51,53 +48,15 @@ def write_shard(path: str | Path, arrays: dict[str, np.ndarray]) -> str:
     """Write ``arrays`` as one safetensors file atomically; return its sha256.
 
     Bytes depend only on the arrays (names sorted, no metadata), so equal inputs give equal
-    files; bfloat16 is supported (numpy's ``ml_dtypes.bfloat16``).
+    files; bfloat16 is supported (numpy's ``ml_dtypes.bfloat16``). The codec is
+    :mod:`jaxconcepts._safetensors`.
     """
-    header, blobs, offset = {}, [], 0
-    for k in sorted(arrays):
-        a = np.ascontiguousarray(arrays[k])
-        if a.dtype not in _ST_NAME:
-            raise TypeError(f"array {k!r} has dtype {a.dtype}; valid: {sorted(map(str, _ST_NAME))}")
-        b = a.reshape(-1).view(np.uint8)  # the array's bytes, not a copy of them
-        header[k] = {"dtype": _ST_NAME[a.dtype], "shape": list(a.shape),
-                     "data_offsets": [offset, offset + b.nbytes]}
-        blobs.append(b)
-        offset += b.nbytes
-    h = json.dumps(header, separators=(",", ":")).encode()
-    h += b" " * (-len(h) % 8)
-    digest = hashlib.sha256()
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as f:
-            for part in (len(h).to_bytes(8, "little"), h, *blobs):
-                f.write(part)
-                digest.update(part)
-            f.flush()
-            os.fsync(f.fileno())
-    return digest.hexdigest()
+    return _write(path, arrays)
 
 
 def read_shard(path: str | Path, keys=None) -> dict[str, np.ndarray]:
     """Read a safetensors file (any of its dtypes, bfloat16 included) as numpy arrays."""
-    with open(path, "rb") as f:
-        n = int.from_bytes(f.read(8), "little")
-        header = json.loads(f.read(n))
-        header.pop("__metadata__", None)
-        out = {}
-        for k in (header if keys is None else keys):
-            if k not in header:
-                raise KeyError(f"shard {str(path)!r} has no tensor {k!r}; it has {sorted(header)}")
-            e = header[k]
-            b, end = e["data_offsets"]
-            f.seek(8 + n + b)
-            dt = np.dtype(_ST[e["dtype"]])
-            out[k] = np.fromfile(f, dtype=dt, count=(end - b) // dt.itemsize).reshape(e["shape"])
-    return out
-
-
-def _shard_keys(path: Path) -> set[str]:
-    with open(path, "rb") as f:
-        n = int.from_bytes(f.read(8), "little")
-        return set(json.loads(f.read(n))) - {"__metadata__"}
+    return _read(path, keys)
 
 
 class Batch(NamedTuple):
@@ -275,7 +234,7 @@ class ActivationStore:
                      ) -> Iterator[dict[str, np.ndarray]]:
         for s in self.manifest["shards"]:
             path = self.path / s["file"]
-            synth = "index" in fields and "index" not in _shard_keys(path)
+            synth = "index" in fields and "index" not in _tensor_names(path)
             keys = [k for k in fields if not (synth and k == "index")]
             a = read_shard(path, keys)
             if synth:

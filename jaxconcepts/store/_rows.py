@@ -26,13 +26,13 @@ from __future__ import annotations
 
 import json
 import queue
-import struct
 import threading
 from pathlib import Path
 from typing import Iterator, NamedTuple
 
-import ml_dtypes
 import numpy as np
+
+from jaxconcepts._safetensors import read_tensor, tensor_info  # re-exported
 
 __all__ = ["RowBatch", "RowsView", "read_tensor", "tensor_info"]
 
@@ -42,9 +42,6 @@ def _cast_transposed(raw: np.ndarray, out: np.ndarray) -> None:
     (every float16 and bfloat16 value is exact in float32: the cast is exact)."""
     out[...] = raw.transpose(0, 2, 1)
 
-_ST_DTYPES = {"F16": np.float16, "BF16": ml_dtypes.bfloat16, "F32": np.float32,
-              "F64": np.float64, "I32": np.int32, "I64": np.int64, "U8": np.uint8,
-              "BOOL": np.bool_}
 _ROW_DTYPES = ("F16", "BF16", "F32")
 LABEL_FIELDS = ("pred", "target", "label")
 
@@ -61,40 +58,6 @@ class RowBatch(NamedTuple):
     A: np.ndarray
     y: np.ndarray
     valid: np.ndarray
-
-
-def _header(path: Path) -> tuple[dict, int]:
-    with open(path, "rb") as f:
-        (n,) = struct.unpack("<Q", f.read(8))
-        return json.loads(f.read(n)), 8 + n
-
-
-def tensor_info(path, name: str) -> tuple[tuple[int, ...], str]:
-    """``(shape, safetensors dtype string)`` of one tensor, from the header only."""
-    h, _ = _header(Path(path))
-    if name not in h:
-        raise ValueError(f"shard {str(path)!r} has no tensor {name!r}; it has "
-                         f"{sorted(k for k in h if k != '__metadata__')}")
-    return tuple(h[name]["shape"]), h[name]["dtype"]
-
-
-def read_tensor(path, name: str, *, mapped: bool = False) -> np.ndarray:
-    """Read one tensor of a safetensors file as NumPy (bfloat16 via ``ml_dtypes``); ``mapped``:
-    a copy-on-write memory map instead (pages are read when used, no copy of the file)."""
-    path = Path(path)
-    h, base = _header(path)
-    info = h[name]
-    if info["dtype"] not in _ST_DTYPES:
-        raise TypeError(f"tensor {name!r} of {str(path)!r} has dtype {info['dtype']}; "
-                        f"supported: {sorted(_ST_DTYPES)}")
-    dt = np.dtype(_ST_DTYPES[info["dtype"]])
-    start, end = info["data_offsets"]
-    if mapped:
-        if end == start:
-            return np.zeros(info["shape"], dt)
-        return np.memmap(path, dtype=dt, mode="c", offset=base + start, shape=tuple(info["shape"]))
-    arr = np.fromfile(path, dtype=dt, count=(end - start) // dt.itemsize, offset=base + start)
-    return arr.reshape(info["shape"])
 
 
 class RowsView:

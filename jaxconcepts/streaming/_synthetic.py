@@ -9,38 +9,21 @@ with ``activations (B, C, H, W)``, ``pred``, ``target``, ``label``, ``index``).
 from __future__ import annotations
 
 import json
-import struct
 from pathlib import Path
 
 import ml_dtypes
 import numpy as np
 
+from jaxconcepts._safetensors import write as _write
+
 __all__ = ["write_tensors", "write_synthetic_store", "planted_dictionary"]
 
-_NAMES = {np.dtype(np.float16): "F16", np.dtype(ml_dtypes.bfloat16): "BF16",
-          np.dtype(np.float32): "F32", np.dtype(np.int32): "I32", np.dtype(np.int64): "I64"}
 
 
 def write_tensors(path, tensors: dict) -> None:
-    """Write NumPy arrays as one safetensors file (bfloat16 included, via ``ml_dtypes``)."""
-    header, offset, blobs = {}, 0, []
-    for name, a in tensors.items():
-        a = np.ascontiguousarray(a)
-        nbytes = a.nbytes
-        header[name] = {"dtype": _NAMES[a.dtype], "shape": list(a.shape),
-                        "data_offsets": [offset, offset + nbytes]}
-        offset += nbytes
-        blobs.append(a)
-    h = json.dumps(header).encode()
-    h += b" " * (-len(h) % 8)
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        f.write(struct.pack("<Q", len(h)))
-        f.write(h)
-        for a in blobs:
-            a.reshape(-1).view(np.uint8).tofile(f)
-    tmp.replace(path)
+    """Write NumPy arrays as one safetensors file (bfloat16 included, via ``ml_dtypes``): the
+    package's one codec, :func:`jaxconcepts._safetensors.write`."""
+    _write(path, tensors)
 
 
 def planted_dictionary(k: int, c: int, n_classes: int, *, seed: int, per_class: int = 3,
