@@ -23,6 +23,11 @@ first (the one-at-a-time run committed in ``reports/benchmarks/pipeline.json``, 
 checkout's last run, ``.dvc/tmp/run-seconds.json``): the long C2MF fits do not wait behind short
 stages.
 
+With N stages at once, each stage's BLAS (numpy's and scipy's OpenBLAS) gets ``cores // N`` threads
+(:func:`stage_env`): OpenBLAS threads spin while they wait, so two stages with a thread per core
+each spent their cores spinning (one C2MF stage used a third less CPU with one BLAS thread, its
+numbers bitwise the same). A ``OPENBLAS_NUM_THREADS`` already set wins.
+
 Each stage's output goes to ``.dvc/tmp/run-logs/<stage>.log``; the terminal gets one line per
 stage started, skipped or finished. When a stage fails, nothing new starts, the running stages
 finish and are recorded, the failed stage's log tail is printed and the exit status is 1. With
@@ -40,7 +45,7 @@ import sys
 import time
 from pathlib import Path
 
-__all__ = ["main", "run_pipeline"]
+__all__ = ["main", "run_pipeline", "stage_env"]
 
 LOG_DIR = Path(".dvc") / "tmp" / "run-logs"
 SECONDS = Path(".dvc") / "tmp" / "run-seconds.json"  # last run's time per stage (ordering only)
@@ -115,6 +120,15 @@ def run_pipeline(root=".", *, jobs: int = 2, force: bool = False, targets=()) ->
         os.chdir(cwd)
 
 
+def stage_env(jobs: int, environ=None, cores: int | None = None) -> dict:
+    """The environment of a stage run ``jobs`` at a time: ``environ`` (default ``os.environ``)
+    with ``OPENBLAS_NUM_THREADS`` = ``cores // jobs`` (at least 1) unless it is already set."""
+    env = dict(os.environ if environ is None else environ)
+    cores = cores or os.cpu_count() or 1
+    env.setdefault("OPENBLAS_NUM_THREADS", str(max(1, cores // jobs)))
+    return env
+
+
 def _run(root: Path, *, jobs: int, force: bool, targets) -> int:
     from dvc.repo import Repo
 
@@ -130,6 +144,7 @@ def _run(root: Path, *, jobs: int, force: bool, targets) -> int:
     seconds = _seconds(root, last_run)
     prio = _priorities(graph, stages, seconds)
     (root / LOG_DIR).mkdir(parents=True, exist_ok=True)
+    env = stage_env(jobs)
     waiting, running, failed = set(stages), {}, None
     done: set = set()
     finished: list = []  # (stage, seconds): ended well, not yet recorded
@@ -142,7 +157,7 @@ def _run(root: Path, *, jobs: int, force: bool, targets) -> int:
                 if failed is not None or len(running) >= jobs:
                     break
                 waiting.discard(s)
-                if not _start(repo, s, root, force, running):
+                if not _start(repo, s, root, force, running, env):
                     done.add(s)
             if finished:  # recorded once the free slot has a stage: it does not wait on hashing
                 s, secs = finished.pop(0)
@@ -179,7 +194,7 @@ def _run(root: Path, *, jobs: int, force: bool, targets) -> int:
     return 0
 
 
-def _start(repo, s, root: Path, force: bool, running: dict) -> bool:
+def _start(repo, s, root: Path, force: bool, running: dict, env: dict) -> bool:
     """Start stage ``s`` in a subprocess (its log under ``LOG_DIR``) into ``running``, after
     removing its outputs, as ``dvc repro`` does; False (nothing started) when it is unchanged
     and not forced."""
@@ -194,7 +209,7 @@ def _start(repo, s, root: Path, force: bool, running: dict) -> bool:
     fh = open(log, "w")
     _say(f"start {s.addressing}: {s.cmd}")
     proc = subprocess.Popen(s.cmd, shell=True, cwd=s.wdir, stdout=fh,  # as dvc
-                            stderr=subprocess.STDOUT)
+                            stderr=subprocess.STDOUT, env=env)
     running[proc] = (s, fh, time.perf_counter(), log)
     return True
 

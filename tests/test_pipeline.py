@@ -1,13 +1,14 @@
 """The parallel pipeline runner: DVC's stages and lock, two stages at once, failures stop it."""
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
 
 import pytest
 
-from jaxconcepts.pipeline import run_pipeline
+from jaxconcepts.pipeline import run_pipeline, stage_env
 
 pytestmark = pytest.mark.slow  # DVC repositories in subprocesses and Repo objects
 
@@ -132,3 +133,15 @@ def test_a_second_pipeline_runs_only_when_named(tmp_path):
     assert (root / "a.txt").is_file() and not (root / "second" / "s.txt").exists()
     assert run_pipeline(root, jobs=2, targets=["second/dvc.yaml:s"]) == 0
     assert (root / "second" / "s.txt").read_text() == "s"
+
+
+def test_stages_run_two_at_a_time_share_the_cores_among_their_blas_threads(tmp_path, monkeypatch):
+    assert stage_env(2, {}, cores=2)["OPENBLAS_NUM_THREADS"] == "1"
+    assert stage_env(1, {}, cores=2)["OPENBLAS_NUM_THREADS"] == "2"
+    assert stage_env(4, {}, cores=2)["OPENBLAS_NUM_THREADS"] == "1"
+    assert stage_env(2, {"OPENBLAS_NUM_THREADS": "3"}, cores=8)["OPENBLAS_NUM_THREADS"] == "3"
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
+    body = ("import os; open('t.txt', 'w').write(os.environ.get('OPENBLAS_NUM_THREADS', '-'))")
+    root = _repo(tmp_path, [_stage("t", body, outs=["t.txt"])])
+    assert run_pipeline(root, jobs=2) == 0
+    assert (root / "t.txt").read_text() == str(max(1, (os.cpu_count() or 1) // 2))
