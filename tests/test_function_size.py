@@ -41,7 +41,7 @@ KNOWN = {
     "jaxconcepts.concepts._c2mf:fit_c2mf": 110,
     "jaxconcepts.streaming._c2mf:fit_c2mf_streamed": 97,
     "jaxconcepts.features._train:fit_classifier": 93,
-    "jaxconcepts.evaluation._alpha_sweep:alpha_sweep": 88,
+    "jaxconcepts.evaluation.c2mf._alpha_sweep:alpha_sweep": 88,
     "jaxconcepts.features._crops:extract_crops": 88,
     "jaxconcepts._parts:load_parts": 85,
 }

@@ -3,12 +3,12 @@
 Every concept method (the SAEs of :mod:`jaxconcepts.sae`; C2MF, CRAFT's NMF on full-image rows and
 the PCA baseline of the C2MF paper's suite; SemiNMF and the k-means dictionary) is fitted,
 streamed, on the train images of a store split as the C2MF suite splits it
-(:func:`~jaxconcepts.evaluation._rows.split_by_image`), once per
+(:func:`~jaxconcepts.evaluation._image_split.split_by_image`), once per
 setting and seed, and scored on the test images whose ground truth is known:
 
 - **R²** of the reconstruction of the test rows (``1 − Σ‖a − â‖² / Σ‖a − ā‖²``, ``ā`` the test
   rows' mean; per-class methods reconstruct each row with its class's dictionary);
-- **localisation** (:func:`~jaxconcepts.evaluation._recovery_suite.planted_scores`): each
+- **localisation** (:func:`~jaxconcepts.evaluation.c2mf._planted.planted_scores`): each
   concept's code map correlated with every part (planted) or object (objects) mask on the feature
   grid; the share of classes whose concepts reach corr ≥ 0.3, the recipe's precision / recall;
   **Coverage@τ** (:mod:`~jaxconcepts.evaluation._localisation`: saev's class coverage with IoU of
@@ -42,7 +42,7 @@ from typing import Any, Mapping, Sequence
 import jax
 import numpy as np
 
-from jaxconcepts.evaluation._c2mf_sae import SAE_METHODS
+from jaxconcepts.evaluation.c2mf._sae_adapter import SAE_METHODS
 
 __all__ = ["SAE_METHODS", "DICT_METHODS", "STREAMED_DICTS", "GROUND_METHODS", "reconstruction_r2",
            "part_correlations", "importance_hits", "fit_ground_model", "random_counterpart",
@@ -94,7 +94,7 @@ def _grid_masks(part_map: np.ndarray, n_parts: int, H: int, W: int) -> np.ndarra
 
 def _test_truth(truth, store_images, view):
     """Rows of the truth for the view's test images, and which of them keep their true class."""
-    from jaxconcepts.evaluation._recovery_suite import match_rows
+    from jaxconcepts.evaluation._truth import match_rows
 
     test = view.split.test
     images = [store_images[int(i)] for i in view.data.index[test]]
@@ -155,10 +155,10 @@ def fit_ground_model(method: str, view, knob, seed: int, *, settings: Mapping,
                      stream_kw: Mapping, random: bool = False):
     """Fit ``method`` at ``knob`` (an SAE's active latents, JumpReLU's sparsity coefficient, or
     C2MF / CRAFT / PCA's dictionary size) with ``seed``, streamed on the view's train images by
-    the C2MF suite's :func:`~jaxconcepts.evaluation._c2mf_suite.fit_streamed` (an SAE's width is
-    ``settings["sae_width"]``, one Adam step per ``settings["sae_images_per_batch"]`` images);
-    ``random``: its random counterpart (module docstring)."""
-    from jaxconcepts.evaluation._c2mf_suite import fit_streamed
+    the C2MF suite's :func:`~jaxconcepts.evaluation.c2mf._fit_evaluate.fit_streamed` (an SAE's
+    width is ``settings["sae_width"]``, one Adam step per ``settings["sae_images_per_batch"]``
+    images); ``random``: its random counterpart (module docstring)."""
+    from jaxconcepts.evaluation.c2mf._fit_evaluate import fit_streamed
 
     key = jax.random.fold_in(jax.random.key(int(seed)), 7919)
     kw = dict(stream_kw)
@@ -215,7 +215,7 @@ def _atoms(model) -> np.ndarray:
 
 def score_model(model, view, truth, store, *, batch_images: int) -> dict:
     """R², localisation and importance hits of one fitted model (module docstring)."""
-    from jaxconcepts.evaluation._recovery_suite import planted_scores
+    from jaxconcepts.evaluation.c2mf._planted import planted_scores
 
     out: dict[str, Any] = {"r2": reconstruction_r2(model, view, batch_images=batch_images)}
     loc = planted_scores(truth, store.images, store.shape, view,

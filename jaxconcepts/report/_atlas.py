@@ -2,9 +2,9 @@
 concepts with their names and the classes using them, the recipes per class and (objects) the
 name accuracy; and the naming table of :func:`jaxconcepts.evaluation.name_concepts`.
 
-The atlases are :class:`jaxconcepts.evaluation._c2mf_atlas.AtlasData` (read by attribute: method,
+The atlases are :class:`jaxconcepts.evaluation.c2mf._atlas.AtlasData` (read by attribute: method,
 k, usage (Y, G), labels, names, order, class_names); the name accuracy is the dict of
-:func:`jaxconcepts.evaluation._c2mf_atlas.objects_name_accuracy` (as saved in ``c2mf.json``).
+:func:`jaxconcepts.evaluation.c2mf._atlas.objects_name_accuracy` (as saved in ``c2mf.json``).
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ def naming_table(names, *, title: str = "") -> str:
 
 def name_accuracy_markdown(acc: Mapping) -> str:
     """The name-accuracy table of
-    :func:`jaxconcepts.evaluation._c2mf_atlas.objects_name_accuracy` (a summary and one row per
+    :func:`jaxconcepts.evaluation.c2mf._atlas.objects_name_accuracy` (a summary and one row per
     class with each method's top concept, its words and hit / miss)."""
     methods = acc["methods"]
     if not methods:
@@ -103,7 +103,7 @@ def atlas_markdown(atlases: Sequence, *, figures: dict, recipes: dict, gate_thre
     "gates")]``: file names), a table of the drawn concepts (label, top words, classes using it,
     CLIP words when ``clip_names[method]`` holds G word lists) and its per-class recipes
     (``recipes[method]``: Markdown, e.g. :func:`recipe_table`); with ``naming_accuracy``
-    (:func:`jaxconcepts.evaluation._c2mf_atlas.objects_name_accuracy`) its table comes first."""
+    (:func:`jaxconcepts.evaluation.c2mf._atlas.objects_name_accuracy`) its table comes first."""
     sections = []
     for at in atlases:
         clip = (clip_names or {}).get(at.method)

@@ -19,8 +19,8 @@ __all__ = ["METHOD_NAMES", "MIN_SUPPORT", "markdown_report", "disabled_markdown"
            "planted_lines", "sae_lines", "control_lines", "recipe_lines", "ranking_lines",
            "split_seeds_markdown", "SEED_FIELDS"]
 
-#: readable names of the SAE methods (``jaxconcepts.evaluation._c2mf_sae.SAE_NAMES`` spelled out:
-#: the report layer imports no evaluation module; a test checks they agree)
+#: readable names of the SAE methods (``jaxconcepts.evaluation.c2mf._sae_adapter.SAE_NAMES``
+#: spelled out: the report layer imports no evaluation module; a test checks they agree)
 SAE_NAMES = {"topk": "TopK SAE", "batchtopk": "BatchTopK SAE", "jumprelu": "JumpReLU SAE",
              "matryoshka": "Matryoshka SAE", "archetypal": "Archetypal SAE"}
 METHOD_NAMES = {"c2mf": "Ours (C2MF)", "craft": "CRAFT-style NMF", "pca": "PCA", **SAE_NAMES}
@@ -29,7 +29,7 @@ _ORDER = ("c2mf", "craft", "pca", *SAE_NAMES)
 #: fewest test images (per class, or in all) behind a reported mean ± std: a per-class accuracy from
 #: one or two images is 0, 50 or 100 %, and its spread over classes measures nothing
 MIN_SUPPORT = 3
-#: the split-seed columns: (field of ``jaxconcepts.evaluation._c2mf_seeds.FIELDS``, label)
+#: the split-seed columns: (field of ``jaxconcepts.evaluation.c2mf._split_seeds.FIELDS``, label)
 SEED_FIELDS = (("acc_pred", "Table 2 accuracy (pred, %)"), ("test_mse", "Table 3 test MSE"),
                ("insertion_ig", "insertion AUC (IG)"), ("deletion_ig", "deletion AUC (IG)"))
 
@@ -350,7 +350,7 @@ def ranking_lines(fitted, class_names=()) -> list[str]:
 
 
 def split_seeds_markdown(res: Mapping | None, names: Mapping[str, str] = METHOD_NAMES) -> str:
-    """The section of ``c2mf.md`` of :func:`jaxconcepts.evaluation._c2mf_seeds.split_seed_runs`:
+    """The section of ``c2mf.md`` of :func:`jaxconcepts.runners.split_seed_runs`:
     per method the mean and 95 % t-interval over split seeds, and C2MF against each baseline with
     its verdict ("" without split seeds)."""
     if not res:

@@ -2,7 +2,7 @@
 beside the paper's Table 4 / App. C rows, and the crops that keep the object against those that
 lose it, from the stage's summary (as saved in ``ood.json``: the MSP means, Δμ, the agreement
 and the OOD metrics of :func:`jaxconcepts.evaluation.confidence_study`; ``by_object``: the split
-of :func:`jaxconcepts.evaluation._ood.object_split`)."""
+of :func:`jaxconcepts.evaluation.ood._confidence.object_split`)."""
 
 from __future__ import annotations
 
@@ -81,8 +81,9 @@ def _ci_text(row: dict, key: str) -> str:
 
 
 def object_split_markdown(split: dict, dataset: str) -> str:
-    """Markdown of :func:`jaxconcepts.evaluation._ood.object_split`: one row per subset of crops
-    (all, keeps, loses, of which none) beside each other, and what the comparison says."""
+    """Markdown of :func:`jaxconcepts.evaluation.ood._confidence.object_split`: one row per subset
+    of crops (all, keeps, loses, of which none) beside each other, and what the comparison
+    says."""
     st = split["settings"]
     kf = st["keep_fraction"]
     level = num(st["level"], ".0%")

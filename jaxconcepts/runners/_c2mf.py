@@ -14,8 +14,8 @@ import jax
 import numpy as np
 
 from jaxconcepts._checks import check_choice, check_positive_ints
-from jaxconcepts.evaluation._c2mf_sae import SAE_METHODS
-from jaxconcepts.evaluation._c2mf_suite import (
+from jaxconcepts.evaluation.c2mf._sae_adapter import SAE_METHODS
+from jaxconcepts.evaluation.c2mf._fit_evaluate import (
     CONTROLS,
     FIT_KEYS,
     METHODS,
@@ -25,7 +25,7 @@ from jaxconcepts.evaluation._c2mf_suite import (
     evaluate_model,
     fit_streamed,
 )
-from jaxconcepts.evaluation._rows import (
+from jaxconcepts.evaluation._image_split import (
     SplitRowsView,
     check_label_classes,
     k_caps,
@@ -125,7 +125,7 @@ def _model_record(m, model, used, arrays, histories, view, head, craft_rows, key
         arrays[f"pca_k{used}_W"] = np.asarray(model.W)
         arrays[f"pca_k{used}_mean"] = np.asarray(model.mean)
     else:  # an SAE: its decoder rows and bias; the dead latents are in the results
-        from jaxconcepts.evaluation._c2mf_sae import sae_solver
+        from jaxconcepts.evaluation.c2mf._sae_adapter import sae_solver
 
         arrays[f"{m}_k{used}_W"] = np.asarray(model.W)
         arrays[f"{m}_k{used}_b_dec"] = np.asarray(model.sae.b_dec)
@@ -184,7 +184,7 @@ def run_c2mf(store, cfg: C2MF, *, dataset: str, crops_path=None, truth=None,
     """Fit and evaluate every method and k; returns ``(metrics, arrays, loss_histories, fits)``
     (``fits``: :class:`C2MFFits`, None when no class had enough images).
 
-    C2MF's classes (``cfg.labels``; :func:`~jaxconcepts.evaluation._rows.load_image_rows`) and
+    C2MF's classes (``cfg.labels``; :func:`~jaxconcepts.evaluation.load_image_rows`) and
     the head's outputs are kept apart: with ``labels: label`` on a folder whose classes are not the
     head's outputs (4 folders under a 1000-way ImageNet head) the gates, the split, every
     per-class table and ``metrics["classes"]`` are per folder class (named by the manifest's
@@ -192,7 +192,7 @@ def run_c2mf(store, cfg: C2MF, *, dataset: str, crops_path=None, truth=None,
     read the head's own outputs (each class's ``head_output`` in ``metrics["classes"]`` is the
     one CRAFT's Sobol indices score). Every check on params × store (labels, class sizes, k)
     runs before the head is built or anything is fitted. At the k of ``cfg.controls`` each fitted
-    model's test-time controls (:data:`~jaxconcepts.evaluation._c2mf_suite.CONTROLS`) are
+    model's test-time controls (:data:`~jaxconcepts.evaluation.c2mf._fit_evaluate.CONTROLS`) are
     evaluated on the test images and reported under ``metrics["controls"][name]["results"]
     ["k<k>"]`` (the same fields as ``metrics["results"][method]["k<k>"]``, test MSE only).
 
@@ -353,7 +353,7 @@ def run_c2mf(store, cfg: C2MF, *, dataset: str, crops_path=None, truth=None,
         else:
             metrics["ablation"] = {"note": "needs c2mf and CRAFT or PCA in c2mf.methods"}
     if truth is not None:
-        from jaxconcepts.evaluation._recovery_suite import planted_scores
+        from jaxconcepts.evaluation.c2mf._planted import planted_scores
 
         metrics["planted"] = planted_scores(truth, store.images, store.shape, view, fitted,
                                             batch_images=int(cfg.eval_batch),

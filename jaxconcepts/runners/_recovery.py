@@ -6,11 +6,11 @@ the importance stage), ``m_sub`` (its K x S sub-concepts, sub-concept importance
 (the baseline: each image's live channels regrouped at random with the same concept sizes,
 importance recomputed with the same head and target) and ``random_m_sub`` (the same with the
 sub-concept sizes: K·S groups, the baseline of ``m_sub``). The scores are defined in
-:mod:`jaxconcepts.evaluation._recovery`.
+:mod:`jaxconcepts.evaluation.clustering._recovery`.
 
 The importance AUROC of a method is compared with its baseline fairly (docs/PAPERS_FINDINGS.md §1):
 the random groupings run once per seed (``recovery.baseline_seeds``), and
-:func:`~jaxconcepts.evaluation._baseline.paired_baseline` reports the baseline as mean ± std over
+:func:`~jaxconcepts.evaluation.paired_baseline` reports the baseline as mean ± std over
 seeds and the **paired** difference on the images both define. Concept size (channel count) used
 as the score, on the same (image, concept) pairs, is reported as a reference: it shows how much of
 the AUROC size alone explains. **Extension point**: a new method adds a function to
@@ -95,7 +95,7 @@ def _sub(m: str) -> Callable[[Context], SourceBatch]:
 
 def _shuffled(ctx: Context, labels, n_groups: int) -> SourceBatch:
     """``labels`` regrouped at random (same group sizes), importance recomputed with the head."""
-    from jaxconcepts.evaluation._recovery import random_grouping
+    from jaxconcepts.evaluation.clustering._recovery import random_grouping
     from jaxconcepts.importance import concept_importance
 
     lab = np.asarray(random_grouping(labels, key=ctx.key))
@@ -141,8 +141,8 @@ def run_recovery(store, concepts, importance, truth, cfg: Recovery, *, head, pro
     """
     from tqdm.auto import tqdm
 
-    from jaxconcepts.evaluation._baseline import paired_baseline
-    from jaxconcepts.evaluation._recovery import score_maps, summarise
+    from jaxconcepts.evaluation.clustering._baseline import paired_baseline
+    from jaxconcepts.evaluation.clustering._recovery import score_maps, summarise
 
     methods = [m for m in cfg.methods if f"{m}_labels" in concepts]
     if not methods:

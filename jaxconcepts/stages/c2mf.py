@@ -39,7 +39,7 @@ def _clean(fig_dir):
 def _write_disabled(store, ds, out, *, alpha) -> None:
     """Every output of a dataset with ``c2mf.enabled: false``, each saying why."""
     from jaxconcepts.evaluation import loss_csv
-    from jaxconcepts.evaluation._c2mf_report import disabled_metrics
+    from jaxconcepts.evaluation.c2mf._stage_outputs import disabled_metrics
     from jaxconcepts.report import alpha_sweep_markdown, c2mf_disabled_markdown
     from jaxconcepts.viz._c2mf_figures import c2mf_figures
 
@@ -84,7 +84,7 @@ def _check_crops(cfg: C2MF, ds: str, crops) -> None:
 
 def _atlases(res: _Results, store, cfg: C2MF, atlas, naming, load_image) -> None:
     """The concept atlas of each fitted method (collective: every process), into ``res``."""
-    from jaxconcepts.evaluation._c2mf_atlas import fitted_atlases
+    from jaxconcepts.evaluation.c2mf._atlas import fitted_atlases
 
     if res.fits is None or not cfg.atlas_k or store.head is None:
         return  # naming scores rows with a linear head
@@ -99,9 +99,9 @@ def _atlases(res: _Results, store, cfg: C2MF, atlas, naming, load_image) -> None
 
 def _sweep_and_naming(res: _Results, store, cfg: C2MF, truth) -> None:
     """The α sweep on the fitted split and the naming's accuracy on objects, into ``res``."""
-    from jaxconcepts.evaluation._alpha_sweep import sweep_fitted_split
-    from jaxconcepts.evaluation._c2mf_atlas import objects_name_accuracy
-    from jaxconcepts.evaluation._rows import store_head_outputs
+    from jaxconcepts.evaluation.c2mf._alpha_sweep import sweep_fitted_split
+    from jaxconcepts.evaluation.c2mf._atlas import objects_name_accuracy
+    from jaxconcepts.evaluation._image_split import store_head_outputs
 
     if res.fits is not None and cfg.alpha_sweep and store.head is not None:
         res.sweep = sweep_fitted_split(res.fits, store.head, alphas=cfg.alpha_sweep,
@@ -115,7 +115,7 @@ def _sweep_and_naming(res: _Results, store, cfg: C2MF, truth) -> None:
 
 def _every_code(res: _Results, store, cfg: C2MF) -> None:
     """Every image's codes in each atlas's dictionary, into ``res``."""
-    from jaxconcepts.evaluation._c2mf_atlas import all_codes
+    from jaxconcepts.evaluation.c2mf._atlas import all_codes
 
     res.every = {at.method: all_codes(res.fits.get(at.method, at.k), at.method, res.fits.view,
                                       grid=tuple(int(x) for x in store.shape[1:]),
@@ -124,7 +124,7 @@ def _every_code(res: _Results, store, cfg: C2MF) -> None:
 
 def _save_dictionaries(res: _Results, ds: str) -> None:
     """``data/<ds>/c2mf/``: the dictionaries and every image's codes in each atlas."""
-    from jaxconcepts.evaluation._c2mf_atlas import atlas_arrays
+    from jaxconcepts.evaluation.c2mf._atlas import atlas_arrays
 
     save_arrays(dataset_dir(ds, "c2mf") / "dictionaries.safetensors", res.arrays,
                 metadata={"settings": json.dumps(res.metrics["settings"]),
@@ -136,7 +136,7 @@ def _save_dictionaries(res: _Results, ds: str) -> None:
 def _write_reports(res: _Results, ds: str, out, cfg: C2MF, atlas, load_image) -> None:
     """``reports/<ds>/c2mf*``: the figures, metrics, tables, loss curves, atlas and α sweep."""
     from jaxconcepts.evaluation import loss_csv
-    from jaxconcepts.evaluation._c2mf_report import c2mf_summary
+    from jaxconcepts.evaluation.c2mf._stage_outputs import c2mf_summary
     from jaxconcepts.report import (alpha_sweep_markdown, atlas_markdown, markdown_report,
                                     no_atlas_markdown, recipe_table)
     from jaxconcepts.viz._c2mf_figures import atlas_figures, c2mf_figures

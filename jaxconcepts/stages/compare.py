@@ -4,7 +4,7 @@ Writes ``reports/<ds>/compare.json`` (DVC metrics), ``reports/<ds>/compare.md`` 
 the paper's findings hold, Fig. 2), ``reports/<ds>/compare_records.csv`` (per image, method and
 algorithm: label, SS, CHI, DBI; long format) and ``reports/<ds>/compare_fig2.png`` (per-label
 boxplots, CGAP row and CPHA row). Params: section ``compare`` (see
-:mod:`jaxconcepts.evaluation._compare` for what they mean).
+:mod:`jaxconcepts.evaluation.clustering._compare` for what they mean).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import dataclasses
 import numpy as np
 
 from jaxconcepts._io import write_json, write_text
-from jaxconcepts.evaluation._compare import load_subset, records_csv, run_compare
+from jaxconcepts.evaluation.clustering._compare import load_subset, records_csv, run_compare
 from jaxconcepts.store import ActivationStore
 from jaxconcepts.stages._common import (
     REPORTS, dataset_dir, stage_config, stage_parser, write_disabled,

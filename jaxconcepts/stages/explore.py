@@ -78,7 +78,7 @@ def _inputs(args):
     elif not (crops / "manifest.json").is_file():
         notes["ood"] = f"no crop store at {crops}: run the crops stage"
     else:
-        from jaxconcepts.evaluation._ood import stream_crop_confidence
+        from jaxconcepts.evaluation.ood._confidence import stream_crop_confidence
 
         inp.crop_msp, inp.crop_pred = stream_crop_confidence(
             crops, store.head, store_index=store.read("index").astype(int))

@@ -90,7 +90,7 @@ def _figure(rows: list[dict], path: Path, title: str) -> None:
 
 
 def _view(store, cfg: dict):
-    from jaxconcepts.evaluation._rows import SplitRowsView, load_image_rows, split_by_image
+    from jaxconcepts.evaluation._image_split import SplitRowsView, load_image_rows, split_by_image
 
     data = load_image_rows(store, labels=cfg["labels"])
     split = split_by_image(data.cls, test_fraction=float(cfg["test_fraction"]),
@@ -100,7 +100,7 @@ def _view(store, cfg: dict):
 
 def main(argv: list[str] | None = None) -> None:
     from jaxconcepts.datasets import load_truth
-    from jaxconcepts.evaluation._c2mf_suite import STREAM_KEYS
+    from jaxconcepts.evaluation.c2mf._fit_evaluate import STREAM_KEYS
     from jaxconcepts.evaluation._grounds import image_ground
     from jaxconcepts.report import ground_markdown
     from jaxconcepts.stages._common import dataset_dir, stage_config

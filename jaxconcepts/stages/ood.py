@@ -42,7 +42,8 @@ def main(argv: list[str] | None = None) -> None:
                        md_files=[out / "ood.md"], png_files=[out / FIGURE])
         return
 
-    from jaxconcepts.evaluation._ood import confidence_study_from_msp, stream_crop_confidence
+    from jaxconcepts.evaluation.ood._confidence import (confidence_study_from_msp,
+                                                        stream_crop_confidence)
     from jaxconcepts.report import object_split_markdown, ood_markdown
     from jaxconcepts.store import ActivationStore
     from jaxconcepts.viz._figures import save_png
@@ -68,7 +69,7 @@ def main(argv: list[str] | None = None) -> None:
     truth_dir = dataset_dir(ds, "prepare") / "truth"
     split = None
     if (truth_dir / "truth.json").is_file():
-        from jaxconcepts.evaluation._ood import object_split
+        from jaxconcepts.evaluation.ood._confidence import object_split
 
         split = object_split(study.conf_full, msp, _object_fractions(store, path, truth_dir),
                              keep_fraction=cfg.keep_fraction, tpr=cfg.tpr,
@@ -98,7 +99,7 @@ def _object_fractions(store, crops_path, truth_dir):
     """Share of each image's object inside each crop box ``(N, n_crops)``, the truth rows matched
     to the store's images; the masks must be the model input's size (crop_pct 1.0)."""
     from jaxconcepts.datasets import load_truth
-    from jaxconcepts.evaluation._ood import object_fractions
+    from jaxconcepts.evaluation.ood._confidence import object_fractions
     from jaxconcepts.evaluation import match_rows
     from jaxconcepts.store import read_crop_boxes
 

@@ -15,8 +15,9 @@ sub-concept importance), ``random_m`` and ``random_m_sub`` (the baselines: each 
 channels regrouped at random with the same concept / sub-concept sizes, importance recomputed with
 the same head and target, over ``recovery.baseline_seeds`` seeds). ``recovery.json`` holds, under
 ``baseline``, each method's importance AUROC paired with its baseline's (mean ± std over seeds) and
-the size-only reference. The scores are defined in :mod:`jaxconcepts.evaluation._recovery`; the
-sources in :mod:`jaxconcepts.runners` (``run_recovery``); the page in :mod:`jaxconcepts.report`.
+the size-only reference. The scores are defined in
+:mod:`jaxconcepts.evaluation.clustering._recovery`; the sources in :mod:`jaxconcepts.runners`
+(``run_recovery``); the page in :mod:`jaxconcepts.report`.
 """
 
 from __future__ import annotations

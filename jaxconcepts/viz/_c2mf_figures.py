@@ -23,7 +23,7 @@ __all__ = ["plot_insertion_deletion", "plot_ablation", "c2mf_figures", "atlas_fi
 
 _NAMES = {"c2mf": "Ours (C2MF)", "craft": "CRAFT", "pca": "PCA",
           "craft_clustered": "CRAFT (clustered)", "pca_clustered": "PCA (clustered)",
-          # the SAEs in the suite (evaluation._c2mf_sae.SAE_NAMES; viz sits below evaluation)
+          # the SAEs in the suite (evaluation.c2mf._sae_adapter.SAE_NAMES; viz is below evaluation)
           "topk": "TopK SAE", "batchtopk": "BatchTopK SAE", "jumprelu": "JumpReLU SAE",
           "matryoshka": "Matryoshka SAE", "archetypal": "Archetypal SAE"}
 _COLORS = {"c2mf": "C3", "craft": "C0", "pca": "C2", "craft_clustered": "C0",
@@ -137,7 +137,7 @@ def atlas_figures(atlases, load_image, out_dir: str | Path, *, top: int, gate_th
     (and ``alpha_sweep.png`` when ``alpha_rows`` are given).
 
     Args:
-        atlases: :class:`jaxconcepts.evaluation._c2mf_atlas.AtlasData` records (read as plain
+        atlases: :class:`jaxconcepts.evaluation.c2mf._atlas.AtlasData` records (read as plain
             fields: ``method``, ``k``, ``images``, ``code_maps``, ``usage``, ``labels``,
             ``names``, ``order``, ``class_names``).
         load_image: store row position -> the image as the model saw it (uint8 (H, W, 3)).

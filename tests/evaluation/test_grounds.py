@@ -44,7 +44,7 @@ class _Model:
 @pytest.fixture
 def planted_view(tmp_path):
     from jaxconcepts.datasets import load_truth
-    from jaxconcepts.evaluation._rows import SplitRowsView, load_image_rows, split_by_image
+    from jaxconcepts.evaluation._image_split import SplitRowsView, load_image_rows, split_by_image
     from jaxconcepts.store import ActivationStore
 
     _write_planted(tmp_path, n_per_class=6)

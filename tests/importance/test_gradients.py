@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from jaxconcepts.importance import code_importance
-from tests.evaluation.test_c2mf_eval import P, _setup
+from tests.evaluation.c2mf.test_metrics import P, _setup
 
 
 @pytest.mark.slow

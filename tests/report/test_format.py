@@ -48,7 +48,7 @@ def test_package_data_lists_the_templates():
 
 
 def test_split_seed_columns_follow_the_evaluation_fields():
-    from jaxconcepts.evaluation._c2mf_seeds import FIELDS
+    from jaxconcepts.evaluation.c2mf._split_seeds import FIELDS
     from jaxconcepts.report._c2mf import SEED_FIELDS
 
     assert SEED_FIELDS == tuple((f, label) for f, _, _, label in FIELDS)

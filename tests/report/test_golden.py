@@ -69,7 +69,7 @@ def c2mf_pages(ds: str) -> dict[str, str]:
 def compare_res(ds: str) -> dict:
     """``compare.json`` with its dicts in the order run_compare built them (the JSON's keys are
     sorted)."""
-    from jaxconcepts.evaluation._compare import ALGORITHMS, findings
+    from jaxconcepts.evaluation.clustering._compare import ALGORITHMS, findings
 
     res = _json(REPORTS / ds / "compare.json")
     if res.get("enabled") is False:

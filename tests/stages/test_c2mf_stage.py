@@ -290,17 +290,6 @@ def test_no_class_with_enough_images_still_writes_outputs(tmp_path, monkeypatch)
     assert load_arrays(tmp_path / "data/fake/c2mf/dictionaries.safetensors")["classes"].size == 0
 
 
-def test_disabled_dataset_with_enough_images_per_class_says_it_was_turned_off():
-    from jaxconcepts.evaluation._c2mf_report import disabled_metrics
-    from jaxconcepts.report import c2mf_disabled_markdown
-
-    metrics = disabled_metrics("big", 900, 9)
-    md = c2mf_disabled_markdown("big", metrics["note"])
-    assert "turned off for this dataset (`c2mf.enabled: false`" in md
-    assert "900 images in 9 classes (100.0 per class)" in md and "not supported" not in md
-    assert metrics["enabled"] is False
-
-
 @pytest.mark.slow
 def test_nan_loss_stops_with_the_step_and_writes_nothing(fake, monkeypatch):
     root, _ = fake

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from jaxconcepts.evaluation._ood import confidence_study
+from jaxconcepts.evaluation.ood._confidence import confidence_study
 from jaxconcepts.viz._paper_figures import (
     long_columns,
     plot_alpha_sweep,

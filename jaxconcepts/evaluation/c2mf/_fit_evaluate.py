@@ -30,19 +30,19 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxconcepts._checks import check_choice
-from jaxconcepts.evaluation._c2mf_eval import ClassMSE, concept_similarity, per_class_accuracy
-from jaxconcepts.evaluation._c2mf_host import (
+from jaxconcepts.evaluation.c2mf._metrics import ClassMSE, concept_similarity, per_class_accuracy
+from jaxconcepts.evaluation.c2mf._host_head import (
     head_insertion_deletion,
     head_predictions,
     ranking_agreement,
 )
-from jaxconcepts.evaluation._c2mf_sae import (
+from jaxconcepts.evaluation.c2mf._sae_adapter import (
     SAE_KEYS,
     SAE_METHODS,
     SAE_NAMES,
     fit_sae_concepts,
 )
-from jaxconcepts.evaluation._rows import SplitRowsView
+from jaxconcepts.evaluation._image_split import SplitRowsView
 
 __all__ = ["METHODS", "FIT_KEYS", "STREAM_KEYS", "CONTROLS", "Control", "SharedDictionary",
            "fit_method", "fit_streamed", "evaluate_model", "control_models", "evaluate_controls",

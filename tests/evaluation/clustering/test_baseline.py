@@ -1,9 +1,10 @@
-"""paired_baseline: hand cases where the unpaired and the paired comparison disagree."""
+"""paired_baseline: hand cases where the unpaired and the paired comparison disagree; size_auroc,
+the size-only reference, by hand."""
 
 import numpy as np
 import pytest
 
-from jaxconcepts.evaluation._baseline import paired_baseline
+from jaxconcepts.evaluation.clustering._baseline import paired_baseline, size_auroc
 
 nan = np.nan
 
@@ -30,3 +31,15 @@ def test_nothing_defined_and_errors():
         paired_baseline(np.zeros(2), [])
     with pytest.raises(ValueError, match=r"baselines\[0\] has shape"):
         paired_baseline(np.zeros(2), [np.zeros(3)])
+
+
+def test_size_auroc_by_hand():
+    sizes = np.array([[5, 2, 2, 9], [3, 3, 1, 1], [4, 4, 4, 4]])
+    category = np.array([[0, 1, 2, -1],  # defining 5 vs others 2, 2 (9 is invalid)
+                         [0, 0, 2, 1],  # 3, 3 vs 1, 1
+                         [1, 2, 2, -1]])  # no defining concept: undefined
+    out = size_auroc(sizes, category)
+    np.testing.assert_allclose(out[:2], [1.0, 1.0])
+    assert np.isnan(out[2])
+    # ties count 1/2; smaller defining concepts give AUROC < 0.5
+    np.testing.assert_allclose(size_auroc(np.array([[2, 2, 6]]), np.array([[0, 1, 2]])), [0.25])

@@ -26,7 +26,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 import numpy as np
 
-from jaxconcepts.evaluation._c2mf_eval import (
+from jaxconcepts.evaluation.c2mf._metrics import (
     InsertionDeletion,
     _auc,
     insertion_masks,

@@ -1,4 +1,4 @@
-"""SAEs in the C2MF suite (evaluation/_c2mf_sae.py and the suite's SAE paths)."""
+"""SAEs in the C2MF suite (evaluation/c2mf/_sae_adapter.py and the suite's SAE paths)."""
 
 from pathlib import Path
 
@@ -10,10 +10,10 @@ import yaml
 from jaxconcepts.params import parse_section
 from jaxconcepts.report import markdown_report
 from jaxconcepts.runners import run_c2mf
-from jaxconcepts.evaluation._c2mf_atlas import atlas_data
-from jaxconcepts.evaluation._c2mf_host import affine_recon
-from jaxconcepts.evaluation._c2mf_sae import SAE_METHODS, SAE_NAMES, SAEConcepts
-from jaxconcepts.evaluation._c2mf_suite import (
+from jaxconcepts.evaluation.c2mf._atlas import atlas_data
+from jaxconcepts.evaluation.c2mf._host_head import affine_recon
+from jaxconcepts.evaluation.c2mf._sae_adapter import SAE_METHODS, SAE_NAMES, SAEConcepts
+from jaxconcepts.evaluation.c2mf._fit_evaluate import (
     CONTROLS,
     control_models,
     evaluate_controls,
@@ -23,7 +23,7 @@ from jaxconcepts.evaluation._c2mf_suite import (
 from jaxconcepts.store import ActivationStore, HeadParams, StoreWriter
 from tests.planted import Y, planted
 
-REPO_C2MF = yaml.safe_load((Path(__file__).parents[2] / "params.yaml").read_text())["c2mf"]
+REPO_C2MF = yaml.safe_load((Path(__file__).parents[3] / "params.yaml").read_text())["c2mf"]
 SAE_KW = dict(sae_active=3, sae_epochs=100, sae_learning_rate=0.03, sae_sparsity=0.01)
 N_IMG, C, HW = 24, 8, 2  # images (3 classes), channels, grid side
 
@@ -127,7 +127,7 @@ def test_streamed_topk_runs_through_the_suite_with_its_random_decoder(run):
 
 
 def _stream_keys():
-    from jaxconcepts.evaluation._c2mf_suite import STREAM_KEYS
+    from jaxconcepts.evaluation.c2mf._fit_evaluate import STREAM_KEYS
 
     return STREAM_KEYS
 

@@ -68,7 +68,7 @@ def alpha_sweep(
     Returns:
         one dict per α (JSON-ready floats), in the order given.
     """
-    from jaxconcepts.evaluation._c2mf_eval import reconstruction_accuracy
+    from jaxconcepts.evaluation.c2mf._metrics import reconstruction_accuracy
 
     if fit is None:
         from jaxconcepts.concepts import fit_c2mf as fit
@@ -155,7 +155,7 @@ def sweep_fitted_split(fits, head, *, alphas: Sequence[float], k: int,
     """
     from functools import partial
 
-    from jaxconcepts.evaluation._c2mf_suite import fit_method
+    from jaxconcepts.evaluation.c2mf._fit_evaluate import fit_method
 
     view = fits.view
     fit_pos, val_pos, y_fit, y_val = validation_split(view.split.train, view.y_img_train,

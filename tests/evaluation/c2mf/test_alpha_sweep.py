@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxconcepts.evaluation._alpha_sweep import alpha_sweep
+from jaxconcepts.evaluation.c2mf._alpha_sweep import alpha_sweep
 from jaxconcepts.report import alpha_sweep_table
 
 
@@ -85,7 +85,7 @@ def test_validation_split_keeps_the_test_images_out_and_every_class_fitted():
     """α is chosen on train images only: the validation images are a per-class part of the
     train positions, disjoint from the images fitted on, and a class with one train image keeps
     it for the fit."""
-    from jaxconcepts.evaluation._alpha_sweep import validation_split
+    from jaxconcepts.evaluation.c2mf._alpha_sweep import validation_split
 
     train = np.array([0, 2, 3, 5, 7, 8, 9, 11, 12, 14])
     y = np.array([0, 0, 0, 0, 1, 1, 1, 1, 2, 0])
@@ -100,16 +100,3 @@ def test_validation_split_keeps_the_test_images_out_and_every_class_fitted():
     assert not set(val) & {1, 4, 6, 10, 13}  # positions outside train (the test images)
     again = validation_split(train, y, seed=0)
     assert all((a == b).all() for a, b in zip(again, (fit, val, y_fit, y_val)))
-
-
-def test_seed_interval_is_students_t_and_needs_two_seeds():
-    from scipy.stats import t
-
-    from jaxconcepts.evaluation._c2mf_seeds import seed_interval
-
-    iv = seed_interval([1.0, 2.0, 4.0])
-    half = t.ppf(0.975, 2) * np.std([1.0, 2.0, 4.0], ddof=1) / np.sqrt(3)
-    assert iv["n"] == 3 and abs(iv["mean"] - 7 / 3) < 1e-12
-    assert abs(iv["hi"] - iv["mean"] - half) < 1e-12 and abs(iv["mean"] - iv["lo"] - half) < 1e-12
-    assert seed_interval([1.0, None, float("nan")]) == {"mean": 1.0, "lo": None, "hi": None, "n": 1}
-    assert seed_interval([])["mean"] is None

@@ -8,7 +8,7 @@ import torch
 
 from jaxconcepts.concepts._c2mf import C2MF
 from jaxconcepts.concepts._pca_baseline import fit_pca_baseline
-from jaxconcepts.evaluation._c2mf_host import (
+from jaxconcepts.evaluation.c2mf._host_head import (
     affine_recon,
     head_insertion_deletion,
     head_predictions,
@@ -191,7 +191,7 @@ def test_rank_correlations_equal_scipys_with_ties():
     constant rows (NaN) included."""
     from scipy.stats import kendalltau, spearmanr
 
-    from jaxconcepts.evaluation._c2mf_host import _corr_rows
+    from jaxconcepts.evaluation.c2mf._host_head import _corr_rows
 
     rng = np.random.default_rng(0)
     for k in (2, 3, 10, 50):

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from jaxconcepts._params import parse_section
-from jaxconcepts.evaluation._compare import stratified_sample
+from jaxconcepts.evaluation.clustering._compare import stratified_sample
 
 
 def test_stratified_sample_spreads_over_classes_and_is_seeded():
@@ -40,7 +40,7 @@ def test_compare_params_need_every_key():
 def test_kmeans_claims_are_paired_per_image_and_oriented():
     """k-means vs X per metric: the paired per-image difference, positive favouring k-means (DBI
     lower is better), images where either side is undefined left out, and a verdict."""
-    from jaxconcepts.evaluation._compare import kmeans_claims
+    from jaxconcepts.evaluation.clustering._compare import kmeans_claims
 
     rng = np.random.default_rng(0)
     recs = []

@@ -1,88 +1,19 @@
-"""Scoring against planted ground truth: the helpers of the ``recovery`` stage's runner
-(:mod:`jaxconcepts.runners`, its sources and table) and the C2MF suite's atoms-vs-parts scores.
+"""The C2MF suite's scores against planted ground truth: atoms vs parts, class concepts vs
+recipes, and Coverage@τ (:func:`planted_scores`), for every fitted method and k.
 
-Sources (rows of the recovery table), for each method ``m``: ``m`` (its K concepts, importance from
-the importance stage), ``m_sub`` (its K x S sub-concepts, sub-concept importance), ``random_m``
-(the baseline: each image's live channels regrouped at random with the same concept sizes,
-importance recomputed with the same head and target) and ``random_m_sub`` (the same with the
-sub-concept sizes: K·S groups, the baseline of ``m_sub``). The scores are defined in
-:mod:`jaxconcepts.evaluation._recovery`.
-
-The importance AUROC of a method is compared with its baseline fairly (docs/PAPERS_FINDINGS.md §1):
-the random groupings run once per seed (``recovery.baseline_seeds``), and
-:func:`~jaxconcepts.evaluation._baseline.paired_baseline` reports the baseline as mean ± std over
-seeds and the **paired** difference on the images both define. Concept size (channel count) used
-as the score, on the same (image, concept) pairs, is reported as a reference: it shows how much of
-the AUROC size alone explains. **Extension point**: a new method adds a function to
-:data:`SOURCES` returning low-resolution maps, validity and importance for a batch.
+The store's test images are matched to the truth files by
+:func:`~jaxconcepts.evaluation._truth.match_rows`; the localisation metric is
+:mod:`jaxconcepts.evaluation._localisation`'s. The recovery stage's scores of CGAP / CPHA concepts
+are :mod:`jaxconcepts.evaluation.clustering`'s.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
-__all__ = ["match_rows", "size_auroc", "scoring_masks", "planted_scores"]
+from jaxconcepts.evaluation._truth import match_rows
 
-
-def size_auroc(sizes, category) -> np.ndarray:
-    """Per image, the AUROC of concept size (channel count) separating *defining* concepts
-    (category 0) from the other valid ones (category 1, 2): (B,), NaN where either side is empty.
-    The same (image, concept) pairs as the importance AUROC of :mod:`._recovery` (ties count
-    1/2), with size as the score instead of importance."""
-    sizes, category = np.asarray(sizes, np.float64), np.asarray(category)
-    out = np.full(sizes.shape[0], np.nan)
-    for i in range(sizes.shape[0]):
-        pos, neg = sizes[i, category[i] == 0], sizes[i, category[i] > 0]
-        if pos.size and neg.size:
-            d = pos[:, None] - neg[None, :]
-            out[i] = float(((d > 0) + 0.5 * (d == 0)).mean())
-    return out
-
-
-def _rel(path: str) -> str:
-    """``<class>/<file>``: how store paths and truth files are matched."""
-    p = Path(path)
-    return f"{p.parent.name}/{p.name}"
-
-
-def match_rows(store_images: list[dict], truth_files: list[str]) -> np.ndarray:
-    """For each store image (row order), its row in the truth arrays.
-
-    Raises:
-      ValueError: a store image has no ground truth (e.g. the store was not extracted from the
-        planted test split).
-    """
-    pos = {_rel(f): i for i, f in enumerate(truth_files)}
-    rows, missing = [], []
-    for im in store_images:
-        r = pos.get(_rel(im["path"]))
-        (missing.append(im["path"]) if r is None else rows.append(r))
-    if missing:
-        raise ValueError(
-            f"{len(missing)} store images have no planted ground truth (first: {missing[:3]}); "
-            "was the store extracted from data/<ds>/images of the planted prepare step?"
-        )
-    return np.asarray(rows, np.int64)
-
-
-def scoring_masks(part_map: np.ndarray, mask_size: int | None) -> np.ndarray:
-    """The part maps (n, H, W) the scores use: subsampled (nearest) to ``mask_size`` per side when
-    that is smaller than H = W, so that 256-px masks cost what 64-px masks do; as they are for
-    ``None``.
-
-    Raises:
-      ValueError: the maps are not square, or ``mask_size`` does not divide their side.
-    """
-    n, h, w = part_map.shape
-    if mask_size is None or mask_size >= h:
-        return part_map
-    if h != w or h % mask_size:
-        raise ValueError(f"recovery.mask_size={mask_size} should divide the truth's square "
-                         f"{h}x{w} masks (or be null)")
-    f = h // mask_size
-    return part_map[:, f // 2::f, f // 2::f]
+__all__ = ["planted_scores"]
 
 
 def _test_codes(model, view, C: int, p: int, batch_images: int) -> np.ndarray:

@@ -32,9 +32,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from jaxconcepts.evaluation._c2mf_sae import SAE_METHODS
-from jaxconcepts.evaluation._naming import ConceptName, name_accuracy, name_concepts
-from jaxconcepts.evaluation._rows import SplitRowsView, fitted_classes
+from jaxconcepts.evaluation.c2mf._sae_adapter import SAE_METHODS
+from jaxconcepts.evaluation.c2mf._naming import ConceptName, name_accuracy, name_concepts
+from jaxconcepts.evaluation._image_split import SplitRowsView, fitted_classes
 
 __all__ = ["AtlasData", "all_codes", "atlas_data", "atlas_arrays",
            "clip_concept_names",
@@ -97,7 +97,7 @@ def atlas_data(model, method: str, view: SplitRowsView, head, *, label_names: Se
         model: a fitted C2MF / Craft / PCABaseline / SAE adapter (``transform(A, y)``; C2MF:
             ``gates``).
         method: ``"c2mf"``, ``"craft"``, ``"pca"`` or an SAE of
-            :data:`~jaxconcepts.evaluation._c2mf_sae.SAE_METHODS`.
+            :data:`~jaxconcepts.evaluation.c2mf._sae_adapter.SAE_METHODS`.
         view: the rows of the split the model was fitted on (all kept images are coded).
         head: the store's GAP + linear head (names are its classes).
         label_names: the head's K output names (the naming's words); class_names: the Y fitted
@@ -322,7 +322,7 @@ def objects_name_accuracy(atlases: Sequence[AtlasData], meta: Mapping, *, n_outp
     its own ImageNet synset and hand-chosen WordNet neighbours), its top concept
     (:func:`top_concepts`) is a hit when the naming's first word (top-1) or one of its first
     ``top`` words is one of those synsets, compared as ImageNet-1k head outputs
-    (:func:`~jaxconcepts.evaluation._naming.name_accuracy`).
+    (:func:`~jaxconcepts.evaluation.c2mf._naming.name_accuracy`).
 
     Args:
         atlases: the :class:`AtlasData` of the methods (their ``class_names`` are the fitted

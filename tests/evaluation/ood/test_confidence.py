@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import average_precision_score, roc_auc_score, roc_curve
 
-from jaxconcepts.evaluation._ood import (
+from jaxconcepts.evaluation.ood._confidence import (
     ConfidenceStudy,
     _weighted_auroc,
     confidence_study,

@@ -101,7 +101,7 @@ def test_host_pixel_auroc_equals_the_kernel_and_sklearn():
     that is absent or covers the whole image."""
     from sklearn.metrics import roc_auc_score
 
-    from jaxconcepts.evaluation._recovery import pixel_auroc
+    from jaxconcepts.evaluation.clustering._recovery import pixel_auroc
 
     rng = np.random.default_rng(2)
     maps = (np.round(rng.random((2, 3, 12, 12)), 1) - 0.3).astype(np.float32)
@@ -177,30 +177,3 @@ def test_validation_names_the_argument(kw, match):
     args.update(kw)
     with pytest.raises((ValueError, TypeError), match=match):
         score_maps(*args.values(), **hyper)
-
-
-def test_size_auroc_by_hand():
-    from jaxconcepts.evaluation import size_auroc
-
-    sizes = np.array([[5, 2, 2, 9], [3, 3, 1, 1], [4, 4, 4, 4]])
-    category = np.array([[0, 1, 2, -1],  # defining 5 vs others 2, 2 (9 is invalid)
-                         [0, 0, 2, 1],  # 3, 3 vs 1, 1
-                         [1, 2, 2, -1]])  # no defining concept: undefined
-    out = size_auroc(sizes, category)
-    np.testing.assert_allclose(out[:2], [1.0, 1.0])
-    assert np.isnan(out[2])
-    # ties count 1/2; smaller defining concepts give AUROC < 0.5
-    np.testing.assert_allclose(size_auroc(np.array([[2, 2, 6]]), np.array([[0, 1, 2]])), [0.25])
-
-
-def test_scoring_masks_subsample_large_truths_only():
-    from jaxconcepts.evaluation import scoring_masks
-
-    pm = np.full((2, 256, 256), -1, np.int8)
-    pm[:, 64:128, 32:96] = 3
-    small = scoring_masks(pm, 64)
-    assert small.shape == (2, 64, 64)
-    assert (small == 3).sum(axis=(1, 2)).tolist() == [16 * 16, 16 * 16]  # same share of the image
-    assert scoring_masks(pm, None) is pm and scoring_masks(pm[:, :64, :64], 64).shape[1] == 64
-    with pytest.raises(ValueError, match="mask_size=48 should divide"):
-        scoring_masks(pm, 48)

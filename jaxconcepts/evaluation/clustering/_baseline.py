@@ -7,6 +7,9 @@ images all groups point at a defining part and the AUROC is undefined (docs/PAPE
 Means over different image sets, from a single seed, are not comparable. :func:`paired_baseline`
 reports the baseline over several seeds (mean ± std) and the **paired** difference on the images
 where both are defined.
+
+Concept size (channel count) used as the score, on the same (image, concept) pairs, is reported as
+a reference (:func:`size_auroc`): it shows how much of the AUROC size alone explains.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["paired_baseline"]
+__all__ = ["paired_baseline", "size_auroc"]
 
 
 def paired_baseline(method, baselines: Sequence) -> dict:
@@ -70,3 +73,18 @@ def paired_baseline(method, baselines: Sequence) -> dict:
         "paired_method": stat(pm)[0], "paired_baseline": stat(pb)[0],
         "paired_diff": dmean, "paired_diff_std": dstd, "paired_n": float(np.mean(pn)),
     }
+
+
+def size_auroc(sizes, category) -> np.ndarray:
+    """Per image, the AUROC of concept size (channel count) separating *defining* concepts
+    (category 0) from the other valid ones (category 1, 2): (B,), NaN where either side is empty.
+    The same (image, concept) pairs as the importance AUROC of :mod:`._recovery` (ties count
+    1/2), with size as the score instead of importance."""
+    sizes, category = np.asarray(sizes, np.float64), np.asarray(category)
+    out = np.full(sizes.shape[0], np.nan)
+    for i in range(sizes.shape[0]):
+        pos, neg = sizes[i, category[i] == 0], sizes[i, category[i] > 0]
+        if pos.size and neg.size:
+            d = pos[:, None] - neg[None, :]
+            out[i] = float(((d > 0) + 0.5 * (d == 0)).mean())
+    return out

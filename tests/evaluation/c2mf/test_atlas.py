@@ -1,14 +1,14 @@
-"""The concept atlas's data (evaluation/_c2mf_atlas.py): codes, usage, names, drawing order."""
+"""The concept atlas's data (evaluation/c2mf/_atlas.py): codes, usage, names, drawing order."""
 
 import numpy as np
 import pytest
 
-from jaxconcepts.evaluation._c2mf_atlas import (
+from jaxconcepts.evaluation.c2mf._atlas import (
     atlas_data,
     objects_name_accuracy,
     top_concepts,
 )
-from jaxconcepts.evaluation._rows import SplitRowsView, load_image_rows, split_by_image
+from jaxconcepts.evaluation._image_split import SplitRowsView, load_image_rows, split_by_image
 from jaxconcepts.report import atlas_markdown
 from jaxconcepts.store import ActivationStore, HeadParams, StoreWriter
 
@@ -155,7 +155,7 @@ def test_bad_method_and_class_names(view):
 def test_clip_names_of_the_drawn_concepts(view):
     import torch
 
-    from jaxconcepts.evaluation._c2mf_atlas import clip_concept_names
+    from jaxconcepts.evaluation.c2mf._atlas import clip_concept_names
     from jaxconcepts.features._clip import load_clip
     from tests.features.test_clip import CFG
 

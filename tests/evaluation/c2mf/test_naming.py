@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from jaxconcepts.evaluation._naming import (
+from jaxconcepts.evaluation.c2mf._naming import (
     name_accuracy,
     name_concepts,
     top_patches,
