@@ -3,8 +3,8 @@ them, and the typed sections that the store-level runners take.
 
 Every section of ``params.yaml`` is a frozen dataclass (``Concepts``, ``C2MF``, ``Recovery``, …)
 with no defaults: values live in a params file. The runners that work over a whole activation
-store (:func:`jaxconcepts.concepts.run_concepts`, :func:`jaxconcepts.evaluation.run_c2mf`,
-:func:`jaxconcepts.evaluation.run_recovery`) take one of these, never a dict::
+store (:func:`jaxconcepts.runners.run_concepts`, :func:`jaxconcepts.runners.run_c2mf`,
+:func:`jaxconcepts.runners.run_recovery`) take one of these, never a dict::
 
     from jaxconcepts.params import load_section
     cfg = load_section("c2mf", dataset="planted")          # params.yaml, with planted's overrides
