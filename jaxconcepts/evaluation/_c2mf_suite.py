@@ -244,7 +244,7 @@ def evaluate_model(model, view: SplitRowsView, head, *, ig_steps: int, eval_batc
 
     Args:
         model: a ``ConceptDecomposition``; view: the rows; head: GAP + linear head record (JAX
-            closed form) or a :class:`~jaxconcepts.importance.HostGradHead` (a non-linear h run
+            closed form) or a :class:`~jaxconcepts.heads.HostHead` with ``grad`` (a non-linear h run
             on the host: Grad-CAM and IG through its gradients, curves scored by it).
         own_rows: the rows a method was fitted on when they are not the train images (CRAFT's
             crops; a rows view, streamed, or ``(A, y)``): their MSE is reported as
