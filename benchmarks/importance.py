@@ -104,8 +104,8 @@ def main(argv: list[str] | None = None) -> dict:
     import torch
 
     from jaxconcepts.io import write_json
-    from jaxconcepts.store import HeadParams
-    from jaxconcepts.importance import HostHead, concept_importance
+    from jaxconcepts.heads import HeadParams, HostHead
+    from jaxconcepts.importance import concept_importance
 
     source = "synthetic"
     a = None

@@ -19,7 +19,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "ActivationStore": "jaxconcepts.store",
     "Batch": "jaxconcepts.store",
-    "HeadParams": "jaxconcepts.store",
+    "HeadParams": "jaxconcepts.heads",
     "Concepts": "jaxconcepts.concepts",
     "cgap": "jaxconcepts.concepts",
     "cpha": "jaxconcepts.concepts",

@@ -4,12 +4,16 @@ Arguments come in this order wherever they apply: the fitted ``model`` (any conc
 decomposition with ``transform`` / ``reconstruct``: C2MF, CRAFT, the PCA baseline, an SAE) or
 its codes; the rows, per image ``(n_images, p, c)`` (an image's ``(c, h, w)`` map as its
 ``p = h·w`` rows) or flat ``(n, c)``; the classes ``y`` (one per image, or one per row); the
-``head``. A **head** is one of two things:
+``head``. A **head** is a :data:`jaxconcepts.heads.Head` that JAX can trace (:func:`head_fn`
+turns it into ``h(rows (p, c)) -> logits (K,)`` for one image):
 
-- a :class:`~jaxconcepts.store.HeadParams` (global average pool + linear layer, what a store
-  records as ``store.head``), or
+- a :class:`~jaxconcepts.heads.HeadParams` (global average pool + linear layer, what a store
+  records as ``store.head``; any record with ``weight`` and ``bias``), or
 - a callable ``h(rows (p, c)) -> logits (K,)`` for one image, traceable by JAX (the gradient
   rankings of insertion/deletion differentiate it).
+
+A :class:`~jaxconcepts.heads.HostHead` (an h run on the host, e.g. torch) is refused with a
+``TypeError`` here: these functions trace h.
 
 Lambert et al. (clustering for explainability):
     :func:`cluster_metrics` — silhouette, Calinski-Harabasz and Davies-Bouldin of one image's
@@ -31,7 +35,7 @@ convention above.
 
 from __future__ import annotations
 
-from typing import Callable
+from jaxconcepts.heads import Head, head_fn
 
 __all__ = [
     "Head",
@@ -50,27 +54,6 @@ __all__ = [
     "concept_ious",
     "coverage",
 ]
-
-#: A head: a GAP + linear record (``HeadParams``: ``weight (K, c)``, ``bias (K,)``) or a callable
-#: ``(p, c) rows -> (K,) logits`` for one image.
-Head = Callable
-
-
-def head_fn(head) -> Callable:
-    """The callable ``h(rows (p, c)) -> (K,)`` of a head (module docstring).
-
-    Raises:
-        TypeError: neither a callable nor a record with ``weight`` and ``bias``.
-    """
-    if callable(head):
-        return head
-    if hasattr(head, "weight") and hasattr(head, "bias"):
-        from jaxconcepts.importance import linear_head_fn
-
-        return linear_head_fn(head)
-    raise TypeError(f"head should be a HeadParams (weight, bias) or a callable (p, c) rows -> "
-                    f"(K,) logits, got {type(head).__name__}")
-
 
 def _images(A_images, name: str = "A_images"):
     import numpy as np

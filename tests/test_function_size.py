@@ -34,10 +34,7 @@ BUDGET = 80
 
 #: ``"module:qualname": lines`` of the functions over :data:`BUDGET` today; may only shrink.
 KNOWN = {
-    "jaxconcepts.runners._c2mf:run_c2mf": 180,
-    "jaxconcepts.features._extract:extract": 143,
-    "jaxconcepts.runners._recovery:run_recovery": 137,
-    "jaxconcepts.runners._importance:run_importance": 112,
+    "jaxconcepts.features._extract:extract": 93,
     "jaxconcepts.concepts._c2mf:fit_c2mf": 110,
     "jaxconcepts.streaming._c2mf:fit_c2mf_streamed": 97,
     "jaxconcepts.features._train:fit_classifier": 93,

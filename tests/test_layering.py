@@ -19,9 +19,10 @@ ROOT = Path(__file__).resolve().parents[1]
 PKG = ROOT / "jaxconcepts"
 TORCH = ("torch", "torchvision", "timm")
 # shared modules at the root (``io``, ``params``: the public faces of ``_io``, ``_params``;
-# ``mesh``: the device mesh)
-BASE = {"_io", "io", "mesh", "_params", "params", "_schema", "_typing", "_checks", "_numerics",
-        "_validate", "_parts", "_safetensors"}
+# ``mesh``: the device mesh; ``heads``: the one head type, which the store, importance,
+# evaluation, metrics and the runners share)
+BASE = {"_io", "io", "mesh", "heads", "_params", "params", "_schema", "_typing", "_checks",
+        "_numerics", "_validate", "_parts", "_safetensors"}
 
 # folder -> the jaxconcepts folders it may import (besides itself and BASE)
 ALLOWED: dict[str, set[str]] = {
@@ -30,7 +31,7 @@ ALLOWED: dict[str, set[str]] = {
     "features": {"store"},  # extraction and crops write stores
     "datasets": set(),
     "concepts": {"kernels"},
-    "importance": {"kernels", "concepts", "store"},  # the store's head (HeadParams)
+    "importance": {"kernels", "concepts", "store"},
     "streaming": {"kernels", "concepts", "store"},  # the rows view
     "evaluation": {"kernels", "concepts", "importance", "features", "store", "datasets",
                    "streaming", "sae"},  # SAEs in the suites and the image grounds (sae imports

@@ -28,7 +28,7 @@ import os
 import shutil
 import warnings
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 import numpy as np
 import torch
@@ -46,7 +46,8 @@ from jaxconcepts.features._preprocess import (
     normalize_batch,
     split_transform,
 )
-from jaxconcepts.store import HeadParams, label_indices, write_shard
+from jaxconcepts.heads import HeadParams
+from jaxconcepts.store import label_indices, write_shard
 from jaxconcepts.store._activations import store_dtype, write_head
 
 __all__ = ["extract", "NonFiniteActivationError", "make_transform", "process_split", "FORMAT",
@@ -195,14 +196,58 @@ def extract(
     records, listed_skips = list_images(root)
     num_classes = lm.head_weight.shape[0] if lm.head_weight is not None else lm.model.num_classes
     labels, class_names = label_indices([r.label_name for r in records], num_classes)
-    cfg = {k: (list(v) if isinstance(v, tuple) else v) for k, v in lm.data_config.items()}
-    settings = {"preprocessing": cfg, "dtype": dtype, "shard_size": int(shard_size),
-                "batch_size": int(batch_size), "use_label_as_target": bool(use_label_as_target),
-                "device": str(torch.device(device)), "autocast": autocast,
-                "resize": resize, "jpeg_draft": jpeg_draft}
+    settings = _settings(lm, dtype=dtype, shard_size=shard_size, batch_size=batch_size,
+                         use_label_as_target=use_label_as_target, device=device,
+                         autocast=autocast, resize=resize, jpeg_draft=jpeg_draft)
     _open_checkpoint(ckpt, _fingerprint(lm, records, settings), process_count)
+    plan = _shard_plan(ckpt, len(records), shard_size, batch_size, process_index, process_count,
+                       progress=progress)
 
-    n_shards = math.ceil(len(records) / shard_size)
+    dev = torch.device(device)
+    loader, nice = _open_loader(lm, records, plan.batches, pixel_ops, mean, std, dev,
+                                workers=workers, prefetch=prefetch, jpeg_draft=jpeg_draft)
+    lm.model.to(device=device, memory_format=torch.channels_last)  # in place: lm.trunk's modules
+    amp = (torch.autocast(dev.type, dtype=AUTOCAST_DTYPES[autocast]) if autocast
+           else contextlib.nullcontext())
+    clock = PhaseClock(timings)
+    spec = _RowSpec(records, labels, use_label_as_target, num_classes, np_dtype)
+    _forward_shards(lm, loader, spec, plan, ckpt, shard_size=shard_size, dev=dev, mean=mean,
+                    std=std, amp=amp, clock=clock, sync=timings is not None, nice=nice,
+                    on_shard=on_shard, progress=progress)
+
+    verified = set(range(plan.n_shards)) - set(plan.mine) - plan.done
+    base = _manifest_base(lm, settings, num_classes=num_classes, class_names=class_names,
+                          listed_skips=listed_skips)
+    head = HeadParams(lm.head_weight, lm.head_bias) if lm.head_kind == "gap_linear" else None
+    with clock("merge"):
+        return _merge(ckpt, out, plan.n_shards, process_count, verified, root, base, head)
+
+
+def _settings(lm: LoadedModel, *, dtype, shard_size, batch_size, use_label_as_target, device,
+              autocast, resize, jpeg_draft) -> dict:
+    """What the store's bytes depend on besides the model and the images (the checkpoint's
+    fingerprint; the manifest records the preprocessing)."""
+    cfg = {k: (list(v) if isinstance(v, tuple) else v) for k, v in lm.data_config.items()}
+    return {"preprocessing": cfg, "dtype": dtype, "shard_size": int(shard_size),
+            "batch_size": int(batch_size), "use_label_as_target": bool(use_label_as_target),
+            "device": str(torch.device(device)), "autocast": autocast,
+            "resize": resize, "jpeg_draft": jpeg_draft}
+
+
+class _ShardPlan(NamedTuple):
+    """This process's shards: ``mine`` of ``n_shards``, those already ``done`` in the checkpoint
+    (the forward adds each shard it commits) and the ``batches`` of record ids of the rest."""
+
+    n_shards: int
+    mine: range
+    done: set
+    batches: list
+
+
+def _shard_plan(ckpt: Path, n_records: int, shard_size: int, batch_size: int,
+                process_index: int, process_count: int, *, progress: bool) -> _ShardPlan:
+    """This process's contiguous range of shards, less those the checkpoint already holds."""
+    n_shards = math.ceil(n_records / shard_size)
     mine = range(process_index * n_shards // process_count,
                  (process_index + 1) * n_shards // process_count)
     done = {k for k in mine if _shard_ok(ckpt, k) is not None}
@@ -210,22 +255,43 @@ def extract(
     if done and progress:
         tqdm.write(f"extract: resuming, {len(done)} of {len(mine)} shards already done "
                    f"in {str(ckpt)!r}")
-    batches = _batches(todo, len(records), shard_size, batch_size)
+    return _ShardPlan(n_shards, mine, done, _batches(todo, n_records, shard_size, batch_size))
+
+
+def _open_loader(lm: LoadedModel, records, batches, pixel_ops, mean, std, dev, *, workers,
+                 prefetch, jpeg_draft):
+    """``(loader, nice)``: the decoded, resized batches (normalised by the loaders on CPU) and
+    the niceness the loaders and the writer run at."""
     size = lm.data_config["input_size"][-1]
     crop_pct = float(lm.data_config.get("crop_pct") or 1.0)
-    dev = torch.device(device)
     nice = _loader.LOADER_NICE if dev.type == "cpu" else 0  # loading yields to a CPU forward
     norm = (mean, std) if dev.type == "cpu" and mean is not None else None  # by the loaders
     loader = iter_batches(ImageDataset(records, pixel_ops, math.floor(size / crop_pct), norm,
                                        jpeg_draft), batches,
                           workers=int(workers), prefetch=int(prefetch),
                           pin_memory=dev.type == "cuda", nice=nice)
-    lm.model.to(device=device, memory_format=torch.channels_last)  # in place: lm.trunk's modules
-    amp = (torch.autocast(dev.type, dtype=AUTOCAST_DTYPES[autocast]) if autocast
-           else contextlib.nullcontext())
+    return loader, nice
+
+
+class _RowSpec(NamedTuple):
+    """What turns a batch's forward outputs into store rows (:func:`batch_rows`' arguments after
+    the batch's own)."""
+
+    records: list
+    labels: Any
+    use_label_as_target: bool
+    num_classes: int
+    np_dtype: Any
+
+
+def _forward_shards(lm: LoadedModel, loader, spec: _RowSpec, plan: _ShardPlan, ckpt: Path, *,
+                    shard_size: int, dev, mean, std, amp, clock, sync: bool, nice: int,
+                    on_shard, progress: bool) -> None:
+    """Forward every batch of the loader and commit each shard once all its images are seen
+    (on the background writer thread, in shard order)."""
+    records = spec.records
     pending: dict[int, dict[str, Any]] = {}
-    clock = PhaseClock(timings)
-    bar = tqdm(total=sum(len(b) for b in batches), desc="extract", unit="img",
+    bar = tqdm(total=sum(len(b) for b in plan.batches), desc="extract", unit="img",
                disable=not progress)
 
     def commit(k, sh):
@@ -246,30 +312,31 @@ def extract(
             clock.add_images(meta)
             if x is not None:
                 with torch.inference_mode(), amp:
-                    f, logits = _normalise_and_forward(lm, x, dev, mean, std, clock,
-                                                       sync=timings is not None)
-                sh["rows"].append(functools.partial(batch_rows, f, logits, kept, records, labels,
-                                                    use_label_as_target, num_classes, np_dtype))
-                sh["images"] += _image_records(kept, records, labels)
+                    f, logits = _normalise_and_forward(lm, x, dev, mean, std, clock, sync=sync)
+                sh["rows"].append(functools.partial(batch_rows, f, logits, kept, *spec))
+                sh["images"] += _image_records(kept, records, spec.labels)
             end = min((k + 1) * shard_size, len(records))
             if sh["seen"] == end - k * shard_size:
                 writer.submit(k, pending.pop(k))
-                done.add(k)
+                plan.done.add(k)
     clock.add_writer(writer)
     bar.close()
-    verified = set(range(n_shards)) - set(mine) - done
-    base = {
+
+
+def _manifest_base(lm: LoadedModel, settings: dict, *, num_classes, class_names,
+                   listed_skips) -> dict:
+    """The manifest's fields that do not depend on the shards."""
+    return {
         "format": FORMAT, "model": lm.name, "weights": lm.weights, "model_kwargs":
-        lm.spec()["model_kwargs"], "rebuild": lm.spec(), "preprocessing": cfg,
-        "image_size": int(size), "resize": resize, "jpeg_draft": jpeg_draft,
+        lm.spec()["model_kwargs"], "rebuild": lm.spec(), "preprocessing": settings["preprocessing"],
+        "image_size": int(lm.data_config["input_size"][-1]), "resize": settings["resize"],
+        "jpeg_draft": settings["jpeg_draft"],
         "layer": lm.layer or "forward_features",
         "head": {"kind": lm.head_kind, "num_classes": int(num_classes)},
-        "class_names": class_names, "use_label_as_target": bool(use_label_as_target),
-        "dtype": dtype, "listed_skips": listed_skips,
+        "class_names": class_names,
+        "use_label_as_target": settings["use_label_as_target"],
+        "dtype": settings["dtype"], "listed_skips": listed_skips,
     }
-    head = HeadParams(lm.head_weight, lm.head_bias) if lm.head_kind == "gap_linear" else None
-    with clock("merge"):
-        return _merge(ckpt, out, n_shards, process_count, verified, root, base, head)
 
 
 def _check_options(autocast, batch_size, shard_size, workers, prefetch, jpeg_draft) -> None:

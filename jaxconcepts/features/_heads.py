@@ -154,7 +154,7 @@ def verify_split(model, trunk: Trunk, rest: Rest, input_size, *, seed: int = 0) 
 
 def torch_head(store):
     """The model's own torch h (any layer) as a host function: float32 maps (B, C, H, W) ->
-    logits (B, K), numpy in and out. Wrap it in ``jaxconcepts.importance.HostHead`` to run
+    logits (B, K), numpy in and out. Wrap it in ``jaxconcepts.heads.HostHead`` to run
     occlusion importance through it (features/ imports nothing above it).
 
     The model is rebuilt from the store's manifest (``load_model_from_store``).
@@ -171,7 +171,7 @@ def torch_head_with_grad(store):
       image's logit depends on its own map only and one backward of the summed target logits
       gives every image's gradient).
 
-    Wrap them in ``jaxconcepts.importance.HostGradHead`` for the C2MF suite's Grad-CAM / IG
+    Wrap them in ``jaxconcepts.heads.HostHead(fn, grad, ...)`` for the C2MF suite's Grad-CAM / IG
     rankings and insertion/deletion curves through a non-linear h.
     """
     from jaxconcepts.features._models import load_model_from_store

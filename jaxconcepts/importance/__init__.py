@@ -1,20 +1,19 @@
 """Every way of ranking concepts: occlusion (Eq. 3 of Lambert et al.), Grad-CAM / Integrated
-Gradients on C2MF codes, and CRAFT's Sobol total indices; plus the importance stage's run."""
+Gradients on C2MF codes, and CRAFT's Sobol total indices; plus the importance stage's run.
+
+The heads they take are :mod:`jaxconcepts.heads`' (``HeadParams``, ``HostHead``, a JAX
+callable)."""
 
 from jaxconcepts._parts import load_importance
 from jaxconcepts.importance._files import concept_sizes, safetensors_metadata
 from jaxconcepts.importance._gradients import (
-    Head,
-    HostGradHead,
     Recon,
     code_importance,
     ig_alphas,
     importance_from_grads,
-    linear_head_fn,
 )
 from jaxconcepts.importance._occlusion import (
     DEFAULT_MIN_P,
-    HostHead,
     ImportanceResult,
     concept_importance,
     importance_from_log_probs,
@@ -34,20 +33,16 @@ __all__ = [
     "concept_sizes",
     "load_importance",
     "safetensors_metadata",
-    "HostHead",
     "ImportanceResult",
     "concept_importance",
     "importance_from_log_probs",
     "importance_from_probs",
     "masked_logits",
     "occlusion_masks",
-    "Head",
     "Recon",
     "code_importance",
-    "HostGradHead",
     "ig_alphas",
     "importance_from_grads",
-    "linear_head_fn",
     "qmc_masks",
     "sobol_total_indices",
     "craft_importance",

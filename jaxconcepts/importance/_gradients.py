@@ -11,9 +11,9 @@ Two ways to get the gradients, one formula (:func:`importance_from_grads`):
 - a traceable ``h`` (the GAP + linear closed form): :func:`code_importance`, ``jax.grad`` through
   ``h ∘ recon``;
 - a non-linear ``h`` that JAX cannot trace (the rest of a torch network after an intermediate
-  block): a :class:`HostGradHead` returns ``∂z_t/∂A`` on the host, and the chain rule through the
-  fixed dictionary (``recon`` is affine in the codes, W is fixed) gives ``∂z_t/∂U`` in JAX
-  (``jaxconcepts.evaluation`` runs it batched).
+  block): a :class:`~jaxconcepts.heads.HostHead` with ``grad`` returns ``∂z_t/∂A`` on the host,
+  and the chain rule through the fixed dictionary (``recon`` is affine in the codes, W is fixed)
+  gives ``∂z_t/∂U`` in JAX (``jaxconcepts.evaluation`` runs it batched).
 
 With a GAP + linear head the two rankings coincide: the logit is linear in the codes, so the
 gradient is the same at every row and every point of IG's path, and IG_j = p · Grad-CAM_j. Only a
@@ -25,38 +25,18 @@ Not to be confused with :func:`jaxconcepts.importance.concept_importance`, Eq. 3
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple
+from typing import Callable
 
 import jax
 import jax.numpy as jnp
 
 from jaxconcepts._checks import check_choice
 
-__all__ = ["Recon", "Head", "HostGradHead", "code_importance", "importance_from_grads",
-           "ig_alphas", "linear_head_fn"]
+__all__ = ["Recon", "code_importance", "importance_from_grads", "ig_alphas"]
 
 Recon = Callable[[jax.Array, jax.Array], jax.Array]  # (p, k) codes, class -> (p, c) rows
-Head = Callable[[jax.Array], jax.Array]  # (p, c) rows -> (K,) logits
 
 _METHODS = ("gradcam", "ig")
-
-
-class HostGradHead(NamedTuple):
-    """A non-linear h run on the host (torch), with its gradient: the rest of the network.
-
-    Attributes:
-        fn: float32 maps ``(n, C, H, W)`` -> logits ``(n, K)`` (numpy in and out).
-        grad: ``(maps (n, C, H, W), target (n,))`` -> ``∂ logit_target / ∂ maps`` ``(n, C, H, W)``.
-        num_classes: K.
-        batch_size: maps per call of ``fn`` / ``grad``.
-
-    ``jaxconcepts.features.torch_head_with_grad`` builds ``fn`` and ``grad`` from a store.
-    """
-
-    fn: Callable[[Any], Any]
-    grad: Callable[[Any, Any], Any]
-    num_classes: int
-    batch_size: int = 256
 
 
 def ig_alphas(n_steps: int) -> jax.Array:
@@ -81,12 +61,8 @@ def importance_from_grads(U, grads, *, method: str):
     return (U * grads.mean(0)).sum(axis=0)
 
 
-def linear_head_fn(head) -> Head:
-    """``h(rows) = rows.mean(0) @ weight.T + bias`` for a GAP + linear head record (traceable)."""
-    return lambda rows: rows.mean(0) @ jnp.asarray(head.weight).T + jnp.asarray(head.bias)
-
-
-def code_importance(U, cls, target, recon: Recon, h: Head, *, method: str, n_steps: int):
+def code_importance(U, cls, target, recon: Recon, h: Callable[[jax.Array], jax.Array], *,
+                    method: str, n_steps: int):
     """Importance of each concept for one image, from gradients of the target's logit w.r.t. codes.
 
     - ``"gradcam"``: ``w_j = mean_p ∂z_t/∂U_pj`` (the Grad-CAM channel weight, here a concept), and

@@ -30,18 +30,16 @@ all three outputs.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxconcepts.store import HeadParams
+from jaxconcepts.heads import HeadParams, HostHead, as_head
 
 __all__ = [
     "DEFAULT_MIN_P",
-    "HostHead",
     "ImportanceResult",
     "concept_importance",
     "importance_from_log_probs",
@@ -51,19 +49,6 @@ __all__ = [
 ]
 
 DEFAULT_MIN_P = float(np.finfo(np.float32).eps)
-
-
-class HostHead(NamedTuple):
-    """A head that cannot be traced by JAX (e.g. a torch module), run on the host in chunks.
-
-    Attributes:
-        fn: numpy float32 (n, C, H, W) -> logits (n, n_classes) (numpy or anything ``np.asarray``
-            accepts). ``jaxconcepts.features`` wraps torch heads this way.
-        batch_size: number of masked maps per call of ``fn``.
-    """
-
-    fn: Callable[[np.ndarray], Any]
-    batch_size: int = 256
 
 
 class ImportanceResult(NamedTuple):
@@ -116,15 +101,6 @@ def occlusion_masks(labels, sub_labels, *, n_concepts: int, n_sub: int = 3):
     return jax.vmap(_masks_one, in_axes=(0, 0, None, None))(labels, sub_labels, n_concepts, n_sub)
 
 
-def _as_linear(head):
-    """A ``HeadParams`` for any other weight/bias record, else ``head``."""
-    if isinstance(head, HeadParams):
-        return head
-    if not callable(head) and hasattr(head, "weight") and hasattr(head, "bias"):
-        return HeadParams(head.weight, head.bias)
-    return head
-
-
 def masked_logits(activations, keep, head):
     """Logits of h on masked activations, for M masks per image.
 
@@ -140,7 +116,7 @@ def masked_logits(activations, keep, head):
     """
     activations = jnp.asarray(activations, jnp.float32)
     keep = jnp.asarray(keep, jnp.float32)
-    head = _as_linear(head)
+    head = as_head(head)
     if isinstance(head, HeadParams):
         return _closed_form_logits(
             activations, keep, jnp.asarray(head.weight), jnp.asarray(head.bias)
@@ -280,10 +256,6 @@ def _validate(activations, labels, sub_labels, target, head, n_concepts, n_sub, 
                 f"got weight {w}, bias {bias}"
             )
         n_classes = w[0]
-    elif not (isinstance(head, HostHead) or callable(head)):
-        raise TypeError(
-            f"head should be a HeadParams, a HostHead or a JAX callable, got {type(head).__name__}"
-        )
     tgt_np = np.asarray(target)
     if tgt_np.size and (tgt_np.min() < 0 or (n_classes is not None and tgt_np.max() >= n_classes)):
         raise ValueError(
@@ -326,7 +298,7 @@ def concept_importance(
         ValueError: shapes disagree, labels / target out of range, bad n_concepts / n_sub / min_p.
         TypeError: non-integer labels or target, non-float activations, unusable head.
     """
-    head = _as_linear(head)
+    head = as_head(head)
     _validate(activations, labels, sub_labels, target, head, n_concepts, n_sub, min_p)
     activations = jnp.asarray(activations, jnp.float32)
     labels = jnp.asarray(labels, jnp.int32)
@@ -337,9 +309,7 @@ def concept_importance(
             labels, sub_labels, n_concepts=n_concepts, n_sub=n_sub
         )
         maps = np.asarray(_masked_maps(activations, keep))
-        bs = max(1, int(head.batch_size))
-        out = [np.asarray(head.fn(maps[i : i + bs]), np.float32) for i in range(0, len(maps), bs)]
-        logits = jnp.asarray(np.concatenate(out)).reshape(keep.shape[0], keep.shape[1], -1)
+        logits = jnp.asarray(head.logits(maps)).reshape(keep.shape[0], keep.shape[1], -1)
         if logits.shape[-1] <= int(np.max(np.asarray(target), initial=0)):
             raise ValueError(
                 f"target max {int(np.max(np.asarray(target)))} is out of range for a head with "

@@ -33,7 +33,7 @@ from jaxconcepts.evaluation._image_split import (
     split_by_image,
     store_head_outputs,
 )
-from jaxconcepts.importance._gradients import HostGradHead
+from jaxconcepts.heads import HostHead, as_head
 
 if TYPE_CHECKING:
     from jaxconcepts._schema import C2MF
@@ -109,7 +109,7 @@ def _model_record(m, model, used, arrays, histories, view, head, craft_rows, key
 
         arrays[f"craft_k{used}_W"] = np.asarray(model.W)
         extra["solver"] = {"rel_error_mean": float(np.nanmean(model.rel_error))}
-        if isinstance(head, HostGradHead):  # Sobol scores pooled rows with a linear logit
+        if isinstance(head, HostHead):  # Sobol scores pooled rows with a linear logit
             extra["sobol_total_indices"] = None
             extra["sobol_note"] = ("not computed: CRAFT's Sobol indices score spatially pooled "
                                    "rows with the logit of a GAP + linear head; this h is the "
@@ -156,14 +156,14 @@ def _controls(m, model, used, view, head, key, cfg, stream_kw, crops: bool) -> d
 def store_head(store, *, batch_size: int = 256):
     """The h the C2MF suite runs for ``store``: its GAP + linear head record (JAX closed form)
     when it has one, else the rest of the network in torch with its gradients
-    (:class:`HostGradHead` over ``features.torch_head_with_grad``; the model is rebuilt from the
-    store's manifest)."""
+    (a :class:`~jaxconcepts.heads.HostHead` over ``features.torch_head_with_grad``; the model is
+    rebuilt from the store's manifest)."""
     if store.head is not None:
         return store.head
     from jaxconcepts.features import torch_head_with_grad
 
     fn, grad = torch_head_with_grad(store)
-    return HostGradHead(fn, grad, int(store.manifest["head"]["num_classes"]), int(batch_size))
+    return HostHead(fn, grad, int(store.manifest["head"]["num_classes"]), int(batch_size))
 
 
 def _class_namer(store, space: str):
@@ -177,6 +177,212 @@ def _class_namer(store, space: str):
         ls = None if K is None else head_label_space(K, names)
         names = None if ls is None or ls.source == "index" else ls.names
     return lambda c: str(names[c]) if names and 0 <= c < len(names) else str(c)
+
+
+class _Rows(NamedTuple):
+    """What :func:`run_c2mf` fits on: the images' rows and classes (``data``), the train/test
+    ``split``; with at least one class, the ``view`` of the rows, CRAFT's ``own_rows`` (its crops,
+    or None), the largest k per method (``caps``) and the ``plan`` of (method, k, used k)."""
+
+    data: Any
+    split: Any
+    view: SplitRowsView | None = None
+    own_rows: Any = None
+    caps: dict | None = None
+    plan: list | None = None
+
+
+def _load_rows(store, cfg: C2MF, ks, methods, *, crops_path) -> _Rows:
+    """The rows, their split and the fit plan: every check on params × store (labels, class
+    sizes, k) runs here, before the head is built or anything is fitted."""
+    data = load_image_rows(store, labels=cfg.labels)  # checks labels x store
+    split = split_by_image(data.cls, test_fraction=float(cfg.test_fraction),
+                           min_images=int(cfg.min_images), seed=int(cfg.seed))
+    C = store.shape[0]
+    if cfg.labels == "label":
+        check_label_classes(data, split, min_images=int(cfg.min_images),
+                            names=store.manifest.get("class_names"))
+    if not split.classes.size:
+        return _Rows(data, split)
+    own_rows = None  # CRAFT's own rows (its crops), streamed from the crop store
+    view = SplitRowsView(store, data, split, cache_bytes=int(cfg.cache_mb) << 20)
+    rows_per_class = view.rows_per_class()
+    if "craft" in methods and cfg.craft_source == "crops":
+        own_rows = view.stream("train", int(cfg.images_per_batch), crops=crops_path)
+    caps = k_caps(rows_per_class, C, None if own_rows is None else own_rows.class_rows)
+    # an SAE may be overcomplete (width > C): at most one latent per train row
+    caps.update({m: int(rows_per_class.sum()) for m in SAE_METHODS})
+    plan = _plan(ks, methods, caps, rows_per_class, C, cfg.cap_k)  # k errors: before work
+    return _Rows(data, split, view, own_rows, caps, plan)
+
+
+def _header(store, cfg: C2MF, *, dataset: str, data, split, cname, head, ks) -> dict:
+    """``metrics`` before any fit: the settings, the images and classes, the head; ``results``,
+    ``controls``, ``ablation`` and ``planted`` are filled in by :func:`run_c2mf`."""
+    n_imgs = {int(c): int(np.sum(data.cls == c)) for c in np.unique(data.cls)}
+    return {
+        "dataset": dataset, "settings": {k: getattr(cfg, k) for k in _SETTINGS},
+        "n_images": len(data.cls), "n_train_images": int(split.train.size),
+        "n_test_images": int(split.test.size),
+        "class_space": data.space,
+        "craft_rows": "per-class NMF on full-image rows clipped at 0 (no random crops)",
+        "classes": [{"class": int(c), "name": cname(int(c)), "n_images": n_imgs[int(c)],
+                     "n_train": int(np.sum(data.cls[split.train] == c)),
+                     "n_test": int(np.sum(data.cls[split.test] == c))} for c in split.classes],
+        "too_small_classes": [{"class": c, "name": cname(c), "n_images": n}
+                              for c, n in split.too_small],
+        "head": {"kind": "torch" if isinstance(head, HostHead) else "gap_linear",
+                 "layer": store.manifest.get("layer")},
+        "k_requested": list(ks), "note": None, "results": {}, "controls": None, "ablation": None,
+        "planted": None,
+    }
+
+
+def _sobol_rows(rows: _Rows, cfg: C2MF) -> tuple[tuple, str | None]:
+    """The rows CRAFT's Sobol importance scores (a seeded sample, clipped at 0): of its crops
+    when it has them (and the note that says so for ``metrics["craft_rows"]``), else of the
+    train rows (note None)."""
+    seed = int(cfg.seed)
+    if rows.own_rows is not None:
+        A_s, y_s = rows.own_rows.sample(int(cfg.init_rows), seed=seed)
+        return (np.maximum(A_s, 0.0), y_s), (
+            f"per-class NMF on the spatially averaged activations of "
+            f"{rows.own_rows.rows_per_image} random crops per train image (crops stage), "
+            "streamed from the crop store")
+    A_s, y_s = rows.view.stream("train", int(cfg.images_per_batch)).sample(
+        int(cfg.init_rows), seed=seed)
+    return (np.maximum(A_s, 0.0), y_s), None
+
+
+def _fit_cache(rows: _Rows, key, stream_kw: dict):
+    """``(get, models)``: ``get(method, k)`` is the fitted model (fitted once, streamed, cached;
+    None above the data's cap), ``models[(method, k)]`` its ``(model, fit seconds)``."""
+    models: dict[tuple[str, int], tuple[Any, float]] = {}
+
+    def get(m, used):
+        """The fitted model of method m with k = used (fitted once, streamed, cached)."""
+        if used > rows.caps[m] or used < 1:
+            return None
+        if (m, used) not in models:
+            t0 = time.perf_counter()
+            model = fit_streamed(m, rows.view, used, key=jax.random.fold_in(key, used),
+                                 crops=rows.own_rows if m == "craft" else None, **stream_kw)
+            models[(m, used)] = (model, time.perf_counter() - t0)
+        return models[(m, used)][0]
+
+    return get, models
+
+
+class _Evaluation(NamedTuple):
+    """What every fit's evaluation reads, and the ``arrays`` / loss ``histories`` it fills."""
+
+    view: SplitRowsView
+    head: Any
+    own_rows: Any
+    craft_rows: tuple
+    key: jax.Array
+    cfg: Any
+    stream_kw: dict
+    cname: Callable
+    arrays: dict
+    histories: dict
+
+
+def _evaluate_fit(m, k, used, model, fit_seconds: float, ev: _Evaluation,
+                  controls: dict) -> dict:
+    """The entry of one new fit (its metrics, solver record, CRAFT's Sobol importance) and, at
+    the k of ``cfg.controls``, its test-time controls, added to ``controls``."""
+    cfg = ev.cfg
+    t0 = time.perf_counter()
+    metrics = evaluate_model(model, ev.view, ev.head, ig_steps=int(cfg.ig_steps),
+                             eval_batch=int(cfg.eval_batch),
+                             own_rows=ev.own_rows if m == "craft" else None)
+    entry = {"model": model, "k": k, "k_used": used, "capped": used < k,
+             "fit_seconds": round(fit_seconds, 3),
+             "eval_seconds": round(time.perf_counter() - t0, 3), "metrics": metrics}
+    extra = _model_record(m, model, used, ev.arrays, ev.histories, ev.view, ev.head,
+                          ev.craft_rows, ev.key, cfg, ev.cname)
+    if "solver" in extra:
+        entry["solver"] = extra.pop("solver")
+    metrics.update(extra)
+    if k in cfg.controls or used in cfg.controls:
+        t0 = time.perf_counter()
+        ctl = _controls(m, model, used, ev.view, ev.head, ev.key, cfg, ev.stream_kw,
+                        ev.own_rows is not None)
+        secs = round((time.perf_counter() - t0) / max(len(ctl), 1), 3)
+        for name, cev in ctl.items():
+            controls.setdefault(name, {})[f"k{k}"] = {
+                "of": m, "k": k, "k_used": used, "capped": used < k,
+                "eval_seconds": secs, **cev}
+    return entry
+
+
+def _fit_and_evaluate(plan, get, models, ev: _Evaluation, *, progress: bool):
+    """Fit and evaluate every (method, k) of the plan: ``fitted[method]["k<k>"]`` and
+    ``controls[name]["k<k>"]`` (test images only). A capped k reuses the fit, metrics and
+    controls of the k it was capped to."""
+    from tqdm.auto import tqdm
+
+    fitted: dict[str, dict] = {}
+    controls: dict[str, dict] = {}  # control name -> "k<k>" -> entry (test images only)
+    bar = tqdm(plan, desc="c2mf fit+eval", disable=not progress)
+    for m, k, used in bar:
+        bar.set_postfix_str(f"{m} k={used}")
+        same = [e for e in fitted.get(m, {}).values() if e["k_used"] == used]
+        if same:  # a capped k: the fit and metrics of k = used serve it
+            entry = dict(same[0], k=k, capped=used < k)
+            for per_k in controls.values():
+                twin = [c for c in per_k.values() if c["k_used"] == used and c["of"] == m]
+                if twin:
+                    per_k[f"k{k}"] = dict(twin[0], k=k, capped=used < k)
+        else:
+            model = get(m, used)
+            entry = _evaluate_fit(m, k, used, model, models[(m, used)][1], ev, controls)
+        fitted.setdefault(m, {})[f"k{k}"] = entry
+    bar.close()
+    return fitted, controls
+
+
+def _results(fitted: dict) -> dict:
+    """``metrics["results"]``: per method and ``"k<k>"``, the fit's record and metrics."""
+    return {m: {kk: {"k": e["k"], "k_used": e["k_used"], "capped": e["capped"],
+                     "fit_seconds": e["fit_seconds"], "eval_seconds": e["eval_seconds"],
+                     **({"solver": e["solver"]} if "solver" in e else {}), **e["metrics"]}
+                for kk, e in per_k.items()}
+            for m, per_k in fitted.items()}
+
+
+def _controls_report(controls: dict) -> dict:
+    """``metrics["controls"]``: each control's definition and its entries per ``"k<k>"``."""
+    return {name: {"of": CONTROLS[name].of, "label": CONTROLS[name].label,
+                   "tells": CONTROLS[name].tells,
+                   "results": {kk: {f: v for f, v in e.items() if f != "of"}
+                               for kk, e in per_k.items()}}
+            for name, per_k in ((n, controls[n]) for n in CONTROLS if n in controls)}
+
+
+def _ablation(fitted: dict, get, caps: dict, view, head, cfg: C2MF) -> dict:
+    """``metrics["ablation"]``: C2MF against CRAFT / PCA at the ablation's ks (default: the
+    fitted C2MF ks and the number of classes), or a note when a method is missing."""
+    if not ("c2mf" in fitted and {"craft", "pca"} & set(fitted)):
+        return {"note": "needs c2mf and CRAFT or PCA in c2mf.methods"}
+    ns = cfg.ablation_n
+    if ns is None:
+        ns = sorted({e["k_used"] for e in fitted["c2mf"].values()} | {view.n_classes})
+    ns = [int(n) for n in ns if 1 <= int(n) <= caps["c2mf"]]
+    return ablation(get, ns, view, head, seed=int(cfg.seed),
+                    methods=[m for m in METHODS if m in fitted], eval_batch=int(cfg.eval_batch))
+
+
+def _store_head(store, head):
+    """The h to evaluate with (default: :func:`store_head`), as a :data:`~jaxconcepts.heads.Head`;
+    a host head must have its gradient (Grad-CAM and IG rank the concepts through it)."""
+    head = as_head(store_head(store) if head is None else head)
+    if isinstance(head, HostHead) and head.grad is None:
+        raise ValueError("the C2MF suite ranks concepts by Grad-CAM and IG, which through a "
+                         "HostHead need its gradient: HostHead(fn, grad=...) "
+                         "(features.torch_head_with_grad)")
+    return head
 
 
 def run_c2mf(store, cfg: C2MF, *, dataset: str, crops_path=None, truth=None,
@@ -212,46 +418,13 @@ def run_c2mf(store, cfg: C2MF, *, dataset: str, crops_path=None, truth=None,
             Each names the param to change.
         FloatingPointError: the C2MF objective became non-finite (the message names the step).
     """
-    from tqdm.auto import tqdm
-
     ks, methods = _check(cfg)
-    seed = int(cfg.seed)
-    data = load_image_rows(store, labels=cfg.labels)  # checks labels x store
-    split = split_by_image(data.cls, test_fraction=float(cfg.test_fraction),
-                           min_images=int(cfg.min_images), seed=seed)
-    C = store.shape[0]
+    rows = _load_rows(store, cfg, ks, methods, crops_path=crops_path)
+    data, split, view = rows.data, rows.split, rows.view
     cname = _class_namer(store, data.space)
-    if cfg.labels == "label":
-        check_label_classes(data, split, min_images=int(cfg.min_images),
-                            names=store.manifest.get("class_names"))
-    own_rows = None  # CRAFT's own rows (its crops), streamed from the crop store
-    if split.classes.size:
-        view = SplitRowsView(store, data, split, cache_bytes=int(cfg.cache_mb) << 20)
-        rows_per_class = view.rows_per_class()
-        if "craft" in methods and cfg.craft_source == "crops":
-            own_rows = view.stream("train", int(cfg.images_per_batch), crops=crops_path)
-        caps = k_caps(rows_per_class, C, None if own_rows is None else own_rows.class_rows)
-        # an SAE may be overcomplete (width > C): at most one latent per train row
-        caps.update({m: int(rows_per_class.sum()) for m in SAE_METHODS})
-        plan = _plan(ks, methods, caps, rows_per_class, C, cfg.cap_k)  # k errors: before work
-    head = store_head(store) if head is None else head
-    n_imgs = {int(c): int(np.sum(data.cls == c)) for c in np.unique(data.cls)}
-    metrics: dict[str, Any] = {
-        "dataset": dataset, "settings": {k: getattr(cfg, k) for k in _SETTINGS},
-        "n_images": len(data.cls), "n_train_images": int(split.train.size),
-        "n_test_images": int(split.test.size),
-        "class_space": data.space,
-        "craft_rows": "per-class NMF on full-image rows clipped at 0 (no random crops)",
-        "classes": [{"class": int(c), "name": cname(int(c)), "n_images": n_imgs[int(c)],
-                     "n_train": int(np.sum(data.cls[split.train] == c)),
-                     "n_test": int(np.sum(data.cls[split.test] == c))} for c in split.classes],
-        "too_small_classes": [{"class": c, "name": cname(c), "n_images": n}
-                              for c, n in split.too_small],
-        "head": {"kind": "torch" if isinstance(head, HostGradHead) else "gap_linear",
-                 "layer": store.manifest.get("layer")},
-        "k_requested": list(ks), "note": None, "results": {}, "controls": None, "ablation": None,
-        "planted": None,
-    }
+    head = _store_head(store, head)
+    metrics = _header(store, cfg, dataset=dataset, data=data, split=split, cname=cname,
+                      head=head, ks=ks)
     arrays: dict[str, np.ndarray] = {"classes": np.asarray(split.classes, np.int32)}
     histories: dict[int, np.ndarray] = {}
     if split.classes.size == 0:
@@ -261,104 +434,30 @@ def run_c2mf(store, cfg: C2MF, *, dataset: str, crops_path=None, truth=None,
 
     for entry, out in zip(metrics["classes"], view.head_outputs()):
         entry["head_output"] = int(out)
-    Y = view.n_classes
-    if own_rows is not None:
-        A_s, y_s = own_rows.sample(int(cfg.init_rows), seed=seed)  # for Sobol
-        craft_rows = (np.maximum(A_s, 0.0), y_s)
-        metrics["craft_rows"] = (f"per-class NMF on the spatially averaged activations of "
-                                 f"{own_rows.rows_per_image} random crops per train image "
-                                 "(crops stage), streamed from the crop store")
-    else:  # Sobol importance of CRAFT on rows: a seeded sample of train rows, clipped at 0
-        A_s, y_s = view.stream("train", int(cfg.images_per_batch)).sample(
-            int(cfg.init_rows), seed=seed)
-        craft_rows = (np.maximum(A_s, 0.0), y_s)
-    metrics["k_caps"] = {m: caps[m] for m in methods}
+    craft_rows, note = _sobol_rows(rows, cfg)
+    if note is not None:
+        metrics["craft_rows"] = note
+    metrics["k_caps"] = {m: rows.caps[m] for m in methods}
 
     fit_kw = {k: getattr(cfg, k) for k in FIT_KEYS}
     stream_kw = {k: getattr(cfg, k) for k in STREAM_KEYS}
-    key = jax.random.key(seed)
-    models: dict[tuple[str, int], tuple[Any, float]] = {}
-
-    def get(m, used):
-        """The fitted model of method m with k = used (fitted once, streamed, cached)."""
-        if used > caps[m] or used < 1:
-            return None
-        if (m, used) not in models:
-            t0 = time.perf_counter()
-            model = fit_streamed(m, view, used, key=jax.random.fold_in(key, used),
-                                 crops=own_rows if m == "craft" else None, **stream_kw)
-            models[(m, used)] = (model, time.perf_counter() - t0)
-        return models[(m, used)][0]
-
-    fitted: dict[str, dict] = {}
-    controls: dict[str, dict] = {}  # control name -> "k<k>" -> entry (test images only)
-    bar = tqdm(plan, desc="c2mf fit+eval", disable=not progress)
-    for m, k, used in bar:
-        bar.set_postfix_str(f"{m} k={used}")
-        same = [e for e in fitted.get(m, {}).values() if e["k_used"] == used]
-        if same:  # a capped k: the fit and metrics of k = used serve it
-            entry = dict(same[0], k=k, capped=used < k)
-            for per_k in controls.values():
-                twin = [c for c in per_k.values() if c["k_used"] == used and c["of"] == m]
-                if twin:
-                    per_k[f"k{k}"] = dict(twin[0], k=k, capped=used < k)
-        else:
-            model = get(m, used)
-            t0 = time.perf_counter()
-            ev = evaluate_model(model, view, head, ig_steps=int(cfg.ig_steps),
-                                eval_batch=int(cfg.eval_batch),
-                                own_rows=own_rows if m == "craft" else None)
-            entry = {"model": model, "k": k, "k_used": used, "capped": used < k,
-                     "fit_seconds": round(models[(m, used)][1], 3),
-                     "eval_seconds": round(time.perf_counter() - t0, 3), "metrics": ev}
-            extra = _model_record(m, model, used, arrays, histories, view, head,
-                                  craft_rows, key, cfg, cname)
-            if "solver" in extra:
-                entry["solver"] = extra.pop("solver")
-            ev.update(extra)
-            if k in cfg.controls or used in cfg.controls:
-                t0 = time.perf_counter()
-                ctl = _controls(m, model, used, view, head, key, cfg, stream_kw,
-                                own_rows is not None)
-                secs = round((time.perf_counter() - t0) / max(len(ctl), 1), 3)
-                for name, cev in ctl.items():
-                    controls.setdefault(name, {})[f"k{k}"] = {
-                        "of": m, "k": k, "k_used": used, "capped": used < k,
-                        "eval_seconds": secs, **cev}
-        fitted.setdefault(m, {})[f"k{k}"] = entry
-    bar.close()
-
-    for m, per_k in fitted.items():
-        metrics["results"][m] = {
-            kk: {"k": e["k"], "k_used": e["k_used"], "capped": e["capped"],
-                 "fit_seconds": e["fit_seconds"], "eval_seconds": e["eval_seconds"],
-                 **({"solver": e["solver"]} if "solver" in e else {}), **e["metrics"]}
-            for kk, e in per_k.items()}
+    key = jax.random.key(int(cfg.seed))
+    get, models = _fit_cache(rows, key, stream_kw)
+    ev = _Evaluation(view, head, rows.own_rows, craft_rows, key, cfg, stream_kw, cname, arrays,
+                     histories)
+    fitted, controls = _fit_and_evaluate(rows.plan, get, models, ev, progress=progress)
+    metrics["results"] = _results(fitted)
     if cfg.controls:
-        metrics["controls"] = {
-            name: {"of": CONTROLS[name].of, "label": CONTROLS[name].label,
-                   "tells": CONTROLS[name].tells,
-                   "results": {kk: {f: v for f, v in e.items() if f != "of"}
-                               for kk, e in per_k.items()}}
-            for name, per_k in ((n, controls[n]) for n in CONTROLS if n in controls)}
+        metrics["controls"] = _controls_report(controls)
     if cfg.ablation:
-        if "c2mf" in fitted and {"craft", "pca"} & set(fitted):
-            ns = cfg.ablation_n
-            if ns is None:
-                ns = sorted({e["k_used"] for e in fitted["c2mf"].values()} | {Y})
-            ns = [int(n) for n in ns if 1 <= int(n) <= caps["c2mf"]]
-            metrics["ablation"] = ablation(get, ns, view, head, seed=seed,
-                                           methods=[m for m in METHODS if m in fitted],
-                                           eval_batch=int(cfg.eval_batch))
-        else:
-            metrics["ablation"] = {"note": "needs c2mf and CRAFT or PCA in c2mf.methods"}
+        metrics["ablation"] = _ablation(fitted, get, rows.caps, view, head, cfg)
     if truth is not None:
         from jaxconcepts.evaluation.c2mf._planted import planted_scores
 
         metrics["planted"] = planted_scores(truth, store.images, store.shape, view, fitted,
                                             batch_images=int(cfg.eval_batch),
                                             gate_threshold=float(cfg.gate_threshold))
-    return metrics, arrays, histories, C2MFFits(view, get, caps, fit_kw, key)
+    return metrics, arrays, histories, C2MFFits(view, get, rows.caps, fit_kw, key)
 
 
 def split_seed_runs(store, cfg: C2MF, first: Mapping, *, dataset: str, crops_path=None,

@@ -29,7 +29,7 @@ TARGETS = ("pred", "label")
 
 def _device_importance(head, *, n_concepts, n_sub, min_p, mesh):
     """The occlusion pipeline of a JAX head (closed form or callable), split over ``mesh``."""
-    from jaxconcepts.store import HeadParams
+    from jaxconcepts.heads import HeadParams
     from jaxconcepts.importance._occlusion import _pipeline
     from jaxconcepts.mesh import sharded_batch
 
@@ -72,37 +72,20 @@ def run_importance(
             (default: JAX's, one process -> the whole store).
         mesh: the ``"data"`` mesh a batch is split over (default: this process's devices).
     """
-    from jaxconcepts.importance._occlusion import (
-        DEFAULT_MIN_P, HostHead, _as_linear, _validate, concept_importance,
-    )
+    from jaxconcepts.importance._occlusion import DEFAULT_MIN_P
     from jaxconcepts._parts import process_slot, process_view
-    from jaxconcepts.mesh import local_mesh, pad_rows, padded_size
+    from jaxconcepts.mesh import local_mesh
 
     check_choice("importance.target", target, TARGETS)
     min_p = DEFAULT_MIN_P if min_p is None else float(min_p)
     store = process_view(store, *(process_slot() if process is None else process))
     mesh = local_mesh() if mesh is None else mesh
     n = len(store)
-    index = np.asarray(concepts["index"])
-    pos = {int(i): r for r, i in enumerate(index)}
-    out = {
-        f"{m}_{f}": np.zeros(
-            (n, n_concepts) + ((n_sub,) if f == "sub_importance" else ()), np.float32
-        )
-        for m in methods
-        for f in ("importance", "keep_importance", "sub_importance")
-    }
-    out.update({f"{m}_present": np.zeros((n, n_concepts), bool) for m in methods})
-    out.update(
-        p_t=np.zeros(n, np.float32), target=np.zeros(n, np.int32), index=np.zeros(n, np.int32)
-    )
-    on_host = isinstance(head, HostHead)
-    if not on_host:
-        head = _as_linear(head)
-        device_run = _device_importance(head, n_concepts=n_concepts, n_sub=n_sub, min_p=min_p,
-                                        mesh=mesh)
+    pos = {int(i): r for r, i in enumerate(np.asarray(concepts["index"]))}
+    out = _allocate(n, n_concepts, n_sub, methods)
     bs = max(1, min(int(batch_size), n))
-    padded = padded_size(bs, mesh.size)
+    run = _batch_runner(head, n_concepts=n_concepts, n_sub=n_sub, min_p=min_p, mesh=mesh,
+                        batch_size=bs)
     valid = np.zeros(n, bool)
     fallback = 0
     row = 0
@@ -116,30 +99,13 @@ def run_importance(
                 "rerun `concepts`"
             )
         rows = np.array([pos[int(i)] for i in idx])
-        pred = np.asarray(batch.pred)
-        if target == "label":
-            lab = np.asarray(batch.label)
-            tgt = np.where(lab >= 0, lab, pred).astype(np.int32)
-            fallback += int((lab < 0).sum())
-        else:
-            tgt = pred.astype(np.int32)
+        tgt, fell_back = _batch_target(batch, target)
+        fallback += fell_back
         b = len(idx)
         sl = slice(row, row + b)
         for m in methods:
             labels = concepts[f"{m}_labels"][rows]
-            sub_labels = concepts[f"{m}_sub_labels"][rows]
-            if on_host:
-                r = concept_importance(batch.activations, labels, sub_labels, tgt, head=head,
-                                       n_concepts=n_concepts, n_sub=n_sub, min_p=min_p)
-            else:
-                _validate(batch.activations, labels, sub_labels, tgt, head, n_concepts, n_sub,
-                          min_p)
-                r = device_run(  # padded rows: dead channels, class 0, dropped below
-                    pad_rows(np.asarray(batch.activations, np.float32), padded),
-                    pad_rows(labels.astype(np.int32), padded, -1),
-                    pad_rows(sub_labels.astype(np.int32), padded, -1),
-                    pad_rows(tgt, padded),
-                )
+            r = run(batch.activations, labels, concepts[f"{m}_sub_labels"][rows], tgt)
             out[f"{m}_importance"][sl] = np.asarray(r.importance)[:b]
             out[f"{m}_keep_importance"][sl] = np.asarray(r.keep_importance)[:b]
             out[f"{m}_sub_importance"][sl] = np.asarray(r.sub_importance)[:b]
@@ -154,6 +120,64 @@ def run_importance(
                              target=target, label_fallback_to_pred=fallback,
                              n_invalid_p_t=int((~valid).sum()))
     return out, stats
+
+
+def _allocate(n: int, n_concepts: int, n_sub: int, methods) -> dict[str, np.ndarray]:
+    """The zeroed importance arrays of ``n`` images (ARCHITECTURE.md layout)."""
+    out = {
+        f"{m}_{f}": np.zeros(
+            (n, n_concepts) + ((n_sub,) if f == "sub_importance" else ()), np.float32
+        )
+        for m in methods
+        for f in ("importance", "keep_importance", "sub_importance")
+    }
+    out.update({f"{m}_present": np.zeros((n, n_concepts), bool) for m in methods})
+    out.update(
+        p_t=np.zeros(n, np.float32), target=np.zeros(n, np.int32), index=np.zeros(n, np.int32)
+    )
+    return out
+
+
+def _batch_target(batch, target: str) -> tuple[np.ndarray, int]:
+    """``(B,)`` int32 the class each image of a batch explains (``pred``, or ``label`` when the
+    image has one, else the prediction) and how many images fell back to the prediction."""
+    pred = np.asarray(batch.pred)
+    if target != "label":
+        return pred.astype(np.int32), 0
+    lab = np.asarray(batch.label)
+    return np.where(lab >= 0, lab, pred).astype(np.int32), int((lab < 0).sum())
+
+
+def _batch_runner(head, *, n_concepts, n_sub, min_p, mesh, batch_size: int):
+    """``run(activations, labels, sub_labels, target)`` -> the ``ImportanceResult`` of one batch:
+    a ``HostHead`` on the host (:func:`~jaxconcepts.importance.concept_importance`), any other
+    head checked, then split over ``mesh`` (the batch padded to a multiple of the device count:
+    dead channels, class 0; callers keep the first rows)."""
+    from jaxconcepts.heads import HostHead, as_head
+    from jaxconcepts.importance._occlusion import _validate, concept_importance
+    from jaxconcepts.mesh import pad_rows, padded_size
+
+    head = as_head(head)
+    if isinstance(head, HostHead):
+        def on_host(activations, labels, sub_labels, tgt):
+            return concept_importance(activations, labels, sub_labels, tgt, head=head,
+                                      n_concepts=n_concepts, n_sub=n_sub, min_p=min_p)
+
+        return on_host
+    device_run = _device_importance(head, n_concepts=n_concepts, n_sub=n_sub, min_p=min_p,
+                                    mesh=mesh)
+    padded = padded_size(batch_size, mesh.size)
+
+    def on_device(activations, labels, sub_labels, tgt):
+        _validate(activations, labels, sub_labels, tgt, head, n_concepts, n_sub, min_p)
+        return device_run(  # padded rows: dead channels, class 0, dropped by the caller
+            pad_rows(np.asarray(activations, np.float32), padded),
+            pad_rows(labels.astype(np.int32), padded, -1),
+            pad_rows(sub_labels.astype(np.int32), padded, -1),
+            pad_rows(tgt, padded),
+        )
+
+    return on_device
 
 
 def _present(labels: np.ndarray, n_concepts: int) -> np.ndarray:

@@ -19,6 +19,7 @@ the AUROC size alone explains. **Extension point**: a new method adds a function
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING, Callable, NamedTuple
 
 import jax
@@ -139,11 +140,6 @@ def run_recovery(store, concepts, importance, truth, cfg: Recovery, *, head, pro
       over ``cfg.baseline_seeds`` seeds (:func:`~._baseline.paired_baseline`, plus the
       size-only AUROC on the method's images and on the first baseline seed's).
     """
-    from tqdm.auto import tqdm
-
-    from jaxconcepts.evaluation.clustering._baseline import paired_baseline
-    from jaxconcepts.evaluation.clustering._recovery import score_maps, summarise
-
     methods = [m for m in cfg.methods if f"{m}_labels" in concepts]
     if not methods:
         raise ValueError(
@@ -153,7 +149,17 @@ def run_recovery(store, concepts, importance, truth, cfg: Recovery, *, head, pro
     n_seeds = int(cfg.baseline_seeds)
     if cfg.baseline and n_seeds < 1:
         raise ValueError(f"recovery.baseline_seeds={n_seeds} should be >= 1")
-    # (name, function, baseline seed or None); seed 0 of a random source is its table row
+    sources, pairs = _sources(methods, concepts, cfg, head=head, n_seeds=n_seeds)
+    tally = _score_store(store, concepts, importance, truth, cfg, sources, methods=methods,
+                         head=head, progress=progress)
+    sizes = {name: np.concatenate(v) for name, v in tally.size_auroc.items()}
+    summaries, per_part = _summaries(tally, sizes, truth, cfg)
+    return summaries, per_part, _baselines(tally, sizes, pairs, n_seeds, seed=int(cfg.seed))
+
+
+def _sources(methods, concepts, cfg: Recovery, *, head, n_seeds: int):
+    """``(sources, pairs)``: the sources to score, ``(name, function, baseline seed or None)``
+    (seed 0 of a random source is its table row), and each method source's random baseline."""
     sources: list[tuple[str, Callable[[Context], SourceBatch], int | None]] = []
     pairs: dict[str, str] = {}  # method source -> its random baseline source
     for m in methods:
@@ -171,12 +177,30 @@ def run_recovery(store, concepts, importance, truth, cfg: Recovery, *, head, pro
                 sources.append((f"random_{m}", SOURCES["random"](m), sd))
                 if has_sub:
                     sources.append((f"random_{m}_sub", SOURCES["random_sub"](m), sd))
+    return sources, pairs
+
+
+@dataclasses.dataclass
+class _Tally:
+    """The scores of every source, gathered batch by batch over the store."""
+
+    collected: dict  # table row source -> RecoveryScores per batch
+    imp_auroc: dict  # (source, seed) -> importance AUROC per image, per batch
+    size_auroc: dict  # table row source -> size-only AUROC per batch
+    per_image: dict  # (source, seed) -> per_image_scores per batch
+    n_mismatch: int = 0  # images whose explained class is not the true one
+
+
+def _score_store(store, concepts, importance, truth, cfg: Recovery, sources, *, methods, head,
+                 progress: bool) -> _Tally:
+    """Every source scored on every batch of the store against the ground truth."""
+    from tqdm.auto import tqdm
+
     k = int(importance[f"{methods[0]}_importance"].shape[1])
     sub_key = f"{methods[0]}_sub_importance"
     s = int(importance[sub_key].shape[2]) if sub_key in importance else 0
 
-    images = store.images
-    truth_rows = match_rows(images, truth.files)
+    truth_rows = match_rows(store.images, truth.files)
     part_map = scoring_masks(truth.part_map, cfg.mask_size)
     cpos = {int(i): r for r, i in enumerate(np.asarray(concepts["index"]))}
     ipos = {int(i): r for r, i in enumerate(np.asarray(importance["index"]))}
@@ -184,11 +208,9 @@ def run_recovery(store, concepts, importance, truth, cfg: Recovery, *, head, pro
     for c, r in enumerate(truth.meta["recipes"]):
         recipes[c, r] = True
 
-    collected: dict[str, list] = {name: [] for name, _, sd in sources if not sd}
-    imp_auroc: dict[tuple[str, int | None], list] = {(n, sd): [] for n, _, sd in sources}
-    size_aur: dict[str, list] = {name: [] for name in collected}
-    per_img: dict[tuple[str, int | None], list] = {(n, sd): [] for n, _, sd in sources}
-    n_mismatch = 0
+    rows = [name for name, _, sd in sources if not sd]  # the table's rows, in order
+    tally = _Tally({name: [] for name in rows}, {(n, sd): [] for n, _, sd in sources},
+                   {name: [] for name in rows}, {(n, sd): [] for n, _, sd in sources})
     own_classes = truth.meta.get("dataset", "planted") != "objects"
     key = jax.random.key(int(cfg.seed))
     store_row = 0
@@ -210,46 +232,71 @@ def run_recovery(store, concepts, importance, truth, cfg: Recovery, *, head, pro
         # explained class is the true one; objects: the head explains its own (ImageNet) classes
         # and every image shows its one object, so every image is scored (the papers' setting)
         ok = target == label if own_classes else np.ones(len(idx), bool)
-        n_mismatch += int((~ok).sum())
+        tally.n_mismatch += int((~ok).sum())
         ctx = Context(
             activations=batch.activations,
             concepts={kk: np.asarray(v)[cr] for kk, v in concepts.items() if np.ndim(v) >= 1},
             importance={kk: np.asarray(v)[ir] for kk, v in importance.items() if np.ndim(v) >= 1},
             target=target, head=head, n_concepts=k, n_sub=s, key=key,
         )
-        for name, fn, sd in sources:
-            # seed sd of a random source: fold_in(fold_in(key(seed), sd), batch)
-            bkey = jax.random.fold_in(jax.random.fold_in(key, sd or 0), b)
-            sb = fn(ctx._replace(key=bkey))
-            sc = score_maps(
-                sb.maps, sb.valid, part_map[tr], truth.present[tr], recipes[label],
-                sb.importance, tolerance=int(cfg.tolerance),
-                iou_threshold=float(cfg.iou_threshold), found_iou=float(cfg.found_iou),
-                pixel_aurocs=not sd,  # a table row (not an extra baseline seed)
-            )
-            sc = sc._replace(
-                imp_auroc=np.where(ok, np.asarray(sc.imp_auroc), np.nan),
-                imp_spearman=np.where(ok, np.asarray(sc.imp_spearman), np.nan),
-                category=np.where(ok[:, None], np.asarray(sc.category), -1),
-            )
-            imp_auroc[(name, sd)].append(np.asarray(sc.imp_auroc))
-            per_img[(name, sd)].append(per_image_scores(sc))
-            if not sd:
-                collected[name].append(sc)
-                size_aur[name].append(size_auroc(sb.sizes, sc.category))
+        _score_batch(ctx, b, sources, (part_map[tr], truth.present[tr], recipes[label]), ok,
+                     cfg, tally)
         bar.update(len(idx))
     bar.close()
+    return tally
+
+
+def _score_batch(ctx: Context, b: int, sources, truth_batch, ok, cfg: Recovery,
+                 tally: _Tally) -> None:
+    """Score every source on batch ``b`` against its ``(part maps, present parts, recipes)``;
+    importance only where ``ok`` (the explained class is the true one); add to ``tally``."""
+    from jaxconcepts.evaluation.clustering._recovery import score_maps
+
+    part_map, present, recipes = truth_batch
+    for name, fn, sd in sources:
+        # seed sd of a random source: fold_in(fold_in(key(seed), sd), batch)
+        bkey = jax.random.fold_in(jax.random.fold_in(ctx.key, sd or 0), b)
+        sb = fn(ctx._replace(key=bkey))
+        sc = score_maps(
+            sb.maps, sb.valid, part_map, present, recipes,
+            sb.importance, tolerance=int(cfg.tolerance),
+            iou_threshold=float(cfg.iou_threshold), found_iou=float(cfg.found_iou),
+            pixel_aurocs=not sd,  # a table row (not an extra baseline seed)
+        )
+        sc = sc._replace(
+            imp_auroc=np.where(ok, np.asarray(sc.imp_auroc), np.nan),
+            imp_spearman=np.where(ok, np.asarray(sc.imp_spearman), np.nan),
+            category=np.where(ok[:, None], np.asarray(sc.category), -1),
+        )
+        tally.imp_auroc[(name, sd)].append(np.asarray(sc.imp_auroc))
+        tally.per_image[(name, sd)].append(per_image_scores(sc))
+        if not sd:
+            tally.collected[name].append(sc)
+            tally.size_auroc[name].append(size_auroc(sb.sizes, sc.category))
+
+
+def _summaries(tally: _Tally, sizes: dict, truth, cfg: Recovery) -> tuple[dict, dict]:
+    """``({source: summary}, {source: per_part})`` of each table row's scores."""
+    from jaxconcepts.evaluation.clustering._recovery import summarise
+
     summaries, per_part = {}, {}
-    sizes = {name: np.concatenate(v) for name, v in size_aur.items()}
-    for name, parts in collected.items():
+    for name, parts in tally.collected.items():
         cat = type(parts[0])(*(np.concatenate([np.asarray(getattr(p, f)) for p in parts])
                                for f in parts[0]._fields))
         summ = summarise(cat, truth.part_names, found_fraction=float(cfg.found_fraction))
         per_part[name] = summ.pop("per_part")
-        summ["n_target_not_label"] = n_mismatch
+        summ["n_target_not_label"] = tally.n_mismatch
         summ["importance"]["size_auroc"] = finite_mean(sizes[name])
         summaries[name] = summ
-    aur = {key_: np.concatenate(v) for key_, v in imp_auroc.items()}
+    return summaries, per_part
+
+
+def _baselines(tally: _Tally, sizes: dict, pairs: dict, n_seeds: int, *, seed: int) -> dict:
+    """Each method source against its random baseline over the seeds: the paired importance
+    AUROC, the size-only references and the claims' intervals."""
+    from jaxconcepts.evaluation.clustering._baseline import paired_baseline
+
+    aur = {key_: np.concatenate(v) for key_, v in tally.imp_auroc.items()}
     baseline = {}
     for src, base in pairs.items():
         own = aur[(src, None)]
@@ -260,12 +307,11 @@ def run_recovery(store, concepts, importance, truth, cfg: Recovery, *, head, pro
         d["n_images"] = int(own.size)
         baseline[src] = d
     imgs = {key_: {f: np.concatenate([p[f] for p in v]) for f in v[0]}
-            for key_, v in per_img.items()}
+            for key_, v in tally.per_image.items()}
     for src, base in pairs.items():
         seeds = [imgs[(base, sd)] for sd in range(n_seeds)]
-        baseline[src]["claims"] = claim_intervals(imgs[(src, None)], seeds,
-                                                  seed=int(cfg.seed))
-    return summaries, per_part, baseline
+        baseline[src]["claims"] = claim_intervals(imgs[(src, None)], seeds, seed=seed)
+    return baseline
 
 
 #: per-image scores that carry a claim "the method beats a random grouping of the same sizes"

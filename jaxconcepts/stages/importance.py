@@ -24,7 +24,7 @@ import numpy as np
 from jaxconcepts._io import write_json
 from jaxconcepts._parts import process_slot, process_view
 from jaxconcepts.features import torch_head
-from jaxconcepts.importance import HostHead
+from jaxconcepts.heads import HostHead
 from jaxconcepts.runners import (
     concept_sizes, load_concepts, run_importance, write_importance,
 )

@@ -24,6 +24,7 @@ from jaxconcepts._safetensors import keys as _tensor_names
 from jaxconcepts._safetensors import read as _read
 from jaxconcepts._safetensors import write as _write
 from jaxconcepts._io import atomic_dir, sha256_file, write_json
+from jaxconcepts.heads import HeadParams  # the stored head (``head.safetensors``)
 
 __all__ = ["ActivationStore", "StoreWriter", "Batch", "HeadParams", "FIELDS", "STORE_DTYPES",
            "write_shard", "read_shard"]
@@ -69,13 +70,6 @@ class Batch(NamedTuple):
     pred: jnp.ndarray  # (B,) int32
     prob: jnp.ndarray  # (B,) float32, softmax probability of pred
     index: jnp.ndarray  # (B,) int32, global image ids
-
-
-class HeadParams(NamedTuple):
-    """h = global average pool + linear: logits = A.mean((-2, -1)) @ weight.T + bias."""
-
-    weight: jnp.ndarray  # (K, C)
-    bias: jnp.ndarray  # (K,)
 
 
 def write_head(path: Path, head: HeadParams) -> None:

@@ -33,7 +33,7 @@ def _check_store_rebuilds_h(tmp_path, lm, layer):
     with torch.inference_mode():
         z = rebuilt.h(torch.from_numpy(A)).numpy()
     np.testing.assert_allclose(z, store.read("logits"), rtol=1e-4, atol=1e-4)
-    from jaxconcepts.importance import HostHead
+    from jaxconcepts.heads import HostHead
 
     head = HostHead(torch_head(store), batch_size=256)  # what the importance stage runs
     np.testing.assert_allclose(head.fn(A), store.read("logits"), rtol=1e-4, atol=1e-4)

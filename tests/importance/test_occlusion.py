@@ -7,10 +7,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from jaxconcepts.store import HeadParams
+from jaxconcepts.heads import HeadParams, HostHead
 from jaxconcepts.importance import (
     DEFAULT_MIN_P,
-    HostHead,
     _occlusion,
     concept_importance,
     importance_from_log_probs,

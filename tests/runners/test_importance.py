@@ -6,7 +6,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from jaxconcepts.importance import HostHead
+from jaxconcepts.heads import HostHead
 from jaxconcepts.params import load_section
 from jaxconcepts.runners import run_concepts, run_importance
 from tests.runners.conftest import PARAMS

@@ -10,10 +10,10 @@ insertion/deletion with Grad-CAM and IG ranking (Figs. 2–3); then the multi-cl
 PCA without the class mean, C2MF with uniform or another class's gates, random dictionaries, the
 SAEs' random frozen decoders).
 
-SAEs (:data:`~jaxconcepts.evaluation._c2mf_sae.SAE_METHODS`: ``topk``, ``batchtopk``,
+SAEs (:data:`~jaxconcepts.evaluation.c2mf._sae_adapter.SAE_METHODS`: ``topk``, ``batchtopk``,
 ``jumprelu``, ``matryoshka``, ``archetypal``) run through the same functions via
-:class:`~jaxconcepts.evaluation._c2mf_sae.SAEConcepts`: a dictionary shared by all classes, ``k``
-its width.
+:class:`~jaxconcepts.evaluation.c2mf._sae_adapter.SAEConcepts`: a dictionary shared by all
+classes, ``k`` its width.
 
 Streaming: the evaluation consumes batches of images from the view and accumulates (codes, MSE
 sums, reconstructed predictions, curves); it never concatenates all rows. Fitting goes through
@@ -235,16 +235,16 @@ def evaluate_model(model, view: SplitRowsView, head, *, ig_steps: int, eval_batc
                    own_rows=None, train: bool = True, similarity: bool = True) -> dict:
     """Every metric of one fitted model, in one pass over the train and one over the test images.
 
-    Two vocabularies (:mod:`jaxconcepts.evaluation._rows`): what is *per class* (the per-class
-    MSE of Table 3, the per-class accuracy of Table 2, the per-class ranking agreement) is per
-    C2MF class (the view's fitted classes: folders with ``labels: label``); what reads the head
-    (the reconstructed predictions and their references, Grad-CAM, IG, the insertion/deletion
-    probability) uses head outputs: each test image's ``target`` (its class when classes are head
+    Two vocabularies (:mod:`jaxconcepts.evaluation._image_split`): what is *per class* (the
+    per-class MSE of Table 3, the per-class accuracy of Table 2, the per-class ranking
+    agreement) is per C2MF class (the view's fitted classes: folders with ``labels: label``);
+    what reads the head (the reconstructed predictions and their references, Grad-CAM, IG, the
+    insertion/deletion probability) uses head outputs: each test image's ``target`` (its class when classes are head
     outputs, else the head's prediction), ``pred``, and its label only when that is a head output.
 
     Args:
         model: a ``ConceptDecomposition``; view: the rows; head: GAP + linear head record (JAX
-            closed form) or a :class:`~jaxconcepts.importance.HostGradHead` (a non-linear h run
+            closed form) or a :class:`~jaxconcepts.heads.HostHead` with ``grad`` (a non-linear h run
             on the host: Grad-CAM and IG through its gradients, curves scored by it).
         own_rows: the rows a method was fitted on when they are not the train images (CRAFT's
             crops; a rows view, streamed, or ``(A, y)``): their MSE is reported as

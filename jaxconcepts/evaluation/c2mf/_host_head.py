@@ -2,7 +2,7 @@
 otherwise, and how far the Grad-CAM and IG rankings of the concepts differ.
 
 For a non-linear h (the rest of the network after an intermediate block, a
-:class:`~jaxconcepts.importance.HostGradHead`) the dictionary stays fixed: an image's codes
+:class:`~jaxconcepts.heads.HostHead` with its ``grad``) the dictionary stays fixed: an image's codes
 ``U`` ``(p, k)`` give its activation rows ``A = recon(U, cls)`` (``U diag(σ(λ)) W`` for C2MF,
 ``U W_cls`` for CRAFT, ``U W_cls + μ_cls`` for PCA), the rows become the map ``(c, h, w)`` and h
 maps it to the class logits. Per batch of images:
@@ -18,7 +18,7 @@ maps it to the class logits. Per batch of images:
    them on the host in chunks of ``head.batch_size`` maps.
 
 With a GAP + linear head every function here runs the closed form of
-:mod:`jaxconcepts.evaluation._c2mf_eval` instead, so existing results are unchanged.
+:mod:`jaxconcepts.evaluation.c2mf._metrics` instead, so existing results are unchanged.
 """
 
 from __future__ import annotations
@@ -33,9 +33,10 @@ from jaxconcepts.evaluation.c2mf._metrics import (
     model_insertion_deletion,
     reconstructed_predictions,
 )
-from jaxconcepts.importance._gradients import HostGradHead, ig_alphas, importance_from_grads
+from jaxconcepts.heads import HostHead
+from jaxconcepts.importance._gradients import ig_alphas, importance_from_grads
 
-__all__ = ["affine_recon", "head_insertion_deletion", "head_predictions", "head_num_classes",
+__all__ = ["affine_recon", "head_insertion_deletion", "head_predictions",
            "ranking_agreement", "rows_to_maps", "maps_to_rows"]
 
 
@@ -52,32 +53,6 @@ def maps_to_rows(M) -> np.ndarray:
     """``(n, c, h, w)`` -> ``(n, h·w, c)``: the inverse of :func:`rows_to_maps`."""
     M = np.asarray(M, np.float32)
     return np.ascontiguousarray(M.reshape(M.shape[0], M.shape[1], -1).transpose(0, 2, 1))
-
-
-def head_num_classes(head) -> int:
-    """K, the number of logits of a GAP + linear head record or a :class:`HostGradHead`."""
-    if isinstance(head, HostGradHead):
-        return int(head.num_classes)
-    return int(np.shape(head.weight)[0])
-
-
-def _host_logits(head: HostGradHead, maps: np.ndarray) -> np.ndarray:
-    bs = int(head.batch_size)
-    out = [np.asarray(head.fn(maps[s:s + bs]), np.float32) for s in range(0, len(maps), bs)]
-    z = np.concatenate(out) if out else np.zeros((0, head.num_classes), np.float32)
-    if z.shape != (len(maps), head.num_classes):
-        raise ValueError(f"head.fn should map {len(maps)} maps to ({len(maps)}, "
-                         f"{head.num_classes}) logits, got {z.shape}")
-    return z
-
-
-def _host_grads(head: HostGradHead, maps: np.ndarray, target: np.ndarray) -> np.ndarray:
-    bs = int(head.batch_size)
-    g = np.concatenate([np.asarray(head.grad(maps[s:s + bs], target[s:s + bs]), np.float32)
-                        for s in range(0, len(maps), bs)])
-    if g.shape != maps.shape:
-        raise ValueError(f"head.grad should return the maps' shape {maps.shape}, got {g.shape}")
-    return g
 
 
 def _log_softmax(z: np.ndarray) -> np.ndarray:
@@ -112,7 +87,7 @@ def affine_recon(model, n_classes: int, k: int) -> tuple[np.ndarray, np.ndarray]
     return M.astype(np.float32), b.astype(np.float32)
 
 
-def _host_insertion_deletion(model, head: HostGradHead, U, cls, target, hw, *, methods,
+def _host_insertion_deletion(model, head: HostHead, U, cls, target, hw, *, methods,
                              n_steps: int, n_classes: int) -> tuple:
     U = np.asarray(U, np.float32)
     B, p, k = U.shape
@@ -123,7 +98,7 @@ def _host_insertion_deletion(model, head: HostGradHead, U, cls, target, hw, *, m
     scales = np.concatenate([[1.0], np.asarray(ig_alphas(int(n_steps)))]).astype(np.float32)
     S1 = scales.size  # Grad-CAM at U, then IG's path
     A_path = np.einsum("s,bpk,bkc->bspc", scales, U, Mb) + bb[:, None]
-    g = _host_grads(head, rows_to_maps(A_path.reshape(B * S1, p, c), hw), np.repeat(target, S1))
+    g = head.grads(rows_to_maps(A_path.reshape(B * S1, p, c), hw), np.repeat(target, S1))
     gU = np.einsum("bspc,bkc->bspk", maps_to_rows(g).reshape(B, S1, p, c), Mb)
     # numpy throughout (no JAX program to compile per shape or model type)
     imps = {"gradcam": np.stack([importance_from_grads(u, g[0], method="gradcam")
@@ -133,7 +108,7 @@ def _host_insertion_deletion(model, head: HostGradHead, U, cls, target, hw, *, m
     keep = np.stack([[insertion_masks(imps[m][i]) for m in methods] for i in range(B)])
     masks = np.stack([keep, ~keep], axis=2).astype(np.float32)  # (B, R, 2, k+1, k)
     rows = np.einsum("brisk,bpk,bkc->brispc", masks, U, Mb) + bb[:, None, None, None]
-    logp = _log_softmax(_host_logits(head, rows_to_maps(rows.reshape(-1, p, c), hw)))
+    logp = _log_softmax(head.logits(rows_to_maps(rows.reshape(-1, p, c), hw)))
     logp = logp.reshape(B, R * 2 * (k + 1), -1)
     prob = np.exp(np.take_along_axis(logp, target[:, None, None], axis=2))
     prob = prob.reshape(B, R, 2, k + 1).astype(np.float32)
@@ -147,7 +122,8 @@ def head_insertion_deletion(model, head, U, cls, target, *, methods: tuple, n_st
 
     Args:
         model: a ``ConceptDecomposition``; head: a GAP + linear head record (closed form in JAX,
-            one compiled program) or a :class:`HostGradHead` (gradients and scores on the host).
+            one compiled program) or a :class:`~jaxconcepts.heads.HostHead` with ``grad``
+            (gradients and scores on the host).
         U: ``(B, p, k)`` codes; cls: ``(B,)`` fitted class; target: ``(B,)`` explained logit.
         methods: rankings among ``"gradcam"``, ``"ig"``; n_steps: IG steps.
         hw: ``(h, w)`` of the activation map, ``h·w = p``; n_classes: the model's number of
@@ -156,7 +132,7 @@ def head_insertion_deletion(model, head, U, cls, target, *, methods: tuple, n_st
     Returns:
         one :class:`InsertionDeletion` per ranking.
     """
-    if not isinstance(head, HostGradHead):
+    if not isinstance(head, HostHead):
         return model_insertion_deletion(model, head, jnp.asarray(U), jnp.asarray(cls, jnp.int32),
                                         jnp.asarray(target, jnp.int32), methods=tuple(methods),
                                         n_steps=int(n_steps))
@@ -173,13 +149,13 @@ def head_predictions(model, head, U, y_images, p: int, c: int, *, hw=None) -> np
     Args:
         U: ``(B·p, k)`` codes of B images' rows; y_images: ``(B,)`` fitted class per image.
     """
-    if not isinstance(head, HostGradHead):
+    if not isinstance(head, HostHead):
         return reconstructed_predictions(model, head, U, y_images, p, c)
     if hw is None:
         raise ValueError("hw=None: a host head needs the map's (h, w) to rebuild maps from rows")
     y_rows = jnp.repeat(jnp.asarray(y_images, jnp.int32), p)
     A_hat = np.asarray(model.reconstruct(jnp.asarray(U), y_rows)).reshape(-1, p, c)
-    return _host_logits(head, rows_to_maps(A_hat, hw)).argmax(-1)
+    return head.logits(rows_to_maps(A_hat, hw)).argmax(-1)
 
 
 def _corr_rows(a, b) -> np.ndarray:

@@ -20,7 +20,7 @@ and :func:`per_class_accuracy` accumulate over batches, so the suite streams.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 import equinox as eqx
 import jax
@@ -28,7 +28,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxconcepts._checks import safe_div
-from jaxconcepts.importance._gradients import Head, Recon, code_importance, linear_head_fn
+from jaxconcepts.heads import head_fn
+from jaxconcepts.importance._gradients import Recon, code_importance
 
 __all__ = [
     "insertion_deletion",
@@ -82,7 +83,7 @@ def _auc(curve):
     return ((curve[..., 1:] + curve[..., :-1]) / 2).sum(axis=-1) / (curve.shape[-1] - 1)
 
 
-def insertion_deletion(U, cls, target, recon: Recon, h: Head, *, method: str,
+def insertion_deletion(U, cls, target, recon: Recon, h: Callable, *, method: str,
                        n_steps: int) -> InsertionDeletion:
     """Concept insertion/deletion curves for a batch of images, ranked by ``method``.
 
@@ -157,14 +158,14 @@ def model_insertion_deletion(model, head, U, cls, target, *, methods: tuple,
         model: a ``ConceptDecomposition`` pytree; head: GAP + linear head record.
         U: ``(B, p, k)`` codes; cls: ``(B,)`` fitted class; target: ``(B,)`` explained logit.
     """
-    return tuple(insertion_deletion(U, cls, target, _recon(model), linear_head_fn(head),
+    return tuple(insertion_deletion(U, cls, target, _recon(model), head_fn(head),
                                     method=m, n_steps=n_steps) for m in methods)
 
 
 @eqx.filter_jit
 def _recon_argmax(model, head, U, y_rows, shape):
     A_hat = model.reconstruct(U, y_rows).reshape(shape)
-    return jnp.argmax(jax.vmap(linear_head_fn(head))(A_hat), axis=-1)
+    return jnp.argmax(jax.vmap(head_fn(head))(A_hat), axis=-1)
 
 
 def reconstructed_predictions(model, head, U, y_images, p: int, c: int) -> np.ndarray:
@@ -203,7 +204,7 @@ def per_class_accuracy(rec_pred, ref, n_classes: int, *,
     return acc, float(acc[have].mean()), float(acc[have].std())
 
 
-def reconstruction_accuracy(model, A_images, y, label, pred, h: Head, *, n_classes: int,
+def reconstruction_accuracy(model, A_images, y, label, pred, h: Callable, *, n_classes: int,
                             U=None) -> dict:
     """Per-class accuracy of ``h`` on reconstructed activations ``U_test W`` (§3.3, Table 2).
 

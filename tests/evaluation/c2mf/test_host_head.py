@@ -17,7 +17,7 @@ from jaxconcepts.evaluation.c2mf._host_head import (
     rows_to_maps,
 )
 from jaxconcepts.features import host_fns
-from jaxconcepts.importance import HostGradHead
+from jaxconcepts.heads import HostHead
 from tests.planted import K, Y, planted
 
 HW = (2, 2)
@@ -31,7 +31,8 @@ class _Head:
 
 
 def _linear_heads(C, seed=0):
-    """The same GAP + linear h as a JAX record and as a torch module behind a HostGradHead."""
+    """The same GAP + linear h as a JAX record and as a torch module behind a HostHead (with its
+    grad)."""
     rng = np.random.default_rng(seed)
     w = rng.normal(size=(K_OUT, C)).astype(np.float32)
     b = rng.normal(size=K_OUT).astype(np.float32)
@@ -40,7 +41,7 @@ def _linear_heads(C, seed=0):
     with torch.no_grad():
         mod[2].weight.copy_(torch.from_numpy(w))
         mod[2].bias.copy_(torch.from_numpy(b))
-    return _Head(w, b), HostGradHead(*host_fns(mod), num_classes=K_OUT, batch_size=7)
+    return _Head(w, b), HostHead(*host_fns(mod), num_classes=K_OUT, batch_size=7)
 
 
 def _c2mf(W, seed=0):
@@ -92,6 +93,22 @@ def test_torch_gap_linear_h_matches_the_jax_closed_form(method):
         head_insertion_deletion(model, host, Ub, cls, target, methods=("ig",), n_steps=8)
 
 
+def test_a_host_head_without_grad_scores_but_cannot_rank():
+    """Predictions need only ``fn``; the Grad-CAM / IG rankings need ``grad``: a clear error."""
+    _, _, U, W = planted(0)
+    rec, host = _linear_heads(W.shape[1])
+    no_grad = HostHead(host.fn, num_classes=K_OUT, batch_size=7)
+    model = _c2mf(W)
+    Ub, cls, target = _batch(U, 4, K)
+    U_rows = Ub.reshape(4 * P, K)
+    np.testing.assert_array_equal(
+        head_predictions(model, no_grad, U_rows, cls, P, W.shape[1], hw=HW),
+        head_predictions(model, rec, U_rows, cls, P, W.shape[1]))
+    with pytest.raises(ValueError, match="no grad"):
+        head_insertion_deletion(model, no_grad, Ub, cls, target, methods=("gradcam",),
+                                n_steps=4, hw=HW, n_classes=Y)
+
+
 def test_gradcam_and_ig_agree_for_a_linear_h():
     _, _, U, W = planted(1)
     rec, _ = _linear_heads(W.shape[1], seed=1)
@@ -129,7 +146,7 @@ def nonlinear_h():
                 m.bias.copy_(0.5 * torch.randn(n, generator=gen))
                 m.running_mean.copy_(0.2 * torch.randn(n, generator=gen))
                 m.running_var.copy_(0.5 + torch.rand(n, generator=gen))
-    return lm, HostGradHead(*host_fns(lm.rest), num_classes=K_OUT, batch_size=64)
+    return lm, HostHead(*host_fns(lm.rest), num_classes=K_OUT, batch_size=64)
 
 
 @pytest.mark.slow
