@@ -236,10 +236,10 @@ def evaluate_model(model, view: SplitRowsView, head, *, ig_steps: int, eval_batc
     """Every metric of one fitted model, in one pass over the train and one over the test images.
 
     Two vocabularies (:mod:`jaxconcepts.evaluation._image_split`): what is *per class* (the
-    per-class MSE of Table 3, the per-class accuracy of Table 2, the per-class ranking
-    agreement) is per C2MF class (the view's fitted classes: folders with ``labels: label``);
-    what reads the head (the reconstructed predictions and their references, Grad-CAM, IG, the
-    insertion/deletion probability) uses head outputs: each test image's ``target`` (its class when classes are head
+    per-class MSE of Table 3, the per-class accuracy of Table 2, the per-class ranking agreement)
+    is per C2MF class (the view's fitted classes: folders with ``labels: label``); what reads the
+    head (the reconstructed predictions and their references, Grad-CAM, IG, the insertion/deletion
+    probability) uses head outputs: each test image's ``target`` (its class when classes are head
     outputs, else the head's prediction), ``pred``, and its label only when that is a head output.
 
     Args:
