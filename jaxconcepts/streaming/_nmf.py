@@ -48,7 +48,7 @@ from jax import lax
 
 from jaxconcepts.concepts._c2mf_bcd import converged_at, per_class
 from jaxconcepts.concepts._pca_baseline import PCABaseline
-from jaxconcepts.kernels._nmf import nmf
+from jaxconcepts.kernels import box_step, nmf
 from jaxconcepts.mesh import (data_mesh, device_stats_program, device_total, put_rows, replicate,
                               row_sharding, zero_device_stats)
 
@@ -94,12 +94,9 @@ def nmf_codes(A, y, W, n_sweeps):
     Gt = jnp.moveaxis(G, 0, 2)  # (k, l, b)
     dG = jnp.diagonal(G, axis1=1, axis2=2).T[:, :, None]  # (k, b, 1)
 
+    # a Gram matrix per image (its class's W), so not hals_sweeps' one G: its step, own contraction
     def coord(j, U):
-        r = Bt[j] - jnp.einsum("lb,lbr->br", Gt[j], U)
-        d = dG[j]
-        ok = d > 0
-        u = jnp.maximum(U[j] + jnp.where(ok, r / jnp.where(ok, d, 1.0), 0.0), 0.0)
-        return U.at[j].set(u)
+        return U.at[j].set(box_step(U[j], Bt[j] - jnp.einsum("lb,lbr->br", Gt[j], U), dG[j]))
 
     def cond(state):
         _, it, moved = state
@@ -141,11 +138,9 @@ def _w_update(W, Pm, T, e, *, sweeps):
 
     def row(t, W):
         j = t % k
+        # a Gram matrix per class, rows on axis 1: hals_sweeps' step with its own contraction
         num = T[:, j, :] - jnp.einsum("yl,ylc->yc", Pm[:, j, :], W)
-        d = dP[:, j][:, None]
-        ok = d > 0
-        wj = jnp.maximum(W[:, j, :] + jnp.where(ok, num / jnp.where(ok, d, 1.0), 0.0), 0.0)
-        return W.at[:, j, :].set(wj)
+        return W.at[:, j, :].set(box_step(W[:, j, :], num, dP[:, j][:, None]))
 
     W = lax.fori_loop(0, k * sweeps, row, W)
     err = jnp.sum(e) - 2 * jnp.vdot(T, W) + jnp.vdot(Pm, jnp.einsum("ykc,ylc->ykl", W, W))
@@ -188,6 +183,7 @@ def _online_update(W, Pm, T, Pc, Tc, ec, beta, sweeps):
     ``T ← βT + T_g``, then ``sweeps`` exact row updates, each projected on
     ``{w ≥ 0, ‖w‖ ≤ 1}`` (keeps the scale fixed, so the older sums stay consistent; the
     objective's optimum is unchanged). Returns ``(W, P, T, err)``."""
+    # box_step's update in NumPy float64 on the host (plus the norm projection), not the JAX one
     W, Pc, Tc = (np.asarray(a, np.float64) for a in (W, Pc, Tc))
     err = float(np.sum(ec, dtype=np.float64) - 2 * np.vdot(Tc, W)
                 + np.vdot(Pc, np.matmul(W, W.transpose(0, 2, 1))))
