@@ -36,14 +36,13 @@ except ImportError:  # pragma: no cover
 
 
 def _data(n, c, k, Y, seed):
+    from jaxconcepts.streaming import planted_atoms, planted_rows
+
     rng = np.random.default_rng(seed)
-    W = rng.normal(size=(k, c))
-    W /= np.linalg.norm(W, axis=1, keepdims=True)
+    W = planted_atoms(k, c, rng=rng)
     recipes = rng.uniform(size=(Y, k)) < 0.3
-    y = rng.integers(0, Y, n)
-    U = rng.uniform(size=(n, k)) * recipes[y]
-    A = U @ W + 0.05 * rng.normal(size=(n, c))
-    return A.astype(np.float32), y.astype(np.int32)
+    A, y, _ = planted_rows(W, recipes, n, rng=rng, noise=0.05)
+    return A, y
 
 
 def numpy_reference(A, y, k, Y, *, alpha, rho, steps, lr, seed):

@@ -1,5 +1,7 @@
 """Shared test configuration: a per-session XLA compilation cache, XLA's CPU backend at
-optimisation level 0, one OpenMP thread for torch, hypothesis profiles and deterministic PRNG keys.
+optimisation level 0, one OpenMP thread for torch, hypothesis profiles and deterministic PRNG keys;
+the shared builders as fixtures (``params_file``, ``rows_store``, ``launch``: ``tests/_params.py``
+and ``tests/_builders.py``).
 
 Profiles: ``ci`` (default; few examples, no deadline — JAX compiles on first call) and ``dev``
 (more examples). Select with ``HYPOTHESIS_PROFILE=dev pytest``.
@@ -69,3 +71,33 @@ def _release_compiled_programs():
 
     jax.clear_caches()
     gc.collect()
+
+
+@pytest.fixture
+def params_file(tmp_path):
+    """``params_file(path=None, **kw)``: a params file at ``path`` (``tmp_path/params.yaml``), the
+    repository's with overrides (:func:`tests._params.write_params`; ``base=`` another file)."""
+    from tests._params import write_params
+
+    def write(path=None, **kw):
+        return write_params(tmp_path / "params.yaml" if path is None else path, **kw)
+
+    return write
+
+
+@pytest.fixture
+def rows_store(tmp_path):
+    """``rows_store(shards, path=None)``: a store of raw ``(activations, pred)`` shards at
+    ``path`` (``tmp_path``) (:func:`tests._builders.write_rows_store`)."""
+    from tests._builders import write_rows_store
+
+    return lambda shards, path=None: write_rows_store(tmp_path if path is None else path, shards)
+
+
+@pytest.fixture(scope="session")
+def launch():
+    """``launch(module, *args, devices=, processes=, coordinator=, timeout=, check=)``: a worker
+    module in CPU subprocesses (:func:`tests._builders.launch`)."""
+    from tests._builders import launch
+
+    return launch

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from jaxconcepts.streaming import planted_atoms, planted_rows
+
 # shapes shared by every C2MF test so the jitted solver compiles once per session
 N, C, K, Y = 300, 30, 5, 3
 RECIPES = np.array([[1, 1, 0, 0, 0], [0, 1, 1, 1, 0], [0, 0, 0, 1, 1]], bool)
@@ -17,16 +19,11 @@ def planted(seed: int, *, noise: float = 0.01, signed: bool = True, n: int = N,
     ``rows_seed`` draws fresh rows (labels, codes, noise) on the same dictionary as ``seed``.
     """
     rng = np.random.default_rng(seed)
-    W = rng.normal(size=(K, C))
-    if not signed:
-        W = np.abs(W)
-    W /= np.linalg.norm(W, axis=1, keepdims=True)
+    W = planted_atoms(K, C, rng=rng, nonnegative=not signed)
     if rows_seed is not None:
         rng = np.random.default_rng([seed, rows_seed])
-    y = rng.integers(0, Y, n)
-    U = rng.uniform(size=(n, K)) * RECIPES[y]
-    A = U @ W + noise * rng.normal(size=(n, C))
-    return A.astype(np.float32), y.astype(np.int32), U.astype(np.float32), W.astype(np.float32)
+    A, y, U = planted_rows(W, RECIPES, n, rng=rng, noise=noise)
+    return A, y, U, W.astype(np.float32)
 
 
 def mean_abs_cos(W) -> float:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 
 import pytest
-import yaml
 
 from jaxconcepts._params import (
     SECTIONS,
@@ -75,11 +74,9 @@ def test_dataset_overrides_merge_and_are_checked():
 
 
 def test_unknown_top_level_key(tmp_path):
-    p = repo_params()
-    p["figure"] = {"dpi": 3}
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(p))
+    path = write_params(tmp_path / "params.yaml", figure={"dpi": 3})
     with pytest.raises(ValueError, match=r"unknown top-level keys \['figure'\]"):
-        load_params(tmp_path / "params.yaml")
+        load_params(path)
 
 
 def test_stage_config(tmp_path):

@@ -47,28 +47,6 @@ def _project(root: Path) -> Path:
     return root
 
 
-def _run(root: Path, stage: str, *, devices: int = 1, processes: int = 1, timeout: int = 300):
-    """The stage in ``processes`` subprocesses of ``devices`` forced CPU devices each, with a
-    timeout (a hung sharded program fails the test instead of blocking it)."""
-    env = dict(os.environ, PYTHONPATH=str(ROOT), JAX_PLATFORMS="cpu",
-               XLA_FLAGS=f"{os.environ.get('XLA_FLAGS', '')} "
-               f"--xla_force_host_platform_device_count={devices}".strip())
-    cmd = [sys.executable, "-m", "tests._parts_worker", str(root), stage]
-    if processes > 1:  # the launcher's variables; no coordinator (nothing is exchanged)
-        envs = [dict(env, JAX_NUM_PROCESSES=str(processes), JAX_PROCESS_ID=str(i))
-                for i in range(processes)]
-    else:
-        envs = [env]
-    procs = [subprocess.Popen(cmd, cwd=ROOT, env=e) for e in envs]
-    try:
-        codes = [p.wait(timeout=timeout) for p in procs]
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-    assert codes == [0] * len(procs), codes
-
-
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):
     """Both stages on one process with one device (this pytest process)."""
@@ -113,20 +91,22 @@ def _numbers(x):
 
 
 @pytest.mark.slow
-def test_two_devices_equal_one(reference, tmp_path):
+def test_two_devices_equal_one(reference, tmp_path, launch):
     root = _project(tmp_path)
     for stage in ("concepts", "importance"):
-        _run(root, stage, devices=2)  # batches of 3 padded to 4, split 2 + 2; must not hang
+        # batches of 3 padded to 4, split 2 + 2; must not hang (the launcher's timeout)
+        launch("tests._parts_worker", root, stage, devices=2)
     _assert_same(root, reference)
     assert json.loads((root / "reports/toy/concepts.json").read_text())[
         "n_devices_per_process"] == [2]
 
 
 @pytest.mark.slow
-def test_two_processes_equal_one(reference, tmp_path):
+def test_two_processes_equal_one(reference, tmp_path, launch):
     root = _project(tmp_path)
     for stage in ("concepts", "importance"):
-        _run(root, stage, processes=2)
+        # the launcher's variables; no coordinator (nothing is exchanged)
+        launch("tests._parts_worker", root, stage, devices=1, processes=2, coordinator=False)
         parts = sorted(p.name for p in (root / "data/toy" / stage).iterdir())
         assert parts == ["part-00000-of-00002.safetensors", "part-00001-of-00002.safetensors"]
     # process p handled store shards p, p + 2: images 0-2, 6-8 | 3-5, 9-11

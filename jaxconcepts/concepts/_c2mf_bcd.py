@@ -40,6 +40,8 @@ import numpy as np
 import optax
 from jax import lax
 
+from jaxconcepts.kernels import hals_sweeps
+
 __all__ = ["Layout", "make_layout", "fit_bcd_full", "default_gate_optimizer"]
 
 # classes up to this many: per-class sums over chunks by a one-hot matmul, else a sorted segment sum
@@ -156,22 +158,8 @@ def code_sweeps(Ut, Bt, G, Sg, n_sweeps):
 
 
 def _sweeps(Ut, Bt, G, Sg, n_sweeps):
-    """:func:`code_sweeps` on one tile of chunks."""
-    k = Ut.shape[0]
-    dG = jnp.diag(G)
-
-    def coord(t, carry):
-        U, V = carry
-        j = t % k
-        r = Bt[j] - jnp.tensordot(G[j], V, axes=1)  # b_j − (v G)_j (G symmetric)
-        s = Sg[j]
-        den = s * dG[j]
-        ok = den > 0
-        u = jnp.clip(U[j] + jnp.where(ok, r / jnp.where(ok, den, 1.0), 0.0), 0.0, 1.0)
-        return U.at[j].set(u), V.at[j].set(u * s)
-
-    Ut, _ = lax.fori_loop(0, k * n_sweeps, coord, (Ut, Ut * Sg))
-    return Ut
+    """:func:`code_sweeps` on one tile of chunks: gated HALS on the box [0, 1]."""
+    return hals_sweeps(Ut, G, Bt, n_sweeps, scale=Sg, upper=1.0)
 
 
 def codes_and_class_stats(Ap, Ut, cid, W, lam, n_sweeps, sorted_classes=True):

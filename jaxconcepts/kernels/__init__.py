@@ -1,6 +1,7 @@
 """Pure jit/vmap kernels, each written for one example: k-means, masked PCA, cluster metrics,
-NMF (HALS) and non-negative least squares."""
+NMF (HALS), non-negative least squares, and the box coordinate-descent step they share."""
 
+from ._cd import box_step, hals_sweeps
 from ._kmeans import (
     KMeansResult,
     assign_t,
@@ -63,6 +64,8 @@ __all__ = [
     "nnls",
     "nnls_gram",
     "cd_sweep",
+    "box_step",
+    "hals_sweeps",
     "prefix_sizes",
     "prefix_switch",
 ]

@@ -49,7 +49,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from jaxconcepts._checks import safe_div
+from jaxconcepts.kernels._cd import hals_sweeps
 from jaxconcepts.kernels._nmf_init import NMFState, nmf_init, nmf_init_nndsvda
 
 __all__ = [
@@ -87,27 +87,6 @@ class NMFResult(NamedTuple):
 _ETA, _GAMMA, _GAMMA_BAR = 1.5, 1.01, 1.005
 
 
-def _hals_rows(X, G, B, passes):
-    """``passes`` HALS passes over the rows of ``X`` (``k × m``) for the NNLS problem with Gram
-    ``G`` (k × k) and linear term ``B`` (k × m): ``X_j ← max(0, X_j + (B_j − G_j X) / G_jj)``,
-    j = 0..k-1.
-
-    Rows are contiguous, so each update is a ``k``-row gemv plus one fused elementwise row; a
-    ``fori_loop`` with a dynamic row index compiles to one small loop body whatever ``k`` is.
-    """
-    k = X.shape[0]
-
-    def body(i, X):
-        j = i % k
-        g = lax.dynamic_index_in_dim(G, j, 0, keepdims=False)
-        row = lax.dynamic_index_in_dim(X, j, 0, keepdims=False)
-        b = lax.dynamic_index_in_dim(B, j, 0, keepdims=False)
-        new = jnp.maximum(row + safe_div(b - g @ X, g[j]), 0.0)
-        return lax.dynamic_update_index_in_dim(X, new, j, 0)
-
-    return lax.fori_loop(0, k * passes, body, X)
-
-
 def _sq_error_t(norm_a2, Ut, WAt, WWt):
     """``‖A − UW‖² = ‖A‖² − 2⟨Uᵀ, W Aᵀ⟩ + ⟨UᵀU, WWᵀ⟩`` from the transposed codes ``Uᵀ`` (k × n),
     clamped at 0 (float32 cancellation)."""
@@ -141,11 +120,11 @@ def nmf_step(A, state, norm_a2=None, inner=1):
     if norm_a2 is None:
         norm_a2 = jnp.vdot(A, A)
     # W rows: W_j ← max(0, W_j + ((UᵀA)_j − (UᵀU)_j W) / (UᵀU)_jj)
-    W = _hals_rows(W, U.T @ U, U.T @ A, inner)
+    W = hals_sweeps(W, U.T @ U, U.T @ A, inner)
     # U columns = rows of Uᵀ: U_:j ← max(0, U_:j + ((AWᵀ)_:j − U (WWᵀ)_:j) / (WWᵀ)_jj)
     WAt = W @ A.T
     WWt = W @ W.T
-    Ut = _hals_rows(U.T, WWt, WAt, inner)
+    Ut = hals_sweeps(U.T, WWt, WAt, inner)
     err = _sq_error_t(norm_a2, Ut, WAt, WWt)
     return NMFState(Ut.T, W, state.n_iter + 1, err, state.sq_error)
 
@@ -178,11 +157,11 @@ def _sweep(A, norm_a2, s, tol, inner):
     """One extrapolated HALS sweep (W rows, then U columns), kept only if the error doesn't grow."""
     beta = jnp.where(s.restart, 0.0, s.beta).astype(A.dtype)
     Ue = jnp.maximum(s.Ut + beta * (s.Ut - s.Ut_prev), 0.0)
-    W_new = _hals_rows(s.W, Ue @ Ue.T, _codes_t_times(Ue, A), inner)
+    W_new = hals_sweeps(s.W, Ue @ Ue.T, _codes_t_times(Ue, A), inner)
     We = jnp.maximum(W_new + beta * (W_new - s.W), 0.0)
     WAt = We @ A.T  # (k, n)
     WWt = We @ We.T
-    U_new = _hals_rows(Ue, WWt, WAt, inner)
+    U_new = hals_sweeps(Ue, WWt, WAt, inner)
     err = _sq_error_t(norm_a2, U_new, WAt, WWt)  # exact for the pair (U_new, We)
     accept = err <= s.sq_error
     plain = beta == 0

@@ -22,7 +22,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from jaxconcepts._checks import safe_div
+from jaxconcepts.kernels._cd import hals_sweeps
 
 __all__ = ["NNLSResult", "nnls", "nnls_gram", "cd_sweep"]
 
@@ -58,19 +58,8 @@ def cd_sweep(u, b, G, scale, upper):
     Returns:
         ``(k,)`` updated codes.
     """
-    k = u.shape[0]
-    v = u * scale  # gated codes: the reconstruction is v W
-
-    def body(j, carry):
-        u, v = carry
-        # ∂/∂u_j of ½‖a − v W‖² = s_j (G v − b)_j ; curvature s_j² G_jj
-        r = b[j] - v @ G[:, j]
-        step = safe_div(r, scale[j] * G[j, j])
-        uj = jnp.clip(u[j] + step, 0.0, upper)
-        return u.at[j].set(uj), v.at[j].set(uj * scale[j])
-
-    u, _ = lax.fori_loop(0, k, body, (u, v))
-    return u
+    # one row's (k,) codes: :func:`~jaxconcepts.kernels.hals_sweeps` with every coordinate a scalar
+    return hals_sweeps(u, G, b, 1, scale=scale, upper=upper)
 
 
 def _violation(u, b, G, scale, upper):

@@ -48,7 +48,7 @@ from jax import lax
 
 from jaxconcepts.concepts._c2mf_bcd import converged_at, per_class
 from jaxconcepts.concepts._pca_baseline import PCABaseline
-from jaxconcepts.kernels._nmf import nmf
+from jaxconcepts.kernels import hals_sweeps, nmf
 from jaxconcepts.mesh import (data_mesh, device_stats_program, device_total, put_rows, replicate,
                               row_sharding, zero_device_stats)
 
@@ -88,18 +88,10 @@ def nmf_codes(A, y, W, n_sweeps):
     Codes are laid out code-first, so each coordinate update reads and writes one contiguous
     ``(b, ch)`` slab, and ``A W[y]ᵀ`` is computed with the rows' axis before the codes' (XLA's CPU
     dot is several times slower with the small code axis in the middle)."""
-    k = W.shape[1]
     G = jnp.einsum("ykc,ylc->ykl", W, W)[y]  # (b, k, k)
     Bt = jnp.moveaxis(jnp.einsum("brc,bkc->brk", A, W[y]), 2, 0)  # (k, b, ch)
-    Gt = jnp.moveaxis(G, 0, 2)  # (k, l, b)
-    dG = jnp.diagonal(G, axis1=1, axis2=2).T[:, :, None]  # (k, b, 1)
-
-    def coord(j, U):
-        r = Bt[j] - jnp.einsum("lb,lbr->br", Gt[j], U)
-        d = dG[j]
-        ok = d > 0
-        u = jnp.maximum(U[j] + jnp.where(ok, r / jnp.where(ok, d, 1.0), 0.0), 0.0)
-        return U.at[j].set(u)
+    # one HALS sweep per image (a Gram matrix each), codes kept code-first (k, b, ch)
+    sweep = jax.vmap(lambda U, G, B: hals_sweeps(U, G, B, 1), in_axes=(1, 0, 1), out_axes=1)
 
     def cond(state):
         _, it, moved = state
@@ -107,7 +99,7 @@ def nmf_codes(A, y, W, n_sweeps):
 
     def body(state):
         U, it, _ = state
-        new = lax.fori_loop(0, k, coord, U)
+        new = sweep(U, G, Bt)
         moved = jnp.max(jnp.abs(new - U)) / jnp.maximum(jnp.max(new), 1e-30)
         return new, it + 1, moved
 
@@ -136,18 +128,7 @@ def _nmf_program(mesh, n_classes, n_sweeps):
 
 @functools.partial(jax.jit, static_argnames=("sweeps",))
 def _w_update(W, Pm, T, e, *, sweeps):
-    k = W.shape[1]
-    dP = jnp.diagonal(Pm, axis1=1, axis2=2)  # (Y, k)
-
-    def row(t, W):
-        j = t % k
-        num = T[:, j, :] - jnp.einsum("yl,ylc->yc", Pm[:, j, :], W)
-        d = dP[:, j][:, None]
-        ok = d > 0
-        wj = jnp.maximum(W[:, j, :] + jnp.where(ok, num / jnp.where(ok, d, 1.0), 0.0), 0.0)
-        return W.at[:, j, :].set(wj)
-
-    W = lax.fori_loop(0, k * sweeps, row, W)
+    W = jax.vmap(lambda W, P, T: hals_sweeps(W, P, T, sweeps))(W, Pm, T)  # each class's HALS
     err = jnp.sum(e) - 2 * jnp.vdot(T, W) + jnp.vdot(Pm, jnp.einsum("ykc,ylc->ykl", W, W))
     # unit atoms: the next pass re-solves the codes from zero, so the scale is free; without it an
     # atom's norm drifts over passes (seen: 5 to 4e4 in one dictionary) and a later NNLS on W
@@ -188,6 +169,7 @@ def _online_update(W, Pm, T, Pc, Tc, ec, beta, sweeps):
     ``T ← βT + T_g``, then ``sweeps`` exact row updates, each projected on
     ``{w ≥ 0, ‖w‖ ≤ 1}`` (keeps the scale fixed, so the older sums stay consistent; the
     objective's optimum is unchanged). Returns ``(W, P, T, err)``."""
+    # hals_sweeps' update in NumPy float64 on the host, plus the norm projection: not the JAX one
     W, Pc, Tc = (np.asarray(a, np.float64) for a in (W, Pc, Tc))
     err = float(np.sum(ec, dtype=np.float64) - 2 * np.vdot(Tc, W)
                 + np.vdot(Pc, np.matmul(W, W.transpose(0, 2, 1))))

@@ -1,4 +1,5 @@
-"""Synthetic activation stores (tests and ``benchmarks/scale.py``), written shard by shard.
+"""Synthetic activation stores (tests and ``benchmarks/scale.py``), written shard by shard, and
+the planted rows in memory (:func:`planted_rows`: the C2MF tests and ``benchmarks/c2mf.py``).
 
 Rows of image i of class y are ``relu?((U ⊙ recipe_y) W_true + noise)`` with per-class recipes
 of concepts, so a store of any size is generated with memory of one shard. The store has the
@@ -16,7 +17,8 @@ import numpy as np
 
 from jaxconcepts._safetensors import write as _write
 
-__all__ = ["write_tensors", "write_synthetic_store", "planted_dictionary"]
+__all__ = ["write_tensors", "write_synthetic_store", "planted_dictionary", "planted_atoms",
+           "planted_rows"]
 
 
 
@@ -26,14 +28,37 @@ def write_tensors(path, tensors: dict) -> None:
     _write(path, tensors)
 
 
+def planted_atoms(k: int, c: int, *, rng, nonnegative: bool = False) -> np.ndarray:
+    """``(k, c)`` float64 atoms of unit norm: Gaussian rows (``|·|`` if ``nonnegative``).
+
+    ``rng``: a seed or a ``np.random.Generator`` (drawn from, so the rows drawn after it differ)."""
+    W = np.random.default_rng(rng).normal(size=(k, c))
+    if nonnegative:
+        W = np.abs(W)
+    W /= np.linalg.norm(W, axis=1, keepdims=True)
+    return W
+
+
+def planted_rows(W, recipes, n: int, *, rng, noise: float):
+    """``n`` planted rows ``A = (U ⊙ recipes[y]) W + noise · N(0, 1)``: ``(A, y, U)``.
+
+    Labels ``y`` are uniform over the ``(Y, k)`` boolean ``recipes``' classes and codes ``U``
+    uniform in [0, 1] on each class's atoms, 0 elsewhere. ``rng``: a seed or a
+    ``np.random.Generator`` (drawn in that order: labels, codes, noise). Returns float32 ``A``
+    ``(n, c)`` and ``U`` ``(n, k)``, int32 ``y``."""
+    rng = np.random.default_rng(rng)
+    recipes = np.asarray(recipes, bool)
+    y = rng.integers(0, recipes.shape[0], n)
+    U = rng.uniform(size=(n, recipes.shape[1])) * recipes[y]
+    A = U @ W + noise * rng.normal(size=(n, W.shape[1]))
+    return A.astype(np.float32), y.astype(np.int32), U.astype(np.float32)
+
+
 def planted_dictionary(k: int, c: int, n_classes: int, *, seed: int, per_class: int = 3,
                        nonnegative: bool = False):
     """``(W_true (k, c) unit rows, recipes (Y, k) bool)``: each class uses ``per_class`` atoms."""
     rng = np.random.default_rng(seed)
-    W = rng.normal(size=(k, c))
-    if nonnegative:
-        W = np.abs(W)
-    W /= np.linalg.norm(W, axis=1, keepdims=True)
+    W = planted_atoms(k, c, rng=rng, nonnegative=nonnegative)
     recipes = np.zeros((n_classes, k), bool)
     for y in range(n_classes):
         recipes[y, rng.choice(k, size=min(per_class, k), replace=False)] = True

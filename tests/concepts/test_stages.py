@@ -4,7 +4,6 @@ import json
 
 import numpy as np
 import pytest
-import yaml
 
 from jaxconcepts.concepts import load_concepts
 from jaxconcepts.store import StoreWriter
@@ -94,9 +93,7 @@ def test_compare_stage(workdir):
 
 def test_bad_params_are_named(workdir):
     root, _ = workdir
-    p = yaml.safe_load((root / "params.yaml").read_text())
-    p["concepts"]["methods"] = ["kmeans"]
-    (root / "params.yaml").write_text(yaml.safe_dump(p))
+    write_params(root / "params.yaml", base=root / "params.yaml", concepts={"methods": ["kmeans"]})
     with pytest.raises(ValueError, match="concepts.methods"):
         concepts.main(["--dataset", "toy"])
     with pytest.raises(ValueError, match="dataset='nope'"):

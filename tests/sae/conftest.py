@@ -29,21 +29,23 @@ def store_rows(feature_store):
 
 
 @pytest.fixture(scope="session")
-def two_devices(feature_store, tmp_path_factory):
+def two_devices(feature_store, tmp_path_factory, launch):
     """Every SAE's and both streamed dictionaries' fits on a forced 2-device CPU mesh (one
     subprocess for ``tests/sae/test_streamed.py`` and ``test_streamed_dicts.py``)."""
     from jaxconcepts.sae import METHODS
-    from tests.sae.test_streamed import _two_devices
 
-    return _two_devices(feature_store, tmp_path_factory.mktemp("two") / "two.npz",
-                        ",".join((*METHODS, "seminmf", "kmeans")))
+    out = tmp_path_factory.mktemp("two") / "two.npz"
+    launch("tests.sae._worker", feature_store, out, ",".join((*METHODS, "seminmf", "kmeans")),
+           devices=2)
+    return dict(np.load(out))
 
 
 @pytest.fixture(scope="session")
-def two_processes(feature_store, tmp_path_factory):
+def two_processes(feature_store, tmp_path_factory, launch):
     """TopK, BatchTopK (one step per group of 2 shards) and both streamed dictionaries in 2
-    processes (one launch for both test files; the dictionaries do not depend on the batches)."""
-    from tests.sae.test_streamed import _two_processes
-
-    return _two_processes(feature_store, tmp_path_factory.mktemp("twop") / "two.npz",
-                          "topk,batchtopk,seminmf,kmeans", "2", "32")
+    processes (jax.distributed on CPU, gloo, one device each; one launch for both test files: the
+    dictionaries do not depend on the batches); the npz that process 0 writes."""
+    out = tmp_path_factory.mktemp("twop") / "two.npz"
+    launch("tests.sae._worker", feature_store, out, "topk,batchtopk,seminmf,kmeans", 2, 32,
+           processes=2)
+    return dict(np.load(out))

@@ -1,17 +1,11 @@
 """Streamed fits from the store: equal to the in-memory fit on the same batches; 1 vs 2 devices."""
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import jax
 import numpy as np
 import pytest
 
 from jaxconcepts.sae import METHODS, fit_sae, fit_sae_streamed
 
-ROOT = Path(__file__).resolve().parents[2]
 FIT = dict(width=32, k=3, epochs=3, learning_rate=3e-3, init_rows=4096, sparsity=0.03)
 
 
@@ -32,15 +26,6 @@ def test_streamed_equals_in_memory_on_the_same_batches(feature_store, store_rows
     np.testing.assert_allclose(np.asarray(s.theta), np.asarray(m.theta), rtol=1e-5, atol=1e-7)
     np.testing.assert_allclose(s.loss_history, m.loss_history, rtol=1e-5)
     assert s.n_classes == 1 and s.n_dead == m.n_dead
-
-
-def _two_devices(store, out, methods):
-    env = dict(os.environ, PYTHONPATH=str(ROOT), JAX_PLATFORMS="cpu",
-               XLA_FLAGS=f"{os.environ.get('XLA_FLAGS', '')} "
-               "--xla_force_host_platform_device_count=2".strip())
-    subprocess.run([sys.executable, "-m", "tests.sae._worker", str(store), str(out), methods],
-                   env=env, check=True, timeout=300, cwd=ROOT)
-    return dict(np.load(out))
 
 
 @pytest.mark.slow
@@ -76,29 +61,6 @@ def test_group_aligned_steps_equal_in_memory_batches(feature_store, store_rows):
         _grouped(feature_store, "topk", shards_per_step=2, images_per_batch=16)
     with pytest.raises(ValueError, match="shards_per_step=0"):
         _grouped(feature_store, "topk", shards_per_step=0, images_per_batch=16)
-
-
-def _two_processes(store, out, *args):
-    """``tests.sae._worker STORE OUT *args`` in 2 processes (jax.distributed on CPU, gloo, one
-    device each); the npz that process 0 writes."""
-    import socket
-
-    with socket.socket() as sock:  # a free port for the coordinator
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    env = dict(os.environ, PYTHONPATH=str(ROOT), JAX_PLATFORMS="cpu")
-    cmd = [sys.executable, "-m", "tests.sae._worker", str(store), str(out), *args]
-    procs = [subprocess.Popen(cmd, cwd=ROOT, env=dict(
-        env, JAX_COORDINATOR_ADDRESS=f"127.0.0.1:{port}", JAX_NUM_PROCESSES="2",
-        JAX_PROCESS_ID=str(i))) for i in range(2)]
-    try:
-        codes = [p.wait(timeout=300) for p in procs]
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-    assert codes == [0, 0], codes
-    return dict(np.load(out))
 
 
 @pytest.mark.slow

@@ -8,11 +8,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 
 from jaxconcepts.stages import c2mf as stage
 from tests.features.conftest import write_image
-from tests.stages.test_c2mf_stage import REPO, _params
 
 
 def _layer3_store(root: Path) -> Path:
@@ -31,12 +29,12 @@ def _layer3_store(root: Path) -> Path:
 
 
 @pytest.mark.slow
-def test_c2mf_stage_runs_through_a_nonlinear_torch_h(tmp_path, monkeypatch):
+def test_c2mf_stage_runs_through_a_nonlinear_torch_h(tmp_path, monkeypatch, c2mf_params):
     monkeypatch.chdir(tmp_path)
     _layer3_store(tmp_path)
-    _params(tmp_path, k=[2], labels="label", min_images=2, max_steps=5, nmf_max_iter=5,
-            ig_steps=2, eval_batch=4, atlas_k=2, alpha_sweep=[0.001], ablation=True,
-            ablation_n=[2])
+    c2mf_params(tmp_path, k=[2], labels="label", min_images=2, max_steps=5, nmf_max_iter=5,
+                ig_steps=2, eval_batch=4, atlas_k=2, alpha_sweep=[0.001], ablation=True,
+                ablation_n=[2])
     stage.main(["--dataset", "fake"])
     m = json.loads((tmp_path / "reports/fake/c2mf.json").read_text())
     assert m["head"] == {"kind": "torch", "layer": "layer3"}
@@ -62,13 +60,12 @@ def test_c2mf_stage_runs_through_a_nonlinear_torch_h(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("name", ["concepts", "compare", "importance", "figures", "ood"])
-def test_a_stage_turned_off_writes_its_outputs_saying_so(tmp_path, monkeypatch, name):
+def test_a_stage_turned_off_writes_its_outputs_saying_so(tmp_path, monkeypatch, name,
+                                                          params_file):
     import importlib
 
     monkeypatch.chdir(tmp_path)
-    params = {k: v for k, v in REPO.items() if k != "datasets"}
-    params["datasets"] = {"off": {name: {"enabled": False}}}
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    params_file(datasets={"off": {name: {"enabled": False}}})
     importlib.import_module(f"jaxconcepts.stages.{name}").main(["--dataset", "off"])
     rep = tmp_path / "reports" / "off"
     outs = {"concepts": ["data/off/concepts/DISABLED.txt", "reports/off/concepts.json"],

@@ -19,7 +19,6 @@ from jaxconcepts.stages import c2mf as stage
 from PIL import Image
 
 REPO = yaml.safe_load((Path(__file__).parents[2] / "params.yaml").read_text())
-REPO_C2MF = REPO["c2mf"]
 
 C, H, W, K_HEAD = 16, 4, 4, 5
 
@@ -62,20 +61,6 @@ def _write_store(root, counts=(6, 6, 6, 1), seed=0, labelled=False, hw=(H, W), i
     return pred
 
 
-def _params(root, drop=(), naming=None, **c2mf):
-    """The repository's c2mf section (every key is required) with small-run overrides."""
-    cfg = {**REPO_C2MF, "k": [3, 40], "max_steps": 30, "nmf_max_iter": 30, "ig_steps": 4,
-           "eval_batch": 4, "craft_source": "rows", "sobol_designs": 8, "atlas_k": None,
-           "alpha_sweep": [], "controls": [3], **c2mf}
-    for k in drop:
-        del cfg[k]
-    (root / "params.yaml").write_text(yaml.safe_dump(
-        {"seed": 0, "datasets": {"fake": {}}, "c2mf": cfg, "naming": naming or REPO["naming"],
-         "atlas": {**REPO["atlas"], "top_images": 3, "max_concepts": 4},
-         # the stage opens the store through extract.image_root: the tests' images lie under cwd
-         "extract": {**REPO["extract"], "image_root": "."}}))
-
-
 def _finite(x):
     if isinstance(x, dict):
         return all(_finite(v) for v in x.values())
@@ -94,11 +79,12 @@ def fake(tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
-def test_stage_end_to_end_reports_small_classes_and_planted_truth(tmp_path, monkeypatch):
+def test_stage_end_to_end_reports_small_classes_and_planted_truth(tmp_path, monkeypatch,
+                                                                  c2mf_params):
     monkeypatch.chdir(tmp_path)
     root = tmp_path
     _write_planted(root)
-    _params(root, k=[3], sobol_designs=64)  # the estimator's noise shrinks with the designs
+    c2mf_params(root, k=[3], sobol_designs=64)  # the estimator's noise shrinks with the designs
     stage.main(["--dataset", "fake"])
     m = json.loads((root / "reports/fake/c2mf.json").read_text())
     assert _finite(m)
@@ -222,9 +208,9 @@ def _check_controls(m, md):
 
 
 @pytest.mark.slow
-def test_k_too_large_is_capped_and_recorded(fake):
+def test_k_too_large_is_capped_and_recorded(fake, c2mf_params):
     root, _ = fake
-    _params(root, k=[3, 40, 64], methods=["pca"])
+    c2mf_params(root, k=[3, 40, 64], methods=["pca"])
     stage.main(["--dataset", "fake"])
     m = json.loads((root / "reports/fake/c2mf.json").read_text())
     e3, e40, e64 = (m["results"]["pca"][f"k{k}"] for k in (3, 40, 64))
@@ -251,36 +237,36 @@ def test_split_is_by_image_seeded_and_per_class():
         split_by_image(cls, test_fraction=1.0, min_images=2, seed=0)
 
 
-def test_k_beyond_the_data_is_an_error_when_not_capped(fake):
+def test_k_beyond_the_data_is_an_error_when_not_capped(fake, c2mf_params):
     root, _ = fake
-    _params(root, k=[40], cap_k=False, methods=["pca"])
+    c2mf_params(root, k=[40], cap_k=False, methods=["pca"])
     with pytest.raises(ValueError, match=r"c2mf.k=40 is larger than the data support for pca"):
         stage.main(["--dataset", "fake"])
     assert not (root / "reports/fake/c2mf.json").exists()
 
 
-def test_no_feasible_k_is_a_clear_error(tmp_path, monkeypatch):
+def test_no_feasible_k_is_a_clear_error(tmp_path, monkeypatch, c2mf_params):
     """1x1 maps and one train image per class: PCA needs k <= n_y - 1 = 0 in every class."""
     monkeypatch.chdir(tmp_path)
     _write_store(tmp_path, counts=(2, 2, 2), hw=(1, 1))
-    _params(tmp_path, k=[2], methods=["pca"])
+    c2mf_params(tmp_path, k=[2], methods=["pca"])
     with pytest.raises(ValueError, match="no k in c2mf.k=.* is feasible"):
         stage.main(["--dataset", "fake"])
-    _params(tmp_path, k=[0])
+    c2mf_params(tmp_path, k=[0])
     with pytest.raises(ValueError, match="positive ints"):
         stage.main(["--dataset", "fake"])
-    _params(tmp_path, bogus=1)
+    c2mf_params(tmp_path, bogus=1)
     with pytest.raises(ValueError, match=r"'c2mf': unknown keys \['bogus'\]; valid keys"):
         stage.main(["--dataset", "fake"])
-    _params(tmp_path, drop=("alpha",))  # params.yaml is the only home of values: no fallback
+    c2mf_params(tmp_path, drop=("alpha",))  # params.yaml is the only home of values: no fallback
     with pytest.raises(ValueError, match=r"'c2mf': missing keys \['alpha'\]"):
         stage.main(["--dataset", "fake"])
 
 
-def test_no_class_with_enough_images_still_writes_outputs(tmp_path, monkeypatch):
+def test_no_class_with_enough_images_still_writes_outputs(tmp_path, monkeypatch, c2mf_params):
     monkeypatch.chdir(tmp_path)
     _write_store(tmp_path, counts=(1, 1, 1))
-    _params(tmp_path)
+    c2mf_params(tmp_path)
     stage.main(["--dataset", "fake"])
     m = json.loads((tmp_path / "reports/fake/c2mf.json").read_text())
     assert m["results"] == {} and "no class with enough images" in m["note"]
@@ -291,9 +277,9 @@ def test_no_class_with_enough_images_still_writes_outputs(tmp_path, monkeypatch)
 
 
 @pytest.mark.slow
-def test_nan_loss_stops_with_the_step_and_writes_nothing(fake, monkeypatch):
+def test_nan_loss_stops_with_the_step_and_writes_nothing(fake, monkeypatch, c2mf_params):
     root, _ = fake
-    _params(root, k=[3], methods=["c2mf"], learning_rate=float("nan"))
+    c2mf_params(root, k=[3], methods=["c2mf"], learning_rate=float("nan"))
     with pytest.raises(FloatingPointError, match="pass 0"):
         stage.main(["--dataset", "fake"])
     assert not (root / "reports/fake").exists() and not (root / "data/fake/c2mf").exists()
@@ -358,10 +344,10 @@ def _write_crops(root, n_crops=4, seed=1):
 
 
 @pytest.mark.slow
-def test_craft_fits_on_crops_when_the_crops_stage_ran(fake):
+def test_craft_fits_on_crops_when_the_crops_stage_ran(fake, c2mf_params):
     root, _ = fake
-    _params(root, k=[3, 40], methods=["c2mf", "craft"], craft_source="crops",
-            split_seeds=[0, 1, 2])
+    c2mf_params(root, k=[3, 40], methods=["c2mf", "craft"], craft_source="crops",
+                 split_seeds=[0, 1, 2])
     with pytest.raises(FileNotFoundError, match="jaxconcepts crops --dataset fake"):
         stage.main(["--dataset", "fake"])
     assert not (root / "reports/fake/c2mf.json").exists()
@@ -400,24 +386,24 @@ def test_craft_fits_on_crops_when_the_crops_stage_ran(fake):
     assert "### Across 3 train/test splits (k = 3)" in md and "| C2MF beats CRAFT" in md
 
 
-def test_stale_crops_are_an_error(fake):
+def test_stale_crops_are_an_error(fake, c2mf_params):
     root, _ = fake
     from jaxconcepts.store import write_crop_store
 
     two = np.arange(2, dtype=np.int32)
     write_crop_store(root / "data/fake/crops", np.zeros((2, 4, C), np.float32), index=two,
                      pred=two, target=two, label=two)
-    _params(root, k=[3], methods=["craft"], craft_source="crops")
+    c2mf_params(root, k=[3], methods=["craft"], craft_source="crops")
     with pytest.raises(ValueError, match="stale crops"):
         stage.main(["--dataset", "fake"])
 
 
 @pytest.mark.slow
-def test_atlas_naming_recipes_and_alpha_sweep(tmp_path, monkeypatch):
+def test_atlas_naming_recipes_and_alpha_sweep(tmp_path, monkeypatch, c2mf_params):
     monkeypatch.chdir(tmp_path)
     _write_store(tmp_path, images=True)
-    _params(tmp_path, k=[3], atlas_k=3, alpha_sweep=[0.0, 1e6], sweep_k=3,
-            naming={**REPO["naming"], "top": 8})
+    c2mf_params(tmp_path, k=[3], atlas_k=3, alpha_sweep=[0.0, 1e6], sweep_k=3,
+                 naming={**REPO["naming"], "top": 8})
     stage.main(["--dataset", "fake"])
     out = tmp_path / "reports/fake"
     md = (out / "c2mf_atlas.md").read_text()
@@ -440,10 +426,10 @@ def test_atlas_naming_recipes_and_alpha_sweep(tmp_path, monkeypatch):
     assert "Name accuracy" not in md
 
 
-def test_disabled_dataset_says_why(tmp_path, monkeypatch):
+def test_disabled_dataset_says_why(tmp_path, monkeypatch, c2mf_params):
     monkeypatch.chdir(tmp_path)
     _write_store(tmp_path, counts=(1, 1, 1, 1))
-    _params(tmp_path, enabled=False)
+    c2mf_params(tmp_path, enabled=False)
     stage.main(["--dataset", "fake"])
     out = tmp_path / "reports/fake"
     md = (out / "c2mf.md").read_text()
@@ -529,14 +515,14 @@ def _write_objects_truth(root, cls):
 
 
 @pytest.mark.slow
-def test_folder_classes_under_a_1000_output_head_run_end_to_end(tmp_path, monkeypatch):
+def test_folder_classes_under_a_1000_output_head_run_end_to_end(tmp_path, monkeypatch, c2mf_params):
     """4 folder classes, a 1000-output head, ``labels: label``: C2MF's classes are the folders
     (gates, split, per-class accuracy, recipes); the head keeps its 1000 outputs. With an
     ``objects`` truth the atlas's names are scored against each object's accepted synsets."""
     monkeypatch.chdir(tmp_path)
     cls, _ = _write_folder_store(tmp_path)
     _write_objects_truth(tmp_path, cls)
-    _params(tmp_path, k=[3], labels="label", atlas_k=3, alpha_sweep=[0.0], sweep_k=3)
+    c2mf_params(tmp_path, k=[3], labels="label", atlas_k=3, alpha_sweep=[0.0], sweep_k=3)
     stage.main(["--dataset", "fake"])
     out = tmp_path / "reports/fake"
     m = json.loads((out / "c2mf.json").read_text())
@@ -604,10 +590,10 @@ def _no_work(monkeypatch):
      r"c2mf.k=40 is larger than the data support .* lower k or set c2mf.cap_k: true"),
 ])
 def test_impossible_params_x_store_fail_before_any_work(tmp_path, monkeypatch, case, store_kw,
-                                                         c2mf_kw, match):
+                                                         c2mf_kw, match, c2mf_params):
     monkeypatch.chdir(tmp_path)
     _write_folder_store(tmp_path, images=False, **store_kw)
-    _params(tmp_path, **c2mf_kw)
+    c2mf_params(tmp_path, **c2mf_kw)
     _no_work(monkeypatch)
     with pytest.raises(ValueError, match=match):
         stage.main(["--dataset", "fake"])

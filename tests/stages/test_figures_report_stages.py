@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 from PIL import Image
 
 from jaxconcepts._parts import write_part
@@ -255,9 +254,7 @@ def test_importance_stage_bad_input(project):
     Path("data/toy/concepts/part-00000-of-00001.safetensors").unlink()
     with pytest.raises(FileNotFoundError, match="no concepts parts.*run `jaxconcepts concepts"):
         importance.main(["--dataset", "toy"])
-    p = yaml.safe_load(Path("params.yaml").read_text())
-    p["importance"]["target"] = "best"
-    Path("params.yaml").write_text(yaml.safe_dump(p))
+    write_params("params.yaml", base="params.yaml", importance={"target": "best"})
     rng = np.random.default_rng(1)
     write_part(
         "data/toy/concepts",

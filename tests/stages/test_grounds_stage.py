@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.stages.test_c2mf_stage import _params, _write_planted
+from tests.stages.test_c2mf_stage import _write_planted
 
 BOARD = {"methods": ["topk", "pca", "kmeans"], "seeds": [0, 1, 2, 3, 4], "sae_width": 4,
          "sae_active": [2],
@@ -36,13 +36,13 @@ def test_settings_are_checked(tmp_path):
 
 
 @pytest.mark.slow
-def test_tiny_ground_end_to_end_and_resume(tmp_path, monkeypatch):
+def test_tiny_ground_end_to_end_and_resume(tmp_path, monkeypatch, c2mf_params):
     from jaxconcepts.evaluation import _grounds
     from jaxconcepts.stages import grounds
 
     monkeypatch.chdir(tmp_path)
     _write_planted(tmp_path, n_per_class=6)
-    _params(tmp_path, test_fraction=0.5)
+    c2mf_params(tmp_path, test_fraction=0.5)
     argv = ["--dataset", "fake", "--board", _board(tmp_path)]
     grounds.main(argv)
     out = json.loads(Path("reports/scoreboard/fake.json").read_text())

@@ -1,17 +1,16 @@
 """The recovery stage end to end on a hand-made store whose channels are the part masks."""
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 
 from jaxconcepts._parts import write_part
 from jaxconcepts.datasets import PARTS, RECIPES, PlantedConfig, load_truth, write_planted
+from tests._params import repo_params, write_params
 
 P = len(PARTS)
-REPO_RECOVERY = yaml.safe_load((Path(__file__).parents[2] / "params.yaml").read_text())["recovery"]
+REPO_RECOVERY = repo_params()["recovery"]
 
 
 def _setup(tmp_path, *, crop_pct=1.0):
@@ -51,9 +50,8 @@ def _setup(tmp_path, *, crop_pct=1.0):
                 "cgap_sub_importance": imp[..., None], "p_t": np.ones(n, np.float32),
                 "target": truth.label.astype(np.int32), "index": np.arange(n, dtype=np.int32)},
                {}, **one)
-    rec = {**REPO_RECOVERY, "methods": ["cgap"], "batch_size": 4}
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(
-        {"seed": 0, "datasets": {"planted": {}}, "recovery": rec}))
+    write_params(tmp_path / "params.yaml", seed=0, datasets={"planted": {}},
+                 recovery={"methods": ["cgap"], "batch_size": 4})
 
 
 @pytest.mark.slow
@@ -152,9 +150,8 @@ def test_recovery_stage_on_objects_scores_every_image_and_the_recognition(tmp_pa
                {"cgap_importance": imp, "cgap_sub_importance": imp[..., None],
                 "p_t": np.ones(n, np.float32), "target": pred.astype(np.int32),
                 "index": np.arange(n, dtype=np.int32)}, {}, **one)
-    rec = {**REPO_RECOVERY, "methods": ["cgap"], "batch_size": 4, "sub_concepts": False}
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(
-        {"seed": 0, "datasets": {"obj": {}}, "recovery": rec}))
+    write_params(tmp_path / "params.yaml", seed=0, datasets={"obj": {}},
+                 recovery={"methods": ["cgap"], "batch_size": 4, "sub_concepts": False})
     recovery.main(["--dataset", "obj"])
     out = json.loads((tmp_path / "reports/obj/recovery.json").read_text())
     assert out["cgap"]["n_target_not_label"] == 0  # pred (ImageNet) never equals the label

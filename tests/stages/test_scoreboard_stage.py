@@ -5,23 +5,13 @@ import json
 from pathlib import Path
 
 import pytest
-import yaml
 
 from jaxconcepts.stages.scoreboard import Settings
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _params(tmp_path, **change):
-    p = yaml.safe_load((ROOT / "scoreboard" / "params.yaml").read_text())
-    p["scoreboard"].update(change)
-    path = tmp_path / "params.yaml"
-    path.write_text(yaml.safe_dump(p))
-    return path
+from tests._params import SCOREBOARD_PARAMS
 
 
 def test_the_committed_params_load():
-    s = Settings.load(ROOT / "scoreboard" / "params.yaml")
+    s = Settings.load(SCOREBOARD_PARAMS)
     assert len(s.seeds) >= 5 and s.targets == [0.7, 0.9]
 
 
@@ -33,17 +23,17 @@ def test_the_committed_params_load():
     ({"craft": {"max_iter": 5}}, "scoreboard.craft should have the keys \\['max_iter', 'tol'\\]"),
     ({"streamed": ["batchtopk"], "methods": ["topk"]}, "should be among scoreboard.methods"),
 ])
-def test_bad_params_are_refused(tmp_path, change, match):
+def test_bad_params_are_refused(params_file, change, match):
+    path = params_file(base=SCOREBOARD_PARAMS, whole=[f"scoreboard.{k}" for k in change],
+                       scoreboard=change)  # each changed key replaced whole
     with pytest.raises(ValueError, match=match):
-        Settings.load(_params(tmp_path, **change))
+        Settings.load(path)
 
 
-def test_a_missing_key_is_named(tmp_path):
-    p = yaml.safe_load((ROOT / "scoreboard" / "params.yaml").read_text())
-    del p["scoreboard"]["noise"]
-    (tmp_path / "p.yaml").write_text(yaml.safe_dump(p))
+def test_a_missing_key_is_named(params_file):
+    path = params_file(base=SCOREBOARD_PARAMS, drop=["scoreboard.noise"])
     with pytest.raises(ValueError, match="missing keys \\['noise'\\]"):
-        Settings.load(tmp_path / "p.yaml")
+        Settings.load(path)
 
 
 def _row(method, path, data, **over):
@@ -77,11 +67,11 @@ def test_table_and_figure_show_the_class_methods_and_the_streamed_row(tmp_path):
 
 
 @pytest.mark.slow
-def test_tiny_scoreboard_end_to_end_and_resume(tmp_path, monkeypatch):
+def test_tiny_scoreboard_end_to_end_and_resume(tmp_path, monkeypatch, params_file):
     from jaxconcepts.stages import scoreboard
 
-    params = _params(tmp_path, n_rows=3000, epochs=2, methods=["topk"], targets=[0.7],
-                     streamed=[])
+    params = params_file(base=SCOREBOARD_PARAMS, scoreboard=dict(
+        n_rows=3000, epochs=2, methods=["topk"], targets=[0.7], streamed=[]))
     monkeypatch.chdir(tmp_path)
     scoreboard.main(["--params", str(params)])
     out = json.loads(Path("reports/scoreboard/scoreboard.json").read_text())

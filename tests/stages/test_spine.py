@@ -21,13 +21,6 @@ def workdir(tmp_path, monkeypatch):
     return tmp_path
 
 
-def _params(path, **datasets):
-    base = yaml.safe_load(Path(__file__).parents[2].joinpath("params.yaml").read_text())
-    base["datasets"] = datasets
-    path.write_text(yaml.safe_dump(base))
-    return path
-
-
 def test_packaged_photos_ship_and_load():
     names = [n for n, _ in prepare.packaged_photos()]
     assert {"skimage-chelsea.png", "skimage-coffee.png", "skimage-camera.png",
@@ -35,16 +28,16 @@ def test_packaged_photos_ship_and_load():
 
 
 @pytest.mark.slow
-def test_prepare_folder_and_extract_stage(workdir):
+def test_prepare_folder_and_extract_stage(workdir, params_file):
     src = workdir / "mine"
     write_image(src / "cats" / "a.png", seed=1)
     write_image(src / "dogs" / "b.jpg", seed=2)
     (src / "dogs" / "corrupt.png").write_bytes(b"\0\0")
-    _params(workdir / "params.yaml", mine={
+    params_file(workdir / "params.yaml", datasets={"mine": {
         "prepare": {"source": "folder", "folder": str(src)},
         "extract": {"model": "resnet10t", "weights": "random", "image_size": 64,
                     "model_kwargs": {"num_classes": 2}},
-    })
+    }})
     with pytest.warns(UserWarning, match="corrupt.png"):
         cli.main(["prepare", "--dataset", "mine"])
     assert sorted(p.name for p in (workdir / "data/mine/images").rglob("*.*")) == ["a.png", "b.jpg"]
@@ -54,17 +47,17 @@ def test_prepare_folder_and_extract_stage(workdir):
     assert store.manifest["image_size"] == 64 and store.manifest["weights"]["source"] == "random"
 
 
-def test_prepare_keeps_only_chosen_classes(workdir):
+def test_prepare_keeps_only_chosen_classes(workdir, params_file):
     src = workdir / "imagenet"
     for wnid in ("n01440764", "n02102040", "n03000684"):
         write_image(src / wnid / f"{wnid}_1.JPEG".replace(".JPEG", ".jpg"))
-    _params(workdir / "params.yaml", inet={
-        "prepare": {"source": "folder", "folder": str(src), "classes": ["n01440764", "n03000684"]}})
+    params_file(workdir / "params.yaml", datasets={"inet": {"prepare": {
+        "source": "folder", "folder": str(src), "classes": ["n01440764", "n03000684"]}}})
     prepare.main(["--dataset", "inet"])
     assert sorted(p.parent.name for p in (workdir / "data/inet/images").rglob("*.jpg")) == [
         "n01440764", "n03000684"]
-    _params(workdir / "params.yaml", inet={
-        "prepare": {"source": "folder", "folder": str(src), "classes": ["n99999999"]}})
+    params_file(workdir / "params.yaml", datasets={"inet": {
+        "prepare": {"source": "folder", "folder": str(src), "classes": ["n99999999"]}}})
     with pytest.raises(ValueError, match="n99999999.*not sub-folders"):
         prepare.main(["--dataset", "inet"])
 
@@ -86,8 +79,8 @@ def test_dataset_overrides_merge_deeply():
         dataset_params(params, "y")
 
 
-def test_bad_prepare_source_lists_choices(workdir):
-    _params(workdir / "params.yaml", d={"prepare": {"source": "web"}})
+def test_bad_prepare_source_lists_choices(workdir, params_file):
+    params_file(workdir / "params.yaml", datasets={"d": {"prepare": {"source": "web"}}})
     with pytest.raises(ValueError, match="valid choices"):
         prepare.main(["--dataset", "d"])
 
@@ -132,7 +125,7 @@ def _dvc() -> str:
 
 
 @pytest.mark.slow
-def test_dvc_push_clone_pull_is_up_to_date_without_rerunning(tmp_path):
+def test_dvc_push_clone_pull_is_up_to_date_without_rerunning(tmp_path, params_file):
     """repro → push to a folder remote → fresh clone → pull → `dvc status` clean, no rerun."""
     import os
     import subprocess
@@ -151,9 +144,9 @@ def test_dvc_push_clone_pull_is_up_to_date_without_rerunning(tmp_path):
     repo, remote, clone = tmp_path / "repo", tmp_path / "remote", tmp_path / "clone"
     for i in range(3):
         write_image(repo / "data/tiny/images" / f"{i}.png", seed=i)
-    _params(repo / "params.yaml", tiny={"extract": {
+    params_file(repo / "params.yaml", datasets={"tiny": {"extract": {
         "model": "resnet10t", "weights": "random", "image_size": 32, "workers": 0,
-        "model_kwargs": {"num_classes": 2}}})
+        "model_kwargs": {"num_classes": 2}}}})
     (repo / "dvc.yaml").write_text(yaml.safe_dump({"stages": {"extract": {
         "cmd": f"{sys.executable} -m jaxconcepts.cli extract --dataset tiny",
         "deps": ["data/tiny/images"], "params": ["seed", "extract", "datasets.tiny"],
@@ -176,7 +169,7 @@ def test_dvc_push_clone_pull_is_up_to_date_without_rerunning(tmp_path):
 
 
 @pytest.mark.slow
-def test_dvc_repro_killed_mid_extraction_resumes(tmp_path):
+def test_dvc_repro_killed_mid_extraction_resumes(tmp_path, params_file):
     """SIGKILL `dvc repro` after a shard is committed; the next `dvc repro` resumes from it."""
     import os
     import signal
@@ -189,9 +182,9 @@ def test_dvc_repro_killed_mid_extraction_resumes(tmp_path):
     repo = tmp_path / "repo"
     for i in range(24):
         write_image(repo / "data/tiny/images" / f"{i:02d}.png", size=(64, 64), seed=i)
-    _params(repo / "params.yaml", tiny={"extract": {
+    params_file(repo / "params.yaml", datasets={"tiny": {"extract": {
         "model": "tf_efficientnet_lite0", "weights": "random", "image_size": 160, "workers": 0,
-        "batch_size": 1, "shard_size": 1, "threads": 1}})
+        "batch_size": 1, "shard_size": 1, "threads": 1}}})
     (repo / "dvc.yaml").write_text(yaml.safe_dump({"stages": {"extract": {
         "cmd": f"{sys.executable} -m jaxconcepts.cli extract --dataset tiny",
         "deps": ["data/tiny/images"], "params": ["seed", "extract", "datasets.tiny"],

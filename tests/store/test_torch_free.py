@@ -19,11 +19,11 @@ from pathlib import Path
 import ml_dtypes, numpy as np
 from jaxconcepts.store import (RowsView, head_label_space, imagenet_definitions,
                                imagenet_descriptions, label_indices)
-from tests.store.test_rows import make_store
+from tests._builders import write_rows_store
 
 for dt in (np.float16, ml_dtypes.bfloat16, np.float32):
     with tempfile.TemporaryDirectory() as d:
-        make_store(Path(d), [(np.ones((2, 3, 2, 2), dt), [0, 1])])
+        write_rows_store(d, [(np.ones((2, 3, 2, 2), dt), [0, 1])])
         assert sum(b.A.sum() for b in RowsView(d, images_per_batch=2)) == 24
 assert head_label_space(1000).names[1] == "goldfish" and len(imagenet_definitions()) == 1000
 assert imagenet_descriptions()[1] == "goldfish, Carassius auratus"

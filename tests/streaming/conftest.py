@@ -1,15 +1,8 @@
-import os
-import socket
-import subprocess
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 from jaxconcepts.streaming import write_synthetic_store
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests import _builders
 
 
 @pytest.fixture(scope="session")
@@ -21,33 +14,10 @@ def store(tmp_path_factory):
     return p
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def run_worker(store, out, method, *, devices=1, processes=1, max_steps=3, timeout=300):
-    """Run tests.streaming._worker with forced CPU devices and/or several processes."""
-    env = dict(os.environ, PYTHONPATH=str(ROOT), JAX_PLATFORMS="cpu",
-               XLA_FLAGS=f"{os.environ.get('XLA_FLAGS', '')} "
-               f"--xla_force_host_platform_device_count={devices}".strip())
-    cmd = [sys.executable, "-m", "tests.streaming._worker", str(store), str(out), method,
-           str(max_steps)]
-    if processes == 1:
-        subprocess.run(cmd, env=env, check=True, timeout=timeout, cwd=ROOT)
-    else:
-        port = free_port()
-        procs = [subprocess.Popen(cmd, cwd=ROOT, env=dict(
-            env, JAX_COORDINATOR_ADDRESS=f"127.0.0.1:{port}", JAX_NUM_PROCESSES=str(processes),
-            JAX_PROCESS_ID=str(i))) for i in range(processes)]
-        try:
-            codes = [p.wait(timeout=timeout) for p in procs]
-        finally:
-            for p in procs:
-                if p.poll() is None:
-                    p.kill()
-        assert codes == [0] * processes, codes
+    """Run tests.streaming._worker with forced CPU devices and/or several processes; its npz."""
+    _builders.launch("tests.streaming._worker", store, out, method, max_steps, devices=devices,
+                     processes=processes, timeout=timeout)
     return dict(np.load(out))
 
 

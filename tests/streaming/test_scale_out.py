@@ -37,21 +37,14 @@ def test_two_processes_equal_one(store, tmp_path, single_run, method):
 
 
 @pytest.mark.slow
-def test_killed_fit_rerun_is_identical(store, tmp_path, single_run):
-    import os
+def test_killed_fit_rerun_is_identical(store, tmp_path, single_run, launch):
     import signal
-    import subprocess
-    import sys
-
-    from .conftest import ROOT
 
     first = single_run("c2mf")  # an uninterrupted run
-    env = dict(os.environ, PYTHONPATH=str(ROOT), JAX_PLATFORMS="cpu")
     # SIGKILL after 2 of 50 passes, from inside the fit (deterministic whatever the machine's speed)
-    rc = subprocess.run([sys.executable, "-m", "tests.streaming._worker", str(store),
-                         str(tmp_path / "killed.npz"), "c2mf", "50", "2"], cwd=ROOT, env=env,
-                        timeout=600).returncode
-    assert rc == -signal.SIGKILL
+    rc = launch("tests.streaming._worker", store, tmp_path / "killed.npz", "c2mf", 50, 2,
+                timeout=600, check=False)
+    assert rc == [-signal.SIGKILL]
     assert not (tmp_path / "killed.npz").exists()
     again = run_worker(store, tmp_path / "b.npz", "c2mf")  # a fresh run after the kill
     for key in ("W", "logits", "loss"):

@@ -1,7 +1,5 @@
 """Streamed fits vs the in-memory reference, bad input, determinism."""
 
-import json
-
 import jax
 import numpy as np
 import pytest
@@ -11,7 +9,6 @@ from jaxconcepts.concepts._pca_baseline import fit_pca_baseline
 from jaxconcepts.store import RowsView
 from jaxconcepts.streaming import (fit_c2mf_streamed, fit_nmf_streamed, fit_pca_streamed,
                                    stream_c2mf_codes, write_synthetic_store)
-from jaxconcepts.streaming._synthetic import write_tensors
 
 C2 = dict(alpha=0.01, max_steps=150, tol=1e-5, code_sweeps=30, gate_steps=10, dict_sweeps=10,
           learning_rate=0.05, init_rows=4096)
@@ -44,7 +41,7 @@ def test_streamed_c2mf_within_1pct_of_full_batch_on_store(store):
 
 
 @pytest.mark.slow
-def test_streamed_c2mf_within_1pct_on_planted(tmp_path):
+def test_streamed_c2mf_within_1pct_on_planted(tmp_path, rows_store):
     from tests.planted import K, Y, planted
 
     A, y, _, _ = planted(0, n=640)
@@ -55,11 +52,7 @@ def test_streamed_c2mf_within_1pct_on_planted(tmp_path):
     A, y = A[keep], y[keep]
     act = A.reshape(-1, 4, A.shape[1]).transpose(0, 2, 1).reshape(-1, A.shape[1], 2, 2)
     yi = y[::4].astype(np.int32)
-    write_tensors(tmp_path / "shard-00000.safetensors",
-                  {"activations": act.astype(np.float32), "pred": yi})
-    (tmp_path / "manifest.json").write_text(json.dumps(
-        {"shards": [{"file": "shard-00000.safetensors", "rows": len(yi)}],
-         "n_images": len(yi), "shape": [A.shape[1], 2, 2]}))
+    rows_store([(act.astype(np.float32), yi)])
     rows = RowsView(tmp_path, images_per_batch=32)
     A2, y2 = all_rows(rows)
     m_s = fit_c2mf_streamed(rows, K, key=jax.random.key(0), **C2)
