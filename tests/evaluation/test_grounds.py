@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from jaxconcepts.evaluation._grounds import importance_hits, part_correlations, reconstruction_r2
-from tests.stages.test_c2mf_stage import C, _write_planted
+from tests.stages.test_c2mf import C, _write_planted
 
 
 def test_part_correlations_know_the_answer():

@@ -1,6 +1,12 @@
 """Fixtures of the stage tests."""
 
+import numpy as np
 import pytest
+
+from jaxconcepts.store import StoreWriter
+
+from tests._params import write_params
+from tests.concepts.conftest import C, H, W, planted
 
 
 @pytest.fixture
@@ -22,3 +28,24 @@ def c2mf_params(params_file):
                            extract={"image_root": "."})
 
     return write
+
+
+@pytest.fixture
+def concepts_workdir(tmp_path, monkeypatch):
+    n = 5
+    A = planted(n, seed=3)
+    A[4] = 0  # an all-zero image
+    with StoreWriter(tmp_path / "data/toy/activations", shard_size=3) as w:
+        w.add(activations=A, logits=np.zeros((n, 2)), target=np.zeros(n), label=-np.ones(n),
+              pred=np.zeros(n), prob=np.ones(n), index=np.arange(n))
+        w.finish({"model": "fake", "shape": [C, H, W], "images": [], "skipped": [],
+                  "head": {"kind": "other", "num_classes": 2}, "class_names": None})
+    params = {
+        "datasets": {"toy": {}},
+        "concepts": {"n_concepts": 3, "n_sub_concepts": 2, "batch_size": 2, "group": 2},
+        "compare": {"n_images": 4, "n_concepts": 3, "sweep": [2, 3], "batch_size": 4,
+                    "algorithms": ["kmeans", "agglomerative", "gmm"]},
+    }
+    write_params(tmp_path / "params.yaml", **params)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path, A

@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+from jaxconcepts.concepts._c2mf import c2mf_objective
 from jaxconcepts.streaming import write_synthetic_store
 from tests import _builders
 
@@ -45,3 +46,21 @@ def single_run(request, tmp_path_factory):
         return runs[method]
 
     return get
+
+
+# helpers shared by test_c2mf.py, test_nmf.py and test_cached_rows.py
+C2 = dict(alpha=0.01, max_steps=150, tol=1e-5, code_sweeps=30, gate_steps=10, dict_sweeps=10,
+          learning_rate=0.05, init_rows=4096)
+
+
+def all_rows(rows):
+    A, y = [], []
+    for b in rows:
+        A.append(b.A[b.valid].reshape(-1, rows.channels))
+        y.append(np.repeat(b.y[b.valid], rows.rows_per_image))
+    return np.concatenate(A), np.concatenate(y).astype(np.int32)
+
+
+def exact_objective(model, A, y, alpha):
+    U = model.transform(A, y)
+    return float(c2mf_objective(A, U, y, model.W, model.logits, alpha=alpha))

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.stages.test_c2mf_stage import _write_planted
+from tests.stages.test_c2mf import _write_planted
 
 BOARD = {"methods": ["topk", "pca", "kmeans"], "seeds": [0, 1, 2, 3, 4], "sae_width": 4,
          "sae_active": [2],

@@ -1,4 +1,5 @@
-"""The online first pass of the streamed NMF: groups of shards, determinism, bad input."""
+"""The streamed NMF (online first pass: groups of shards, determinism, bad input; the pass fit)
+and the streamed PCA, both in streaming/_nmf.py."""
 
 import json
 
@@ -6,10 +7,13 @@ import jax
 import numpy as np
 import pytest
 
+from jaxconcepts.concepts._pca_baseline import fit_pca_baseline
 from jaxconcepts.store import RowsView
-from jaxconcepts.streaming import fit_nmf_streamed, write_synthetic_store
-from jaxconcepts.streaming import nmf_error
+from jaxconcepts.streaming import (fit_nmf_streamed, fit_pca_streamed, nmf_error,
+                                   write_synthetic_store)
 from jaxconcepts.streaming._synthetic import write_tensors
+
+from tests.streaming.conftest import all_rows
 
 KW = dict(max_steps=3, tol=0.0, code_sweeps=30, dict_sweeps=5, init_rows=512, forget=1.0)
 
@@ -92,3 +96,41 @@ def test_nan_in_a_shard_names_shard_and_row(tmp_path, update_shards):
 def test_bad_update_shards():
     with pytest.raises(ValueError, match="update_shards=0"):
         fit_nmf_streamed(None, 3, key=jax.random.key(0), update_shards=0, **KW)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("update_shards", [None, 1])
+def test_streamed_nmf_decreases_and_matches_scale(nn_store, update_shards):
+    rows = RowsView(nn_store, images_per_batch=16)
+    m = fit_nmf_streamed(rows, 4, key=jax.random.key(0), max_steps=10, tol=0.0, code_sweeps=30,
+                         dict_sweeps=10, init_rows=1024, update_shards=update_shards, forget=0.0)
+    h = m.error_history
+    # passes after the first are exact alternating steps (the online first pass's error is of
+    # the rows as they were coded, with a dictionary still moving: it may be above the next one)
+    assert np.all(np.diff(h[1:]) <= 1e-6), h
+    assert np.all(np.asarray(m.W) >= 0)
+    # the in-memory per-class NMF (kernels.nmf, to convergence) on the same rows
+    from jaxconcepts.kernels import nmf
+
+    A, y = all_rows(rows)
+    num = sum(float(nmf(A[y == c], 4, key=jax.random.key(c), max_iter=300).rel_error) ** 2
+              * float(np.sum(A[y == c].astype(np.float64) ** 2)) for c in np.unique(y))
+    ref = np.sqrt(num / float(np.sum(A.astype(np.float64) ** 2)))
+    assert h[-1] <= 1.01 * ref, (h[-1], ref)
+
+
+def test_nmf_refuses_negative_store(store):
+    with pytest.raises(ValueError, match="non-negative"):
+        fit_nmf_streamed(RowsView(store, images_per_batch=16), 4, key=jax.random.key(0),
+                         max_steps=2, tol=0.0, code_sweeps=5, dict_sweeps=2, init_rows=512,
+                         update_shards=None, forget=0.0)
+
+
+def test_streamed_pca_equals_in_memory(store):
+    rows = RowsView(store, images_per_batch=16)
+    A, y = all_rows(rows)
+    p, q = fit_pca_streamed(rows, 3), fit_pca_baseline(A, y, 3)
+    cos = np.abs(np.einsum("ykc,ykc->yk", np.asarray(p.W), np.asarray(q.W)))
+    np.testing.assert_allclose(cos, 1.0, atol=1e-3)
+    np.testing.assert_allclose(np.asarray(p.explained_variance),
+                               np.asarray(q.explained_variance), rtol=1e-3)

@@ -1,41 +1,14 @@
 """CGAP / CPHA: batch independence, the CPHA grid trick, flags, sub-concepts, validation."""
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 from sklearn import metrics as skm
 from sklearn.decomposition import PCA
 
 from jaxconcepts.concepts import FLAG_ALL_ZERO, FLAG_FEW_CONCEPTS, cgap, cpha
-from jaxconcepts.kernels import kmeans_t
 
-C, H, W = 48, 4, 4
-KW = dict(n_concepts=3, n_sub_concepts=2)
+from tests.concepts.conftest import KW, C, H, W, kw
 
-
-def kw(method):
-    """KW, and CPHA's vmap group (CGAP has none)."""
-    return KW | {"group": 2} if method is cpha else KW
-
-
-def planted(n, seed=0):
-    """Images whose live channels copy one of 3 spatial patterns (+ noise); ~1/4 channels dead."""
-    rng = np.random.default_rng(seed)
-    out = np.zeros((n, C, H, W), np.float32)
-    for b in range(n):
-        pats = rng.random((3, H * W)) ** 3 * 4
-        pats[np.arange(3), rng.choice(H * W, 3, replace=False)] += 6
-        which = rng.integers(0, 3, C)
-        a = pats[which] * rng.uniform(0.5, 1.5, (C, 1)) + 0.05 * rng.random((C, H * W))
-        a[rng.random(C) < 0.25] = 0
-        out[b] = a.reshape(C, H, W)
-    return out
-
-
-@pytest.fixture(scope="module")
-def acts():
-    return planted(4)
 
 
 @pytest.mark.slow
@@ -79,25 +52,6 @@ def test_output_contract_and_metrics_match_sklearn(method, acts, key):
         # concepts numbered by decreasing size
         sizes = np.bincount(lab[b][live[b]], minlength=3)
         assert np.all(np.diff(sizes) <= 0)
-
-
-@pytest.mark.slow
-def test_cpha_grid_equals_raw_points(acts, key):
-    """k-means on the weighted grid == k-means on the C raw coordinates (sorted by position)."""
-    r = cpha(acts, key=key, **kw(cpha))  # sub-concepts do not touch the main labels
-    a = acts[0].reshape(C, -1)
-    live = (a != 0).any(1)
-    idx = a.argmax(1)[live]
-    order = np.argsort(idx, kind="stable")
-    pts = np.stack([idx // W, idx % W]).astype(np.float32)[:, order]
-    image_key = jax.random.split(jax.random.fold_in(key, 0))[0]
-    raw = jax.jit(lambda p, w, k: kmeans_t(p, w, k, n_clusters=3))(
-        jnp.asarray(pts), jnp.ones(pts.shape[1]), image_key)
-    raw_lab = np.empty(len(idx), int)
-    raw_lab[order] = np.asarray(raw.labels)
-    ours = np.asarray(r.labels[0])[live]
-    assert skm.adjusted_rand_score(raw_lab, ours) == 1.0
-    np.testing.assert_allclose(float(r.inertia[0]), float(raw.inertia), rtol=1e-5)
 
 
 @pytest.mark.slow
@@ -188,29 +142,6 @@ def test_no_recompile_for_other_live_counts_max_iter_or_tol(method, acts, key):
     full = method(acts, key=key, max_iter=300, tol=1e-6, **kw(method))
     assert jitted._cache_size() == before
     assert np.all(np.asarray(full.inertia) <= np.asarray(short.inertia) * (1 + 1e-5))
-
-
-@pytest.mark.slow
-def test_split_concepts_sequential_equals_vmapped():
-    """Splitting the concepts one after the other (CGAP's choice) gives the vmapped result."""
-    from jaxconcepts.concepts import split_concepts
-
-    rng = np.random.default_rng(5)
-    xt = jnp.asarray(rng.normal(size=(2, 90)), jnp.float32)
-    w = jnp.asarray(rng.random(90) < 0.9, jnp.float32)
-    labels = jnp.asarray(np.where(np.asarray(w) > 0, rng.integers(0, 4, 90), -1), jnp.int32)
-
-    def run(sequential):
-        fn = lambda wl, k: kmeans_t(xt, wl, k, n_clusters=3, ties="first").labels  # noqa: E731
-        return jax.jit(lambda l, w, k: split_concepts(
-            fn, l, w, k, n_concepts=4, n_sub_concepts=3, sequential=sequential))(
-                labels, w, jax.random.key(1))
-
-    (sa, na), (sb, nb) = run(False), run(True)
-    np.testing.assert_array_equal(np.asarray(sa), np.asarray(sb))
-    np.testing.assert_array_equal(np.asarray(na), np.asarray(nb))
-    assert np.all(np.asarray(na) == 3)
-    np.testing.assert_array_equal(np.asarray(sa) >= 0, np.asarray(labels) >= 0)
 
 
 def test_cgap_takes_no_vmap_group(acts, key):

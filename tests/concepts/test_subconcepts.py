@@ -41,3 +41,26 @@ def test_windows_equal_masked_k_means(seed):
     np.testing.assert_array_equal(np.asarray(got[1]), np.asarray(ref[1]))
     assert np.asarray(got[1]).tolist()[2] == 0  # the empty concept has no sub-concept
     assert np.all(np.asarray(got[0])[lab < 0] == -1)
+
+
+@pytest.mark.slow
+def test_split_concepts_sequential_equals_vmapped():
+    """Splitting the concepts one after the other (CGAP's choice) gives the vmapped result."""
+    from jaxconcepts.concepts import split_concepts
+
+    rng = np.random.default_rng(5)
+    xt = jnp.asarray(rng.normal(size=(2, 90)), jnp.float32)
+    w = jnp.asarray(rng.random(90) < 0.9, jnp.float32)
+    labels = jnp.asarray(np.where(np.asarray(w) > 0, rng.integers(0, 4, 90), -1), jnp.int32)
+
+    def run(sequential):
+        fn = lambda wl, k: kmeans_t(xt, wl, k, n_clusters=3, ties="first").labels  # noqa: E731
+        return jax.jit(lambda l, w, k: split_concepts(
+            fn, l, w, k, n_concepts=4, n_sub_concepts=3, sequential=sequential))(
+                labels, w, jax.random.key(1))
+
+    (sa, na), (sb, nb) = run(False), run(True)
+    np.testing.assert_array_equal(np.asarray(sa), np.asarray(sb))
+    np.testing.assert_array_equal(np.asarray(na), np.asarray(nb))
+    assert np.all(np.asarray(na) == 3)
+    np.testing.assert_array_equal(np.asarray(sa) >= 0, np.asarray(labels) >= 0)
