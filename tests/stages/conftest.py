@@ -7,6 +7,7 @@ from jaxconcepts.store import StoreWriter
 
 from tests._params import write_params
 from tests.concepts.conftest import C, H, W, planted
+from tests.stages._toy import K, S, _make_dataset
 
 
 @pytest.fixture
@@ -49,3 +50,26 @@ def concepts_workdir(tmp_path, monkeypatch):
     write_params(tmp_path / "params.yaml", **params)
     monkeypatch.chdir(tmp_path)
     return tmp_path, A
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch):
+    rng = np.random.default_rng(0)
+    _make_dataset(tmp_path, "toy", rng)
+    (tmp_path / "reports" / "toy").mkdir(parents=True)
+    (tmp_path / "reports" / "toy" / "compare.md").write_text(
+        "| method | silhouette |\n|---|---|\n| cgap | 0.40 |\n| cpha | 0.55 |\n"
+    )
+    (tmp_path / "reports" / "toy" / "recovery.md").write_text(
+        "| metric | value |\n|---|---|\n| ARI | 0.9 |\n"
+    )
+    params = {
+        "datasets": {"toy": {}, "empty": {}},
+        "concepts": {"n_concepts": K, "n_sub_concepts": S},
+        "importance": {"target": "pred", "batch_size": 2},
+        "figures": {"max_images": 2, "dpi": 40},
+        "report": {"title": "Toy report"},
+    }
+    write_params(tmp_path / "params.yaml", **params)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path

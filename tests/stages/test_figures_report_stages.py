@@ -8,95 +8,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
 
-from jaxconcepts._parts import write_part
 from jaxconcepts.concepts import load_concepts
-from jaxconcepts.store import ActivationStore, HeadParams, StoreWriter
+from jaxconcepts.store import ActivationStore
 from jaxconcepts.importance import concept_importance, load_importance
 from jaxconcepts.viz import report_links
-from tests._params import write_params
 
-C, H, W, K, S, NCLS = 6, 2, 2, 3, 2, 5
-
-
-def _make_dataset(root: Path, ds: str, rng, *, relative: bool = False) -> None:
-    """A toy store; ``relative`` records image paths relative to ``data/<ds>/images`` in a
-    format-2 manifest, as ``extract`` writes them (else cwd-relative paths, format 1)."""
-    img_dir = root / "data" / ds / "images"
-    img_dir.mkdir(parents=True)
-    n = 3
-    a = np.maximum(rng.normal(size=(n, C, H, W)), 0).astype(np.float32)
-    a[2] = 0.0  # a degenerate image: all activations zero
-    weight = rng.normal(size=(NCLS, C)).astype(np.float32)
-    bias = rng.normal(size=NCLS).astype(np.float32)
-    logits = a.mean((2, 3)) @ weight.T + bias
-    pred = logits.argmax(1).astype(np.int32)
-    prob = np.exp(logits - logits.max(1, keepdims=True))
-    prob = (prob / prob.sum(1, keepdims=True))[np.arange(n), pred]
-    images = []
-    for i in range(n):
-        p = img_dir / f"im{i}.png"
-        Image.fromarray(rng.integers(0, 255, size=(20 + 5 * i, 24, 3), dtype=np.uint8)).save(p)
-        images.append(
-            {
-                "index": i,
-                "path": str(p.relative_to(img_dir if relative else root)),
-                "sha256": "x",
-                "label": -1,
-                "label_name": None,
-            }
-        )
-    with StoreWriter(root / "data" / ds / "activations", shard_size=2) as wr:
-        wr.add(
-            activations=a,
-            logits=logits,
-            target=pred,
-            label=np.full(n, -1),
-            pred=pred,
-            prob=prob,
-            index=np.arange(n),
-        )
-        wr.finish(
-            {
-                "model": "toy",
-                "weights": {"source": "random", "path": None, "sha256": None},
-                "preprocessing": {
-                    "input_size": [3, 16, 16],
-                    "crop_pct": 0.875,
-                    "interpolation": "bilinear",
-                },
-                "image_size": 16,
-                "layer": "forward_features",
-                "shape": [C, H, W],
-                "images": images,
-                "skipped": [
-                    {"path": "data/toy/images/broken.jpg", "reason": "cannot identify image"}
-                ],
-                "head": {"kind": "gap_linear", "num_classes": NCLS},
-                "class_names": ["ant", "bee", "cat", "dog", "eel"],
-                **({"format": 2} if relative else {}),
-            },
-            HeadParams(weight, bias),
-        )
-    arrays = {"index": np.arange(n, dtype=np.int32)}
-    for m in ("cgap", "cpha"):
-        lab = rng.integers(0, K, size=(n, C)).astype(np.int32)
-        lab[0, :] = np.array([0, 0, 1, 1, 2, 2])
-        lab[1] = np.where(lab[1] == 2, 1, lab[1])  # image 1: fewer than K concepts
-        lab[2] = -1  # image 2: all zero
-        sub = np.where(lab >= 0, rng.integers(0, S, size=(n, C)), -1).astype(np.int32)
-        arrays.update(
-            {
-                f"{m}_labels": lab,
-                f"{m}_sub_labels": sub,
-                f"{m}_n_concepts": np.array([3, len(np.unique(lab[1])), 0], np.int32),
-                f"{m}_flags": np.array([0, 1, 3], np.int32),
-                f"{m}_metrics": np.zeros((n, 3), np.float32),
-            }
-        )
-    write_part(root / "data" / ds / "concepts", arrays, {}, process_index=0, process_count=1,
-               store_images=n)
+from tests.stages._toy import K, S
 
 
 _READS: list | None = None
@@ -123,29 +41,6 @@ def _reads():
         yield _READS
     finally:
         _READS = None
-
-
-@pytest.fixture
-def project(tmp_path, monkeypatch):
-    rng = np.random.default_rng(0)
-    _make_dataset(tmp_path, "toy", rng)
-    (tmp_path / "reports" / "toy").mkdir(parents=True)
-    (tmp_path / "reports" / "toy" / "compare.md").write_text(
-        "| method | silhouette |\n|---|---|\n| cgap | 0.40 |\n| cpha | 0.55 |\n"
-    )
-    (tmp_path / "reports" / "toy" / "recovery.md").write_text(
-        "| metric | value |\n|---|---|\n| ARI | 0.9 |\n"
-    )
-    params = {
-        "datasets": {"toy": {}, "empty": {}},
-        "concepts": {"n_concepts": K, "n_sub_concepts": S},
-        "importance": {"target": "pred", "batch_size": 2},
-        "figures": {"max_images": 2, "dpi": 40},
-        "report": {"title": "Toy report"},
-    }
-    write_params(tmp_path / "params.yaml", **params)
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
 
 
 @pytest.mark.slow
@@ -246,62 +141,3 @@ def test_pipeline_importance_figures_report(project):
     Path("reports", imgs[0]).unlink()
     with pytest.raises(FileNotFoundError, match="missing files"):
         report.main(["--dataset", "toy"])
-
-
-def test_importance_stage_bad_input(project):
-    from jaxconcepts.stages import importance
-
-    Path("data/toy/concepts/part-00000-of-00001.safetensors").unlink()
-    with pytest.raises(FileNotFoundError, match="no concepts parts.*run `jaxconcepts concepts"):
-        importance.main(["--dataset", "toy"])
-    write_params("params.yaml", base="params.yaml", importance={"target": "best"})
-    rng = np.random.default_rng(1)
-    write_part(
-        "data/toy/concepts",
-        {
-            "index": np.arange(3, dtype=np.int32),
-            **{
-                f"{m}_{f}": rng.integers(0, 2, size=(3, C)).astype(np.int32)
-                for m in ("cgap", "cpha")
-                for f in ("labels", "sub_labels")
-            },
-        },
-        {},
-        process_index=0,
-        process_count=1,
-        store_images=3,
-    )
-    with pytest.raises(ValueError, match="importance.target='best'"):
-        importance.main(["--dataset", "toy"])
-
-
-@pytest.mark.slow
-def test_figures_drawn_from_dataset_relative_paths(tmp_path, monkeypatch):
-    """The store ``extract`` writes records paths relative to the dataset's image folder: the
-    figures stage draws them (it drew none from a cwd-relative check), and a store whose
-    images are all gone is an error naming the fix, not an empty gallery."""
-    from jaxconcepts.stages import figures, importance
-
-    _make_dataset(tmp_path, "toy", np.random.default_rng(0), relative=True)
-    write_params(tmp_path / "params.yaml", datasets={"toy": {}},
-                 concepts={"n_concepts": K, "n_sub_concepts": S},
-                 importance={"target": "pred", "batch_size": 2},
-                 figures={"max_images": 2, "dpi": 40})
-    monkeypatch.chdir(tmp_path)
-    manifest = json.loads(Path("data/toy/activations/manifest.json").read_text())
-    assert manifest["format"] == 2 and manifest["images"][0]["path"] == "im0.png"
-    importance.main(["--dataset", "toy"])
-    figures.main(["--dataset", "toy"])
-    fj = json.loads(Path("reports/toy/figures/figures.json").read_text())
-    assert [bool(e["files"]) for e in fj["images"]] == [True, True, False]
-    for e in fj["images"][:2]:
-        assert set(e["files"]) == {"cgap", "cgap_sub", "cpha", "cpha_sub", "compare"}
-        for name in e["files"].values():
-            assert Path("reports/toy/figures", name).stat().st_size > 1000
-    assert fj["images"][0]["rel"] == "im0.png"
-
-    for f in Path("data/toy/images").iterdir():
-        f.unlink()
-    with pytest.raises(FileNotFoundError, match="none of the 2 images picked.*run `prepare`"):
-        figures.main(["--dataset", "toy"])
-    assert Path("reports/toy/figures/00000_cgap.png").is_file()  # the last good output is kept
