@@ -24,9 +24,10 @@ checkout's last run, ``.dvc/tmp/run-seconds.json``): the long C2MF fits do not w
 stages.
 
 With N stages at once, each stage's BLAS (numpy's and scipy's OpenBLAS) gets ``cores // N`` threads
-(:func:`stage_env`): OpenBLAS threads spin while they wait, so two stages with a thread per core
-each spent their cores spinning (one C2MF stage used a third less CPU with one BLAS thread, its
-numbers bitwise the same). A ``OPENBLAS_NUM_THREADS`` already set wins.
+(:func:`stage_env`): OpenBLAS threads spin while they wait, so stages sharing the cores with a
+thread per core each can burn them spinning when other work loads the machine (the README has
+what it measured; the numbers a stage writes do not depend on it beyond float rounding). An
+``OPENBLAS_NUM_THREADS`` already set wins.
 
 Each stage's output goes to ``.dvc/tmp/run-logs/<stage>.log``; the terminal gets one line per
 stage started, skipped or finished. When a stage fails, nothing new starts, the running stages
