@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
-
 import pytest
 
 from jaxconcepts._params import (
@@ -15,7 +13,6 @@ from jaxconcepts._params import (
     parse_section,
     section,
 )
-from jaxconcepts.stages._common import stage_config
 from tests._params import REPO_PARAMS, repo_params, write_params
 
 
@@ -77,18 +74,6 @@ def test_unknown_top_level_key(tmp_path):
     path = write_params(tmp_path / "params.yaml", figure={"dpi": 3})
     with pytest.raises(ValueError, match=r"unknown top-level keys \['figure'\]"):
         load_params(path)
-
-
-def test_stage_config(tmp_path):
-    path = write_params(tmp_path / "params.yaml", figures={"dpi": 50})
-    args = argparse.Namespace(params=str(path), dataset="planted")
-    fig = stage_config(args, "figures")
-    assert (fig.max_images, fig.dpi) == (8, 50)
-    seed, conc = stage_config(args, "seed", "concepts")
-    assert seed == 0 and conc.n_concepts == 5
-    assert stage_config(argparse.Namespace(params=str(path)), "figures").max_images == 24
-    with pytest.raises(ValueError, match="at least one section"):
-        stage_config(args)
 
 
 def test_a_default_in_code_is_refused():

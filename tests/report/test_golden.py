@@ -11,13 +11,14 @@ histories and written again.
 
 Branches no saved run reaches (too few test images, no claims, each verdict of the object split,
 a target not reached, CLIP words, ...) are variants of the saved data whose pages were captured
-from the Markdown functions before they moved into the report layer (``golden/``).
+from the Markdown functions before they moved into the report layer (``golden/``); the variants
+are built here and each page module's test file (``tests/report/test_<module>.py``) compares
+its own (fixture ``frozen`` of ``conftest.py``).
 """
 
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
@@ -344,36 +345,7 @@ def _atlas_variant():
                 clip_names=clip, naming_accuracy=naming), names, at
 
 
-def _variant_pages() -> dict[str, str]:
-    from jaxconcepts import report
-
-    out = {f"c2mf_{name}.md": report.markdown_report(m) for name, m in _c2mf_variants().items()}
-    out["compare_no_claims.md"] = report.compare_markdown(_compare_variant(), "toy")
-    out["alpha_sweep_no_split.md"] = report.alpha_sweep_markdown(_alpha_variant(), dataset="toy",
-                                                                 alpha=0.5)
-    out["alpha_sweep_table.md"] = report.alpha_sweep_table(_alpha_variant(), title="toy")
-    for name, (summaries, cfg, base) in _recovery_variants().items():
-        out[f"recovery_{name}.md"] = report.recovery_markdown(summaries, cfg, "toy", base)
-    out["recognition_empty.md"] = report.recognition_markdown([], dataset="toy", model="m")
-    if atlas_inputs("planted") is not None:
-        kw, names, at = _atlas_variant()
-        out["atlas_variant.md"] = report.atlas_markdown(**kw)
-        out["naming_table.md"] = (report.naming_table(names, title="toy")
-                                  + report.naming_table(names[:2]))
-        out["recipe_table.md"] = report.recipe_table(at.usage, at.class_names, threshold=0.9)
-    out["atlas_none.md"] = report.no_atlas_markdown("toy")
-    sb, gr = _board_variants()
-    out["scoreboard_variant.md"] = report.scoreboard_markdown(sb)
-    out["ground_variant.md"] = report.ground_markdown(gr, "objects")
-    return out | _ood_variant_pages()
-
-
 #: the saved data the variants were built from when their pages were captured (planted's and the
 #: scoreboard's JSON at that commit): the variants stay fixed when the pipeline reruns
 FROZEN = GOLDEN / "inputs"
 
-
-def test_variant_pages_are_byte_identical(monkeypatch):
-    monkeypatch.setattr(sys.modules[__name__], "REPORTS", FROZEN)
-    for name, text in _variant_pages().items():
-        assert text == (GOLDEN / name).read_text(), f"{name} differs"

@@ -1,4 +1,4 @@
-"""Model view (timm eval transform), overlays, panel order, PNG figures."""
+"""Overlays, panel order, PNG figures (the model view: tests/viz/test_image.py)."""
 
 import numpy as np
 import pytest
@@ -6,7 +6,6 @@ from PIL import Image
 
 from jaxconcepts.viz import (
     concept_order,
-    model_view,
     overlay,
     plot_compare,
     plot_concepts,
@@ -19,36 +18,6 @@ from jaxconcepts.viz import (
 def _image(w, h, seed=0):
     rng = np.random.default_rng(seed)
     return Image.fromarray(rng.integers(0, 255, size=(h, w, 3), dtype=np.uint8))
-
-
-@pytest.mark.parametrize(
-    "size, wh, cfg",
-    [
-        (32, (50, 40), {"crop_pct": 0.875, "interpolation": "bicubic"}),
-        (32, (40, 61), {"crop_pct": 1.0, "interpolation": "bilinear"}),
-        (24, (30, 30), {"crop_pct": 0.9, "interpolation": "bilinear", "crop_mode": "squash"}),
-    ],
-)
-def test_model_view_matches_timm_eval_transform(size, wh, cfg):
-    from timm.data import create_transform
-
-    tf = create_transform(input_size=(3, size, size), is_training=False, **cfg)
-    resize_crop = tf.transforms[:2]  # Resize, CenterCrop (then ToTensor, Normalize)
-    im = _image(*wh)
-    ref = im
-    for t in resize_crop:
-        ref = t(ref)
-    prep = dict(input_size=[3, size, size], **cfg)
-    out = model_view(im, prep)
-    assert out.shape == (size, size, 3) and out.dtype == np.uint8
-    np.testing.assert_array_equal(out, np.asarray(ref))
-
-
-def test_model_view_validation():
-    with pytest.raises(ValueError, match="input_size"):
-        model_view(_image(8, 8), {})
-    with pytest.raises(ValueError, match="interpolation='magic'"):
-        model_view(_image(8, 8), {"input_size": [3, 4, 4], "interpolation": "magic"})
 
 
 def test_to_gray_and_overlay():
