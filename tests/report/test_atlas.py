@@ -12,15 +12,14 @@ from tests.report.test_golden import GOLDEN
 
 
 def test_variant_pages_are_byte_identical(frozen):
-    """No atlas anywhere; where ``data/planted/c2mf/atlas.safetensors`` is checked out, planted's
-    atlases with CLIP words, the naming table and a recipe table (golden pages)."""
+    """No atlas anywhere; planted's atlases (the frozen copy of their metadata and usage) with CLIP
+    words, the naming table and a recipe table (golden pages)."""
     got = {"atlas_none.md": report.no_atlas_markdown("toy")}
-    if frozen.atlas_inputs("planted") is not None:
-        kw, names, at = frozen._atlas_variant()
-        got["atlas_variant.md"] = report.atlas_markdown(**kw)
-        got["naming_table.md"] = (report.naming_table(names, title="toy")
-                                  + report.naming_table(names[:2]))
-        got["recipe_table.md"] = report.recipe_table(at.usage, at.class_names, threshold=0.9)
+    kw, names, at = frozen._atlas_variant()
+    got["atlas_variant.md"] = report.atlas_markdown(**kw)
+    got["naming_table.md"] = (report.naming_table(names, title="toy")
+                              + report.naming_table(names[:2]))
+    got["recipe_table.md"] = report.recipe_table(at.usage, at.class_names, threshold=0.9)
     for name, text in got.items():
         assert text == (GOLDEN / name).read_text(), f"{name} differs"
 

@@ -134,13 +134,16 @@ def _recovery_inputs(ds: str):
 
 
 def atlas_inputs(ds: str):
-    """The atlases of ``data/<ds>/c2mf/atlas.safetensors`` (what the page reads of each) and the
+    """The atlases of ``data/<ds>/c2mf/atlas.safetensors`` (what the page reads of each; for the
+    frozen variants, the copy of its metadata and usage in ``golden/inputs/<ds>/``) and the
     page's other arguments, as the ``c2mf`` stage passes them; None when the file is absent."""
     from types import SimpleNamespace
 
     from safetensors import safe_open
 
     path = ROOT / "data" / ds / "c2mf" / "atlas.safetensors"
+    if REPORTS == FROZEN:  # the variants: the atlas's metadata and usage as captured
+        path = FROZEN / ds / "atlas.safetensors"
     if not path.is_file():
         return None
     with safe_open(str(path), framework="numpy") as f:
