@@ -23,7 +23,6 @@ PACKAGE = ROOT / "jaxconcepts"
 TESTS = ROOT / "tests"
 
 KNOWN_UNTESTED = {
-    "_schema.py",
     "cli.py",
     "concepts/_maps.py",
     "datasets/_writer.py",
