@@ -32,7 +32,6 @@ KNOWN_UNTESTED = {
     "features/_embedded.py",
     "features/_heads.py",
     "features/_train.py",
-    "mesh.py",
     "report/_alpha.py",
     "report/_atlas.py",
     "report/_boards.py",
