@@ -24,7 +24,6 @@ TESTS = ROOT / "tests"
 
 KNOWN_UNTESTED = {
     "cli.py",
-    "concepts/_maps.py",
     "datasets/_writer.py",
     "evaluation/c2mf/_fit_evaluate.py",
     "evaluation/c2mf/_planted.py",
