@@ -51,7 +51,6 @@ KNOWN_UNTESTED = {
     "stages/prepare.py",
     "stages/report.py",
     "stages/train.py",
-    "store/_crop_store.py",
     "streaming/_synthetic.py",
     "viz/_c2mf_figures.py",
     "viz/_image.py",
