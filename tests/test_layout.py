@@ -51,7 +51,6 @@ KNOWN_UNTESTED = {
     "stages/prepare.py",
     "stages/report.py",
     "stages/train.py",
-    "streaming/_synthetic.py",
     "viz/_c2mf_figures.py",
     "viz/_image.py",
     "viz/_sections.py",
