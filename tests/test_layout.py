@@ -23,23 +23,13 @@ PACKAGE = ROOT / "jaxconcepts"
 TESTS = ROOT / "tests"
 
 KNOWN_UNTESTED = {
-    "_checks.py",
-    "_schema.py",
     "cli.py",
-    "concepts/_base.py",
-    "concepts/_maps.py",
     "datasets/_writer.py",
-    "evaluation/c2mf/_fit_evaluate.py",
-    "evaluation/c2mf/_planted.py",
     "explorer/_write.py",
     "features/_embedded.py",
     "features/_heads.py",
     "features/_train.py",
-    "importance/_files.py",
-    "kernels/_nmf_init.py",
-    "mesh.py",
     "runners/_recovery.py",
-    "sae/_train.py",
     "stages/_board.py",
     "stages/_generated.py",
     "stages/crops.py",
@@ -48,8 +38,6 @@ KNOWN_UNTESTED = {
     "stages/prepare.py",
     "stages/report.py",
     "stages/train.py",
-    "store/_crop_store.py",
-    "streaming/_synthetic.py",
 }
 
 

@@ -3,8 +3,6 @@ outputs as 1 device / 1 process; the parts reader's checks (jaxconcepts/_parts.p
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -236,37 +234,3 @@ def test_load_parts_reads_only_the_images_asked_for(tmp_path):
     np.testing.assert_array_equal(whole.arrays["x"][np.sort(want)], got.arrays["x"])
     with pytest.raises(ValueError, match=r"lack images \[11\]"):
         load_parts(tmp_path, stage="concepts", images=[1, 11])
-
-
-def _devices_after(code: str, **env_extra) -> str:
-    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
-    env.update(PYTHONPATH=str(ROOT), JAX_PLATFORMS="cpu", **env_extra)
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True,
-                         text=True, timeout=120)
-    assert out.returncode == 0, out.stderr
-    return out.stdout.split()
-
-
-@pytest.mark.slow
-def test_use_cpu_devices_splits_the_cpu_before_jax_starts():
-    ask = ("from jaxconcepts.mesh import use_cpu_devices, local_mesh\n"
-           "n = use_cpu_devices({})\nprint(n, local_mesh().size)")
-    assert _devices_after(ask.format(2)) == ["2", "2"]
-    assert _devices_after(ask.format(None)) == ["None", "1"]
-    auto = str(len(os.sched_getaffinity(0)))
-    assert _devices_after(ask.format('"auto"')) == [auto, auto]
-    # an explicit XLA flag wins
-    assert _devices_after(ask.format(2), XLA_FLAGS="--xla_force_host_platform_device_count=3") \
-        == ["None", "3"]
-    # once JAX has run, the devices stay as they are (no error)
-    late = ("import jax.numpy as jnp\nfrom jaxconcepts.mesh import use_cpu_devices, local_mesh\n"
-            "jnp.ones(1).block_until_ready()\nprint(use_cpu_devices(2), local_mesh().size)")
-    assert _devices_after(late) == ["None", "1"]
-
-
-@pytest.mark.parametrize("bad", [0, -1, "many", 2.5, True])
-def test_use_cpu_devices_rejects_bad_counts(bad):
-    from jaxconcepts.mesh import use_cpu_devices
-
-    with pytest.raises(ValueError, match="cpu_devices"):
-        use_cpu_devices(bad)

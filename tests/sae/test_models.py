@@ -1,4 +1,5 @@
-"""SAE codes, the protocol, the losses' terms and the settings' checks."""
+"""SAE codes, the protocol and the losses' terms (jaxconcepts/sae/_models.py); the settings'
+checks are in test_train.py."""
 
 import jax
 import jax.numpy as jnp
@@ -98,40 +99,6 @@ def test_jumprelu_threshold_gets_gradient(small):
     g = jax.grad(lambda q: sae_loss(q, cfg, jnp.asarray(small.A[:256]), jnp.ones(256, bool),
                                     jnp.zeros(32, bool))[0])(p)
     assert np.abs(np.asarray(g.log_theta)).max() > 0
-
-
-@pytest.mark.parametrize("kwargs, match", [
-    (dict(method="topk", k=0), r"k=0 should be in \[1, width=32\]"),
-    (dict(method="batchtopk", k=33), r"k=33 should be in \[1, width=32\]"),
-    (dict(method="sparse"), "valid choices"),
-    (dict(method="topk", aux_k=40), r"aux_k=40 should be in \[0, width=32\]"),
-    (dict(method="matryoshka", prefixes=(8, 4, 32)), "prefixes"),
-    (dict(method="matryoshka", prefixes=(8, 16)), "end at width"),
-    (dict(method="jumprelu", sparsity=-1.0), "sparsity"),
-    (dict(method="jumprelu", bandwidth=0.0), "bandwidth"),
-])
-def test_bad_settings_raise(kwargs, match):
-    with pytest.raises(ValueError, match=match):
-        make_config(width=32, channels=16, **{"k": 3, **kwargs})
-
-
-def test_bad_data_raise(small):
-    key = jax.random.key(0)
-    with pytest.raises(ValueError, match="NaN"):
-        fit_sae(np.full((8, 4), np.nan, np.float32), width=4, k=1, key=key)
-    with pytest.raises(ValueError, match="zero or non-finite variance"):
-        fit_sae(np.ones((8, 4), np.float32), width=4, k=1, key=key)
-    with pytest.raises(ValueError, match="2-D"):
-        fit_sae(np.ones(8, np.float32), width=4, k=1, key=key)
-    with pytest.raises(ValueError, match=r"k=5 should be in \[1, width=4\]"):
-        fit_sae(small.A, width=4, k=5, key=key)
-
-
-def test_nan_loss_raises_naming_the_setting(small):
-    with pytest.raises(FloatingPointError,
-                       match=r"topk SAE diverged.*width=32, k=3.*learning_rate=1e\+30"):
-        fit_sae(small.A, method="topk", key=jax.random.key(0),
-                **{**FIT, "learning_rate": 1e30})
 
 
 def test_approx_top_k_recall_and_gradient():

@@ -1,4 +1,4 @@
-"""The importance stage's helpers (jaxconcepts.runners, importance/_files.py)."""
+"""The importance stage's file helpers (jaxconcepts/importance/_files.py)."""
 
 import numpy as np
 import pytest
