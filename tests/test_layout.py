@@ -23,7 +23,6 @@ PACKAGE = ROOT / "jaxconcepts"
 TESTS = ROOT / "tests"
 
 KNOWN_UNTESTED = {
-    "cli.py",
     "datasets/_writer.py",
     "explorer/_write.py",
     "features/_embedded.py",

@@ -1,6 +1,5 @@
 """The package root: its public names resolve, and importing it has no side effect."""
 
-import os
 import subprocess
 import sys
 
@@ -45,33 +44,3 @@ def test_public_names_resolve():
     for name in jaxconcepts.__all__:
         assert getattr(jaxconcepts, name) is not None, name
     assert set(jaxconcepts.__all__) <= set(dir(jaxconcepts))
-
-
-def test_stages_keep_compiled_programs_in_a_cache_unless_told_otherwise(tmp_path, monkeypatch):
-    from jaxconcepts.cli import use_compilation_cache
-
-    monkeypatch.delenv("JAX_COMPILATION_CACHE_DIR")
-    monkeypatch.delenv("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", raising=False)
-    monkeypatch.chdir(tmp_path)
-    use_compilation_cache()
-    assert os.environ["JAX_COMPILATION_CACHE_DIR"] == str(tmp_path / ".jax_cache")
-    monkeypatch.setenv("JAX_COMPILATION_CACHE_DIR", "")  # the user's choice (here: off) wins
-    use_compilation_cache()
-    assert os.environ["JAX_COMPILATION_CACHE_DIR"] == ""
-
-
-def test_stages_compile_cpu_programs_at_level_1_unless_told_otherwise(monkeypatch):
-    from jaxconcepts import cli
-
-    monkeypatch.setattr(cli, "_ACCELERATOR_PLUGINS", ())
-    monkeypatch.setenv("XLA_FLAGS", "--xla_force_host_platform_device_count=2")
-    cli.use_cpu_compile_level()
-    assert os.environ["XLA_FLAGS"] == ("--xla_force_host_platform_device_count=2 "
-                                       "--xla_backend_optimization_level=1")
-    monkeypatch.setenv("XLA_FLAGS", "--xla_backend_optimization_level=2")  # yours wins
-    cli.use_cpu_compile_level()
-    assert os.environ["XLA_FLAGS"] == "--xla_backend_optimization_level=2"
-    monkeypatch.delenv("XLA_FLAGS")
-    monkeypatch.setattr(cli, "_ACCELERATOR_PLUGINS", ("json",))  # an installed "plugin"
-    cli.use_cpu_compile_level()
-    assert "XLA_FLAGS" not in os.environ

@@ -85,14 +85,6 @@ def test_bad_prepare_source_lists_choices(workdir, params_file):
         prepare.main(["--dataset", "d"])
 
 
-def test_cli_lists_stages_and_rejects_unknown(capsys):
-    cli.main(["--help"])
-    out = capsys.readouterr().out
-    assert "extract" in out and "prepare" in out
-    with pytest.raises(SystemExit, match="did you mean extract"):
-        cli.main(["extrct"])
-
-
 def test_dvc_pipeline_declares_every_stage_module():
     """Every stage in dvc.yaml is a jaxconcepts command that exists, with its params sections."""
     root = Path(__file__).parents[2]
@@ -208,22 +200,3 @@ def test_dvc_repro_killed_mid_extraction_resumes(tmp_path, params_file):
     assert len(ActivationStore(repo / "data/tiny/activations")) == 24 and not ckpt.exists()
     st = subprocess.run([DVC, "status"], cwd=repo, env=env, capture_output=True, text=True)
     assert "up to date" in st.stdout
-
-
-def test_the_command_line_restarts_once_with_the_malloc_tunables(monkeypatch):
-    calls = []
-    monkeypatch.setattr(cli.os, "execv", lambda exe, args: calls.append((exe, args)))
-    monkeypatch.setattr(cli.sys, "platform", "linux")
-    monkeypatch.delenv("JAXCONCEPTS_MALLOC", raising=False)
-    monkeypatch.setenv("GLIBC_TUNABLES", "glibc.pthread.rseq=0")
-    cli.tune_malloc_and_reexec(["c2mf", "--dataset", "x"])
-    assert calls == [(cli.sys.executable,
-                      [cli.sys.executable, "-m", "jaxconcepts.cli", "c2mf", "--dataset", "x"])]
-    assert cli.os.environ["GLIBC_TUNABLES"] == "glibc.pthread.rseq=0:" + cli.MALLOC_TUNABLES
-    cli.tune_malloc_and_reexec(["c2mf"])  # already set (the restarted process): no second exec
-    monkeypatch.setenv("GLIBC_TUNABLES", "glibc.malloc.arena_max=2")  # the user's own: kept
-    cli.tune_malloc_and_reexec(["c2mf"])
-    monkeypatch.delenv("GLIBC_TUNABLES")
-    monkeypatch.setenv("JAXCONCEPTS_MALLOC", "0")
-    cli.tune_malloc_and_reexec(["c2mf"])
-    assert len(calls) == 1
