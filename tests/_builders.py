@@ -34,6 +34,33 @@ def write_rows_store(path, shards) -> Path:
     return path
 
 
+def write_headed_store(path, *, n_images: int, n_classes: int = 3, channels: int = 32,
+                       hw: tuple[int, int] = (8, 8), k: int = 6, images_per_shard: int = 256,
+                       pred_from_head: bool = False) -> Path:
+    """A planted synthetic store (``write_synthetic_store``, float32, nonnegative) with a random GAP
+    + linear head (``head.safetensors``) and each shard's logits and max probability under it, as
+    an extracted store has them; ``pred_from_head``: ``pred`` becomes the head's argmax (else the
+    planted class)."""
+    from jaxconcepts.store import read_shard, write_shard
+    from jaxconcepts.streaming import write_synthetic_store
+
+    path = Path(path)
+    manifest = write_synthetic_store(path, n_images=n_images, channels=channels, hw=hw, k=k,
+                                     n_classes=n_classes, dtype="float32", nonnegative=True,
+                                     noise=0.01, images_per_shard=images_per_shard)
+    w = np.random.default_rng(0).standard_normal((n_classes, channels)).astype(np.float32)
+    write_shard(path / "head.safetensors", {"weight": w, "bias": np.zeros(n_classes, np.float32)})
+    for shard in manifest["shards"]:
+        t = dict(read_shard(path / shard["file"]))
+        z = t["activations"].mean(axis=(2, 3)) @ w.T
+        e = np.exp(z - z.max(axis=1, keepdims=True))
+        t["logits"], t["prob"] = z, (e / e.sum(axis=1, keepdims=True)).max(axis=1)
+        if pred_from_head:
+            t["pred"] = z.argmax(1).astype(np.int32)
+        write_shard(path / shard["file"], t)
+    return path
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

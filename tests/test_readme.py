@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests._builders import write_headed_store
+
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 
@@ -20,22 +22,7 @@ def _example(marker: str) -> str:
 
 def _store(path, *, n_images: int, n_classes: int = 3):
     """A synthetic store with a GAP + linear head that separates its classes."""
-    from jaxconcepts.store import HeadParams, read_shard, write_shard
-    from jaxconcepts.store._activations import write_head
-    from jaxconcepts.streaming import write_synthetic_store
-
-    manifest = write_synthetic_store(path, n_images=n_images, channels=32, k=6,
-                                     n_classes=n_classes, dtype="float32", nonnegative=True,
-                                     noise=0.01)
-    w = np.random.default_rng(0).standard_normal((n_classes, 32)).astype(np.float32)
-    write_head(path / "head.safetensors", HeadParams(w, np.zeros(n_classes, np.float32)))
-    for shard in manifest["shards"]:  # the head's logits, as an extracted store has them
-        t = dict(read_shard(path / shard["file"]))
-        z = t["activations"].mean(axis=(2, 3)) @ w.T
-        e = np.exp(z - z.max(axis=1, keepdims=True))
-        t["logits"], t["prob"] = z, (e / e.sum(axis=1, keepdims=True)).max(axis=1)
-        write_shard(path / shard["file"], t)
-    return path
+    return write_headed_store(path, n_images=n_images, n_classes=n_classes)
 
 
 def _run(code: str, old: str, store) -> dict:
