@@ -11,8 +11,9 @@ code is a sparse non-negative function of ``z``:
   row kept, the rest zero; gradients flow through the kept entries.
 - **BatchTopK** (Bussmann et al. 2024): during training the ``k · n`` largest positive entries of
   the whole batch of ``n`` rows are kept (rows share a budget of ``k`` on average). At inference a
-  single threshold θ replaces the batch: ``u = z · 1[z > θ]``, θ being the running mean over
-  training batches of the smallest kept activation.
+  single threshold θ replaces the batch: ``u = z · 1[z > θ]``, θ being a moving average over
+  training batches of the smallest kept activation (debiased, momentum
+  :data:`~jaxconcepts.sae._train.THRESHOLD_MOMENTUM`).
 - **JumpReLU** (Rajamanoharan et al. 2024): ``u_j = z_j · H(z_j − θ_j)`` with learnt thresholds
   ``θ = exp(log θ)`` and an L0 penalty ``λ Σ_j H(z_j − θ_j)``. ``H`` has no useful gradient, so
   both use the straight-through estimator of the paper (Eq. 11–12): the pseudo-derivative of
@@ -66,7 +67,7 @@ import numpy as np
 from jax import lax
 
 __all__ = ["METHODS", "SAE", "Params", "SAEConfig", "decoder", "encode_train", "init_params",
-           "project_relax", "sae_loss"]
+           "loss_and_grad", "project_relax", "sae_loss", "top_k"]
 
 METHODS = ("topk", "batchtopk", "jumprelu", "matryoshka", "archetypal")
 
@@ -251,9 +252,38 @@ def preactivations(p: Params, A):
     return (A - p.b_dec) @ p.W_enc + p.b_enc
 
 
+def _bin_size(d: int, k: int) -> int:
+    """The bin size of :func:`top_k`'s two stages for rows of ``d`` and ``k`` kept, or 0 where
+    the one-stage ``lax.top_k`` reads fewer entries (``k s + d / s`` of ``d``)."""
+    for s in (8, 4, 16):
+        if d % s == 0 and d // s >= k and k * s + d // s <= d // 2:
+            return s
+    return 0
+
+
+def top_k(z, k: int):
+    """Each row's ``k`` largest entries of ``z`` ``(n, d)``, ``(values, indices)`` in decreasing
+    order: ``lax.top_k``'s values, exactly, and its indices but among equal values, in two
+    stages that read fewer entries. The row is cut into bins of ``s`` (:func:`_bin_size`); the
+    ``k`` bins with the largest maxima hold every one of the row's top ``k`` (an entry of
+    another bin is beaten by those ``k`` maxima), so the top ``k`` of their ``k s`` entries is
+    the row's. (XLA's CPU top-k costs about a few ns per entry read and a few µs per row:
+    on 1024 × 2048, k = 16, the two stages read 384 entries a row instead of 2048.) The
+    gradient flows to the returned entries, as ``lax.top_k``'s."""
+    n, d = z.shape
+    s = _bin_size(d, k)
+    if not s:
+        return lax.top_k(z, k)
+    zb = lax.stop_gradient(z).reshape(n, d // s, s)
+    _, ib = lax.top_k(zb.max(axis=2), k)
+    _, j = lax.top_k(jnp.take_along_axis(zb, ib[:, :, None], axis=1).reshape(n, k * s), k)
+    idx = jnp.take_along_axis(ib, j // s, axis=1) * s + j % s
+    return jnp.take_along_axis(z, idx, axis=1), idx
+
+
 def _topk_rows(z, k):
     """ReLU of each row's ``k`` largest entries, the others zero (gradient through the kept)."""
-    vals, idx = lax.top_k(z, k)
+    vals, idx = top_k(z, k)
     rows = jnp.arange(z.shape[0])[:, None]
     return jnp.zeros_like(z).at[rows, idx].set(jax.nn.relu(vals))
 
@@ -340,30 +370,67 @@ def _flat(idx):
     return jnp.repeat(jnp.arange(idx.shape[0]), idx.shape[1]), idx.reshape(-1)
 
 
-def _batch_top(zm, budget: int, n_keep, per_row: int = 8):
-    """The ``budget`` largest entries of ``zm`` ``(n, d)``, ``(values, rows, cols)`` in
-    decreasing order, exact in the first ``n_keep``: from each row's ``per_row · budget / n``
-    largest (two small top-k's), unless some row's last candidate reaches the ``n_keep``-th
-    value (that row may hold more): then from all entries. (XLA on CPU sorts the whole batch for
-    a top-k this large inside a ``scan``, which dominated the step at 1024 × 2048. On the
-    methods benchmark's data the most any row of a batch of 1024 held was 131 after one epoch
-    (median over batches 84), 78 (56) after three: ``per_row`` 8, i.e. 128 for k 16, is
-    nearly always enough.)"""
+def _ordered_bits(v):
+    """``uint32`` keys in the order of the float32 values ``v`` (NaN aside)."""
+    b = lax.bitcast_convert_type(v, jnp.uint32)
+    return jnp.where(b >> 31 == 1, ~b, b | jnp.uint32(0x80000000))
+
+
+def _from_ordered_bits(u):
+    b = jnp.where(u >> 31 == 1, u ^ jnp.uint32(0x80000000), ~u)
+    return lax.bitcast_convert_type(b, jnp.float32)
+
+
+def _kth_largest(v, n):
+    """The ``n``-th largest entry of ``v`` (any shape, ``1 ≤ n ≤ v.size``), exactly: its bits
+    one at a time from the top, each by one count of the entries at least as large (32 fused
+    reductions; XLA's CPU top-k of a long flat array keeps a heap of ``n``)."""
+    u = _ordered_bits(v).reshape(-1)
+    t = jnp.uint32(0)
+    for bit in range(31, -1, -1):
+        cand = t | jnp.uint32(1 << bit)
+        t = jnp.where(jnp.sum(u >= cand) >= n, cand, t)
+    return _from_ordered_bits(t)
+
+
+def _compact(sel, size: int):
+    """The positions of the first ``size`` true entries of the flat bool ``sel``, in order
+    (slots past their count hold 0), by one cumulative sum and one scatter."""
+    pos = jnp.cumsum(sel, dtype=jnp.int32) - 1
+    return jnp.zeros((size,), jnp.int32).at[jnp.where(sel, pos, size)].set(
+        jnp.arange(sel.shape[0], dtype=jnp.int32), mode="drop")
+
+
+def _batch_top(zm, budget: int, n_keep):
+    """The ``n_keep`` largest entries of ``zm`` ``(n, d)`` (``1 ≤ n_keep ≤ budget ≤ n d``) as
+    ``budget`` slots ``(rows, cols, keep, thr)`` in row order: ``keep`` marks the slots holding
+    them (the others repeat some entry and must count as zero), ``thr`` is the ``n_keep``-th
+    largest value.
+
+    Exact, with no top-k: each row is cut into bins of ``s`` (the largest of 8, 4, 2, 1 dividing
+    ``d`` with at least ``budget / n`` bins a row); the ``n_keep`` bins with the largest maxima
+    hold every one of the ``n_keep`` largest entries (an entry of another bin is beaten by
+    those ``n_keep`` maxima), so ``thr`` is the ``n_keep``-th largest of their ``n_keep · s``
+    entries. Both selections are a :func:`_kth_largest` (on ``n d / s`` bin maxima, then on the
+    chosen bins' entries) and a :func:`_compact`. Among entries equal to a threshold the first
+    in row order are kept. (XLA's CPU top-k keeps a heap of its ``k`` per row: the per-row
+    top-128 of 2048 that this replaced took 57 ms of a BatchTopK step at 1024 × 2048, the flat
+    top-16384 that followed it 10 ms; this takes under 10.)"""
     n, d = zm.shape
-    kr = min(d, -(-per_row * budget // n))
-
-    def flat():
-        top, pos = lax.top_k(zm.reshape(-1), budget)
-        return top, pos // d, pos % d
-
-    if kr == d:
-        return flat()
-    vr, ir = lax.top_k(zm, kr)
-    top, pos = lax.top_k(vr.reshape(-1), budget)
-    last = top[jnp.clip(n_keep - 1, 0, budget - 1)]
-    # the row's last candidate as a min: slicing it out made XLA sort whole rows (CPU, in scan)
-    return lax.cond(jnp.all(jnp.min(vr, axis=1) < last),
-                    lambda: (top, pos // kr, ir.reshape(-1)[pos]), flat)
+    s = next(s for s in (8, 4, 2, 1) if d % s == 0 and d // s * n >= budget)
+    zb = zm.reshape(n * (d // s), s)
+    m = zb.max(axis=1)
+    sel_bins = m >= _kth_largest(m, n_keep)
+    bins = _compact(sel_bins, budget)
+    got = jnp.minimum(jnp.sum(sel_bins), budget)
+    cand = jnp.where((jnp.arange(budget) < got)[:, None], zb[bins], -jnp.inf)
+    thr = _kth_largest(cand, n_keep)
+    sel = (cand >= thr).reshape(-1)
+    e = _compact(sel, budget)
+    b = bins[e // s]
+    rows, cols = b // (d // s), b % (d // s) * s + e % s
+    keep = (jnp.arange(budget) < jnp.minimum(jnp.sum(sel), n_keep)) & (zm[rows, cols] > 0)
+    return rows, cols, keep, thr
 
 
 def _chosen_train(p: Params, cfg: SAEConfig, A, mask, z):
@@ -376,27 +443,26 @@ def _chosen_train(p: Params, cfg: SAEConfig, A, mask, z):
         vals = jax.nn.relu(_chosen_pre(z, A, p.b_dec, p.W_enc, p.b_enc, rows, cols))
         return vals, rows, cols, jnp.float32(0.0)
     n_keep = cfg.k * jnp.sum(mask)
-    top, rows, cols = _batch_top(jnp.where(mask[:, None], z, -jnp.inf), cfg.k * n, n_keep)
-    keep = (jnp.arange(top.shape[0]) < n_keep) & (top > 0)
+    rows, cols, keep, thr = _batch_top(jnp.where(mask[:, None], z, -jnp.inf), cfg.k * n,
+                                       jnp.maximum(n_keep, 1))
+    keep = keep & (n_keep > 0)
     vals = jnp.where(keep, _chosen_pre(z, A, p.b_dec, p.W_enc, p.b_enc, rows, cols), 0.0)
-    thr = top[jnp.clip(n_keep - 1, 0, top.shape[0] - 1)]
     return vals, rows, cols, jnp.maximum(jnp.where(n_keep > 0, thr, 0.0), 0.0)
 
 
 def _train_top_k(z, cfg):
     if cfg.topk_bins:
         return approx_top_k(z, cfg.k, cfg.topk_bins)
-    return lax.top_k(z, cfg.k)
+    return top_k(z, cfg.k)
 
 
 def _batch_threshold(z, mask, k):
     """The value of the ``k · n_valid``-th largest entry of the valid rows (padding rows never
-    win), and the mask of kept entries: positive and at least that value."""
+    win; :func:`_batch_top`'s), and the mask of kept entries: positive and at least that
+    value."""
     zm = jnp.where(mask[:, None], z, -jnp.inf)
-    budget = k * z.shape[0]
-    top = lax.top_k(zm.reshape(-1), min(budget, zm.size))[0]
     n_keep = k * jnp.sum(mask)
-    thr = top[jnp.clip(n_keep - 1, 0, top.shape[0] - 1)]
+    thr = _batch_top(zm, k * z.shape[0], jnp.maximum(n_keep, 1))[3]
     keep = (zm >= thr) & (zm > 0) & (n_keep > 0)
     return thr, keep
 
@@ -464,29 +530,14 @@ def _fired(U, mask):
     return jnp.any((U > 0) & mask[:, None], axis=0)
 
 
-def sae_loss(p: Params, cfg: SAEConfig, A, mask, dead):
-    """Mean over valid rows of the (normalised) reconstruction loss plus the method's terms.
+def _has_aux(cfg: SAEConfig) -> bool:
+    return cfg.aux_k > 0 and cfg.method != "jumprelu"
 
-    TopK, archetypal and BatchTopK codes are kept sparse, the chosen entries' values and
-    ``(row, latent)`` indices (:func:`_chosen_train`): the decoder is a gather of the chosen
-    rows of ``W``, ``â = Σ_j u_j W[idx_j] + b_dec`` (``n k c`` multiply-adds instead of the dense
-    ``n d c``; the same sum, so the same fit up to float rounding), and the encoder's gradient
-    is the sparse VJP of :func:`_chosen_pre` (a scatter-add of ``n k`` rows instead of two dense
-    ``n d c`` products), each where ``k`` is few enough to pay (:func:`_sparse_pays`; else
-    dense products of the same codes). The AuxK term is computed only on steps where some
-    latent is dead (``lax.cond``), on the same pre-activations, the same way.
 
-    Archetypal: the decoder's value is the stored ``W_dec`` (its gradient that of
-    :func:`decoder`, :func:`_arch_stored`), so ``p`` must hold the ``W_dec`` and ``dnorm`` of its
-    ``logits`` and ``relax``, as :func:`init_params` and :func:`project_relax` leave them.
-
-    Args:
-        A: ``(n, c)`` rows; mask: ``(n,)`` valid rows; dead: ``(d,)`` bool, dead latents.
-
-    Returns:
-        ``(loss, (fired, terms))``: ``fired`` ``(d,)`` bool, the latents active on some valid
-        row; terms = ``{"recon", "aux", "l0", "thr"}``.
-    """
+def _main_loss(p: Params, cfg: SAEConfig, A, mask):
+    """:func:`sae_loss` without its AuxK term: ``(loss, (fired, terms, R, z))``, ``R`` the
+    reconstruction and ``z`` the pre-activations under stop-gradient (None where the method
+    does not compute them apart)."""
     W = _loss_decoder(p, cfg)
     w = mask.astype(A.dtype) / jnp.maximum(jnp.sum(mask), 1)
     zero = jnp.float32(0.0)
@@ -510,27 +561,78 @@ def sae_loss(p: Params, cfg: SAEConfig, A, mask, dead):
         R = U @ W + p.b_dec
         if cfg.method != "matryoshka":
             recon = jnp.sum(w * _sq_err(A, R)) / cfg.var
-    loss = recon
-    aux = zero
-    if cfg.aux_k > 0 and cfg.method != "jumprelu":
-        e = lax.stop_gradient(A - R)
-        ka = min(cfg.aux_k, cfg.width)
-
-        def aux_loss(p, W, z):
-            z = lax.stop_gradient(preactivations(p, A)) if z is None else z
-            rows, cols = _flat(lax.top_k(jnp.where(dead[None, :], z, -jnp.inf), ka)[1])
-            # fewer than ka dead: the others chosen (at -inf) count as zero
-            v = jnp.where(dead[cols], jax.nn.relu(_chosen_pre(z, A, p.b_dec, p.W_enc, p.b_enc,
-                                                              rows, cols)), 0.0)
-            e_hat = _decode_chosen(v, rows, cols, W, A.shape[0], per_row=True)
-            return jnp.sum(w * _sq_err(e, e_hat)) / cfg.var
-
-        aux = lax.cond(jnp.any(dead), aux_loss, lambda p, W, z: zero, p, W, z)
-        loss = loss + cfg.aux_coef * aux
     l0m = jnp.sum(w * l0)
-    if cfg.method == "jumprelu":
-        loss = loss + cfg.sparsity * l0m
-    return loss, (fired, {"recon": recon, "aux": aux, "l0": l0m, "thr": thr})
+    loss = recon + cfg.sparsity * l0m if cfg.method == "jumprelu" else recon
+    return loss, (fired, {"recon": recon, "aux": zero, "l0": l0m, "thr": thr}, R, z)
+
+
+def _aux_loss(p: Params, cfg: SAEConfig, A, mask, dead, e, z):
+    """The AuxK term (module docstring): dead latents' top ``aux_k`` codes modelling the
+    residual ``e`` (under stop-gradient), on the pre-activations ``z`` (computed if None)."""
+    W = _loss_decoder(p, cfg)
+    w = mask.astype(A.dtype) / jnp.maximum(jnp.sum(mask), 1)
+    z = lax.stop_gradient(preactivations(p, A)) if z is None else z
+    ka = min(cfg.aux_k, cfg.width)
+    rows, cols = _flat(top_k(jnp.where(dead[None, :], z, -jnp.inf), ka)[1])
+    # fewer than ka dead: the others chosen (at -inf) count as zero
+    v = jnp.where(dead[cols], jax.nn.relu(_chosen_pre(z, A, p.b_dec, p.W_enc, p.b_enc,
+                                                      rows, cols)), 0.0)
+    e_hat = _decode_chosen(v, rows, cols, W, A.shape[0], per_row=True)
+    return jnp.sum(w * _sq_err(e, e_hat)) / cfg.var
+
+
+def sae_loss(p: Params, cfg: SAEConfig, A, mask, dead):
+    """Mean over valid rows of the (normalised) reconstruction loss plus the method's terms.
+
+    TopK, archetypal and BatchTopK codes are kept sparse, the chosen entries' values and
+    ``(row, latent)`` indices (:func:`_chosen_train`): the decoder is a gather of the chosen
+    rows of ``W``, ``â = Σ_j u_j W[idx_j] + b_dec`` (``n k c`` multiply-adds instead of the dense
+    ``n d c``; the same sum, so the same fit up to float rounding), and the encoder's gradient
+    is the sparse VJP of :func:`_chosen_pre` (a scatter-add of ``n k`` rows instead of two dense
+    ``n d c`` products), each where ``k`` is few enough to pay (:func:`_sparse_pays`; else
+    dense products of the same codes). The AuxK term is computed only on steps where some
+    latent is dead (``lax.cond``), on the same pre-activations, the same way. (The training
+    step takes the value and gradient from :func:`loss_and_grad`: the same numbers.)
+
+    Archetypal: the decoder's value is the stored ``W_dec`` (its gradient that of
+    :func:`decoder`, :func:`_arch_stored`), so ``p`` must hold the ``W_dec`` and ``dnorm`` of its
+    ``logits`` and ``relax``, as :func:`init_params` and :func:`project_relax` leave them.
+
+    Args:
+        A: ``(n, c)`` rows; mask: ``(n,)`` valid rows; dead: ``(d,)`` bool, dead latents.
+
+    Returns:
+        ``(loss, (fired, terms))``: ``fired`` ``(d,)`` bool, the latents active on some valid
+        row; terms = ``{"recon", "aux", "l0", "thr"}``.
+    """
+    loss, (fired, terms, R, z) = _main_loss(p, cfg, A, mask)
+    if _has_aux(cfg):
+        e = lax.stop_gradient(A - R)
+        aux = lax.cond(jnp.any(dead), lambda p, e, z: _aux_loss(p, cfg, A, mask, dead, e, z),
+                       lambda p, e, z: jnp.float32(0.0), p, e, z)
+        loss = loss + cfg.aux_coef * aux
+        terms = {**terms, "aux": aux}
+    return loss, (fired, terms)
+
+
+def loss_and_grad(p: Params, cfg: SAEConfig, A, mask, dead):
+    """``jax.value_and_grad(sae_loss, has_aux=True)(p, cfg, A, mask, dead)``, with the AuxK
+    term's value and gradient taken inside one ``lax.cond`` on steps where some latent is dead.
+    Differentiating :func:`sae_loss`'s ``cond`` carries the AuxK branch's residuals through
+    every step (zeros on the steps where no latent is dead); here a step with none dead runs
+    the main term alone."""
+    (loss, (fired, terms, R, z)), g = jax.value_and_grad(_main_loss, has_aux=True)(
+        p, cfg, A, mask)
+    if not _has_aux(cfg):
+        return (loss, (fired, terms)), g
+    e = lax.stop_gradient(A - R)
+
+    def with_aux(g, e, z):
+        aux, ga = jax.value_and_grad(_aux_loss)(p, cfg, A, mask, dead, e, z)
+        return jax.tree.map(lambda a, b: a + cfg.aux_coef * b, g, ga), aux
+
+    g, aux = lax.cond(jnp.any(dead), with_aux, lambda g, e, z: (g, jnp.float32(0.0)), g, e, z)
+    return (loss + cfg.aux_coef * aux, (fired, {**terms, "aux": aux})), g
 
 
 class SAE(eqx.Module):

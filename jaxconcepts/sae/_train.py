@@ -47,8 +47,8 @@ from jaxconcepts.sae._models import (
     SAEConfig,
     _unit_rows,
     init_params,
+    loss_and_grad,
     project_relax,
-    sae_loss,
 )
 from jaxconcepts.mesh import data_mesh, put_rows, replicate, replicated, to_host
 
@@ -56,8 +56,9 @@ __all__ = ["TrainState", "fit_sae", "fit_sae_streamed", "make_config", "train_st
 
 
 class TrainState(NamedTuple):
-    """params, Adam state, ``since (d,)`` rows since each latent fired, BatchTopK threshold sum
-    and count (the inference threshold is their ratio)."""
+    """params, Adam state, ``since (d,)`` rows since each latent fired, BatchTopK's thresholds'
+    sum and count, each step's weight decayed by :data:`THRESHOLD_MOMENTUM` (the inference
+    threshold is their ratio)."""
 
     params: Params
     opt_state: optax.OptState
@@ -137,6 +138,14 @@ def make_config(method: str, *, width: int, k: int, channels: int, sparsity: flo
                      topk_bins=topk_bins)
 
 
+THRESHOLD_MOMENTUM = 0.9
+"""BatchTopK / Matryoshka: the inference threshold is a debiased exponential moving average of
+the training batches' thresholds with this momentum (overcomplete's default): it follows the
+encoder as it trains. (A plain mean over every step, used before, kept the first epoch's higher
+thresholds: on the methods benchmark's data, after 5 epochs, L0 12.1 at inference for k = 16
+and R² 0.550; momentum 0.99: L0 13.6, R² 0.569; 0.9: L0 15.0, R² 0.582.)"""
+
+
 def _optimizer(opt: _Opt):
     return optax.adam(opt.learning_rate)
 
@@ -177,8 +186,7 @@ def train_step(state: TrainState, A, mask, cfg: SAEConfig, opt: _Opt):
 def _step(state: TrainState, A, mask, n_valid, *, cfg: SAEConfig, opt: _Opt):
     A = A.astype(jnp.float32) * opt.inv_sigma
     dead = state.since >= cfg.dead_after
-    (loss, (fired, terms)), g = jax.value_and_grad(sae_loss, has_aux=True)(
-        state.params, cfg, A, mask, dead)
+    (loss, (fired, terms)), g = loss_and_grad(state.params, cfg, A, mask, dead)
     W = state.params.W_dec
     if opt.freeze_decoder or cfg.method == "archetypal":  # archetypal: W_dec is derived
         g = g._replace(W_dec=jnp.zeros_like(g.W_dec))
@@ -192,7 +200,9 @@ def _step(state: TrainState, A, mask, n_valid, *, cfg: SAEConfig, opt: _Opt):
     p = project_relax(p, cfg) if cfg.method == "archetypal" else p._replace(
         W_dec=_unit_rows(p.W_dec))
     since = jnp.where(fired, 0.0, state.since + n_valid)
-    new = TrainState(p, opt_state, since, state.thr_sum + terms["thr"], state.thr_n + 1.0)
+    mom = THRESHOLD_MOMENTUM
+    new = TrainState(p, opt_state, since, mom * state.thr_sum + terms["thr"],
+                     mom * state.thr_n + 1.0)
     return new, (loss, terms["recon"], terms["l0"])
 
 

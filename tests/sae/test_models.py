@@ -192,17 +192,94 @@ def test_sparse_loss_and_gradient_are_the_dense_formulas(small, method, k, aux_k
                                    atol=1e-6, err_msg=name)
 
 
-@pytest.mark.parametrize("heavy", [False, True])  # two stages; a row holding many: all entries
-def test_batch_top_is_the_flat_top_k(heavy):
+# d = 256: bins of 8; 6: of 2 (3 a row for k = 2); 5: of 1; heavy: one row holds them all
+@pytest.mark.parametrize("d,heavy", [(256, False), (256, True), (6, False), (5, False)])
+def test_batch_top_is_the_flat_top_k(d, heavy):
     from jaxconcepts.sae._models import _batch_top
 
-    z = jax.random.normal(jax.random.key(5), (32, 256))
+    z = jax.random.normal(jax.random.key(5), (32, d))
     if heavy:
-        z = z.at[3].add(10.0)  # row 3 holds the 256 largest: more than its 8 · 2 candidates
+        z = z.at[3].add(10.0)
     mask = jnp.arange(32) < 30
     zm = jnp.where(mask[:, None], z, -jnp.inf)
-    top, rows, cols = _batch_top(zm, 2 * 32, 2 * 30)
+    rows, cols, keep, thr = _batch_top(zm, 2 * 32, 2 * 30)
     want, flat = jax.lax.top_k(zm.reshape(-1), 2 * 32)
-    np.testing.assert_array_equal(top[:60], want[:60])
-    np.testing.assert_array_equal(rows[:60] * 256 + cols[:60], flat[:60])
-    np.testing.assert_array_equal(zm[rows[:60], cols[:60]], top[:60])
+    want, flat, keep = np.asarray(want[:60]), np.asarray(flat[:60]), np.asarray(keep)
+    got = np.asarray(rows * d + cols)[keep]
+    assert len(set(got.tolist())) == len(got) == int(np.sum(want > 0))
+    np.testing.assert_array_equal(np.sort(got), np.sort(flat[want > 0]))
+    assert float(thr) == float(want[59])
+    assert (np.diff(got) > 0).all()  # row order
+
+
+def test_batch_top_keeps_n_keep_among_ties():
+    from jaxconcepts.sae._models import _batch_top
+
+    z = jnp.round(jax.random.uniform(jax.random.key(2), (16, 64)) * 4) / 4 + 0.25  # 5 values
+    rows, cols, keep, thr = _batch_top(z, 3 * 16, 40)
+    keep = np.asarray(keep)
+    assert keep.sum() == 40
+    vals = np.asarray(z)[np.asarray(rows)[keep], np.asarray(cols)[keep]]
+    want = np.sort(np.asarray(z).ravel())[::-1][:40]
+    np.testing.assert_array_equal(np.sort(vals), np.sort(want))
+    assert float(thr) == float(want[-1])
+
+
+@pytest.mark.parametrize("d,k", [(512, 8), (2048, 16), (20, 3)])  # two stages; and lax.top_k
+def test_top_k_is_lax_top_k(d, k):
+    from jaxconcepts.sae._models import _bin_size, top_k
+
+    assert (_bin_size(d, k) > 0) == (d >= 512)
+    z = jax.random.normal(jax.random.key(1), (64, d))
+    v, i = top_k(z, k)
+    tv, ti = jax.lax.top_k(z, k)
+    np.testing.assert_array_equal(v, tv)
+    np.testing.assert_array_equal(i, ti)
+    zt = jnp.round(z * 2) / 2  # ties: the same values, distinct entries holding them
+    v, i = top_k(zt, k)
+    np.testing.assert_array_equal(v, jax.lax.top_k(zt, k)[0])
+    np.testing.assert_array_equal(np.take_along_axis(np.asarray(zt), np.asarray(i), 1), v)
+    assert all(len(set(r)) == k for r in np.asarray(i).tolist())
+    g = jax.grad(lambda z: jnp.sum(top_k(z, k)[0] * jnp.arange(1, k + 1)))(z)
+    want = np.zeros((64, d), np.float32)
+    np.put_along_axis(want, np.asarray(ti), np.arange(1, k + 1, dtype=np.float32)[None], 1)
+    np.testing.assert_array_equal(g, want)
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("any_dead", [False, True])
+def test_loss_and_grad_is_the_gradient_of_sae_loss(small, method, any_dead):
+    """The training step's value and gradient (AuxK inside one cond) are sae_loss's."""
+    from jaxconcepts.sae._models import loss_and_grad
+
+    A = jnp.asarray(small.A[:128]) / float(np.std(small.A))
+    cfg = make_config(method, width=32, k=3, channels=A.shape[1], aux_k=6, sparsity=0.03,
+                      candidates=64)
+    cands = A[:64] if method == "archetypal" else None
+    p = init_params(jax.random.key(0), cfg, np.asarray(A), candidates=cands)
+    mask = jnp.arange(128) < 120
+    dead = (jnp.arange(32) % 4 == 0) & any_dead
+    (want, (f_want, t_want)), g_want = jax.value_and_grad(sae_loss, has_aux=True)(
+        p, cfg, A, mask, dead)
+    (got, (f_got, t_got)), g_got = loss_and_grad(p, cfg, A, mask, dead)
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+    np.testing.assert_array_equal(f_got, f_want)
+    assert (float(t_got["aux"]) > 0) == (any_dead and method != "jumprelu")
+    for name in t_want:
+        np.testing.assert_allclose(t_got[name], t_want[name], rtol=1e-6, err_msg=name)
+    for name, a, b in zip(g_want._fields, g_got, g_want):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7, err_msg=name)
+
+
+def test_kth_largest_is_exact_on_signs_zeros_and_infinities():
+    from jaxconcepts.sae._models import _kth_largest
+
+    v = jnp.asarray([3.0, -1.0, 0.0, -0.0, 2.5, -jnp.inf, 1e-30, -1e-30, 7.0, 2.5], jnp.float32)
+    want = np.sort(np.asarray(v))[::-1]
+    for n in range(1, v.size + 1):
+        assert float(_kth_largest(v, n)) == float(want[n - 1]), n
+    r = jax.random.normal(jax.random.key(0), (64, 33))
+    for n in (1, 17, 64 * 33):
+        assert float(_kth_largest(r, n)) == float(np.sort(np.asarray(r).ravel())[::-1][n - 1])
+
+

@@ -68,3 +68,29 @@ def test_make_config_defaults():
     with pytest.raises(ValueError, match="archetypal SAE: its atoms come from the candidates"):
         fit_sae(np.random.default_rng(0).normal(size=(16, 4)), method="archetypal", width=4, k=1,
                 key=jax.random.key(0), freeze_decoder=True)
+
+
+def test_batchtopk_inference_threshold_is_the_debiased_moving_average(small):
+    """θ = Σ_t m^(T−t) thr_t / Σ_t m^(T−t), thr_t the step's smallest kept activation."""
+    import jax.numpy as jnp
+
+    from jaxconcepts.sae._models import _chosen_train, preactivations
+    from jaxconcepts.sae._train import THRESHOLD_MOMENTUM as m
+    from jaxconcepts.sae._train import _Opt, _scale, init_state, train_step
+
+    cfg = make_config("batchtopk", width=32, k=3, channels=16)
+    sigma, sample = _scale(small.A, "batchtopk")
+    opt = _Opt(3e-3, 1.0 / sigma)
+    state = init_state(jax.random.key(0), cfg, opt, sample)
+    mask = jnp.ones(128, bool)
+    want_sum = want_n = 0.0
+    for t in range(4):
+        A = jnp.asarray(small.A[t * 128:(t + 1) * 128])
+        As = A * opt.inv_sigma
+        thr = float(_chosen_train(state.params, cfg, As, mask,
+                                  preactivations(state.params, As))[3])
+        want_sum, want_n = m * want_sum + thr, m * want_n + 1.0
+        state, _ = train_step(state, A, mask, cfg, opt)
+    np.testing.assert_allclose(float(state.thr_sum), want_sum, rtol=1e-5)
+    np.testing.assert_allclose(float(state.thr_n), want_n, rtol=1e-6)
+    assert 0 < m < 1
