@@ -4,6 +4,7 @@ what the fused programs compute: the same labels and the same three metrics."""
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from jaxconcepts.concepts import cgap, cgap_phases, cpha, cpha_phases, image_keys, run_phases
 
@@ -21,6 +22,7 @@ def _state(A, key):
             "keys": image_keys(key, jnp.arange(b, dtype=jnp.int32))}
 
 
+@pytest.mark.slow  # compiles CGAP's fused program and its seven phases (about 20 s)
 def test_cgap_phases_match_cgap():
     A, key = _batch(), jax.random.key(0)
     kw = dict(n_concepts=3, n_sub_concepts=2, n_init=1, max_iter=50, tol=1e-4, block=(8, 64))

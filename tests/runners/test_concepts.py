@@ -18,6 +18,7 @@ def _cfg(**change):
                                        "n_init": 2, "max_iter": 20, **change})
 
 
+@pytest.mark.slow  # compiles the runner's CGAP and CPHA programs and cgap alone (about 18 s)
 def test_every_image_once_in_store_order_with_the_arrays_cgap_gives(tiny_store):
     import jax
 

@@ -83,14 +83,14 @@ def test_batchtopk_inference_threshold_is_the_debiased_moving_average(small):
     opt = _Opt(3e-3, 1.0 / sigma)
     state = init_state(jax.random.key(0), cfg, opt, sample)
     mask = jnp.ones(128, bool)
+    step = jax.jit(lambda s, A: train_step(s, A, mask, cfg, opt))
+    batch_thr = jax.jit(lambda p, A: _chosen_train(p, cfg, A, mask, preactivations(p, A))[3])
     want_sum = want_n = 0.0
     for t in range(4):
         A = jnp.asarray(small.A[t * 128:(t + 1) * 128])
-        As = A * opt.inv_sigma
-        thr = float(_chosen_train(state.params, cfg, As, mask,
-                                  preactivations(state.params, As))[3])
+        thr = float(batch_thr(state.params, A * opt.inv_sigma))
         want_sum, want_n = m * want_sum + thr, m * want_n + 1.0
-        state, _ = train_step(state, A, mask, cfg, opt)
+        state, _ = step(state, A)
     np.testing.assert_allclose(float(state.thr_sum), want_sum, rtol=1e-5)
     np.testing.assert_allclose(float(state.thr_n), want_n, rtol=1e-6)
     assert 0 < m < 1
