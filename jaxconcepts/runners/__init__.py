@@ -5,30 +5,43 @@ typed params section (:mod:`jaxconcepts.params`), never a dict.
 - :func:`run_importance` / :func:`write_importance`: occlusion importance (Eq. 3) of every
   image's concepts (``importance``);
 - :func:`run_c2mf` and :func:`split_seed_runs`: the C2MF paper's suite, fitted streamed from the
-  store (``c2mf``);
+  store, and :func:`c2mf_outputs` / :func:`write_c2mf`: everything the ``c2mf`` stage writes
+  around them (atlases, α sweep, codes, reports);
 - :func:`run_recovery`: every source scored against planted ground truth (``recovery``).
 
 The stages are thin mains around these; the functions on arrays they call are public in
 :mod:`jaxconcepts.concepts`, :mod:`jaxconcepts.importance`, :mod:`jaxconcepts.evaluation` and
 :mod:`jaxconcepts.metrics`.
+
+Names load on first use (PEP 562), so a stage loads only the runners it uses (and DVC reruns
+it only when those change).
 """
 
-from jaxconcepts.runners._c2mf import C2MFFits, run_c2mf, split_seed_runs, store_head
-from jaxconcepts.runners._concepts import run_concepts, summarise, write_concepts
-from jaxconcepts.runners._importance import (
-    IMPORTANCE_METHODS,
-    TARGETS,
-    concept_sizes,
-    importance_stats,
-    load_concepts,
-    load_importance,
-    run_importance,
-    safetensors_metadata,
-    write_importance,
-)
-from jaxconcepts.runners._recovery import SOURCES, run_recovery
+_LAZY = {
+    "C2MFFits": "_c2mf", "run_c2mf": "_c2mf", "split_seed_runs": "_c2mf", "store_head": "_c2mf",
+    "C2MFOutputs": "_c2mf_outputs", "c2mf_outputs": "_c2mf_outputs",
+    "write_c2mf": "_c2mf_outputs", "write_c2mf_disabled": "_c2mf_outputs",
+    "run_concepts": "_concepts", "summarise": "_concepts", "write_concepts": "_concepts",
+    "IMPORTANCE_METHODS": "_importance", "TARGETS": "_importance",
+    "concept_sizes": "_importance", "importance_stats": "_importance",
+    "load_concepts": "_importance", "load_importance": "_importance",
+    "run_importance": "_importance", "safetensors_metadata": "_importance",
+    "write_importance": "_importance",
+    "SOURCES": "_recovery", "run_recovery": "_recovery",
+}
 
-__all__ = ["C2MFFits", "run_c2mf", "split_seed_runs", "store_head", "run_concepts", "summarise",
-           "write_concepts", "IMPORTANCE_METHODS", "TARGETS", "concept_sizes", "importance_stats",
-           "load_concepts", "load_importance", "run_importance", "safetensors_metadata",
-           "write_importance", "SOURCES", "run_recovery"]
+__all__ = list(_LAZY)
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(f"jaxconcepts.runners.{_LAZY[name]}"), name)
+        globals()[name] = value  # later lookups skip this function
+        return value
+    raise AttributeError(f"module 'jaxconcepts.runners' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

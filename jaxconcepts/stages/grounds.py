@@ -17,7 +17,7 @@ import dataclasses
 from pathlib import Path
 
 
-from jaxconcepts._io import atomic_path, write_json, write_text
+from jaxconcepts._io import write_json, write_text
 from jaxconcepts.stages._common import stage_parser
 
 __all__ = ["GroundSettings", "main"]
@@ -66,29 +66,6 @@ class GroundSettings:
                     self.sae_active if m in SAE_METHODS else self.dict_k) for m in self.methods}
 
 
-def _figure(rows: list[dict], path: Path, title: str) -> None:
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(6.4, 4.2))
-    ax = fig.subplots()
-    for i, m in enumerate(dict.fromkeys(r["method"] for r in rows)):
-        pts = [r for r in rows if r["method"] == m and r["r2"] is not None]
-        if pts:
-            ax.plot([r["r2"] for r in pts], [r["mean_best_iou"] for r in pts],
-                    marker="os^vDP<>*"[i % 9], linestyle="-", label=m, color=f"C{i % 10}")
-            ax.scatter([r["random"]["r2"] for r in pts],
-                       [r["random"]["mean_best_iou"] for r in pts], marker="x",
-                       color=f"C{i % 10}", alpha=0.6)
-    ax.set_xlabel("R² of the test rows (x: the method's random counterpart)")
-    ax.set_ylabel("mean best IoU with a part / object mask")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    ax.set_title(title, fontsize=10)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=90)
-
-
 def _view(store, cfg: dict):
     from jaxconcepts.evaluation._image_split import SplitRowsView, load_image_rows, split_by_image
 
@@ -105,6 +82,7 @@ def main(argv: list[str] | None = None) -> None:
     from jaxconcepts.report import ground_markdown
     from jaxconcepts.stages._common import dataset_dir, stage_config
     from jaxconcepts.stages._store import open_store
+    from jaxconcepts.viz._boards import ground_figure
 
     parser = stage_parser(__doc__.splitlines()[0])
     parser.add_argument("--board", default="scoreboard/params.yaml",
@@ -134,7 +112,7 @@ def main(argv: list[str] | None = None) -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     write_json(OUT / f"{args.dataset}.json", res)  # refuses NaN before anything is written
     write_text(OUT / f"{args.dataset}.md", ground_markdown(res, args.dataset))
-    _figure(res["rows"], OUT / f"{args.dataset}.png", f"{args.dataset} ground")
+    ground_figure(res["rows"], OUT / f"{args.dataset}.png", f"{args.dataset} ground")
     print(f"grounds ({args.dataset}): {len(res['rows'])} rows -> {OUT}/{args.dataset}.md")
 
 

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from jaxconcepts._io import atomic_path, write_json, write_text
+from jaxconcepts._io import write_json, write_text
 from jaxconcepts.stages._board import board_section
 from jaxconcepts.stages._common import stage_parser
 
@@ -84,36 +84,9 @@ class Settings:
                              f"scoreboard.methods={self.methods}")
 
 
-def _label(r: dict) -> str:
-    return r["method"] + (" (streamed)" if r["path"] == "streamed" and r["method"] not in
-                          ("c2mf", "pca") else "")
-
-
-def _figure(rows: list[dict], path: Path) -> None:
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(6.8, 4.4))
-    ax = fig.subplots()
-    shown = dict.fromkeys(_label(r) for r in rows if r["reached"])  # a colour each (<= 10)
-    for i, m in enumerate(shown):
-        pts = [r for r in rows if _label(r) == m and r["reached"]]
-        streamed = "(streamed)" in m  # hollow and dashed: the in-memory row stays visible
-        ax.plot([r["r2"] for r in pts], [r["mcc"] for r in pts], marker="os^vDP<>Xh*"[i % 11],
-                linestyle="--" if streamed else "-", label=m, color=f"C{i % 10}",
-                markerfacecolor="none" if streamed else None, markersize=9 if streamed else 6)
-    ax.set_xlabel("explained variance R² (matched to each target)")
-    ax.set_ylabel("MCC against the true atoms")
-    ax.set_ylim(0, 1.02)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, ncol=2)
-    ax.set_title("Synthetic ground: recovery at matched R²", fontsize=10)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=90)
-
-
 def main(argv: list[str] | None = None) -> None:
     from jaxconcepts.report import scoreboard_markdown
+    from jaxconcepts.viz._boards import scoreboard_figure
     from jaxconcepts.sae import (load_feature_store, nonnegative_ceiling, synthetic_scoreboard,
                                  write_feature_store)
 
@@ -145,7 +118,7 @@ def main(argv: list[str] | None = None) -> None:
               "rows": rows}
     write_json(OUT / "scoreboard.json", result)
     write_text(OUT / "scoreboard.md", scoreboard_markdown(result))
-    _figure(rows, OUT / "scoreboard.png")
+    scoreboard_figure(rows, OUT / "scoreboard.png")
     print(f"scoreboard: {len(rows)} rows in {time.perf_counter() - t0:.0f} s -> "
           f"{OUT}/scoreboard.md")
 

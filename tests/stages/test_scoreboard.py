@@ -47,7 +47,7 @@ def _row(method, path, data, **over):
 
 def test_table_and_figure_show_the_class_methods_and_the_streamed_row(tmp_path):
     from jaxconcepts.report import scoreboard_table as _table
-    from jaxconcepts.stages.scoreboard import _figure
+    from jaxconcepts.viz._boards import scoreboard_figure as _figure
 
     rows = [_row("topk", "in_memory", "A"), _row("topk", "streamed", "A", mcc=0.39),
             _row("craft", "in_memory", "max(A, 0)",
