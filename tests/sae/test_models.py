@@ -145,6 +145,28 @@ def test_chosen_pre_gradient_is_the_dense_gradient(k):
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
 
 
+def test_affine_is_the_expression_and_its_gradient():
+    """The pre-activations' custom VJP: the same value bit for bit, the gradients of every
+    argument those of differentiating ``(A − b) W + c`` (the sums in another order)."""
+    from jaxconcepts.sae._models import _affine
+
+    ks = jax.random.split(jax.random.key(5), 5)
+    args = (jax.random.normal(ks[0], (32, 6)) + 3.0, jax.random.normal(ks[1], (6,)),
+            jax.random.normal(ks[2], (6, 40)), jax.random.normal(ks[3], (40,)))
+    g = jax.random.normal(ks[4], (32, 40))
+
+    def plain(A, b, W, c):
+        return (A - b) @ W + c
+
+    np.testing.assert_array_equal(jax.jit(_affine)(*args), jax.jit(plain)(*args))
+    def grads(f):
+        return jax.grad(lambda *a: jnp.sum(g * f(*a)), argnums=(0, 1, 2, 3))(*args)
+
+    for want, got in zip(grads(plain), grads(_affine)):
+        assert got.shape == want.shape
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
 @pytest.mark.parametrize("method", ["topk", "batchtopk"])
 @pytest.mark.parametrize("k,aux_k", [(1, 1), (3, 40)])  # sparse and dense branches, AuxK on
 def test_sparse_loss_and_gradient_are_the_dense_formulas(small, method, k, aux_k):
