@@ -256,9 +256,9 @@ def preactivations(p: Params, A):
 def _affine(A, b, W, c):
     """``(A − b) W + c`` with the gradient for ``b`` summed before the product:
     ``−(Σ_rows g) Wᵀ`` (``d c`` multiply-adds), where differentiating the expression gives
-    ``−Σ_rows (g Wᵀ)``, which XLA computes as a dense ``n d c`` product and then sums (a third
-    of the JumpReLU step). Same value, bit for bit; the gradients are the same sums in
-    another order."""
+    ``−Σ_rows (g Wᵀ)``, which XLA computes as a dense ``n d c`` product and then sums (the
+    dense-code methods, JumpReLU and Matryoshka, differentiate it every step). Same value, bit
+    for bit; the gradients are the same sums in another order."""
     return (A - b) @ W + c
 
 
