@@ -174,7 +174,7 @@ def _run_ours(A, args, method, epochs=None):
             "loss_history": m.loss_history.tolist()}, np.concatenate(R), m
 
 
-def _ceiling(A, args, method) -> dict:
+def _ceiling(A, args, method, *, dense: bool = False) -> dict:
     """The products no SAE step of ``method`` can skip, alone, timed the way ours trains (one
     jitted ``lax.scan`` over an epoch's batches of ``--batch`` rows, ``--epochs`` epochs):
 
@@ -188,7 +188,12 @@ def _ceiling(A, args, method) -> dict:
     rows/s measured here bound ours from above for any implementation on XLA's float32
     products on this CPU; ``speedup_bound`` = that bound ÷ overcomplete's rows/s is the largest
     speedup any of ours could show against the same overcomplete run. Each step's products
-    depend on the loop's carry so that XLA cannot hoist them out of the loop."""
+    depend on the loop's carry so that XLA cannot hoist them out of the loop.
+
+    ``dense``: also the four other products of a step on dense codes (the decoder ``U W_dec``,
+    the codes' gradient ``g W_decᵀ``, and the weights' gradients ``xᵀ dz`` and ``Uᵀ g``), the
+    floor of a step that decodes densely, as JumpReLU's does (ours and overcomplete's) with a
+    fifth of its latents active; a sparse decoder would not pay there (``_sparse_pays``)."""
     import jax
     import jax.numpy as jnp
     from jax import lax
@@ -208,6 +213,11 @@ def _ceiling(A, args, method) -> dict:
         def step(t, x):
             z = (x - t) @ (W + t)
             out = t + 1e-9 * jnp.max(z)
+            if dense:
+                U = jax.nn.relu(z)
+                g = U @ (W.T + t) - x
+                dz = g @ (W.T + t).T
+                out = out + 1e-9 * (jnp.max(dz) + jnp.max(x.T @ dz) + jnp.max(U.T @ g))
             if arch:
                 D = jax.nn.softmax(S + t, axis=1) @ C
                 out = out + 1e-9 * jnp.max(D @ C.T)
@@ -223,7 +233,8 @@ def _ceiling(A, args, method) -> dict:
     epochs(X, W, S, C).block_until_ready()
     secs = time.perf_counter() - t0
     products = "(x − b) W_enc per batch" + (
-        "; softmax(S) C and G Cᵀ per step" if arch else "")
+        "; softmax(S) C and G Cᵀ per step" if arch else "") + (
+        "; U W_dec, g W_decᵀ, xᵀ dz and Uᵀ g per batch (dense codes)" if dense else "")
     return {"products": products, "seconds": secs,
             "rows_per_second": steps * args.batch * args.epochs / secs}
 
@@ -277,6 +288,11 @@ def bench_method(A, data, args, method) -> dict:
     ceiling["speedup_bound"] = ceiling["rows_per_second"] / oc["rows_per_second"]
     print(f"{method} ceiling: {ceiling['rows_per_second']:.0f} rows/s, at most "
           f"{ceiling['speedup_bound']:.2f}x overcomplete", flush=True)
+    if method == "jumprelu":  # its codes are dense: the decoder's products too
+        d = ceiling["dense_codes"] = _ceiling(A, args, method, dense=True)
+        d["speedup_bound"] = d["rows_per_second"] / oc["rows_per_second"]
+        print(f"{method} dense-code ceiling: {d['rows_per_second']:.0f} rows/s, at most "
+              f"{d['speedup_bound']:.2f}x overcomplete", flush=True)
     equal = _equal_r2(A, args, method, ours, oc["r2"])
     block = {
         "method": method, **sides,
@@ -295,6 +311,8 @@ def _summary(blocks: dict) -> dict:
     keys = ("speedup_rows_per_second", "speedup_at_equal_r2")
     return {m: {**{k: b[k] for k in keys},
                 "speedup_bound": b["ceiling"]["speedup_bound"],
+                "speedup_bound_dense_codes": b["ceiling"].get("dense_codes", {}).get(
+                    "speedup_bound"),
                 "epochs_ours_at_equal_r2": (b["ours_at_equal_r2"] or {}).get("epochs"),
                 **{f"{s}_{q}": b[side][q] for s, side in (("ours", "jaxconcepts"),
                                                           ("overcomplete", "overcomplete"))
