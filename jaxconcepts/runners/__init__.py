@@ -5,8 +5,8 @@ typed params section (:mod:`jaxconcepts.params`), never a dict.
 - :func:`run_importance` / :func:`write_importance`: occlusion importance (Eq. 3) of every
   image's concepts (``importance``);
 - :func:`run_c2mf` and :func:`split_seed_runs`: the C2MF paper's suite, fitted streamed from the
-  store, and :func:`c2mf_outputs` / :func:`write_c2mf`: everything the ``c2mf`` stage writes
-  around them (atlases, α sweep, codes, reports);
+  store, and :func:`c2mf_outputs`: everything the ``c2mf`` stage writes around them (atlases,
+  α sweep, codes);
 - :func:`run_recovery`: every source scored against planted ground truth (``recovery``).
 
 The stages are thin mains around these; the functions on arrays they call are public in
@@ -20,7 +20,6 @@ it only when those change).
 _LAZY = {
     "C2MFFits": "_c2mf", "run_c2mf": "_c2mf", "split_seed_runs": "_c2mf", "store_head": "_c2mf",
     "C2MFOutputs": "_c2mf_outputs", "c2mf_outputs": "_c2mf_outputs",
-    "write_c2mf": "_c2mf_outputs", "write_c2mf_disabled": "_c2mf_outputs",
     "run_concepts": "_concepts", "summarise": "_concepts", "write_concepts": "_concepts",
     "IMPORTANCE_METHODS": "_importance", "TARGETS": "_importance",
     "concept_sizes": "_importance", "importance_stats": "_importance",

@@ -2,7 +2,7 @@
 
 Reads the activation store (and the ``crops`` stage's output for CRAFT), fits every method and k
 streamed from the store (:func:`jaxconcepts.runners.c2mf_outputs`), and writes
-(:func:`jaxconcepts.runners.write_c2mf`) the dictionaries (``data/<ds>/c2mf/``), the metrics,
+(``stages/_c2mf_write.py``) the dictionaries (``data/<ds>/c2mf/``), the metrics,
 tables, loss curves, concept atlas and α sweep (``reports/<ds>/c2mf*``) and the paper's
 Figs. 2–4 (``reports/<ds>/c2mf_figures/``); the formats are in docs/ARCHITECTURE.md.
 Everything is computed before anything is written: a NaN in the C2MF loss stops the stage with
@@ -35,7 +35,8 @@ def main(argv: list[str] | None = None) -> None:
     import jax
 
     from jaxconcepts.datasets import load_truth
-    from jaxconcepts.runners import c2mf_outputs, write_c2mf, write_c2mf_disabled
+    from jaxconcepts.runners import c2mf_outputs
+    from jaxconcepts.stages._c2mf_write import write_c2mf, write_c2mf_disabled
     from jaxconcepts.streaming import initialize_distributed
     from jaxconcepts.viz import load_model_view
 
