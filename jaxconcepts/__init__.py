@@ -30,6 +30,7 @@ _LAZY = {
     "concept_importance": "jaxconcepts.importance",
     "concept_maps": "jaxconcepts.viz",
     "sub_concept_maps": "jaxconcepts.viz",
+    "tune_malloc": "jaxconcepts._malloc",
 }
 
 __all__ = ["__version__", *_LAZY]

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import jaxconcepts.stages as _stages
+from jaxconcepts._malloc import MALLOC_TUNABLES  # the stages' glibc malloc settings
 
 
 def stages() -> list[str]:
@@ -59,15 +60,6 @@ def use_cpu_compile_level() -> None:
             importlib.util.find_spec(p) is not None for p in _ACCELERATOR_PLUGINS):
         return
     os.environ["XLA_FLAGS"] = f"{flags} {CPU_COMPILE_LEVEL}".strip()
-
-
-#: glibc malloc settings for every stage: keep freed memory in the process (trim threshold) and
-#: serve large blocks from the heap (mmap threshold) instead of mapping fresh zeroed pages for
-#: every batch-sized array. With glibc's defaults the kernel's page zeroing took about a quarter
-#: of the c2mf stage's CPU (``perf``); the figures are in the README. Memory freed by a stage is
-#: reused by it, not returned to the system before it exits.
-MALLOC_TUNABLES = ("glibc.malloc.mmap_threshold=4294967296:"
-                   "glibc.malloc.trim_threshold=8589934592")
 
 
 def tune_malloc_and_reexec(argv: list[str]) -> None:

@@ -22,7 +22,7 @@ TORCH = ("torch", "torchvision", "timm")
 # ``mesh``: the device mesh; ``heads``: the one head type, which the store, importance,
 # evaluation, metrics and the runners share)
 BASE = {"_io", "io", "mesh", "heads", "_params", "params", "_schema", "_typing", "_checks",
-        "_numerics", "_validate", "_parts", "_safetensors"}
+        "_numerics", "_validate", "_parts", "_safetensors", "_malloc"}
 
 # folder -> the jaxconcepts folders it may import (besides itself and BASE)
 ALLOWED: dict[str, set[str]] = {

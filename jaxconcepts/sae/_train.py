@@ -380,6 +380,9 @@ def fit_sae_streamed(rows, *, method: str = "topk", width: int, k: int = 8, key,
     Raises:
         ValueError: bad settings; FloatingPointError: a non-finite loss.
     """
+    from jaxconcepts._malloc import warn_if_untuned
+
+    warn_if_untuned("fit_sae_streamed")
     if epochs < 1 or not learning_rate > 0:
         raise ValueError(f"epochs={epochs} should be >= 1 and learning_rate={learning_rate} > 0")
     mesh = data_mesh() if mesh is None else mesh

@@ -235,6 +235,9 @@ def fit_c2mf_streamed(rows, k: int, *, key: jax.Array, alpha: float, max_steps: 
         ValueError: bad settings, NaN/Inf activations (naming the shard and row).
         FloatingPointError: the objective became non-finite.
     """
+    from jaxconcepts._malloc import warn_if_untuned
+
+    warn_if_untuned("fit_c2mf_streamed")
     check_c2mf_settings(alpha=alpha, max_steps=max_steps, n_sweeps=code_sweeps,
                         dict_sweeps=dict_sweeps, gate_steps=gate_steps)
     for name, v, low in (("stat_rounds", stat_rounds, 1), ("init_steps", init_steps, 0)):

@@ -241,6 +241,9 @@ def fit_nmf_streamed(rows, k: int, *, key: jax.Array, max_steps: int, tol: float
     Raises:
         ValueError: negative activations (NMF needs ``A ≥ 0``), bad settings.
     """
+    from jaxconcepts._malloc import warn_if_untuned
+
+    warn_if_untuned("fit_nmf_streamed")
     if max_steps < 1 or code_sweeps < 1 or dict_sweeps < 1:
         raise ValueError(f"max_steps={max_steps}, code_sweeps={code_sweeps}, dict_sweeps="
                          f"{dict_sweeps} should all be >= 1")
