@@ -197,6 +197,20 @@ class _Extrapolation:
         return We, lam + self.beta * (lam - prev[1])
 
 
+def _check_settings(*, alpha, max_steps, code_sweeps, dict_sweeps, gate_steps, stat_rounds,
+                    init_steps, update_shards) -> None:
+    """:func:`fit_c2mf_streamed`'s settings, before anything runs (ValueError naming the one)."""
+    check_c2mf_settings(alpha=alpha, max_steps=max_steps, n_sweeps=code_sweeps,
+                        dict_sweeps=dict_sweeps, gate_steps=gate_steps)
+    for name, v, low in (("stat_rounds", stat_rounds, 1), ("init_steps", init_steps, 0)):
+        if not (isinstance(v, (int, np.integer)) and v >= low):
+            raise ValueError(f"{name}={v!r} should be an int >= {low}")
+    if update_shards is not None and not (isinstance(update_shards, (int, np.integer))
+                                          and update_shards >= 1):
+        raise ValueError(f"update_shards={update_shards!r} should be an int >= 1 or None (no "
+                         "online first pass)")
+
+
 def fit_c2mf_streamed(rows, k: int, *, key: jax.Array, alpha: float, max_steps: int,
                       tol: float, code_sweeps: int, gate_steps: int, dict_sweeps: int,
                       learning_rate: float, init_rows: int, stat_rounds: int = 5,
@@ -238,15 +252,9 @@ def fit_c2mf_streamed(rows, k: int, *, key: jax.Array, alpha: float, max_steps: 
     from jaxconcepts._malloc import warn_if_untuned
 
     warn_if_untuned("fit_c2mf_streamed")
-    check_c2mf_settings(alpha=alpha, max_steps=max_steps, n_sweeps=code_sweeps,
-                        dict_sweeps=dict_sweeps, gate_steps=gate_steps)
-    for name, v, low in (("stat_rounds", stat_rounds, 1), ("init_steps", init_steps, 0)):
-        if not (isinstance(v, (int, np.integer)) and v >= low):
-            raise ValueError(f"{name}={v!r} should be an int >= {low}")
-    if update_shards is not None and not (isinstance(update_shards, (int, np.integer))
-                                          and update_shards >= 1):
-        raise ValueError(f"update_shards={update_shards!r} should be an int >= 1 or None (no "
-                         "online first pass)")
+    _check_settings(alpha=alpha, max_steps=max_steps, code_sweeps=code_sweeps,
+                    dict_sweeps=dict_sweeps, gate_steps=gate_steps, stat_rounds=stat_rounds,
+                    init_steps=init_steps, update_shards=update_shards)
     mesh = data_mesh() if mesh is None else mesh
     optimizer = default_gate_optimizer(float(learning_rate)) if optimizer is None else optimizer
     solver = dict(optimizer=optimizer, gate_steps=int(gate_steps), dict_sweeps=int(dict_sweeps))
