@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from jaxconcepts._io import atomic_path
+from jaxconcepts.viz._figures import save_png
 
 __all__ = ["board_label", "ground_figure", "scoreboard_figure"]
 
@@ -21,8 +21,7 @@ def board_label(row: dict) -> str:
 
 def _save(fig, path: Path) -> None:
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=90)
+    save_png(fig, path, dpi=90)
 
 
 def scoreboard_figure(rows: list[dict], path: Path) -> None:
