@@ -8,8 +8,9 @@ nothing new loads. The result over-approximates what ``main`` runs: a module a s
 is listed even when this run's params would not reach it.
 
 With several modules (``python -m tests.stages._loaded MOD1 MOD2 ...``) it prints {module: files}:
-the heavy third-party packages are imported once, then each module is traced in its own forked
-child, which starts with no jaxconcepts module loaded, as a fresh interpreter does.
+the heavy third-party packages are imported and every jaxconcepts source file is parsed once,
+then each module is traced in its own forked child, which starts with no jaxconcepts module
+loaded, as a fresh interpreter does.
 """
 
 from __future__ import annotations
@@ -17,10 +18,27 @@ from __future__ import annotations
 import ast
 import importlib
 import json
+import os
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+#: {source path: its import statements as (level, module, names, is ``from``)}: parsed once per
+#: file (the forking parent parses every jaxconcepts file before its children start)
+_IMPORTS: dict[str, list[tuple[int, str | None, list[str], bool]]] = {}
+
+
+def _imports(path: str) -> list[tuple[int, str | None, list[str], bool]]:
+    path = os.path.realpath(path)
+    if path not in _IMPORTS:
+        tree = ast.parse(Path(path).read_text(), path)
+        _IMPORTS[path] = [
+            (getattr(node, "level", 0), getattr(node, "module", None),
+             [a.name for a in node.names], isinstance(node, ast.ImportFrom))
+            for node in ast.walk(tree) if isinstance(node, (ast.Import, ast.ImportFrom))]
+    return _IMPORTS[path]
 
 
 def _targets(module) -> list[tuple[str, str | None]]:
@@ -28,19 +46,18 @@ def _targets(module) -> list[tuple[str, str | None]]:
     path = getattr(module, "__file__", None)
     if not path or not path.endswith(".py"):
         return []
-    tree = ast.parse(Path(path).read_text(), path)
     package = module.__package__ or ""
     out = []
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            out += [(a.name, None) for a in node.names]
-        elif isinstance(node, ast.ImportFrom):
-            if node.level:
-                base = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
-                name = f"{base}.{node.module}" if node.module else base
-            else:
-                name = node.module or ""
-            out += [(name, a.name) for a in node.names]
+    for level, mod, names, is_from in _imports(path):
+        if not is_from:
+            out += [(a, None) for a in names]
+            continue
+        if level:
+            base = package.rsplit(".", level - 1)[0] if level > 1 else package
+            name = f"{base}.{mod}" if mod else base
+        else:
+            name = mod or ""
+        out += [(name, a) for a in names]
     return [(m, n) for m, n in out if m == "jaxconcepts" or m.startswith("jaxconcepts.")]
 
 
@@ -73,8 +90,9 @@ def loaded_files(stage_module: str) -> list[str]:
 
 #: Third-party packages the stages import, loaded once before forking (they load no jaxconcepts
 #: module, so what each child loads of jaxconcepts is what a fresh interpreter loads)
-PRELOAD = ("numpy", "scipy", "sklearn", "yaml", "PIL", "matplotlib", "safetensors", "jax",
-           "jax.numpy", "optax", "equinox", "torch", "torchvision", "timm", "open_clip", "dvc")
+PRELOAD = ("numpy", "scipy", "sklearn", "yaml", "PIL", "matplotlib", "matplotlib.figure",
+           "safetensors", "jax", "jax.numpy", "optax", "equinox", "torch", "torchvision", "timm",
+           "open_clip", "dvc")
 
 
 def _ours() -> list[str]:
@@ -86,12 +104,13 @@ def loaded_files_forked(modules: list[str]) -> dict[str, list[str]]:
     importing :data:`PRELOAD` (no jaxconcepts module loaded yet): one interpreter start for all
     the stages instead of one each."""
     import importlib.util
-    import os
 
     for name in PRELOAD:
         if importlib.util.find_spec(name.split(".")[0]) is not None:
             importlib.import_module(name)
     assert not _ours(), f"preloading loaded {_ours()}"
+    for path in sorted((ROOT / "jaxconcepts").rglob("*.py")):  # parsed once, not once a child
+        _imports(str(path))
     out = {}
     for module in modules:
         r, w = os.pipe()
