@@ -219,7 +219,15 @@ def init_params(key, cfg: SAEConfig, sample: np.ndarray, *, decoder_init=None,
     """Random unit decoder rows (or the unit rows of ``decoder_init`` ``(d, c)``), tied encoder
     ``W_enc = W_decᵀ`` (Gao et al. 2024 §2.3), zero encoder bias, ``b_dec`` = the sample's mean;
     JumpReLU thresholds at ``0.1 s / √c``. Archetypal: ``candidates`` ``(m, c)`` (required), atom
-    ``i`` at 0.9 on candidate ``π(i)`` (``π`` drawn by ``key``), ``Λ = 0``."""
+    ``i`` at 0.9 on candidate ``π(i)`` (``π`` drawn by ``key``), ``Λ = 0``.
+
+    JumpReLU's encoder is the tied one times ``min(1, c / d)``: its codes are dense at the start
+    (about half the latents open), and with ``d > c`` random unit atoms ``W_decᵀ W_dec ≈ (d / c)
+    I``, so the tied encoder's first reconstruction is about ``d / (2c)`` times the centred row
+    (4 at ``d = 2048``, ``c = 256``: R² near −8) and Adam spends its first epochs shrinking it.
+    Scaled, the first reconstruction is of the rows' own size. With ``d ≤ c`` the atoms are
+    nearly orthogonal and nothing is scaled; the k-sparse methods open ``k ≪ c`` latents, so
+    their tied encoder is not scaled either."""
     c = sample.shape[1]
     if decoder_init is not None:
         W_dec = _unit_rows(jnp.asarray(decoder_init, jnp.float32))
@@ -244,6 +252,8 @@ def init_params(key, cfg: SAEConfig, sample: np.ndarray, *, decoder_init=None,
         p = p._replace(logits=logits, relax=jnp.zeros((cfg.width, c), jnp.float32), cands=C)
         p = _with_decoder(p, cfg)
         p = p._replace(W_enc=p.W_dec.T)
+    if cfg.method == "jumprelu":
+        p = p._replace(W_enc=p.W_enc * min(1.0, c / cfg.width))
     return p
 
 
