@@ -24,7 +24,10 @@ def scoreboard_table(rows: list[dict]) -> str:
             continue
         v, st = r["vs_random"], r["stability"]
         verdict = "beats it" if v["low"] > 0 else "does not beat it"
-        out.append([*head, f"{r['knob']} = {num(r['value'], 'g')}", num(r["r2"]), num(r["mcc"]),
+        setting = f"{r['knob']} = {num(r['value'], 'g')}"
+        if r.get("at_sparsest_end"):
+            setting += " (the knob's sparsest end: R² does not come down to the target)"
+        out.append([*head, setting, num(r["r2"]), num(r["mcc"]),
                     num(r["f1"], ".2f"), num(r["dead"], ".1f"),
                     f"{num(v['mean'], '+.3f')} [{num(v['low'], '+.3f')}, "
                     f"{num(v['high'], '+.3f')}]: {verdict}", num(st["pw_mcc"]),

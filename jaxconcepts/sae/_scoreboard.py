@@ -174,6 +174,7 @@ def _method_rows(method, A, W_true, y, folder, *, targets, seeds, fit_kwargs, se
         if not m["reached"]:
             rows.append({**row, "r2_at_range_end": m["r2"]})
             continue
+        row["at_sparsest_end"] = m["at_sparsest_end"]
         rows.append({**row, **_score_setting(method, m, fit, rand, A_m, y_m, W_true, seeds,
                                              folder, settings)})
         if method in streamed:

@@ -128,9 +128,11 @@ def match_r2(fit: Callable, A, W_true, *, knob: str, lo, hi,
         y: ``(n,)`` classes of ``A`` for a class-conditional model (:func:`score_fit`).
 
     Returns:
-        One dict per target: ``{"target", "knob", "value", "reached", "r2", "mcc", "f1",
-        "dead", "fits"}`` (``value`` None and the scores of the range's end when not
-        reached; ``fits`` the knob values evaluated).
+        One dict per target: ``{"target", "knob", "value", "reached", "at_sparsest_end", "r2",
+        "mcc", "f1", "dead", "fits"}`` (``value`` None and the scores of the range's end when not
+        reached; ``at_sparsest_end``: reached at the range's sparsest end, ``lo`` for ``k``,
+        ``hi`` for ``sparsity``, so R² may lie well above the target; ``fits`` the knob values
+        evaluated).
     """
     if knob not in ("k", "sparsity"):
         raise ValueError(f"knob={knob!r}; valid choices: ['k', 'sparsity']")
@@ -145,11 +147,12 @@ def match_r2(fit: Callable, A, W_true, *, knob: str, lo, hi,
     for t in targets:
         if knob == "k":
             v, seen = bisect_increasing_int(at, t, int(lo), int(hi))
-            end = int(hi)
+            end, sparsest = int(hi), int(lo)
         else:
             v, seen = bisect_log_decreasing(at, t, float(lo), float(hi), iters)
-            end = float(lo)
+            end, sparsest = float(lo), float(hi)
         s = scores[v if v is not None else end]
         out.append({"target": float(t), "knob": knob, "value": v, "reached": v is not None,
-                    **s, "fits": sorted(seen)})
+                    "at_sparsest_end": v is not None and v == sparsest, **s,
+                    "fits": sorted(seen)})
     return out

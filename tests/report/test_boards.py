@@ -33,3 +33,15 @@ def test_scoreboard_row_verdict():
                     "| +0.100 [+0.050, +0.200]: beats it | 0.700 | 0.50 |")
     row["vs_random"]["low"] = -0.01
     assert "does not beat it" in report.scoreboard_table([row])
+
+
+def test_scoreboard_row_at_the_sparsest_end_says_so():
+    row = {"method": "jumprelu", "path": "p", "data": "d", "target": 0.7, "reached": True,
+           "at_sparsest_end": True, "knob": "sparsity", "value": 3.0, "r2": 0.81, "mcc": 0.75,
+           "f1": 0.4, "dead": 0.0, "vs_random": {"mean": 0.3, "low": 0.2, "high": 0.4},
+           "stability": {"pw_mcc": 0.7, "shared": 0.25}}
+    line = report.scoreboard_table([row]).splitlines()[2]
+    assert ("| sparsity = 3 (the knob's sparsest end: R² does not come down to the target) "
+            "| 0.810 |") in line
+    row["at_sparsest_end"] = False
+    assert "sparsest" not in report.scoreboard_table([row])

@@ -2,6 +2,7 @@
 
 import math
 
+import numpy as np
 import pytest
 
 from jaxconcepts.sae import match_r2, sae_fitter, synthetic_features
@@ -38,6 +39,35 @@ def test_largest_penalty_reaching_the_target():
     assert bisect_log_decreasing(curve, 0.9999, 1e-3, 1.0)[0] is None
     assert bisect_log_decreasing(curve, 0.5, 1e-3, 0.4)[0] == 0.4
     assert math.isfinite(lam)
+
+
+class _Shrunk:
+    """A fake fit whose reconstruction is ``(1 - shrink) · A``: R² = 1 - shrink²."""
+
+    def __init__(self, shrink, c):
+        self.shrink, self.W = shrink, np.eye(c)
+
+    def transform(self, A):
+        return A
+
+    def reconstruct(self, U):
+        return (1 - self.shrink) * U
+
+
+def test_match_r2_flags_the_sparsest_end():
+    """Reached at the knob's sparsest end (k = lo, or λ = hi) is flagged: R² may lie well above
+    the target there; inside the range it is not."""
+    A = np.random.default_rng(0).standard_normal((200, 4))
+    k_fit = lambda k: _Shrunk(1 / (k + 1), 4)  # noqa: E731  R² 0.75 at k = 1, 0.89 at 2, ...
+    lam_fit = lambda lam: _Shrunk(min(lam, 1.0), 4)  # noqa: E731  R² 1 - λ²
+    (lo_k,) = match_r2(k_fit, A, np.eye(4), knob="k", lo=1, hi=8, targets=(0.7,))
+    (in_k,) = match_r2(k_fit, A, np.eye(4), knob="k", lo=1, hi=8, targets=(0.85,))
+    (hi_l,) = match_r2(lam_fit, A, np.eye(4), knob="sparsity", lo=1e-3, hi=0.1, targets=(0.7,))
+    (in_l,) = match_r2(lam_fit, A, np.eye(4), knob="sparsity", lo=1e-3, hi=1.0, targets=(0.7,))
+    assert (lo_k["value"], lo_k["at_sparsest_end"]) == (1, True) and lo_k["r2"] > 0.74
+    assert (in_k["value"], in_k["at_sparsest_end"]) == (2, False)
+    assert (hi_l["value"], hi_l["at_sparsest_end"]) == (0.1, True) and hi_l["r2"] > 0.98
+    assert in_l["reached"] and not in_l["at_sparsest_end"] and in_l["value"] < 1.0
 
 
 @pytest.mark.slow
