@@ -98,15 +98,16 @@ def test_jumprelu_init_reconstructs_at_the_rows_scale(small, width):
     """JumpReLU opens many latents at init: its encoder is the tied one times min(1, c / width).
     At 8 c latents the tied encoder's first reconstruction is many times the row (R² −12 here);
     the scaled one explains part of the rows (R² 0.63). Up to c latents nothing is scaled."""
-    A = small.A[:512]
-    A = (A - A.mean(0)) / np.sqrt(A.var(0).mean()) + A.mean(0)  # unit variance, as fits scale
+    from jaxconcepts.sae import explained_variance
+    from jaxconcepts.sae._train import _scale
 
-    def r2(p):
-        z = (A - p.b_dec) @ p.W_enc + p.b_enc
-        R = (z * (z > jnp.exp(p.log_theta))) @ p.W_dec + p.b_dec
-        return 1 - float(jnp.sum((A - R) ** 2) / np.sum((A - A.mean(0)) ** 2))
-
+    _, A = _scale(small.A[:512], "jumprelu")  # in σ units, as the fits see the rows
     cfg = make_config("jumprelu", width=width, k=0, channels=16)
+
+    def r2(p):  # JumpReLU's training codes of p, decoded
+        U = encode_train(p, cfg, jnp.asarray(A), jnp.ones(len(A), bool))[0]
+        return explained_variance(A, np.asarray(U @ p.W_dec + p.b_dec))
+
     p = init_params(jax.random.key(1), cfg, A)
     tied = init_params(jax.random.key(1), make_config("topk", width=width, k=3, channels=16), A)
     np.testing.assert_array_equal(np.asarray(p.W_enc),
