@@ -41,9 +41,9 @@ them, concept and class views, methods side by side, search, and concept suppres
 <ul>{% for name, href in explorers %}<li><a href="{{ href }}">{{ name }}</a></li>
 {% endfor %}</ul>
 {% endif %}
-{% if sections %}<nav>{% for s in sections %}\
+{% if sections|length > 1 %}<nav>{% for s in sections %}\
 <a href="#{{ s.anchor }}">{{ s.name }}</a>{% endfor %}</nav>
-{% elif not pages %}<p>No dataset.</p>
+{% elif not sections and not pages %}<p>No dataset.</p>
 {% endif %}
 {% for s in sections %}
 <h2 id="{{ s.anchor }}">{{ s.heading }}</h2>

@@ -24,10 +24,14 @@ def test_page_escapes_values_and_lists_sections():
            "explorer": None}
     page = _render(title="A & B", sections=[sec])
     assert "<title>A &amp; B</title>" in page
-    assert '<a href="#ds-a">a</a>' in page and '<h2 id="ds-a">a &lt;b&gt;</h2>' in page
+    assert '<h2 id="ds-a">a &lt;b&gt;</h2>' in page
     assert "<tr><th>model</th><td>m&amp;n</td></tr>" in page
     assert "&#9888; &lt;x&gt;" in page
     assert "No dataset" not in page
+    # one section (each dataset's page): no table of contents of one link, the heading below it
+    assert '<a href="#ds-a">' not in page
+    two = _render(sections=[sec, {**sec, "anchor": "ds-b", "name": "b"}])
+    assert '<nav><a href="#ds-a">a</a><a href="#ds-b">b</a></nav>' in two
 
 
 def test_page_links_pages_and_explorers():
