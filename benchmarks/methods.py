@@ -24,7 +24,10 @@ rate, on this CPU:
     ``c σ²``, plus λ L0) times ``σ²``, σ² the rows' mean per-coordinate variance;
   - ``archetypal``: ``RATopKSAE(points=C, top_k=k, delta=δ · rms‖C‖)`` with ``C`` our fitted
     model's ``--arch-candidates`` k-means candidates (so both sides share them; theirs are not
-    timed), the TopK loss.
+    timed), the TopK loss. Ours is timed twice: with its own k-means (``jaxconcepts``) and
+    handed the same points as overcomplete (``jaxconcepts_handed_candidates``,
+    ``candidate_points``: the same fit, same key, without the k-means), like for like, each at
+    equal epochs and at equal R² (``*_handed_candidates`` ratios).
 
 Speed is rows/s = ``n · epochs / seconds`` of training; quality is R² (``1 − Σ‖a − â‖² /
 Σ‖a − ā‖²``) of each trained model on the training rows (overcomplete in ``eval()`` mode), MCC
@@ -151,12 +154,16 @@ def _ours_kw(method, args, epochs):
     return kw
 
 
-def _run_ours(A, args, method, epochs=None):
+def _run_ours(A, args, method, epochs=None, points=None):
+    """Ours, compiled first, then timed; ``points``: archetypal candidate points handed to the
+    fit (``candidate_points``: no k-means of its own)."""
     import jax
 
     from jaxconcepts.sae import fit_sae
 
     kw = _ours_kw(method, args, epochs or args.epochs)
+    if points is not None:
+        kw["candidate_points"] = points
     t0 = time.perf_counter()
     fit_sae(A, key=jax.random.key(args.seed + 1), **{**kw, "epochs": 1})  # compile
     t_compile = time.perf_counter() - t0
@@ -239,12 +246,12 @@ def _ceiling(A, args, method, *, dense: bool = False) -> dict:
             "rows_per_second": steps * args.batch * args.epochs / secs}
 
 
-def _equal_r2(A, args, method, ours, oc_r2):
+def _equal_r2(A, args, method, ours, oc_r2, points=None):
     """Fewest whole epochs at which ours reaches ``oc_r2`` (module docstring), or None."""
     from jaxconcepts.sae import explained_variance
 
     def fit(e):
-        info, R, _ = _run_ours(A, args, method, epochs=e)
+        info, R, _ = _run_ours(A, args, method, epochs=e, points=points)
         r2 = explained_variance(A, R)
         print(f"  jaxconcepts {method}, {e} epochs: {info['seconds']:.2f} s, R² {r2:.4f}",
               flush=True)
@@ -304,12 +311,39 @@ def bench_method(A, data, args, method) -> dict:
     }
     print(f"{method}: speedup {block['speedup_rows_per_second']:.2f}x at equal epochs, "
           f"{block['speedup_at_equal_r2']} at equal R² (target 5x)", flush=True)
+    if method == "archetypal":
+        block.update(_handed_candidates(A, data, args, model, oc))
     return block
 
 
+def _handed_candidates(A, data, args, model, oc) -> dict:
+    """Archetypal, like for like: ours handed the candidate points overcomplete is handed
+    (``candidate_points``, the same key, so the same fit without its k-means), timed and
+    scored as the main run, at equal epochs and at equal R²."""
+    from jaxconcepts.sae import explained_variance, mcc
+
+    points = np.asarray(model.candidates)
+    info, R, m = _run_ours(A, args, "archetypal", points=points)
+    info.update(rows_per_second=len(A) * args.epochs / info["seconds"],
+                r2=explained_variance(A, R), mcc=mcc(np.asarray(m.W_dec), data.W))
+    print(f"archetypal jaxconcepts, handed the candidates: {info['seconds']:.2f} s, "
+          f"{info['rows_per_second']:.0f} rows/s, R² {info['r2']:.4f}", flush=True)
+    equal = _equal_r2(A, args, "archetypal", info, oc["r2"], points=points)
+    out = {"jaxconcepts_handed_candidates": {**info, "ours_at_equal_r2": equal},
+           "speedup_rows_per_second_handed_candidates":
+               info["rows_per_second"] / oc["rows_per_second"],
+           "speedup_at_equal_r2_handed_candidates":
+               None if equal is None else oc["seconds"] / equal["seconds"]}
+    print(f"archetypal, handed the candidates: speedup "
+          f"{out['speedup_rows_per_second_handed_candidates']:.2f}x at equal epochs, "
+          f"{out['speedup_at_equal_r2_handed_candidates']} at equal R²", flush=True)
+    return out
+
+
 def _summary(blocks: dict) -> dict:
-    keys = ("speedup_rows_per_second", "speedup_at_equal_r2")
-    return {m: {**{k: b[k] for k in keys},
+    keys = ("speedup_rows_per_second", "speedup_at_equal_r2",
+            "speedup_rows_per_second_handed_candidates", "speedup_at_equal_r2_handed_candidates")
+    return {m: {**{k: b[k] for k in keys if k in b},
                 "speedup_bound": b["ceiling"]["speedup_bound"],
                 "speedup_bound_dense_codes": b["ceiling"].get("dense_codes", {}).get(
                     "speedup_bound"),

@@ -14,37 +14,26 @@ so ``import jaxconcepts`` neither pays for JAX, torch or matplotlib nor changes 
 settings, and a DVC stage loads only the modules it uses (the deps test checks them).
 """
 
+from jaxconcepts._lazy import lazy_attributes as _lazy_attributes
+
 __version__ = "0.1.0"
 
 _LAZY = {
-    "ActivationStore": "jaxconcepts.store",
-    "Batch": "jaxconcepts.store",
-    "HeadParams": "jaxconcepts.heads",
-    "Concepts": "jaxconcepts.concepts",
-    "cgap": "jaxconcepts.concepts",
-    "cpha": "jaxconcepts.concepts",
-    "C2MF": "jaxconcepts.concepts",
-    "fit_c2mf": "jaxconcepts.concepts",
-    "fit_craft": "jaxconcepts.concepts",
-    "fit_pca_baseline": "jaxconcepts.concepts",
-    "concept_importance": "jaxconcepts.importance",
-    "concept_maps": "jaxconcepts.viz",
-    "sub_concept_maps": "jaxconcepts.viz",
-    "tune_malloc": "jaxconcepts._malloc",
+    "ActivationStore": "store",
+    "Batch": "store",
+    "HeadParams": "heads",
+    "Concepts": "concepts",
+    "cgap": "concepts",
+    "cpha": "concepts",
+    "C2MF": "concepts",
+    "fit_c2mf": "concepts",
+    "fit_craft": "concepts",
+    "fit_pca_baseline": "concepts",
+    "concept_importance": "importance",
+    "concept_maps": "viz",
+    "sub_concept_maps": "viz",
+    "tune_malloc": "_malloc",
 }
 
 __all__ = ["__version__", *_LAZY]
-
-
-def __getattr__(name: str):
-    if name in _LAZY:
-        import importlib
-
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value  # later lookups skip this function
-        return value
-    raise AttributeError(f"module 'jaxconcepts' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = _lazy_attributes(__name__, _LAZY, globals())

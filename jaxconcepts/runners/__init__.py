@@ -17,6 +17,8 @@ Names load on first use (PEP 562), so a stage loads only the runners it uses (an
 it only when those change).
 """
 
+from jaxconcepts._lazy import lazy_attributes as _lazy_attributes
+
 _LAZY = {
     "C2MFFits": "_c2mf", "run_c2mf": "_c2mf", "split_seed_runs": "_c2mf", "store_head": "_c2mf",
     "C2MFOutputs": "_c2mf_outputs", "c2mf_outputs": "_c2mf_outputs",
@@ -30,17 +32,4 @@ _LAZY = {
 }
 
 __all__ = list(_LAZY)
-
-
-def __getattr__(name: str):
-    if name in _LAZY:
-        import importlib
-
-        value = getattr(importlib.import_module(f"jaxconcepts.runners.{_LAZY[name]}"), name)
-        globals()[name] = value  # later lookups skip this function
-        return value
-    raise AttributeError(f"module 'jaxconcepts.runners' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = _lazy_attributes(__name__, _LAZY, globals())

@@ -50,6 +50,7 @@ from jaxconcepts.sae._models import (
     loss_and_grad,
     project_relax,
 )
+from jaxconcepts._malloc import warn_if_untuned
 from jaxconcepts.mesh import data_mesh, put_rows, replicate, replicated, to_host
 
 __all__ = ["TrainState", "fit_sae", "fit_sae_streamed", "make_config", "train_step"]
@@ -261,6 +262,27 @@ def _check_init(cfg, decoder_init, freeze_decoder):
                          "freeze_decoder are for the free-decoder SAEs")
 
 
+def _with_points(method: str, c: int, candidate_points, settings: dict):
+    """``candidate_points`` checked (archetypal only, ``(m, c)``, finite) as float32, with
+    ``settings["candidates"]`` set to its ``m`` (a different ``candidates`` is a ValueError);
+    None stays None."""
+    if candidate_points is None:
+        return None
+    if method != "archetypal":
+        raise ValueError(f"{method} SAE: candidate_points are the archetypal SAE's")
+    C = np.asarray(candidate_points, np.float32)
+    if C.ndim != 2 or C.shape[0] < 1 or C.shape[1] != c:
+        raise ValueError(f"archetypal SAE: candidate_points should be (m >= 1, c={c}), got "
+                         f"shape {C.shape}")
+    if not np.isfinite(C).all():
+        raise ValueError("archetypal SAE: candidate_points have NaN/Inf entries")
+    if settings.get("candidates", C.shape[0]) != C.shape[0]:
+        raise ValueError(f"archetypal SAE: candidates={settings['candidates']} but "
+                         f"candidate_points has {C.shape[0]} rows")
+    settings["candidates"] = C.shape[0]
+    return C
+
+
 def _check_finite(loss, cfg, opt, epoch, batch_size):
     bad = ~np.isfinite(loss)
     if bad.any():
@@ -275,7 +297,7 @@ def fit_sae(A, *, method: str = "topk", width: int, k: int = 8, key, epochs: int
             batch_size: int = 4096, learning_rate: float = 1e-3, shuffle: bool = True,
             init_rows: int = 65536, n_classes: int = 1, callback: Callable | None = None,
             decoder_init=None, freeze_decoder: bool = False, order_key=None,
-            **settings) -> SAE:
+            candidate_points=None, **settings) -> SAE:
     """Fit an SAE on in-memory rows ``A`` ``(n, c)`` (module docstring).
 
     Args:
@@ -295,6 +317,10 @@ def fit_sae(A, *, method: str = "topk", width: int, k: int = 8, key, epochs: int
         freeze_decoder: keep the initial decoder (the random frozen-decoder baseline).
         order_key: if given, draws the init sample and the shuffling instead of ``key`` (so
             runs can share an initialisation and differ in data order).
+        candidate_points: archetypal only: ``(m, c)`` candidate points in the rows' units (the
+            atoms' convex hull) instead of the k-means centroids of the init sample that the fit
+            computes otherwise; ``candidates`` becomes ``m``. Several runs (seeds, settings) on
+            the same rows can share one set, e.g. ``model.candidates`` of an earlier fit.
 
     Raises:
         ValueError: bad shapes or settings, non-finite or constant rows.
@@ -310,6 +336,7 @@ def fit_sae(A, *, method: str = "topk", width: int, k: int = 8, key, epochs: int
                          f"learning_rate={learning_rate} > 0")
     n, c = A.shape
     settings.setdefault("dead_after", min(n, 1_000_000))
+    points = _with_points(method, c, candidate_points, settings)
     cfg = make_config(method, width=width, k=k, channels=c, **settings)
     _check_init(cfg, decoder_init, freeze_decoder)
     k_init, key = jax.random.split(key)
@@ -318,7 +345,8 @@ def fit_sae(A, *, method: str = "topk", width: int, k: int = 8, key, epochs: int
     order = np.asarray(jax.random.permutation(key, n)) if shuffle else np.arange(n)
     sigma, sample = _scale(A[np.sort(order[:init_rows])], method)
     opt = _Opt(float(learning_rate), 1.0 / sigma, bool(freeze_decoder))
-    state = init_state(k_init, cfg, opt, sample, decoder_init=decoder_init)
+    state = init_state(k_init, cfg, opt, sample, decoder_init=decoder_init,
+                       candidates=None if points is None else points / sigma)
     b = min(batch_size, n)
     nb = -(-n // b)
     A_dev = jnp.asarray(A)
@@ -359,7 +387,8 @@ def fit_sae_streamed(rows, *, method: str = "topk", width: int, k: int = 8, key,
                      epochs: int = 10, learning_rate: float = 1e-3, init_rows: int = 65536,
                      init_seed: int = 0, mesh=None, callback: Callable | None = None,
                      decoder_init=None, freeze_decoder: bool = False,
-                     shards_per_step: int | None = None, **settings) -> SAE:
+                     shards_per_step: int | None = None, candidate_points=None,
+                     **settings) -> SAE:
     """Fit an SAE on a :class:`~jaxconcepts.store.RowsView`, data-parallel over ``mesh``.
 
     Each of the view's batches (whole images; padding images masked out) is one optimiser step
@@ -380,14 +409,13 @@ def fit_sae_streamed(rows, *, method: str = "topk", width: int, k: int = 8, key,
     Raises:
         ValueError: bad settings; FloatingPointError: a non-finite loss.
     """
-    from jaxconcepts._malloc import warn_if_untuned
-
     warn_if_untuned("fit_sae_streamed")
     if epochs < 1 or not learning_rate > 0:
         raise ValueError(f"epochs={epochs} should be >= 1 and learning_rate={learning_rate} > 0")
     mesh = data_mesh() if mesh is None else mesh
     c = rows.channels
     settings.setdefault("dead_after", min(rows.n_rows, 1_000_000))
+    points = _with_points(method, c, candidate_points, settings)
     cfg = make_config(method, width=width, k=k, channels=c, **settings)
     _check_init(cfg, decoder_init, freeze_decoder)
     sample, _ = rows.sample(init_rows, seed=init_seed)
@@ -395,7 +423,8 @@ def fit_sae_streamed(rows, *, method: str = "topk", width: int, k: int = 8, key,
     opt = _Opt(float(learning_rate), 1.0 / sigma, bool(freeze_decoder))
     k_init, _ = jax.random.split(key)  # as fit_sae
     state = jax.tree.map(lambda x: replicate(mesh, x),
-                         init_state(k_init, cfg, opt, sample, decoder_init=decoder_init))
+                         init_state(k_init, cfg, opt, sample, decoder_init=decoder_init,
+                                    candidates=None if points is None else points / sigma))
     if shards_per_step is not None and shards_per_step < 1:
         raise ValueError(f"shards_per_step={shards_per_step} should be >= 1")
     step = _sharded_step(mesh, cfg, opt)

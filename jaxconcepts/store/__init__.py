@@ -15,6 +15,8 @@ store, and the JAX stages read it without paying torch's import. Each name is im
 use (PEP 562), so a stage loads only the modules it uses.
 """
 
+from jaxconcepts._lazy import lazy_attributes as _lazy_attributes
+
 _LAZY = {
     "ActivationStore": "_activations", "StoreWriter": "_activations", "Batch": "_activations",
     "HeadParams": "_activations", "FIELDS": "_activations", "STORE_DTYPES": "_activations",
@@ -30,17 +32,4 @@ _LAZY = {
 }
 
 __all__ = list(_LAZY)
-
-
-def __getattr__(name: str):
-    if name in _LAZY:
-        import importlib
-
-        value = getattr(importlib.import_module(f"jaxconcepts.store.{_LAZY[name]}"), name)
-        globals()[name] = value  # later lookups skip this function
-        return value
-    raise AttributeError(f"module 'jaxconcepts.store' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = _lazy_attributes(__name__, _LAZY, globals())

@@ -64,6 +64,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from jaxconcepts._malloc import warn_if_untuned
 from jaxconcepts.concepts._c2mf import (C2MF, check_c2mf_settings, fit_c2mf, init_dictionary,
                                         warn_empty_classes)
 from jaxconcepts.concepts._c2mf_bcd import (code_sweeps, codes_and_class_stats, converged_at,
@@ -249,8 +250,6 @@ def fit_c2mf_streamed(rows, k: int, *, key: jax.Array, alpha: float, max_steps: 
         ValueError: bad settings, NaN/Inf activations (naming the shard and row).
         FloatingPointError: the objective became non-finite.
     """
-    from jaxconcepts._malloc import warn_if_untuned
-
     warn_if_untuned("fit_c2mf_streamed")
     _check_settings(alpha=alpha, max_steps=max_steps, code_sweeps=code_sweeps,
                     dict_sweeps=dict_sweeps, gate_steps=gate_steps, stat_rounds=stat_rounds,

@@ -46,6 +46,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from jaxconcepts._malloc import warn_if_untuned
 from jaxconcepts.concepts._c2mf_bcd import converged_at, per_class
 from jaxconcepts.concepts._pca_baseline import PCABaseline
 from jaxconcepts.kernels import hals_sweeps, nmf
@@ -241,8 +242,6 @@ def fit_nmf_streamed(rows, k: int, *, key: jax.Array, max_steps: int, tol: float
     Raises:
         ValueError: negative activations (NMF needs ``A ≥ 0``), bad settings.
     """
-    from jaxconcepts._malloc import warn_if_untuned
-
     warn_if_untuned("fit_nmf_streamed")
     if max_steps < 1 or code_sweeps < 1 or dict_sweeps < 1:
         raise ValueError(f"max_steps={max_steps}, code_sweeps={code_sweeps}, dict_sweeps="

@@ -47,6 +47,41 @@ def test_settings_are_checked():
     assert make_config("topk", width=8, k=2, channels=4).candidates == 0
 
 
+def test_handed_candidate_points_replace_the_k_means(small, monkeypatch):
+    """``candidate_points`` (data units) are the hull instead of the fit's own k-means
+    centroids: handing a fit its own candidates back gives its atoms again (up to the round
+    trip through the rows' scale), and no k-means runs."""
+    from jaxconcepts.sae import _train
+
+    first = fit_sae(small.A, key=jax.random.key(0), candidates=40, **FIT)
+
+    def no_k_means(*a, **kw):
+        raise AssertionError("k-means ran although candidate points were handed")
+
+    monkeypatch.setattr(_train, "_candidates", no_k_means)
+    again = fit_sae(small.A, key=jax.random.key(0), candidate_points=first.candidates, **FIT)
+    np.testing.assert_allclose(np.asarray(again.candidates), np.asarray(first.candidates),
+                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(np.asarray(again.W_dec), np.asarray(first.W_dec), atol=1e-4)
+    other = np.asarray(first.candidates)[:12] * 2.0  # any points: the hull follows them
+    m = fit_sae(small.A, key=jax.random.key(1), candidate_points=other, **FIT)
+    assert m.config.candidates == 12
+    np.testing.assert_allclose(np.asarray(m.candidates), other, rtol=1e-5, atol=1e-6)
+
+
+def test_bad_candidate_points_are_refused(small):
+    C = np.ones((5, small.A.shape[1]), np.float32)
+    with pytest.raises(ValueError, match=r"should be \(m >= 1, c=16\), got shape \(5, 3\)"):
+        fit_sae(small.A, key=jax.random.key(0), candidate_points=C[:, :3], **FIT)
+    with pytest.raises(ValueError, match="candidate_points have NaN"):
+        fit_sae(small.A, key=jax.random.key(0), candidate_points=C * np.nan, **FIT)
+    with pytest.raises(ValueError, match="candidates=7 but candidate_points has 5 rows"):
+        fit_sae(small.A, key=jax.random.key(0), candidate_points=C, candidates=7, **FIT)
+    with pytest.raises(ValueError, match="topk SAE: candidate_points are the archetypal"):
+        fit_sae(small.A, key=jax.random.key(0), method="topk", width=8, k=2,
+                candidate_points=C)
+
+
 @pytest.mark.slow
 def test_archetypal_recovers_atoms():
     """Measured (dim 32, 64 features, 20 k rows; width 64, k 4, 10 epochs of 256, seeds 0-4):

@@ -28,6 +28,19 @@ def test_streamed_equals_in_memory_on_the_same_batches(feature_store, store_rows
     assert s.n_classes == 1 and s.n_dead == m.n_dead
 
 
+def test_streamed_archetypal_with_handed_points_equals_in_memory(feature_store, store_rows):
+    """The same candidate points handed to both fits: the same hull, the same atoms."""
+    from jaxconcepts.store import RowsView
+
+    C = store_rows[::50][:12] * 1.5
+    kw = {**FIT, "method": "archetypal", "key": jax.random.key(0), "candidate_points": C}
+    s = fit_sae_streamed(RowsView(feature_store, images_per_batch=8, prefetch=0), **kw)
+    m = fit_sae(store_rows, shuffle=False, batch_size=128, **kw)
+    assert s.config.candidates == m.config.candidates == 12
+    np.testing.assert_allclose(np.asarray(s.candidates), C, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(np.asarray(s.W_dec), np.asarray(m.W_dec), atol=2e-6)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("method", METHODS)
 def test_two_devices_equal_one(feature_store, two_devices, method):
