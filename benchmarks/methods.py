@@ -8,8 +8,8 @@ rate, on this CPU:
   ``--features`` Zipfian atoms, ``--active`` firing per row on average), float32, in memory;
 - **ours**: ``fit_sae(method=...)`` with its defaults otherwise (AuxK on dead latents, rows
   shuffled each epoch, one ``lax.scan`` per epoch; TopK / archetypal: sparse codes, exact top-k
-  unless ``--topk-bins``). Compiled once on the same shapes first; the timed run is a second
-  call (host → device copy, init and checks included; archetypal: its k-means candidates too);
+  unless ``--topk-bins``). Compiled once on the same shapes first; the timed runs are later
+  calls (host → device copy, init and checks included; archetypal: its k-means candidates too);
 - **overcomplete**: its default encoder (Linear + BatchNorm), ``train_sae(..., monitoring=0)``
   (no per-step logging: its fastest setting) with its default gradient clipping, a shuffled
   ``DataLoader`` over a float32 tensor; torch with as many threads as cores
@@ -29,15 +29,19 @@ rate, on this CPU:
     ``candidate_points``: the same fit, same key, without the k-means), like for like, each at
     equal epochs and at equal R² (``*_handed_candidates`` ratios).
 
-Speed is rows/s = ``n · epochs / seconds`` of training; quality is R² (``1 − Σ‖a − â‖² /
+Each side is timed ``--repeats`` times (default 3), interleaved (ours, overcomplete, ours, ...,
+each a fresh fit with the same seed), and ``seconds`` is the median (every run under
+``seconds_runs``): this machine's speed drifts by more than 20 % between single runs. Speed is
+rows/s = ``n · epochs / seconds`` of training; quality is R² (``1 − Σ‖a − â‖² /
 Σ‖a − ā‖²``) of each trained model on the training rows (overcomplete in ``eval()`` mode), MCC
 against the true atoms and L0 (mean active latents per row at inference). The target
 is ≥ 5× rows/s at equal R². "Equal R²" is the fewest whole epochs at which ours reaches
 overcomplete's R² after ``--epochs``: where our R² after the same epochs is below
 overcomplete's, ours is refitted from scratch with one more epoch at a time (at most
 ``--max-epochs``); where it is above, with one fewer at a time while it still reaches it. That
-fit's time gives ``speedup_at_equal_r2`` (null if never reached). All ratios of one JSON come
-from the same run; the load average is recorded before and after each side.
+number of epochs, timed ``--repeats`` times (median), gives ``speedup_at_equal_r2`` (null if
+never reached). All ratios of one JSON come from the same run; the load average is recorded
+before and after the timed runs.
 
 overcomplete 0.3.0 imports ``matplotlib.cm.get_cmap``, which matplotlib ≥ 3.9 removed; the
 benchmark sets it to ``matplotlib.colormaps.get_cmap`` before the import (here only).
@@ -112,10 +116,11 @@ def _oc_model(method, A, args, ours_model):
                               "bandwidth": args.bandwidth * np.sqrt(var)}
 
 
-def _run_overcomplete(A, args, method, ours_model):
+def _fit_overcomplete(A, args, method, ours_model):
+    """One timed overcomplete fit (a fresh model, the same seed each time): seconds, model."""
     import torch
 
-    overcomplete = _overcomplete()  # before any overcomplete import
+    _overcomplete()  # before any overcomplete import
     from overcomplete.sae import train_sae
 
     torch.manual_seed(args.seed)
@@ -126,7 +131,15 @@ def _run_overcomplete(A, args, method, ours_model):
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
     t0 = time.perf_counter()
     train_sae(model, loader, criterion, opt, nb_epochs=args.epochs, monitoring=0, device="cpu")
-    secs = time.perf_counter() - t0
+    return time.perf_counter() - t0, (model, info)
+
+
+def _eval_overcomplete(A, fitted):
+    import torch
+
+    overcomplete = _overcomplete()
+    model, info = fitted
+    X = torch.from_numpy(A)
     model.eval()
     R, l0 = [], 0
     with torch.no_grad():
@@ -135,7 +148,7 @@ def _run_overcomplete(A, args, method, ours_model):
             R.append(x_hat.numpy())
             l0 += int((codes != 0).sum())
         W = model.get_dictionary().numpy()
-    return {"seconds": secs, "version": overcomplete.__version__,
+    return {"version": overcomplete.__version__,
             "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
             "encoder": "default (Linear+BatchNorm)", "clip_grad": 1.0, "l0": l0 / len(A),
             **info}, np.concatenate(R), W
@@ -154,31 +167,63 @@ def _ours_kw(method, args, epochs):
     return kw
 
 
-def _run_ours(A, args, method, epochs=None, points=None):
-    """Ours, compiled first, then timed; ``points``: archetypal candidate points handed to the
-    fit (``candidate_points``: no k-means of its own)."""
+def _ours_fit_kw(method, args, epochs, points):
+    kw = _ours_kw(method, args, epochs or args.epochs)
+    if points is not None:
+        kw["candidate_points"] = points
+    return kw
+
+
+def _compile_ours(A, args, method, points=None) -> float:
+    """A first fit of one epoch on the same shapes (another key): its seconds."""
     import jax
 
     from jaxconcepts.sae import fit_sae
 
-    kw = _ours_kw(method, args, epochs or args.epochs)
-    if points is not None:
-        kw["candidate_points"] = points
     t0 = time.perf_counter()
-    fit_sae(A, key=jax.random.key(args.seed + 1), **{**kw, "epochs": 1})  # compile
-    t_compile = time.perf_counter() - t0
+    fit_sae(A, key=jax.random.key(args.seed + 1),
+            **{**_ours_fit_kw(method, args, 1, points), "epochs": 1})
+    return time.perf_counter() - t0
+
+
+def _fit_ours(A, args, method, epochs=None, points=None):
+    """One timed fit of ours (compiled before): seconds, model. ``points``: archetypal
+    candidate points handed to the fit (``candidate_points``: no k-means of its own)."""
+    import jax
+
+    from jaxconcepts.sae import fit_sae
+
     t0 = time.perf_counter()
-    m = fit_sae(A, key=jax.random.key(args.seed), **kw)
+    m = fit_sae(A, key=jax.random.key(args.seed), **_ours_fit_kw(method, args, epochs, points))
     m.W_dec.block_until_ready()
-    secs = time.perf_counter() - t0
+    return time.perf_counter() - t0, m
+
+
+def _eval_ours(A, m):
+    import jax
+
     R, l0 = [], 0
     for i in range(0, len(A), 8192):
         U = m.transform(A[i:i + 8192])
         R.append(np.asarray(m.reconstruct(U)))
         l0 += int((np.asarray(U) != 0).sum())
-    return {"seconds": secs, "first_call_seconds_1_epoch": t_compile, "jax": jax.__version__,
-            "n_dead": m.n_dead, "l0": l0 / len(A),
-            "loss_history": m.loss_history.tolist()}, np.concatenate(R), m
+    return {"jax": jax.__version__, "n_dead": m.n_dead, "l0": l0 / len(A),
+            "loss_history": m.loss_history.tolist()}, np.concatenate(R)
+
+
+def _timed(runs: list[float]) -> dict:
+    """``seconds``: the median of the timed runs (all listed in ``seconds_runs``)."""
+    return {"seconds": float(np.median(runs)), "seconds_runs": [float(t) for t in runs]}
+
+
+def _run_ours(A, args, method, epochs=None, points=None):
+    """Ours compiled, then fitted ``--repeats`` times: ``(info, R, model)``."""
+    t_compile = _compile_ours(A, args, method, points)
+    runs = [_fit_ours(A, args, method, epochs, points) for _ in range(args.repeats)]
+    m = runs[-1][1]
+    info, R = _eval_ours(A, m)
+    return {**_timed([t for t, _ in runs]), "first_call_seconds_1_epoch": t_compile,
+            **info}, R, m
 
 
 def _ceiling(A, args, method, *, dense: bool = False) -> dict:
@@ -251,24 +296,28 @@ def _equal_r2(A, args, method, ours, oc_r2, points=None):
     from jaxconcepts.sae import explained_variance
 
     def fit(e):
-        info, R, _ = _run_ours(A, args, method, epochs=e, points=points)
-        r2 = explained_variance(A, R)
-        print(f"  jaxconcepts {method}, {e} epochs: {info['seconds']:.2f} s, R² {r2:.4f}",
-              flush=True)
-        return {"epochs": e, "seconds": info["seconds"], "r2": r2}
+        secs, m = _fit_ours(A, args, method, e, points)
+        r2 = explained_variance(A, _eval_ours(A, m)[1])
+        print(f"  jaxconcepts {method}, {e} epochs: {secs:.2f} s, R² {r2:.4f}", flush=True)
+        return {"epochs": e, "seconds_runs": [secs], "r2": r2}
+
+    def timed(res):  # the epochs found, timed --repeats times in all
+        more = [_fit_ours(A, args, method, res["epochs"], points)[0]
+                for _ in range(args.repeats - len(res["seconds_runs"]))]
+        return {**res, **_timed(res["seconds_runs"] + more)}
 
     if ours["r2"] >= oc_r2:
-        equal = {"epochs": args.epochs, "seconds": ours["seconds"], "r2": ours["r2"]}
+        equal = {"epochs": args.epochs, "seconds_runs": ours["seconds_runs"], "r2": ours["r2"]}
         for e in range(args.epochs - 1, 0, -1):
             res = fit(e)
             if res["r2"] < oc_r2:
                 break
             equal = res
-        return equal
+        return timed(equal)
     for e in range(args.epochs + 1, args.max_epochs + 1):
         res = fit(e)
         if res["r2"] >= oc_r2:
-            return res
+            return timed(res)
     return None
 
 
@@ -277,17 +326,24 @@ def bench_method(A, data, args, method) -> dict:
     from jaxconcepts.sae import explained_variance, mcc
 
     rows = len(A) * args.epochs
-    sides, model = {}, None
-    for name in ("jaxconcepts", "overcomplete"):
-        load0 = os.getloadavg()
-        if name == "jaxconcepts":
-            info, R, model = _run_ours(A, args, method)
-            W = np.asarray(model.W_dec)
-        else:
-            info, R, W = _run_overcomplete(A, args, method, model)
-        info.update(rows_per_second=rows / info["seconds"], r2=explained_variance(A, R),
-                    mcc=mcc(W, data.W), load_average_before_after=[load0, os.getloadavg()])
-        sides[name] = info
+    load0 = os.getloadavg()
+    t_compile = _compile_ours(A, args, method)
+    ours_runs, oc_runs = [], []
+    for _ in range(args.repeats):  # interleaved: a drift of the machine's speed hits both
+        ours_runs.append(_fit_ours(A, args, method))
+        oc_runs.append(_fit_overcomplete(A, args, method, ours_runs[-1][1]))
+    load1 = os.getloadavg()
+    model = ours_runs[-1][1]
+    info, R = _eval_ours(A, model)
+    sides = {"jaxconcepts": {**_timed([t for t, _ in ours_runs]),
+                             "first_call_seconds_1_epoch": t_compile, **info}}
+    ours_W = np.asarray(model.W_dec)
+    info, R_oc, W_oc = _eval_overcomplete(A, oc_runs[-1][1])
+    sides["overcomplete"] = {**_timed([t for t, _ in oc_runs]), **info}
+    for name, R_, W_ in (("jaxconcepts", R, ours_W), ("overcomplete", R_oc, W_oc)):
+        info = sides[name]
+        info.update(rows_per_second=rows / info["seconds"], r2=explained_variance(A, R_),
+                    mcc=mcc(W_, data.W), load_average_before_after=[load0, load1])
         print(f"{method} {name}: {info['seconds']:.2f} s, {info['rows_per_second']:.0f} rows/s,"
               f" R² {info['r2']:.4f}, MCC {info['mcc']:.3f}, L0 {info['l0']:.1f}", flush=True)
     ours, oc = sides["jaxconcepts"], sides["overcomplete"]
@@ -375,6 +431,8 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--topk-bins", type=int, default=0,
                     help="ours: 0 exact top-k in training (the default), else binned approximate")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--repeats", type=int, default=3,
+                    help="timed fits per side (interleaved, ours then overcomplete); the median")
     ap.add_argument("--out", default="reports/benchmarks/methods.json")
     args = ap.parse_args(argv)
     methods = [m for m in args.methods.split(",") if m]
@@ -397,7 +455,7 @@ def main(argv: list[str] | None = None) -> dict:
                      "ours_topk_bins": args.topk_bins, "jumprelu_sparsity": args.sparsity,
                      "jumprelu_bandwidth": args.bandwidth,
                      "archetypal_candidates": args.arch_candidates,
-                     "archetypal_delta": args.delta},
+                     "archetypal_delta": args.delta, "repeats": args.repeats},
         **blocks.get("topk", {}),
         "methods": blocks,
         "summary": _summary(blocks),

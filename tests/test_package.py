@@ -45,17 +45,3 @@ def test_public_names_resolve():
         assert getattr(jaxconcepts, name) is not None, name
     assert set(jaxconcepts.__all__) <= set(dir(jaxconcepts))
 
-
-@pytest.mark.parametrize("package", ["jaxconcepts", "jaxconcepts.store", "jaxconcepts.runners"])
-def test_lazy_names_are_stored_once_loaded_and_others_raise(package):
-    """The three lazy packages share one PEP 562 hook (``jaxconcepts._lazy``): a name loads its
-    submodule on first access and is then a plain global; an unknown name is an AttributeError
-    naming the package, as any module's."""
-    import importlib
-
-    mod = importlib.import_module(package)
-    name = mod.__all__[-1]
-    value = getattr(mod, name)
-    assert vars(mod)[name] is value and name in dir(mod)
-    with pytest.raises(AttributeError, match=f"module '{package}' has no attribute 'nope'"):
-        mod.nope
