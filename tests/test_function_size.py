@@ -37,7 +37,7 @@ BUDGET = 80
 KNOWN = {
     "jaxconcepts.features._extract:extract": 93,
     "jaxconcepts.concepts._c2mf:fit_c2mf": 89,
-    "jaxconcepts.streaming._c2mf:fit_c2mf_streamed": 94,
+    "jaxconcepts.streaming._c2mf:fit_c2mf_streamed": 92,
     "jaxconcepts.features._train:fit_classifier": 93,
     "jaxconcepts.evaluation.c2mf._alpha_sweep:alpha_sweep": 88,
     "jaxconcepts.features._crops:extract_crops": 88,

@@ -20,9 +20,9 @@ PKG = ROOT / "jaxconcepts"
 TORCH = ("torch", "torchvision", "timm")
 # shared modules at the root (``io``, ``params``: the public faces of ``_io``, ``_params``;
 # ``mesh``: the device mesh; ``heads``: the one head type, which the store, importance,
-# evaluation, metrics and the runners share)
+# evaluation, metrics and the runners share; ``_lazy``: the PEP 562 hook of the lazy packages)
 BASE = {"_io", "io", "mesh", "heads", "_params", "params", "_schema", "_typing", "_checks",
-        "_numerics", "_validate", "_parts", "_safetensors", "_malloc"}
+        "_numerics", "_validate", "_parts", "_safetensors", "_malloc", "_lazy"}
 
 # folder -> the jaxconcepts folders it may import (besides itself and BASE)
 ALLOWED: dict[str, set[str]] = {
