@@ -158,7 +158,8 @@ def _ours_kw(method, args, epochs):
     kw = dict(method=method, width=args.width, epochs=epochs, batch_size=args.batch,
               learning_rate=args.lr)
     if method == "jumprelu":
-        return {**kw, "sparsity": args.sparsity, "bandwidth": args.bandwidth}
+        return {**kw, "sparsity": args.sparsity, "bandwidth": args.bandwidth,
+                "threshold_scale": args.threshold_scale}
     kw["k"] = args.k
     if method in ("topk", "archetypal"):
         kw["topk_bins"] = args.topk_bins
@@ -422,6 +423,8 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--k", type=int, default=16)
     ap.add_argument("--sparsity", type=float, default=1e-3, help="JumpReLU's λ (ours' units)")
     ap.add_argument("--bandwidth", type=float, default=0.5, help="JumpReLU's ε (units of σ)")
+    ap.add_argument("--threshold-scale", type=float, default=1.0,
+                    help="ours' JumpReLU: θ = exp(s φ) (make_config's threshold_scale)")
     ap.add_argument("--arch-candidates", type=int, default=2048, help="archetypal's m")
     ap.add_argument("--delta", type=float, default=0.1, help="archetypal's relaxation δ")
     ap.add_argument("--batch", type=int, default=1024)
@@ -454,6 +457,7 @@ def main(argv: list[str] | None = None) -> dict:
                      "epochs": args.epochs, "learning_rate": args.lr,
                      "ours_topk_bins": args.topk_bins, "jumprelu_sparsity": args.sparsity,
                      "jumprelu_bandwidth": args.bandwidth,
+                     "jumprelu_threshold_scale": args.threshold_scale,
                      "archetypal_candidates": args.arch_candidates,
                      "archetypal_delta": args.delta, "repeats": args.repeats},
         **blocks.get("topk", {}),

@@ -67,7 +67,7 @@ import numpy as np
 from jax import lax
 
 __all__ = ["METHODS", "SAE", "Params", "SAEConfig", "decoder", "encode_train", "init_params",
-           "loss_and_grad", "project_relax", "sae_loss", "top_k"]
+           "loss_and_grad", "project_relax", "sae_loss", "thresholds", "top_k"]
 
 METHODS = ("topk", "batchtopk", "jumprelu", "matryoshka", "archetypal")
 
@@ -93,6 +93,10 @@ class SAEConfig:
         delta: archetypal: the relaxation bound δ (units of the candidates' rms norm).
         topk_bins: TopK / archetypal training: 0 for the exact top-k; else the binned
             approximate top-k of :func:`approx_top_k` with this many bins (inference stays exact).
+        threshold_scale: JumpReLU: the thresholds are ``θ = exp(threshold_scale · φ)``, ``φ`` the
+            trained parameter (``Params.log_theta``). Adam moves ``φ`` by about the learning rate
+            a step, so a scale above 1 lets ``θ`` move that many times faster in log space (the
+            L0 term's gradient reaches only ``θ``). 1 (the default) trains ``log θ`` itself.
         logit_scale: archetypal: the weights are ``softmax(logit_scale · S)`` (Adam moves each
             logit by about the learning rate per step; the scale lets the weights move as fast
             as a free decoder's entries).
@@ -113,6 +117,7 @@ class SAEConfig:
     delta: float = 0.0
     logit_scale: float = 1.0
     topk_bins: int = 0
+    threshold_scale: float = 1.0
 
 
 class Params(NamedTuple):
@@ -239,7 +244,8 @@ def init_params(key, cfg: SAEConfig, sample: np.ndarray, *, decoder_init=None,
     unit = float(np.sqrt(cfg.var / c))
     p = Params(W_enc=W_dec.T, b_enc=jnp.zeros((cfg.width,), jnp.float32), W_dec=W_dec,
                b_dec=jnp.asarray(sample.mean(0), jnp.float32),
-               log_theta=jnp.full((cfg.width,), np.log(0.1 * unit), jnp.float32),
+               log_theta=jnp.full((cfg.width,), np.log(0.1 * unit) / cfg.threshold_scale,
+                                  jnp.float32),
                # fresh empty arrays: the fits donate the state, so no shared default object
                logits=jnp.zeros((0, 0), jnp.float32), relax=jnp.zeros((0, 0), jnp.float32),
                cands=jnp.zeros((0, 0), jnp.float32), dnorm=jnp.zeros((0,), jnp.float32))
@@ -255,6 +261,12 @@ def init_params(key, cfg: SAEConfig, sample: np.ndarray, *, decoder_init=None,
     if cfg.method == "jumprelu":
         p = p._replace(W_enc=p.W_enc * min(1.0, c / cfg.width))
     return p
+
+
+def thresholds(p: Params, cfg: SAEConfig):
+    """JumpReLU's thresholds ``θ = exp(threshold_scale · φ)`` ``(d,)``, in the σ-scaled units
+    of training."""
+    return jnp.exp(cfg.threshold_scale * p.log_theta)
 
 
 def preactivations(p: Params, A):
@@ -549,7 +561,7 @@ def encode_train(p: Params, cfg: SAEConfig, A, mask):
     if cfg.method in ("batchtopk", "matryoshka"):
         thr, keep = _batch_threshold(z, mask, cfg.k)
         return jnp.where(keep, z, 0.0), zero, jnp.maximum(thr, 0.0)
-    theta = jnp.exp(p.log_theta)
+    theta = thresholds(p, cfg)
     eps = jnp.float32(cfg.bandwidth * np.sqrt(cfg.var / cfg.channels))
     U = _jumprelu(z, theta, eps)
     l0 = jnp.sum(_heaviside(z, theta, eps), axis=1)

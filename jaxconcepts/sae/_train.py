@@ -49,6 +49,7 @@ from jaxconcepts.sae._models import (
     init_params,
     loss_and_grad,
     project_relax,
+    thresholds,
 )
 from jaxconcepts._malloc import warn_if_untuned
 from jaxconcepts.mesh import data_mesh, put_rows, replicate, replicated, to_host
@@ -79,7 +80,7 @@ def make_config(method: str, *, width: int, k: int, channels: int, sparsity: flo
                 bandwidth: float = 0.5, prefixes=None, aux_k: int | None = None,
                 aux_coef: float = 1 / 32, dead_after: int = 1_000_000, candidates: int = 0,
                 delta: float = 0.1, logit_scale: float = 10.0,
-                topk_bins: int = 0) -> SAEConfig:
+                topk_bins: int = 0, threshold_scale: float = 1.0) -> SAEConfig:
     """Check the settings (ValueError naming the valid range) and build the static config.
 
     ``prefixes`` (Matryoshka): default ``(d/8, d/4, d/2, d)`` (those ≥ k); ``aux_k``: default
@@ -92,7 +93,13 @@ def make_config(method: str, *, width: int, k: int, channels: int, sparsity: flo
     ``topk_bins`` (TopK, archetypal; training only): 0 (default) the exact top-k, else the binned
     approximate top-k (:func:`~jaxconcepts.sae._models.approx_top_k`) with that many bins (not
     the default: on the methods benchmark its gain in step time was small against the loss in
-    R²; the README's benchmark section has the figures)."""
+    R²; the README's benchmark section has the figures).
+
+    ``threshold_scale`` (JumpReLU) > 0: ``θ = exp(threshold_scale · φ)`` with ``φ`` trained
+    (:func:`~jaxconcepts.sae._models.thresholds`). 1 (default) is the plain ``log θ``, under
+    which Adam grows a threshold by at most ``e^(lr · steps)``: the L0 term, which reaches only
+    the thresholds, then sparsifies slowly. Not the default yet (it changes every JumpReLU fit
+    of the scoreboard); the README's benchmark section has what 10 does there."""
     if method not in METHODS:
         raise ValueError(f"method={method!r}; valid choices: {list(METHODS)}")
     if not isinstance(width, (int, np.integer)) or width < 1:
@@ -124,6 +131,11 @@ def make_config(method: str, *, width: int, k: int, channels: int, sparsity: flo
                              f"delta={delta} finite and >= 0, logit_scale={logit_scale} > 0")
     else:
         candidates, delta, logit_scale = 0, 0.0, 1.0
+    if not (threshold_scale > 0 and np.isfinite(threshold_scale)):
+        raise ValueError(f"{method} SAE: threshold_scale={threshold_scale} should be finite "
+                         f"and > 0")
+    if method != "jumprelu":
+        threshold_scale = 1.0
     if method in ("topk", "archetypal"):
         topk_bins = int(topk_bins)
         if topk_bins and not (k <= topk_bins and width % topk_bins == 0 and topk_bins < width):
@@ -136,7 +148,7 @@ def make_config(method: str, *, width: int, k: int, channels: int, sparsity: flo
                      aux_k=aux_k, aux_coef=float(aux_coef), dead_after=int(dead_after),
                      var=float(channels), channels=int(channels), candidates=int(candidates),
                      delta=float(delta), logit_scale=float(logit_scale),
-                     topk_bins=topk_bins)
+                     topk_bins=topk_bins, threshold_scale=float(threshold_scale))
 
 
 THRESHOLD_MOMENTUM = 0.9
@@ -228,7 +240,7 @@ def _to_model(state: TrainState, cfg: SAEConfig, sigma: float, losses, deads,
               n_classes: int) -> SAE:
     p = jax.tree.map(lambda x: jnp.asarray(to_host(x)), state.params)
     if cfg.method == "jumprelu":
-        theta = jnp.exp(p.log_theta) * sigma
+        theta = thresholds(p, cfg) * sigma
     elif cfg.method in ("batchtopk", "matryoshka"):
         thr = float(to_host(state.thr_sum)) / max(float(to_host(state.thr_n)), 1.0)
         theta = jnp.full((cfg.width,), thr * sigma, jnp.float32)

@@ -93,6 +93,33 @@ def test_jumprelu_sparsity_lowers_l0(small):
     assert l0[1] < 0.5 * l0[0], l0
 
 
+def test_jumprelu_threshold_scale_lets_the_thresholds_move(small):
+    """``threshold_scale`` (θ = exp(s φ), φ trained): the same start, and where Adam can move
+    ``log θ`` by about the learning rate a step at s = 1, s = 10 moves it further: sparser codes
+    and a lower loss after the same steps (measured: L0 15.2 → 13.0, final loss 0.649 → 0.603;
+    θ 0.040 → 0.077 on these rows, where s = 1 leaves it within e^(lr · steps) of its start)."""
+    from jaxconcepts.sae._models import init_params, thresholds
+    from jaxconcepts.sae._train import _scale
+
+    _, A = _scale(small.A, "jumprelu")
+    starts = [thresholds(init_params(jax.random.key(0), c, A), c) for c in (
+        make_config("jumprelu", width=32, k=0, channels=16, threshold_scale=s) for s in (1, 10))]
+    np.testing.assert_allclose(np.asarray(starts[1]), np.asarray(starts[0]), rtol=1e-5)
+    fits = [fit_sae(small.A, method="jumprelu", key=jax.random.key(0), width=32, epochs=3,
+                    batch_size=128, learning_rate=3e-3, sparsity=0.03, threshold_scale=s)
+            for s in (1.0, 10.0)]
+    l0 = [(np.asarray(m.transform(small.A)) > 0).sum(1).mean() for m in fits]
+    theta = [np.asarray(m.theta) for m in fits]
+    assert fits[1].loss_history[-1] < fits[0].loss_history[-1] - 0.02, fits[1].loss_history
+    assert l0[1] < l0[0] - 1.0, l0
+    theta0 = float(np.asarray(starts[0])[0]) * float(np.sqrt(np.mean(np.var(small.A, axis=0))))
+    steps = 3 * 8
+    assert theta[0].max() <= theta0 * np.exp(1.2 * 3e-3 * steps), (theta0, theta[0].max())
+    assert theta[1].mean() > theta0 * np.exp(3 * 3e-3 * steps), (theta0, theta[1].mean())
+    with pytest.raises(ValueError, match="threshold_scale=0"):
+        make_config("jumprelu", width=8, k=0, channels=4, threshold_scale=0)
+
+
 @pytest.mark.parametrize("width", [8, 16, 128])
 def test_jumprelu_init_reconstructs_at_the_rows_scale(small, width):
     """JumpReLU opens many latents at init: its encoder is the tied one times min(1, c / width).
