@@ -1,7 +1,7 @@
 """Shared test configuration: a per-session XLA compilation cache, XLA's CPU backend at
-optimisation level 0 without its fusion emitters, one OpenMP thread for torch, hypothesis profiles and deterministic PRNG keys;
-the shared builders as fixtures (``params_file``, ``rows_store``, ``launch``: ``tests/_params.py``
-and ``tests/_builders.py``).
+optimisation level 0 without its fusion emitters, one OpenMP thread for torch, hypothesis profiles
+and deterministic PRNG keys; the shared builders as fixtures (``params_file``, ``rows_store``,
+``launch``: ``tests/_params.py`` and ``tests/_builders.py``).
 
 Profiles: ``ci`` (default; few examples, no deadline — JAX compiles on first call) and ``dev``
 (more examples). Select with ``HYPOTHESIS_PROFILE=dev pytest``.
@@ -11,6 +11,9 @@ import atexit
 import os
 import shutil
 import tempfile
+
+import pytest
+from hypothesis import HealthCheck, settings
 
 # One XLA compilation cache per test session, shared with the subprocesses tests launch (stages,
 # 2-process runs): the same programs compile once per session, not once per process. Fresh each
@@ -61,8 +64,6 @@ if "xla_cpu_use_fusion_emitters" not in os.environ.get("XLA_FLAGS", "") and \
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import jax  # noqa: E402  (after the cache variables: JAX reads them at import)
-import pytest
-from hypothesis import HealthCheck, settings
 
 jax.config.update("jax_enable_x64", False)
 
