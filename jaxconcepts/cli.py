@@ -37,29 +37,55 @@ def use_compilation_cache(directory: str | os.PathLike = ".jax_cache") -> None:
 
 #: XLA's CPU backend at LLVM optimisation level 1 for every stage (:func:`use_cpu_compile_level`).
 CPU_COMPILE_LEVEL = "--xla_backend_optimization_level=1"
+#: ... and without its MLIR fusion emitters for the stages whose time is mostly compiling many
+#: small programs (the older emitters compile them faster; the compute-heavy stages, ``c2mf``
+#: and the scoreboard's fits, ran slower without them, so they keep XLA's default).
+NO_FUSION_EMITTERS = "--xla_cpu_use_fusion_emitters=false"
+COMPILE_BOUND_STAGES = frozenset({"concepts", "compare", "figures", "recovery", "explore"})
+#: jaxlib versions whose XLA is known to have the flag (an unknown flag in ``XLA_FLAGS`` aborts
+#: the process that starts a backend, so it is only set where tested).
+_FUSION_EMITTERS_JAXLIB = ((0, 10), (0, 11))
 _ACCELERATOR_PLUGINS = ("jax_cuda12_plugin", "jax_cuda13_plugin", "jax_rocm60_plugin",
                         "libtpu")
 
 
-def use_cpu_compile_level() -> None:
-    """Compile XLA's CPU programs at LLVM optimisation level 1 instead of the default.
+def _jaxlib_knows_fusion_emitters() -> bool:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        major_minor = tuple(int(p) for p in version("jaxlib").split(".")[:2])
+    except (PackageNotFoundError, ValueError):
+        return False
+    lo, hi = _FUSION_EMITTERS_JAXLIB
+    return lo <= major_minor < hi
+
+
+def use_cpu_compile_level(stage: str | None = None) -> None:
+    """Compile XLA's CPU programs at LLVM optimisation level 1 instead of the default, and for
+    the stages of :data:`COMPILE_BOUND_STAGES` without XLA's fusion emitters.
 
     Most stages run small inputs through many distinct programs, so on a CPU much of their time
     is XLA compiling; level 1 compiles faster, and on the default pipeline the stages' CPU time
-    fell overall, the compute-heavy C2MF stages included (the README has the figures). It
-    changes how the compiled code runs, not what it computes: floats may differ in their last
-    bits, as they do between machines. Skipped where a GPU or TPU plugin is installed (its
-    kernels keep XLA's defaults), and when ``XLA_FLAGS`` already names an optimisation level
-    (yours wins; ``--xla_backend_optimization_level=2`` restores the default). Set before JAX
-    is imported; child processes inherit it.
+    fell overall, the compute-heavy C2MF stages included (the README has the figures). The
+    older emitters compile faster again but run some programs slower, hence the list. Neither
+    changes what the programs compute: floats may differ in their last bits, as they do
+    between machines. Skipped where a GPU or TPU plugin is installed (its kernels keep XLA's
+    defaults); each is skipped when ``XLA_FLAGS`` already names it (yours wins;
+    ``--xla_backend_optimization_level=2`` restores the default level). Set before JAX is
+    imported; child processes inherit it.
     """
     import importlib.util
 
-    flags = os.environ.get("XLA_FLAGS", "")
-    if "xla_backend_optimization_level" in flags or any(
-            importlib.util.find_spec(p) is not None for p in _ACCELERATOR_PLUGINS):
+    if any(importlib.util.find_spec(p) is not None for p in _ACCELERATOR_PLUGINS):
         return
-    os.environ["XLA_FLAGS"] = f"{flags} {CPU_COMPILE_LEVEL}".strip()
+    flags = os.environ.get("XLA_FLAGS", "")
+    if "xla_backend_optimization_level" not in flags:
+        flags = f"{flags} {CPU_COMPILE_LEVEL}"
+    if (stage in COMPILE_BOUND_STAGES and "xla_cpu_use_fusion_emitters" not in flags
+            and _jaxlib_knows_fusion_emitters()):
+        flags = f"{flags} {NO_FUSION_EMITTERS}"
+    if flags.strip():
+        os.environ["XLA_FLAGS"] = flags.strip()
 
 
 def tune_malloc_and_reexec(argv: list[str]) -> None:
@@ -97,7 +123,7 @@ def main(argv: list[str] | None = None) -> None:
         hint = f"; did you mean {', '.join(close)}?" if close else ""
         sys.exit(f"jaxconcepts: unknown stage {name!r}{hint} (stages: {', '.join(names)})")
     use_compilation_cache()
-    use_cpu_compile_level()
+    use_cpu_compile_level(name)
     importlib.import_module(f"jaxconcepts.stages.{name}").main(rest)
 
 
