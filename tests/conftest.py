@@ -43,8 +43,11 @@ def _xla_knows(flag: str) -> bool:
     env = dict(os.environ, XLA_FLAGS=f"{os.environ.get('XLA_FLAGS', '')} {flag}".strip(),
                JAX_PLATFORMS="cpu")
     probe = "import jax; jax.devices()"
-    return subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True,
-                          timeout=120).returncode == 0
+    try:
+        return subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True,
+                              timeout=120).returncode == 0
+    except subprocess.TimeoutExpired:  # a machine too loaded to tell: leave XLA's default
+        return False
 
 
 # XLA's CPU backend without its MLIR fusion emitters: the older elemental emitters compile the
