@@ -182,8 +182,7 @@ def _compile_ours(A, args, method, points=None) -> float:
     from jaxconcepts.sae import fit_sae
 
     t0 = time.perf_counter()
-    fit_sae(A, key=jax.random.key(args.seed + 1),
-            **{**_ours_fit_kw(method, args, 1, points), "epochs": 1})
+    fit_sae(A, key=jax.random.key(args.seed + 1), **_ours_fit_kw(method, args, 1, points))
     return time.perf_counter() - t0
 
 

@@ -34,31 +34,17 @@ if "xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
                                " --xla_backend_optimization_level=0").strip()
 
 
-def _xla_knows(flag: str) -> bool:
-    """Whether this jaxlib's XLA accepts ``flag`` (an unknown flag in XLA_FLAGS aborts the process
-    that starts a backend, so ask a throwaway one)."""
-    import subprocess
-    import sys
-
-    env = dict(os.environ, XLA_FLAGS=f"{os.environ.get('XLA_FLAGS', '')} {flag}".strip(),
-               JAX_PLATFORMS="cpu")
-    probe = "import jax; jax.devices()"
-    try:
-        return subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True,
-                              timeout=120).returncode == 0
-    except subprocess.TimeoutExpired:  # a machine too loaded to tell: leave XLA's default
-        return False
-
-
 # XLA's CPU backend without its MLIR fusion emitters: the older elemental emitters compile the
-# suite's many small programs about twice as fast (tests/sae and tests/kernels: 4 min 0 s -> 2 min
-# 28-58 s on two workers), with the same caveat as the optimisation level (floats may differ in
-# their last bits). Set once per session (xdist workers and launched subprocesses inherit it), only
-# where this jaxlib knows the flag; a setting of it already in XLA_FLAGS wins.
-_NO_FUSION_EMITTERS = "--xla_cpu_use_fusion_emitters=false"
-if "xla_cpu_use_fusion_emitters" not in os.environ.get("XLA_FLAGS", "") and \
-        _xla_knows(_NO_FUSION_EMITTERS):
-    os.environ["XLA_FLAGS"] = f"{os.environ['XLA_FLAGS']} {_NO_FUSION_EMITTERS}"
+# suite's many small programs faster (README, Development), with the same caveat as the
+# optimisation level (floats may differ in their last bits). The stages' flag and their check
+# that this jaxlib knows it (jaxconcepts/cli.py; an unknown XLA flag aborts the process), set once
+# per session (xdist workers and launched subprocesses inherit it); a setting of it already in
+# XLA_FLAGS wins.
+from jaxconcepts import cli as _cli  # noqa: E402  (imports no JAX)
+
+if "xla_cpu_use_fusion_emitters" not in os.environ["XLA_FLAGS"] and \
+        _cli._jaxlib_knows_fusion_emitters():
+    os.environ["XLA_FLAGS"] = f"{os.environ['XLA_FLAGS']} {_cli.NO_FUSION_EMITTERS}"
 
 # One OpenMP thread for torch's forwards (and OpenMP BLAS), in this process and the ones tests
 # launch: on a 2-core machine shared with other jobs, torch's spinning thread pool made model
