@@ -161,10 +161,8 @@ def _ours_kw(method, args, epochs):
     kw = dict(method=method, width=args.width, epochs=epochs, batch_size=args.batch,
               learning_rate=args.lr)
     if method == "jumprelu":
-        kw.update(sparsity=args.sparsity, bandwidth=args.bandwidth)
-        if args.threshold_scale is not None:  # else make_config's default
-            kw["threshold_scale"] = args.threshold_scale
-        return kw
+        return {**kw, "sparsity": args.sparsity, "bandwidth": args.bandwidth,
+                "threshold_scale": args.threshold_scale}  # main() resolves its default
     kw["k"] = args.k
     if method in ("topk", "archetypal"):
         kw["topk_bins"] = args.topk_bins
@@ -386,8 +384,6 @@ def _equal_r2_by_sparsity(A, data, args, oc, steps: int = 6) -> dict:
     the one that found it (which compiled it), with its R², MCC and L0 (denser codes than at
     ``--sparsity``: the price of equal R²). ``speedup_at_equal_r2_lower_sparsity`` is null if
     no λ reached it; ``lower_sparsity_tried`` lists each λ's R² and L0."""
-    import argparse
-
     from jaxconcepts.sae import explained_variance, mcc
 
     lam, tried = args.sparsity, []
